@@ -1,0 +1,117 @@
+// The kernel set every backend implements (js reference, native addon, wasm module), with one
+// meaning for all of them. The facade (src/model.ts) owns the loop; a backend owns the arithmetic
+// and every buffer the kernels touch.
+//
+// Conventions shared by all kernels:
+// - row-major float32; a dense layer's W is (in, out), b is (out);
+// - "dz" is the delta at a layer's pre-activation, per sample (not divided by m); the 1/m of the
+//   batch mean enters through `scale` in denseBackward;
+// - activation derivatives are computed from the saved output a = g(z) (MATH.md);
+// - a kernel never allocates, never reads an output buffer it is told to overwrite (beta = 0), and
+//   trusts its arguments: shapes are checked once, in the facade and at the native/wasm boundary.
+
+/** Activation codes; the same numbers are used in native/ and assembly/. */
+export const ACT = { linear: 0, sigmoid: 1, tanh: 2, relu: 3, leakyRelu: 4, softmax: 5 } as const;
+export type ActivationName = keyof typeof ACT;
+export type ActCode = (typeof ACT)[ActivationName];
+
+/** Loss codes; the same numbers are used in native/ and assembly/. */
+export const LOSS = { mse: 0, binaryCrossEntropy: 1, categoricalCrossEntropy: 2 } as const;
+export type LossName = keyof typeof LOSS;
+export type LossCode = (typeof LOSS)[LossName];
+
+/** Probabilities are clamped to [EPS_PROB, 1 - EPS_PROB] inside log() (as Keras does). */
+export const EPS_PROB = 1e-7;
+
+/**
+ * A float32 buffer owned by a backend. `data` may be a new object after any `alloc` on the same
+ * backend (a WebAssembly memory that grows detaches its old views), so read it when needed and do
+ * not keep it across allocations.
+ */
+export interface Buf {
+  readonly length: number;
+  readonly data: Float32Array;
+  /** A window [offset, offset + length) onto the same storage. */
+  view(offset: number, length: number): Buf;
+}
+
+export type BackendName = 'native' | 'wasm' | 'js';
+
+export interface Backend {
+  readonly name: BackendName;
+  /** Instruction set the kernels run on, e.g. 'avx512', 'avx2-fma', 'wasm-simd128', 'js'. */
+  readonly isa: string;
+  /** Threads the kernels may use. */
+  readonly threads: number;
+  /** Sets the thread count (clamped to at least 1); a backend without threads keeps 1. */
+  setThreads(n: number): void;
+
+  /** A zero-filled buffer of `length` floats. */
+  alloc(length: number): Buf;
+
+  /**
+   * c = alpha·op(a)·op(b) + beta·c, op(x) = xᵀ when its flag is set.
+   * op(a) (m,k), op(b) (k,n), c (m,n); stored a is (m,k) or (k,m) when transA, b is (k,n) or (n,k)
+   * when transB. When beta is 0, c is not read (it may hold NaN).
+   */
+  gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
+    alpha: number, a: Buf, b: Buf, beta: number, c: Buf): void;
+
+  /**
+   * y = act(x·w + b), fused. x (m,inp), w (inp,out), b (out), y (m,out).
+   * Softmax is taken over each row (max-subtracted). `alpha` is the leaky-ReLU slope.
+   */
+  denseForward(y: Buf, x: Buf, w: Buf, b: Buf, m: number, inp: number, out: number,
+    act: ActCode, alpha: number): void;
+
+  /**
+   * Backward pass of one dense layer, from dz (m,out), the delta at its pre-activation:
+   *   dw = scale·xᵀ·dz            (inp,out)   overwritten
+   *   db = scale·Σ_rows dz        (out)       overwritten
+   *   dx = (dz·wᵀ) ⊙ g'(x)        (m,inp)     overwritten, only when dx is not null
+   * x (m,inp) is the previous layer's output, g its activation (`prevAct`, with slope `alpha`),
+   * so dx is the delta at the previous layer's pre-activation. prevAct is never softmax.
+   */
+  denseBackward(dw: Buf, db: Buf, dx: Buf | null, dz: Buf, x: Buf, w: Buf,
+    m: number, inp: number, out: number, scale: number, prevAct: ActCode, alpha: number): void;
+
+  /**
+   * Loss of a batch and the output delta, fused. a (m,n) is the output layer's output (after its
+   * activation `act`, slope `alpha`), y (m,n) the targets, dz (m,n) receives the delta at the
+   * output pre-activation. Returns the loss summed over the m samples (each sample's loss is a mean
+   * over its n outputs for mse and binary cross-entropy, a sum for categorical cross-entropy):
+   *   mse:  L = mean_j (a−y)²                       dz = (2/n)(a−y)·g'(a)
+   *   binaryCrossEntropy (sigmoid output):
+   *         L = −mean_j [y log a + (1−y) log(1−a)]  dz = (a−y)/n
+   *   categoricalCrossEntropy (softmax output):
+   *         L = −Σ_j y log a                        dz = a − y
+   * Probabilities inside log() are clamped to [EPS_PROB, 1−EPS_PROB].
+   */
+  lossDelta(dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: LossCode, act: ActCode,
+    alpha: number): number;
+
+  /** Σ g[i]² over the first n entries (for clipping by global norm). */
+  sumSquares(g: Buf, n: number): number;
+
+  // Optimizer updates: one pass over the flat arenas (params p, grads g, state v/m), n entries.
+  // The gradient used is  ĝ = gradScale·g + weightDecay·p  for i < decayCount (the weights, which
+  // the arena places first), ĝ = gradScale·g for the biases after them. `gradScale` carries
+  // clipping by norm (1 when off). AdamW instead decays decoupled: p -= lr·weightDecay·p.
+
+  /** p -= lr·ĝ */
+  sgdStep(p: Buf, g: Buf, n: number, lr: number, gradScale: number, weightDecay: number,
+    decayCount: number): void;
+
+  /** v = mu·v + ĝ;  p -= lr·(nesterov ? ĝ + mu·v : v)   (PyTorch's formulation) */
+  momentumStep(p: Buf, g: Buf, v: Buf, n: number, lr: number, gradScale: number, mu: number,
+    nesterov: boolean, weightDecay: number, decayCount: number): void;
+
+  /**
+   * m = β1·m + (1−β1)·ĝ;  v = β2·v + (1−β2)·ĝ²;  p -= lr·(m/bc1) / (sqrt(v/bc2) + eps)
+   * with bc1 = 1−β1ᵗ, bc2 = 1−β2ᵗ computed by the caller. When `decoupled` (AdamW), ĝ has no decay
+   * term and p -= lr·weightDecay·p is applied first, for i < decayCount.
+   */
+  adamStep(p: Buf, g: Buf, m: Buf, v: Buf, n: number, lr: number, gradScale: number,
+    beta1: number, beta2: number, eps: number, bc1: number, bc2: number,
+    weightDecay: number, decoupled: boolean, decayCount: number): void;
+}

@@ -1,0 +1,172 @@
+// The reference backend: plain loops, written to be obviously correct. Every other backend is
+// tested against it. Products are accumulated in float64 and stored as float32, so that it is a
+// good oracle for the float32 SIMD kernels.
+import { ACT, EPS_PROB, LOSS, type ActCode, type Backend, type Buf, type LossCode } from './backend.js';
+
+class JsBuf implements Buf {
+  constructor(readonly data: Float32Array) {}
+  get length(): number {
+    return this.data.length;
+  }
+  view(offset: number, length: number): Buf {
+    return new JsBuf(this.data.subarray(offset, offset + length));
+  }
+}
+
+/** g(z) */
+export function activate(z: number, act: ActCode, alpha: number): number {
+  switch (act) {
+    case ACT.sigmoid: return 1 / (1 + Math.exp(-z));
+    case ACT.tanh: return Math.tanh(z);
+    case ACT.relu: return z > 0 ? z : 0;
+    case ACT.leakyRelu: return z > 0 ? z : alpha * z;
+    default: return z; // linear; softmax is taken over a row by the caller
+  }
+}
+
+/** g'(z) written with the output a = g(z) (MATH.md's table). */
+export function derivative(a: number, act: ActCode, alpha: number): number {
+  switch (act) {
+    case ACT.sigmoid: return a * (1 - a);
+    case ACT.tanh: return 1 - a * a;
+    case ACT.relu: return a > 0 ? 1 : 0;
+    case ACT.leakyRelu: return a > 0 ? 1 : alpha;
+    default: return 1;
+  }
+}
+
+const clampProb = (a: number): number => Math.min(Math.max(a, EPS_PROB), 1 - EPS_PROB);
+
+export class JsBackend implements Backend {
+  readonly name = 'js' as const;
+  readonly isa = 'js';
+  readonly threads = 1;
+
+  setThreads(_n: number): void {}
+
+  alloc(length: number): Buf {
+    return new JsBuf(new Float32Array(length));
+  }
+
+  gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
+    alpha: number, a: Buf, b: Buf, beta: number, c: Buf): void {
+    const A = a.data, B = b.data, C = c.data;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let p = 0; p < k; p++) {
+          s += A[transA ? p * m + i : i * k + p] * B[transB ? j * k + p : p * n + j];
+        }
+        C[i * n + j] = beta === 0 ? alpha * s : alpha * s + beta * C[i * n + j];
+      }
+    }
+  }
+
+  // y (m,out) = act(x (m,inp) · w (inp,out) + b (out))
+  denseForward(y: Buf, x: Buf, w: Buf, b: Buf, m: number, inp: number, out: number,
+    act: ActCode, alpha: number): void {
+    const X = x.data, W = w.data, B = b.data, Y = y.data;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < out; j++) {
+        let z = B[j];
+        for (let p = 0; p < inp; p++) z += X[i * inp + p] * W[p * out + j];
+        Y[i * out + j] = act === ACT.softmax ? z : activate(z, act, alpha);
+      }
+      if (act === ACT.softmax) {
+        let max = -Infinity;
+        for (let j = 0; j < out; j++) max = Math.max(max, Y[i * out + j]);
+        let sum = 0;
+        for (let j = 0; j < out; j++) sum += Math.exp(Y[i * out + j] - max);
+        for (let j = 0; j < out; j++) Y[i * out + j] = Math.exp(Y[i * out + j] - max) / sum;
+      }
+    }
+  }
+
+  // dw (inp,out) = scale·xᵀ·dz; db (out) = scale·Σ_rows dz; dx (m,inp) = (dz·wᵀ) ⊙ g'(x)
+  denseBackward(dw: Buf, db: Buf, dx: Buf | null, dz: Buf, x: Buf, w: Buf,
+    m: number, inp: number, out: number, scale: number, prevAct: ActCode, alpha: number): void {
+    const X = x.data, W = w.data, DZ = dz.data, DW = dw.data, DB = db.data;
+    for (let p = 0; p < inp; p++) {
+      for (let j = 0; j < out; j++) {
+        let s = 0;
+        for (let i = 0; i < m; i++) s += X[i * inp + p] * DZ[i * out + j];
+        DW[p * out + j] = scale * s;
+      }
+    }
+    for (let j = 0; j < out; j++) {
+      let s = 0;
+      for (let i = 0; i < m; i++) s += DZ[i * out + j];
+      DB[j] = scale * s;
+    }
+    if (dx === null) return;
+    const DX = dx.data;
+    for (let i = 0; i < m; i++) {
+      for (let p = 0; p < inp; p++) {
+        let s = 0;
+        for (let j = 0; j < out; j++) s += DZ[i * out + j] * W[p * out + j];
+        DX[i * inp + p] = s * derivative(X[i * inp + p], prevAct, alpha);
+      }
+    }
+  }
+
+  lossDelta(dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: LossCode, act: ActCode,
+    alpha: number): number {
+    const A = a.data, Y = y.data, DZ = dz.data;
+    let total = 0;
+    for (let idx = 0; idx < m * n; idx++) {
+      const av = A[idx], yv = Y[idx];
+      if (loss === LOSS.mse) {
+        total += (av - yv) * (av - yv) / n;
+        DZ[idx] = (2 / n) * (av - yv) * derivative(av, act, alpha);
+      } else if (loss === LOSS.binaryCrossEntropy) {
+        const p = clampProb(av);
+        total -= (yv * Math.log(p) + (1 - yv) * Math.log(1 - p)) / n;
+        DZ[idx] = (av - yv) / n;
+      } else {
+        if (yv !== 0) total -= yv * Math.log(clampProb(av));
+        DZ[idx] = av - yv;
+      }
+    }
+    return total;
+  }
+
+  sumSquares(g: Buf, n: number): number {
+    const G = g.data;
+    let s = 0;
+    for (let i = 0; i < n; i++) s += G[i] * G[i];
+    return s;
+  }
+
+  sgdStep(p: Buf, g: Buf, n: number, lr: number, gradScale: number, weightDecay: number,
+    decayCount: number): void {
+    const P = p.data, G = g.data;
+    for (let i = 0; i < n; i++) {
+      const gi = gradScale * G[i] + (i < decayCount ? weightDecay * P[i] : 0);
+      P[i] -= lr * gi;
+    }
+  }
+
+  momentumStep(p: Buf, g: Buf, v: Buf, n: number, lr: number, gradScale: number, mu: number,
+    nesterov: boolean, weightDecay: number, decayCount: number): void {
+    const P = p.data, G = g.data, V = v.data;
+    for (let i = 0; i < n; i++) {
+      const gi = gradScale * G[i] + (i < decayCount ? weightDecay * P[i] : 0);
+      V[i] = mu * V[i] + gi;
+      P[i] -= lr * (nesterov ? gi + mu * V[i] : V[i]);
+    }
+  }
+
+  adamStep(p: Buf, g: Buf, m: Buf, v: Buf, n: number, lr: number, gradScale: number,
+    beta1: number, beta2: number, eps: number, bc1: number, bc2: number,
+    weightDecay: number, decoupled: boolean, decayCount: number): void {
+    const P = p.data, G = g.data, M = m.data, V = v.data;
+    for (let i = 0; i < n; i++) {
+      const decays = i < decayCount;
+      if (decoupled && decays) P[i] -= lr * weightDecay * P[i];
+      const gi = gradScale * G[i] + (!decoupled && decays ? weightDecay * P[i] : 0);
+      M[i] = beta1 * M[i] + (1 - beta1) * gi;
+      V[i] = beta2 * V[i] + (1 - beta2) * gi * gi;
+      P[i] -= (lr * (M[i] / bc1)) / (Math.sqrt(V[i] / bc2) + eps);
+    }
+  }
+}
