@@ -11,5 +11,6 @@ export default defineConfig([
     target: 'node20',
     platform: 'node',
     external: ['node-gyp-build'],
+    shims: true,
   },
 ]);

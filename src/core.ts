@@ -1,0 +1,16 @@
+// Everything that runs in any JavaScript runtime: the model, the reference backend, model files
+// as bytes, backend selection. No Node-only imports here: the browser, Deno, Bun and workerd
+// entries re-export this module.
+export { ACT, LOSS, EPS_PROB } from './backends/backend.js';
+export type { ActCode, ActivationName, Backend, BackendName, Buf, LossCode, LossName } from './backends/backend.js';
+export { JsBackend } from './backends/js.js';
+export { BackendError, probeBackends, selectBackend, BACKEND_NAMES } from './backends/select.js';
+export type { BackendLoader, BackendOptions, BackendReport, BackendStatus } from './backends/select.js';
+export { fitNormalization, InputError, toMatrix, toTargets } from './data.js';
+export type { Matrix, MatrixInput, TargetInput } from './data.js';
+export { Model, TrainingError } from './model.js';
+export type { BatchLogs, EpochLogs, FitOptions, History, Metrics, Monitor } from './model.js';
+export { checkSpec, scheduledRate, SpecError } from './spec.js';
+export type { DenseSpec, ModelSpec, Normalization, OptimizerName, OptimizerSpec, Schedule } from './spec.js';
+export { FORMAT_VERSION, ModelFileError, modelFromBytes, modelToBytes, parseModelFile } from './io/modelFile.js';
+export { permutation, Random } from './random.js';

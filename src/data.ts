@@ -1,0 +1,167 @@
+// Inputs and targets as users give them, checked once and turned into dense float32 rows.
+
+/** A row-major matrix: `data.length === shape[0] * shape[1]`. */
+export interface Matrix {
+  data: Float32Array;
+  shape: [rows: number, cols: number];
+}
+
+/** Rows as arrays, or a flat Float32Array / number[] with its shape. */
+export type MatrixInput =
+  | Matrix
+  | { data: ArrayLike<number>; shape: [number, number] }
+  | ArrayLike<number>[];
+
+/**
+ * Targets: class indices (one per row) for a classifier, or a matrix (one-hot rows, or values for
+ * regression). A flat array of numbers is read as class indices for a softmax output and as one
+ * value per row for a one-output model.
+ */
+export type TargetInput = MatrixInput | ArrayLike<number>;
+
+export class InputError extends Error {
+  override name = 'InputError';
+}
+
+function isShaped(x: unknown): x is { data: ArrayLike<number>; shape: [number, number] } {
+  return typeof x === 'object' && x !== null && 'data' in x && 'shape' in x;
+}
+
+/** Checks `x` and returns it as a Matrix (copying only when it is not already float32). */
+export function toMatrix(x: MatrixInput, what: string, cols?: number): Matrix {
+  let m: Matrix;
+  if (isShaped(x)) {
+    const [r, c] = x.shape ?? [];
+    if (!Array.isArray(x.shape) || x.shape.length !== 2 || !isCount(r) || !isCount(c)) {
+      throw new InputError(`${what}: shape must be [rows, cols] of non-negative integers, got ${JSON.stringify(x.shape)}`);
+    }
+    if (x.data == null || typeof x.data.length !== 'number') {
+      throw new InputError(`${what}: data must be a Float32Array or an array of numbers`);
+    }
+    if (x.data.length !== r * c) {
+      throw new InputError(`${what}: data has ${x.data.length} values but shape [${r}, ${c}] needs ${r * c}`);
+    }
+    m = { data: x.data instanceof Float32Array ? x.data : Float32Array.from(x.data), shape: [r, c] };
+  } else if (Array.isArray(x)) {
+    const rows = x.length;
+    if (rows > 0 && (x[0] == null || typeof (x[0] as ArrayLike<number>).length !== 'number')) {
+      throw new InputError(`${what}: expected an array of rows (arrays of numbers), got ${typeof x[0]} at row 0`);
+    }
+    const c = rows === 0 ? (cols ?? 0) : (x[0] as ArrayLike<number>).length;
+    const data = new Float32Array(rows * c);
+    for (let i = 0; i < rows; i++) {
+      const row = x[i] as ArrayLike<number>;
+      if (row == null || typeof row.length !== 'number') {
+        throw new InputError(`${what}: row ${i} is not an array of numbers`);
+      }
+      if (row.length !== c) {
+        throw new InputError(`${what}: row ${i} has ${row.length} values, row 0 has ${c}`);
+      }
+      for (let j = 0; j < c; j++) {
+        const v = row[j];
+        if (typeof v !== 'number') {
+          throw new InputError(`${what}: row ${i}, column ${j} is ${typeof v}, not a number`);
+        }
+        data[i * c + j] = v;
+      }
+    }
+    m = { data, shape: [rows, c] };
+  } else {
+    throw new InputError(`${what}: expected an array of rows or { data, shape }, got ${describe(x)}`);
+  }
+  if (cols !== undefined && m.shape[1] !== cols) {
+    throw new InputError(`${what}: rows have ${m.shape[1]} values, the model expects ${cols}`);
+  }
+  checkFinite(m.data, m.shape[1], what);
+  return m;
+}
+
+/** Throws naming the first NaN or ±Infinity (row and column). */
+export function checkFinite(data: Float32Array, cols: number, what: string): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) {
+      const row = cols > 0 ? Math.floor(i / cols) : 0;
+      throw new InputError(`${what}: ${data[i]} at row ${row}, column ${i - row * cols}; values must be finite`);
+    }
+  }
+}
+
+function isCount(n: unknown): n is number {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0;
+}
+
+function describe(x: unknown): string {
+  if (x === null) return 'null';
+  if (ArrayBuffer.isView(x)) return `a ${x.constructor.name} without a shape`;
+  return typeof x;
+}
+
+/**
+ * Targets as dense rows of width `outputs`. Class indices become one-hot rows when `classes` is
+ * true (softmax output); otherwise a flat array is one value per row and needs `outputs === 1`.
+ */
+export function toTargets(y: TargetInput, rows: number, outputs: number, classes: boolean,
+  binary: boolean): Matrix {
+  const flat = !isShaped(y) && !(Array.isArray(y) && y.length > 0 && typeof y[0] !== 'number');
+  if (flat) {
+    const v = y as ArrayLike<number>;
+    if (v == null || typeof v.length !== 'number') {
+      throw new InputError(`targets: expected class indices, values or a matrix, got ${describe(y)}`);
+    }
+    if (v.length !== rows) {
+      throw new InputError(`targets: ${v.length} labels for ${rows} input rows; they must match`);
+    }
+    const data = new Float32Array(rows * outputs);
+    if (classes) {
+      for (let i = 0; i < rows; i++) {
+        const c = v[i];
+        if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c >= outputs) {
+          throw new InputError(`targets: label ${String(c)} at row ${i} is out of range; classes are integers 0..${outputs - 1}`);
+        }
+        data[i * outputs + c] = 1;
+      }
+      return { data, shape: [rows, outputs] };
+    }
+    if (outputs !== 1) {
+      throw new InputError(`targets: one value per row, but the model has ${outputs} outputs; give a [rows, ${outputs}] matrix`);
+    }
+    for (let i = 0; i < rows; i++) {
+      const t = v[i];
+      if (typeof t !== 'number') throw new InputError(`targets: row ${i} is ${typeof t}, not a number`);
+      data[i] = t;
+    }
+    checkFinite(data, 1, 'targets');
+    if (binary) checkProbabilities(data, 1);
+    return { data, shape: [rows, 1] };
+  }
+  const m = toMatrix(y as MatrixInput, 'targets');
+  if (m.shape[0] !== rows) {
+    throw new InputError(`targets: ${m.shape[0]} rows for ${rows} input rows; they must match`);
+  }
+  if (m.shape[1] !== outputs) {
+    throw new InputError(`targets: rows have ${m.shape[1]} values, the model has ${outputs} outputs`);
+  }
+  if (binary || classes) checkProbabilities(m.data, outputs);
+  return m;
+}
+
+function checkProbabilities(data: Float32Array, cols: number): void {
+  for (let i = 0; i < data.length; i++) {
+    if (data[i] < 0 || data[i] > 1) {
+      const row = Math.floor(i / cols);
+      throw new InputError(`targets: ${data[i]} at row ${row}, column ${i - row * cols} is not in [0, 1]; cross-entropy targets are probabilities`);
+    }
+  }
+}
+
+/** Per-feature mean and standard deviation of x (std 1 for a constant feature), for standardization. */
+export function fitNormalization(x: Matrix): { mean: number[]; std: number[] } {
+  const [rows, cols] = x.shape;
+  if (rows === 0) throw new InputError('normalization: no rows to fit on');
+  const mean = new Array<number>(cols).fill(0), std = new Array<number>(cols).fill(0);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) mean[j] += x.data[i * cols + j];
+  for (let j = 0; j < cols; j++) mean[j] /= rows;
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) std[j] += (x.data[i * cols + j] - mean[j]) ** 2;
+  for (let j = 0; j < cols; j++) std[j] = Math.sqrt(std[j] / rows) || 1;
+  return { mean, std };
+}

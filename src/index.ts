@@ -1,0 +1,39 @@
+// The Node entry: everything in core, plus the native and wasm backends, automatic selection,
+// model files on disk and the built-in data sets.
+import type { Backend } from './backends/backend.js';
+import { JsBackend } from './backends/js.js';
+import { probeBackends, selectBackend, type BackendLoader, type BackendOptions, type BackendReport } from './backends/select.js';
+import { readModelFile } from './io/files.js';
+import { Model } from './model.js';
+import type { ModelSpec } from './spec.js';
+import type { BackendName } from './backends/backend.js';
+
+export * from './core.js';
+export { readModelFile, saveModel, writeFileAtomic } from './io/files.js';
+export { BUILTIN_DATASETS, loadBuiltin, trainTestSplit } from './io/datasets.js';
+export type { BuiltinName, Dataset } from './io/datasets.js';
+
+/** The backends this runtime can try, fastest first. */
+export const loaders: Partial<Record<BackendName, BackendLoader>> = {
+  js: () => new JsBackend(),
+};
+
+/** Loads a backend: the one asked for (option or DELTAPROP_BACKEND), else the fastest that loads. */
+export async function loadBackend(opts: BackendOptions = {}): Promise<Backend> {
+  return (await selectBackend(loaders, opts)).backend;
+}
+
+/** Which backend runs and why, with the status of every other backend. */
+export async function backendInfo(opts: BackendOptions = {}): Promise<BackendReport> {
+  return probeBackends(loaders, opts);
+}
+
+/** Creates a model on the selected backend (see `loadBackend`). */
+export async function createModel(spec: ModelSpec, opts: BackendOptions = {}): Promise<Model> {
+  return new Model(spec, await loadBackend(opts));
+}
+
+/** Loads a model file onto the selected backend. */
+export async function loadModel(path: string, opts: BackendOptions = {}): Promise<Model> {
+  return readModelFile(path, await loadBackend(opts));
+}
