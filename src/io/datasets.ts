@@ -57,19 +57,35 @@ function loadDigits(): Dataset {
     Array.from({ length: 64 }, (_, i) => `pixel_${Math.floor(i / 8)}_${i % 8}`));
 }
 
-/** Splits rows into train and test sets by a seeded permutation. */
-export function trainTestSplit(d: Dataset, testFraction: number, seed: number):
+/**
+ * Splits rows into train and test sets, stratified: each class contributes the same fraction of its
+ * rows to the test set, picked by a seeded permutation.
+ */
+export function trainTestSplit(d: { x: Matrix; y: Int32Array }, testFraction: number, seed: number):
   { train: { x: Matrix; y: Int32Array }; test: { x: Matrix; y: Int32Array } } {
   const rows = d.x.shape[0], cols = d.x.shape[1];
   const order = permutation(rows, seed);
-  const nTest = Math.round(rows * testFraction), nTrain = rows - nTest;
-  const take = (from: number, to: number): { x: Matrix; y: Int32Array } => {
-    const x = new Float32Array((to - from) * cols), y = new Int32Array(to - from);
-    for (let i = from; i < to; i++) {
-      x.set(d.x.data.subarray(order[i] * cols, order[i] * cols + cols), (i - from) * cols);
-      y[i - from] = d.y[order[i]];
-    }
-    return { x: { data: x, shape: [to - from, cols] }, y };
+  const byClass = new Map<number, number[]>();
+  for (const r of order) {
+    const list = byClass.get(d.y[r]) ?? [];
+    list.push(r);
+    byClass.set(d.y[r], list);
+  }
+  const trainRows: number[] = [], testRows: number[] = [];
+  for (const list of [...byClass.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1])) {
+    const nTest = Math.round(list.length * testFraction);
+    testRows.push(...list.slice(0, nTest));
+    trainRows.push(...list.slice(nTest));
+  }
+  const take = (picked: number[]): { x: Matrix; y: Int32Array } => {
+    const x = new Float32Array(picked.length * cols), y = new Int32Array(picked.length);
+    picked.forEach((r, i) => {
+      x.set(d.x.data.subarray(r * cols, r * cols + cols), i * cols);
+      y[i] = d.y[r];
+    });
+    return { x: { data: x, shape: [picked.length, cols] }, y };
   };
-  return { train: take(0, nTrain), test: take(nTrain, rows) };
+  // shuffle the concatenated class lists so that rows of a class are not contiguous
+  const mix = (rowsIn: number[]): number[] => Array.from(permutation(rowsIn.length, seed + 1), (i) => rowsIn[i]);
+  return { train: take(mix(trainRows)), test: take(mix(testRows)) };
 }
