@@ -1,0 +1,442 @@
+// The Node-API boundary. Every argument is checked here, once (types, integer sizes in range,
+// Float32Array lengths against the shapes), and a bad call throws a JS TypeError/RangeError naming
+// the function and the argument; the kernels behind it trust their inputs. No C++ exception crosses
+// into V8: every entry point catches everything. Hot paths use raw napi_* calls (one
+// napi_get_typedarray_info per buffer) to keep a call well under a microsecond.
+#define NAPI_VERSION 8
+#include <napi.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "gemm.h"
+#include "threadpool.h"
+
+namespace deltaprop {
+namespace {
+
+typedef std::ptrdiff_t idx;
+constexpr double kMaxSize = 2147483647.0;  // sizes are int32 on the JS side
+constexpr int kMaxThreads = 256;
+
+// Reads arguments in order; the first failure throws and turns every later read into a no-op.
+class Args {
+ public:
+  Args(napi_env env, napi_callback_info info, const char* fn) : env_(env), fn_(fn) {
+    napi_get_cb_info(env, info, &argc_, argv_, nullptr, &data_);
+    if (argc_ > kMax) argc_ = kMax;
+  }
+  bool ok() const { return ok_; }
+  void* data() const { return data_; }
+
+  napi_value arg(size_t i) const {
+    return i < argc_ ? argv_[i] : nullptr;
+  }
+
+  void type_error(const char* name, const char* expected) {
+    fail(false, std::string(name) + " must be " + expected);
+  }
+  void fail(bool range, const std::string& msg) {
+    if (!ok_) return;
+    ok_ = false;
+    std::string full = std::string(fn_) + ": " + msg;
+    if (range) napi_throw_range_error(env_, nullptr, full.c_str());
+    else napi_throw_type_error(env_, nullptr, full.c_str());
+  }
+
+  double number(size_t i, const char* name) {
+    if (!ok_) return 0;
+    napi_valuetype t = napi_undefined;
+    napi_value v = arg(i);
+    if (!v || napi_typeof(env_, v, &t) != napi_ok || t != napi_number) {
+      type_error(name, "a number");
+      return 0;
+    }
+    double d = 0;
+    napi_get_value_double(env_, v, &d);
+    return d;
+  }
+
+  // A finite real number (hyperparameters, alpha/beta).
+  float real(size_t i, const char* name) {
+    double d = number(i, name);
+    if (ok_ && !std::isfinite(d)) fail(true, std::string(name) + " must be finite, got " + fmt(d));
+    return (float)d;
+  }
+
+  // An integer in [lo, hi].
+  idx integer(size_t i, const char* name, double lo, double hi) {
+    double d = number(i, name);
+    if (!ok_) return 0;
+    if (!std::isfinite(d) || d != std::floor(d) || d < lo || d > hi) {
+      fail(true, std::string(name) + " must be an integer in [" + fmt(lo) + ", " + fmt(hi) + "], got " + fmt(d));
+      return 0;
+    }
+    return (idx)d;
+  }
+  idx size(size_t i, const char* name) { return integer(i, name, 0, kMaxSize); }
+
+  bool boolean(size_t i, const char* name) {
+    if (!ok_) return false;
+    napi_valuetype t = napi_undefined;
+    napi_value v = arg(i);
+    if (!v || napi_typeof(env_, v, &t) != napi_ok || t != napi_boolean) {
+      type_error(name, "a boolean");
+      return false;
+    }
+    bool b = false;
+    napi_get_value_bool(env_, v, &b);
+    return b;
+  }
+
+  // A Float32Array holding at least `need` floats (need computed from sizes already checked,
+  // each < 2^31, so products of two cannot overflow int64). null is accepted when `nullable`.
+  float* f32(size_t i, const char* name, idx need, const char* shape, bool nullable = false) {
+    if (!ok_) return nullptr;
+    napi_value v = arg(i);
+    if (nullable && v) {
+      napi_valuetype t = napi_undefined;
+      napi_typeof(env_, v, &t);
+      if (t == napi_null) return nullptr;
+    }
+    bool is = false;
+    if (!v || napi_is_typedarray(env_, v, &is) != napi_ok || !is) {
+      type_error(name, nullable ? "a Float32Array or null" : "a Float32Array");
+      return nullptr;
+    }
+    napi_typedarray_type tt;
+    size_t len = 0;
+    void* ptr = nullptr;
+    napi_get_typedarray_info(env_, v, &tt, &len, &ptr, nullptr, nullptr);
+    if (tt != napi_float32_array) {
+      type_error(name, nullable ? "a Float32Array or null" : "a Float32Array");
+      return nullptr;
+    }
+    if ((double)len < (double)need) {
+      fail(true, std::string(name) + " has " + std::to_string(len) + " floats, fewer than " + shape +
+                     " = " + std::to_string((long long)need));
+      return nullptr;
+    }
+    return static_cast<float*>(ptr);
+  }
+
+ private:
+  static std::string fmt(double d) {
+    char b[64];
+    std::snprintf(b, sizeof b, "%.17g", d);
+    return b;
+  }
+  static constexpr size_t kMax = 16;
+  napi_env env_;
+  const char* fn_;
+  size_t argc_ = kMax;
+  napi_value argv_[kMax];
+  void* data_ = nullptr;
+  bool ok_ = true;
+};
+
+napi_value undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+napi_value number(napi_env env, double d) {
+  napi_value v;
+  napi_create_double(env, d, &v);
+  return v;
+}
+
+// Runs a kernel body, turning any C++ exception into a JS Error.
+template <typename F>
+napi_value guarded(napi_env env, const char* fn, F&& body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    napi_throw_error(env, nullptr, (std::string(fn) + ": out of memory").c_str());
+  } catch (const std::exception& e) {
+    napi_throw_error(env, nullptr, (std::string(fn) + ": " + e.what()).c_str());
+  } catch (...) {
+    napi_throw_error(env, nullptr, (std::string(fn) + ": unknown native error").c_str());
+  }
+  return nullptr;
+}
+
+Ctx& ctx_of(Args& a) { return *static_cast<Ctx*>(a.data()); }
+
+// gemm(transA, transB, m, n, k, alpha, a, b, beta, c)
+napi_value Gemm(napi_env env, napi_callback_info info) {
+  Args A(env, info, "gemm");
+  bool ta = A.boolean(0, "transA"), tb = A.boolean(1, "transB");
+  idx m = A.size(2, "m"), n = A.size(3, "n"), k = A.size(4, "k");
+  float alpha = A.real(5, "alpha");
+  const float* a = A.f32(6, "a", m * k, "m*k");
+  const float* b = A.f32(7, "b", k * n, "k*n");
+  float beta = A.real(8, "beta");
+  float* c = A.f32(9, "c", m * n, "m*n");
+  if (!A.ok()) return nullptr;
+  return guarded(env, "gemm", [&] {
+    gemm(ctx_of(A), ta, tb, m, n, k, alpha, a, b, beta, c);
+    return undefined(env);
+  });
+}
+
+// denseForward(y, x, w, b, m, inp, out, act, alpha)
+napi_value DenseForward(napi_env env, napi_callback_info info) {
+  Args A(env, info, "denseForward");
+  idx m = A.size(4, "m"), inp = A.size(5, "inp"), out = A.size(6, "out");
+  int act = (int)A.integer(7, "act", 0, 5);
+  float alpha = A.real(8, "alpha");
+  float* y = A.f32(0, "y", m * out, "m*out");
+  const float* x = A.f32(1, "x", m * inp, "m*inp");
+  const float* w = A.f32(2, "w", inp * out, "inp*out");
+  const float* b = A.f32(3, "b", out, "out");
+  if (!A.ok()) return nullptr;
+  return guarded(env, "denseForward", [&] {
+    dense_forward(ctx_of(A), y, x, w, b, m, inp, out, act, alpha);
+    return undefined(env);
+  });
+}
+
+// denseBackward(dw, db, dx|null, dz, x, w, m, inp, out, scale, prevAct, alpha)
+napi_value DenseBackward(napi_env env, napi_callback_info info) {
+  Args A(env, info, "denseBackward");
+  idx m = A.size(6, "m"), inp = A.size(7, "inp"), out = A.size(8, "out");
+  float scale = A.real(9, "scale");
+  int prev = (int)A.integer(10, "prevAct", 0, 4);  // never softmax
+  float alpha = A.real(11, "alpha");
+  float* dw = A.f32(0, "dw", inp * out, "inp*out");
+  float* db = A.f32(1, "db", out, "out");
+  float* dx = A.f32(2, "dx", m * inp, "m*inp", true);
+  const float* dz = A.f32(3, "dz", m * out, "m*out");
+  const float* x = A.f32(4, "x", m * inp, "m*inp");
+  const float* w = A.f32(5, "w", inp * out, "inp*out");
+  if (!A.ok()) return nullptr;
+  return guarded(env, "denseBackward", [&] {
+    dense_backward(ctx_of(A), dw, db, dx, dz, x, w, m, inp, out, scale, prev, alpha);
+    return undefined(env);
+  });
+}
+
+// lossDelta(dz, a, y, m, n, loss, act, alpha) -> summed loss
+napi_value LossDelta(napi_env env, napi_callback_info info) {
+  Args A(env, info, "lossDelta");
+  idx m = A.size(3, "m"), n = A.size(4, "n");
+  int loss = (int)A.integer(5, "loss", 0, 2);
+  int act = (int)A.integer(6, "act", 0, 5);
+  float alpha = A.real(7, "alpha");
+  float* dz = A.f32(0, "dz", m * n, "m*n");
+  const float* a = A.f32(1, "a", m * n, "m*n");
+  const float* y = A.f32(2, "y", m * n, "m*n");
+  if (!A.ok()) return nullptr;
+  if (n == 0) return number(env, 0);
+  return guarded(env, "lossDelta", [&] {
+    return number(env, ctx_of(A).k->loss_delta(dz, a, y, m, n, loss, act, alpha));
+  });
+}
+
+// sumSquares(g, n)
+napi_value SumSquares(napi_env env, napi_callback_info info) {
+  Args A(env, info, "sumSquares");
+  idx n = A.size(1, "n");
+  const float* g = A.f32(0, "g", n, "n");
+  if (!A.ok()) return nullptr;
+  return number(env, ctx_of(A).k->sum_squares(g, n));
+}
+
+// sgdStep(p, g, n, lr, gradScale, weightDecay, decayCount)
+napi_value SgdStep(napi_env env, napi_callback_info info) {
+  Args A(env, info, "sgdStep");
+  idx n = A.size(2, "n");
+  float lr = A.real(3, "lr"), gs = A.real(4, "gradScale"), wd = A.real(5, "weightDecay");
+  idx dc = A.size(6, "decayCount");
+  float* p = A.f32(0, "p", n, "n");
+  const float* g = A.f32(1, "g", n, "n");
+  if (!A.ok()) return nullptr;
+  ctx_of(A).k->sgd_step(p, g, n, lr, gs, wd, dc);
+  return undefined(env);
+}
+
+// momentumStep(p, g, v, n, lr, gradScale, mu, nesterov, weightDecay, decayCount)
+napi_value MomentumStep(napi_env env, napi_callback_info info) {
+  Args A(env, info, "momentumStep");
+  idx n = A.size(3, "n");
+  float lr = A.real(4, "lr"), gs = A.real(5, "gradScale"), mu = A.real(6, "mu");
+  bool nest = A.boolean(7, "nesterov");
+  float wd = A.real(8, "weightDecay");
+  idx dc = A.size(9, "decayCount");
+  float* p = A.f32(0, "p", n, "n");
+  const float* g = A.f32(1, "g", n, "n");
+  float* v = A.f32(2, "v", n, "n");
+  if (!A.ok()) return nullptr;
+  ctx_of(A).k->momentum_step(p, g, v, n, lr, gs, mu, nest, wd, dc);
+  return undefined(env);
+}
+
+// adamStep(p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled, decayCount)
+napi_value AdamStep(napi_env env, napi_callback_info info) {
+  Args A(env, info, "adamStep");
+  idx n = A.size(4, "n");
+  float lr = A.real(5, "lr"), gs = A.real(6, "gradScale"), b1 = A.real(7, "beta1"),
+        b2 = A.real(8, "beta2"), eps = A.real(9, "eps"), bc1 = A.real(10, "bc1"), bc2 = A.real(11, "bc2"),
+        wd = A.real(12, "weightDecay");
+  bool dec = A.boolean(13, "decoupled");
+  idx dc = A.size(14, "decayCount");
+  if (A.ok() && (bc1 == 0.f || bc2 == 0.f)) A.fail(true, "bc1 and bc2 must be nonzero");
+  float* p = A.f32(0, "p", n, "n");
+  const float* g = A.f32(1, "g", n, "n");
+  float* m = A.f32(2, "m", n, "n");
+  float* v = A.f32(3, "v", n, "n");
+  if (!A.ok()) return nullptr;
+  ctx_of(A).k->adam_step(p, g, m, v, n, lr, gs, b1, b2, eps, bc1, bc2, wd, dec, dc);
+  return undefined(env);
+}
+
+// vexp(y, x, n) and vact(y, x, n, act, alpha): the vector exp/activations alone, for tests.
+napi_value VExp(napi_env env, napi_callback_info info) {
+  Args A(env, info, "vexp");
+  idx n = A.size(2, "n");
+  float* y = A.f32(0, "y", n, "n");
+  const float* x = A.f32(1, "x", n, "n");
+  if (!A.ok()) return nullptr;
+  ctx_of(A).k->vexp(y, x, n);
+  return undefined(env);
+}
+
+napi_value VAct(napi_env env, napi_callback_info info) {
+  Args A(env, info, "vact");
+  idx n = A.size(2, "n");
+  int act = (int)A.integer(3, "act", 0, 4);
+  float alpha = A.real(4, "alpha");
+  float* y = A.f32(0, "y", n, "n");
+  const float* x = A.f32(1, "x", n, "n");
+  if (!A.ok()) return nullptr;
+  ctx_of(A).k->vact(y, x, n, act, alpha);
+  return undefined(env);
+}
+
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  Args A(env, info, "setThreads");
+  double d = A.number(0, "n");
+  if (!A.ok()) return nullptr;
+  if (std::isnan(d)) {
+    A.fail(true, "n must be a number of threads, got NaN");
+    return nullptr;
+  }
+  int t = d < 1 ? 1 : d > kMaxThreads ? kMaxThreads : (int)d;
+  ctx_of(A).threads = t;
+  return number(env, t);
+}
+
+napi_value GetThreads(napi_env env, napi_callback_info info) {
+  Args A(env, info, "threads");
+  return number(env, ctx_of(A).threads);
+}
+
+void free_ctx(napi_env, void* data, void*) { delete static_cast<Ctx*>(data); }
+
+// create(isa: string, threads: number) -> kernel object bound to that ISA's table
+napi_value Create(napi_env env, napi_callback_info info) {
+  Args A(env, info, "create");
+  napi_value isa_v = A.arg(0);
+  napi_valuetype t = napi_undefined;
+  if (!isa_v || napi_typeof(env, isa_v, &t) != napi_ok || t != napi_string) {
+    A.type_error("isa", "a string ('' for the best available)");
+    return nullptr;
+  }
+  char name[32] = {0};
+  size_t len = 0;
+  napi_get_value_string_utf8(env, isa_v, name, sizeof name, &len);
+  idx threads = A.integer(1, "threads", 1, kMaxThreads);
+  if (!A.ok()) return nullptr;
+  const char* why = "";
+  const KernelTable* table = select_isa(name, &why);
+  if (!table) {
+    std::string msg = std::string("create: ISA '") + name + "' is not available: " + why +
+                      " (this CPU runs: " + available_isas() + ")";
+    napi_throw_error(env, "ERR_DELTAPROP_ISA", msg.c_str());
+    return nullptr;
+  }
+  Ctx* ctx = new Ctx{table, (int)threads};
+  napi_value obj;
+  napi_create_object(env, &obj);
+  napi_wrap(env, obj, ctx, free_ctx, nullptr, nullptr);  // frees ctx with the object
+  struct Fn { const char* name; napi_callback cb; };
+  const Fn fns[] = {{"gemm", Gemm}, {"denseForward", DenseForward}, {"denseBackward", DenseBackward},
+                    {"lossDelta", LossDelta}, {"sumSquares", SumSquares}, {"sgdStep", SgdStep},
+                    {"momentumStep", MomentumStep}, {"adamStep", AdamStep}, {"vexp", VExp},
+                    {"vact", VAct}, {"setThreads", SetThreads}, {"getThreads", GetThreads}};
+  for (const Fn& f : fns) {
+    napi_value fv;
+    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, ctx, &fv);
+    napi_set_named_property(env, obj, f.name, fv);
+  }
+  napi_value s;
+  napi_create_string_utf8(env, table->isa, NAPI_AUTO_LENGTH, &s);
+  napi_set_named_property(env, obj, "isa", s);
+  napi_set_named_property(env, obj, "mr", number(env, table->mr));
+  napi_set_named_property(env, obj, "nr", number(env, table->nr));
+  return obj;
+}
+
+void free_aligned(napi_env env, void* data, void* hint) {
+  std::free(data);
+  int64_t ignored;
+  napi_adjust_external_memory(env, -(int64_t)(intptr_t)hint, &ignored);
+}
+
+// alloc(n) -> zero-filled Float32Array of n floats over 64-byte-aligned memory
+napi_value Alloc(napi_env env, napi_callback_info info) {
+  Args A(env, info, "alloc");
+  idx n = A.integer(0, "length", 0, 1073741823.0);  // 4 GiB of floats at most
+  if (!A.ok()) return nullptr;
+  size_t bytes = ((size_t)n * sizeof(float) + 63) / 64 * 64;
+  if (bytes == 0) bytes = 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) {
+    napi_throw_range_error(env, nullptr, ("alloc: cannot allocate " + std::to_string(bytes) + " bytes").c_str());
+    return nullptr;
+  }
+  std::memset(p, 0, bytes);
+  napi_value ab, ta;
+  if (napi_create_external_arraybuffer(env, p, bytes, free_aligned, (void*)(intptr_t)bytes, &ab) != napi_ok) {
+    std::free(p);
+    napi_throw_error(env, nullptr, "alloc: cannot create an external ArrayBuffer");
+    return nullptr;
+  }
+  int64_t ignored;
+  napi_adjust_external_memory(env, (int64_t)bytes, &ignored);
+  napi_create_typedarray(env, napi_float32_array, (size_t)n, ab, 0, &ta);
+  return ta;
+}
+
+// addressOf(f32array) % 64, for the alignment test
+napi_value Misalignment(napi_env env, napi_callback_info info) {
+  Args A(env, info, "misalignment");
+  float* p = A.f32(0, "array", 0, "0");
+  if (!A.ok()) return nullptr;
+  return number(env, (double)((uintptr_t)p % 64));
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  struct Fn { const char* name; napi_callback cb; };
+  const Fn fns[] = {{"create", Create}, {"alloc", Alloc}, {"misalignment", Misalignment}};
+  for (const Fn& f : fns) {
+    napi_value fv;
+    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fv);
+    napi_set_named_property(env, exports, f.name, fv);
+  }
+  napi_value s;
+  napi_create_string_utf8(env, available_isas(), NAPI_AUTO_LENGTH, &s);
+  napi_set_named_property(env, exports, "availableIsas", s);
+  napi_set_named_property(env, exports, "hardwareThreads", number(env, ThreadPool::hardware_threads()));
+  return exports;
+}
+
+}  // namespace
+}  // namespace deltaprop
+
+NAPI_MODULE_INIT() { return deltaprop::Init(env, exports); }

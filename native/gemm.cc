@@ -1,0 +1,213 @@
+// Portable packed, blocked GEMM driver (BLIS loop structure):
+//   jc over n in NC blocks      b block (kc,nc) packed once, shared by all ic
+//    pc over k in KC blocks     k blocks run in order: a result never depends on threads
+//     ic over m in MC blocks    a block (mc,kc) packed into MR-row slivers, stays in L2
+//      jr over nc in NR         b sliver (kc,NR) stays in L1
+//       ir over mc in MR        micro-kernel on one (MR,NR) tile of c
+// Transposes are absorbed by the packing routines, so NN, TN and NT run the same micro-kernel.
+// Threads split c into a grid of MR/NR-aligned blocks, each computed by one task with its own
+// packing buffers, never the reduction over k.
+#include "gemm.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "threadpool.h"
+
+namespace deltaprop {
+
+namespace {
+
+typedef std::ptrdiff_t idx;
+
+// Below this many multiply-adds the unpacked kernel wins (measured: tiny nets, batch 4..16).
+constexpr idx kSmallGemm = 32 * 32 * 32;
+// Below this many multiply-adds one thread is faster than waking the pool.
+constexpr idx kParallelGemm = 1 << 18;
+
+struct PackBuffers {  // per thread, grown on demand, never freed (reused by every call)
+  float* a = nullptr;
+  size_t a_len = 0;
+  float* b = nullptr;
+  size_t b_len = 0;
+};
+thread_local PackBuffers tls_pack;
+
+float* grow(float*& p, size_t& len, size_t want) {
+  if (len >= want) return p;
+  std::free(p);
+  size_t bytes = (want * sizeof(float) + 63) / 64 * 64;
+  p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!p) {
+    len = 0;
+    throw std::bad_alloc();
+  }
+  len = want;
+  return p;
+}
+
+// op(a) rows [i0, i0+mc) × k range [p0, p0+kc) → MR-row slivers: for each sliver, kc steps of MR
+// values, rows past m zero-filled.
+void pack_a(bool ta, const float* a, idx m, idx k, idx i0, idx mc, idx p0, idx kc, int MR, float* dst) {
+  for (idx ir = 0; ir < mc; ir += MR) {
+    const int mr = (int)(mc - ir < MR ? mc - ir : MR);
+    const idx i = i0 + ir;
+    if (ta) {  // a stored (k,m): an MR-run of a row of storage is contiguous
+      const float* src = a + p0 * m + i;
+      for (idx p = 0; p < kc; p++, src += m, dst += MR) {
+        int ii = 0;
+        for (; ii < mr; ii++) dst[ii] = src[ii];
+        for (; ii < MR; ii++) dst[ii] = 0.f;
+      }
+    } else {  // a stored (m,k): read mr rows side by side
+      const float* rows[32];
+      for (int ii = 0; ii < mr; ii++) rows[ii] = a + (i + ii) * k + p0;
+      for (idx p = 0; p < kc; p++, dst += MR) {
+        int ii = 0;
+        for (; ii < mr; ii++) dst[ii] = rows[ii][p];
+        for (; ii < MR; ii++) dst[ii] = 0.f;
+      }
+    }
+  }
+}
+
+// op(b) k range [p0, p0+kc) × cols [j0, j0+nc) → NR-column slivers: for each sliver, kc steps of
+// NR values, columns past n zero-filled.
+void pack_b(bool tb, const float* b, idx n, idx k, idx p0, idx kc, idx j0, idx nc, int NR, float* dst) {
+  for (idx jr = 0; jr < nc; jr += NR) {
+    const int nr = (int)(nc - jr < NR ? nc - jr : NR);
+    const idx j = j0 + jr;
+    if (!tb) {  // b stored (k,n): each k step is a contiguous run
+      const float* src = b + p0 * n + j;
+      if (nr == NR) {
+        for (idx p = 0; p < kc; p++, src += n, dst += NR) std::memcpy(dst, src, sizeof(float) * NR);
+      } else {
+        for (idx p = 0; p < kc; p++, src += n, dst += NR) {
+          int jj = 0;
+          for (; jj < nr; jj++) dst[jj] = src[jj];
+          for (; jj < NR; jj++) dst[jj] = 0.f;
+        }
+      }
+    } else {  // b stored (n,k): column jj of the sliver is a contiguous row of storage
+      for (int jj = 0; jj < NR; jj++) {
+        float* d = dst + jj;
+        if (jj < nr) {
+          const float* src = b + (j + jj) * k + p0;
+          for (idx p = 0; p < kc; p++) d[p * NR] = src[p];
+        } else {
+          for (idx p = 0; p < kc; p++) d[p * NR] = 0.f;
+        }
+      }
+      dst += kc * NR;
+    }
+  }
+}
+
+// One task: c rows [i0,i1) × cols [j0,j1), every k.
+void gemm_block(const KernelTable& T, bool ta, bool tb, idx m, idx n, idx k, float alpha,
+                const float* a, const float* b, float beta, float* c, const Epilogue& epi,
+                idx i0, idx i1, idx j0, idx j1) {
+  const int MR = T.mr, NR = T.nr;
+  const idx MC = T.mc, KC = T.kc, NC = T.nc;
+  PackBuffers& pb = tls_pack;
+  float* ap = grow(pb.a, pb.a_len, (size_t)((MC + MR - 1) / MR * MR * KC));
+  float* bp = grow(pb.b, pb.b_len, (size_t)((NC + NR - 1) / NR * NR * KC));
+  for (idx jc = j0; jc < j1; jc += NC) {
+    const idx nc = j1 - jc < NC ? j1 - jc : NC;
+    for (idx pc = 0; pc < k; pc += KC) {
+      const idx kc = k - pc < KC ? k - pc : KC;
+      const float bet = pc == 0 ? beta : 1.f;
+      const bool last = pc + kc == k;
+      pack_b(tb, b, n, k, pc, kc, jc, nc, NR, bp);
+      for (idx ic = i0; ic < i1; ic += MC) {
+        const idx mc = i1 - ic < MC ? i1 - ic : MC;
+        pack_a(ta, a, m, k, ic, mc, pc, kc, MR, ap);
+        for (idx jr = 0; jr < nc; jr += NR) {
+          const int nr = (int)(nc - jr < NR ? nc - jr : NR);
+          for (idx ir = 0; ir < mc; ir += MR) {
+            const int mr = (int)(mc - ir < MR ? mc - ir : MR);
+            float* ct = c + (ic + ir) * n + jc + jr;
+            T.ukr(kc, ap + ir * kc, bp + jr * kc, ct, n, mr, nr, alpha, bet);
+            if (last && epi.kind != EPI_NONE) T.epilogue(epi, ct, n, ic + ir, jc + jr, mr, nr);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void gemm(const Ctx& ctx, bool ta, bool tb, idx m, idx n, idx k, float alpha, const float* a,
+          const float* b, float beta, float* c, const Epilogue& epi) {
+  const KernelTable& T = *ctx.k;
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {  // empty sum: c = beta·c, without reading c when beta is 0
+    for (idx i = 0; i < m * n; i++) c[i] = beta == 0.f ? 0.f : beta * c[i];
+    if (epi.kind != EPI_NONE)
+      for (idx i = 0; i < m; i++) T.epilogue(epi, c + i * n, n, i, 0, 1, (int)n);
+    return;
+  }
+  const double work = (double)m * (double)n * (double)k;  // may exceed int64 for hostile sizes
+  if (work <= (double)kSmallGemm) {
+    T.gemm_small(ta, tb, m, n, k, alpha, a, b, beta, c);
+    if (epi.kind != EPI_NONE)
+      for (idx i = 0; i < m; i++) T.epilogue(epi, c + i * n, n, i, 0, 1, (int)n);
+    return;
+  }
+  const int MR = T.mr, NR = T.nr;
+  const idx mt = (m + MR - 1) / MR, nt = (n + NR - 1) / NR;  // register tiles per dimension
+  int threads = work >= (double)kParallelGemm ? ctx.threads : 1;
+  if ((idx)threads > mt * nt) threads = (int)(mt * nt);
+  // Grid tm × tn = threads minimizing the largest block (in tiles); ties split n, so that each
+  // task packs all of a (cheap, m small in training) and its own part of b.
+  int tm = 1, tn = threads;
+  idx best = -1;
+  for (int d = 1; d <= threads; d++) {
+    if (threads % d) continue;
+    const int gm = d, gn = threads / d;
+    const idx cost = ((mt + gm - 1) / gm) * ((nt + gn - 1) / gn);
+    if (best < 0 || cost < best || (cost == best && gn > tn)) { best = cost; tm = gm; tn = gn; }
+  }
+  auto task = [&](int t) {
+    const idx bi = t / tn, bj = t % tn;
+    const idx i0 = mt * bi / tm * MR, i1t = mt * (bi + 1) / tm * MR;
+    const idx j0 = nt * bj / tn * NR, j1t = nt * (bj + 1) / tn * NR;
+    const idx i1 = i1t < m ? i1t : m, j1 = j1t < n ? j1t : n;
+    if (i0 < i1 && j0 < j1) gemm_block(T, ta, tb, m, n, k, alpha, a, b, beta, c, epi, i0, i1, j0, j1);
+  };
+  if (threads <= 1) {
+    task(0);
+    return;
+  }
+  ThreadPool::instance().run(tm * tn, threads, task);
+}
+
+void dense_forward(const Ctx& ctx, float* y, const float* x, const float* w, const float* b, idx m,
+                   idx inp, idx out, int act, float alpha) {
+  Epilogue e;
+  e.kind = EPI_BIAS_ACT;
+  e.bias = b;
+  e.act = act;
+  e.alpha = alpha;
+  gemm(ctx, false, false, m, out, inp, 1.f, x, w, 0.f, y, e);
+  if (act == ACT_SOFTMAX && out > 0) ctx.k->softmax_rows(y, m, out);
+}
+
+void dense_backward(const Ctx& ctx, float* dw, float* db, float* dx, const float* dz, const float* x,
+                    const float* w, idx m, idx inp, idx out, float scale, int prev_act, float alpha) {
+  gemm(ctx, true, false, inp, out, m, scale, x, dz, 0.f, dw);  // dw = scale·xᵀ·dz
+  ctx.k->col_sums(db, dz, m, out, scale);
+  if (dx) {
+    Epilogue e;
+    e.kind = EPI_MUL_DERIV;
+    e.act = prev_act;
+    e.alpha = alpha;
+    e.aux = x;
+    e.ldaux = inp;
+    gemm(ctx, false, true, m, inp, out, 1.f, dz, w, 0.f, dx, e);  // dx = (dz·wᵀ) ⊙ g'(x)
+  }
+}
+
+}  // namespace deltaprop

@@ -1,0 +1,35 @@
+// The portable GEMM driver around the per-ISA micro-kernels (BLIS structure), and the dense-layer
+// kernels built on it.
+#pragma once
+#include <cstddef>
+#include "kernels/kernels.h"
+
+namespace deltaprop {
+
+struct Ctx {  // one per backend instance: its kernel table and thread count
+  const KernelTable* k;
+  int threads;
+};
+
+// c (m,n) = alpha·op(a)·op(b) + beta·c, then the epilogue on each finished tile.
+// op(a) (m,k): a stored (m,k), or (k,m) when ta; op(b) (k,n): b stored (k,n), or (n,k) when tb.
+void gemm(const Ctx& ctx, bool ta, bool tb, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k,
+          float alpha, const float* a, const float* b, float beta, float* c,
+          const Epilogue& epi = Epilogue());
+
+// y (m,out) = act(x (m,inp)·w (inp,out) + b (out))
+void dense_forward(const Ctx& ctx, float* y, const float* x, const float* w, const float* b,
+                   std::ptrdiff_t m, std::ptrdiff_t inp, std::ptrdiff_t out, int act, float alpha);
+
+// dw (inp,out) = scale·xᵀ·dz; db (out) = scale·Σ_rows dz; dx (m,inp) = (dz·wᵀ) ⊙ g'(x) if dx
+void dense_backward(const Ctx& ctx, float* dw, float* db, float* dx, const float* dz, const float* x,
+                    const float* w, std::ptrdiff_t m, std::ptrdiff_t inp, std::ptrdiff_t out,
+                    float scale, int prev_act, float alpha);
+
+// The kernel table for an ISA name ("" = the newest this CPU runs); nullptr and a reason if the
+// name is unknown, not compiled in, or not supported by this CPU.
+const KernelTable* select_isa(const char* name, const char** why);
+// Names of the ISAs this CPU runs, newest first, comma-separated.
+const char* available_isas();
+
+}  // namespace deltaprop

@@ -1,0 +1,68 @@
+// The per-ISA kernel table. Each ISA file (gemm_<isa>.cc) is compiled with its own target flags
+// and fills one KernelTable; dispatch.cc picks the newest one the CPU runs. Everything outside
+// native/kernels/ is portable C++ that only calls through this table.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace deltaprop {
+
+// Same numbers as src/backends/backend.ts (ACT, LOSS).
+enum Act : int { ACT_LINEAR = 0, ACT_SIGMOID = 1, ACT_TANH = 2, ACT_RELU = 3, ACT_LEAKY = 4, ACT_SOFTMAX = 5 };
+enum Loss : int { LOSS_MSE = 0, LOSS_BCE = 1, LOSS_CCE = 2 };
+constexpr float EPS_PROB = 1e-7f;
+
+// What to do with a finished tile of C (after the last k block), while it is still in L1.
+enum EpiKind : int { EPI_NONE = 0, EPI_BIAS_ACT = 1, EPI_MUL_DERIV = 2 };
+struct Epilogue {
+  EpiKind kind = EPI_NONE;
+  const float* bias = nullptr;  // EPI_BIAS_ACT: c[i][j] = act(c[i][j] + bias[j]); softmax adds bias only
+  int act = ACT_LINEAR;
+  float alpha = 0.f;            // leaky-ReLU slope
+  const float* aux = nullptr;   // EPI_MUL_DERIV: c[i][j] *= g'(aux[i][j]) (aux is the saved output)
+  std::ptrdiff_t ldaux = 0;
+};
+
+// Micro-kernel contract (BLIS): c (mr,nr) tile with row stride ldc, mr <= MR, nr <= NR;
+// a is packed (kc, MR): MR values per k step; b is packed (kc, NR): NR values per k step;
+// both padded with zeros past the edge. c = alpha·a·b + beta·c over the valid mr×nr part only.
+// When beta == 0, c is not read (it may hold NaN). kc may be 0 (then c = beta·c, or 0).
+using UkrFn = void (*)(std::ptrdiff_t kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc,
+                       int mr, int nr, float alpha, float beta);
+
+struct KernelTable {
+  const char* isa;
+  int mr, nr;      // register tile
+  int mc, kc, nc;  // cache blocks: a (mc,kc) block in L2, b (kc,nr) sliver in L1, b (kc,nc) in L3
+  UkrFn ukr;
+  // Unpacked GEMM for small problems, where packing costs more than it saves. Same semantics as
+  // the public gemm; single-threaded.
+  void (*gemm_small)(bool ta, bool tb, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, float alpha,
+                     const float* a, const float* b, float beta, float* c);
+  // Epilogue over rows [0,mr) × cols [0,nr) of a tile at c (row stride ldc); col0/row0 locate
+  // the tile in the whole matrix for bias and aux.
+  void (*epilogue)(const Epilogue& e, float* c, std::ptrdiff_t ldc, std::ptrdiff_t row0,
+                   std::ptrdiff_t col0, int mr, int nr);
+  void (*softmax_rows)(float* y, std::ptrdiff_t m, std::ptrdiff_t n);
+  void (*col_sums)(float* db, const float* dz, std::ptrdiff_t m, std::ptrdiff_t n, float scale);
+  double (*loss_delta)(float* dz, const float* a, const float* y, std::ptrdiff_t m, std::ptrdiff_t n,
+                       int loss, int act, float alpha);
+  double (*sum_squares)(const float* g, std::ptrdiff_t n);
+  void (*sgd_step)(float* p, const float* g, std::ptrdiff_t n, float lr, float gs, float wd, std::ptrdiff_t dc);
+  void (*momentum_step)(float* p, const float* g, float* v, std::ptrdiff_t n, float lr, float gs, float mu,
+                        bool nesterov, float wd, std::ptrdiff_t dc);
+  void (*adam_step)(float* p, const float* g, float* m, float* v, std::ptrdiff_t n, float lr, float gs,
+                    float b1, float b2, float eps, float bc1, float bc2, float wd, bool decoupled,
+                    std::ptrdiff_t dc);
+  // Vector exp/tanh/sigmoid over arrays (exposed for the accuracy tests).
+  void (*vexp)(float* y, const float* x, std::ptrdiff_t n);
+  void (*vact)(float* y, const float* x, std::ptrdiff_t n, int act, float alpha);
+};
+
+// Filled by each ISA file; nullptr when that ISA was not compiled into this binary.
+const KernelTable* table_avx512();
+const KernelTable* table_avx2_fma();
+const KernelTable* table_neon();
+const KernelTable* table_scalar();
+
+}  // namespace deltaprop
