@@ -1,0 +1,291 @@
+// GEMM: c = alpha·op(a)·op(b) + beta·c with an optional fused epilogue, BLIS-structured: op(b) is
+// packed into KC×NR column panels, op(a) into MR×KC row panels, and a 4×8 register-blocked
+// micro-kernel (8 f32x4 accumulators) runs over them. Packing turns all four transpose cases into
+// the same inner loop and makes every micro-kernel load contiguous.
+//
+// Epilogues, applied once, when the last KC block has been accumulated:
+//   EPI_NONE          c = alpha·acc + beta·c
+//   EPI_BIAS_ACT      c = act(alpha·acc + beta·c + bias[j])          (dense forward)
+//   EPI_MUL_DERIV     c = (alpha·acc + beta·c) ⊙ g'(aux[i, j])        (dense backward, dx)
+// When beta is 0, c is not read: it may hold NaN.
+import { madd, vactivate, vderivative } from './simd';
+
+export const EPI_NONE: i32 = 0;
+export const EPI_BIAS_ACT: i32 = 1;
+export const EPI_MUL_DERIV: i32 = 2;
+
+const MR: i32 = 4;
+const NR: i32 = 8;
+// A KC×NR panel of b (8 KB) stays in L1 while the MC×KC block of a (64 KB) streams from L2.
+const KC: i32 = 256;
+const MC: i32 = 64;
+const NC: i32 = 2048;
+
+// Scratch lives right after static data, not in a data segment (2.2 MB of zeros in the binary).
+// Edge tiles are computed into the padded tile copies and the valid part copied back.
+const packA: usize = (__heap_base + 63) & ~<usize>63;
+const packB: usize = packA + <usize>(MC * KC * 4);
+const tileC: usize = packB + <usize>(KC * NC * 4);
+const tileAux: usize = tileC + <usize>(MR * NR * 4);
+const tileBias: usize = tileAux + <usize>(MR * NR * 4);
+/** First byte after the GEMM scratch: where the buffer arena may start. */
+export const scratchEnd: usize = tileBias + <usize>(NR * 4);
+
+// Per-call state of the epilogue (set once by gemmEx, read by every tile).
+let gAlpha: f32 = 1;
+let gBeta: f32 = 0;
+let gFirst: bool = true; // first KC block: combine with beta·c
+let gLast: bool = true; // last KC block: apply the epilogue
+let gMode: i32 = EPI_NONE;
+let gAct: i32 = 0;
+let gSlope: f32 = 0;
+
+// Packs rows [i0, i0+mc) × depth [p0, p0+kc) of op(a) into MR-row panels: panel r holds, for each
+// p, the MR values op(a)[i0+r·MR .. +MR][p] contiguously; rows past m are zero.
+// a is (m,k) row-major, or (k,m) when transA.
+function packPanelsA(transA: bool, a: usize, m: i32, k: i32, i0: i32, mc: i32, p0: i32, kc: i32): void {
+  let dst = packA;
+  for (let ir = 0; ir < mc; ir += MR) {
+    const rows = min(MR, mc - ir);
+    const row0 = i0 + ir;
+    if (transA) {
+      // op(a)[i][p] = a[p·m + i]: the MR values of one p are adjacent
+      if (rows == MR) {
+        let src = a + ((<usize>p0 * m + row0) << 2);
+        for (let p = 0; p < kc; p++) {
+          v128.store(dst, v128.load(src));
+          src += <usize>m << 2;
+          dst += 16;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          for (let r = 0; r < MR; r++) {
+            const v: f32 = r < rows ? load<f32>(a + ((<usize>(p0 + p) * m + row0 + r) << 2)) : 0;
+            store<f32>(dst + (r << 2), v);
+          }
+          dst += 16;
+        }
+      }
+    } else {
+      // op(a)[i][p] = a[i·k + p]: four rows read 4 p at a time and transposed in registers
+      if (rows == MR) {
+        const r0 = a + ((<usize>row0 * k + p0) << 2);
+        const stride = <usize>k << 2;
+        let p = 0;
+        for (; p + 4 <= kc; p += 4) {
+          const off = <usize>p << 2;
+          const x0 = v128.load(r0 + off);
+          const x1 = v128.load(r0 + stride + off);
+          const x2 = v128.load(r0 + 2 * stride + off);
+          const x3 = v128.load(r0 + 3 * stride + off);
+          const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
+          const t1 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+          const t2 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+          const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+          v128.store(dst, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+          v128.store(dst, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), 16);
+          v128.store(dst, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), 32);
+          v128.store(dst, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), 48);
+          dst += 64;
+        }
+        for (; p < kc; p++) {
+          const off = <usize>p << 2;
+          store<f32>(dst, load<f32>(r0 + off));
+          store<f32>(dst + 4, load<f32>(r0 + stride + off));
+          store<f32>(dst + 8, load<f32>(r0 + 2 * stride + off));
+          store<f32>(dst + 12, load<f32>(r0 + 3 * stride + off));
+          dst += 16;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          for (let r = 0; r < MR; r++) {
+            const v: f32 = r < rows ? load<f32>(a + ((<usize>(row0 + r) * k + p0 + p) << 2)) : 0;
+            store<f32>(dst + (r << 2), v);
+          }
+          dst += 16;
+        }
+      }
+    }
+  }
+}
+
+// Packs depth [p0, p0+kc) × columns [j0, j0+nc) of op(b) into NR-column panels: panel c holds, for
+// each p, the NR values op(b)[p][j0+c·NR .. +NR] contiguously; columns past n are zero.
+// b is (k,n) row-major, or (n,k) when transB.
+function packPanelsB(transB: bool, b: usize, n: i32, k: i32, p0: i32, kc: i32, j0: i32, nc: i32): void {
+  let dst = packB;
+  for (let jr = 0; jr < nc; jr += NR) {
+    const cols = min(NR, nc - jr);
+    const col0 = j0 + jr;
+    if (!transB) {
+      let src = b + ((<usize>p0 * n + col0) << 2);
+      const stride = <usize>n << 2;
+      if (cols == NR) {
+        for (let p = 0; p < kc; p++) {
+          v128.store(dst, v128.load(src));
+          v128.store(dst, v128.load(src, 16), 16);
+          src += stride;
+          dst += 32;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          for (let c = 0; c < NR; c++) {
+            store<f32>(dst + (c << 2), c < cols ? load<f32>(src + (c << 2)) : 0);
+          }
+          src += stride;
+          dst += 32;
+        }
+      }
+    } else {
+      // op(b)[p][j] = b[j·k + p]: rows of the stored b, 4 at a time, transposed in registers
+      const stride = <usize>k << 2;
+      if (cols == NR) {
+        const r0 = b + ((<usize>col0 * k + p0) << 2);
+        let p = 0;
+        for (; p + 4 <= kc; p += 4) {
+          const off = <usize>p << 2;
+          for (let half = 0; half < 2; half++) {
+            const rh = r0 + <usize>(half * 4) * stride + off;
+            const x0 = v128.load(rh);
+            const x1 = v128.load(rh + stride);
+            const x2 = v128.load(rh + 2 * stride);
+            const x3 = v128.load(rh + 3 * stride);
+            const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
+            const t1 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+            const t2 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+            const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+            const d = dst + (<usize>half << 4);
+            v128.store(d, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+            v128.store(d, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), 32);
+            v128.store(d, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), 64);
+            v128.store(d, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), 96);
+          }
+          dst += 128;
+        }
+        for (; p < kc; p++) {
+          const src = r0 + (<usize>p << 2);
+          for (let c = 0; c < NR; c++) store<f32>(dst + (c << 2), load<f32>(src + <usize>c * stride));
+          dst += 32;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          for (let c = 0; c < NR; c++) {
+            const v: f32 = c < cols ? load<f32>(b + ((<usize>(col0 + c) * k + p0 + p) << 2)) : 0;
+            store<f32>(dst + (c << 2), v);
+          }
+          dst += 32;
+        }
+      }
+    }
+  }
+}
+
+// One output row segment of 4 lanes: combine, epilogue, store. c, bias, aux point at the lanes.
+// @ts-ignore: decorator
+@inline function finish4(acc: v128, c: usize, bias: usize, aux: usize): void {
+  let v = f32x4.mul(acc, f32x4.splat(gAlpha));
+  if (!gFirst) v = f32x4.add(v, v128.load(c));
+  else if (gBeta != 0) v = madd(v128.load(c), f32x4.splat(gBeta), v);
+  if (gLast) {
+    if (gMode == EPI_BIAS_ACT) {
+      v = vactivate(f32x4.add(v, v128.load(bias)), gAct, f32x4.splat(gSlope));
+    } else if (gMode == EPI_MUL_DERIV) {
+      v = f32x4.mul(v, vderivative(v128.load(aux), gAct, f32x4.splat(gSlope)));
+    }
+  }
+  v128.store(c, v);
+}
+
+// Micro-kernel 4×8: c (4,8) tile at c with row stride ldc bytes += packed a (kc,4) · packed b (kc,8).
+// bias points at the tile's first column, aux at its (0,0) element with row stride ldaux bytes.
+function kernel4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, bias: usize, aux: usize, ldaux: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    let av = v128.load32_splat(a);
+    c00 = madd(av, b0, c00); c01 = madd(av, b1, c01);
+    av = v128.load32_splat(a, 4);
+    c10 = madd(av, b0, c10); c11 = madd(av, b1, c11);
+    av = v128.load32_splat(a, 8);
+    c20 = madd(av, b0, c20); c21 = madd(av, b1, c21);
+    av = v128.load32_splat(a, 12);
+    c30 = madd(av, b0, c30); c31 = madd(av, b1, c31);
+    a += 16;
+    b += 32;
+  }
+  finish4(c00, c, bias, aux); finish4(c01, c + 16, bias + 16, aux + 16);
+  c += ldc; aux += ldaux;
+  finish4(c10, c, bias, aux); finish4(c11, c + 16, bias + 16, aux + 16);
+  c += ldc; aux += ldaux;
+  finish4(c20, c, bias, aux); finish4(c21, c + 16, bias + 16, aux + 16);
+  c += ldc; aux += ldaux;
+  finish4(c30, c, bias, aux); finish4(c31, c + 16, bias + 16, aux + 16);
+}
+
+// A tile cut by the edge of c (rows < 4 or cols < 8): run the full kernel on padded copies.
+function edgeTile(kc: i32, a: usize, b: usize, c: usize, ldc: usize, rows: i32, cols: i32,
+  bias: usize, aux: usize, ldaux: usize): void {
+  const readC = !gFirst || gBeta != 0;
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < cols; j++) {
+      const t = (<usize>(r * NR + j)) << 2;
+      const s = <usize>r * ldc + (<usize>j << 2);
+      if (readC) store<f32>(tileC + t, load<f32>(c + s));
+      if (gLast && gMode == EPI_MUL_DERIV) store<f32>(tileAux + t, load<f32>(aux + <usize>r * ldaux + (<usize>j << 2)));
+    }
+  }
+  if (gLast && gMode == EPI_BIAS_ACT) {
+    for (let j = 0; j < cols; j++) store<f32>(tileBias + (<usize>j << 2), load<f32>(bias + (<usize>j << 2)));
+  }
+  kernel4x8(kc, a, b, tileC, NR << 2, tileBias, tileAux, NR << 2);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < cols; j++) {
+      store<f32>(c + <usize>r * ldc + (<usize>j << 2), load<f32>(tileC + ((<usize>(r * NR + j)) << 2)));
+    }
+  }
+}
+
+// c (m,n) = epilogue(alpha·op(a)·op(b) + beta·c); op(a) (m,k), op(b) (k,n). Pointers are byte
+// addresses in this module's memory. bias (n) is read for EPI_BIAS_ACT, aux (m,n) for EPI_MUL_DERIV.
+// REQUIRES m, n, k ≥ 0; buffers in bounds and not overlapping c (checked by the caller).
+export function gemmEx(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha: f32, a: usize,
+  b: usize, beta: f32, c: usize, mode: i32, bias: usize, act: i32, slope: f32, aux: usize): void {
+  if (m <= 0 || n <= 0) return;
+  gAlpha = alpha; gBeta = beta; gMode = mode; gAct = act; gSlope = slope;
+  const ldc = <usize>n << 2;
+  for (let jc = 0; jc < n; jc += NC) {
+    const nc = min(NC, n - jc);
+    // k = 0 still runs one (empty) block so that beta and the epilogue are applied
+    let pc = 0;
+    do {
+      const kc = min(KC, k - pc);
+      gFirst = pc == 0;
+      gLast = pc + kc >= k;
+      packPanelsB(transB, b, n, k, pc, kc, jc, nc);
+      for (let ic = 0; ic < m; ic += MC) {
+        const mc = min(MC, m - ic);
+        packPanelsA(transA, a, m, k, ic, mc, pc, kc);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const cols = min(NR, nc - jr);
+          const bp = packB + ((<usize>jr * kc) << 2);
+          const j = jc + jr;
+          const biasJ = bias + (<usize>j << 2);
+          for (let ir = 0; ir < mc; ir += MR) {
+            const rows = min(MR, mc - ir);
+            const ap = packA + ((<usize>ir * kc) << 2);
+            const i = ic + ir;
+            const cij = c + <usize>i * ldc + (<usize>j << 2);
+            const auxij = aux + <usize>i * ldc + (<usize>j << 2);
+            if (rows == MR && cols == NR) kernel4x8(kc, ap, bp, cij, ldc, biasJ, auxij, ldc);
+            else edgeTile(kc, ap, bp, cij, ldc, rows, cols, biasJ, auxij, ldc);
+          }
+        }
+      }
+      pc += KC;
+    } while (pc < k);
+  }
+}

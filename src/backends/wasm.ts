@@ -1,0 +1,319 @@
+// The WebAssembly backend: the AssemblyScript kernels of assembly/ over one linear memory. Buffers
+// are bump-allocated in that memory by this file; a Buf keeps its byte address and re-resolves its
+// Float32Array when the memory has grown (growth detaches every old view). No Node-only import at
+// the top level: this file loads in browsers, Deno, Bun and workerd; Node's fs is reached only
+// when a file: URL or a path has to be read.
+import type { ActCode, Backend, Buf, LossCode } from './backend.js';
+
+/** One build: a compiled module (what Cloudflare Workers need), bytes, or a URL / path to fetch or read. */
+export type WasmSource = WebAssembly.Module | BufferSource | URL | string;
+
+/** Both builds, so that feature detection can pick; `simd` is the fallback. */
+export interface WasmSources {
+  simd: WasmSource;
+  relaxed?: WasmSource;
+}
+
+export interface WasmBackendOptions {
+  /** Use the relaxed-SIMD build: true forces it (fails where unsupported), false forbids it; default: detect. */
+  relaxed?: boolean;
+  /** Upper bound on the module's memory in MB (default 2048, at most 4096). */
+  maxMemoryMB?: number;
+}
+
+export const WASM_FILES = { simd: 'deltaprop-simd.wasm', relaxed: 'deltaprop-relaxed.wasm' } as const;
+
+const PAGE = 65536;
+const ALIGN = 64; // cache-line aligned buffers: aligned v128 loads and no false sharing of lines
+
+// The smallest modules using one SIMD op (v128.const) and one relaxed-SIMD op (f32x4.relaxed_madd):
+// validating them tells what this engine supports without compiling the real module twice.
+function probeModule(body: number[]): Uint8Array {
+  const code = [0x00, ...body, 0x0b]; // no locals, body, end
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type: () -> v128
+    0x03, 0x02, 0x01, 0x00, // one function of type 0
+    0x0a, code.length + 2, 0x01, code.length, ...code,
+  ]);
+}
+const V128_ZERO = [0xfd, 0x0c, ...new Array<number>(16).fill(0)];
+
+/** True where WebAssembly SIMD (v128) is supported. */
+export function simdSupported(): boolean {
+  try {
+    return WebAssembly.validate(probeModule(V128_ZERO));
+  } catch {
+    return false;
+  }
+}
+
+/** True where relaxed SIMD is supported (f32x4.relaxed_madd). */
+export function relaxedSimdSupported(): boolean {
+  try {
+    return WebAssembly.validate(probeModule([...V128_ZERO, ...V128_ZERO, ...V128_ZERO, 0xfd, 0x85, 0x02]));
+  } catch {
+    return false;
+  }
+}
+
+interface NodeFs {
+  readFileSync(path: string | URL): Uint8Array;
+  existsSync(path: string | URL): boolean;
+}
+
+// Node's fs, without a static import (bundlers for the browser must not see one).
+async function nodeFs(): Promise<NodeFs | null> {
+  const proc = (globalThis as { process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
+  if (!proc?.versions?.node) return null;
+  const fromBuiltin = proc.getBuiltinModule?.('node:fs') as NodeFs | undefined;
+  if (fromBuiltin) return fromBuiltin;
+  const id = ['node', 'fs'].join(':'); // a computed specifier keeps bundlers from resolving it
+  return (await import(/* @vite-ignore */ /* webpackIgnore: true */ id)) as NodeFs;
+}
+
+const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+async function readSource(src: URL | string): Promise<Uint8Array | ArrayBuffer> {
+  const isUrl = src instanceof URL || SCHEME.test(src) || src.startsWith('data:') || src.startsWith('blob:');
+  const url = isUrl ? new URL(String(src)) : null;
+  if (url === null || url.protocol === 'file:') {
+    const fs = await nodeFs();
+    if (fs) return fs.readFileSync(url ?? src);
+    const deno = (globalThis as { Deno?: { readFile(p: string | URL): Promise<Uint8Array> } }).Deno;
+    if (deno) return deno.readFile(url ?? src);
+    if (url === null) throw new Error(`wasm backend: cannot read the file '${String(src)}' in this runtime (pass a URL, bytes or a WebAssembly.Module)`);
+  }
+  const res = await fetch(url!);
+  if (!res.ok) throw new Error(`wasm backend: fetching ${url!.href} failed: ${res.status} ${res.statusText}`);
+  return res.arrayBuffer();
+}
+
+async function compile(src: WasmSource): Promise<WebAssembly.Module> {
+  if (src instanceof WebAssembly.Module) return src;
+  const bytes = typeof src === 'string' || src instanceof URL ? await readSource(src) : src;
+  return WebAssembly.compile(bytes);
+}
+
+// The package's wasm/ folder: next to dist/ in the package (dist/*.js is one level down), or at
+// the repository root when running from the sources (src/backends/wasm.ts is two levels down).
+async function packagedWasmUrl(file: string): Promise<URL> {
+  const here = import.meta.url;
+  const candidates = [new URL(`../wasm/${file}`, here), new URL(`../../wasm/${file}`, here)];
+  if (candidates[0].protocol === 'file:') {
+    const fs = await nodeFs();
+    if (fs) {
+      const found = candidates.find((u) => fs.existsSync(u));
+      if (!found) throw new Error(`wasm backend: ${file} not found (looked in ${candidates.map((u) => u.pathname).join(', ')}); run \`npm run build:wasm\``);
+      return found;
+    }
+  }
+  return candidates[0];
+}
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  heapBase(): number;
+  relaxedBuild(): number;
+  gemm(transA: number, transB: number, m: number, n: number, k: number, alpha: number, a: number, b: number, beta: number, c: number): void;
+  denseForward(y: number, x: number, w: number, b: number, m: number, inp: number, out: number, act: number, alpha: number): void;
+  denseBackward(dw: number, db: number, dx: number, dz: number, x: number, w: number, m: number, inp: number, out: number,
+    scale: number, prevAct: number, alpha: number): void;
+  lossDelta(dz: number, a: number, y: number, m: number, n: number, loss: number, act: number, alpha: number): number;
+  sumSquares(g: number, n: number): number;
+  sgdStep(p: number, g: number, n: number, lr: number, gradScale: number, weightDecay: number, decayCount: number): void;
+  momentumStep(p: number, g: number, v: number, n: number, lr: number, gradScale: number, mu: number, nesterov: number,
+    weightDecay: number, decayCount: number): void;
+  adamStep(p: number, g: number, m: number, v: number, n: number, lr: number, gradScale: number, beta1: number, beta2: number,
+    eps: number, bc1: number, bc2: number, weightDecay: number, decoupled: number, decayCount: number): void;
+}
+
+class WasmBuf implements Buf {
+  private cached: Float32Array | null = null;
+  constructor(readonly owner: WasmBackend, readonly ptr: number, readonly length: number) {}
+
+  get data(): Float32Array {
+    const buffer = this.owner.memory.buffer;
+    if (this.cached === null || this.cached.buffer !== buffer) {
+      this.cached = new Float32Array(buffer, this.ptr, this.length);
+    }
+    return this.cached;
+  }
+
+  view(offset: number, length: number): Buf {
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > this.length) {
+      throw new RangeError(`wasm backend: view [${offset}, ${offset + length}) is outside a buffer of ${this.length} floats`);
+    }
+    return new WasmBuf(this.owner, this.ptr + offset * 4, length);
+  }
+}
+
+const isInt = (v: number): boolean => Number.isInteger(v) && v >= 0;
+
+export class WasmBackend implements Backend {
+  readonly name = 'wasm' as const;
+  readonly isa: string;
+  readonly threads = 1;
+  readonly memory: WebAssembly.Memory;
+  private readonly k: Exports;
+  private top: number;
+  private readonly maxBytes: number;
+
+  constructor(instance: WebAssembly.Instance, memory: WebAssembly.Memory, maxBytes: number) {
+    this.k = instance.exports as unknown as Exports;
+    this.memory = memory;
+    this.maxBytes = maxBytes;
+    this.isa = this.k.relaxedBuild() ? 'wasm-relaxed-simd' : 'wasm-simd128';
+    this.top = this.k.heapBase();
+    this.ensure(this.top, 0);
+  }
+
+  setThreads(_n: number): void {}
+
+  /** Bytes of linear memory in use by buffers and the kernels' scratch. */
+  get bytesUsed(): number {
+    return this.top;
+  }
+
+  private ensure(end: number, floats: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (end <= have) return;
+    const mb = (x: number): string => (x / 1048576).toFixed(1);
+    const fail = (): never => {
+      throw new RangeError(`wasm backend: cannot allocate ${floats} floats (${mb(floats * 4)} MB): memory limit ${mb(this.maxBytes)} MB reached`);
+    };
+    if (end > this.maxBytes) fail();
+    // grow at least geometrically, so many small allocations do not grow page by page
+    const need = Math.ceil((end - have) / PAGE);
+    const want = Math.min(Math.max(need, Math.ceil(have / PAGE / 4)), Math.floor(this.maxBytes / PAGE) - have / PAGE);
+    try {
+      this.memory.grow(want);
+    } catch {
+      try {
+        this.memory.grow(need);
+      } catch {
+        fail();
+      }
+    }
+  }
+
+  alloc(length: number): Buf {
+    if (!isInt(length)) throw new RangeError(`wasm backend: alloc(${length}): length must be a non-negative integer`);
+    const ptr = Math.ceil(this.top / ALIGN) * ALIGN;
+    const end = ptr + length * 4;
+    this.ensure(end, length);
+    this.top = end;
+    // fresh memory is zero: the arena never hands out a byte twice
+    return new WasmBuf(this, ptr, length);
+  }
+
+  // The boundary: every Buf must be ours and long enough for the shapes given, so that a bad call
+  // throws here instead of writing over another buffer.
+  private ptr(b: Buf, need: number, what: string): number {
+    if (!(b instanceof WasmBuf) || b.owner !== this) throw new TypeError(`wasm backend: ${what} is not a buffer of this backend`);
+    if (b.length < need) throw new RangeError(`wasm backend: ${what} has ${b.length} floats, needs ${need}`);
+    return b.ptr;
+  }
+
+  private dims(...v: number[]): void {
+    for (const x of v) if (!isInt(x)) throw new RangeError(`wasm backend: sizes must be non-negative integers, got ${v.join(', ')}`);
+  }
+
+  gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
+    alpha: number, a: Buf, b: Buf, beta: number, c: Buf): void {
+    this.dims(m, n, k);
+    this.k.gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha,
+      this.ptr(a, m * k, 'a'), this.ptr(b, k * n, 'b'), beta, this.ptr(c, m * n, 'c'));
+  }
+
+  denseForward(y: Buf, x: Buf, w: Buf, b: Buf, m: number, inp: number, out: number,
+    act: ActCode, alpha: number): void {
+    this.dims(m, inp, out);
+    this.k.denseForward(this.ptr(y, m * out, 'y'), this.ptr(x, m * inp, 'x'), this.ptr(w, inp * out, 'w'),
+      this.ptr(b, out, 'b'), m, inp, out, act, alpha);
+  }
+
+  denseBackward(dw: Buf, db: Buf, dx: Buf | null, dz: Buf, x: Buf, w: Buf,
+    m: number, inp: number, out: number, scale: number, prevAct: ActCode, alpha: number): void {
+    this.dims(m, inp, out);
+    this.k.denseBackward(this.ptr(dw, inp * out, 'dw'), this.ptr(db, out, 'db'),
+      dx === null ? 0 : this.ptr(dx, m * inp, 'dx'), this.ptr(dz, m * out, 'dz'), this.ptr(x, m * inp, 'x'),
+      this.ptr(w, inp * out, 'w'), m, inp, out, scale, prevAct, alpha);
+  }
+
+  lossDelta(dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: LossCode, act: ActCode,
+    alpha: number): number {
+    this.dims(m, n);
+    return this.k.lossDelta(this.ptr(dz, m * n, 'dz'), this.ptr(a, m * n, 'a'), this.ptr(y, m * n, 'y'),
+      m, n, loss, act, alpha);
+  }
+
+  sumSquares(g: Buf, n: number): number {
+    this.dims(n);
+    return this.k.sumSquares(this.ptr(g, n, 'g'), n);
+  }
+
+  sgdStep(p: Buf, g: Buf, n: number, lr: number, gradScale: number, weightDecay: number,
+    decayCount: number): void {
+    this.dims(n);
+    this.k.sgdStep(this.ptr(p, n, 'p'), this.ptr(g, n, 'g'), n, lr, gradScale, weightDecay, decayCount | 0);
+  }
+
+  momentumStep(p: Buf, g: Buf, v: Buf, n: number, lr: number, gradScale: number, mu: number,
+    nesterov: boolean, weightDecay: number, decayCount: number): void {
+    this.dims(n);
+    this.k.momentumStep(this.ptr(p, n, 'p'), this.ptr(g, n, 'g'), this.ptr(v, n, 'v'), n, lr, gradScale, mu,
+      nesterov ? 1 : 0, weightDecay, decayCount | 0);
+  }
+
+  adamStep(p: Buf, g: Buf, m: Buf, v: Buf, n: number, lr: number, gradScale: number,
+    beta1: number, beta2: number, eps: number, bc1: number, bc2: number,
+    weightDecay: number, decoupled: boolean, decayCount: number): void {
+    this.dims(n);
+    this.k.adamStep(this.ptr(p, n, 'p'), this.ptr(g, n, 'g'), this.ptr(m, n, 'm'), this.ptr(v, n, 'v'), n, lr,
+      gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled ? 1 : 0, decayCount | 0);
+  }
+}
+
+function isSources(s: unknown): s is WasmSources {
+  return typeof s === 'object' && s !== null && !(s instanceof WebAssembly.Module) && !(s instanceof URL) &&
+    !ArrayBuffer.isView(s) && !(s instanceof ArrayBuffer) && 'simd' in s;
+}
+
+/**
+ * Loads the wasm backend. `source` is one build (module, bytes, URL or path) or both builds
+ * `{ simd, relaxed }`; without it the package's own `wasm/` files are read (Node, Bun, Deno) or
+ * fetched next to the bundle (browsers). With both builds available, relaxed SIMD is used where the
+ * engine validates it, unless `opts.relaxed` says otherwise.
+ */
+export async function loadWasmBackend(source?: WasmSource | WasmSources,
+  opts: WasmBackendOptions = {}): Promise<Backend> {
+  if (!simdSupported()) throw new Error('wasm backend: this engine has no WebAssembly SIMD (v128)');
+  const maxMB = opts.maxMemoryMB ?? 2048;
+  if (!(maxMB > 0 && maxMB <= 4096)) throw new RangeError(`wasm backend: maxMemoryMB must be in (0, 4096], got ${maxMB}`);
+  const canRelax = relaxedSimdSupported();
+  if (opts.relaxed === true && !canRelax) throw new Error('wasm backend: relaxed SIMD was requested but this engine does not support it');
+  let src: WasmSource;
+  if (source === undefined || isSources(source)) {
+    const both = source ?? {
+      simd: await packagedWasmUrl(WASM_FILES.simd),
+      relaxed: await packagedWasmUrl(WASM_FILES.relaxed),
+    };
+    const relaxed = opts.relaxed ?? canRelax;
+    if (relaxed && both.relaxed === undefined) {
+      if (opts.relaxed === true) throw new Error('wasm backend: relaxed SIMD was requested but no relaxed build was given');
+    }
+    src = relaxed && both.relaxed !== undefined ? both.relaxed : both.simd;
+  } else {
+    src = source;
+  }
+  const module = await compile(src);
+  const maxPages = Math.floor((maxMB * 1048576) / PAGE);
+  const need = WebAssembly.Module.imports(module).find((i) => i.kind === 'memory');
+  if (!need) throw new Error('wasm backend: the module does not import env.memory: not a deltaprop kernel build');
+  // The module declares a small minimum (its static data); the GEMM scratch after it (about 2.2 MB,
+  // heapBase() says exactly) is covered by the initial size or grown by the constructor.
+  const memory = new WebAssembly.Memory({ initial: Math.min(40, maxPages), maximum: maxPages });
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  return new WasmBackend(instance, memory, maxPages * PAGE);
+}
