@@ -2,6 +2,8 @@
 // model files on disk and the built-in data sets.
 import type { Backend } from './backends/backend.js';
 import { JsBackend } from './backends/js.js';
+import { loadNativeBackend } from './backends/native.js';
+import { loadWasmBackend } from './backends/wasm.js';
 import { probeBackends, selectBackend, type BackendLoader, type BackendOptions, type BackendReport } from './backends/select.js';
 import { readModelFile } from './io/files.js';
 import { Model } from './model.js';
@@ -15,6 +17,8 @@ export type { BuiltinName, Dataset } from './io/datasets.js';
 
 /** The backends this runtime can try, fastest first. */
 export const loaders: Partial<Record<BackendName, BackendLoader>> = {
+  native: (o) => loadNativeBackend({ isa: o.isa, threads: o.threads }),
+  wasm: () => loadWasmBackend(),
   js: () => new JsBackend(),
 };
 
