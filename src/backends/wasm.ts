@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // The WebAssembly backend: the AssemblyScript kernels of assembly/ over one linear memory. Buffers
 // are bump-allocated in that memory by this file; a Buf keeps its byte address and re-resolves its
 // Float32Array when the memory has grown (growth detaches every old view). No Node-only import at
@@ -28,7 +29,7 @@ const ALIGN = 64; // cache-line aligned buffers: aligned v128 loads and no false
 
 // The smallest modules using one SIMD op (v128.const) and one relaxed-SIMD op (f32x4.relaxed_madd):
 // validating them tells what this engine supports without compiling the real module twice.
-function probeModule(body: number[]): Uint8Array {
+function probeModule(body: number[]): Uint8Array<ArrayBuffer> {
   const code = [0x00, ...body, 0x0b]; // no locals, body, end
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
@@ -92,7 +93,7 @@ async function readSource(src: URL | string): Promise<Uint8Array | ArrayBuffer> 
 async function compile(src: WasmSource): Promise<WebAssembly.Module> {
   if (src instanceof WebAssembly.Module) return src;
   const bytes = typeof src === 'string' || src instanceof URL ? await readSource(src) : src;
-  return WebAssembly.compile(bytes);
+  return WebAssembly.compile(bytes as BufferSource);
 }
 
 // The package's wasm/ folder: next to dist/ in the package (dist/*.js is one level down), or at

@@ -1,0 +1,396 @@
+// The wasm backend's kernels against the js reference, for both builds (plain SIMD and relaxed
+// SIMD), at edge sizes around the 4×8 tile and the 256-deep / 64-row / 2048-column blocks.
+// Tolerances follow float32 error bounds: a dot product of length k may be off by about
+// k·u·Σ|a·b| (u = 2⁻²⁴), elementwise functions by a few ulps relative.
+import v8 from 'node:v8';
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ACT, LOSS, type ActCode, type Backend, type Buf, type LossCode } from '../src/backends/backend.js';
+import { JsBackend } from '../src/backends/js.js';
+import { loadWasmBackend, relaxedSimdSupported, simdSupported, WasmBackend } from '../src/backends/wasm.js';
+
+// Node 20's V8 has relaxed SIMD behind a flag (on by default from Node 22); it must be on before
+// any module is compiled, so that the relaxed build is tested here too.
+v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+
+const U = 2 ** -24;
+const ref = new JsBackend();
+
+// mulberry32: a seeded generator independent of the library's own
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomArray(n: number, seed: number, lo = -2, hi = 2): Float32Array {
+  const r = rng(seed);
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * r();
+  return a;
+}
+
+function put(b: Backend, values: Float32Array): Buf {
+  const buf = b.alloc(values.length);
+  buf.data.set(values);
+  return buf;
+}
+
+/** Fails with the first index whose error exceeds its bound, naming the case. */
+function expectClose(got: Float32Array, want: Float32Array, bound: (i: number) => number, what: string): void {
+  expect(got.length, what).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i] - want[i]);
+    if (!(err <= bound(i))) {
+      expect.fail(`${what}: index ${i}: got ${got[i]}, want ${want[i]} (error ${err}, bound ${bound(i)})`);
+    }
+  }
+}
+
+const abs = (a: Float32Array): Float32Array => a.map(Math.abs);
+
+/** Σ_p |op(a)[i,p]|·|op(b)[p,j]| for every (i,j), through the reference gemm on absolute values. */
+function absProduct(transA: boolean, transB: boolean, m: number, n: number, k: number, a: Float32Array, b: Float32Array): Float32Array {
+  const c = ref.alloc(m * n);
+  ref.gemm(transA, transB, m, n, k, 1, put(ref, abs(a)), put(ref, abs(b)), 0, c);
+  return c.data;
+}
+
+const BUILDS = [
+  { name: 'simd', relaxed: false, isa: 'wasm-simd128' },
+  { name: 'relaxed', relaxed: true, isa: 'wasm-relaxed-simd' },
+] as const;
+
+describe('feature detection', () => {
+  it('finds SIMD and (with the flag) relaxed SIMD in this Node', () => {
+    expect(simdSupported()).toBe(true);
+    expect(relaxedSimdSupported()).toBe(true);
+  });
+
+  it('picks the relaxed build by default where it validates', async () => {
+    const b = await loadWasmBackend();
+    expect(b.isa).toBe('wasm-relaxed-simd');
+    expect(b.name).toBe('wasm');
+    expect(b.threads).toBe(1);
+    b.setThreads(4);
+    expect(b.threads).toBe(1);
+  });
+});
+
+describe.each(BUILDS)('wasm kernels, $name build', ({ relaxed, isa }) => {
+  let w: Backend;
+  beforeAll(async () => {
+    w = await loadWasmBackend(undefined, { relaxed });
+  });
+
+  it('reports its isa', () => {
+    expect(w.isa).toBe(isa);
+  });
+
+  // (m, n, k): 1, below / at / above the 4×8 tile, odd sizes, k at and past the 256-deep block,
+  // m past the 64-row block, n past the 2048-column block, k = 0
+  const GEMM_SIZES: [number, number, number][] = [
+    [1, 1, 1], [3, 5, 2], [4, 8, 1], [4, 8, 4], [5, 9, 3], [7, 15, 17], [8, 16, 256], [9, 17, 257],
+    [4, 8, 600], [65, 33, 31], [130, 3, 70], [3, 2050, 5], [2, 3, 0], [1, 40, 9], [40, 1, 9],
+  ];
+  const CASES = GEMM_SIZES.flatMap((s) => [[false, false], [true, false], [false, true], [true, true]]
+    .map(([ta, tb]) => [...s, ta, tb] as [number, number, number, boolean, boolean]));
+
+  it.each(CASES)('gemm m=%i n=%i k=%i transA=%s transB=%s', (m, n, k, ta, tb) => {
+    const a = randomArray(m * k, m * 131 + k), b = randomArray(k * n, n * 137 + k + 1);
+    const c0 = randomArray(m * n, m + n + k);
+    const bound = absProduct(ta, tb, m, n, k, a, b);
+    for (const [alpha, beta] of [[1, 0], [-0.5, 0], [1.5, 0.7], [1, 1]]) {
+      const cw = put(w, c0), cr = put(ref, c0);
+      if (beta === 0) cw.data.fill(NaN); // beta = 0: c must not be read
+      w.gemm(ta, tb, m, n, k, alpha, put(w, a), put(w, b), beta, cw);
+      ref.gemm(ta, tb, m, n, k, alpha, put(ref, a), put(ref, b), beta, cr);
+      expectClose(cw.data, cr.data,
+        (i) => 2 * (k + 2) * U * (Math.abs(alpha) * bound[i] + Math.abs(beta * c0[i])) + 1e-30,
+        `gemm alpha=${alpha} beta=${beta}`);
+    }
+  });
+
+  it('computes the seeds\' matrix examples exactly', () => {
+    const row = put(w, new Float32Array([10, 20, 30, 40])), col = put(w, new Float32Array([0, 1, 2, 3]));
+    const dot = w.alloc(1);
+    w.gemm(false, false, 1, 1, 4, 1, row, col, 0, dot);
+    expect(dot.data[0]).toBe(200);
+    const outer = w.alloc(16);
+    w.gemm(false, false, 4, 4, 1, 1, row, col, 0, outer);
+    expect(Array.from(outer.data)).toEqual([0, 10, 20, 30, 0, 20, 40, 60, 0, 30, 60, 90, 0, 40, 80, 120]);
+  });
+
+  // exp, sigmoid and tanh approximations over a sweep, including tanh's series / exp-form seam
+  it.each([
+    ['sigmoid', ACT.sigmoid], ['tanh', ACT.tanh], ['relu', ACT.relu], ['leakyRelu', ACT.leakyRelu], ['linear', ACT.linear],
+  ] as [string, ActCode][])('%s is accurate to 8 ulps over [-30, 30]', (_n, act) => {
+    const zs: number[] = [];
+    for (let z = -30; z <= 30; z += 0.0137) zs.push(z);
+    for (const t of [1e-7, 1e-5, 1e-3, 0.1, 0.4999, 0.5, 0.5001, 0.7, 9, 15]) zs.push(t, -t);
+    zs.push(0);
+    const z = new Float32Array(zs);
+    const y = w.alloc(z.length), yr = ref.alloc(z.length);
+    const one = new Float32Array([1]), zero = new Float32Array([0]);
+    w.denseForward(y, put(w, z), put(w, one), put(w, zero), z.length, 1, 1, act, 0.1);
+    ref.denseForward(yr, put(ref, z), put(ref, one), put(ref, zero), z.length, 1, 1, act, 0.1);
+    expectClose(y.data, yr.data, (i) => 8 * U * Math.abs(yr.data[i]) + 1e-38, `activation ${act}`);
+  });
+
+  const ACTS: [string, ActCode][] = [
+    ['linear', ACT.linear], ['sigmoid', ACT.sigmoid], ['tanh', ACT.tanh], ['relu', ACT.relu],
+    ['leakyRelu', ACT.leakyRelu], ['softmax', ACT.softmax],
+  ];
+  const DENSE_SIZES: [number, number, number][] = [
+    [1, 1, 1], [3, 5, 7], [4, 8, 8], [5, 3, 9], [13, 10, 33], [64, 784, 128], [7, 300, 2], [2, 1, 1],
+  ];
+
+  it.each(ACTS.flatMap(([an, a]) => DENSE_SIZES.map(([m, inp, out]) => [an, a, m, inp, out] as const)))(
+    'denseForward %s m=%i in=%i out=%i', (_an, act, m, inp, out) => {
+      const x = randomArray(m * inp, m + inp, 0, 1), wt = randomArray(inp * out, inp + out, -3 / Math.sqrt(inp), 3 / Math.sqrt(inp));
+      const b = randomArray(out, out + 5, -1, 1);
+      const y = w.alloc(m * out), yr = ref.alloc(m * out);
+      y.data.fill(NaN); // overwritten, never read
+      w.denseForward(y, put(w, x), put(w, wt), put(w, b), m, inp, out, act, 0.01);
+      ref.denseForward(yr, put(ref, x), put(ref, wt), put(ref, b), m, inp, out, act, 0.01);
+      const zb = absProduct(false, false, m, out, inp, x, wt);
+      // error of z (dot product bound) carried through a 1-Lipschitz function (2× for softmax),
+      // plus the function's own few ulps
+      expectClose(y.data, yr.data,
+        (i) => 2 * (inp + 2) * U * (zb[i] + Math.abs(b[i % out])) * 2 + 8 * U * Math.abs(yr.data[i]) + 1e-30,
+        `denseForward act=${act}`);
+      if (act === ACT.softmax) {
+        for (let i = 0; i < m; i++) {
+          let s = 0;
+          for (let j = 0; j < out; j++) s += y.data[i * out + j];
+          expect(Math.abs(s - 1)).toBeLessThan(4 * out * U + 1e-6);
+        }
+      }
+    });
+
+  const PREV: [string, ActCode][] = ACTS.filter(([, a]) => a !== ACT.softmax);
+  const BACK_SIZES: [number, number, number][] = [
+    [1, 1, 1], [4, 8, 8], [3, 5, 7], [5, 9, 3], [64, 784, 128], [33, 17, 10], [257, 6, 9],
+  ];
+
+  it.each(PREV.flatMap(([an, a]) => BACK_SIZES.map(([m, inp, out]) => [an, a, m, inp, out] as const)))(
+    'denseBackward prevAct %s m=%i in=%i out=%i', (_an, prevAct, m, inp, out) => {
+      // x is a previous layer's output, so it lies in that activation's range
+      const lo = prevAct === ACT.sigmoid || prevAct === ACT.relu ? 0 : -1;
+      const x = randomArray(m * inp, m * 3 + inp, lo, 1);
+      if (prevAct === ACT.relu || prevAct === ACT.leakyRelu) for (let i = 0; i < x.length; i += 3) x[i] = prevAct === ACT.relu ? 0 : -x[i];
+      const wt = randomArray(inp * out, inp + out * 7), dz = randomArray(m * out, m + out * 11);
+      const scale = 1 / m;
+      const dw = w.alloc(inp * out), db = w.alloc(out), dx = w.alloc(m * inp);
+      dw.data.fill(NaN); db.data.fill(NaN); dx.data.fill(NaN);
+      const dwr = ref.alloc(inp * out), dbr = ref.alloc(out), dxr = ref.alloc(m * inp);
+      const xw = put(w, x), ww = put(w, wt), dzw = put(w, dz);
+      w.denseBackward(dw, db, dx, dzw, xw, ww, m, inp, out, scale, prevAct, 0.01);
+      ref.denseBackward(dwr, dbr, dxr, put(ref, dz), put(ref, x), put(ref, wt), m, inp, out, scale, prevAct, 0.01);
+      const dwBound = absProduct(true, false, inp, out, m, x, dz);
+      expectClose(dw.data, dwr.data, (i) => 2 * (m + 2) * U * scale * dwBound[i] + 1e-30, 'dw');
+      const dbBound = new Float32Array(out);
+      for (let i = 0; i < m; i++) for (let j = 0; j < out; j++) dbBound[j] += Math.abs(dz[i * out + j]);
+      expectClose(db.data, dbr.data, (j) => 2 * (m + 2) * U * scale * dbBound[j] + 1e-30, 'db');
+      const dxBound = absProduct(false, true, m, inp, out, dz, wt);
+      expectClose(dx.data, dxr.data, (i) => 2 * (out + 4) * U * dxBound[i] * 1.5 + 1e-30, 'dx');
+      // without dx: dw and db the same, and a dx buffer is left alone
+      const dx2 = put(w, new Float32Array(m * inp).fill(7));
+      const dw2 = w.alloc(inp * out), db2 = w.alloc(out);
+      w.denseBackward(dw2, db2, null, dzw, xw, ww, m, inp, out, scale, prevAct, 0.01);
+      expect(Array.from(dw2.data)).toEqual(Array.from(dw.data));
+      expect(Array.from(db2.data)).toEqual(Array.from(db.data));
+      expect(dx2.data.every((v) => v === 7)).toBe(true);
+    });
+
+  const LOSSES: [string, LossCode, string, ActCode][] = [
+    ['mse', LOSS.mse, 'linear', ACT.linear], ['mse', LOSS.mse, 'sigmoid', ACT.sigmoid], ['mse', LOSS.mse, 'tanh', ACT.tanh],
+    ['mse', LOSS.mse, 'relu', ACT.relu], ['mse', LOSS.mse, 'leakyRelu', ACT.leakyRelu],
+    ['binaryCrossEntropy', LOSS.binaryCrossEntropy, 'sigmoid', ACT.sigmoid],
+    ['categoricalCrossEntropy', LOSS.categoricalCrossEntropy, 'softmax', ACT.softmax],
+  ];
+
+  it.each(LOSSES.flatMap((l) => [[1, 1], [4, 3], [7, 10], [64, 10], [5, 1]].map(([m, n]) => [...l, m, n] as const)))(
+    'lossDelta %s with %s output m=%i n=%i', (_ln, loss, _an, act, m, n) => {
+      const r = rng(m * 100 + n + loss * 7 + act);
+      const a = new Float32Array(m * n), y = new Float32Array(m * n);
+      for (let i = 0; i < m; i++) {
+        let s = 0;
+        for (let j = 0; j < n; j++) {
+          const idx = i * n + j;
+          if (act === ACT.sigmoid || act === ACT.softmax) a[idx] = r();
+          else if (act === ACT.tanh) a[idx] = 2 * r() - 1;
+          else if (act === ACT.relu) a[idx] = r() < 0.3 ? 0 : 2 * r();
+          else a[idx] = 4 * r() - 2;
+          s += a[idx];
+          y[idx] = loss === LOSS.mse ? 2 * r() - 1 : r() < 0.5 ? 0 : 1;
+        }
+        if (act === ACT.softmax) {
+          for (let j = 0; j < n; j++) a[i * n + j] /= s;
+          for (let j = 0; j < n; j++) y[i * n + j] = j === i % n ? 1 : 0;
+        }
+      }
+      if (loss === LOSS.binaryCrossEntropy && m * n > 2) { a[0] = 0; y[0] = 1; a[1] = 1; y[1] = 0; } // clamped logs
+      const dz = w.alloc(m * n), dzr = ref.alloc(m * n);
+      dz.data.fill(NaN);
+      const L = w.lossDelta(dz, put(w, a), put(w, y), m, n, loss, act, 0.01);
+      const Lr = ref.lossDelta(dzr, put(ref, a), put(ref, y), m, n, loss, act, 0.01);
+      expect(Number.isFinite(L)).toBe(true);
+      expect(Math.abs(L - Lr)).toBeLessThanOrEqual(1e-6 * Math.abs(Lr) + 1e-12);
+      expectClose(dz.data, dzr.data, (i) => 4 * U * (Math.abs(dzr.data[i]) + 2 * Math.abs(a[i] - y[i]) * 2 / n) + 1e-30, 'dz');
+    });
+
+  it.each([0, 1, 3, 4, 5, 17, 1000, 100003])('sumSquares n=%i', (n) => {
+    const g = randomArray(n + 3, n + 1);
+    expect(Math.abs(w.sumSquares(put(w, g), n) - ref.sumSquares(put(ref, g), n))).toBeLessThanOrEqual(1e-12 * n * 4 + 1e-30);
+  });
+
+  // n = 37 with decay on a prefix of 13 puts the boundary inside a vector and leaves a tail
+  const OPT_CASES: [number, number][] = [[37, 13], [37, 0], [37, 37], [1, 1], [8, 4], [1001, 600]];
+
+  function checkOptimizer(label: string, n: number, stateCount: number,
+    step: (b: Backend, p: Buf, g: Buf, s: Buf[]) => void): void {
+    const p0 = randomArray(n, n + 3), gs = [randomArray(n, n + 4), randomArray(n, n + 5), randomArray(n, n + 6)];
+    const pw = put(w, p0), pr = put(ref, p0);
+    const sw = Array.from({ length: stateCount }, () => w.alloc(n));
+    const sr = Array.from({ length: stateCount }, () => ref.alloc(n));
+    for (const g of gs) {
+      step(w, pw, put(w, g), sw);
+      step(ref, pr, put(ref, g), sr);
+    }
+    expectClose(pw.data, pr.data, (i) => 1e-5 * Math.abs(pr.data[i]) + 1e-6, `${label} p`);
+    for (let s = 0; s < stateCount; s++) {
+      // state sums terms of size ~1 that may cancel: an absolute bound of a few ulps of 1
+      expectClose(sw[s].data, sr[s].data, (i) => 1e-5 * Math.abs(sr[s].data[i]) + 1e-6, `${label} state ${s}`);
+    }
+  }
+
+  it.each(OPT_CASES)('sgdStep n=%i decayCount=%i', (n, d) => {
+    checkOptimizer('sgd', n, 0, (b, p, g) => b.sgdStep(p, g, n, 0.1, 0.5, 0.01, d));
+    checkOptimizer('sgd no decay', n, 0, (b, p, g) => b.sgdStep(p, g, n, 0.3, 1, 0, d));
+  });
+
+  it.each(OPT_CASES)('momentumStep n=%i decayCount=%i (plain and Nesterov)', (n, d) => {
+    checkOptimizer('momentum', n, 1, (b, p, g, [v]) => b.momentumStep(p, g, v, n, 0.1, 0.5, 0.9, false, 0.01, d));
+    checkOptimizer('nesterov', n, 1, (b, p, g, [v]) => b.momentumStep(p, g, v, n, 0.1, 1, 0.9, true, 0.01, d));
+  });
+
+  it.each(OPT_CASES)('adamStep n=%i decayCount=%i (Adam and AdamW)', (n, d) => {
+    let t = 0;
+    const adam = (decoupled: boolean) => (b: Backend, p: Buf, g: Buf, [m, v]: Buf[]) => {
+      // the same t sequence on both backends: one counter per pair of calls
+      const tt = Math.floor(t++ / 2) + 1;
+      b.adamStep(p, g, m, v, n, 1e-3, 0.5, 0.9, 0.999, 1e-8, 1 - 0.9 ** tt, 1 - 0.999 ** tt, 0.01, decoupled, d);
+    };
+    checkOptimizer('adam', n, 2, adam(false));
+    t = 0;
+    checkOptimizer('adamw', n, 2, adam(true));
+  });
+});
+
+describe('wasm memory', () => {
+  it('keeps every Buf valid across memory growth', async () => {
+    const w = await loadWasmBackend();
+    const a = put(w, randomArray(1000, 1));
+    const b = put(w, randomArray(1000, 2));
+    const c = w.alloc(1000);
+    const before = a.data;
+    const copy = Float32Array.from(before);
+    const view = a.view(10, 20);
+    const viewCopy = Float32Array.from(view.data);
+    const pagesBefore = (w as WasmBackend).memory.buffer.byteLength;
+    const big = w.alloc(8_000_000); // 32 MB: forces the memory to grow
+    expect((w as WasmBackend).memory.buffer.byteLength).toBeGreaterThan(pagesBefore);
+    expect(before.byteLength).toBe(0); // the old view was detached, as the Buf contract warns
+    expect(Array.from(a.data)).toEqual(Array.from(copy));
+    expect(Array.from(view.data)).toEqual(Array.from(viewCopy));
+    expect(big.data.length).toBe(8_000_000);
+    expect(big.data[7_999_999]).toBe(0);
+    // kernels on old and new buffers still agree with the reference
+    w.gemm(false, false, 10, 10, 10, 1, a, b, 0, c);
+    const cr = ref.alloc(100);
+    ref.gemm(false, false, 10, 10, 10, 1, put(ref, copy), put(ref, b.data), 0, cr);
+    expectClose(c.data.subarray(0, 100), cr.data, (i) => 1e-5 * (1 + Math.abs(cr.data[i])), 'gemm after growth');
+  });
+
+  it('hands out zero-filled, non-overlapping buffers', async () => {
+    const w = await loadWasmBackend();
+    const bufs = [3, 1, 64, 5, 1000].map((n) => w.alloc(n));
+    for (const b of bufs) expect(b.data.every((v) => v === 0)).toBe(true);
+    bufs.forEach((b, i) => b.data.fill(i + 1));
+    bufs.forEach((b, i) => expect(b.data.every((v) => v === i + 1)).toBe(true));
+  });
+
+  it('throws a clear RangeError beyond the memory limit, and keeps working', async () => {
+    const w = await loadWasmBackend(undefined, { maxMemoryMB: 8 });
+    expect(() => w.alloc(4_000_000)).toThrow(RangeError);
+    expect(() => w.alloc(4_000_000)).toThrow('wasm backend: cannot allocate 4000000 floats (15.3 MB): memory limit 8.0 MB reached');
+    // fill the limit with smaller buffers: the last one that does not fit fails the same way
+    let thrown: unknown = null;
+    try {
+      for (let i = 0; i < 100; i++) w.alloc(250_000);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(RangeError);
+    expect(String(thrown)).toMatch(/cannot allocate 250000 floats \(1\.0 MB\): memory limit 8\.0 MB reached/);
+    const small = put(w, new Float32Array([1, 2, 3]));
+    expect(w.sumSquares(small, 3)).toBe(14);
+    await expect(loadWasmBackend(undefined, { maxMemoryMB: 0 })).rejects.toThrow(RangeError);
+  });
+
+  it('rejects foreign or short buffers at the boundary', async () => {
+    const w = await loadWasmBackend();
+    const other = await loadWasmBackend();
+    const a = w.alloc(4), b = w.alloc(4), c = w.alloc(4);
+    expect(() => w.gemm(false, false, 2, 2, 2, 1, a, other.alloc(4), 0, c)).toThrow(TypeError);
+    expect(() => w.gemm(false, false, 2, 2, 2, 1, a, ref.alloc(4), 0, c)).toThrow(TypeError);
+    expect(() => w.gemm(false, false, 2, 3, 2, 1, a, b, 0, c)).toThrow(/b has 4 floats, needs 6/);
+    expect(() => w.gemm(false, false, -1, 3, 2, 1, a, b, 0, c)).toThrow(RangeError);
+    expect(() => a.view(2, 3)).toThrow(RangeError);
+    expect(() => w.alloc(1.5)).toThrow(RangeError);
+  });
+});
+
+describe('wasm loading', () => {
+  const file = (name: string): URL => new URL(`../wasm/${name}`, import.meta.url);
+
+  it('accepts a compiled WebAssembly.Module (as Cloudflare Workers need), bytes, a path and a file URL', async () => {
+    const bytes = readFileSync(file('deltaprop-simd.wasm'));
+    const fromModule = await loadWasmBackend(new WebAssembly.Module(bytes));
+    const fromBytes = await loadWasmBackend(bytes);
+    const fromPath = await loadWasmBackend(file('deltaprop-simd.wasm').pathname);
+    const fromUrl = await loadWasmBackend(file('deltaprop-relaxed.wasm'));
+    const fromHref = await loadWasmBackend(pathToFileURL(file('deltaprop-simd.wasm').pathname).href);
+    expect([fromModule, fromBytes, fromPath, fromUrl, fromHref].map((b) => b.isa))
+      .toEqual(['wasm-simd128', 'wasm-simd128', 'wasm-simd128', 'wasm-relaxed-simd', 'wasm-simd128']);
+    // every one of them computes
+    for (const b of [fromModule, fromUrl]) {
+      const x = put(b, new Float32Array([1, 2, 3, 4]));
+      const y = b.alloc(4);
+      b.gemm(false, false, 2, 2, 2, 1, x, x, 0, y);
+      expect(Array.from(y.data)).toEqual([7, 10, 15, 22]);
+    }
+  });
+
+  it('chooses between both builds given as { simd, relaxed }', async () => {
+    const simd = new WebAssembly.Module(readFileSync(file('deltaprop-simd.wasm')));
+    const relaxed = new WebAssembly.Module(readFileSync(file('deltaprop-relaxed.wasm')));
+    expect((await loadWasmBackend({ simd, relaxed })).isa).toBe('wasm-relaxed-simd');
+    expect((await loadWasmBackend({ simd, relaxed }, { relaxed: false })).isa).toBe('wasm-simd128');
+    expect((await loadWasmBackend({ simd })).isa).toBe('wasm-simd128');
+    await expect(loadWasmBackend({ simd }, { relaxed: true })).rejects.toThrow(/no relaxed build/);
+  });
+
+  it('explains a missing file and a module that is not a kernel build', async () => {
+    await expect(loadWasmBackend('/nonexistent/deltaprop-simd.wasm')).rejects.toThrow();
+    const empty = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+    await expect(loadWasmBackend(empty)).rejects.toThrow(/does not import env.memory/);
+  });
+});
