@@ -338,7 +338,8 @@ napi_value GetThreads(napi_env env, napi_callback_info info) {
 
 void free_ctx(napi_env, void* data, void*) { delete static_cast<Ctx*>(data); }
 
-// create(isa: string, threads: number) -> kernel object bound to that ISA's table
+// create(isa: string, threads: number, smallGemm?: number) -> kernel object bound to that ISA's
+// table; smallGemm is the m·n·k at or below which GEMM runs unpacked (tests pass 0 and 1e30).
 napi_value Create(napi_env env, napi_callback_info info) {
   Args A(env, info, "create");
   napi_value isa_v = A.arg(0);
@@ -351,6 +352,12 @@ napi_value Create(napi_env env, napi_callback_info info) {
   size_t len = 0;
   napi_get_value_string_utf8(env, isa_v, name, sizeof name, &len);
   idx threads = A.integer(1, "threads", 1, kMaxThreads);
+  double small = kSmallGemmDefault;
+  napi_valuetype st = napi_undefined;
+  if (A.arg(2) && napi_typeof(env, A.arg(2), &st) == napi_ok && st != napi_undefined) {
+    small = A.number(2, "smallGemm");
+    if (A.ok() && !(small >= 0)) A.fail(true, "smallGemm must be >= 0");
+  }
   if (!A.ok()) return nullptr;
   const char* why = "";
   const KernelTable* table = select_isa(name, &why);
@@ -360,7 +367,7 @@ napi_value Create(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ERR_DELTAPROP_ISA", msg.c_str());
     return nullptr;
   }
-  Ctx* ctx = new Ctx{table, (int)threads};
+  Ctx* ctx = new Ctx{table, (int)threads, small};
   napi_value obj;
   napi_create_object(env, &obj);
   napi_wrap(env, obj, ctx, free_ctx, nullptr, nullptr);  // frees ctx with the object

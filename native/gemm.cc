@@ -21,8 +21,6 @@ namespace {
 
 typedef std::ptrdiff_t idx;
 
-// Below this many multiply-adds the unpacked kernel wins (measured: tiny nets, batch 4..16).
-constexpr idx kSmallGemm = 32 * 32 * 32;
 // Below this many multiply-adds one thread is faster than waking the pool.
 constexpr idx kParallelGemm = 1 << 18;
 
@@ -150,7 +148,7 @@ void gemm(const Ctx& ctx, bool ta, bool tb, idx m, idx n, idx k, float alpha, co
     return;
   }
   const double work = (double)m * (double)n * (double)k;  // may exceed int64 for hostile sizes
-  if (work <= (double)kSmallGemm) {
+  if (work <= ctx.small_gemm) {
     T.gemm_small(ta, tb, m, n, k, alpha, a, b, beta, c);
     if (epi.kind != EPI_NONE)
       for (idx i = 0; i < m; i++) T.epilogue(epi, c + i * n, n, i, 0, 1, (int)n);

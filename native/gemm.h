@@ -6,9 +6,13 @@
 
 namespace deltaprop {
 
-struct Ctx {  // one per backend instance: its kernel table and thread count
+// Below this many multiply-adds (m·n·k) the unpacked kernel wins (tiny nets, batch 4..16).
+constexpr double kSmallGemmDefault = 32 * 32 * 32;
+
+struct Ctx {  // one per backend instance: its kernel table, thread count, small-problem cutoff
   const KernelTable* k;
   int threads;
+  double small_gemm = kSmallGemmDefault;  // tests set 0 to force the packed path
 };
 
 // c (m,n) = alpha·op(a)·op(b) + beta·c, then the epilogue on each finished tile.
