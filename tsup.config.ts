@@ -13,4 +13,23 @@ export default defineConfig([
     external: ['node-gyp-build'],
     shims: true,
   },
+  {
+    // browsers and Deno (web), Cloudflare workerd: ESM only, no Node built-ins (platform 'browser'
+    // makes a stray node: import a build error), each entry self-contained. The workerd entry's
+    // .wasm imports stay imports: the worker's bundler turns them into compiled modules.
+    entry: { web: 'src/web.ts', workerd: 'src/workerd.ts' },
+    format: ['esm'],
+    dts: true,
+    sourcemap: true,
+    clean: false,
+    target: 'es2022',
+    platform: 'browser',
+    splitting: false,
+    esbuildPlugins: [{
+      name: 'wasm-external',
+      setup(build) {
+        build.onResolve({ filter: /\.wasm$/ }, (args) => ({ path: args.path, external: true }));
+      },
+    }],
+  },
 ]);
