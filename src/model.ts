@@ -26,6 +26,8 @@ export interface BatchLogs {
   batches: number;
   size: number;
   loss: number;
+  /** Fraction of the batch classified correctly (absent for mse), for progress displays. */
+  accuracy?: number;
 }
 
 export type Monitor = 'loss' | 'accuracy' | 'valLoss' | 'valAccuracy';
@@ -424,8 +426,13 @@ export class Model {
             + 'the weights from before the last update were restored (try a lower learning rate or clipNorm)');
         }
         lossSum += loss;
-        if (this.hasAccuracy()) correct += this.correct(p);
-        if (options.onBatchEnd) await options.onBatchEnd({ epoch: epoch + 1, batch: bi + 1, batches, size: m, loss: loss / m });
+        const batchCorrect = this.hasAccuracy() ? this.correct(p) : 0;
+        correct += batchCorrect;
+        if (options.onBatchEnd) {
+          const logs: BatchLogs = { epoch: epoch + 1, batch: bi + 1, batches, size: m, loss: loss / m };
+          if (this.hasAccuracy()) logs.accuracy = batchCorrect / m;
+          await options.onBatchEnd(logs);
+        }
         if (now() - lastYield >= yieldEvery) {
           await yieldToEventLoop();
           lastYield = now();
