@@ -49,14 +49,13 @@ class Args {
 
   double number(size_t i, const char* name) {
     if (!ok_) return 0;
-    napi_valuetype t = napi_undefined;
+    double d = 0;
     napi_value v = arg(i);
-    if (!v || napi_typeof(env_, v, &t) != napi_ok || t != napi_number) {
+    // napi_get_value_double checks the type itself: one call per argument on the hot path
+    if (!v || napi_get_value_double(env_, v, &d) != napi_ok) {
       type_error(name, "a number");
       return 0;
     }
-    double d = 0;
-    napi_get_value_double(env_, v, &d);
     return d;
   }
 
@@ -81,14 +80,12 @@ class Args {
 
   bool boolean(size_t i, const char* name) {
     if (!ok_) return false;
-    napi_valuetype t = napi_undefined;
+    bool b = false;
     napi_value v = arg(i);
-    if (!v || napi_typeof(env_, v, &t) != napi_ok || t != napi_boolean) {
+    if (!v || napi_get_value_bool(env_, v, &b) != napi_ok) {
       type_error(name, "a boolean");
       return false;
     }
-    bool b = false;
-    napi_get_value_bool(env_, v, &b);
     return b;
   }
 
@@ -97,20 +94,16 @@ class Args {
   float* f32(size_t i, const char* name, idx need, const char* shape, bool nullable = false) {
     if (!ok_) return nullptr;
     napi_value v = arg(i);
-    if (nullable && v) {
+    napi_typedarray_type tt = napi_int8_array;
+    size_t len = 0;
+    void* ptr = nullptr;
+    // napi_get_typedarray_info fails (without throwing) on anything but a typed array
+    if (!v || napi_get_typedarray_info(env_, v, &tt, &len, &ptr, nullptr, nullptr) != napi_ok) {
       napi_valuetype t = napi_undefined;
-      napi_typeof(env_, v, &t);
-      if (t == napi_null) return nullptr;
-    }
-    bool is = false;
-    if (!v || napi_is_typedarray(env_, v, &is) != napi_ok || !is) {
+      if (nullable && v && napi_typeof(env_, v, &t) == napi_ok && t == napi_null) return nullptr;
       type_error(name, nullable ? "a Float32Array or null" : "a Float32Array");
       return nullptr;
     }
-    napi_typedarray_type tt;
-    size_t len = 0;
-    void* ptr = nullptr;
-    napi_get_typedarray_info(env_, v, &tt, &len, &ptr, nullptr, nullptr);
     if (tt != napi_float32_array) {
       type_error(name, nullable ? "a Float32Array or null" : "a Float32Array");
       return nullptr;

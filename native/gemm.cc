@@ -143,15 +143,13 @@ void gemm(const Ctx& ctx, bool ta, bool tb, idx m, idx n, idx k, float alpha, co
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {  // empty sum: c = beta·c, without reading c when beta is 0
     for (idx i = 0; i < m * n; i++) c[i] = beta == 0.f ? 0.f : beta * c[i];
-    if (epi.kind != EPI_NONE)
-      for (idx i = 0; i < m; i++) T.epilogue(epi, c + i * n, n, i, 0, 1, (int)n);
+    if (epi.kind != EPI_NONE) T.epilogue(epi, c, n, 0, 0, (int)m, (int)n);
     return;
   }
   const double work = (double)m * (double)n * (double)k;  // may exceed int64 for hostile sizes
   if (work <= ctx.small_gemm) {
     T.gemm_small(ta, tb, m, n, k, alpha, a, b, beta, c);
-    if (epi.kind != EPI_NONE)
-      for (idx i = 0; i < m; i++) T.epilogue(epi, c + i * n, n, i, 0, 1, (int)n);
+    if (epi.kind != EPI_NONE) T.epilogue(epi, c, n, 0, 0, (int)m, (int)n);
     return;
   }
   const int MR = T.mr, NR = T.nr;

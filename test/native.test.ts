@@ -2,11 +2,18 @@
 // Tolerances: max(1e-5, 1e-5·|ref|)·sqrt(k) for sums over k (float32 accumulation against the
 // reference's float64), max(1e-6, 1e-6·|ref|) for elementwise kernels.
 import { describe, expect, it } from 'vitest';
-import { ACT, LOSS, type ActCode, type LossCode } from '../src/backends/backend.js';
+import { ACT, LOSS, type ActCode, type Buf, type LossCode } from '../src/backends/backend.js';
 import { loadNativeAddon, loadNativeBackend } from '../src/backends/native.js';
 import { ISAS, copyTo, expectClose, fill, native, randBuf, ref, rng } from './native-helpers.js';
 
 const ACTS = Object.entries(ACT) as [string, ActCode][];
+const GUARD = 64;
+
+function expectGuards(whole: Buf, inner: number, what: string): void {
+  for (let i = 0; i < GUARD; i++) {
+    if (whole.data[i] !== 7.5 || whole.data[GUARD + inner + i] !== 7.5) expect.fail(`${what}: wrote outside c (guard ${i})`);
+  }
+}
 
 it('this machine runs at least the scalar ISA, and reports the newest by default', () => {
   expect(ISAS).toContain('scalar');
@@ -51,8 +58,11 @@ describe.each(ISAS)('native %s', (isa) => {
       for (const [ta, tb, name] of cases) {
         for (const m of sizesM) for (const n of sizesN) for (const k of [1, 7, 300]) {
           const a = randBuf(b2, m * k, r), b = randBuf(b2, k * n, r);
-          const c = fill(b2.alloc(m * n), NaN); // beta = 0: c must not be read
+          // c sits between guard zones that must stay untouched; beta = 0: c must not be read
+          const whole = fill(b2.alloc(m * n + 2 * GUARD), 7.5);
+          const c = fill(whole.view(GUARD, m * n), NaN);
           b2.gemm(ta, tb, m, n, k, 1, a, b, 0, c);
+          expectGuards(whole, m * n, `${isa} ${which} ${name} m=${m} n=${n} k=${k}`);
           const cr = ref.alloc(m * n);
           ref.gemm(ta, tb, m, n, k, 1, copyTo(ref, a), copyTo(ref, b), 0, cr);
           expectClose(c.data, cr.data, m * n, `${isa} ${which} ${name} m=${m} n=${n} k=${k}`, { growth: Math.sqrt(k) });
