@@ -32,4 +32,17 @@ export default defineConfig([
       },
     }],
   },
+  {
+    // the `deltaprop` command (package.json bin): one self-contained ESM file with its shebang
+    entry: { cli: 'src/cli.ts' },
+    format: ['esm'],
+    dts: false,
+    sourcemap: true,
+    clean: false,
+    target: 'node20',
+    platform: 'node',
+    splitting: false,
+    external: ['node-gyp-build'],
+    banner: { js: '#!/usr/bin/env node' },
+  },
 ]);

@@ -1,0 +1,82 @@
+// The `deltaprop` command: train, evaluate, predict, info. Built by tsup as dist/cli.js.
+// Every error a user can cause ends as one line on stderr (`deltaprop: error: …`) and exit code 1;
+// only an unexpected failure shows its stack, and only with DELTAPROP_DEBUG=1.
+import { CommanderError, Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BackendError } from './backends/select.js';
+import { CliError } from './cli/data.js';
+import { evaluateCommand } from './cli/evaluate.js';
+import { infoCommand } from './cli/info.js';
+import { predictCommand } from './cli/predict.js';
+import { trainCommand } from './cli/train.js';
+import { InputError } from './data.js';
+import { ModelFileError } from './io/modelFile.js';
+import { packageRoot } from './io/packageRoot.js';
+import { TrainingError } from './model.js';
+import { SpecError } from './spec.js';
+
+const USER_ERRORS = [CliError, InputError, SpecError, ModelFileError, BackendError, TrainingError];
+
+function version(): string {
+  try {
+    return JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version as string;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function program(): Command {
+  const v = version();
+  const p = new Command('deltaprop')
+    .description('Train multilayer perceptrons by backpropagation, fast (native SIMD, WebAssembly or plain JS backend).')
+    .version(v, '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({
+      // commander's own messages already start with "error:"; prefix the program name like ours
+      outputError: (s, write) => write(`deltaprop: ${s}`),
+    })
+    .addCommand(trainCommand())
+    .addCommand(evaluateCommand())
+    .addCommand(predictCommand())
+    .addCommand(infoCommand(v))
+    .addHelpText('after', `
+Examples:
+  $ deltaprop train builtin:digits --layers 64 --epochs 30 --seed 1
+  $ deltaprop train wine.csv --target cultivar --layers 32,16 --save wine.model --plot wine.svg
+  $ deltaprop evaluate wine.model wine.csv --target cultivar
+  $ deltaprop predict wine.model new.csv --probabilities --out predictions.csv
+  $ deltaprop info --json
+
+Run 'deltaprop help COMMAND' for a command's options.`);
+  // subcommands inherit the error output and exit behaviour
+  for (const c of p.commands) {
+    c.configureOutput({ outputError: (s, write) => write(`deltaprop: ${s}`) }).showHelpAfterError(`(run 'deltaprop ${c.name()} --help' for usage)`);
+  }
+  p.exitOverride();
+  for (const c of p.commands) c.exitOverride();
+  return p;
+}
+
+async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv);
+    return 0;
+  } catch (e) {
+    // --help, --version and usage errors: commander has printed what it had to say
+    if (e instanceof CommanderError) return e.exitCode;
+    if (USER_ERRORS.some((E) => e instanceof E)) {
+      process.stderr.write(`deltaprop: error: ${(e as Error).message}\n`);
+      return 1;
+    }
+    const err = e as Error;
+    process.stderr.write(`deltaprop: error: ${err?.message ?? String(e)}\n`);
+    if (process.env.DELTAPROP_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
+    return 2;
+  }
+}
+
+// set exitCode instead of exit(): stdout may still be flushing into a pipe
+main(process.argv).then((code) => {
+  process.exitCode = code;
+});

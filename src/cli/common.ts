@@ -1,0 +1,105 @@
+// What the commands share: option parsers, backend selection with its report, output files that
+// are checked before the work starts, and number formatting.
+import { InvalidArgumentError } from 'commander';
+import { access, stat, constants } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import type { Backend, BackendName } from '../backends/backend.js';
+import { selectBackend, type BackendReport } from '../backends/select.js';
+import { loaders } from '../index.js';
+import { CliError } from './data.js';
+
+export interface BackendFlags {
+  backend?: BackendName | 'auto';
+  threads?: number;
+}
+
+/** Loads the backend the flags (or DELTAPROP_BACKEND / DELTAPROP_THREADS) ask for, else the fastest. */
+export async function chooseBackend(flags: BackendFlags): Promise<{ backend: Backend; report: BackendReport }> {
+  return selectBackend(loaders, { backend: flags.backend, threads: flags.threads });
+}
+
+/** `native (avx2-fma, 2 threads): fastest available` */
+export function describeBackend(r: BackendReport): string {
+  return `${r.backend} (${r.isa}, ${r.threads} thread${r.threads === 1 ? '' : 's'}): ${r.why}`;
+}
+
+export const positiveInt = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer.`);
+  return n;
+};
+
+export const nonNegativeInt = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n >= 2 ** 32) throw new InvalidArgumentError(`${name} must be an integer in [0, 2^32).`);
+  return n;
+};
+
+export const positiveNumber = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number.`);
+  return n;
+};
+
+export const nonNegativeNumber = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number ≥ 0.`);
+  return n;
+};
+
+export const fraction = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (v.trim() === '' || !(n >= 0 && n < 1)) throw new InvalidArgumentError(`${name} must be a fraction in [0, 1).`);
+  return n;
+};
+
+/** `32,16` → [32, 16]; `none` or `''` → no hidden layer. */
+export function layerList(v: string): number[] {
+  if (v.trim() === '' || v.trim() === 'none') return [];
+  const parts = v.split(',').map((p) => p.trim());
+  if (!parts.every((p) => /^\d+$/.test(p) && Number(p) > 0)) {
+    throw new InvalidArgumentError("--layers takes hidden layer widths separated by commas, e.g. '64' or '32,16' ('none' for no hidden layer).");
+  }
+  return parts.map(Number);
+}
+
+/**
+ * Fails before any work when an output file cannot be written: its folder must exist and be
+ * writable, and the path must not be a folder. (The write itself is atomic, see writeFileAtomic.)
+ */
+export async function checkWritable(path: string, what: string): Promise<void> {
+  const dir = dirname(resolve(path));
+  try {
+    const st = await stat(path);
+    if (st.isDirectory()) throw new CliError(`${path}: cannot write ${what} (is a directory)`);
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    // absent is fine: it will be created
+  }
+  try {
+    if (!(await stat(dir)).isDirectory()) throw new Error('not a directory');
+    await access(dir, constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'its folder does not exist' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (e as Error).message;
+    throw new CliError(`${path}: cannot write ${what} (${why})`);
+  }
+}
+
+/** 0.1234 → '0.1234'; undefined → '—'. */
+export const f4 = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(4));
+
+/** 12345.6 → '12,346'. */
+export const count = (v: number): string => Math.round(v).toLocaleString('en-US');
+
+export const seconds = (s: number): string => (s < 10 ? `${s.toFixed(2)} s` : s < 120 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`);
+
+/** Writes a line to stdout (the results), never to stderr (progress and errors). */
+export const out = (line = ''): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+/** Progress and notes: stderr, so that stdout stays the results (CSV, JSON) for pipes. */
+export const note = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};

@@ -1,0 +1,417 @@
+// Data files as the CLI reads them: CSV (streamed through csv-parse, gzip or not), IDX pairs (the
+// MNIST family's format, gzip or not) and the built-in sets; and the mapping of a target column to
+// classes or values. Every problem a user can cause is a CliError naming the file, line and column.
+import { parse, CsvError } from 'csv-parse';
+import { open, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { createGunzip, gunzip } from 'node:zlib';
+import type { Matrix } from '../data.js';
+import { BUILTIN_DATASETS, loadBuiltin, type BuiltinName } from '../io/datasets.js';
+
+/** A mistake in the command line or the files it names: printed as one line, no stack. */
+export class CliError extends Error {
+  override name = 'CliError';
+}
+
+/** The target column as read: raw cells (CSV), or classes already decoded (IDX, built-ins). */
+export type Target =
+  | { kind: 'text'; name: string; values: string[]; lines: Int32Array }
+  | { kind: 'classes'; name: string; classes: string[]; y: Int32Array };
+
+export interface Table {
+  /** The data argument as the user wrote it, for messages. */
+  source: string;
+  x: Matrix;
+  featureNames: string[];
+  target: Target | null;
+}
+
+export interface ReadOptions {
+  /** Target column: a header name, or an index (0-based, negative counts from the end). */
+  target?: string;
+  /** true/false forces, undefined detects. */
+  header?: boolean;
+  delimiter?: string;
+  /** IDX labels file (else paired by name with the images file). */
+  labels?: string;
+  /**
+   * 'required': a target must be found (train, evaluate). 'optional' (predict): a target column is
+   * dropped when named with --target or when the rows are one wider than `features`.
+   */
+  need: 'required' | 'optional';
+  /** The model's input width, when there is a model (evaluate, predict). */
+  features?: number;
+}
+
+const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/** Strict: '', ' ', '0x10', 'Infinity' and 'NaN' are not numbers in a data file. */
+export const isNumber = (cell: string): boolean => NUMBER.test(cell);
+
+/** Reads DATA: `builtin:NAME`, an IDX images file (with its labels), or a CSV file. */
+export async function readTable(source: string, opts: ReadOptions): Promise<Table> {
+  if (source.startsWith('builtin:')) return readBuiltin(source);
+  if (isIdxName(source)) return readIdx(source, opts);
+  return readCsv(source, opts);
+}
+
+function readBuiltin(source: string): Table {
+  const name = source.slice('builtin:'.length) as BuiltinName;
+  if (!BUILTIN_DATASETS.includes(name)) {
+    throw new CliError(`unknown built-in data set '${source}' (known: ${BUILTIN_DATASETS.map((n) => `builtin:${n}`).join(', ')})`);
+  }
+  const d = loadBuiltin(name);
+  return { source, x: d.x, featureNames: d.featureNames, target: { kind: 'classes', name: 'class', classes: d.classes, y: d.y } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+const REASONS: Record<string, string> = {
+  ENOENT: 'no such file', EACCES: 'permission denied', EPERM: 'permission denied', EISDIR: 'is a directory',
+  ENOTDIR: 'a parent is not a directory', EMFILE: 'too many open files',
+};
+
+function ioReason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  return (code && REASONS[code]) ?? (e as Error).message;
+}
+
+/** Opens a file for reading, or throws a CliError saying why it cannot be read. */
+export async function openForReading(path: string, what = 'file'): Promise<FileHandle> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    throw new CliError(`${path}: cannot read ${what} (${ioReason(e)})`);
+  }
+  // open() succeeds on a directory; the read fails later with a less helpful message
+  const st = await fh.stat();
+  if (st.isDirectory()) {
+    await fh.close();
+    throw new CliError(`${path}: cannot read ${what} (is a directory)`);
+  }
+  return fh;
+}
+
+async function startsWithGzipMagic(fh: FileHandle): Promise<boolean> {
+  const head = Buffer.alloc(2);
+  const { bytesRead } = await fh.read(head, 0, 2, 0);
+  return bytesRead === 2 && head[0] === 0x1f && head[1] === 0x8b;
+}
+
+async function readAllBytes(path: string, what: string): Promise<Uint8Array> {
+  const fh = await openForReading(path, what);
+  try {
+    const bytes = await fh.readFile();
+    if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+      try {
+        return await promisify(gunzip)(bytes);
+      } catch (e) {
+        throw new CliError(`${path}: corrupt gzip data (${(e as Error).message})`);
+      }
+    }
+    return bytes;
+  } finally {
+    await fh.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSV
+
+/** Growable float32 storage for rows whose count is unknown until the stream ends. */
+class RowBuffer {
+  data = new Float32Array(1024);
+  length = 0;
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const bigger = new Float32Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.length++] = v;
+  }
+}
+
+/** Records of a CSV file (gzip detected by its magic bytes), each with its line number. */
+async function* csvRecords(path: string, delimiter: string): AsyncGenerator<{ record: string[]; line: number }> {
+  const fh = await openForReading(path, 'data file');
+  const gz = await startsWithGzipMagic(fh);
+  const src = fh.createReadStream({ start: 0 });
+  // skip_empty_lines: trailing newlines and blank lines are not rows; relax_column_count so that a
+  // ragged row gets our message (with the expected width) instead of the parser's.
+  const parser = parse({ delimiter, trim: true, skip_empty_lines: true, relax_column_count: true, info: true, bom: true });
+  const fail = (e: Error): void => {
+    parser.destroy(e);
+  };
+  src.on('error', fail);
+  if (gz) {
+    const unzip = createGunzip();
+    unzip.on('error', (e) => fail(new CliError(`${path}: corrupt gzip data (${e.message})`)));
+    src.pipe(unzip).pipe(parser);
+  } else {
+    src.pipe(parser);
+  }
+  try {
+    for await (const r of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+      yield { record: r.record, line: r.info.lines };
+    }
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    if (e instanceof CsvError) throw new CliError(`${path}: not valid CSV (${e.message})`);
+    throw new CliError(`${path}: cannot read data file (${ioReason(e)})`);
+  } finally {
+    src.destroy();
+  }
+}
+
+/** A first row is a header when it has text where the next row has numbers (or is all text). */
+function looksLikeHeader(first: string[], second: string[] | undefined): boolean {
+  const numeric = first.map(isNumber);
+  if (numeric.every(Boolean)) return false;
+  if (numeric.every((n) => !n)) return true;
+  return second !== undefined && first.some((_, j) => !numeric[j] && j < second.length && isNumber(second[j]));
+}
+
+/** Index of the target column from a name or an index; a CliError lists the known columns. */
+function targetIndex(spec: string, names: string[], header: boolean, source: string): number {
+  if (header) {
+    const byName = names.indexOf(spec);
+    if (byName >= 0) return byName;
+  }
+  if (/^-?\d+$/.test(spec)) {
+    const i = Number(spec), j = i < 0 ? names.length + i : i;
+    if (j >= 0 && j < names.length) return j;
+    throw new CliError(`${source}: target column ${spec} is out of range: the file has ${names.length} columns (0..${names.length - 1}, or -1 for the last)`);
+  }
+  const known = header ? names.map((n) => `'${n}'`).join(', ') : `0..${names.length - 1} (the file has no header row)`;
+  throw new CliError(`${source}: unknown target column '${spec}' (known: ${known})`);
+}
+
+async function readCsv(path: string, opts: ReadOptions): Promise<Table> {
+  const delimiter = opts.delimiter ?? (/\.tsv(\.gz)?$/i.test(path) ? '\t' : ',');
+  const records = csvRecords(path, delimiter);
+  const first = await records.next();
+  if (first.done) throw new CliError(`${path}: empty file (no rows)`);
+  const second = await records.next();
+  const r0 = first.value.record;
+  const header = opts.header ?? looksLikeHeader(r0, second.done ? undefined : second.value.record);
+  const width = r0.length;
+  const names = header ? r0.map((n, j) => n || `column ${j}`) : r0.map((_, j) => `column ${j}`);
+
+  let tcol = -1;
+  if (opts.target !== undefined) {
+    tcol = targetIndex(opts.target, names, header, path);
+  } else if (opts.need === 'required') {
+    tcol = width - 1;
+  } else if (opts.features !== undefined && width === opts.features + 1) {
+    tcol = width - 1; // the file still has its target column: predict ignores it
+  }
+  if (opts.need === 'required' && width < 2) {
+    throw new CliError(`${path}: only ${width} column; need at least one feature column and the target`);
+  }
+  const featureCols = names.map((_, j) => j).filter((j) => j !== tcol);
+  if (opts.features !== undefined && featureCols.length !== opts.features) {
+    const after = tcol >= 0 ? ` besides the target '${names[tcol]}'` : '';
+    throw new CliError(`${path}: rows have ${featureCols.length} feature columns${after}, but the model expects ${opts.features}`);
+  }
+
+  const x = new RowBuffer();
+  const targetValues: string[] = [];
+  const targetLines: number[] = [];
+  const firstLine = first.value.line;
+  let rows = 0;
+  const take = ({ record, line }: { record: string[]; line: number }): void => {
+    if (record.length !== width) {
+      throw new CliError(`${path}: ragged rows: line ${line} has ${record.length} fields, line ${firstLine} has ${width}`);
+    }
+    for (const j of featureCols) {
+      const cell = record[j];
+      if (!isNumber(cell)) {
+        const what = cell === '' ? 'an empty cell' : `'${cell.length > 40 ? `${cell.slice(0, 40)}…` : cell}'`;
+        const col = header ? `'${names[j]}'` : String(j);
+        throw new CliError(`${path}: line ${line}, column ${col}: ${what} is not a number (feature columns must be numeric)`);
+      }
+      x.push(Number(cell));
+    }
+    if (tcol >= 0) {
+      targetValues.push(record[tcol]);
+      targetLines.push(line);
+    }
+    rows++;
+  };
+  try {
+    if (!header) take(first.value);
+    if (!second.done) take(second.value);
+    for await (const r of records) take(r);
+  } finally {
+    await records.return(undefined);
+  }
+  if (rows === 0) throw new CliError(`${path}: no data rows${header ? ' after the header' : ''}`);
+  const cols = featureCols.length;
+  return {
+    source: path,
+    x: { data: x.data.slice(0, rows * cols), shape: [rows, cols] },
+    featureNames: featureCols.map((j) => names[j]),
+    target: tcol >= 0 ? { kind: 'text', name: names[tcol], values: targetValues, lines: Int32Array.from(targetLines) } : null,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// IDX (http://yann.lecun.com/exdb/mnist/): big-endian header 0, 0, type, ndim; ndim uint32 sizes;
+// then the values row-major.
+
+const IDX_TYPES: Record<number, { size: number; read: (v: DataView, o: number) => number }> = {
+  0x08: { size: 1, read: (v, o) => v.getUint8(o) },
+  0x09: { size: 1, read: (v, o) => v.getInt8(o) },
+  0x0b: { size: 2, read: (v, o) => v.getInt16(o) },
+  0x0c: { size: 4, read: (v, o) => v.getInt32(o) },
+  0x0d: { size: 4, read: (v, o) => v.getFloat32(o) },
+  0x0e: { size: 8, read: (v, o) => v.getFloat64(o) },
+};
+
+const isIdxName = (path: string): boolean => /idx\d/i.test(basename(path)) || /\.idx(\.gz)?$/i.test(path);
+
+interface Idx {
+  type: number;
+  dims: number[];
+  values: Float32Array;
+}
+
+export function parseIdx(bytes: Uint8Array, path: string): Idx {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0 || !IDX_TYPES[bytes[2]] || bytes[3] === 0) {
+    throw new CliError(`${path}: not an IDX file (bad magic number)`);
+  }
+  const type = bytes[2], ndim = bytes[3], t = IDX_TYPES[type];
+  const headerBytes = 4 + 4 * ndim;
+  if (bytes.length < headerBytes) throw new CliError(`${path}: truncated IDX header`);
+  const dims = Array.from({ length: ndim }, (_, i) => view.getUint32(4 + 4 * i));
+  const count = dims.reduce((a, b) => a * b, 1);
+  const expected = headerBytes + count * t.size;
+  if (bytes.length !== expected) {
+    throw new CliError(`${path}: IDX size mismatch: the header (${dims.join('×')}) needs ${expected} bytes, the file has ${bytes.length}`
+      + (bytes.length < expected ? ' (truncated?)' : ''));
+  }
+  const values = new Float32Array(count);
+  if (type === 0x08) {
+    // pixels: scaled to [0, 1], the convention of every MNIST-family reference
+    for (let i = 0; i < count; i++) values[i] = bytes[headerBytes + i] / 255;
+  } else {
+    for (let i = 0; i < count; i++) values[i] = t.read(view, headerBytes + i * t.size);
+  }
+  return { type, dims, values };
+}
+
+/** The labels file that goes with an images file, by the MNIST naming convention. */
+async function pairedLabels(images: string): Promise<string | null> {
+  const name = basename(images);
+  if (!/images-idx\d-ubyte/i.test(name)) return null;
+  const stem = name.replace(/images-idx\d-ubyte/i, 'labels-idx1-ubyte').replace(/\.gz$/i, '');
+  for (const candidate of [stem, `${stem}.gz`]) {
+    const p = join(dirname(images), candidate);
+    try {
+      await (await open(p, 'r')).close();
+      return p;
+    } catch {
+      // try the next spelling
+    }
+  }
+  return null;
+}
+
+async function readIdx(path: string, opts: ReadOptions): Promise<Table> {
+  const images = parseIdx(await readAllBytes(path, 'IDX images file'), path);
+  if (images.dims.length < 2) {
+    throw new CliError(`${path}: a 1-dimensional IDX file (labels?); give the images file as DATA and the labels with --labels`);
+  }
+  const rows = images.dims[0], cols = images.dims.slice(1).reduce((a, b) => a * b, 1);
+  if (rows === 0) throw new CliError(`${path}: no data rows (the IDX file holds 0 items)`);
+  if (opts.features !== undefined && cols !== opts.features) {
+    throw new CliError(`${path}: items have ${cols} values (${images.dims.slice(1).join('×')}), but the model expects ${opts.features}`);
+  }
+  const table: Table = {
+    source: path,
+    x: { data: images.values, shape: [rows, cols] },
+    featureNames: Array.from({ length: cols }, (_, i) => `pixel_${i}`),
+    target: null,
+  };
+  const labelsPath = opts.labels ?? await pairedLabels(path);
+  if (!labelsPath) {
+    if (opts.need === 'required') throw new CliError(`${path}: no labels file found next to it; give one with --labels FILE`);
+    return table;
+  }
+  const labels = parseIdx(await readAllBytes(labelsPath, 'IDX labels file'), labelsPath);
+  if (labels.dims.length !== 1) throw new CliError(`${labelsPath}: labels must be a 1-dimensional IDX file, got ${labels.dims.join('×')}`);
+  if (labels.type !== 0x08 && labels.type !== 0x09 && labels.type !== 0x0b && labels.type !== 0x0c) {
+    throw new CliError(`${labelsPath}: labels must be integers`);
+  }
+  if (labels.dims[0] !== rows) throw new CliError(`${labelsPath}: ${labels.dims[0]} labels for ${rows} images in ${path}; they must match`);
+  // ubyte labels were scaled like pixels by parseIdx; undo that exactly
+  const raw = labels.type === 0x08 ? Array.from(labels.values, (v) => Math.round(v * 255)) : Array.from(labels.values);
+  const classes = [...new Set(raw)].sort((a, b) => a - b);
+  const index = new Map(classes.map((c, i) => [c, i]));
+  table.target = { kind: 'classes', name: 'label', classes: classes.map(String), y: Int32Array.from(raw, (v) => index.get(v)!) };
+  return table;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Targets
+
+export type Encoded =
+  | { task: 'classification'; classes: string[]; y: Int32Array }
+  | { task: 'regression'; values: Float32Array };
+
+/** Canonical spelling of a numeric class label, so that '1', '1.0' and '01' are one class. */
+const canonical = (v: string): string => (isNumber(v) ? String(Number(v)) : v);
+
+/**
+ * Targets for training: strings are classes (sorted, for determinism), integers are classes,
+ * other numbers are values (regression); `task` overrides the guess.
+ */
+export function encodeTarget(t: Target, task: 'auto' | 'classification' | 'regression', source: string): Encoded {
+  if (t.kind === 'classes') {
+    if (task !== 'regression') return { task: 'classification', classes: t.classes, y: t.y };
+    if (!t.classes.every(isNumber)) throw new CliError(`${source}: --task regression needs a numeric target; '${t.name}' has class names`);
+    return { task: 'regression', values: Float32Array.from(t.y, (i) => Number(t.classes[i])) };
+  }
+  const firstText = t.values.findIndex((v) => !isNumber(v));
+  if (task === 'regression' || (task === 'auto' && firstText < 0 && t.values.some((v) => !Number.isInteger(Number(v))))) {
+    if (firstText >= 0) {
+      throw new CliError(`${source}: line ${t.lines[firstText]}, target '${t.name}': '${t.values[firstText]}' is not a number; regression needs a numeric target`);
+    }
+    return { task: 'regression', values: Float32Array.from(t.values, Number) };
+  }
+  const labels = t.values.map(canonical);
+  const distinct = [...new Set(labels)];
+  const classes = firstText < 0 ? distinct.sort((a, b) => Number(a) - Number(b)) : distinct.sort();
+  if (classes.length < 2) {
+    throw new CliError(`${source}: the target '${t.name}' has a single class ('${classes[0]}'); a classifier needs at least 2`);
+  }
+  const index = new Map(classes.map((c, i) => [c, i]));
+  return { task: 'classification', classes, y: Int32Array.from(labels, (l) => index.get(l)!) };
+}
+
+/** Class indices of the target against a trained model's class names. */
+export function classIndices(t: Target, classes: string[], source: string): Int32Array {
+  const index = new Map(classes.map((c, i) => [c, i]));
+  const values = t.kind === 'text' ? t.values : Array.from(t.y, (i) => t.classes[i]);
+  const y = new Int32Array(values.length);
+  values.forEach((v, i) => {
+    const k = index.get(v) ?? index.get(canonical(v));
+    if (k === undefined) {
+      const where = t.kind === 'text' ? `line ${t.lines[i]}` : `row ${i}`;
+      const shown = classes.length > 12 ? `${classes.slice(0, 12).join(', ')}, …` : classes.join(', ');
+      throw new CliError(`${source}: ${where}: label '${v}' is not one of the model's classes (${shown})`);
+    }
+    y[i] = k;
+  });
+  return y;
+}
+
+/** Target values for a regression model. */
+export function targetValues(t: Target, source: string): Float32Array {
+  return (encodeTarget(t, 'regression', source) as { values: Float32Array }).values;
+}

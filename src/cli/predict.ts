@@ -1,0 +1,68 @@
+// `deltaprop predict MODEL DATA`: one CSV row out per row in: the predicted class name (or the
+// predicted values), and on request the probability of every class.
+import { Command, Option } from 'commander';
+import { stringify } from 'csv-stringify/sync';
+import { writeFileAtomic } from '../io/files.js';
+import { checkWritable, positiveInt, type BackendFlags } from './common.js';
+import { readTable } from './data.js';
+import { classNames, openModel } from './model-data.js';
+
+interface PredictFlags extends BackendFlags {
+  target?: string;
+  header?: boolean;
+  delimiter?: string;
+  probabilities?: boolean;
+  out?: string;
+}
+
+export function predictCommand(): Command {
+  return new Command('predict')
+    .summary('predict classes or values for the rows of a data file, as CSV')
+    .description('Predict with a saved model, one output row per DATA row, as CSV with a header:\n'
+      + '`class` (the class name) for classifiers, `value` (or value_1, value_2, …) for regression.\n'
+      + 'A target column is skipped when named with --target, or when the rows are one column wider than the model\'s input.')
+    .argument('<MODEL>', 'model file saved by train --save (or saveModel)')
+    .argument('<DATA>', 'CSV file, IDX images file, or builtin:iris / builtin:digits')
+    .option('-t, --target <COLUMN>', 'a target column to skip: header name or 0-based index')
+    .option('--header', 'the first row is a header (default: detected)')
+    .option('--no-header', 'the first row is data')
+    .option('--delimiter <CHAR>', 'CSV field delimiter (default: "," or tab for .tsv)')
+    .option('-p, --probabilities', 'add one column per class with its probability (p_<class>)')
+    .option('--out <FILE>', 'write the CSV to FILE (atomically) instead of stdout')
+    .addOption(new Option('--backend <NAME>', 'backend (default: the fastest that loads)').choices(['auto', 'native', 'wasm', 'js']))
+    .option('--threads <N>', 'threads for the native backend', positiveInt('--threads'))
+    .addHelpText('after', `
+Examples:
+  $ deltaprop predict wine.model new-wines.csv
+  $ deltaprop predict wine.model new-wines.csv --probabilities --out predictions.csv
+  $ deltaprop predict digits.model builtin:digits | head`)
+    .action(async (modelPath: string, data: string, flags: PredictFlags) => {
+      await predict(modelPath, data, flags);
+    });
+}
+
+async function predict(modelPath: string, data: string, flags: PredictFlags): Promise<void> {
+  if (flags.out) await checkWritable(flags.out, 'predictions');
+  const { model } = await openModel(modelPath, flags);
+  // IDX labels are never needed to predict: labels is left unset and an unpaired file is fine
+  const table = await readTable(data, { target: flags.target, header: flags.header, delimiter: flags.delimiter, need: 'optional', features: model.inputs });
+  const classes = classNames(model);
+  const rows = table.x.shape[0], outs = model.outputs;
+  const probs = model.predict(table.x).data;
+  const records: (string | number)[][] = [];
+  if (classes) {
+    const predicted = model.predictClasses(table.x);
+    // a single sigmoid output is P(class 1); the table shows both classes
+    const perClass = (i: number): number[] => (outs === 1 ? [1 - probs[i], probs[i]] : Array.from(probs.subarray(i * outs, (i + 1) * outs)));
+    records.push(['class', ...(flags.probabilities ? classes.map((c) => `p_${c}`) : [])]);
+    for (let i = 0; i < rows; i++) {
+      records.push([classes[predicted[i]], ...(flags.probabilities ? perClass(i).map((p) => Number(p.toPrecision(6))) : [])]);
+    }
+  } else {
+    records.push(outs === 1 ? ['value'] : Array.from({ length: outs }, (_, j) => `value_${j + 1}`));
+    for (let i = 0; i < rows; i++) records.push(Array.from(probs.subarray(i * outs, (i + 1) * outs), (v) => Number(v.toPrecision(7))));
+  }
+  const csv = stringify(records);
+  if (flags.out) await writeFileAtomic(flags.out, csv);
+  else process.stdout.write(csv);
+}

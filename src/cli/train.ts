@@ -1,0 +1,292 @@
+// `deltaprop train DATA`: read, split (stratified), standardize on the training rows, fit with a
+// progress bar, report held-out metrics, save the model and the curves.
+import { SingleBar } from 'cli-progress';
+import { Command, Option } from 'commander';
+import type { ActivationName, LossName } from '../backends/backend.js';
+import type { Matrix } from '../data.js';
+import { fitNormalization } from '../data.js';
+import { saveModel, writeFileAtomic } from '../io/files.js';
+import { trainTestSplit } from '../io/datasets.js';
+import { Model, type EpochLogs, type FitOptions } from '../model.js';
+import type { DenseSpec, ModelSpec, OptimizerName } from '../spec.js';
+import {
+  checkWritable, chooseBackend, count, describeBackend, f4, fraction, layerList, nonNegativeInt, nonNegativeNumber, out,
+  positiveInt, positiveNumber, seconds, type BackendFlags,
+} from './common.js';
+import { CliError, encodeTarget, readTable, type Encoded } from './data.js';
+import { trainingCurvesSvg } from './plot.js';
+
+const ACTIVATIONS: ActivationName[] = ['relu', 'leakyRelu', 'tanh', 'sigmoid', 'linear'];
+const LOSSES: LossName[] = ['categoricalCrossEntropy', 'binaryCrossEntropy', 'mse'];
+const OPTIMIZERS: OptimizerName[] = ['adam', 'adamw', 'sgd', 'momentum'];
+
+interface TrainFlags extends BackendFlags {
+  target?: string;
+  header?: boolean;
+  delimiter?: string;
+  labels?: string;
+  task: 'auto' | 'classification' | 'regression';
+  layers: number[];
+  activation: ActivationName;
+  loss?: LossName;
+  optimizer: OptimizerName;
+  lr?: number;
+  weightDecay?: number;
+  epochs: number;
+  batchSize: number;
+  validationSplit: number;
+  testSplit: number;
+  patience?: number;
+  seed: number;
+  save?: string;
+  plot?: string;
+  quiet?: boolean;
+  json?: boolean;
+  progress: boolean;
+}
+
+/** Default learning rate per optimizer: the values their papers and Keras start from. */
+const DEFAULT_LR: Record<OptimizerName, number> = { adam: 0.001, adamw: 0.001, sgd: 0.01, momentum: 0.01 };
+
+export function trainCommand(): Command {
+  return new Command('train')
+    .summary('train a model on a CSV file, an IDX pair or a built-in data set')
+    .description('Train a multilayer perceptron on DATA. A share of the rows (--test-split) is held out, stratified by class,\n'
+      + 'and the final summary reports the metrics on it; standardization is fitted on the training rows only and\n'
+      + 'saved in the model file with the class names.\n\n'
+      + 'DATA is a CSV file (.csv, .tsv, gzip or not; header detected), an IDX images file (the MNIST family;\n'
+      + 'labels from --labels or the matching *-labels-idx1-ubyte[.gz] next to it), or builtin:iris / builtin:digits.\n'
+      + 'String targets are classes (sorted), integer targets are classes, other numbers are regression values.')
+    .argument('<DATA>', 'CSV file, IDX images file, or builtin:iris / builtin:digits')
+    .option('-t, --target <COLUMN>', 'target column: a header name or a 0-based index, -1 = last (default: the last column)')
+    .option('--header', 'the first row is a header (default: detected)')
+    .option('--no-header', 'the first row is data')
+    .option('--delimiter <CHAR>', 'CSV field delimiter (default: "," or tab for .tsv)')
+    .option('--labels <FILE>', 'IDX labels file for an IDX images DATA file')
+    .addOption(new Option('--task <TASK>', 'what to predict; auto: strings and integers are classes, other numbers are values')
+      .choices(['auto', 'classification', 'regression']).default('auto'))
+    .option('-l, --layers <WIDTHS>', "hidden layer widths, comma-separated ('none' for no hidden layer)", layerList, [32])
+    .addOption(new Option('-a, --activation <NAME>', 'activation of the hidden layers').choices(ACTIVATIONS).default('relu'))
+    .addOption(new Option('--loss <NAME>', 'loss (default: categoricalCrossEntropy for classes, mse for values)').choices(LOSSES))
+    .addOption(new Option('-o, --optimizer <NAME>', 'optimizer').choices(OPTIMIZERS).default('adam'))
+    .option('--lr <RATE>', 'learning rate (default: 0.001 for adam/adamw, 0.01 for sgd/momentum)', positiveNumber('--lr'))
+    .option('--weight-decay <L2>', 'L2 weight decay on the weights', nonNegativeNumber('--weight-decay'))
+    .option('-e, --epochs <N>', 'passes over the training rows', positiveInt('--epochs'), 30)
+    .option('-b, --batch-size <N>', 'rows per mini-batch', positiveInt('--batch-size'), 32)
+    .option('--validation-split <FRACTION>', 'fraction of the training rows held out for validation metrics per epoch', fraction('--validation-split'), 0)
+    .option('--test-split <FRACTION>', 'fraction of all rows held out for the final test metrics (0: none)', fraction('--test-split'), 0.2)
+    .option('--patience <EPOCHS>', 'stop early after this many epochs without improvement (of val_loss, else loss) and keep the best weights', nonNegativeInt('--patience'))
+    .option('-s, --seed <N>', 'seed for the initial weights, the splits and the shuffling', nonNegativeInt('--seed'), 0)
+    .addOption(new Option('--backend <NAME>', 'backend (default: the fastest that loads; env DELTAPROP_BACKEND)').choices(['auto', 'native', 'wasm', 'js']))
+    .option('--threads <N>', 'threads for the native backend (env DELTAPROP_THREADS)', positiveInt('--threads'))
+    .option('--save <FILE>', 'save the trained model to FILE (written atomically)')
+    .option('--plot <FILE.svg>', 'write the loss and accuracy curves per epoch as an SVG chart')
+    .option('-q, --quiet', 'no progress bar and no per-epoch lines; print only the final summary')
+    .option('--json', 'print one JSON object with the final metrics (nothing else on stdout)')
+    .option('--no-progress', 'no progress bar (it is also off when stderr is not a terminal)')
+    .addHelpText('after', `
+Examples:
+  $ deltaprop train builtin:digits --layers 64 --epochs 30 --seed 1
+  $ deltaprop train wine.csv --target cultivar --layers 32,16 --epochs 60 --seed 1 --save wine.model
+  $ deltaprop train houses.csv --target price --task regression --plot curves.svg
+  $ deltaprop train train-images-idx3-ubyte.gz --layers 256,128 --epochs 10 --batch-size 128 --json`)
+    .action(async (data: string, flags: TrainFlags) => {
+      await train(data, flags);
+    });
+}
+
+/** Model spec for the task: softmax + cross-entropy for classes, a linear output + mse for values. */
+function buildSpec(inputs: number, enc: Encoded, flags: TrainFlags): ModelSpec {
+  const hidden: DenseSpec[] = flags.layers.map((units) => ({ units, activation: flags.activation }));
+  const lr = flags.lr ?? DEFAULT_LR[flags.optimizer];
+  const optimizer = { type: flags.optimizer, learningRate: lr, ...(flags.weightDecay !== undefined ? { weightDecay: flags.weightDecay } : {}) };
+  if (enc.task === 'classification') {
+    const loss = flags.loss ?? 'categoricalCrossEntropy';
+    // mse and binary cross-entropy on classes: one sigmoid unit per class against one-hot targets,
+    // so that the class names still map one-to-one onto the outputs
+    const activation: ActivationName = loss === 'categoricalCrossEntropy' ? 'softmax' : 'sigmoid';
+    return { inputs, layers: [...hidden, { units: enc.classes.length, activation }], loss, optimizer, seed: flags.seed, classes: enc.classes } as ModelSpec;
+  }
+  const loss = flags.loss ?? 'mse';
+  if (loss === 'categoricalCrossEntropy') throw new CliError('--loss categoricalCrossEntropy needs a class target, but this is regression (--task)');
+  return { inputs, layers: [...hidden, { units: 1, activation: loss === 'binaryCrossEntropy' ? 'sigmoid' : 'linear' }], loss, optimizer, seed: flags.seed } as ModelSpec;
+}
+
+/** One-hot rows for classes (works for softmax and per-class sigmoid outputs alike), else values. */
+function targetsOf(enc: Encoded, y: Int32Array | Float32Array): Matrix | Float32Array {
+  if (enc.task === 'regression') return y as Float32Array;
+  const k = enc.classes.length, data = new Float32Array(y.length * k);
+  y.forEach((c, i) => {
+    data[i * k + c] = 1;
+  });
+  return { data, shape: [y.length, k] };
+}
+
+interface Split {
+  x: Matrix;
+  y: Int32Array | Float32Array;
+}
+
+/**
+ * Train/test split: stratified by class for classifiers (trainTestSplit); for values, the target
+ * rides along as an extra column through the same seeded split with a single stratum.
+ */
+function split(x: Matrix, enc: Encoded, testFraction: number, seed: number): { train: Split; test: Split | null } {
+  if (testFraction === 0) return { train: { x, y: enc.task === 'classification' ? enc.y : enc.values }, test: null };
+  if (enc.task === 'classification') {
+    const s = trainTestSplit({ x, y: enc.y }, testFraction, seed);
+    return { train: s.train, test: s.test };
+  }
+  const [rows, cols] = x.shape, wide = new Float32Array(rows * (cols + 1));
+  for (let i = 0; i < rows; i++) {
+    wide.set(x.data.subarray(i * cols, (i + 1) * cols), i * (cols + 1));
+    wide[i * (cols + 1) + cols] = enc.values[i];
+  }
+  const s = trainTestSplit({ x: { data: wide, shape: [rows, cols + 1] }, y: new Int32Array(rows) }, testFraction, seed);
+  const narrow = (m: Matrix): Split => {
+    const n = m.shape[0], xs = new Float32Array(n * cols), ys = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      xs.set(m.data.subarray(i * (cols + 1), i * (cols + 1) + cols), i * cols);
+      ys[i] = m.data[i * (cols + 1) + cols];
+    }
+    return { x: { data: xs, shape: [n, cols] }, y: ys };
+  };
+  return { train: narrow(s.train.x), test: narrow(s.test.x) };
+}
+
+function epochLine(e: EpochLogs, epochs: number): string {
+  const parts = [`epoch ${String(e.epoch).padStart(String(epochs).length)}/${epochs}`, `loss ${f4(e.loss)}`];
+  if (e.accuracy !== undefined) parts.push(`acc ${f4(e.accuracy)}`);
+  if (e.valLoss !== undefined) parts.push(`val_loss ${f4(e.valLoss)}`);
+  if (e.valAccuracy !== undefined) parts.push(`val_acc ${f4(e.valAccuracy)}`);
+  parts.push(`${count(e.samplesPerSecond)} samples/s`);
+  return parts.join('  ');
+}
+
+/** A cli-progress bar per epoch on stderr: running loss and accuracy, samples/s, ETA. */
+function progressCallbacks(rows: number, epochs: number, enabled: boolean, hasAccuracy: boolean): Pick<FitOptions, 'onBatchEnd'> & { stop(): void } {
+  if (!enabled) return { stop() {} };
+  const acc = hasAccuracy ? ' | acc {acc}' : '';
+  const bar = new SingleBar({
+    format: `epoch {epoch}/${epochs} [{bar}] {percentage}% | loss {loss}${acc} | {speed} samples/s | ETA {eta_formatted}`,
+    stream: process.stderr, hideCursor: true, clearOnComplete: true, barsize: 24, etaBuffer: 50, fps: 10,
+  });
+  let epoch = 0, seen = 0, lossSum = 0, correct = 0, t0 = 0;
+  return {
+    onBatchEnd(b) {
+      if (b.epoch !== epoch) {
+        if (epoch > 0) bar.stop();
+        epoch = b.epoch;
+        seen = lossSum = correct = 0;
+        t0 = performance.now();
+        bar.start(rows, 0, { epoch, loss: '—', acc: '—', speed: '—' });
+      }
+      seen += b.size;
+      lossSum += b.loss * b.size;
+      correct += (b.accuracy ?? 0) * b.size;
+      const speed = seen / Math.max((performance.now() - t0) / 1000, 1e-9);
+      bar.update(seen, { loss: f4(lossSum / seen), acc: f4(correct / seen), speed: count(speed) });
+      // the epoch line follows on stdout: clear the bar first so the two never interleave
+      if (b.batch === b.batches) {
+        bar.stop();
+        epoch = 0;
+      }
+    },
+    stop() {
+      bar.stop();
+    },
+  };
+}
+
+async function train(data: string, flags: TrainFlags): Promise<void> {
+  const human = !flags.json;
+  const chatty = human && !flags.quiet;
+  // fail on unwritable outputs before spending minutes training
+  if (flags.save) await checkWritable(flags.save, 'model');
+  if (flags.plot) await checkWritable(flags.plot, 'plot');
+
+  const table = await readTable(data, { target: flags.target, header: flags.header, delimiter: flags.delimiter, labels: flags.labels, need: 'required' });
+  const enc = encodeTarget(table.target!, flags.task, table.source);
+  const { train: trainSet, test } = split(table.x, enc, flags.testSplit, flags.seed);
+  if (test && test.x.shape[0] === 0) {
+    throw new CliError(`--test-split ${flags.testSplit} of ${table.x.shape[0]} rows leaves no test rows; use a larger fraction or --test-split 0`);
+  }
+  const trainRows = trainSet.x.shape[0];
+  const valRows = Math.floor(trainRows * flags.validationSplit), fitRows = trainRows - valRows;
+  if (flags.validationSplit > 0 && (valRows < 1 || fitRows < 1)) {
+    throw new CliError(`--validation-split ${flags.validationSplit} of ${trainRows} training rows leaves an empty training or validation set`);
+  }
+
+  const { backend, report } = await chooseBackend(flags);
+  const spec = buildSpec(table.x.shape[1], enc, flags);
+  // standardize with the statistics of the rows the model is fitted on: not the validation rows
+  // (fit holds out the last ones) and never the test rows
+  spec.normalization = fitNormalization({ data: trainSet.x.data.subarray(0, fitRows * table.x.shape[1]), shape: [fitRows, table.x.shape[1]] });
+  const model = new Model(spec, backend);
+
+  if (chatty) {
+    out(`backend: ${describeBackend(report)}`);
+    const what = enc.task === 'classification' ? `${enc.classes.length} classes` : 'regression';
+    out(`data: ${table.source}: ${count(table.x.shape[0])} rows × ${table.x.shape[1]} features, target '${table.target!.name}' (${what})`);
+    out(`split: ${count(fitRows)} train, ${count(valRows)} validation, ${count(test?.x.shape[0] ?? 0)} test`);
+    out(`model: ${[spec.inputs, ...spec.layers.map((l) => l.units)].join(' → ')} (${flags.activation}, ${spec.layers[spec.layers.length - 1].activation} output), `
+      + `${spec.loss}, ${flags.optimizer} lr ${spec.optimizer.learningRate}, ${count(model.paramCount)} parameters`);
+  }
+
+  const progress = progressCallbacks(fitRows, flags.epochs, chatty && flags.progress && process.stderr.isTTY === true, enc.task === 'classification');
+  const t0 = performance.now();
+  let history;
+  try {
+    history = await model.fit(trainSet.x, targetsOf(enc, trainSet.y), {
+      epochs: flags.epochs,
+      batchSize: flags.batchSize,
+      seed: flags.seed,
+      validationSplit: flags.validationSplit,
+      earlyStopping: flags.patience !== undefined ? { patience: flags.patience, restoreBestWeights: true } : undefined,
+      onBatchEnd: progress.onBatchEnd,
+      onEpochEnd: (e) => {
+        if (chatty) out(epochLine(e, flags.epochs));
+      },
+    });
+  } finally {
+    progress.stop();
+  }
+  const elapsed = (performance.now() - t0) / 1000;
+  const last = history.epochs[history.epochs.length - 1];
+  const testMetrics = test ? model.evaluate(test.x, targetsOf(enc, test.y)) : null;
+
+  if (flags.save) await saveModel(model, flags.save);
+  if (flags.plot) await writeFileAtomic(flags.plot, trainingCurvesSvg(history.epochs, `deltaprop: ${table.source}`));
+
+  if (flags.json) {
+    out(JSON.stringify({
+      loss: last.loss, accuracy: last.accuracy ?? null,
+      val_loss: last.valLoss ?? null, val_accuracy: last.valAccuracy ?? null,
+      test_loss: testMetrics?.loss ?? null, test_accuracy: testMetrics?.accuracy ?? null,
+      backend: report.backend, isa: report.isa, threads: report.threads,
+      epochs: history.epochs.length, stopped_early: history.stoppedEarly, best_epoch: history.bestEpoch ?? null,
+      seconds: Number(elapsed.toFixed(3)),
+      rows: { train: fitRows, validation: valRows, test: test?.x.shape[0] ?? 0 },
+      task: enc.task, classes: enc.task === 'classification' ? enc.classes : null,
+      model: flags.save ?? null, plot: flags.plot ?? null,
+    }));
+    return;
+  }
+  const speed = (fitRows * history.epochs.length) / Math.max(elapsed, 1e-9);
+  const stopped = history.stoppedEarly ? ` (stopped early; best epoch ${history.bestEpoch} restored)` : '';
+  out(`trained ${history.epochs.length} epochs in ${seconds(elapsed)}${stopped}, ${count(speed)} samples/s on ${report.backend} (${report.isa}, ${report.threads} thread${report.threads === 1 ? '' : 's'})`);
+  const trainAcc = last.accuracy !== undefined ? `  accuracy ${f4(last.accuracy)}` : '';
+  out(`train: loss ${f4(last.loss)}${trainAcc}`);
+  if (last.valLoss !== undefined) out(`validation: loss ${f4(last.valLoss)}${last.valAccuracy !== undefined ? `  accuracy ${f4(last.valAccuracy)}` : ''}`);
+  if (flags.save) out(`saved model: ${flags.save}`);
+  if (flags.plot) out(`saved plot: ${flags.plot}`);
+  // the last line is the held-out result, for people and for scripts that grep it
+  if (testMetrics) {
+    if (testMetrics.accuracy !== undefined) {
+      out(`test loss: ${f4(testMetrics.loss)} (${count(test!.x.shape[0])} held-out rows)`);
+      out(`test accuracy: ${f4(testMetrics.accuracy)}`);
+    } else {
+      out(`test loss (${spec.loss}): ${f4(testMetrics.loss)} (${count(test!.x.shape[0])} held-out rows)`);
+    }
+  }
+}
