@@ -63,14 +63,15 @@ interface NodeFs {
   existsSync(path: string | URL): boolean;
 }
 
-// Node's fs, without a static import (bundlers for the browser must not see one).
-async function nodeFs(): Promise<NodeFs | null> {
+// Node's fs (also Bun's and Deno's), without an import statement: bundlers for browsers and
+// workerd must not see one, and workerd's module loader rejects computed dynamic imports too.
+// process.getBuiltinModule exists from Node 20.16; older Nodes must pass bytes or a module.
+function nodeFs(): NodeFs | null {
   const proc = (globalThis as { process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
   if (!proc?.versions?.node) return null;
-  const fromBuiltin = proc.getBuiltinModule?.('node:fs') as NodeFs | undefined;
-  if (fromBuiltin) return fromBuiltin;
-  const id = ['node', 'fs'].join(':'); // a computed specifier keeps bundlers from resolving it
-  return (await import(/* @vite-ignore */ /* webpackIgnore: true */ id)) as NodeFs;
+  const fs = proc.getBuiltinModule?.('node:fs') as NodeFs | undefined;
+  if (!fs) throw new Error(`wasm backend: reading .wasm files needs Node >= 20.16 (process.getBuiltinModule); this is ${proc.versions.node}: pass the bytes or a WebAssembly.Module instead`);
+  return fs;
 }
 
 const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
@@ -79,7 +80,7 @@ async function readSource(src: URL | string): Promise<Uint8Array | ArrayBuffer> 
   const isUrl = src instanceof URL || SCHEME.test(src) || src.startsWith('data:') || src.startsWith('blob:');
   const url = isUrl ? new URL(String(src)) : null;
   if (url === null || url.protocol === 'file:') {
-    const fs = await nodeFs();
+    const fs = nodeFs();
     if (fs) return fs.readFileSync(url ?? src);
     const deno = (globalThis as { Deno?: { readFile(p: string | URL): Promise<Uint8Array> } }).Deno;
     if (deno) return deno.readFile(url ?? src);
@@ -102,7 +103,7 @@ async function packagedWasmUrl(file: string): Promise<URL> {
   const here = import.meta.url;
   const candidates = [new URL(`../wasm/${file}`, here), new URL(`../../wasm/${file}`, here)];
   if (candidates[0].protocol === 'file:') {
-    const fs = await nodeFs();
+    const fs = nodeFs();
     if (fs) {
       const found = candidates.find((u) => fs.existsSync(u));
       if (!found) throw new Error(`wasm backend: ${file} not found (looked in ${candidates.map((u) => u.pathname).join(', ')}); run \`npm run build:wasm\``);
