@@ -58,14 +58,18 @@ void pack_a(bool ta, const float* a, idx m, idx k, idx i0, idx mc, idx p0, idx k
         for (; ii < mr; ii++) dst[ii] = src[ii];
         for (; ii < MR; ii++) dst[ii] = 0.f;
       }
-    } else {  // a stored (m,k): read mr rows side by side
-      const float* rows[32];
-      for (int ii = 0; ii < mr; ii++) rows[ii] = a + (i + ii) * k + p0;
-      for (idx p = 0; p < kc; p++, dst += MR) {
-        int ii = 0;
-        for (; ii < mr; ii++) dst[ii] = rows[ii][p];
-        for (; ii < MR; ii++) dst[ii] = 0.f;
+    } else {  // a stored (m,k): one row at a time, so reads stay sequential even when k is a
+              // power of two (reading MR rows side by side would collide in the same L1 sets)
+      for (int ii = 0; ii < MR; ii++) {
+        float* d = dst + ii;
+        if (ii < mr) {
+          const float* src = a + (i + ii) * k + p0;
+          for (idx p = 0; p < kc; p++) d[p * MR] = src[p];
+        } else {
+          for (idx p = 0; p < kc; p++) d[p * MR] = 0.f;
+        }
       }
+      dst += kc * MR;
     }
   }
 }
@@ -111,10 +115,13 @@ void gemm_block(const KernelTable& T, bool ta, bool tb, idx m, idx n, idx k, flo
   PackBuffers& pb = tls_pack;
   float* ap = grow(pb.a, pb.a_len, (size_t)((MC + MR - 1) / MR * MR * KC));
   float* bp = grow(pb.b, pb.b_len, (size_t)((NC + NR - 1) / NR * NR * KC));
+  // k in equal blocks of at most KC (784 = 4·196, not 3·256 + 16: no thin last block)
+  const idx kblocks = (k + KC - 1) / KC;
+  const idx kc_even = ((k + kblocks - 1) / kblocks + 7) / 8 * 8;
   for (idx jc = j0; jc < j1; jc += NC) {
     const idx nc = j1 - jc < NC ? j1 - jc : NC;
-    for (idx pc = 0; pc < k; pc += KC) {
-      const idx kc = k - pc < KC ? k - pc : KC;
+    for (idx pc = 0; pc < k; pc += kc_even) {
+      const idx kc = k - pc < kc_even ? k - pc : kc_even;
       const float bet = pc == 0 ? beta : 1.f;
       const bool last = pc + kc == k;
       pack_b(tb, b, n, k, pc, kc, jc, nc, NR, bp);

@@ -22,6 +22,11 @@ void ukr(idx kc, const float* a, const float* b, float* c, idx ldc, int mr, int 
   __m512 acc[MR][2];
 #pragma GCC unroll 14
   for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  // c rows are far apart (ldc): start fetching them while the k loop runs
+  for (int i = 0; i < mr; i++) {
+    _mm_prefetch((const char*)(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch((const char*)(c + i * ldc + 16), _MM_HINT_T0);
+  }
   for (idx p = 0; p < kc; p++) {
     const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 14
@@ -54,7 +59,7 @@ void ukr(idx kc, const float* a, const float* b, float* c, idx ldc, int mr, int 
 #define DP_MR MR
 #define DP_NR NR
 #define DP_MC 168
-#define DP_KC 256
+#define DP_KC 512  // measured: 512 beats 256 for n >= 512 (half the passes over c)
 #define DP_NC 4096
 #include "table.inc"
 
