@@ -7,8 +7,8 @@
 // ~1e-4). Adam divides each gradient by its own running RMS:
 // a gradient that is pure cancellation (|g| ≈ 1e-8, where float32 rounding is ~1% of its value)
 // still moves its weight by ≈ lr, by an amount that depends on that rounding, and the trajectories
-// then drift apart slowly (measured: 1e-6 after 2 steps, ~10% of the loss after 100, the same for
-// a float32 backend against another). So every shape is also run with SGD under the strict
+// then drift apart slowly (measured against js: 1e-6 after 2 steps, ~10% of the loss after 100).
+// So every shape is also run with SGD under the strict
 // tolerance, and its BENCH.md Adam run is held to the first 20 steps strictly and the rest loosely.
 import { describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backends/backend.js';
