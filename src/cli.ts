@@ -31,11 +31,7 @@ function program(): Command {
   const p = new Command('deltaprop')
     .description('Train multilayer perceptrons by backpropagation, fast (native SIMD, WebAssembly or plain JS backend).')
     .version(v, '-V, --version')
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({
-      // commander's own messages already start with "error:"; prefix the program name like ours
-      outputError: (s, write) => write(`deltaprop: ${s}`),
-    })
+    .configureOutput({ outputError: usageError('deltaprop --help') })
     .addCommand(trainCommand())
     .addCommand(evaluateCommand())
     .addCommand(predictCommand())
@@ -49,13 +45,17 @@ Examples:
   $ deltaprop info --json
 
 Run 'deltaprop help COMMAND' for a command's options.`);
-  // subcommands inherit the error output and exit behaviour
-  for (const c of p.commands) {
-    c.configureOutput({ outputError: (s, write) => write(`deltaprop: ${s}`) }).showHelpAfterError(`(run 'deltaprop ${c.name()} --help' for usage)`);
-  }
   p.exitOverride();
-  for (const c of p.commands) c.exitOverride();
+  for (const c of p.commands) c.configureOutput({ outputError: usageError(`deltaprop ${c.name()} --help`) }).exitOverride();
   return p;
+}
+
+/**
+ * Usage errors as one line like ours: commander's message already starts with "error:"; prefix
+ * the program name and point at the help on the same line.
+ */
+function usageError(help: string): (s: string, write: (s: string) => void) => void {
+  return (s, write) => write(`deltaprop: ${s.trim().replace(/\n+/g, ' ')} (see '${help}')\n`);
 }
 
 async function main(argv: string[]): Promise<number> {

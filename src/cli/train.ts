@@ -274,7 +274,7 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
   }
   const speed = (fitRows * history.epochs.length) / Math.max(elapsed, 1e-9);
   const stopped = history.stoppedEarly ? ` (stopped early; best epoch ${history.bestEpoch} restored)` : '';
-  out(`trained ${history.epochs.length} epochs in ${seconds(elapsed)}${stopped}, ${count(speed)} samples/s on ${report.backend} (${report.isa}, ${report.threads} thread${report.threads === 1 ? '' : 's'})`);
+  out(`trained ${history.epochs.length} epoch${history.epochs.length === 1 ? "" : "s"} in ${seconds(elapsed)}${stopped}, ${count(speed)} samples/s on ${report.backend} (${report.isa}, ${report.threads} thread${report.threads === 1 ? '' : 's'})`);
   const trainAcc = last.accuracy !== undefined ? `  accuracy ${f4(last.accuracy)}` : '';
   out(`train: loss ${f4(last.loss)}${trainAcc}`);
   if (last.valLoss !== undefined) out(`validation: loss ${f4(last.valLoss)}${last.valAccuracy !== undefined ? `  accuracy ${f4(last.valAccuracy)}` : ''}`);
