@@ -1,4 +1,21 @@
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
+
+/**
+ * The `deltaprop` command (package.json bin): one self-contained ESM file with its shebang. Exported
+ * so that test/cli.test.ts builds exactly this, without cleaning the rest of dist/.
+ */
+export const cliBuild: Options = {
+  entry: { cli: 'src/cli.ts' },
+  format: ['esm'],
+  dts: false,
+  sourcemap: true,
+  clean: false,
+  target: 'node20',
+  platform: 'node',
+  splitting: false,
+  external: ['node-gyp-build'],
+  banner: { js: '#!/usr/bin/env node' },
+};
 
 // ESM + CommonJS builds of the library with type declarations, and the CLI as ESM.
 export default defineConfig([
@@ -32,17 +49,5 @@ export default defineConfig([
       },
     }],
   },
-  {
-    // the `deltaprop` command (package.json bin): one self-contained ESM file with its shebang
-    entry: { cli: 'src/cli.ts' },
-    format: ['esm'],
-    dts: false,
-    sourcemap: true,
-    clean: false,
-    target: 'node20',
-    platform: 'node',
-    splitting: false,
-    external: ['node-gyp-build'],
-    banner: { js: '#!/usr/bin/env node' },
-  },
+  cliBuild,
 ]);
