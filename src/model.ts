@@ -68,6 +68,23 @@ interface Plan {
   y: Buf;
 }
 
+/** The state of one epoch's batches, shared between `fit` and `trainBatches`. */
+interface BatchRun {
+  X: Matrix;
+  Y: Matrix;
+  order: Uint32Array;
+  batchSize: number;
+  lr: number;
+  epoch: number;
+  /** When to give the event loop its turn (performance.now() ms), and the slice length. */
+  deadline: number;
+  slice: number;
+  lossSum: number;
+  correct: number;
+  lastLoss: number;
+  lastCorrect: number;
+}
+
 interface LayerInfo {
   inp: number;
   out: number;
@@ -96,6 +113,7 @@ export class Model {
   private state2: Buf | null = null;
   private backup: Buf | null = null;
   private step = 0;
+  private clockEvery = 1;
   private capacity = 0;
   private plans = new Map<number, Plan>();
   private actStore: Buf[] = [];
@@ -414,31 +432,26 @@ export class Model {
         }
       }
       const t0 = now();
-      let lossSum = 0, correct = 0;
-      for (let bi = 0; bi < batches; bi++) {
-        const start = bi * batchSize, m = Math.min(batchSize, rows - start);
-        const p = this.plan(m);
-        this.stage(p, X, Y, start, order);
-        const loss = this.trainStep(p, lr);
-        if (!Number.isFinite(loss)) {
-          this.params.data.set(this.backup!.data);
-          throw new TrainingError(`training diverged: the loss became ${loss} at epoch ${epoch + 1}, batch ${bi + 1}; `
-            + 'the weights from before the last update were restored (try a lower learning rate or clipNorm)');
-        }
-        lossSum += loss;
-        const batchCorrect = this.hasAccuracy() ? this.correct(p) : 0;
-        correct += batchCorrect;
+      const run: BatchRun = { X, Y, order, batchSize, lr, epoch, deadline: lastYield + yieldEvery, slice: yieldEvery, lossSum: 0, correct: 0, lastLoss: 0, lastCorrect: 0 };
+      for (let bi = 0; bi < batches;) {
+        // With a batch callback, one batch per call (the callback may be async); else as many as
+        // fit in the time slice.
+        const next = this.trainBatches(run, bi, options.onBatchEnd ? bi + 1 : batches);
         if (options.onBatchEnd) {
-          const logs: BatchLogs = { epoch: epoch + 1, batch: bi + 1, batches, size: m, loss: loss / m };
-          if (this.hasAccuracy()) logs.accuracy = batchCorrect / m;
+          const m = Math.min(batchSize, rows - bi * batchSize);
+          const logs: BatchLogs = { epoch: epoch + 1, batch: bi + 1, batches, size: m, loss: run.lastLoss / m };
+          if (this.hasAccuracy()) logs.accuracy = run.lastCorrect / m;
           await options.onBatchEnd(logs);
         }
-        if (now() - lastYield >= yieldEvery) {
+        bi = next;
+        if (this.stopTraining) break;
+        if (now() >= run.deadline) {
           await yieldToEventLoop();
           lastYield = now();
+          run.deadline = lastYield + yieldEvery;
         }
-        if (this.stopTraining) break;
       }
+      const lossSum = run.lossSum, correct = run.correct;
       if (!Number.isFinite(this.backend.sumSquares(this.params, this.paramCount))) {
         this.params.data.set(this.backup!.data);
         throw new TrainingError(`training diverged: the weights became non-finite at epoch ${epoch + 1}, batch ${batches}; the weights from before the last update were restored`);
@@ -470,8 +483,10 @@ export class Model {
           break;
         }
       }
-      await yieldToEventLoop();
-      lastYield = now();
+      if (now() - lastYield >= yieldEvery) {
+        await yieldToEventLoop();
+        lastYield = now();
+      }
     }
     if (bestWeights && bestEpoch > 0) {
       this.params.data.set(bestWeights);
@@ -480,6 +495,46 @@ export class Model {
       history.bestEpoch = bestEpoch;
     }
     return history;
+  }
+
+  /**
+   * Trains batches [from, to) of an epoch, synchronously, stopping early once the time slice is
+   * used up; returns the next batch. Kept out of the async `fit` so that the per-step numbers live
+   * in registers, not in a generator's heap-allocated context: a step allocates nothing.
+   */
+  private trainBatches(run: BatchRun, from: number, to: number): number {
+    const rows = run.X.shape[0];
+    let lossSum = 0, correct = 0, bi = from, sinceClock = 0, lastClock = now();
+    while (bi < to) {
+      const start = bi * run.batchSize, m = Math.min(run.batchSize, rows - start);
+      const p = this.plan(m);
+      this.stage(p, run.X, run.Y, start, run.order);
+      const loss = this.trainStep(p, run.lr);
+      if (!Number.isFinite(loss)) {
+        this.params.data.set(this.backup!.data);
+        throw new TrainingError(`training diverged: the loss became ${loss} at epoch ${run.epoch + 1}, batch ${bi + 1}; `
+          + 'the weights from before the last update were restored (try a lower learning rate or clipNorm)');
+      }
+      const c = this.hasAccuracy() ? this.correct(p) : 0;
+      lossSum += loss;
+      correct += c;
+      run.lastLoss = loss;
+      run.lastCorrect = c;
+      bi++;
+      if (++sinceClock >= this.clockEvery) {
+        const t = now();
+        // read the clock about four times per slice: often enough not to overshoot it, rarely
+        // enough that tiny steps do not pay for it
+        const perBatch = (t - lastClock) / sinceClock;
+        this.clockEvery = Math.min(1024, Math.max(1, Math.floor(run.slice / 4 / Math.max(perBatch, 1e-6))));
+        if (t >= run.deadline) break;
+        lastClock = t;
+        sinceClock = 0;
+      }
+    }
+    run.lossSum += lossSum;
+    run.correct += correct;
+    return bi;
   }
 
   /** Mean loss and accuracy over (x, y). */
