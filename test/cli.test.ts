@@ -1,0 +1,440 @@
+// The `deltaprop` command end to end, as a user runs it: the built dist/cli.js in a child process,
+// on real files written to a temporary folder (a wine-like CSV with a header and a string target,
+// a headerless CSV, a gzip CSV, a regression CSV, an IDX pair), checking stdout, stderr, exit codes
+// and the files it writes. Every bad input gets one line on stderr, a non-zero exit and no file.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { build } from 'tsup';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliBuild } from '../tsup.config.js';
+import { JsBackend } from '../src/backends/js.js';
+import { readModelFile } from '../src/io/files.js';
+import { trainTestSplit } from '../src/io/datasets.js';
+import { Random } from '../src/random.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+// Built with the shipped options (tsup.config.ts's cliBuild) into a private folder inside the package
+// (so that it finds the package root, data/ and the backends like dist/cli.js does) and out of the
+// way of a concurrent `npm run build`, which cleans dist/.
+const OUT = join(ROOT, '.tmp', `cli-test-${process.pid}`);
+const CLI = join(OUT, 'cli.js');
+const dir = mkdtempSync(join(tmpdir(), 'deltaprop-cli-'));
+const at = (name: string): string => join(dir, name);
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  lines: string[];
+}
+
+/** Runs `node dist/cli.js ...args` in the temp folder; stdout/stderr are pipes (not a TTY). */
+function cli(...args: string[]): Promise<Run> {
+  return new Promise((done, fail) => {
+    const env = { ...process.env };
+    delete env.DELTAPROP_BACKEND; // the default selection is part of what is tested
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stdout, stderr, lines: stdout.split('\n').filter((l) => l !== '') }));
+  });
+}
+
+const lastJson = (r: Run): Record<string, unknown> => JSON.parse(r.lines[r.lines.length - 1]);
+
+// ---------------------------------------------------------------------------------------------
+// Data files, generated from a seeded PRNG so the runs are the same everywhere
+
+const WINE_FEATURES = ['alcohol', 'malic_acid', 'ash', 'magnesium', 'color_intensity'];
+const CULTIVARS = ['grignolino', 'barolo', 'barbera']; // deliberately not sorted
+const WINE_ROWS = 180;
+
+function wineRows(): { x: number[][]; label: string[] } {
+  const rng = new Random(7), x: number[][] = [], label: string[] = [];
+  for (let i = 0; i < WINE_ROWS; i++) {
+    const c = i % 3;
+    x.push([12 + 1.2 * c + 0.3 * rng.normal(), 1.5 + c + 0.4 * rng.normal(), 2.4 + 0.2 * rng.normal(),
+      90 + 12 * c + 4 * rng.normal(), 3 + 2.5 * c + 0.6 * rng.normal()].map((v) => Number(v.toFixed(3))));
+    label.push(CULTIVARS[c]);
+  }
+  return { x, label };
+}
+
+function writeIdx(path: string, type: number, dims: number[], values: ArrayLike<number>, gzip: boolean): void {
+  const header = Buffer.alloc(4 + 4 * dims.length);
+  header[2] = type;
+  header[3] = dims.length;
+  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+  const bytes = Buffer.concat([header, Buffer.from(Uint8Array.from(values))]);
+  writeFileSync(path, gzip ? gzipSync(bytes) : bytes);
+}
+
+beforeAll(async () => {
+  await build({ ...cliBuild, config: false, silent: true, outDir: OUT, entry: { cli: join(ROOT, 'src', 'cli.ts') } });
+  expect(readFileSync(CLI, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+
+  const wine = wineRows();
+  const csv = [`${WINE_FEATURES.join(',')},cultivar`, ...wine.x.map((r, i) => `${r.join(',')},${wine.label[i]}`)].join('\n') + '\n';
+  writeFileSync(at('wine.csv'), csv);
+  writeFileSync(at('wine.csv.gz'), gzipSync(csv));
+  // the target in the middle, for --target by name
+  writeFileSync(at('wine-mid.csv'), [`cultivar,${WINE_FEATURES.join(',')}`, ...wine.x.map((r, i) => `${wine.label[i]},${r.join(',')}`)].join('\n'));
+  // features only (no target), for predict
+  writeFileSync(at('wine-features.csv'), [WINE_FEATURES.join(','), ...wine.x.slice(0, 10).map((r) => r.join(','))].join('\n'));
+
+  // headerless, integer classes 1 and 6 (not 0..k-1)
+  const rng = new Random(3), rows: string[] = [];
+  for (let i = 0; i < 120; i++) {
+    const c = i % 2;
+    rows.push([2 * c + 0.5 * rng.normal(), -c + 0.5 * rng.normal(), rng.normal()].map((v) => v.toFixed(3)).join(',') + `,${c ? 6 : 1}`);
+  }
+  writeFileSync(at('plain.csv'), rows.join('\n'));
+
+  // regression: y = 2a − b + 0.5
+  const reg = ['a,b,y'];
+  for (let i = 0; i < 300; i++) {
+    const a = 2 * rng.uniform() - 1, b = 2 * rng.uniform() - 1;
+    reg.push(`${a.toFixed(4)},${b.toFixed(4)},${(2 * a - b + 0.5 + 0.02 * rng.normal()).toFixed(4)}`);
+  }
+  writeFileSync(at('reg.csv'), reg.join('\n'));
+
+  // IDX pair: 6×6 images, 3 classes, the class's row band bright; images gzip, labels plain
+  const n = 240, px = new Uint8Array(n * 36), labels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = i % 3;
+    labels[i] = c;
+    for (let p = 0; p < 36; p++) {
+      const band = Math.floor(Math.floor(p / 6) / 2) === c;
+      px[i * 36 + p] = Math.min(255, Math.round((band ? 170 : 40) + 60 * rng.uniform()));
+    }
+  }
+  writeIdx(at('tiny-images-idx3-ubyte.gz'), 0x08, [n, 6, 6], px, true);
+  writeIdx(at('tiny-labels-idx1-ubyte'), 0x08, [n], labels, false);
+  mkdirSync(at('other'));
+  writeIdx(at('other/pics.idx'), 0x08, [n, 6, 6], px, false);
+  writeIdx(at('other/answers.idx'), 0x08, [n], labels, false);
+  writeIdx(at('other/short-labels.idx'), 0x08, [n - 1], labels.subarray(0, n - 1), false);
+
+  // bad inputs
+  writeFileSync(at('empty.csv'), '');
+  writeFileSync(at('header-only.csv'), 'a,b,c\n');
+  writeFileSync(at('ragged.csv'), 'a,b,c\n1,2,x\n3,4\n5,6,y\n');
+  writeFileSync(at('text-cell.csv'), 'a,b,c\n1,2,x\n3,oops,y\n5,6,y\n');
+  writeFileSync(at('one-class.csv'), 'a,b,c\n1,2,x\n3,4,x\n5,6,x\n');
+  writeFileSync(at('not-a-model.model'), 'this is not a model file, just some text\n'.repeat(4));
+  writeFileSync(at('corrupt.csv.gz'), Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0]), Buffer.from('definitely not deflate data')]));
+  writeFileSync(at('unknown-label.csv'), `${WINE_FEATURES.join(',')},cultivar\n1,2,3,4,5,nebbiolo\n`);
+  mkdirSync(at('a-folder'));
+}, 120_000);
+
+afterAll(() => {
+  rmSync(OUT, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true });
+});
+
+// the trained model the evaluate and predict tests use
+let wineModel = '';
+async function trainWine(): Promise<string> {
+  if (wineModel) return wineModel;
+  const r = await cli('train', 'wine.csv', '--target', 'cultivar', '--layers', '16', '--epochs', '40', '--lr', '0.01', '--seed', '1', '--save', 'wine.model', '--quiet');
+  expect(r.code, r.stderr).toBe(0);
+  return (wineModel = at('wine.model'));
+}
+
+describe('deltaprop train', () => {
+  it('trains on a CSV with a header and a string target: epoch lines, summary, model file, plot', async () => {
+    const r = await cli('train', 'wine.csv', '--target', 'cultivar', '--layers', '16,8', '--epochs', '40', '--seed', '1',
+      '--lr', '0.01', '--validation-split', '0.2', '--save', 'wine-full.model', '--plot', 'wine.svg');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe(''); // no progress bar when stderr is not a terminal
+    expect(r.lines[0]).toMatch(/^backend: (native|wasm|js) \(\S+, \d+ threads?\): /);
+    const epochs = r.lines.filter((l) => l.startsWith('epoch '));
+    expect(epochs).toHaveLength(40);
+    for (const l of epochs) expect(l).toMatch(/^epoch +\d+\/40 {2}loss \d\.\d{4} {2}acc \d\.\d{4} {2}val_loss \d\.\d{4} {2}val_acc \d\.\d{4} {2}[\d,]+ samples\/s$/);
+    expect(r.stdout).toMatch(/target 'cultivar' \(3 classes\)/);
+    const last = r.lines[r.lines.length - 1];
+    expect(last).toMatch(/^test accuracy: [01]\.\d{4}$/);
+    expect(Number(last.split(': ')[1])).toBeGreaterThanOrEqual(0.9);
+
+    const svg = readFileSync(at('wine.svg'), 'utf8');
+    expect(svg.startsWith('<?xml')).toBe(true);
+    expect(svg).toContain('<svg');
+    expect(svg.match(/<polyline/g)).toHaveLength(4); // loss and accuracy, training and validation
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+  }, 60_000);
+
+  it('stores class names (sorted) and the standardization of the training split in the model file', async () => {
+    const path = await trainWine();
+    const model = await readModelFile(path, new JsBackend());
+    expect(model.spec.classes).toEqual(['barbera', 'barolo', 'grignolino']);
+    expect(model.inputs).toBe(5);
+    // the same stratified split the CLI made (seed 1, 0.2): the stored means are the training rows'
+    const wine = wineRows();
+    const classes = ['barbera', 'barolo', 'grignolino'];
+    const x = { data: Float32Array.from(wine.x.flat()), shape: [WINE_ROWS, 5] as [number, number] };
+    const { train, test } = trainTestSplit({ x, y: Int32Array.from(wine.label, (l) => classes.indexOf(l)) }, 0.2, 1);
+    expect(test.x.shape[0]).toBe(36);
+    const mean = (rows: Float32Array, j: number): number => {
+      let s = 0;
+      for (let i = j; i < rows.length; i += 5) s += rows[i];
+      return s / (rows.length / 5);
+    };
+    for (let j = 0; j < 5; j++) expect(model.spec.normalization!.mean[j]).toBeCloseTo(mean(train.x.data, j), 3);
+    // and not the statistics of all rows (the test rows shift them)
+    const allMeans = WINE_FEATURES.map((_, j) => mean(x.data, j));
+    expect(model.spec.normalization!.mean.some((m, j) => Math.abs(m - allMeans[j]) > 1e-3)).toBe(true);
+  }, 60_000);
+
+  it('--json prints one JSON object with the final metrics, and the same seed gives the same numbers', async () => {
+    const args = ['train', 'wine.csv', '--layers', '16', '--epochs', '30', '--lr', '0.01', '--seed', '5', '--json'];
+    const [a, b] = [await cli(...args), await cli(...args)];
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.lines).toHaveLength(1);
+    const j = lastJson(a);
+    for (const key of ['loss', 'accuracy', 'test_loss', 'test_accuracy', 'seconds']) expect(typeof j[key]).toBe('number');
+    expect(j.backend).toMatch(/^(native|wasm|js)$/);
+    expect(j.epochs).toBe(30);
+    expect(j.classes).toEqual(['barbera', 'barolo', 'grignolino']);
+    expect(j.rows).toEqual({ train: 144, validation: 0, test: 36 });
+    expect(j.test_accuracy as number).toBeGreaterThanOrEqual(0.85);
+    const jb = lastJson(b);
+    expect({ ...jb, seconds: 0 }).toEqual({ ...j, seconds: 0 });
+  }, 60_000);
+
+  it('reads gzip CSV exactly like the plain file, and finds the target by name anywhere', async () => {
+    const plain = lastJson(await cli('train', 'wine.csv', '--epochs', '5', '--json'));
+    const gz = lastJson(await cli('train', 'wine.csv.gz', '--epochs', '5', '--json'));
+    const mid = lastJson(await cli('train', 'wine-mid.csv', '--target', 'cultivar', '--epochs', '5', '--json'));
+    expect({ ...gz, seconds: 0 }).toEqual({ ...plain, seconds: 0 });
+    expect(mid.classes).toEqual(['barbera', 'barolo', 'grignolino']);
+    expect(mid.rows).toEqual(plain.rows);
+  }, 60_000);
+
+  it('detects a headerless CSV with integer classes; --header forces the first row to be names', async () => {
+    const r = await cli('train', 'plain.csv', '--epochs', '20', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r);
+    expect(j.classes).toEqual(['1', '6']);
+    expect((j.rows as { train: number; test: number }).train + (j.rows as { test: number }).test).toBe(120);
+    const forced = lastJson(await cli('train', 'plain.csv', '--header', '--epochs', '2', '--json'));
+    const rows = forced.rows as { train: number; test: number };
+    expect(rows.train + rows.test).toBe(119);
+    const byIndex = lastJson(await cli('train', 'plain.csv', '--target', '3', '--epochs', '20', '--json'));
+    expect({ ...byIndex, seconds: 0 }).toEqual({ ...j, seconds: 0 });
+  }, 60_000);
+
+  it('regression on a numeric target: mse, no accuracy, a small test loss; the last line says so', async () => {
+    const r = await cli('train', 'reg.csv', '--epochs', '60', '--seed', '2', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r);
+    expect(j.task).toBe('regression');
+    expect(j.accuracy).toBeNull();
+    expect(j.test_accuracy).toBeNull();
+    expect(j.test_loss as number).toBeLessThan(0.05); // the target's variance is ≈ 1.7
+    const human = await cli('train', 'reg.csv', '--epochs', '3', '--quiet');
+    expect(human.lines[human.lines.length - 1]).toMatch(/^test loss \(mse\): \d+\.\d{4} \(60 held-out rows\)$/);
+  }, 60_000);
+
+  it('trains on an IDX pair (gzip images, labels paired by name) and with --labels', async () => {
+    const r = await cli('train', 'tiny-images-idx3-ubyte.gz', '--epochs', '20', '--seed', '1', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r);
+    expect(j.classes).toEqual(['0', '1', '2']);
+    expect(j.test_accuracy as number).toBeGreaterThanOrEqual(0.9);
+    const named = await cli('train', 'other/pics.idx', '--labels', 'other/answers.idx', '--epochs', '20', '--seed', '1', '--json');
+    expect(named.code, named.stderr).toBe(0);
+    expect({ ...lastJson(named), seconds: 0 }).toEqual({ ...j, seconds: 0 });
+  }, 60_000);
+
+  it('npm start: digits reach test accuracy ≥ 0.95, printed as the last line', async () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    expect(pkg.bin).toEqual({ deltaprop: 'dist/cli.js' });
+    expect(pkg.scripts.start).toMatch(/^node dist\/cli\.js train builtin:digits /);
+    const args = pkg.scripts.start.split(' ').slice(2);
+    const r = await cli(...args);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.lines[0]).toMatch(/^backend: /);
+    const last = r.lines[r.lines.length - 1];
+    expect(last).toMatch(/^test accuracy: [01]\.\d{4}$/);
+    expect(Number(last.split(': ')[1])).toBeGreaterThanOrEqual(0.95);
+  }, 120_000);
+
+  it('--patience stops early and keeps the best weights', async () => {
+    const j = lastJson(await cli('train', 'builtin:iris', '--epochs', '400', '--patience', '0', '--validation-split', '0.25', '--lr', '0.01', '--json'));
+    expect(j.stopped_early).toBe(true);
+    expect(j.epochs as number).toBeLessThan(400);
+    expect(j.best_epoch).toBe((j.epochs as number) - 1);
+  }, 60_000);
+});
+
+describe('deltaprop evaluate and predict', () => {
+  it('evaluate prints loss, accuracy and a confusion matrix with the class names', async () => {
+    await trainWine();
+    const r = await cli('evaluate', 'wine.model', 'wine.csv', '--target', 'cultivar');
+    expect(r.code, r.stderr).toBe(0);
+    const header = r.lines.findIndex((l) => l.startsWith('confusion matrix'));
+    expect(r.lines[header + 1].trim().split(/\s+/)).toEqual(['barbera', 'barolo', 'grignolino']);
+    expect(r.lines[header + 2].trim().split(/\s+/)[0]).toBe('barbera');
+    expect(r.lines[r.lines.length - 1]).toMatch(/^accuracy: [01]\.\d{4}$/);
+
+    const j = lastJson(await cli('evaluate', 'wine.model', 'wine.csv', '--json'));
+    const confusion = j.confusion as number[][];
+    expect(j.classes).toEqual(['barbera', 'barolo', 'grignolino']);
+    expect(confusion.flat().reduce((a, b) => a + b, 0)).toBe(WINE_ROWS);
+    confusion.forEach((row) => expect(row.reduce((a, b) => a + b, 0)).toBe(WINE_ROWS / 3));
+    expect(j.accuracy).toBeCloseTo((confusion[0][0] + confusion[1][1] + confusion[2][2]) / WINE_ROWS, 10);
+    expect(j.accuracy as number).toBeGreaterThanOrEqual(0.9);
+  }, 60_000);
+
+  it('predict writes one CSV row per input row, class names and (on request) probabilities', async () => {
+    await trainWine();
+    const r = await cli('predict', 'wine.model', 'wine.csv');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.lines[0]).toBe('class');
+    expect(r.lines).toHaveLength(WINE_ROWS + 1);
+    const truth = wineRows().label;
+    const right = r.lines.slice(1).filter((c, i) => c === truth[i]).length;
+    expect(right / WINE_ROWS).toBeGreaterThanOrEqual(0.9);
+
+    const p = await cli('predict', 'wine.model', 'wine-features.csv', '--probabilities');
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.lines[0]).toBe('class,p_barbera,p_barolo,p_grignolino');
+    expect(p.lines).toHaveLength(11);
+    for (const line of p.lines.slice(1)) {
+      const [cls, ...probs] = line.split(',');
+      const ps = probs.map(Number);
+      expect(ps.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+      expect(cls).toBe(['barbera', 'barolo', 'grignolino'][ps.indexOf(Math.max(...ps))]);
+    }
+
+    const o = await cli('predict', 'wine.model', 'wine-features.csv', '--out', 'predictions.csv');
+    expect(o.code, o.stderr).toBe(0);
+    expect(o.stdout).toBe('');
+    expect(readFileSync(at('predictions.csv'), 'utf8').trim().split('\n')).toEqual(p.lines.map((l) => l.split(',')[0]));
+  }, 60_000);
+
+  it('predict on a regression model writes values', async () => {
+    expect((await cli('train', 'reg.csv', '--epochs', '40', '--save', 'reg.model', '--quiet')).code).toBe(0);
+    const r = await cli('predict', 'reg.model', 'reg.csv');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.lines[0]).toBe('value');
+    const first = readFileSync(at('reg.csv'), 'utf8').split('\n')[1].split(',').map(Number);
+    expect(Number(r.lines[1])).toBeCloseTo(first[2], 0);
+  }, 60_000);
+});
+
+describe('deltaprop info, help, version', () => {
+  it('info --json prints exactly one JSON object with the backend and every backend\'s status', async () => {
+    const r = await cli('info', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.lines).toHaveLength(1);
+    const j = lastJson(r);
+    expect(j.backend).toMatch(/^(native|wasm|js)$/);
+    expect(typeof j.isa).toBe('string');
+    expect(Number.isInteger(j.threads)).toBe(true);
+    const backends = j.backends as Record<string, { ok: boolean; isa?: string; reason?: string }>;
+    expect(Object.keys(backends).sort()).toEqual(['js', 'native', 'wasm']);
+    expect(backends.js).toMatchObject({ ok: true, isa: 'js' });
+    for (const b of Object.values(backends)) expect(b.ok ? typeof b.isa : typeof b.reason).toBe('string');
+    expect(backends[j.backend as string].ok).toBe(true);
+    const human = await cli('info');
+    expect(human.stdout).toContain(`backend: ${j.backend as string}`);
+  }, 30_000);
+
+  it('--help for each command shows its options and examples; --version the package version', async () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    expect((await cli('--version')).stdout.trim()).toBe(pkg.version);
+    const top = await cli('--help');
+    expect(top.code).toBe(0);
+    for (const c of ['train', 'evaluate', 'predict', 'info']) expect(top.stdout).toContain(c);
+    const options: Record<string, string[]> = {
+      train: ['--target', '--layers', '--activation', '--loss', '--optimizer', '--lr', '--epochs', '--batch-size', '--validation-split',
+        '--test-split', '--seed', '--backend', '--threads', '--save', '--plot', '--quiet', '--json', '--header', '--labels'],
+      evaluate: ['--target', '--json', '--backend'],
+      predict: ['--probabilities', '--out', '--target'],
+      info: ['--json'],
+    };
+    for (const [c, opts] of Object.entries(options)) {
+      const h = await cli(c, '--help');
+      expect(h.code).toBe(0);
+      expect(h.stdout).toContain('Examples:');
+      expect(h.stdout).toContain(`$ deltaprop ${c}`);
+      for (const o of opts) expect(h.stdout, `${c} --help`).toContain(o);
+    }
+  }, 30_000);
+});
+
+describe('bad input: one line on stderr, a non-zero exit, no output file', () => {
+  const cases: [string, string[], RegExp][] = [
+    ['a missing file', ['train', 'missing.csv'], /missing\.csv: cannot read data file \(no such file\)/],
+    ['a folder instead of a file', ['train', 'a-folder'], /a-folder: cannot read data file \(is a directory\)/],
+    ['an empty file', ['train', 'empty.csv'], /empty\.csv: empty file/],
+    ['a header without rows', ['train', 'header-only.csv'], /header-only\.csv: no data rows after the header/],
+    ['ragged rows', ['train', 'ragged.csv'], /ragged\.csv: ragged rows: line 3 has 2 fields, line 1 has 3/],
+    ['a non-numeric feature cell', ['train', 'text-cell.csv'], /text-cell\.csv: line 3, column 'b': 'oops' is not a number/],
+    ['an unknown target column', ['train', 'wine.csv', '--target', 'colour'],
+      /unknown target column 'colour' \(known: 'alcohol', 'malic_acid', 'ash', 'magnesium', 'color_intensity', 'cultivar'\)/],
+    ['a target index out of range', ['train', 'plain.csv', '--target', '9'], /target column 9 is out of range: the file has 4 columns/],
+    ['a single class', ['train', 'one-class.csv'], /the target 'c' has a single class \('x'\); a classifier needs at least 2/],
+    ['corrupt gzip', ['train', 'corrupt.csv.gz'], /corrupt\.csv\.gz: corrupt gzip data/],
+    ['IDX labels that do not match the images', ['train', 'other/pics.idx', '--labels', 'other/short-labels.idx'], /239 labels for 240 images/],
+    ['IDX images without labels', ['train', 'other/pics.idx'], /no labels file found next to it; give one with --labels FILE/],
+    ['an unknown built-in', ['train', 'builtin:mnist'], /unknown built-in data set 'builtin:mnist' \(known: builtin:iris, builtin:digits\)/],
+    ['a regression target with text', ['train', 'wine.csv', '--task', 'regression'], /line 2, target 'cultivar': 'grignolino' is not a number/],
+    ['a bad option value', ['train', 'wine.csv', '--lr', '-1'], /--lr must be a positive number/],
+    ['bad layer widths', ['train', 'wine.csv', '--layers', '16,x'], /--layers takes hidden layer widths/],
+    ['an unknown option', ['train', 'wine.csv', '--learning-rate', '0.1'], /unknown option '--learning-rate'/],
+    ['an unknown command', ['fit', 'wine.csv'], /unknown command 'fit'/],
+    ['a model file that is not one', ['evaluate', 'not-a-model.model', 'wine.csv'], /not-a-model\.model: model file: /],
+    ['a data file given as the model', ['predict', 'wine.csv', 'wine.csv'], /wine\.csv: model file: /],
+    ['a missing model file', ['predict', 'nope.model', 'wine.csv'], /nope\.model: cannot read model file \(no such file\)/],
+  ];
+  it.each(cases)('%s', async (_what, args, message) => {
+    const before = readdirSync(dir).sort();
+    // every output the command can write, which must not appear
+    const outputs = args[0] === 'train' ? ['--save', 'out.model', '--plot', 'out.svg'] : args[0] === 'predict' ? ['--out', 'out.csv'] : [];
+    const r = await cli(...args, ...outputs);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.endsWith('\n')).toBe(true);
+    expect(r.stderr.trimEnd().split('\n'), r.stderr).toHaveLength(1);
+    expect(r.stderr).toMatch(/^deltaprop: error: /);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(readdirSync(dir).sort()).toEqual(before); // no model, plot or temporary file left behind
+  }, 30_000);
+
+  it('data whose width does not match the model (evaluate and predict), and labels the model does not know', async () => {
+    await trainWine();
+    const before = readdirSync(dir).sort();
+    const cases: [string[], RegExp][] = [
+      [['evaluate', 'wine.model', 'plain.csv'], /plain\.csv: rows have 3 feature columns besides the target 'column 3', but the model expects 5/],
+      [['predict', 'wine.model', 'plain.csv', '--out', 'p.csv'], /plain\.csv: rows have 4 feature columns, but the model expects 5/],
+      [['predict', 'wine.model', 'tiny-images-idx3-ubyte.gz', '--out', 'p.csv'], /items have 36 values \(6×6\), but the model expects 5/],
+      [['evaluate', 'wine.model', 'unknown-label.csv'], /unknown-label\.csv: line 2: label 'nebbiolo' is not one of the model's classes \(barbera, barolo, grignolino\)/],
+      [['predict', 'wine.model', 'ragged.csv', '--out', 'p.csv'], /ragged\.csv: /],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+    }
+    expect(readdirSync(dir).sort()).toEqual(before);
+    expect(existsSync(at('p.csv'))).toBe(false);
+  }, 60_000);
+
+  it('an output path in a missing folder fails before training', async () => {
+    const r = await cli('train', 'wine.csv', '--epochs', '1000', '--save', 'no/such/folder/wine.model');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe(''); // nothing trained, nothing printed
+    expect(r.stderr).toMatch(/^deltaprop: error: no\/such\/folder\/wine\.model: cannot write model \(its folder does not exist\)\n$/);
+  }, 30_000);
+});
