@@ -17,6 +17,22 @@ export const cliBuild: Options = {
   banner: { js: '#!/usr/bin/env node' },
 };
 
+/**
+ * `npm run bench` (bench/run.ts → dist/bench.js). tinybench is bundled; the peers (tfjs, brain.js)
+ * stay run-time imports, so a missing peer is reported by the bench instead of breaking the build.
+ */
+export const benchBuild: Options = {
+  entry: { bench: 'bench/run.ts' },
+  format: ['esm'],
+  dts: false,
+  sourcemap: true,
+  clean: false,
+  target: 'node20',
+  platform: 'node',
+  splitting: false,
+  external: ['node-gyp-build'],
+};
+
 // ESM + CommonJS builds of the library with type declarations, and the CLI as ESM.
 export default defineConfig([
   {
@@ -50,4 +66,5 @@ export default defineConfig([
     }],
   },
   cliBuild,
+  benchBuild,
 ]);

@@ -1,0 +1,363 @@
+// The benchmark run: every requested workload on every deltaprop backend that loads and on every
+// peer that is installed, in one process (Python peers as child processes of it). Each system is
+// checked (loss falls; deltaprop agrees with the js reference; gemm agrees with float64) before it
+// is timed, and a system that fails its check is reported, not timed.
+import { availableParallelism, cpus, platform, arch, release } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Backend, BackendName } from '../src/backends/backend.js';
+import { BACKEND_NAMES } from '../src/backends/select.js';
+import { loaders } from '../src/index.js';
+import { nativePackageRoot } from '../src/backends/native.js';
+import { DatasetMissingError, findFashion, loadFashion } from './fashion.js';
+import { deltapropFashion, deltapropTrainer, GemmBuffers, gemmRunner, parityWithReference, trainedOutputs } from './systems/deltaprop.js';
+import { brainTrainer, tfjsFashion, tfjsTrainer } from './systems/js-peers.js';
+import { findPython, runPython, type PyLine } from './systems/python.js';
+import type { FashionRun, TrainSystem } from './systems/types.js';
+import { measure, type TimingOptions } from './timing.js';
+import { gemmFlops, gemmShapes, makePool, shapeLabel, TRAIN_WORKLOADS, WORKLOADS, type TrainWorkloadName, type WorkloadName } from './workloads.js';
+
+export const PEERS = ['tfjs-cpu', 'tfjs-wasm', 'brain.js', 'pytorch', 'openblas'] as const;
+export type PeerName = (typeof PEERS)[number];
+
+export interface BenchOptions {
+  /** Workloads to run (default: all). */
+  workloads?: WorkloadName[];
+  /** deltaprop backends to run (default: every one that loads). */
+  backends?: BackendName[];
+  /** Peers to run (default: all; [] for none). */
+  peers?: PeerName[];
+  /** Short runs: fewer repetitions, smaller sgemm and Fashion-MNIST sets, one epoch. */
+  quick?: boolean;
+  /** Folder with the Fashion-MNIST IDX files. */
+  fashion?: string;
+  /** Fashion-MNIST epochs (default 10, quick 1). */
+  epochs?: number;
+  /** Timed repetitions (default 5, quick 3). */
+  reps?: number;
+  /** Threads for "all threads" runs of the native backend and PyTorch (default: the machine's). */
+  threads?: number;
+  /** Progress messages (default: none). */
+  log?: (msg: string) => void;
+  /** Each result as soon as it is measured. */
+  onRow?: (row: ResultRow) => void;
+}
+
+/** One measured (or failed) system on one workload; the JSON-lines record. */
+export interface ResultRow {
+  workload: WorkloadName;
+  system: string;
+  /** Median samples per second (training workloads; fashion: training rows / median epoch time). */
+  samples_per_s?: number;
+  /** Median GFLOP/s (sgemm). */
+  gflops?: number;
+  /** Slowest and fastest repetition, same unit as the median. */
+  min?: number;
+  max?: number;
+  reps?: number;
+  /** sgemm: 'NN 256x256x256' (m x n x k) and where the shape comes from. */
+  shape?: string;
+  origin?: string;
+  threads?: number;
+  isa?: string;
+  note?: string;
+  /** What was checked before timing, and the outcome. */
+  check?: Record<string, unknown>;
+  /** fashion */
+  epoch_seconds?: number[];
+  test_accuracy?: number[];
+  total_seconds?: number;
+  /** Why this system has no number. */
+  error?: string;
+}
+
+export interface BenchResults {
+  meta: {
+    date: string; node: string; platform: string; cpu: string; cores: number; quick: boolean;
+    reps: number; epochs: number; threads: number;
+  };
+  /** Status of each deltaprop backend and peer: ok, or why it did not run. */
+  systems: Record<string, { ok: boolean; detail?: string; reason?: string }>;
+  rows: ResultRow[];
+}
+
+const here = (): string => {
+  try {
+    return fileURLToPath(new URL('.', import.meta.url));
+  } catch {
+    return process.cwd();
+  }
+};
+
+/** The package root (for bench/peers/*.py and the shared datasets folder beside a clone). */
+export function benchRoot(): string {
+  try {
+    return nativePackageRoot();
+  } catch {
+    return join(here(), '..');
+  }
+}
+
+export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
+  const quick = opts.quick ?? false;
+  const log = opts.log ?? (() => {});
+  const workloads = opts.workloads ?? WORKLOADS;
+  const peers = new Set<PeerName>(opts.peers ?? PEERS);
+  const threads = opts.threads ?? availableParallelism();
+  const timing: TimingOptions = { reps: opts.reps ?? (quick ? 3 : 5), targetSeconds: quick ? 0.15 : 0.5 };
+  const epochs = opts.epochs ?? (quick ? 1 : 10);
+  const root = benchRoot();
+  const results: BenchResults = {
+    meta: {
+      date: new Date().toISOString(), node: process.version, platform: `${platform()} ${release()} ${arch()}`,
+      cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), quick, reps: timing.reps, epochs, threads,
+    },
+    systems: {},
+    rows: [],
+  };
+  const add = (row: ResultRow): void => {
+    results.rows.push(row);
+    opts.onRow?.(row);
+    if (row.error) log(`  ${row.workload} ${row.system}${row.shape ? ` ${row.shape}` : ''}: ${row.error}`);
+  };
+
+  // deltaprop backends: the js reference always loads (it is the oracle of the checks).
+  const wanted = opts.backends ?? BACKEND_NAMES;
+  const backends: Backend[] = [];
+  let reference: Backend | null = null;
+  for (const name of BACKEND_NAMES) {
+    if (!wanted.includes(name) && name !== 'js') continue;
+    try {
+      const b = await loaders[name]!({ backend: name });
+      if (name === 'js') reference = b;
+      if (!wanted.includes(name)) continue;
+      if (b.name === 'native') b.setThreads(threads);
+      backends.push(b);
+      results.systems[`deltaprop-${name}`] = { ok: true, detail: `isa ${b.isa}, threads ${b.threads}` };
+    } catch (e) {
+      results.systems[`deltaprop-${name}`] = { ok: false, reason: (e as Error).message };
+      log(`deltaprop-${name}: not available: ${(e as Error).message}`);
+    }
+  }
+
+  const torch = peers.has('pytorch') ? findPython('torch') : null;
+  const numpy = peers.has('openblas') ? findPython('numpy') : null;
+  if (torch) results.systems.pytorch = 'python' in torch ? { ok: true, detail: torch.python } : { ok: false, reason: torch.reason };
+  if (numpy) results.systems.openblas = 'python' in numpy ? { ok: true, detail: numpy.python } : { ok: false, reason: numpy.reason };
+  const peerScript = (name: string): string => join(root, 'bench', 'peers', name);
+
+  const pyRows = async (script: string, python: string, config: unknown, env: Record<string, string>, timeoutMs: number,
+    system: string, workload: WorkloadName): Promise<void> => {
+    const convert = (l: PyLine): void => {
+      if (l.info) {
+        results.systems[system].detail = `${python}, ${Object.entries(l).filter(([k]) => !['info', 'system'].includes(k)).map(([k, v]) => `${k} ${v}`).join(', ')}`;
+        return;
+      }
+      add(l as unknown as ResultRow);
+    };
+    try {
+      await runPython(python, script, config, env, convert, timeoutMs);
+    } catch (e) {
+      add({ workload, system, error: (e as Error).message });
+    }
+  };
+
+  // ---- training workloads
+  for (const name of workloads.filter((w): w is TrainWorkloadName => w in TRAIN_WORKLOADS && w !== 'fashion')) {
+    const w = TRAIN_WORKLOADS[name];
+    const pool = makePool(w);
+    log(`${name}: ${w.sizes.join('-')}, batch ${w.batch}, ${w.optimizer} lr ${w.lr}`);
+
+    const timeTrainer = async (make: () => Promise<TrainSystem> | TrainSystem, base: Partial<ResultRow>): Promise<void> => {
+      let t: TrainSystem | null = null;
+      try {
+        t = await make();
+        // Loss falls on a fixed batch: after 8 steps, or (brain.js's per-sample sigmoid net sits on
+        // XOR's plateau for hundreds of passes) after 40, 160 or 1,160 in all.
+        const before = await t.checkLoss();
+        let after = before, steps = 0;
+        const started = performance.now();
+        for (const more of [8, 32, 120, 1000]) {
+          if (steps > 0 && performance.now() - started > 20_000) break; // slow systems: 8 steps say enough
+          await t.trainOnCheck(more);
+          steps += more;
+          after = await t.checkLoss();
+          if (after < before || !Number.isFinite(after)) break;
+        }
+        const check: Record<string, unknown> = { ...(base.check ?? {}), loss_before: before, loss_after: after, check_steps: steps };
+        const falls = after < before && Number.isFinite(after);
+        if (!falls || check.ok === false) {
+          add({ workload: name, system: t.system, ...base, check: { ...check, ok: false },
+            error: !falls ? `check failed: loss ${before.toPrecision(4)} -> ${after.toPrecision(4)} did not fall over ${steps} steps` : `check failed: ${String(check.why)}` });
+          return;
+        }
+        const r = await measure((u) => t!.run(u), t.samplesPerUnit, timing);
+        add({ workload: name, system: t.system, samples_per_s: r.median, min: r.min, max: r.max, reps: r.reps, ...base,
+          ...(t.note ? { note: t.note } : {}), check: { ...check, ok: true } });
+        log(`  ${t.system}${base.threads && t.system === 'deltaprop-native' ? ` (${base.threads} thread${base.threads > 1 ? 's' : ''})` : ''}: ${fmt(r.median)} samples/s`);
+      } catch (e) {
+        add({ workload: name, system: base.system ?? 'unknown', ...base, error: (e as Error).message });
+      } finally {
+        t?.dispose?.();
+      }
+    };
+
+    for (const b of backends) {
+      const system = `deltaprop-${b.name}`;
+      let check: Record<string, unknown> = {};
+      if (b !== reference && reference) {
+        const p = await parityWithReference(b, reference, w, pool);
+        check = { vs_js_max_output_diff: p.maxOutputDiff, vs_js_loss_rel_diff: p.lossRelDiff, ok: p.ok,
+          ...(p.ok ? {} : { why: `outputs after ${p.steps} steps differ from the js reference by ${p.maxOutputDiff.toExponential(2)} (loss by ${p.lossRelDiff.toExponential(2)} relative)` }) };
+      }
+      await timeTrainer(() => deltapropTrainer(b, w, pool), { system, isa: b.isa, threads: b.threads, check });
+      // BENCH.md: the native backend gives the same bits for any thread count, and 2 threads ≥ 1.7× one on wide-mlp
+      if (b.name === 'native' && name === 'wide-mlp' && b.threads > 1) {
+        const all = b.threads;
+        const many = await trainedOutputs(b, w, pool);
+        b.setThreads(1);
+        try {
+          const one = await trainedOutputs(b, w, pool);
+          const same = one.length === many.length && one.every((v, i) => Object.is(v, many[i]));
+          await timeTrainer(() => deltapropTrainer(b, w, pool), {
+            system, isa: b.isa, threads: 1,
+            check: { same_bits_1_vs_all_threads: same, ok: same, ...(same ? {} : { why: `outputs after 3 steps differ between 1 and ${all} threads` }) },
+          });
+        } finally {
+          b.setThreads(all);
+        }
+      }
+    }
+    if (peers.has('tfjs-cpu')) await timeTrainer(() => tfjsTrainer('cpu', w, pool), { system: 'tfjs-cpu' });
+    if (peers.has('tfjs-wasm')) await timeTrainer(() => tfjsTrainer('wasm', w, pool), { system: 'tfjs-wasm' });
+    if (peers.has('brain.js')) await timeTrainer(() => brainTrainer(w, pool), { system: 'brain.js' });
+    if (torch && 'python' in torch) {
+      await pyRows(peerScript('pytorch.py'), torch.python, { workloads: [name], threads, reps: timing.reps, target: timing.targetSeconds },
+        { OPENBLAS_NUM_THREADS: '1' }, 600_000, 'pytorch', name);
+      const last = results.rows[results.rows.length - 1];
+      if (last.system === 'pytorch' && last.samples_per_s) log(`  pytorch: ${fmt(last.samples_per_s)} samples/s`);
+    }
+  }
+
+  // ---- Fashion-MNIST
+  if (workloads.includes('fashion')) {
+    const w = TRAIN_WORKLOADS.fashion;
+    let dir: string | null = null;
+    try {
+      dir = findFashion(opts.fashion, root);
+    } catch (e) {
+      if (!(e instanceof DatasetMissingError)) throw e;
+      add({ workload: 'fashion', system: 'all', error: e.message });
+    }
+    if (dir) {
+      const limit = quick ? { train: 10000, test: 2000 } : undefined;
+      const data = loadFashion(dir, limit);
+      log(`fashion: ${data.trainRows} training and ${data.testRows} test rows from ${dir}, ${epochs} epochs`);
+      const record = (r: FashionRun, extra: Partial<ResultRow>): void => {
+        const total = r.epochSeconds.reduce((a, b) => a + b, 0);
+        const falls = r.trainLoss.length < 2 || r.trainLoss[r.trainLoss.length - 1] < r.trainLoss[0];
+        const acc = r.testAccuracy[r.testAccuracy.length - 1];
+        add({ workload: 'fashion', system: r.system, samples_per_s: data.trainRows / median(r.epochSeconds),
+          epoch_seconds: r.epochSeconds, test_accuracy: r.testAccuracy, total_seconds: total, ...extra,
+          ...(r.note ? { note: r.note } : {}), check: { train_loss: r.trainLoss, loss_falls: falls, ok: falls && acc > 0.5 } });
+        log(`  ${r.system}: ${total.toFixed(1)} s for ${r.epochSeconds.length} epochs, test accuracy ${acc.toFixed(4)}`);
+      };
+      for (const b of backends) {
+        // The js reference takes minutes per epoch here; it runs only when asked for by name.
+        if (b.name === 'js' && !opts.backends?.includes('js')) {
+          add({ workload: 'fashion', system: 'deltaprop-js', error: 'skipped: the js reference takes minutes per epoch (run with --backend js to include it)' });
+          continue;
+        }
+        try {
+          record(await deltapropFashion(b, w, data, epochs), { isa: b.isa, threads: b.threads });
+        } catch (e) {
+          add({ workload: 'fashion', system: `deltaprop-${b.name}`, error: (e as Error).message });
+        }
+      }
+      if (peers.has('tfjs-wasm')) {
+        try {
+          record(await tfjsFashion('wasm', w, data, epochs), {});
+        } catch (e) {
+          add({ workload: 'fashion', system: 'tfjs-wasm', error: (e as Error).message });
+        }
+      }
+      if (torch && 'python' in torch) {
+        await pyRows(peerScript('pytorch.py'), torch.python,
+          { workloads: ['fashion'], threads, fashion: dir, epochs, limit: limit ?? null, reps: timing.reps, target: timing.targetSeconds },
+          { OPENBLAS_NUM_THREADS: '1' }, 1_800_000, 'pytorch', 'fashion');
+      }
+    }
+  }
+
+  // ---- sgemm
+  if (workloads.includes('sgemm')) {
+    const shapes = gemmShapes(quick);
+    const gemmTiming: TimingOptions = { reps: timing.reps, targetSeconds: quick ? 0.05 : 0.2 };
+    log(`sgemm: ${shapes.length} shapes`);
+    for (const b of backends) {
+      const bufs = new GemmBuffers(b, shapes);
+      const all = b.threads;
+      const counts = b.name === 'native' && all > 1 ? [1, all] : [b.threads];
+      for (const t of counts) {
+        b.setThreads(t);
+        for (const s of shapes) {
+          const base = { workload: 'sgemm' as const, system: `deltaprop-${b.name}`, shape: shapeLabel(s), origin: s.origin, threads: t, isa: b.isa };
+          // The reference's plain loops run about 1 GFLOP/s: large squares would take minutes.
+          if (b.name === 'js' && gemmFlops(s) > 2 * 512 ** 3) {
+            add({ ...base, error: 'skipped: larger than 512³ on the js reference' });
+            continue;
+          }
+          try {
+            const g = gemmRunner(bufs, s);
+            const err = g.check();
+            const check = { max_rel_err: err, ok: err < 1e-4 };
+            if (!check.ok) {
+              add({ ...base, check, error: `check failed: relative error ${err.toExponential(2)} against float64` });
+              continue;
+            }
+            const r = await measure((u) => g.run(u), g.flops / 1e9, gemmTiming);
+            add({ ...base, gflops: r.median, min: r.min, max: r.max, reps: r.reps, check });
+          } catch (e) {
+            add({ ...base, error: (e as Error).message });
+          }
+        }
+        log(`  deltaprop-${b.name} (${t} thread${t > 1 ? 's' : ''}) done`);
+      }
+      b.setThreads(all);
+    }
+    if (numpy && 'python' in numpy) {
+      const counts = threads > 1 ? [1, threads] : [1];
+      for (const t of counts) {
+        await pyRows(peerScript('openblas.py'), numpy.python,
+          { shapes: shapes.map((s) => ({ ...s, label: shapeLabel(s) })), reps: gemmTiming.reps, target: gemmTiming.targetSeconds },
+          { OPENBLAS_NUM_THREADS: String(t) }, 600_000, 'openblas', 'sgemm');
+        log(`  openblas (${t} thread${t > 1 ? 's' : ''}) done`);
+      }
+      // the python rows carry the shape label; add the origin for the table
+      for (const r of results.rows) {
+        if (r.system === 'openblas' && r.shape && !r.origin) r.origin = shapes.find((s) => shapeLabel(s) === r.shape)?.origin;
+      }
+    }
+  }
+  for (const p of ['tfjs-cpu', 'tfjs-wasm', 'brain.js'] as const) {
+    if (!peers.has(p)) continue;
+    const rows = results.rows.filter((r) => r.system === p);
+    const ok = rows.some((r) => !r.error);
+    results.systems[p] = ok ? { ok: true, detail: rows.find((r) => r.note)?.note } : { ok: false, reason: rows.find((r) => r.error)?.error ?? 'no workload ran it' };
+  }
+  return results;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
+
+export function fmt(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  if (x >= 1e6) return `${(x / 1e6).toFixed(2)} M`;
+  if (x >= 1e4) return `${(x / 1e3).toFixed(1)} k`;
+  if (x >= 1e3) return `${(x / 1e3).toFixed(2)} k`;
+  return x.toPrecision(3);
+}
