@@ -217,8 +217,11 @@ export class WasmBackend implements Backend {
     return b.ptr;
   }
 
-  private dims(...v: number[]): void {
-    for (const x of v) if (!isInt(x)) throw new RangeError(`wasm backend: sizes must be non-negative integers, got ${v.join(', ')}`);
+  // fixed arity, no rest array: the boundary must not allocate on every call
+  private dims(a: number, b = 0, c = 0): void {
+    if (!isInt(a) || !isInt(b) || !isInt(c)) {
+      throw new RangeError(`wasm backend: sizes must be non-negative integers, got ${a}, ${b}, ${c}`);
+    }
   }
 
   gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,

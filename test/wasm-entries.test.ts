@@ -1,0 +1,92 @@
+// The package's runtime entries: which file each export condition resolves to (through esbuild's
+// resolver, as bundlers and wrangler see the package), that the web and workerd bundles import no
+// Node module, and that the web entry selects wasm then js. Needs the built package (dist/).
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, type Platform } from 'esbuild';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+beforeAll(() => {
+  for (const f of ['dist/web.js', 'dist/workerd.js', 'dist/index.js', 'dist/index.cjs']) {
+    if (!existsSync(join(root, f))) throw new Error(`${f} is missing: run \`npm run build\` first`);
+  }
+});
+
+/** The file of this package that `import 'deltaprop'` (or require) resolves to under the conditions. */
+async function resolveEntry(conditions: string[], platform: Platform, kind: 'import' | 'require'): Promise<string> {
+  const result = await build({
+    stdin: { contents: kind === 'import' ? "import 'deltaprop';" : "require('deltaprop');", resolveDir: root, loader: 'js' },
+    bundle: true, write: false, metafile: true, logLevel: 'silent', platform, conditions,
+    format: kind === 'import' ? 'esm' : 'cjs',
+    external: ['node-gyp-build', '*.wasm', 'node:*'],
+  });
+  const entries = Object.keys(result.metafile.inputs).filter((f) => /^dist\/[^/]+\.c?js$/.test(f));
+  expect(entries.length).toBeGreaterThanOrEqual(1);
+  return entries[0];
+}
+
+describe('package exports', () => {
+  it.each([
+    ['workerd (as wrangler resolves)', ['workerd', 'worker', 'browser'], 'browser', 'import', 'dist/workerd.js'],
+    ['browser', [], 'browser', 'import', 'dist/web.js'],
+    ['deno', ['deno'], 'neutral', 'import', 'dist/web.js'],
+    ['bun', ['bun'], 'node', 'import', 'dist/index.js'],
+    ['node import', [], 'node', 'import', 'dist/index.js'],
+    ['node require', [], 'node', 'require', 'dist/index.cjs'],
+    ['any other runtime', [], 'neutral', 'import', 'dist/web.js'],
+  ] as const)('%s → %s', async (_label, conditions, platform, kind, want) => {
+    expect(await resolveEntry([...conditions], platform, kind)).toBe(want);
+  });
+
+  it('ships wasm/ and exposes the .wasm files by subpath', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+    expect(pkg.files).toContain('wasm');
+    expect(pkg.exports['./wasm/*.wasm']).toBe('./wasm/*.wasm');
+    expect(pkg.scripts.build).toMatch(/build:wasm.*&&.*build:ts/);
+  });
+
+  it.each(['dist/web.js', 'dist/workerd.js'])('%s imports no Node module', (file) => {
+    const src = readFileSync(join(root, file), 'utf8');
+    const specifiers = [...src.matchAll(/(?:^|\n)\s*import\s[^;]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)|require\(\s*["']([^"']+)["']\s*\)/g)]
+      .map((m) => m[1] ?? m[2] ?? m[3]);
+    const nodeish = specifiers.filter((s) => s.startsWith('node:') || ['fs', 'path', 'url', 'os', 'module', 'child_process', 'worker_threads'].includes(s));
+    expect(nodeish).toEqual([]);
+    if (file === 'dist/workerd.js') {
+      expect(specifiers).toContain('../wasm/deltaprop-simd.wasm');
+      expect(specifiers).toContain('../wasm/deltaprop-relaxed.wasm');
+    } else {
+      expect(specifiers).toEqual([]);
+    }
+  });
+});
+
+describe('web entry', () => {
+  it('selects wasm (native is not in this entry), then js, and says why', async () => {
+    // the built bundle, as a user gets it (a computed path: type-checking must not need dist/)
+    const webPath = join(root, 'dist/web.js');
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const web: any = await import(/* @vite-ignore */ webPath);
+    const info = await web.backendInfo();
+    expect(info.backend).toBe('wasm');
+    expect(info.isa).toMatch(/^wasm-/);
+    expect(info.backends.native.ok).toBe(false);
+    expect(info.backends.native.reason).toMatch(/needs Node/);
+    expect(info.backends.js.ok).toBe(true);
+    // a wasm source that cannot load: the automatic choice falls back to js and keeps the reason
+    const fallback = await web.backendInfo({ wasm: new Uint8Array([1, 2, 3]) });
+    expect(fallback.backend).toBe('js');
+    expect(fallback.backends.wasm.ok).toBe(false);
+    expect(fallback.backends.wasm.reason).toBeTruthy();
+    const model = await web.createModel({
+      inputs: 2, layers: [{ units: 3, activation: 'tanh' }, { units: 1, activation: 'sigmoid' }],
+      loss: 'binaryCrossEntropy', optimizer: { type: 'sgd', learningRate: 0.5 },
+    }, { backend: 'wasm', wasmOptions: { relaxed: false } });
+    expect(model.backend.isa).toBe('wasm-simd128');
+    const bytes = web.modelToBytes(model);
+    const again = await web.loadModel(bytes, { backend: 'js' });
+    expect(Array.from(again.predict([[0, 1]]).data)[0]).toBeCloseTo(Array.from(model.predict([[0, 1]]).data)[0], 6);
+  });
+});
