@@ -76,6 +76,12 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `deltaprop predict … | head` closes the pipe early: that is the reader's choice, not an error
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 // set exitCode instead of exit(): stdout may still be flushing into a pipe
 main(process.argv).then((code) => {
   process.exitCode = code;

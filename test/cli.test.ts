@@ -327,6 +327,34 @@ describe('deltaprop evaluate and predict', () => {
     const first = readFileSync(at('reg.csv'), 'utf8').split('\n')[1].split(',').map(Number);
     expect(Number(r.lines[1])).toBeCloseTo(first[2], 0);
   }, 60_000);
+
+  it('classes with --loss mse or binaryCrossEntropy: one sigmoid per class, accuracy counted by argmax as evaluate does', async () => {
+    for (const loss of ['mse', 'binaryCrossEntropy']) {
+      const r = await cli('train', 'builtin:iris', '--loss', loss, '--lr', '0.01', '--epochs', '60', '--seed', '1', '--save', `iris-${loss}.model`, '--quiet');
+      expect(r.code, r.stderr).toBe(0);
+      const last = r.lines[r.lines.length - 1];
+      expect(last).toMatch(/^test accuracy: [01]\.\d{4}$/);
+      expect(Number(last.split(': ')[1])).toBeGreaterThanOrEqual(0.85);
+      const model = await readModelFile(at(`iris-${loss}.model`), new JsBackend());
+      expect(model.spec.layers[model.spec.layers.length - 1]).toMatchObject({ units: 3, activation: 'sigmoid' });
+      const e = lastJson(await cli('evaluate', `iris-${loss}.model`, 'builtin:iris', '--json'));
+      expect(e.classes).toEqual(['setosa', 'versicolor', 'virginica']);
+      expect(e.accuracy as number).toBeGreaterThanOrEqual(0.85);
+    }
+  }, 60_000);
+
+  it('a reader that closes the pipe early (predict | head) ends the command quietly', async () => {
+    expect((await cli('train', 'builtin:digits', '--epochs', '1', '--save', 'digits.model', '--quiet')).code).toBe(0);
+    // a real pipe into head (its buffer, 64 KiB, is smaller than the output), as a user types it
+    const child = spawn('bash', ['-c', 'set -o pipefail; "$0" "$1" predict digits.model builtin:digits --probabilities | head -n 2', process.execPath, CLI], { cwd: dir });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise((done) => child.on('close', done));
+    expect(stdout.split('\n')[0]).toMatch(/^class,p_0,p_1,/);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  }, 30_000);
 });
 
 describe('deltaprop info, help, version', () => {

@@ -254,6 +254,14 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
   const elapsed = (performance.now() - t0) / 1000;
   const last = history.epochs[history.epochs.length - 1];
   const testMetrics = test ? model.evaluate(test.x, targetsOf(enc, test.y)) : null;
+  if (testMetrics && enc.task === 'classification') {
+    // accuracy as `evaluate` and `predict` count it (argmax), whatever the output and loss: the
+    // model's own count is exact-match over sigmoid outputs, and absent for mse
+    const predicted = model.predictClasses(test!.x);
+    let right = 0;
+    for (let i = 0; i < predicted.length; i++) if (predicted[i] === test!.y[i]) right++;
+    testMetrics.accuracy = right / predicted.length;
+  }
 
   if (flags.save) await saveModel(model, flags.save);
   if (flags.plot) await writeFileAtomic(flags.plot, trainingCurvesSvg(history.epochs, `deltaprop: ${table.source}`));
@@ -274,7 +282,7 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
   }
   const speed = (fitRows * history.epochs.length) / Math.max(elapsed, 1e-9);
   const stopped = history.stoppedEarly ? ` (stopped early; best epoch ${history.bestEpoch} restored)` : '';
-  out(`trained ${history.epochs.length} epoch${history.epochs.length === 1 ? "" : "s"} in ${seconds(elapsed)}${stopped}, ${count(speed)} samples/s on ${report.backend} (${report.isa}, ${report.threads} thread${report.threads === 1 ? '' : 's'})`);
+  out(`trained ${history.epochs.length} epoch${history.epochs.length === 1 ? '' : 's'} in ${seconds(elapsed)}${stopped}, ${count(speed)} samples/s on ${report.backend} (${report.isa}, ${report.threads} thread${report.threads === 1 ? '' : 's'})`);
   const trainAcc = last.accuracy !== undefined ? `  accuracy ${f4(last.accuracy)}` : '';
   out(`train: loss ${f4(last.loss)}${trainAcc}`);
   if (last.valLoss !== undefined) out(`validation: loss ${f4(last.valLoss)}${last.valAccuracy !== undefined ? `  accuracy ${f4(last.valAccuracy)}` : ''}`);
