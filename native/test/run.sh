@@ -6,7 +6,7 @@
 set -e
 cd "$(dirname "$0")/.."
 CXX=${CXX:-g++}
-OUT=${OUT:-$(mktemp -d)}
+if [ -z "$OUT" ]; then OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT; fi
 FLAGS="-O2 -std=c++17 -fexceptions -pthread"
 case "$($CXX -dumpmachine)" in
   x86_64*)

@@ -122,8 +122,10 @@ export function loadNativeAddon(): NativeAddon {
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];
     const hint = /No native build was found/.test(msg)
-      ? ` There is no prebuild for ${process.platform}-${process.arch} in ${join(root, 'prebuilds')} and no local build in ${join(root, 'build')}` +
-        ' (the install step could not compile it: it needs a C++ compiler, make and python3; run `npm run build:native` in the package to see why).'
+      ? ` There is no prebuild for ${process.platform}-${process.arch} in ${join(root, 'prebuilds')} and no local build in` +
+        ` ${join(root, 'build')}. Installing compiles one when npm runs deltaprop's install script (npm 11 skips` +
+        ' dependency install scripts unless allowed: `npm install-scripts approve deltaprop && npm rebuild deltaprop`)' +
+        ' and a C++ toolchain is present (g++ or clang, make, python3); `npm run build:native` in the package shows why a build fails.'
       : '';
     addonError = new Error(`native addon not loaded: ${msg}.${hint}`);
     throw addonError;
