@@ -249,6 +249,59 @@ function edgeTile(kc: i32, a: usize, b: usize, c: usize, ldc: usize, rows: i32, 
   }
 }
 
+// Below this many multiply-adds, packing and padded edge tiles cost more than they save (the
+// layers of tiny nets, e.g. 4×2·2×8): one row of c at a time, 4 columns per vector, no packing.
+const SMALL_MACS: i64 = 16384;
+
+// op(b)[p][j .. j+lanes) as one vector (lanes past `lanes` are 0); b is (k,n), or (n,k) when transB.
+// @ts-ignore: decorator
+@inline function loadRowB(transB: bool, b: usize, n: i32, k: i32, p: i32, j: i32, lanes: i32): v128 {
+  if (!transB && lanes == 4) return v128.load(b + ((<usize>p * n + j) << 2));
+  let v = f32x4.splat(0);
+  for (let r = 0; r < lanes; r++) {
+    const x = transB ? load<f32>(b + ((<usize>(j + r) * k + p) << 2)) : load<f32>(b + ((<usize>p * n + j + r) << 2));
+    // lane index must be constant: select it
+    if (r == 0) v = f32x4.replace_lane(v, 0, x);
+    else if (r == 1) v = f32x4.replace_lane(v, 1, x);
+    else if (r == 2) v = f32x4.replace_lane(v, 2, x);
+    else v = f32x4.replace_lane(v, 3, x);
+  }
+  return v;
+}
+
+// c (m,n) for small problems: acc[i, j..j+3] = Σ_p op(a)[i,p]·op(b)[p, j..j+3], then the same
+// finish4 epilogue as the packed path. Column tails go through the tile scratch so that no vector
+// reads or writes past the end of c, bias or aux.
+function gemmSmall(transA: bool, transB: bool, m: i32, n: i32, k: i32, a: usize, b: usize, c: usize,
+  bias: usize, aux: usize): void {
+  const ldc = <usize>n << 2;
+  for (let i = 0; i < m; i++) {
+    const crow = c + <usize>i * ldc, auxrow = aux + <usize>i * ldc;
+    for (let j = 0; j < n; j += 4) {
+      const lanes = min(4, n - j);
+      let acc = f32x4.splat(0);
+      for (let p = 0; p < k; p++) {
+        const av = v128.load32_splat(a + ((transA ? <usize>p * m + i : <usize>i * k + p) << 2));
+        acc = madd(av, loadRowB(transB, b, n, k, p, j, lanes), acc);
+      }
+      const cj = crow + (<usize>j << 2), bj = bias + (<usize>j << 2), xj = auxrow + (<usize>j << 2);
+      if (lanes == 4) {
+        finish4(acc, cj, bj, xj);
+      } else {
+        const readC = !gFirst || gBeta != 0;
+        for (let r = 0; r < lanes; r++) {
+          const o = <usize>r << 2;
+          if (readC) store<f32>(tileC + o, load<f32>(cj + o));
+          if (gMode == EPI_BIAS_ACT) store<f32>(tileBias + o, load<f32>(bj + o));
+          if (gMode == EPI_MUL_DERIV) store<f32>(tileAux + o, load<f32>(xj + o));
+        }
+        finish4(acc, tileC, tileBias, tileAux);
+        for (let r = 0; r < lanes; r++) store<f32>(cj + (<usize>r << 2), load<f32>(tileC + (<usize>r << 2)));
+      }
+    }
+  }
+}
+
 // c (m,n) = epilogue(alpha·op(a)·op(b) + beta·c); op(a) (m,k), op(b) (k,n). Pointers are byte
 // addresses in this module's memory. bias (n) is read for EPI_BIAS_ACT, aux (m,n) for EPI_MUL_DERIV.
 // REQUIRES m, n, k ≥ 0; buffers in bounds and not overlapping c (checked by the caller).
@@ -256,6 +309,12 @@ export function gemmEx(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha
   b: usize, beta: f32, c: usize, mode: i32, bias: usize, act: i32, slope: f32, aux: usize): void {
   if (m <= 0 || n <= 0) return;
   gAlpha = alpha; gBeta = beta; gMode = mode; gAct = act; gSlope = slope;
+  if (<i64>m * <i64>n * <i64>k <= SMALL_MACS) {
+    gFirst = true;
+    gLast = true;
+    gemmSmall(transA, transB, m, n, k, a, b, c, bias, aux);
+    return;
+  }
   const ldc = <usize>n << 2;
   for (let jc = 0; jc < n; jc += NC) {
     const nc = min(NC, n - jc);

@@ -33,7 +33,10 @@ export function lossDelta(dz: usize, a: usize, y: usize, m: i32, n: i32, loss: i
     for (let i: usize = 0; i < count; i++) {
       const av = load<f32>(a + (i << 2)), yv = load<f32>(y + (i << 2));
       const p = clampProb(<f64>av);
-      total -= <f64>yv * Math.log(p) + (1 - <f64>yv) * Math.log(1 - p);
+      // 0/1 targets (the usual case) need one log, not two
+      if (yv == 1) total -= Math.log(p);
+      else if (yv == 0) total -= Math.log(1 - p);
+      else total -= <f64>yv * Math.log(p) + (1 - <f64>yv) * Math.log(1 - p);
       store<f32>(dz + (i << 2), (av - yv) * invN);
     }
     return total / <f64>n;

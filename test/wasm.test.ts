@@ -94,7 +94,8 @@ describe.each(BUILDS)('wasm kernels, $name build', ({ relaxed, isa }) => {
   });
 
   // (m, n, k): 1, below / at / above the 4×8 tile, odd sizes, k at and past the 256-deep block,
-  // m past the 64-row block, n past the 2048-column block, k = 0
+  // m past the 64-row block, n past the 2048-column block, k = 0. Products m·n·k up to 16384 take
+  // the unpacked small-problem path, larger ones the packed one: both appear, with edges.
   const GEMM_SIZES: [number, number, number][] = [
     [1, 1, 1], [3, 5, 2], [4, 8, 1], [4, 8, 4], [5, 9, 3], [7, 15, 17], [8, 16, 256], [9, 17, 257],
     [4, 8, 600], [65, 33, 31], [130, 3, 70], [3, 2050, 5], [2, 3, 0], [1, 40, 9], [40, 1, 9],
@@ -149,6 +150,7 @@ describe.each(BUILDS)('wasm kernels, $name build', ({ relaxed, isa }) => {
   ];
   const DENSE_SIZES: [number, number, number][] = [
     [1, 1, 1], [3, 5, 7], [4, 8, 8], [5, 3, 9], [13, 10, 33], [64, 784, 128], [7, 300, 2], [2, 1, 1],
+    [33, 70, 13], // packed path with row and column edges in the fused epilogue
   ];
 
   it.each(ACTS.flatMap(([an, a]) => DENSE_SIZES.map(([m, inp, out]) => [an, a, m, inp, out] as const)))(
@@ -177,6 +179,7 @@ describe.each(BUILDS)('wasm kernels, $name build', ({ relaxed, isa }) => {
   const PREV: [string, ActCode][] = ACTS.filter(([, a]) => a !== ACT.softmax);
   const BACK_SIZES: [number, number, number][] = [
     [1, 1, 1], [4, 8, 8], [3, 5, 7], [5, 9, 3], [64, 784, 128], [33, 17, 10], [257, 6, 9],
+    [65, 40, 11], // packed path for dw and for dx with the derivative epilogue on edges
   ];
 
   it.each(PREV.flatMap(([an, a]) => BACK_SIZES.map(([m, inp, out]) => [an, a, m, inp, out] as const)))(

@@ -135,7 +135,8 @@ class WasmBuf implements Buf {
   constructor(readonly owner: WasmBackend, readonly ptr: number, readonly length: number) {}
 
   get data(): Float32Array {
-    const buffer = this.owner.memory.buffer;
+    // owner.buffer, not memory.buffer: the Memory getter is slow and only alloc() grows memory
+    const buffer = this.owner.buffer;
     if (this.cached === null || this.cached.buffer !== buffer) {
       this.cached = new Float32Array(buffer, this.ptr, this.length);
     }
@@ -157,6 +158,8 @@ export class WasmBackend implements Backend {
   readonly isa: string;
   readonly threads = 1;
   readonly memory: WebAssembly.Memory;
+  /** memory.buffer as of the last growth (the module never grows its memory itself). */
+  buffer: ArrayBuffer;
   private readonly k: Exports;
   private top: number;
   private readonly maxBytes: number;
@@ -164,6 +167,7 @@ export class WasmBackend implements Backend {
   constructor(instance: WebAssembly.Instance, memory: WebAssembly.Memory, maxBytes: number) {
     this.k = instance.exports as unknown as Exports;
     this.memory = memory;
+    this.buffer = memory.buffer;
     this.maxBytes = maxBytes;
     this.isa = this.k.relaxedBuild() ? 'wasm-relaxed-simd' : 'wasm-simd128';
     this.top = this.k.heapBase();
@@ -178,7 +182,7 @@ export class WasmBackend implements Backend {
   }
 
   private ensure(end: number, floats: number): void {
-    const have = this.memory.buffer.byteLength;
+    const have = this.buffer.byteLength;
     if (end <= have) return;
     const mb = (x: number): string => (x / 1048576).toFixed(1);
     const fail = (): never => {
@@ -197,6 +201,7 @@ export class WasmBackend implements Backend {
         fail();
       }
     }
+    this.buffer = this.memory.buffer;
   }
 
   alloc(length: number): Buf {
