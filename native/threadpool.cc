@@ -1,6 +1,19 @@
 #include "threadpool.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+static inline void cpu_relax() { _mm_pause(); }
+#elif defined(__aarch64__)
+static inline void cpu_relax() { asm volatile("yield" ::: "memory"); }
+#else
+static inline void cpu_relax() {}
+#endif
+
 namespace deltaprop {
+
+namespace {
+constexpr int kSpinBeforeSleep = 4000;  // ~50-100 µs of pause instructions
+}
 
 ThreadPool& ThreadPool::instance() {
   // Never destroyed: workers may still be parked on the condition variable at process exit.
@@ -17,7 +30,10 @@ void ThreadPool::ensure_workers(int n) {
   std::lock_guard<std::mutex> lk(mu_);
   while ((int)workers_.size() < n) {
     int id = (int)workers_.size();
-    workers_.emplace_back([this, id] { worker_loop(id); });
+    // The generation before the run that needs this worker: the worker treats the next one as new
+    // even if it starts only after run() has bumped gen_.
+    unsigned long long start = gen_.load(std::memory_order_acquire);
+    workers_.emplace_back([this, id, start] { worker_loop(id, start); });
     workers_.back().detach();
   }
 }
@@ -30,17 +46,22 @@ void ThreadPool::claim_tasks() {
   }
 }
 
-void ThreadPool::worker_loop(int id) {
-  unsigned long long seen = 0;
+void ThreadPool::worker_loop(int id, unsigned long long seen) {
   for (;;) {
-    std::unique_lock<std::mutex> lk(mu_);
-    wake_cv_.wait(lk, [&] { return gen_ != seen; });
-    seen = gen_;
-    if (id >= want_) continue;
-    lk.unlock();
+    unsigned long long g = gen_.load(std::memory_order_acquire);
+    for (int s = 0; g == seen && s < kSpinBeforeSleep; s++) {
+      cpu_relax();
+      g = gen_.load(std::memory_order_acquire);
+    }
+    if (g == seen) {
+      std::unique_lock<std::mutex> lk(mu_);
+      wake_cv_.wait(lk, [&] { return gen_.load(std::memory_order_acquire) != seen; });
+      g = gen_.load(std::memory_order_acquire);
+    }
+    seen = g;
+    if (id >= want_.load(std::memory_order_relaxed)) continue;
     claim_tasks();
-    lk.lock();
-    if (++finished_ == want_) done_cv_.notify_one();
+    finished_.fetch_add(1, std::memory_order_release);
   }
 }
 
@@ -51,24 +72,25 @@ void ThreadPool::run(int ntasks, int threads, const std::function<void(int)>& fn
     return;
   }
   ensure_workers(p - 1);
+  fn_ = &fn;
+  ntasks_ = ntasks;
+  next_.store(0, std::memory_order_relaxed);
+  want_.store(p - 1, std::memory_order_relaxed);
+  finished_.store(0, std::memory_order_relaxed);
+  gen_.fetch_add(1, std::memory_order_release);
   {
+    // Taking the lock orders this wake-up after any worker's predicate check: none is lost.
     std::lock_guard<std::mutex> lk(mu_);
-    fn_ = &fn;
-    ntasks_ = ntasks;
-    next_.store(0);
-    want_ = p - 1;
-    finished_ = 0;
-    ++gen_;
   }
   wake_cv_.notify_all();
   claim_tasks();
-  {
-    // Wait for every participating worker to leave claim_tasks(), so that none can touch
-    // fn_/ntasks_ of the next generation.
-    std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [&] { return finished_ == want_; });
-    fn_ = nullptr;
+  // Wait for every participating worker to leave claim_tasks(), so that none can touch fn_ or
+  // ntasks_ of the next generation.
+  for (int s = 0; finished_.load(std::memory_order_acquire) != p - 1; s++) {
+    if (s < kSpinBeforeSleep) cpu_relax();
+    else std::this_thread::yield();
   }
+  fn_ = nullptr;
   run_mu_.unlock();
 }
 
