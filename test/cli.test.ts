@@ -131,6 +131,8 @@ beforeAll(async () => {
   writeFileSync(at('corrupt.csv.gz'), Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0]), Buffer.from('definitely not deflate data')]));
   writeFileSync(at('unknown-label.csv'), `${WINE_FEATURES.join(',')},cultivar\n1,2,3,4,5,nebbiolo\n`);
   mkdirSync(at('a-folder'));
+  writeFileSync(at('missing-first.csv'), '1,,3,a\n4,5,6,b\n7,8,9,a\n');
+  writeFileSync(at('spaces.csv'), 'x , y ,label\n 1 , 2 , a \n3,4,b\n 5,6 ,a\n7, 8,b \n');
 }, 120_000);
 
 afterAll(() => {
@@ -228,6 +230,13 @@ describe('deltaprop train', () => {
     const byIndex = lastJson(await cli('train', 'plain.csv', '--target', '3', '--epochs', '20', '--json'));
     expect({ ...byIndex, seconds: 0 }).toEqual({ ...j, seconds: 0 });
   }, 60_000);
+
+  it('allows spaces around cells (numbers, names and labels)', async () => {
+    const r = await cli('train', 'spaces.csv', '--target', 'label', '--test-split', '0', '--epochs', '2', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(lastJson(r).classes).toEqual(['a', 'b']);
+    expect(lastJson(r).rows).toEqual({ train: 4, validation: 0, test: 0 });
+  }, 30_000);
 
   it('regression on a numeric target: mse, no accuracy, a small test loss; the last line says so', async () => {
     const r = await cli('train', 'reg.csv', '--epochs', '60', '--seed', '2', '--json');
@@ -409,6 +418,7 @@ describe('bad input: one line on stderr, a non-zero exit, no output file', () =>
     ['an unknown target column', ['train', 'wine.csv', '--target', 'colour'],
       /unknown target column 'colour' \(known: 'alcohol', 'malic_acid', 'ash', 'magnesium', 'color_intensity', 'cultivar'\)/],
     ['a target index out of range', ['train', 'plain.csv', '--target', '9'], /target column 9 is out of range: the file has 4 columns/],
+    ['an empty cell in the first row (not mistaken for a header)', ['train', 'missing-first.csv'], /missing-first\.csv: line 1, column 1: an empty cell is not a number/],
     ['a single class', ['train', 'one-class.csv'], /the target 'c' has a single class \('x'\); a classifier needs at least 2/],
     ['corrupt gzip', ['train', 'corrupt.csv.gz'], /corrupt\.csv\.gz: corrupt gzip data/],
     ['IDX labels that do not match the images', ['train', 'other/pics.idx', '--labels', 'other/short-labels.idx'], /239 labels for 240 images/],

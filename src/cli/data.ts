@@ -44,7 +44,8 @@ export interface ReadOptions {
   features?: number;
 }
 
-const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+// spaces around a number are allowed here rather than by csv-parse's `trim`, which halves its speed
+const NUMBER = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
 
 /** Strict: '', ' ', '0x10', 'Infinity' and 'NaN' are not numbers in a data file. */
 export const isNumber = (cell: string): boolean => NUMBER.test(cell);
@@ -142,7 +143,7 @@ async function* csvRecords(path: string, delimiter: string): AsyncGenerator<{ re
   const src = fh.createReadStream({ start: 0 });
   // skip_empty_lines: trailing newlines and blank lines are not rows; relax_column_count so that a
   // ragged row gets our message (with the expected width) instead of the parser's.
-  const parser = parse({ delimiter, trim: true, skip_empty_lines: true, relax_column_count: true, info: true, bom: true });
+  const parser = parse({ delimiter, skip_empty_lines: true, relax_column_count: true, info: true, bom: true });
   const fail = (e: Error): void => {
     parser.destroy(e);
   };
@@ -167,12 +168,14 @@ async function* csvRecords(path: string, delimiter: string): AsyncGenerator<{ re
   }
 }
 
-/** A first row is a header when it has text where the next row has numbers (or is all text). */
+/**
+ * A first row is a header when it is all text, or has text where the next row has numbers. Empty
+ * cells are neither: a missing value in the first data row must not turn it into names.
+ */
 function looksLikeHeader(first: string[], second: string[] | undefined): boolean {
-  const numeric = first.map(isNumber);
-  if (numeric.every(Boolean)) return false;
-  if (numeric.every((n) => !n)) return true;
-  return second !== undefined && first.some((_, j) => !numeric[j] && j < second.length && isNumber(second[j]));
+  const text = first.map((c) => c.trim() !== '' && !isNumber(c));
+  if (text.every(Boolean)) return true;
+  return second !== undefined && first.some((_, j) => text[j] && j < second.length && isNumber(second[j]));
 }
 
 /** Index of the target column from a name or an index; a CliError lists the known columns. */
@@ -199,7 +202,7 @@ async function readCsv(path: string, opts: ReadOptions): Promise<Table> {
   const r0 = first.value.record;
   const header = opts.header ?? looksLikeHeader(r0, second.done ? undefined : second.value.record);
   const width = r0.length;
-  const names = header ? r0.map((n, j) => n || `column ${j}`) : r0.map((_, j) => `column ${j}`);
+  const names = header ? r0.map((n, j) => n.trim() || `column ${j}`) : r0.map((_, j) => `column ${j}`);
 
   let tcol = -1;
   if (opts.target !== undefined) {
@@ -230,14 +233,15 @@ async function readCsv(path: string, opts: ReadOptions): Promise<Table> {
     for (const j of featureCols) {
       const cell = record[j];
       if (!isNumber(cell)) {
-        const what = cell === '' ? 'an empty cell' : `'${cell.length > 40 ? `${cell.slice(0, 40)}…` : cell}'`;
+        const c = cell.trim();
+        const what = c === '' ? 'an empty cell' : `'${c.length > 40 ? `${c.slice(0, 40)}…` : c}'`;
         const col = header ? `'${names[j]}'` : String(j);
         throw new CliError(`${path}: line ${line}, column ${col}: ${what} is not a number (feature columns must be numeric)`);
       }
       x.push(Number(cell));
     }
     if (tcol >= 0) {
-      targetValues.push(record[tcol]);
+      targetValues.push(record[tcol].trim());
       targetLines.push(line);
     }
     rows++;
