@@ -104,11 +104,11 @@ export function markdown(res: BenchResults): string {
     }
   }
 
-  const fashion = res.rows.filter((r) => r.workload === 'fashion');
+  const fashion = res.rows.filter((r) => r.workload === 'fashion' && (r.error || (r.epoch_seconds?.length && r.test_accuracy?.length)));
   if (fashion.length) {
     parts.push(`### Fashion-MNIST (784-256-128-10, Adam 1e-3, batch 128, ${m.epochs} epoch${m.epochs > 1 ? 's' : ''})`);
     parts.push(table(['system', 's/epoch (median)', 'total s', 'test accuracy per epoch', 'final test accuracy', 'note'], fashion.map((r) => ok(r)
-      ? [label(r, all), median(r.epoch_seconds!).toFixed(2), r.total_seconds!.toFixed(1), r.test_accuracy!.map((a) => a.toFixed(3)).join(' '),
+      ? [label(r, all), median(r.epoch_seconds!).toFixed(2), r.total_seconds?.toFixed(1) ?? '—', r.test_accuracy!.map((a) => a.toFixed(3)).join(' '),
         r.test_accuracy![r.test_accuracy!.length - 1].toFixed(4), r.note ?? '']
       : [r.system, '—', '—', '—', '—', r.error ?? ''])));
   }
@@ -173,7 +173,7 @@ export function writeResults(res: BenchResults, dir: string): string[] {
       bars: squares.filter((r) => r.shape === s).map((r) => ({ system: `${r.system} (${r.threads} thread${r.threads === 1 ? '' : 's'})`, value: r.gflops!, min: r.min, max: r.max })),
     })))]);
   }
-  const fashion = res.rows.filter((r) => r.workload === 'fashion' && ok(r));
+  const fashion = res.rows.filter((r) => r.workload === 'fashion' && ok(r) && r.epoch_seconds?.length && r.test_accuracy?.length);
   if (fashion.length) {
     files.push(['fashion.svg', lineChart('Fashion-MNIST: test accuracy against training time', 'cumulative training seconds', 'test accuracy',
       fashion.map((r) => {

@@ -153,7 +153,16 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
         results.systems[system].detail = `${python}, ${Object.entries(l).filter(([k]) => !['info', 'system'].includes(k)).map(([k, v]) => `${k} ${v}`).join(', ')}`;
         return;
       }
-      add(l as unknown as ResultRow);
+      const row = l as unknown as ResultRow & { train_loss?: number[] };
+      if (row.workload === 'fashion' && row.epoch_seconds && row.test_accuracy) {
+        row.total_seconds = row.epoch_seconds.reduce((a, b) => a + b, 0);
+        const tl = row.train_loss ?? [];
+        const falls = tl.length < 2 || tl[tl.length - 1] < tl[0];
+        row.check = { train_loss: tl, loss_falls: falls, ok: falls && row.test_accuracy[row.test_accuracy.length - 1] > 0.5 };
+        delete row.train_loss;
+        log(`  ${system}: ${row.total_seconds.toFixed(1)} s for ${row.epoch_seconds.length} epochs, test accuracy ${row.test_accuracy[row.test_accuracy.length - 1].toFixed(4)}`);
+      }
+      add(row);
     };
     try {
       await runPython(python, script, config, env, convert, timeoutMs);
@@ -252,7 +261,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
     if (dir) {
       const limit = quick ? { train: 10000, test: 2000 } : undefined;
       const data = loadFashion(dir, limit);
-      log(`fashion: ${data.trainRows} training and ${data.testRows} test rows from ${dir}, ${epochs} epochs`);
+      log(`fashion: ${data.trainRows} training and ${data.testRows} test rows from ${dir}, ${epochs} epoch${epochs > 1 ? 's' : ''}`);
       const record = (r: FashionRun, extra: Partial<ResultRow>): void => {
         const total = r.epochSeconds.reduce((a, b) => a + b, 0);
         const falls = r.trainLoss.length < 2 || r.trainLoss[r.trainLoss.length - 1] < r.trainLoss[0];
@@ -260,7 +269,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
         add({ workload: 'fashion', system: r.system, samples_per_s: data.trainRows / median(r.epochSeconds),
           epoch_seconds: r.epochSeconds, test_accuracy: r.testAccuracy, total_seconds: total, ...extra,
           ...(r.note ? { note: r.note } : {}), check: { train_loss: r.trainLoss, loss_falls: falls, ok: falls && acc > 0.5 } });
-        log(`  ${r.system}: ${total.toFixed(1)} s for ${r.epochSeconds.length} epochs, test accuracy ${acc.toFixed(4)}`);
+        log(`  ${r.system}: ${total.toFixed(1)} s for ${r.epochSeconds.length} epoch${r.epochSeconds.length > 1 ? 's' : ''}, test accuracy ${acc.toFixed(4)}`);
       };
       for (const b of backends) {
         // The js reference takes minutes per epoch here; it runs only when asked for by name.
