@@ -1,9 +1,10 @@
-// The `deltaprop` command: train, evaluate, predict, info. Built by tsup as dist/cli.js.
+// The `deltaprop` command: train, evaluate, predict, info, bench. Built by tsup as dist/cli.js.
 // Every error a user can cause ends as one line on stderr (`deltaprop: error: …`) and exit code 1;
 // only an unexpected failure shows its stack, and only with DELTAPROP_DEBUG=1.
 import { CommanderError, Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { benchCommand } from '../bench/index.js';
 import { BackendError } from './backends/select.js';
 import { CliError } from './cli/data.js';
 import { evaluateCommand } from './cli/evaluate.js';
@@ -36,6 +37,13 @@ function program(): Command {
     .addCommand(evaluateCommand())
     .addCommand(predictCommand())
     .addCommand(infoCommand(v))
+    // the comparative benchmark suite (bench/), the same command as `npm run bench`
+    .addCommand(benchCommand().summary('benchmark the backends against TensorFlow.js, brain.js, PyTorch and OpenBLAS (BENCH.md)')
+      .addHelpText('after', `
+Examples:
+  $ deltaprop bench                                   # every workload, backend and peer; results in bench/results
+  $ deltaprop bench --quick --peers none              # deltaprop's backends only, short
+  $ deltaprop bench --workload sgemm,mnist-mlp --backend native,wasm --json`))
     .addHelpText('after', `
 Examples:
   $ deltaprop train builtin:digits --layers 64 --epochs 30 --seed 1
@@ -43,6 +51,7 @@ Examples:
   $ deltaprop evaluate wine.model wine.csv --target cultivar
   $ deltaprop predict wine.model new.csv --probabilities --out predictions.csv
   $ deltaprop info --json
+  $ deltaprop bench --quick --peers none
 
 Run 'deltaprop help COMMAND' for a command's options.`);
   p.exitOverride();

@@ -389,13 +389,14 @@ describe('deltaprop info, help, version', () => {
     expect((await cli('--version')).stdout.trim()).toBe(pkg.version);
     const top = await cli('--help');
     expect(top.code).toBe(0);
-    for (const c of ['train', 'evaluate', 'predict', 'info']) expect(top.stdout).toContain(c);
+    for (const c of ['train', 'evaluate', 'predict', 'info', 'bench']) expect(top.stdout).toContain(c);
     const options: Record<string, string[]> = {
       train: ['--target', '--layers', '--activation', '--loss', '--optimizer', '--lr', '--epochs', '--batch-size', '--validation-split',
         '--test-split', '--seed', '--backend', '--threads', '--save', '--plot', '--quiet', '--json', '--header', '--labels'],
       evaluate: ['--target', '--json', '--backend'],
       predict: ['--probabilities', '--out', '--target'],
       info: ['--json'],
+      bench: ['--workload', '--backend', '--peers', '--quick', '--json'],
     };
     for (const [c, opts] of Object.entries(options)) {
       const h = await cli(c, '--help');
@@ -405,6 +406,20 @@ describe('deltaprop info, help, version', () => {
       for (const o of opts) expect(h.stdout, `${c} --help`).toContain(o);
     }
   }, 30_000);
+});
+
+describe('deltaprop bench', () => {
+  it('runs the benchmark suite (quick, deltaprop only): results checked before timing, one JSON line each', async () => {
+    const r = await cli('bench', '--quick', '--peers', 'none', '--workload', 'tiny-xor', '--no-out', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const rows = r.lines.map((l) => JSON.parse(l) as { workload: string; system: string; check?: { ok: boolean } });
+    expect(rows.length).toBeGreaterThanOrEqual(1);
+    expect(rows.some((row) => row.system === 'deltaprop-js')).toBe(true);
+    for (const row of rows) {
+      expect(row.workload).toBe('tiny-xor');
+      expect(row.check?.ok, row.system).toBe(true);
+    }
+  }, 120_000);
 });
 
 describe('bad input: one line on stderr, a non-zero exit, no output file', () => {
