@@ -172,6 +172,12 @@ function progressCallbacks(rows: number, epochs: number, enabled: boolean, hasAc
     stream: process.stderr, hideCursor: true, clearOnComplete: true, barsize: 24, etaBuffer: 50, fps: 10,
   });
   let epoch = 0, seen = 0, lossSum = 0, correct = 0, t0 = 0;
+  // Ctrl-C mid-epoch: give the terminal its cursor back, then end as an interrupted command does
+  const interrupted = (): void => {
+    bar.stop();
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
   return {
     onBatchEnd(b) {
       if (b.epoch !== epoch) {
@@ -194,6 +200,7 @@ function progressCallbacks(rows: number, epochs: number, enabled: boolean, hasAc
     },
     stop() {
       bar.stop();
+      process.removeListener('SIGINT', interrupted);
     },
   };
 }
