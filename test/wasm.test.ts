@@ -5,6 +5,7 @@
 import v8 from 'node:v8';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { runInNewContext } from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ACT, LOSS, type ActCode, type Backend, type Buf, type LossCode } from '../src/backends/backend.js';
 import { JsBackend } from '../src/backends/js.js';
@@ -13,6 +14,9 @@ import { loadWasmBackend, relaxedSimdSupported, simdSupported, WasmBackend } fro
 // Node 20's V8 has relaxed SIMD behind a flag (on by default from Node 22); it must be on before
 // any module is compiled, so that the relaxed build is tested here too.
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+// a collector to call, for the memory-recycling test
+v8.setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 const U = 2 ** -24;
 const ref = new JsBackend();
@@ -328,6 +332,31 @@ describe('wasm memory', () => {
     for (const b of bufs) expect(b.data.every((v) => v === 0)).toBe(true);
     bufs.forEach((b, i) => b.data.fill(i + 1));
     bufs.forEach((b, i) => expect(b.data.every((v) => v === i + 1)).toBe(true));
+  });
+
+  it('recycles the memory of buffers nobody references, zeroed, and never a live view\'s', async () => {
+    const w = (await loadWasmBackend(undefined, { maxMemoryMB: 24 })) as WasmBackend;
+    const collect = async (): Promise<void> => {
+      for (let i = 0; i < 3; i++) {
+        gc();
+        await new Promise((r) => setTimeout(r, 5)); // finalizers run as tasks after a collection
+      }
+    };
+    // a view outlives its buffer's last direct reference: its bytes must stay allocated
+    let keep: Buf | null = put(w, new Float32Array(1000).fill(3)).view(100, 10);
+    const used = w.bytesUsed;
+    // 40 × 4 MB through a 24 MB memory: only possible if dropped buffers are recycled
+    for (let i = 0; i < 40; i++) {
+      const b = w.alloc(1_000_000);
+      expect(b.data[0] === 0 && b.data[999_999] === 0 && b.data[500_000] === 0, `alloc ${i} is zeroed`).toBe(true);
+      b.data.fill(i + 1);
+      if (i % 4 === 3) await collect();
+    }
+    await collect();
+    expect(w.bytesUsed).toBeLessThan(used + 4_000_000 * 4);
+    expect(Array.from(keep.data)).toEqual(new Array(10).fill(3));
+    keep = null;
+    expect(w.bytesReserved).toBeLessThanOrEqual(24 * 1048576);
   });
 
   it('throws a clear RangeError beyond the memory limit, and keeps working', async () => {

@@ -132,7 +132,12 @@ interface Exports {
 
 class WasmBuf implements Buf {
   private cached: Float32Array | null = null;
-  constructor(readonly owner: WasmBackend, readonly ptr: number, readonly length: number) {}
+  /**
+   * root: the allocation a view lies in, held so that the allocation is not recycled while any
+   * view of it is reachable (null for the allocation itself).
+   */
+  constructor(readonly owner: WasmBackend, readonly ptr: number, readonly length: number,
+    readonly root: WasmBuf | null = null) {}
 
   get data(): Float32Array {
     // owner.buffer, not memory.buffer: the Memory getter is slow and only alloc() grows memory
@@ -147,8 +152,14 @@ class WasmBuf implements Buf {
     if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > this.length) {
       throw new RangeError(`wasm backend: view [${offset}, ${offset + length}) is outside a buffer of ${this.length} floats`);
     }
-    return new WasmBuf(this.owner, this.ptr + offset * 4, length);
+    return new WasmBuf(this.owner, this.ptr + offset * 4, length, this.root ?? this);
   }
+}
+
+/** Free byte ranges [ptr, ptr + size), sorted by ptr, adjacent ranges merged. */
+interface Block {
+  ptr: number;
+  size: number;
 }
 
 const isInt = (v: number): boolean => Number.isInteger(v) && v >= 0;
@@ -176,9 +187,45 @@ export class WasmBackend implements Backend {
 
   setThreads(_n: number): void {}
 
-  /** Bytes of linear memory in use by buffers and the kernels' scratch. */
+  /** Bytes of linear memory in use by live buffers and the kernels' scratch. */
   get bytesUsed(): number {
-    return this.top;
+    return this.top - this.free.reduce((s, b) => s + b.size, 0);
+  }
+
+  /** Bytes of linear memory the module has (grows, never shrinks). */
+  get bytesReserved(): number {
+    return this.buffer.byteLength;
+  }
+
+  // Buffers the program no longer references give their bytes back (where the runtime has
+  // FinalizationRegistry): creating model after model must not exhaust the memory. The Backend
+  // interface has no free(); a Buf's views keep their allocation alive through `root`.
+  private readonly free: Block[] = [];
+  private highWater = 0;
+  private readonly registry = typeof FinalizationRegistry === 'function'
+    ? new FinalizationRegistry<Block>((b) => this.release(b))
+    : null;
+
+  private release(b: Block): void {
+    const f = this.free;
+    let i = 0;
+    while (i < f.length && f[i].ptr < b.ptr) i++;
+    f.splice(i, 0, { ptr: b.ptr, size: b.size });
+    // merge with the next and the previous range
+    if (i + 1 < f.length && f[i].ptr + f[i].size === f[i + 1].ptr) {
+      f[i].size += f[i + 1].size;
+      f.splice(i + 1, 1);
+    }
+    if (i > 0 && f[i - 1].ptr + f[i - 1].size === f[i].ptr) {
+      f[i - 1].size += f[i].size;
+      f.splice(i, 1);
+      i--;
+    }
+    // a free range at the top lowers the top
+    if (f[i].ptr + f[i].size === this.top) {
+      this.top = f[i].ptr;
+      f.splice(i, 1);
+    }
   }
 
   private ensure(end: number, floats: number): void {
@@ -206,12 +253,35 @@ export class WasmBackend implements Backend {
 
   alloc(length: number): Buf {
     if (!isInt(length)) throw new RangeError(`wasm backend: alloc(${length}): length must be a non-negative integer`);
-    const ptr = Math.ceil(this.top / ALIGN) * ALIGN;
-    const end = ptr + length * 4;
-    this.ensure(end, length);
-    this.top = end;
-    // fresh memory is zero: the arena never hands out a byte twice
-    return new WasmBuf(this, ptr, length);
+    // whole cache lines: every allocation starts aligned, and freed ranges fit others exactly
+    const size = Math.ceil((length * 4) / ALIGN) * ALIGN;
+    if (size === 0) return new WasmBuf(this, Math.ceil(this.top / ALIGN) * ALIGN, 0);
+    let ptr = -1;
+    const f = this.free;
+    for (let i = 0; i < f.length; i++) {
+      if (f[i].size < size) continue;
+      ptr = f[i].ptr;
+      if (f[i].size === size) f.splice(i, 1);
+      else {
+        f[i].ptr += size;
+        f[i].size -= size;
+      }
+      // recycled bytes hold old values; alloc promises zeros
+      new Uint8Array(this.buffer, ptr, size).fill(0);
+      break;
+    }
+    if (ptr < 0) {
+      ptr = Math.ceil(this.top / ALIGN) * ALIGN;
+      this.ensure(ptr + size, length);
+      this.top = ptr + size;
+      // bytes above the high-water mark were never used (zero); those below it were, when a
+      // freed range at the top lowered the top
+      if (ptr < this.highWater) new Uint8Array(this.buffer, ptr, Math.min(size, this.highWater - ptr)).fill(0);
+      this.highWater = Math.max(this.highWater, this.top);
+    }
+    const buf = new WasmBuf(this, ptr, length);
+    this.registry?.register(buf, { ptr, size });
+    return buf;
   }
 
   // The boundary: every Buf must be ours and long enough for the shapes given, so that a bad call
