@@ -47,6 +47,7 @@ beforeAll(async () => {
   // the Node reference: the same scenario on both builds, from the sources
   for (const relaxed of [false, true]) {
     const r = (await runScenario(core, await loadWasmBackend(undefined, { relaxed }), irisCsv)) as Result;
+    r.runtime = `node ${process.version}`;
     nodeResults[r.isa] = r;
   }
 }, 120_000);
@@ -59,6 +60,7 @@ function maxDiff(a: number[], b: number[]): number {
 /** Accuracy, the seed's golden numbers, and agreement with Node on the same build. */
 function checkResult(r: Result, label: string): void {
   expect(r.error, `${label} failed`).toBeUndefined();
+  console.info(`${label}: ${r.runtime.slice(0, 60)}: ${r.isa}, xor loss ${r.xor.finalLoss.toExponential(3)}, iris test accuracy ${r.iris.testAccuracy.toFixed(3)}`);
   expect(r.backend).toBe('wasm');
   expect(['wasm-simd128', 'wasm-relaxed-simd']).toContain(r.isa);
   // MATH.md golden #4
