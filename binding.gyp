@@ -3,7 +3,7 @@
   # the rest of the addon runs on any CPU of its architecture (dispatch.cc picks at run time).
   "target_defaults": {
     "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
-    "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-fPIC", "-fvisibility=hidden"],
+    "cflags_cc": ["-std=c++17", "-O3", "-fno-math-errno", "-fexceptions", "-fPIC", "-fvisibility=hidden"],
     "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
     "xcode_settings": {
       "GCC_ENABLE_CPP_EXCEPTIONS": "YES",

@@ -7,7 +7,7 @@ set -e
 cd "$(dirname "$0")/.."
 CXX=${CXX:-g++}
 if [ -z "$OUT" ]; then OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT; fi
-FLAGS="-O2 -std=c++17 -fexceptions -pthread"
+FLAGS="-O2 -std=c++17 -fno-math-errno -fexceptions -pthread"
 case "$($CXX -dumpmachine)" in
   x86_64*)
     $CXX $FLAGS -mavx512f -mavx512vl -mavx512bw -mavx512dq -mavx2 -mfma -c kernels/gemm_avx512.cc -o "$OUT/avx512.o"
