@@ -83,6 +83,8 @@ beforeAll(async () => {
   const csv = [`${WINE_FEATURES.join(',')},cultivar`, ...wine.x.map((r, i) => `${r.join(',')},${wine.label[i]}`)].join('\n') + '\n';
   writeFileSync(at('wine.csv'), csv);
   writeFileSync(at('wine.csv.gz'), gzipSync(csv));
+  writeFileSync(at('wine.tsv'), csv.replaceAll(',', '\t'));
+  writeFileSync(at('wine.txt'), csv.replaceAll(',', ';'));
   // the target in the middle, for --target by name
   writeFileSync(at('wine-mid.csv'), [`cultivar,${WINE_FEATURES.join(',')}`, ...wine.x.map((r, i) => `${wine.label[i]},${r.join(',')}`)].join('\n'));
   // features only (no target), for predict
@@ -216,6 +218,10 @@ describe('deltaprop train', () => {
     expect({ ...gz, seconds: 0 }).toEqual({ ...plain, seconds: 0 });
     expect(mid.classes).toEqual(['barbera', 'barolo', 'grignolino']);
     expect(mid.rows).toEqual(plain.rows);
+    const tsv = lastJson(await cli('train', 'wine.tsv', '--epochs', '5', '--json'));
+    const semicolons = lastJson(await cli('train', 'wine.txt', '--delimiter', ';', '--epochs', '5', '--json'));
+    expect({ ...tsv, seconds: 0 }).toEqual({ ...plain, seconds: 0 });
+    expect({ ...semicolons, seconds: 0 }).toEqual({ ...plain, seconds: 0 });
   }, 60_000);
 
   it('detects a headerless CSV with integer classes; --header forces the first row to be names', async () => {
@@ -335,6 +341,12 @@ describe('deltaprop evaluate and predict', () => {
     expect(r.lines[0]).toBe('value');
     const first = readFileSync(at('reg.csv'), 'utf8').split('\n')[1].split(',').map(Number);
     expect(Number(r.lines[1])).toBeCloseTo(first[2], 0);
+    const e = lastJson(await cli('evaluate', 'reg.model', 'reg.csv', '--json'));
+    expect(e.accuracy).toBeNull();
+    expect(e.rows).toBe(300);
+    expect(e.loss as number).toBeLessThan(0.1);
+    expect(e.mae as number).toBeGreaterThan(0);
+    expect(e.mae as number).toBeLessThanOrEqual(Math.sqrt(e.loss as number) + 1e-9); // mean |e| ≤ √(mean e²)
   }, 60_000);
 
   it('classes with --loss mse or binaryCrossEntropy: one sigmoid per class, accuracy counted by argmax as evaluate does', async () => {
