@@ -222,6 +222,8 @@ describe('deltaprop train', () => {
     const semicolons = lastJson(await cli('train', 'wine.txt', '--delimiter', ';', '--epochs', '5', '--json'));
     expect({ ...tsv, seconds: 0 }).toEqual({ ...plain, seconds: 0 });
     expect({ ...semicolons, seconds: 0 }).toEqual({ ...plain, seconds: 0 });
+    const tab = lastJson(await cli('train', 'wine.tsv', '--delimiter', 'tab', '--epochs', '5', '--json'));
+    expect({ ...tab, seconds: 0 }).toEqual({ ...plain, seconds: 0 });
   }, 60_000);
 
   it('detects a headerless CSV with integer classes; --header forces the first row to be names', async () => {

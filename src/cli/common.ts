@@ -103,3 +103,10 @@ export const out = (line = ''): void => {
 export const note = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
+
+/** `--delimiter`: one character, or `tab` / `\t` (hard to type as itself in a shell). */
+export function delimiter(v: string): string {
+  if (v === 'tab' || v === '\\t') return '\t';
+  if (v.length !== 1) throw new InvalidArgumentError("--delimiter takes one character (or 'tab').");
+  return v;
+}

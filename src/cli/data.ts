@@ -196,6 +196,14 @@ function targetIndex(spec: string, names: string[], header: boolean, source: str
 async function readCsv(path: string, opts: ReadOptions): Promise<Table> {
   const delimiter = opts.delimiter ?? (/\.tsv(\.gz)?$/i.test(path) ? '\t' : ',');
   const records = csvRecords(path, delimiter);
+  try {
+    return await tableFromRecords(path, records, opts);
+  } finally {
+    await records.return(undefined); // closes the file when we stop early
+  }
+}
+
+async function tableFromRecords(path: string, records: AsyncGenerator<{ record: string[]; line: number }>, opts: ReadOptions): Promise<Table> {
   const first = await records.next();
   if (first.done) throw new CliError(`${path}: empty file (no rows)`);
   const second = await records.next();
@@ -246,13 +254,9 @@ async function readCsv(path: string, opts: ReadOptions): Promise<Table> {
     }
     rows++;
   };
-  try {
-    if (!header) take(first.value);
-    if (!second.done) take(second.value);
-    for await (const r of records) take(r);
-  } finally {
-    await records.return(undefined);
-  }
+  if (!header) take(first.value);
+  if (!second.done) take(second.value);
+  for (let r = await records.next(); !r.done; r = await records.next()) take(r.value);
   if (rows === 0) throw new CliError(`${path}: no data rows${header ? ' after the header' : ''}`);
   const cols = featureCols.length;
   return {
@@ -342,6 +346,8 @@ async function readIdx(path: string, opts: ReadOptions): Promise<Table> {
     featureNames: Array.from({ length: cols }, (_, i) => `pixel_${i}`),
     target: null,
   };
+  // predict needs no labels: do not read (or fail on) a file it will not use
+  if (opts.need === 'optional' && !opts.labels) return table;
   const labelsPath = opts.labels ?? await pairedLabels(path);
   if (!labelsPath) {
     if (opts.need === 'required') throw new CliError(`${path}: no labels file found next to it; give one with --labels FILE`);

@@ -2,7 +2,7 @@
 // saved model on labelled data.
 import { Command, Option } from 'commander';
 import type { Matrix } from '../data.js';
-import { count, describeBackend, f4, out, positiveInt, type BackendFlags } from './common.js';
+import { count, delimiter, describeBackend, f4, out, positiveInt, type BackendFlags } from './common.js';
 import { classIndices, readTable, targetValues } from './data.js';
 import { classNames, openModel } from './model-data.js';
 
@@ -24,7 +24,7 @@ export function evaluateCommand(): Command {
     .option('-t, --target <COLUMN>', 'target column: a header name or a 0-based index, -1 = last (default: the last column)')
     .option('--header', 'the first row is a header (default: detected)')
     .option('--no-header', 'the first row is data')
-    .option('--delimiter <CHAR>', 'CSV field delimiter (default: "," or tab for .tsv)')
+    .option('--delimiter <CHAR>', 'CSV field delimiter, or tab (default: "," or tab for .tsv)', delimiter)
     .option('--labels <FILE>', 'IDX labels file for an IDX images DATA file')
     .addOption(new Option('--backend <NAME>', 'backend (default: the fastest that loads)').choices(['auto', 'native', 'wasm', 'js']))
     .option('--threads <N>', 'threads for the native backend', positiveInt('--threads'))

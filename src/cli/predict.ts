@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import { writeFileAtomic } from '../io/files.js';
-import { checkWritable, positiveInt, type BackendFlags } from './common.js';
+import { checkWritable, delimiter, positiveInt, type BackendFlags } from './common.js';
 import { readTable } from './data.js';
 import { classNames, openModel } from './model-data.js';
 
@@ -26,7 +26,7 @@ export function predictCommand(): Command {
     .option('-t, --target <COLUMN>', 'a target column to skip: header name or 0-based index')
     .option('--header', 'the first row is a header (default: detected)')
     .option('--no-header', 'the first row is data')
-    .option('--delimiter <CHAR>', 'CSV field delimiter (default: "," or tab for .tsv)')
+    .option('--delimiter <CHAR>', 'CSV field delimiter, or tab (default: "," or tab for .tsv)', delimiter)
     .option('-p, --probabilities', 'add one column per class with its probability (p_<class>)')
     .option('--out <FILE>', 'write the CSV to FILE (atomically) instead of stdout')
     .addOption(new Option('--backend <NAME>', 'backend (default: the fastest that loads)').choices(['auto', 'native', 'wasm', 'js']))

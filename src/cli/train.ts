@@ -10,7 +10,7 @@ import { trainTestSplit } from '../io/datasets.js';
 import { Model, type EpochLogs, type FitOptions } from '../model.js';
 import type { DenseSpec, ModelSpec, OptimizerName } from '../spec.js';
 import {
-  checkWritable, chooseBackend, count, describeBackend, f4, fraction, layerList, nonNegativeInt, nonNegativeNumber, out,
+  checkWritable, chooseBackend, count, delimiter, describeBackend, f4, fraction, layerList, nonNegativeInt, nonNegativeNumber, out,
   positiveInt, positiveNumber, seconds, type BackendFlags,
 } from './common.js';
 import { CliError, encodeTarget, readTable, type Encoded } from './data.js';
@@ -61,7 +61,7 @@ export function trainCommand(): Command {
     .option('-t, --target <COLUMN>', 'target column: a header name or a 0-based index, -1 = last (default: the last column)')
     .option('--header', 'the first row is a header (default: detected)')
     .option('--no-header', 'the first row is data')
-    .option('--delimiter <CHAR>', 'CSV field delimiter (default: "," or tab for .tsv)')
+    .option('--delimiter <CHAR>', 'CSV field delimiter, or tab (default: "," or tab for .tsv)', delimiter)
     .option('--labels <FILE>', 'IDX labels file for an IDX images DATA file')
     .addOption(new Option('--task <TASK>', 'what to predict; auto: strings and integers are classes, other numbers are values')
       .choices(['auto', 'classification', 'regression']).default('auto'))
