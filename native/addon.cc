@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "gemm.h"
 #include "threadpool.h"
@@ -131,6 +132,122 @@ class Args {
   bool ok_ = true;
 };
 
+
+// Buffers allocated by alloc(), by id, so that the hot path can name them with numbers: a call
+// through the "fast" entry points reads all its arguments from a per-instance Float64Array
+// (the argument block) and makes no napi call per argument. One registry per JS environment
+// (main thread, each worker); ids are reused after the buffer is garbage-collected.
+struct Registry {
+  struct Slot { float* data; size_t length; };
+  std::vector<Slot> slots;
+  std::vector<int> free_ids;
+  int add(float* p, size_t n) {
+    if (!free_ids.empty()) {
+      int id = free_ids.back();
+      free_ids.pop_back();
+      slots[(size_t)id] = {p, n};
+      return id;
+    }
+    slots.push_back({p, n});
+    return (int)slots.size() - 1;
+  }
+  void release(int id) {
+    if (id < 0 || (size_t)id >= slots.size()) return;
+    slots[(size_t)id] = {nullptr, 0};
+    free_ids.push_back(id);
+  }
+};
+
+struct Instance {  // the per-Ctx JS-side state of the fast path
+  Registry* reg;
+  double* args;       // the argument block: kArgSlots doubles
+  napi_ref args_ref;  // keeps the block's Float64Array alive as long as the kernel object
+};
+constexpr int kArgSlots = 48;  // argument position p uses slots 3p (number) or 3p..3p+2 (buffer)
+
+struct CtxBox {  // the data of every function of one kernel object
+  Ctx ctx;
+  Instance inst;
+};
+
+// Reads arguments from the argument block: a number at slot 3p; a buffer as (id, offset, length)
+// at slots 3p..3p+2, id -1 for null. Same checks and messages as Args.
+class FastArgs {
+ public:
+  FastArgs(napi_env env, napi_callback_info info, const char* fn) : env_(env), fn_(fn) {
+    size_t argc = 0;
+    napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data_);
+    const Instance* in = &static_cast<const CtxBox*>(data_)->inst;
+    a_ = in->args;
+    reg_ = in->reg;
+  }
+  bool ok() const { return ok_; }
+  void* data() const { return data_; }
+  void type_error(const char* name, const char* expected) { fail(false, std::string(name) + " must be " + expected); }
+  void fail(bool range, const std::string& msg) {
+    if (!ok_) return;
+    ok_ = false;
+    std::string full = std::string(fn_) + ": " + msg;
+    if (range) napi_throw_range_error(env_, nullptr, full.c_str());
+    else napi_throw_type_error(env_, nullptr, full.c_str());
+  }
+  double number(size_t p, const char*) { return ok_ ? a_[3 * p] : 0; }
+  float real(size_t p, const char* name) {
+    double d = number(p, name);
+    if (ok_ && !std::isfinite(d)) fail(true, std::string(name) + " must be finite, got " + fmt(d));
+    return (float)d;
+  }
+  idx integer(size_t p, const char* name, double lo, double hi) {
+    double d = number(p, name);
+    if (!ok_) return 0;
+    if (!std::isfinite(d) || d != std::floor(d) || d < lo || d > hi) {
+      fail(true, std::string(name) + " must be an integer in [" + fmt(lo) + ", " + fmt(hi) + "], got " + fmt(d));
+      return 0;
+    }
+    return (idx)d;
+  }
+  idx size(size_t p, const char* name) { return integer(p, name, 0, kMaxSize); }
+  bool boolean(size_t p, const char* name) {
+    double d = number(p, name);
+    if (ok_ && d != 0 && d != 1) type_error(name, "a boolean (0 or 1 in the argument block)");
+    return d == 1;
+  }
+  float* f32(size_t p, const char* name, idx need, const char* shape, bool nullable = false) {
+    if (!ok_) return nullptr;
+    const double id = a_[3 * p], off = a_[3 * p + 1], len = a_[3 * p + 2];
+    if (nullable && id == -1) return nullptr;
+    if (!(id >= 0 && id < (double)reg_->slots.size() && id == std::floor(id)) || !reg_->slots[(size_t)id].data) {
+      fail(true, std::string(name) + ": no live buffer with id " + fmt(id));
+      return nullptr;
+    }
+    const Registry::Slot& s = reg_->slots[(size_t)id];
+    if (!(off >= 0 && len >= 0 && off == std::floor(off) && len == std::floor(len) && off + len <= (double)s.length)) {
+      fail(true, std::string(name) + ": view [" + fmt(off) + ", " + fmt(off + len) + ") is outside its buffer of " +
+                     std::to_string(s.length) + " floats");
+      return nullptr;
+    }
+    if (len < (double)need) {
+      fail(true, std::string(name) + " has " + fmt(len) + " floats, fewer than " + shape + " = " +
+                     std::to_string((long long)need));
+      return nullptr;
+    }
+    return s.data + (size_t)off;
+  }
+
+ private:
+  static std::string fmt(double d) {
+    char b[64];
+    std::snprintf(b, sizeof b, "%.17g", d);
+    return b;
+  }
+  napi_env env_;
+  const char* fn_;
+  void* data_ = nullptr;
+  const double* a_ = nullptr;
+  Registry* reg_ = nullptr;
+  bool ok_ = true;
+};
+
 napi_value undefined(napi_env env) {
   napi_value u;
   napi_get_undefined(env, &u);
@@ -158,11 +275,13 @@ napi_value guarded(napi_env env, const char* fn, F&& body) {
   return nullptr;
 }
 
-Ctx& ctx_of(Args& a) { return *static_cast<Ctx*>(a.data()); }
+template <class ArgsT>
+Ctx& ctx_of(ArgsT& a) { return static_cast<CtxBox*>(a.data())->ctx; }
 
 // gemm(transA, transB, m, n, k, alpha, a, b, beta, c)
+template <class ArgsT>
 napi_value Gemm(napi_env env, napi_callback_info info) {
-  Args A(env, info, "gemm");
+  ArgsT A(env, info, "gemm");
   bool ta = A.boolean(0, "transA"), tb = A.boolean(1, "transB");
   idx m = A.size(2, "m"), n = A.size(3, "n"), k = A.size(4, "k");
   float alpha = A.real(5, "alpha");
@@ -178,8 +297,9 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
 }
 
 // denseForward(y, x, w, b, m, inp, out, act, alpha)
+template <class ArgsT>
 napi_value DenseForward(napi_env env, napi_callback_info info) {
-  Args A(env, info, "denseForward");
+  ArgsT A(env, info, "denseForward");
   idx m = A.size(4, "m"), inp = A.size(5, "inp"), out = A.size(6, "out");
   int act = (int)A.integer(7, "act", 0, 5);
   float alpha = A.real(8, "alpha");
@@ -195,8 +315,9 @@ napi_value DenseForward(napi_env env, napi_callback_info info) {
 }
 
 // denseBackward(dw, db, dx|null, dz, x, w, m, inp, out, scale, prevAct, alpha)
+template <class ArgsT>
 napi_value DenseBackward(napi_env env, napi_callback_info info) {
-  Args A(env, info, "denseBackward");
+  ArgsT A(env, info, "denseBackward");
   idx m = A.size(6, "m"), inp = A.size(7, "inp"), out = A.size(8, "out");
   float scale = A.real(9, "scale");
   int prev = (int)A.integer(10, "prevAct", 0, 4);  // never softmax
@@ -215,8 +336,9 @@ napi_value DenseBackward(napi_env env, napi_callback_info info) {
 }
 
 // lossDelta(dz, a, y, m, n, loss, act, alpha) -> summed loss
+template <class ArgsT>
 napi_value LossDelta(napi_env env, napi_callback_info info) {
-  Args A(env, info, "lossDelta");
+  ArgsT A(env, info, "lossDelta");
   idx m = A.size(3, "m"), n = A.size(4, "n");
   int loss = (int)A.integer(5, "loss", 0, 2);
   int act = (int)A.integer(6, "act", 0, 5);
@@ -232,8 +354,9 @@ napi_value LossDelta(napi_env env, napi_callback_info info) {
 }
 
 // sumSquares(g, n)
+template <class ArgsT>
 napi_value SumSquares(napi_env env, napi_callback_info info) {
-  Args A(env, info, "sumSquares");
+  ArgsT A(env, info, "sumSquares");
   idx n = A.size(1, "n");
   const float* g = A.f32(0, "g", n, "n");
   if (!A.ok()) return nullptr;
@@ -241,8 +364,9 @@ napi_value SumSquares(napi_env env, napi_callback_info info) {
 }
 
 // sgdStep(p, g, n, lr, gradScale, weightDecay, decayCount)
+template <class ArgsT>
 napi_value SgdStep(napi_env env, napi_callback_info info) {
-  Args A(env, info, "sgdStep");
+  ArgsT A(env, info, "sgdStep");
   idx n = A.size(2, "n");
   float lr = A.real(3, "lr"), gs = A.real(4, "gradScale"), wd = A.real(5, "weightDecay");
   idx dc = A.size(6, "decayCount");
@@ -254,8 +378,9 @@ napi_value SgdStep(napi_env env, napi_callback_info info) {
 }
 
 // momentumStep(p, g, v, n, lr, gradScale, mu, nesterov, weightDecay, decayCount)
+template <class ArgsT>
 napi_value MomentumStep(napi_env env, napi_callback_info info) {
-  Args A(env, info, "momentumStep");
+  ArgsT A(env, info, "momentumStep");
   idx n = A.size(3, "n");
   float lr = A.real(4, "lr"), gs = A.real(5, "gradScale"), mu = A.real(6, "mu");
   bool nest = A.boolean(7, "nesterov");
@@ -270,8 +395,9 @@ napi_value MomentumStep(napi_env env, napi_callback_info info) {
 }
 
 // adamStep(p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled, decayCount)
+template <class ArgsT>
 napi_value AdamStep(napi_env env, napi_callback_info info) {
-  Args A(env, info, "adamStep");
+  ArgsT A(env, info, "adamStep");
   idx n = A.size(4, "n");
   float lr = A.real(5, "lr"), gs = A.real(6, "gradScale"), b1 = A.real(7, "beta1"),
         b2 = A.real(8, "beta2"), eps = A.real(9, "eps"), bc1 = A.real(10, "bc1"), bc2 = A.real(11, "bc2"),
@@ -329,7 +455,13 @@ napi_value GetThreads(napi_env env, napi_callback_info info) {
   return number(env, ctx_of(A).threads);
 }
 
-void free_ctx(napi_env, void* data, void*) { delete static_cast<Ctx*>(data); }
+void free_ctx(napi_env env, void* data, void*) {
+  CtxBox* box = static_cast<CtxBox*>(data);
+  napi_delete_reference(env, box->inst.args_ref);
+  delete box;
+}
+
+void free_plain(napi_env, void* data, void*) { std::free(data); }
 
 // create(isa: string, threads: number, smallGemm?: number) -> kernel object bound to that ISA's
 // table; smallGemm is the m·n·k at or below which GEMM runs unpacked (tests pass 0 and 1e30).
@@ -360,18 +492,39 @@ napi_value Create(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ERR_DELTAPROP_ISA", msg.c_str());
     return nullptr;
   }
-  Ctx* ctx = new Ctx{table, (int)threads, small};
+  Registry* reg = static_cast<Registry*>(A.data());
+  double* block = static_cast<double*>(std::calloc(kArgSlots, sizeof(double)));
+  if (!block) {
+    napi_throw_error(env, nullptr, "create: out of memory");
+    return nullptr;
+  }
+  napi_value block_ab, block_arr;
+  if (napi_create_external_arraybuffer(env, block, kArgSlots * sizeof(double), free_plain, nullptr, &block_ab) != napi_ok) {
+    std::free(block);
+    napi_throw_error(env, nullptr, "create: cannot create the argument block");
+    return nullptr;
+  }
+  napi_create_typedarray(env, napi_float64_array, kArgSlots, block_ab, 0, &block_arr);
+  CtxBox* box = new CtxBox{Ctx{table, (int)threads, small}, Instance{reg, block, nullptr}};
+  napi_create_reference(env, block_arr, 1, &box->inst.args_ref);
+  void* ctx = box;
   napi_value obj;
   napi_create_object(env, &obj);
-  napi_wrap(env, obj, ctx, free_ctx, nullptr, nullptr);  // frees ctx with the object
+  napi_wrap(env, obj, ctx, free_ctx, nullptr, nullptr);  // frees the box (and the block's ref) with the object
+  napi_set_named_property(env, obj, "args", block_arr);
   struct Fn { const char* name; napi_callback cb; };
-  const Fn fns[] = {{"gemm", Gemm}, {"denseForward", DenseForward}, {"denseBackward", DenseBackward},
-                    {"lossDelta", LossDelta}, {"sumSquares", SumSquares}, {"sgdStep", SgdStep},
-                    {"momentumStep", MomentumStep}, {"adamStep", AdamStep}, {"vexp", VExp},
-                    {"vact", VAct}, {"setThreads", SetThreads}, {"getThreads", GetThreads}};
+  const Fn fns[] = {{"gemm", Gemm<Args>}, {"denseForward", DenseForward<Args>},
+                    {"denseBackward", DenseBackward<Args>}, {"lossDelta", LossDelta<Args>},
+                    {"sumSquares", SumSquares<Args>}, {"sgdStep", SgdStep<Args>},
+                    {"momentumStep", MomentumStep<Args>}, {"adamStep", AdamStep<Args>},
+                    {"gemmFast", Gemm<FastArgs>}, {"denseForwardFast", DenseForward<FastArgs>},
+                    {"denseBackwardFast", DenseBackward<FastArgs>}, {"lossDeltaFast", LossDelta<FastArgs>},
+                    {"sumSquaresFast", SumSquares<FastArgs>}, {"sgdStepFast", SgdStep<FastArgs>},
+                    {"momentumStepFast", MomentumStep<FastArgs>}, {"adamStepFast", AdamStep<FastArgs>},
+                    {"vexp", VExp}, {"vact", VAct}, {"setThreads", SetThreads}, {"getThreads", GetThreads}};
   for (const Fn& f : fns) {
     napi_value fv;
-    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, ctx, &fv);
+    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, box, &fv);
     napi_set_named_property(env, obj, f.name, fv);
   }
   napi_value s;
@@ -382,17 +535,26 @@ napi_value Create(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+struct AllocHint {
+  Registry* reg;
+  int id;
+  size_t bytes;
+};
+
 void free_aligned(napi_env env, void* data, void* hint) {
+  AllocHint* h = static_cast<AllocHint*>(hint);
   std::free(data);
+  h->reg->release(h->id);
   int64_t ignored;
-  napi_adjust_external_memory(env, -(int64_t)(intptr_t)hint, &ignored);
+  napi_adjust_external_memory(env, -(int64_t)h->bytes, &ignored);
+  delete h;
 }
 
-// alloc(n) -> zero-filled Float32Array of n floats over 64-byte-aligned memory
-napi_value Alloc(napi_env env, napi_callback_info info) {
-  Args A(env, info, "alloc");
+// A zero-filled Float32Array of n floats over 64-byte-aligned memory, registered under an id.
+napi_value alloc_array(napi_env env, Args& A, int* id_out) {
   idx n = A.integer(0, "length", 0, 1073741823.0);  // 4 GiB of floats at most
   if (!A.ok()) return nullptr;
+  Registry* reg = static_cast<Registry*>(A.data());
   size_t bytes = ((size_t)n * sizeof(float) + 63) / 64 * 64;
   if (bytes == 0) bytes = 64;
   void* p = std::aligned_alloc(64, bytes);
@@ -401,16 +563,40 @@ napi_value Alloc(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   std::memset(p, 0, bytes);
+  AllocHint* hint = new AllocHint{reg, -1, bytes};
   napi_value ab, ta;
-  if (napi_create_external_arraybuffer(env, p, bytes, free_aligned, (void*)(intptr_t)bytes, &ab) != napi_ok) {
+  if (napi_create_external_arraybuffer(env, p, bytes, free_aligned, hint, &ab) != napi_ok) {
     std::free(p);
+    delete hint;
     napi_throw_error(env, nullptr, "alloc: cannot create an external ArrayBuffer");
     return nullptr;
   }
+  hint->id = reg->add(static_cast<float*>(p), (size_t)n);
+  *id_out = hint->id;
   int64_t ignored;
   napi_adjust_external_memory(env, (int64_t)bytes, &ignored);
   napi_create_typedarray(env, napi_float32_array, (size_t)n, ab, 0, &ta);
   return ta;
+}
+
+// alloc(n) -> Float32Array
+napi_value Alloc(napi_env env, napi_callback_info info) {
+  Args A(env, info, "alloc");
+  int id;
+  return alloc_array(env, A, &id);
+}
+
+// allocBuf(n) -> [Float32Array, id]: the id names the buffer in the argument block
+napi_value AllocBuf(napi_env env, napi_callback_info info) {
+  Args A(env, info, "allocBuf");
+  int id = -1;
+  napi_value ta = alloc_array(env, A, &id);
+  if (!ta) return nullptr;
+  napi_value pair;
+  napi_create_array_with_length(env, 2, &pair);
+  napi_set_element(env, pair, 0, ta);
+  napi_set_element(env, pair, 1, number(env, id));
+  return pair;
 }
 
 // addressOf(f32array) % 64, for the alignment test
@@ -423,10 +609,13 @@ napi_value Misalignment(napi_env env, napi_callback_info info) {
 
 napi_value Init(napi_env env, napi_value exports) {
   struct Fn { const char* name; napi_callback cb; };
-  const Fn fns[] = {{"create", Create}, {"alloc", Alloc}, {"misalignment", Misalignment}};
+  const Fn fns[] = {{"create", Create}, {"alloc", Alloc}, {"allocBuf", AllocBuf}, {"misalignment", Misalignment}};
+  // One registry per JS environment. Deliberately never freed: buffer finalizers may run after the
+  // environment's own cleanup, and it is a few bytes per worker.
+  Registry* reg = new Registry();
   for (const Fn& f : fns) {
     napi_value fv;
-    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fv);
+    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, reg, &fv);
     napi_set_named_property(env, exports, f.name, fv);
   }
   napi_value s;

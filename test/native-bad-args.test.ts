@@ -124,6 +124,67 @@ describe('native boundary: bad arguments throw, never crash', () => {
     });
   }
 
+  // The same, through the argument block of the *Fast entry points (what the Backend methods use
+  // for Bufs of this addon): argument p at slot 3p, a buffer as id/offset/length at 3p..3p+2.
+  for (const spec of SPECS.filter((s) => s.fn !== 'vexp' && s.fn !== 'vact')) {
+    it(`${spec.fn}Fast: the valid block works, every bad slot throws naming the argument`, () => {
+      const addon = loadNativeAddon();
+      const A = be.kernels.args;
+      const write = (vals: unknown[]) => {
+        A.fill(0);
+        vals.forEach((v, p) => {
+          if (v instanceof Float32Array) {
+            const [, id] = addon.allocBuf(v.length);
+            A[3 * p] = id; A[3 * p + 1] = 0; A[3 * p + 2] = v.length;
+          } else A[3 * p] = Number(v);
+        });
+      };
+      const call = () => k[`${spec.fn}Fast`]();
+      write(spec.valid());
+      expect(call).not.toThrow();
+      spec.args.forEach(([name, kind], p) => {
+        const cases: [string, (A: Float64Array) => void][] = kind.startsWith('f32')
+          ? [['too short', (B) => { B[3 * p + 2] -= 1; }], ['an unknown id', (B) => { B[3 * p] = 1e9; }],
+            ['a fractional id', (B) => { B[3 * p] += 0.5; }], ['a view past its buffer', (B) => { B[3 * p + 1] = 1; }],
+            ['a negative offset', (B) => { B[3 * p + 1] = -1; }], ...(kind === 'f32' ? [['null (-1)', (B: Float64Array) => { B[3 * p] = -1; }] as [string, (B: Float64Array) => void]] : [])]
+          : kind === 'size' ? [['negative', (B) => { B[3 * p] = -1; }], ['huge', (B) => { B[3 * p] = 2 ** 40; }], ['NaN', (B) => { B[3 * p] = NaN; }], ['fractional', (B) => { B[3 * p] = 1.5; }]]
+            : kind === 'bool' ? [['2', (B) => { B[3 * p] = 2; }], ['NaN', (B) => { B[3 * p] = NaN; }]]
+              : kind === 'real' ? [['NaN', (B) => { B[3 * p] = NaN; }], ['Infinity', (B) => { B[3 * p] = Infinity; }]]
+                : [['out of range', (B) => { B[3 * p] = 7; }], ['negative', (B) => { B[3 * p] = -1; }]];
+        for (const [label, mutate] of cases) {
+          write(spec.valid());
+          mutate(A);
+          let err: unknown = null;
+          try {
+            call();
+          } catch (e) {
+            err = e;
+          }
+          expect(err, `${spec.fn}Fast: ${name} ${label} did not throw`).toBeInstanceOf(Error);
+          expect([TypeError, RangeError].some((C) => err instanceof C)).toBe(true);
+          expect((err as Error).message, String(err)).toContain(`${spec.fn}: ${name}`);
+        }
+      });
+    });
+  }
+
+  it('Backend methods with too-short Bufs throw naming the argument (fast path and Float32Array path)', () => {
+    const js = { data: new Float32Array(12), length: 12, view: () => { throw new Error('unused'); } };
+    for (const small of [be.alloc(11), be.alloc(20).view(3, 11)]) {
+      const ok = be.alloc(64);
+      expect(() => be.gemm(false, false, 3, 4, 5, 1, ok, ok, 0, small)).toThrow(/gemm: c has 11 floats, fewer than m\*n = 12/);
+      expect(() => be.denseForward(small, ok, ok, ok, 3, 4, 4, 0, 0)).toThrow(/denseForward: y has 11 floats/);
+      expect(() => be.denseBackward(ok, ok, small, ok, ok, ok, 3, 4, 4, 1, 0, 0)).toThrow(/denseBackward: dx has 11 floats/);
+      expect(() => be.lossDelta(ok, small, ok, 3, 4, 0, 0, 0)).toThrow(/lossDelta: a has 11 floats/);
+      expect(() => be.sumSquares(small, 12)).toThrow(/sumSquares: g has 11 floats/);
+      expect(() => be.sgdStep(ok, small, 12, 0.1, 1, 0, 0)).toThrow(/sgdStep: g has 11 floats/);
+      expect(() => be.momentumStep(ok, ok, small, 12, 0.1, 1, 0.9, false, 0, 0)).toThrow(/momentumStep: v has 11 floats/);
+      expect(() => be.adamStep(ok, ok, ok, small, 12, 0.1, 1, 0.9, 0.99, 1e-8, 0.1, 0.1, 0, false, 0)).toThrow(/adamStep: v has 11 floats/);
+      // a Buf from elsewhere (not this addon's) goes through the Float32Array path, same checks
+      expect(() => be.gemm(false, false, 3, 4, 5, 1, js, ok, 0, small)).toThrow(/gemm: a has 12 floats, fewer than m\*k = 15/);
+    }
+  });
+
   it('a size so large that m*n overflows 32 bits is rejected by the length check', () => {
     expect(() => k.gemm(false, false, 65536, 65536, 1, 1, f(65536), f(65536), 0, f(16))).toThrow(/c has 16 floats, fewer than m\*n = 4294967296/);
     expect(() => k.denseForward(f(1), f(1), f(1), f(1), 2 ** 31 - 1, 2 ** 31 - 1, 2 ** 31 - 1, 0, 0)).toThrow(RangeError);

@@ -97,6 +97,28 @@ describe.each(ISAS)('native %s', (isa) => {
     }
   });
 
+  it('the argument-block path and the Float32Array path give the same bits', () => {
+    const r = rng(10);
+    const [m, inp, out] = [MR + 3, 40, NR + 5];
+    const x = randBuf(be, m * inp, r), w = randBuf(be, inp * out, r), b = randBuf(be, out, r), dz = randBuf(be, m * out, r);
+    const y1 = be.alloc(m * out), y2 = be.alloc(m * out);
+    be.denseForward(y1, x, w, b, m, inp, out, ACT.tanh, 0);
+    be.kernels.denseForward(y2.data, x.data, w.data, b.data, m, inp, out, ACT.tanh, 0);
+    expect(Array.from(y1.data)).toEqual(Array.from(y2.data));
+    const g = [be.alloc(inp * out), be.alloc(out), be.alloc(m * inp)], h = [be.alloc(inp * out), be.alloc(out), be.alloc(m * inp)];
+    be.denseBackward(g[0], g[1], g[2], dz, x, w, m, inp, out, 0.5, ACT.tanh, 0);
+    be.kernels.denseBackward(h[0].data, h[1].data, h[2].data, dz.data, x.data, w.data, m, inp, out, 0.5, ACT.tanh, 0);
+    for (let i = 0; i < 3; i++) expect(Array.from(g[i].data)).toEqual(Array.from(h[i].data));
+    const c1 = be.alloc(inp * inp), c2 = be.alloc(inp * inp);
+    be.gemm(true, false, inp, inp, m, 0.3, x, x, 0, c1);
+    be.kernels.gemm(true, false, inp, inp, m, 0.3, x.data, x.data, 0, c2.data);
+    expect(Array.from(c1.data)).toEqual(Array.from(c2.data));
+    const l1 = be.lossDelta(c1.view(0, m * out), y1, y2, m, out, LOSS.mse, ACT.tanh, 0);
+    const l2 = be.kernels.lossDelta(c2.data, y1.data, y2.data, m, out, LOSS.mse, ACT.tanh, 0);
+    expect(l1).toBe(l2);
+    expect(be.sumSquares(x, m * inp)).toBe(be.kernels.sumSquares(x.data, m * inp));
+  });
+
   it('gemm: k = 0 gives beta·c (and 0 without reading c when beta is 0); m or n = 0 is a no-op', () => {
     const c = fill(be.alloc(6), NaN);
     be.gemm(false, false, 2, 3, 0, 1, be.alloc(0), be.alloc(0), 0, c);

@@ -35,6 +35,20 @@ export interface NativeKernels {
   vact(y: Float32Array, x: Float32Array, n: number, act: number, alpha: number): void;
   setThreads(n: number): number;
   getThreads(): number;
+  /**
+   * The argument block of the *Fast entry points: argument position p is read from slot 3p (a
+   * number) or slots 3p..3p+2 (a buffer as id, offset, length; id -1 for null). A call then
+   * costs one bare napi call, whatever its argument count.
+   */
+  readonly args: Float64Array;
+  gemmFast(): void;
+  denseForwardFast(): void;
+  denseBackwardFast(): void;
+  lossDeltaFast(): number;
+  sumSquaresFast(): number;
+  sgdStepFast(): void;
+  momentumStepFast(): void;
+  adamStepFast(): void;
 }
 
 /** The addon module itself. */
@@ -45,6 +59,8 @@ export interface NativeAddon {
   create(isa: string, threads: number, smallGemm?: number): NativeKernels;
   /** A zero-filled Float32Array over 64-byte-aligned native memory. */
   alloc(length: number): Float32Array;
+  /** The same, with the id that names it in an argument block. */
+  allocBuf(length: number): [Float32Array, number];
   /** The array's data address modulo 64 (for tests). */
   misalignment(a: Float32Array): number;
 }
@@ -133,7 +149,8 @@ export function loadNativeAddon(): NativeAddon {
 }
 
 class NativeBuf implements Buf {
-  constructor(readonly data: Float32Array) {}
+  /** id: the addon's name for the whole allocation; offset: this view's start in it, in floats. */
+  constructor(readonly data: Float32Array, readonly id: number, readonly offset: number) {}
   get length(): number {
     return this.data.length;
   }
@@ -142,9 +159,11 @@ class NativeBuf implements Buf {
       offset + length <= this.data.length)) {
       throw new RangeError(`view(${offset}, ${length}) is outside a buffer of ${this.data.length} floats`);
     }
-    return new NativeBuf(this.data.subarray(offset, offset + length));
+    return new NativeBuf(this.data.subarray(offset, offset + length), this.id, this.offset + offset);
   }
 }
+
+const isNative = (b: Buf | null): b is NativeBuf => b instanceof NativeBuf;
 
 function envVar(name: string): string | undefined {
   const v = process.env[name];
@@ -160,6 +179,7 @@ export class NativeBackend implements Backend {
   /** The addon's kernels, unwrapped (benchmarks call them with plain Float32Arrays). */
   readonly kernels: NativeKernels;
   private readonly addon: NativeAddon;
+  private readonly A: Float64Array;
   private nThreads: number;
 
   constructor(opts: NativeOptions = {}) {
@@ -180,6 +200,7 @@ export class NativeBackend implements Backend {
     }
     this.kernels = this.addon.create(isa, Math.min(threads, 256), opts.smallGemm);
     this.isa = this.kernels.isa;
+    this.A = this.kernels.args;
     this.nThreads = this.kernels.getThreads();
   }
 
@@ -192,49 +213,117 @@ export class NativeBackend implements Backend {
   }
 
   alloc(length: number): Buf {
-    return new NativeBuf(this.addon.alloc(length));
+    const [data, id] = this.addon.allocBuf(length);
+    return new NativeBuf(data, id, 0);
+  }
+
+  // Each kernel: with Bufs of this addon, arguments go through the argument block (slot 3p for
+  // argument p, buffers as id/offset/length) and one bare call; other Bufs as Float32Arrays.
+
+  private buf(p: number, b: NativeBuf): void {
+    const A = this.A;
+    A[3 * p] = b.id;
+    A[3 * p + 1] = b.offset;
+    A[3 * p + 2] = b.data.length;
   }
 
   gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
     alpha: number, a: Buf, b: Buf, beta: number, c: Buf): void {
-    this.kernels.gemm(transA, transB, m, n, k, alpha, a.data, b.data, beta, c.data);
+    if (isNative(a) && isNative(b) && isNative(c)) {
+      const A = this.A;
+      A[0] = +transA; A[3] = +transB; A[6] = m; A[9] = n; A[12] = k; A[15] = alpha;
+      this.buf(6, a); this.buf(7, b); A[24] = beta; this.buf(9, c);
+      this.kernels.gemmFast();
+    } else {
+      this.kernels.gemm(transA, transB, m, n, k, alpha, a.data, b.data, beta, c.data);
+    }
   }
 
   denseForward(y: Buf, x: Buf, w: Buf, b: Buf, m: number, inp: number, out: number,
     act: ActCode, alpha: number): void {
-    this.kernels.denseForward(y.data, x.data, w.data, b.data, m, inp, out, act, alpha);
+    if (isNative(y) && isNative(x) && isNative(w) && isNative(b)) {
+      const A = this.A;
+      this.buf(0, y); this.buf(1, x); this.buf(2, w); this.buf(3, b);
+      A[12] = m; A[15] = inp; A[18] = out; A[21] = act; A[24] = alpha;
+      this.kernels.denseForwardFast();
+    } else {
+      this.kernels.denseForward(y.data, x.data, w.data, b.data, m, inp, out, act, alpha);
+    }
   }
 
   denseBackward(dw: Buf, db: Buf, dx: Buf | null, dz: Buf, x: Buf, w: Buf,
     m: number, inp: number, out: number, scale: number, prevAct: ActCode, alpha: number): void {
-    this.kernels.denseBackward(dw.data, db.data, dx === null ? null : dx.data, dz.data, x.data, w.data,
-      m, inp, out, scale, prevAct, alpha);
+    if (isNative(dw) && isNative(db) && (dx === null || isNative(dx)) && isNative(dz) && isNative(x) && isNative(w)) {
+      const A = this.A;
+      this.buf(0, dw); this.buf(1, db);
+      if (dx === null) A[6] = -1;
+      else this.buf(2, dx);
+      this.buf(3, dz); this.buf(4, x); this.buf(5, w);
+      A[18] = m; A[21] = inp; A[24] = out; A[27] = scale; A[30] = prevAct; A[33] = alpha;
+      this.kernels.denseBackwardFast();
+    } else {
+      this.kernels.denseBackward(dw.data, db.data, dx === null ? null : dx.data, dz.data, x.data, w.data,
+        m, inp, out, scale, prevAct, alpha);
+    }
   }
 
   lossDelta(dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: LossCode, act: ActCode,
     alpha: number): number {
+    if (isNative(dz) && isNative(a) && isNative(y)) {
+      const A = this.A;
+      this.buf(0, dz); this.buf(1, a); this.buf(2, y);
+      A[9] = m; A[12] = n; A[15] = loss; A[18] = act; A[21] = alpha;
+      return this.kernels.lossDeltaFast();
+    }
     return this.kernels.lossDelta(dz.data, a.data, y.data, m, n, loss, act, alpha);
   }
 
   sumSquares(g: Buf, n: number): number {
+    if (isNative(g)) {
+      this.buf(0, g);
+      this.A[3] = n;
+      return this.kernels.sumSquaresFast();
+    }
     return this.kernels.sumSquares(g.data, n);
   }
 
   sgdStep(p: Buf, g: Buf, n: number, lr: number, gradScale: number, weightDecay: number,
     decayCount: number): void {
-    this.kernels.sgdStep(p.data, g.data, n, lr, gradScale, weightDecay, decayCount);
+    if (isNative(p) && isNative(g)) {
+      const A = this.A;
+      this.buf(0, p); this.buf(1, g);
+      A[6] = n; A[9] = lr; A[12] = gradScale; A[15] = weightDecay; A[18] = decayCount;
+      this.kernels.sgdStepFast();
+    } else {
+      this.kernels.sgdStep(p.data, g.data, n, lr, gradScale, weightDecay, decayCount);
+    }
   }
 
   momentumStep(p: Buf, g: Buf, v: Buf, n: number, lr: number, gradScale: number, mu: number,
     nesterov: boolean, weightDecay: number, decayCount: number): void {
-    this.kernels.momentumStep(p.data, g.data, v.data, n, lr, gradScale, mu, nesterov, weightDecay, decayCount);
+    if (isNative(p) && isNative(g) && isNative(v)) {
+      const A = this.A;
+      this.buf(0, p); this.buf(1, g); this.buf(2, v);
+      A[9] = n; A[12] = lr; A[15] = gradScale; A[18] = mu; A[21] = +nesterov; A[24] = weightDecay; A[27] = decayCount;
+      this.kernels.momentumStepFast();
+    } else {
+      this.kernels.momentumStep(p.data, g.data, v.data, n, lr, gradScale, mu, nesterov, weightDecay, decayCount);
+    }
   }
 
   adamStep(p: Buf, g: Buf, m: Buf, v: Buf, n: number, lr: number, gradScale: number,
     beta1: number, beta2: number, eps: number, bc1: number, bc2: number,
     weightDecay: number, decoupled: boolean, decayCount: number): void {
-    this.kernels.adamStep(p.data, g.data, m.data, v.data, n, lr, gradScale, beta1, beta2, eps, bc1, bc2,
-      weightDecay, decoupled, decayCount);
+    if (isNative(p) && isNative(g) && isNative(m) && isNative(v)) {
+      const A = this.A;
+      this.buf(0, p); this.buf(1, g); this.buf(2, m); this.buf(3, v);
+      A[12] = n; A[15] = lr; A[18] = gradScale; A[21] = beta1; A[24] = beta2; A[27] = eps; A[30] = bc1;
+      A[33] = bc2; A[36] = weightDecay; A[39] = +decoupled; A[42] = decayCount;
+      this.kernels.adamStepFast();
+    } else {
+      this.kernels.adamStep(p.data, g.data, m.data, v.data, n, lr, gradScale, beta1, beta2, eps, bc1, bc2,
+        weightDecay, decoupled, decayCount);
+    }
   }
 }
 
