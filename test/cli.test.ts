@@ -282,6 +282,22 @@ describe('deltaprop train', () => {
     expect(Number(last.split(': ')[1])).toBeGreaterThanOrEqual(0.95);
   }, 120_000);
 
+  it('on a terminal: a progress bar per epoch on stderr (loss, accuracy, samples/s, ETA), cleared before each epoch line', async () => {
+    // script(1) (util-linux, in every Debian) runs the command on a pseudo-terminal
+    const child = spawn('script', ['-qec', `"${process.execPath}" "${CLI}" train builtin:iris --epochs 3 --lr 0.01 --batch-size 8`, '/dev/null'], { cwd: dir });
+    let tty = '';
+    child.stdout.on('data', (d) => (tty += d));
+    const code = await new Promise((done) => child.on('close', done));
+    expect(code).toBe(0);
+    const frames = tty.split(/\r|\n|\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]/).filter((f) => f.trim() !== '');
+    const bars = frames.filter((f) => f.startsWith('epoch 1/3 ['));
+    expect(bars.length).toBeGreaterThanOrEqual(1);
+    expect(bars[bars.length - 1]).toMatch(/^epoch 1\/3 \[=+\] 100% \| loss \d\.\d{4} \| acc \d\.\d{4} \| [\d,]+ samples\/s \| ETA \d+s$/);
+    expect(frames.filter((f) => /^epoch \d\/3 {2}loss/.test(f))).toHaveLength(3);
+    expect(tty).toContain('\x1b[?25h'); // the cursor is shown again
+    expect(frames[frames.length - 1]).toMatch(/^test accuracy: /);
+  }, 30_000);
+
   it('--patience stops early and keeps the best weights', async () => {
     const j = lastJson(await cli('train', 'builtin:iris', '--epochs', '400', '--patience', '0', '--validation-split', '0.25', '--lr', '0.01', '--json'));
     expect(j.stopped_early).toBe(true);
