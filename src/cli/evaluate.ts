@@ -17,7 +17,7 @@ interface EvaluateFlags extends BackendFlags {
 export function evaluateCommand(): Command {
   return new Command('evaluate')
     .summary('loss, accuracy and confusion matrix of a saved model on labelled data')
-    .description('Evaluate a saved model on labelled DATA (same formats as train: CSV, IDX pair, builtin:NAME).\n'
+    .description('Evaluate a saved model on labelled DATA (same formats as train: CSV, IDX pair, builtin:NAME). '
       + 'The target column is found as in train; the rows must have the model\'s number of features besides it.')
     .argument('<MODEL>', 'model file saved by train --save (or saveModel)')
     .argument('<DATA>', 'CSV file, IDX images file, or builtin:iris / builtin:digits')

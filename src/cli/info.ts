@@ -6,7 +6,7 @@ import { out } from './common.js';
 export function infoCommand(version: string): Command {
   return new Command('info')
     .summary('which backend runs here, its instruction set and threads, and why the others do not')
-    .description('Probe every backend (native, wasm, js) and report the one chosen by default and why.\n'
+    .description('Probe every backend (native, wasm, js) and report the one chosen by default and why. '
       + 'DELTAPROP_BACKEND, DELTAPROP_THREADS and DELTAPROP_ISA are honoured as in the library.')
     .option('--json', 'print one JSON object: {"backend","isa","threads","why","backends":{"native":{"ok",…},…}}')
     .addHelpText('after', `

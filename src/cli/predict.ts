@@ -18,8 +18,8 @@ interface PredictFlags extends BackendFlags {
 export function predictCommand(): Command {
   return new Command('predict')
     .summary('predict classes or values for the rows of a data file, as CSV')
-    .description('Predict with a saved model, one output row per DATA row, as CSV with a header:\n'
-      + '`class` (the class name) for classifiers, `value` (or value_1, value_2, …) for regression.\n'
+    .description('Predict with a saved model, one output row per DATA row, as CSV with a header: '
+      + '`class` (the class name) for classifiers, `value` (or value_1, value_2, …) for regression. '
       + 'A target column is skipped when named with --target, or when the rows are one column wider than the model\'s input.')
     .argument('<MODEL>', 'model file saved by train --save (or saveModel)')
     .argument('<DATA>', 'CSV file, IDX images file, or builtin:iris / builtin:digits')

@@ -51,11 +51,11 @@ const DEFAULT_LR: Record<OptimizerName, number> = { adam: 0.001, adamw: 0.001, s
 export function trainCommand(): Command {
   return new Command('train')
     .summary('train a model on a CSV file, an IDX pair or a built-in data set')
-    .description('Train a multilayer perceptron on DATA. A share of the rows (--test-split) is held out, stratified by class,\n'
-      + 'and the final summary reports the metrics on it; standardization is fitted on the training rows only and\n'
+    .description('Train a multilayer perceptron on DATA. A share of the rows (--test-split) is held out, stratified by class, '
+      + 'and the final summary reports the metrics on it; standardization is fitted on the training rows only and '
       + 'saved in the model file with the class names.\n\n'
-      + 'DATA is a CSV file (.csv, .tsv, gzip or not; header detected), an IDX images file (the MNIST family;\n'
-      + 'labels from --labels or the matching *-labels-idx1-ubyte[.gz] next to it), or builtin:iris / builtin:digits.\n'
+      + 'DATA is a CSV file (.csv, .tsv, gzip or not; header detected), an IDX images file (the MNIST family; '
+      + 'labels from --labels or the matching *-labels-idx1-ubyte[.gz] next to it), or builtin:iris / builtin:digits. '
       + 'String targets are classes (sorted), integer targets are classes, other numbers are regression values.')
     .argument('<DATA>', 'CSV file, IDX images file, or builtin:iris / builtin:digits')
     .option('-t, --target <COLUMN>', 'target column: a header name or a 0-based index, -1 = last (default: the last column)')
@@ -65,7 +65,7 @@ export function trainCommand(): Command {
     .option('--labels <FILE>', 'IDX labels file for an IDX images DATA file')
     .addOption(new Option('--task <TASK>', 'what to predict; auto: strings and integers are classes, other numbers are values')
       .choices(['auto', 'classification', 'regression']).default('auto'))
-    .option('-l, --layers <WIDTHS>', "hidden layer widths, comma-separated ('none' for no hidden layer)", layerList, [32])
+    .addOption(new Option('-l, --layers <WIDTHS>', "hidden layer widths, comma-separated ('none' for no hidden layer)").argParser(layerList).default([32], '32'))
     .addOption(new Option('-a, --activation <NAME>', 'activation of the hidden layers').choices(ACTIVATIONS).default('relu'))
     .addOption(new Option('--loss <NAME>', 'loss (default: categoricalCrossEntropy for classes, mse for values)').choices(LOSSES))
     .addOption(new Option('-o, --optimizer <NAME>', 'optimizer').choices(OPTIMIZERS).default('adam'))
