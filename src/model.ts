@@ -268,8 +268,10 @@ export class Model {
       const L = this.layers[l];
       const x = l === 0 ? p.x : p.acts[l - 1];
       const dx = l === 0 ? null : p.deltas[l - 1];
-      const prev = l === 0 ? L : this.layers[l - 1];
-      this.backend.denseBackward(L.dw, L.db, dx, p.deltas[l], x, L.w, p.m, L.inp, L.out, scale, prev.act, prev.alpha);
+      // the first layer has no previous activation (dx is null): pass linear, which every backend
+      // accepts, rather than this layer's own (softmax is not a valid previous activation)
+      const prevAct = l === 0 ? ACT.linear : this.layers[l - 1].act, prevAlpha = l === 0 ? 0 : this.layers[l - 1].alpha;
+      this.backend.denseBackward(L.dw, L.db, dx, p.deltas[l], x, L.w, p.m, L.inp, L.out, scale, prevAct, prevAlpha);
     }
   }
 
