@@ -298,6 +298,12 @@ describe('deltaprop train', () => {
     expect(frames[frames.length - 1]).toMatch(/^test accuracy: /);
   }, 30_000);
 
+  it('--layers none: a single softmax layer (multinomial logistic regression)', async () => {
+    const r = await cli('train', 'builtin:iris', '--layers', 'none', '--lr', '0.05', '--epochs', '60', '--seed', '1', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(lastJson(r).test_accuracy as number).toBeGreaterThanOrEqual(0.85);
+  }, 30_000);
+
   it('--patience stops early and keeps the best weights', async () => {
     const j = lastJson(await cli('train', 'builtin:iris', '--epochs', '400', '--patience', '0', '--validation-split', '0.25', '--lr', '0.01', '--json'));
     expect(j.stopped_early).toBe(true);
