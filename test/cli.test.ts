@@ -365,6 +365,9 @@ describe('deltaprop evaluate and predict', () => {
     expect(r.lines[0]).toBe('value');
     const first = readFileSync(at('reg.csv'), 'utf8').split('\n')[1].split(',').map(Number);
     expect(Number(r.lines[1])).toBeCloseTo(first[2], 0);
+    const p = await cli('predict', 'reg.model', 'reg.csv', '--probabilities');
+    expect(p.code).toBe(1);
+    expect(p.stderr).toMatch(/^deltaprop: error: reg\.model: --probabilities needs a classifier; this model predicts values\n$/);
     const e = lastJson(await cli('evaluate', 'reg.model', 'reg.csv', '--json'));
     expect(e.accuracy).toBeNull();
     expect(e.rows).toBe(300);

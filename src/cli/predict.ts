@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import { writeFileAtomic } from '../io/files.js';
 import { checkWritable, delimiter, positiveInt, type BackendFlags } from './common.js';
-import { readTable } from './data.js';
+import { CliError, readTable } from './data.js';
 import { classNames, openModel } from './model-data.js';
 
 interface PredictFlags extends BackendFlags {
@@ -47,6 +47,7 @@ async function predict(modelPath: string, data: string, flags: PredictFlags): Pr
   // IDX labels are never needed to predict: labels is left unset and an unpaired file is fine
   const table = await readTable(data, { target: flags.target, header: flags.header, delimiter: flags.delimiter, need: 'optional', features: model.inputs });
   const classes = classNames(model);
+  if (flags.probabilities && !classes) throw new CliError(`${modelPath}: --probabilities needs a classifier; this model predicts values`);
   const rows = table.x.shape[0], outs = model.outputs;
   const probs = model.predict(table.x).data;
   const records: (string | number)[][] = [];
