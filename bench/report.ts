@@ -65,6 +65,11 @@ export function targets(res: BenchResults): Target[] {
   }
   for (const w of ['mnist-mlp', 'wide-mlp']) push(`wasm vs tfjs-wasm, ${w}`, '≥ 5×', ratio(w, 'deltaprop-wasm', 'tfjs-wasm'), (v) => v >= 5);
   for (const b of ['wasm', 'native']) push(`${b} vs brain.js, tiny-xor`, '≥ 3×', ratio('tiny-xor', `deltaprop-${b}`, 'brain.js'), (v) => v >= 3);
+  for (const s of DELTAPROP) {
+    const r = find(res, 'wide-mlp', s);
+    const ms = r?.check?.event_loop_max_ms;
+    if (typeof ms === 'number') push(`${s}: longest event-loop block during fit of wide-mlp`, '< 50 ms', ms, (v) => v < 50, ' ms');
+  }
   const many = find(res, 'wide-mlp', 'deltaprop-native'), one = find(res, 'wide-mlp', 'deltaprop-native', 1);
   push(`native ${res.meta.threads} threads vs 1, wide-mlp`, '≥ 1.7×', many && one && res.meta.threads > 1 ? many.samples_per_s! / one.samples_per_s! : null, (v) => v >= 1.7);
   if (one?.check && 'same_bits_1_vs_all_threads' in one.check) {

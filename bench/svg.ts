@@ -57,7 +57,8 @@ export function barChart(title: string, unit: string, groups: BarGroup[]): strin
         const cy = y + barH / 2;
         parts.push(`<line x1="${x(b.min).toFixed(1)}" x2="${x(b.max).toFixed(1)}" y1="${cy}" y2="${cy}" stroke="#222" stroke-width="1"/>`);
       }
-      parts.push(`<text x="${(left + w + 6).toFixed(1)}" y="${y + barH - 4}" font-size="11" ${FONT}>${short(b.value)}</text>`);
+      const end = Math.max(left + w, b.max !== undefined ? x(b.max) : 0); // the label clears the whisker
+      parts.push(`<text x="${(end + 6).toFixed(1)}" y="${y + barH - 4}" font-size="11" ${FONT}>${short(b.value)}</text>`);
       y += barH + gap;
     }
     y += groupGap;
