@@ -163,6 +163,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
         delete row.train_loss;
         log(`  ${system}: ${row.total_seconds.toFixed(1)} s for ${row.epoch_seconds.length} epochs, test accuracy ${row.test_accuracy[row.test_accuracy.length - 1].toFixed(4)}`);
       }
+      // a peer whose own check failed has no number worth comparing with
+      if (row.check?.ok === false && !row.error) row.error = `check failed: ${JSON.stringify(row.check)}`;
       add(row);
     };
     try {
