@@ -21,8 +21,9 @@ namespace {
 
 typedef std::ptrdiff_t idx;
 
-// Below this many multiply-adds one thread is faster than waking the pool.
-constexpr idx kParallelGemm = 1 << 18;
+// Below this many multiply-adds (~25 µs of work) one thread beats splitting: the hand-off costs
+// microseconds, and on a busy machine a preempted worker can hold a run back much longer.
+constexpr idx kParallelGemm = 1 << 21;
 
 struct PackBuffers {  // per thread, grown on demand, never freed (reused by every call)
   float* a = nullptr;
@@ -165,11 +166,14 @@ void gemm(const Ctx& ctx, bool ta, bool tb, idx m, idx n, idx k, float alpha, co
   if ((idx)threads > mt * nt) threads = (int)(mt * nt);
   // Grid tm × tn = threads minimizing the largest block (in tiles); ties split n, so that each
   // task packs all of a (cheap, m small in training) and its own part of b.
-  int tm = 1, tn = threads;
+  // Two tasks per thread when there are tiles enough, so that a thread the OS holds back does not
+  // hold back the run: whoever is free takes the next block.
+  const int tasks = threads > 1 && (idx)(2 * threads) <= mt * nt ? 2 * threads : threads;
+  int tm = 1, tn = tasks;
   idx best = -1;
-  for (int d = 1; d <= threads; d++) {
-    if (threads % d) continue;
-    const int gm = d, gn = threads / d;
+  for (int d = 1; d <= tasks; d++) {
+    if (tasks % d) continue;
+    const int gm = d, gn = tasks / d;
     const idx cost = ((mt + gm - 1) / gm) * ((nt + gn - 1) / gn);
     if (best < 0 || cost < best || (cost == best && gn > tn)) { best = cost; tm = gm; tn = gn; }
   }

@@ -32,23 +32,32 @@ void ThreadPool::ensure_workers(int n) {
     int id = (int)workers_.size();
     // The generation before the run that needs this worker: the worker treats the next one as new
     // even if it starts only after run() has bumped gen_.
-    unsigned long long start = gen_.load(std::memory_order_acquire);
+    uint32_t start = gen_.load(std::memory_order_acquire);
     workers_.emplace_back([this, id, start] { worker_loop(id, start); });
     workers_.back().detach();
   }
 }
 
-void ThreadPool::claim_tasks() {
+int ThreadPool::claim(uint32_t gen) {
+  uint64_t v = work_.load(std::memory_order_acquire);
   for (;;) {
-    int i = next_.fetch_add(1);
-    if (i >= ntasks_) return;
-    (*fn_)(i);
+    if ((uint32_t)(v >> 32) != gen) return -1;
+    const uint32_t n = (uint32_t)(v >> 16) & 0xffff, i = (uint32_t)v & 0xffff;
+    if (i >= n) return -1;
+    if (work_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel, std::memory_order_acquire)) return (int)i;
   }
 }
 
-void ThreadPool::worker_loop(int id, unsigned long long seen) {
+void ThreadPool::work(uint32_t gen) {
+  for (int i; (i = claim(gen)) >= 0;) {
+    (*fn_)(i);  // the run cannot end before this task is done: fn_ is still this run's
+    done_.fetch_add(1, std::memory_order_release);
+  }
+}
+
+void ThreadPool::worker_loop(int id, uint32_t seen) {
   for (;;) {
-    unsigned long long g = gen_.load(std::memory_order_acquire);
+    uint32_t g = gen_.load(std::memory_order_acquire);
     for (int s = 0; g == seen && s < kSpinBeforeSleep; s++) {
       cpu_relax();
       g = gen_.load(std::memory_order_acquire);
@@ -59,34 +68,30 @@ void ThreadPool::worker_loop(int id, unsigned long long seen) {
       g = gen_.load(std::memory_order_acquire);
     }
     seen = g;
-    if (id >= want_.load(std::memory_order_relaxed)) continue;
-    claim_tasks();
-    finished_.fetch_add(1, std::memory_order_release);
+    if (id < want_.load(std::memory_order_relaxed)) work(g);
   }
 }
 
 void ThreadPool::run(int ntasks, int threads, const std::function<void(int)>& fn) {
   int p = threads < ntasks ? threads : ntasks;
-  if (p <= 1 || !run_mu_.try_lock()) {
+  if (p <= 1 || ntasks > 0xffff || !run_mu_.try_lock()) {
     for (int i = 0; i < ntasks; i++) fn(i);
     return;
   }
   ensure_workers(p - 1);
   fn_ = &fn;
-  ntasks_ = ntasks;
-  next_.store(0, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
   want_.store(p - 1, std::memory_order_relaxed);
-  finished_.store(0, std::memory_order_relaxed);
-  gen_.fetch_add(1, std::memory_order_release);
+  const uint32_t g = gen_.load(std::memory_order_relaxed) + 1;
+  work_.store(((uint64_t)g << 32) | ((uint64_t)ntasks << 16), std::memory_order_release);
+  gen_.store(g, std::memory_order_release);
   {
     // Taking the lock orders this wake-up after any worker's predicate check: none is lost.
     std::lock_guard<std::mutex> lk(mu_);
   }
   wake_cv_.notify_all();
-  claim_tasks();
-  // Wait for every participating worker to leave claim_tasks(), so that none can touch fn_ or
-  // ntasks_ of the next generation.
-  for (int s = 0; finished_.load(std::memory_order_acquire) != p - 1; s++) {
+  work(g);
+  for (int s = 0; done_.load(std::memory_order_acquire) != ntasks; s++) {
     if (s < kSpinBeforeSleep) cpu_relax();
     else std::this_thread::yield();
   }
