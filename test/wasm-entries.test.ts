@@ -3,7 +3,8 @@
 // Node module, and that the web entry selects wasm then js. Needs the built package (dist/).
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { execFileSync } from 'node:child_process';
 import { build, type Platform } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
 
@@ -59,6 +60,20 @@ describe('package exports', () => {
       expect(specifiers).toContain('../wasm/deltaprop-relaxed.wasm');
     } else {
       expect(specifiers).toEqual([]);
+    }
+  });
+});
+
+describe('feature detection in a fresh process', () => {
+  it('loads the relaxed build exactly where the engine validates relaxed SIMD, else the plain one', () => {
+    // no V8 flags here (the kernel tests turn relaxed SIMD on in their own process)
+    const script = `const w = await import(${JSON.stringify(pathToFileURL(join(root, 'dist/web.js')).href)});
+      const b = await w.loadWasmBackend();
+      console.log(JSON.stringify({ relaxed: w.relaxedSimdSupported(), isa: b.isa }));`;
+    for (const flags of [[], ['--experimental-wasm-relaxed-simd']]) {
+      const out = JSON.parse(execFileSync(process.execPath, [...flags, '--input-type=module', '-e', script], { encoding: 'utf8' }));
+      expect(out.isa).toBe(out.relaxed ? 'wasm-relaxed-simd' : 'wasm-simd128');
+      if (flags.length) expect(out.relaxed).toBe(true);
     }
   });
 });
