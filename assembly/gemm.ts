@@ -319,9 +319,12 @@ export function gemmEx(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha
   for (let jc = 0; jc < n; jc += NC) {
     const nc = min(NC, n - jc);
     // k = 0 still runs one (empty) block so that beta and the epilogue are applied
+    // k split into equal blocks of at most KC (784 → 4 × 196, not 256 + 256 + 256 + 16): a thin
+    // last block would re-read and re-write all of c for little work
+    const kBlock = k <= KC ? k : (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);
     let pc = 0;
     do {
-      const kc = min(KC, k - pc);
+      const kc = min(kBlock, k - pc);
       gFirst = pc == 0;
       gLast = pc + kc >= k;
       packPanelsB(transB, b, n, k, pc, kc, jc, nc);
@@ -344,7 +347,7 @@ export function gemmEx(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha
           }
         }
       }
-      pc += KC;
+      pc += kBlock;
     } while (pc < k);
   }
 }
