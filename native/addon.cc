@@ -71,7 +71,7 @@ class Args {
   idx integer(size_t i, const char* name, double lo, double hi) {
     double d = number(i, name);
     if (!ok_) return 0;
-    if (!std::isfinite(d) || d != std::floor(d) || d < lo || d > hi) {
+    if (!(d >= lo && d <= hi) || (double)(idx)d != d) {  // NaN fails the range test; no libm call
       fail(true, std::string(name) + " must be an integer in [" + fmt(lo) + ", " + fmt(hi) + "], got " + fmt(d));
       return 0;
     }
@@ -200,7 +200,7 @@ class FastArgs {
   idx integer(size_t p, const char* name, double lo, double hi) {
     double d = number(p, name);
     if (!ok_) return 0;
-    if (!std::isfinite(d) || d != std::floor(d) || d < lo || d > hi) {
+    if (!(d >= lo && d <= hi) || (double)(idx)d != d) {  // NaN fails the range test; no libm call
       fail(true, std::string(name) + " must be an integer in [" + fmt(lo) + ", " + fmt(hi) + "], got " + fmt(d));
       return 0;
     }
@@ -216,12 +216,13 @@ class FastArgs {
     if (!ok_) return nullptr;
     const double id = a_[3 * p], off = a_[3 * p + 1], len = a_[3 * p + 2];
     if (nullable && id == -1) return nullptr;
-    if (!(id >= 0 && id < (double)reg_->slots.size() && id == std::floor(id)) || !reg_->slots[(size_t)id].data) {
+    if (!(id >= 0 && id < (double)reg_->slots.size()) || (double)(size_t)id != id || !reg_->slots[(size_t)id].data) {
       fail(true, std::string(name) + ": no live buffer with id " + fmt(id));
       return nullptr;
     }
     const Registry::Slot& s = reg_->slots[(size_t)id];
-    if (!(off >= 0 && len >= 0 && off == std::floor(off) && len == std::floor(len) && off + len <= (double)s.length)) {
+    if (!(off >= 0 && len >= 0 && off + len <= (double)s.length) || (double)(size_t)off != off ||
+        (double)(size_t)len != len) {
       fail(true, std::string(name) + ": view [" + fmt(off) + ", " + fmt(off + len) + ") is outside its buffer of " +
                      std::to_string(s.length) + " floats");
       return nullptr;
