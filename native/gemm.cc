@@ -92,14 +92,22 @@ void pack_b(bool tb, const float* b, idx n, idx k, idx p0, idx kc, idx j0, idx n
           for (; jj < NR; jj++) dst[jj] = 0.f;
         }
       }
-    } else {  // b stored (n,k): column jj of the sliver is a contiguous row of storage
-      for (int jj = 0; jj < NR; jj++) {
-        float* d = dst + jj;
-        if (jj < nr) {
-          const float* src = b + (j + jj) * k + p0;
-          for (idx p = 0; p < kc; p++) d[p * NR] = src[p];
+    } else {  // b stored (n,k): sliver column jj is row j+jj of storage. Read 8 rows side by side
+              // so that each k step writes 8 adjacent floats (a small transpose), not 1 per line.
+      for (int jj0 = 0; jj0 < NR; jj0 += 8) {
+        const float* rows[8];
+        int live = 0;
+        for (int u = 0; u < 8; u++) {
+          rows[u] = jj0 + u < nr ? b + (j + jj0 + u) * k + p0 : nullptr;
+          live += rows[u] != nullptr;
+        }
+        float* d = dst + jj0;
+        if (live == 8) {
+          for (idx p = 0; p < kc; p++, d += NR)
+            for (int u = 0; u < 8; u++) d[u] = rows[u][p];
         } else {
-          for (idx p = 0; p < kc; p++) d[p * NR] = 0.f;
+          for (idx p = 0; p < kc; p++, d += NR)
+            for (int u = 0; u < 8; u++) d[u] = rows[u] ? rows[u][p] : 0.f;
         }
       }
       dst += kc * NR;
