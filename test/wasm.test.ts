@@ -375,6 +375,7 @@ describe('wasm memory', () => {
     const small = put(w, new Float32Array([1, 2, 3]));
     expect(w.sumSquares(small, 3)).toBe(14);
     await expect(loadWasmBackend(undefined, { maxMemoryMB: 0 })).rejects.toThrow(RangeError);
+    await expect(loadWasmBackend(undefined, { maxMemoryMB: 1 })).rejects.toThrow(/memory limit of 1.0 MB is below the kernels' own 2.\d MB/);
   });
 
   it('rejects foreign or short buffers at the boundary', async () => {

@@ -1,7 +1,8 @@
 /// <reference lib="dom" />
 // The WebAssembly backend: the AssemblyScript kernels of assembly/ over one linear memory. Buffers
-// are bump-allocated in that memory by this file; a Buf keeps its byte address and re-resolves its
-// Float32Array when the memory has grown (growth detaches every old view). No Node-only import at
+// are placed in that memory by this file (bump allocation, plus reuse of buffers nobody references
+// any more); a Buf keeps its byte address and re-resolves its Float32Array when the memory has
+// grown (growth detaches every old view). No Node-only import at
 // the top level: this file loads in browsers, Deno, Bun and workerd; Node's fs is reached only
 // when a file: URL or a path has to be read.
 import type { ActCode, Backend, Buf, LossCode } from './backend.js';
@@ -70,6 +71,8 @@ function nodeFs(): NodeFs | null {
   const proc = (globalThis as { process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
   if (!proc?.versions?.node) return null;
   const fs = proc.getBuiltinModule?.('node:fs') as NodeFs | undefined;
+  // Deno (whose `process` may lack it) has Deno.readFile and fetch of file: URLs instead
+  if (!fs && (globalThis as { Deno?: unknown }).Deno) return null;
   if (!fs) throw new Error(`wasm backend: reading .wasm files needs Node >= 20.16 (process.getBuiltinModule); this is ${proc.versions.node}: pass the bytes or a WebAssembly.Module instead`);
   return fs;
 }
@@ -182,6 +185,9 @@ export class WasmBackend implements Backend {
     this.maxBytes = maxBytes;
     this.isa = this.k.relaxedBuild() ? 'wasm-relaxed-simd' : 'wasm-simd128';
     this.top = this.k.heapBase();
+    if (this.top > maxBytes) {
+      throw new RangeError(`wasm backend: a memory limit of ${(maxBytes / 1048576).toFixed(1)} MB is below the kernels' own ${(this.top / 1048576).toFixed(1)} MB (static data and GEMM scratch)`);
+    }
     this.ensure(this.top, 0);
   }
 
