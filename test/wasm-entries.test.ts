@@ -78,6 +78,17 @@ describe('feature detection in a fresh process', () => {
   });
 });
 
+describe('Node bundles', () => {
+  it.each(['dist/index.js', 'dist/index.cjs'])('%s finds the packaged .wasm and loads the wasm backend', async (file) => {
+    // each bundle resolves wasm/ from its own location (the CommonJS one through tsup's import.meta.url shim)
+    const script = file.endsWith('.cjs')
+      ? `require(${JSON.stringify(join(root, file))}).loadBackend({ backend: 'wasm' }).then((b) => console.log(b.isa))`
+      : `import(${JSON.stringify(pathToFileURL(join(root, file)).href)}).then((m) => m.loadBackend({ backend: 'wasm' })).then((b) => console.log(b.isa))`;
+    const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: '/' }).trim();
+    expect(out).toMatch(/^wasm-(simd128|relaxed-simd)$/);
+  });
+});
+
 describe('web entry', () => {
   it('selects wasm (native is not in this entry), then js, and says why', async () => {
     // the built bundle, as a user gets it (a computed path: type-checking must not need dist/)
