@@ -100,16 +100,26 @@ async function compile(src: WasmSource): Promise<WebAssembly.Module> {
   return WebAssembly.compile(bytes as BufferSource);
 }
 
-// The package's wasm/ folder: next to dist/ in the package (dist/*.js is one level down), or at
-// the repository root when running from the sources (src/backends/wasm.ts is two levels down).
-async function packagedWasmUrl(file: string): Promise<URL> {
+// The package's wasm/ files: next to dist/ in the package (dist/*.js is one level down), or at the
+// repository root when running from the sources (src/backends/wasm.ts is two levels down). The
+// first URLs are literal `new URL('…', import.meta.url)` so that bundlers (Vite, webpack) emit the
+// .wasm as an asset; the second is computed so that they do not try to resolve it.
+function packagedCandidates(relaxed: boolean): URL[] {
   const here = import.meta.url;
-  const candidates = [new URL(`../wasm/${file}`, here), new URL(`../../wasm/${file}`, here)];
+  const inPackage = relaxed
+    ? new URL('../wasm/deltaprop-relaxed.wasm', import.meta.url)
+    : new URL('../wasm/deltaprop-simd.wasm', import.meta.url);
+  const file = relaxed ? WASM_FILES.relaxed : WASM_FILES.simd;
+  return [inPackage, new URL(['..', '..', 'wasm', file].join('/'), here)];
+}
+
+async function packagedWasmUrl(relaxed: boolean): Promise<URL> {
+  const candidates = packagedCandidates(relaxed);
   if (candidates[0].protocol === 'file:') {
     const fs = nodeFs();
     if (fs) {
       const found = candidates.find((u) => fs.existsSync(u));
-      if (!found) throw new Error(`wasm backend: ${file} not found (looked in ${candidates.map((u) => u.pathname).join(', ')}); run \`npm run build:wasm\``);
+      if (!found) throw new Error(`wasm backend: ${candidates[0].pathname.split('/').pop()} not found (looked in ${candidates.map((u) => u.pathname).join(', ')}); run \`npm run build:wasm\``);
       return found;
     }
   }
@@ -382,8 +392,8 @@ export async function loadWasmBackend(source?: WasmSource | WasmSources,
   let src: WasmSource;
   if (source === undefined || isSources(source)) {
     const both = source ?? {
-      simd: await packagedWasmUrl(WASM_FILES.simd),
-      relaxed: await packagedWasmUrl(WASM_FILES.relaxed),
+      simd: await packagedWasmUrl(false),
+      relaxed: await packagedWasmUrl(true),
     };
     const relaxed = opts.relaxed ?? canRelax;
     if (relaxed && both.relaxed === undefined) {
