@@ -14,3 +14,6 @@ export { checkSpec, scheduledRate, SpecError } from './spec.js';
 export type { DenseSpec, ModelSpec, Normalization, OptimizerName, OptimizerSpec, Schedule } from './spec.js';
 export { FORMAT_VERSION, ModelFileError, modelFromBytes, modelToBytes, parseModelFile } from './io/modelFile.js';
 export { permutation, Random } from './random.js';
+// The wasm backend is Node-free too: its loader takes a module, bytes or a URL in any runtime.
+export { loadWasmBackend, relaxedSimdSupported, simdSupported, WasmBackend, WASM_FILES } from './backends/wasm.js';
+export type { WasmBackendOptions, WasmSource, WasmSources } from './backends/wasm.js';

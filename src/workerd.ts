@@ -6,8 +6,6 @@ import simd from '../wasm/deltaprop-simd.wasm';
 import { makeEntry } from './runtimeEntry.js';
 
 export * from './core.js';
-export { loadWasmBackend, relaxedSimdSupported, simdSupported, WasmBackend, WASM_FILES } from './backends/wasm.js';
-export type { WasmBackendOptions, WasmSource, WasmSources } from './backends/wasm.js';
 export type { WebBackendOptions } from './runtimeEntry.js';
 
 export const { loaders, loadBackend, backendInfo, createModel, loadModel } = makeEntry(() => ({ simd, relaxed }));
