@@ -274,15 +274,32 @@ const SMALL_MACS: i64 = 16384;
 // reads or writes past the end of c, bias or aux.
 function gemmSmall(transA: bool, transB: bool, m: i32, n: i32, k: i32, a: usize, b: usize, c: usize,
   bias: usize, aux: usize): void {
+  if (n == 1) {
+    gemmColumn(transA, m, k, a, b, c, bias, aux);
+    return;
+  }
   const ldc = <usize>n << 2;
+  // strides of op(a) along p, in bytes
+  const aStep: usize = transA ? <usize>m << 2 : 4;
+  const bStep: usize = <usize>n << 2;
   for (let i = 0; i < m; i++) {
     const crow = c + <usize>i * ldc, auxrow = aux + <usize>i * ldc;
+    const arow = a + ((transA ? <usize>i : <usize>i * k) << 2);
     for (let j = 0; j < n; j += 4) {
       const lanes = min(4, n - j);
       let acc = f32x4.splat(0);
-      for (let p = 0; p < k; p++) {
-        const av = v128.load32_splat(a + ((transA ? <usize>p * m + i : <usize>i * k + p) << 2));
-        acc = madd(av, loadRowB(transB, b, n, k, p, j, lanes), acc);
+      if (!transB && lanes == 4) {
+        // the common case, without per-p branches: rows of b are contiguous
+        let pa = arow, pb = b + (<usize>j << 2);
+        for (let p = 0; p < k; p++) {
+          acc = madd(v128.load32_splat(pa), v128.load(pb), acc);
+          pa += aStep;
+          pb += bStep;
+        }
+      } else {
+        for (let p = 0; p < k; p++) {
+          acc = madd(v128.load32_splat(arow + <usize>p * aStep), loadRowB(transB, b, n, k, p, j, lanes), acc);
+        }
       }
       const cj = crow + (<usize>j << 2), bj = bias + (<usize>j << 2), xj = auxrow + (<usize>j << 2);
       if (lanes == 4) {
@@ -298,6 +315,45 @@ function gemmSmall(transA: bool, transB: bool, m: i32, n: i32, k: i32, a: usize,
         finish4(acc, tileC, tileBias, tileAux);
         for (let r = 0; r < lanes; r++) store<f32>(cj + (<usize>r << 2), load<f32>(tileC + (<usize>r << 2)));
       }
+    }
+  }
+}
+
+// c (m,1) for small problems with one output column (a binary classifier's last layer, its dW):
+// vectors run over 4 rows, c[i..i+3] = Σ_p op(a)[i..i+3, p]·b[p], and c, aux are contiguous
+// columns. b (k,1) or (1,k) is the same array either way; the single bias is splatted.
+function gemmColumn(transA: bool, m: i32, k: i32, a: usize, b: usize, c: usize, bias: usize, aux: usize): void {
+  if (gMode == EPI_BIAS_ACT) v128.store(tileBias, v128.load32_splat(bias));
+  const readC = !gFirst || gBeta != 0;
+  for (let i = 0; i < m; i += 4) {
+    const rows = min(4, m - i);
+    let acc = f32x4.splat(0);
+    for (let p = 0; p < k; p++) {
+      let av: v128;
+      if (transA && rows == 4) av = v128.load(a + ((<usize>p * m + i) << 2));
+      else {
+        av = f32x4.splat(0);
+        for (let r = 0; r < rows; r++) {
+          const x = load<f32>(a + ((transA ? <usize>p * m + i + r : <usize>(i + r) * k + p) << 2));
+          if (r == 0) av = f32x4.replace_lane(av, 0, x);
+          else if (r == 1) av = f32x4.replace_lane(av, 1, x);
+          else if (r == 2) av = f32x4.replace_lane(av, 2, x);
+          else av = f32x4.replace_lane(av, 3, x);
+        }
+      }
+      acc = madd(av, v128.load32_splat(b + (<usize>p << 2)), acc);
+    }
+    const ci = c + (<usize>i << 2), xi = aux + (<usize>i << 2);
+    if (rows == 4) {
+      finish4(acc, ci, tileBias, xi);
+    } else {
+      for (let r = 0; r < rows; r++) {
+        const o = <usize>r << 2;
+        if (readC) store<f32>(tileC + o, load<f32>(ci + o));
+        if (gMode == EPI_MUL_DERIV) store<f32>(tileAux + o, load<f32>(xi + o));
+      }
+      finish4(acc, tileC, tileBias, tileAux);
+      for (let r = 0; r < rows; r++) store<f32>(ci + (<usize>r << 2), load<f32>(tileC + (<usize>r << 2)));
     }
   }
 }

@@ -103,6 +103,7 @@ describe.each(BUILDS)('wasm kernels, $name build', ({ relaxed, isa }) => {
   const GEMM_SIZES: [number, number, number][] = [
     [1, 1, 1], [3, 5, 2], [4, 8, 1], [4, 8, 4], [5, 9, 3], [7, 15, 17], [8, 16, 256], [9, 17, 257],
     [4, 8, 600], [65, 33, 31], [130, 3, 70], [3, 2050, 5], [2, 3, 0], [1, 40, 9], [40, 1, 9],
+    [13, 1, 7], [3, 1, 0], // one output column: the vectors run over rows
   ];
   const CASES = GEMM_SIZES.flatMap((s) => [[false, false], [true, false], [false, true], [true, true]]
     .map(([ta, tb]) => [...s, ta, tb] as [number, number, number, boolean, boolean]));
@@ -184,6 +185,7 @@ describe.each(BUILDS)('wasm kernels, $name build', ({ relaxed, isa }) => {
   const BACK_SIZES: [number, number, number][] = [
     [1, 1, 1], [4, 8, 8], [3, 5, 7], [5, 9, 3], [64, 784, 128], [33, 17, 10], [257, 6, 9],
     [65, 40, 11], // packed path for dw and for dx with the derivative epilogue on edges
+    [37, 9, 1], [6, 1, 5], // one output column (dw of a binary output layer; dx of a 1-input layer)
   ];
 
   it.each(PREV.flatMap(([an, a]) => BACK_SIZES.map(([m, inp, out]) => [an, a, m, inp, out] as const)))(
