@@ -198,13 +198,14 @@ class FastArgs {
     return (float)d;
   }
   idx integer(size_t p, const char* name, double lo, double hi) {
-    double d = number(p, name);
-    if (!ok_) return 0;
-    if (!(d >= lo && d <= hi) || (double)(idx)d != d) {  // NaN fails the range test; no libm call
-      fail(true, std::string(name) + " must be an integer in [" + fmt(lo) + ", " + fmt(hi) + "], got " + fmt(d));
-      return 0;
-    }
-    return (idx)d;
+    const double d = a_[3 * p];
+    if (ok_ && d >= lo && d <= hi && (double)(int64_t)d == d) return (idx)d;  // NaN fails the range test
+    bad_integer(name, d, lo, hi);
+    return 0;
+  }
+  __attribute__((noinline, cold)) void bad_integer(const char* name, double d, double lo, double hi) {
+    if (!ok_) return;
+    fail(true, std::string(name) + " must be an integer in [" + fmt(lo) + ", " + fmt(hi) + "], got " + fmt(d));
   }
   idx size(size_t p, const char* name) { return integer(p, name, 0, kMaxSize); }
   bool boolean(size_t p, const char* name) {
@@ -213,26 +214,34 @@ class FastArgs {
     return d == 1;
   }
   float* f32(size_t p, const char* name, idx need, const char* shape, bool nullable = false) {
-    if (!ok_) return nullptr;
     const double id = a_[3 * p], off = a_[3 * p + 1], len = a_[3 * p + 2];
-    if (nullable && id == -1) return nullptr;
-    if (!(id >= 0 && id < (double)reg_->slots.size()) || (double)(size_t)id != id || !reg_->slots[(size_t)id].data) {
+    // The common case in a few compares: a live id, an integral view inside it, long enough.
+    if (ok_ && id >= 0 && id < (double)reg_->slots.size() && (double)(int64_t)id == id) {
+      const Registry::Slot& s = reg_->slots[(size_t)id];
+      if (s.data && off >= 0 && len >= (double)need && off + len <= (double)s.length &&
+          (double)(int64_t)off == off && (double)(int64_t)len == len)
+        return s.data + (size_t)off;
+    }
+    if (ok_ && nullable && id == -1) return nullptr;
+    bad_f32(name, need, shape, id, off, len);
+    return nullptr;
+  }
+  __attribute__((noinline, cold)) void bad_f32(const char* name, idx need, const char* shape, double id, double off,
+                                               double len) {
+    if (!ok_) return;
+    if (!(id >= 0 && id < (double)reg_->slots.size()) || (double)(int64_t)id != id || !reg_->slots[(size_t)id].data) {
       fail(true, std::string(name) + ": no live buffer with id " + fmt(id));
-      return nullptr;
+      return;
     }
     const Registry::Slot& s = reg_->slots[(size_t)id];
-    if (!(off >= 0 && len >= 0 && off + len <= (double)s.length) || (double)(size_t)off != off ||
-        (double)(size_t)len != len) {
+    if (!(off >= 0 && len >= 0 && off + len <= (double)s.length) || (double)(int64_t)off != off ||
+        (double)(int64_t)len != len) {
       fail(true, std::string(name) + ": view [" + fmt(off) + ", " + fmt(off + len) + ") is outside its buffer of " +
                      std::to_string(s.length) + " floats");
-      return nullptr;
+      return;
     }
-    if (len < (double)need) {
-      fail(true, std::string(name) + " has " + fmt(len) + " floats, fewer than " + shape + " = " +
-                     std::to_string((long long)need));
-      return nullptr;
-    }
-    return s.data + (size_t)off;
+    fail(true, std::string(name) + " has " + fmt(len) + " floats, fewer than " + shape + " = " +
+                   std::to_string((long long)need));
   }
 
  private:

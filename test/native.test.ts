@@ -56,7 +56,9 @@ describe.each(ISAS)('native %s', (isa) => {
     it(`gemm (${which}): all transpose cases at edge sizes of the ${MR}x${NR} tile, k = 1, 7, 300`, () => {
       const r = rng(1);
       for (const [ta, tb, name] of cases) {
-        for (const m of sizesM) for (const n of sizesN) for (const k of [1, 7, 300]) {
+        // the unpacked kernel also has paths by width: n < 8, n <= 16 (one masked vector), wider
+        const ns = which === 'unpacked' ? [...sizesN, 2, 7, 8, 15, 16, 17] : sizesN;
+        for (const m of sizesM) for (const n of ns) for (const k of [1, 7, 300]) {
           const a = randBuf(b2, m * k, r), b = randBuf(b2, k * n, r);
           // c sits between guard zones that must stay untouched; beta = 0: c must not be read
           const whole = fill(b2.alloc(m * n + 2 * GUARD), 7.5);
