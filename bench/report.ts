@@ -46,7 +46,7 @@ export function targets(res: BenchResults): Target[] {
     return x && y ? x.samples_per_s! / y.samples_per_s! : null;
   };
   const push = (what: string, goal: string, v: number | null, pass: (v: number) => boolean, unit = '×'): void => {
-    out.push({ what, goal, measured: v === null ? 'not measured' : `${v.toFixed(2)}${unit}`, pass: v === null ? null : pass(v) });
+    out.push({ what, goal, measured: v === null ? 'not measured' : `${v.toFixed(unit === '' ? 4 : 2)}${unit}`, pass: v === null ? null : pass(v) });
   };
   for (const w of ['mnist-mlp', 'wide-mlp']) push(`native vs PyTorch, ${w}`, '≥ 1.2×', ratio(w, 'deltaprop-native', 'pytorch'), (v) => v >= 1.2);
   push('native vs PyTorch, tiny-xor', '≥ 20×', ratio('tiny-xor', 'deltaprop-native', 'pytorch'), (v) => v >= 20);
