@@ -1,6 +1,6 @@
 // The facade: owns the parameters and runs the layer-by-layer forward, backward and update loop
 // on a backend. One kernel call per layer per direction, one for the loss, one for the update.
-import { ACT, LOSS, type ActCode, type Backend, type Buf, type LossCode } from './backends/backend.js';
+import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type StepHyper } from './backends/backend.js';
 import { InputError, toMatrix, toTargets, type Matrix, type MatrixInput, type TargetInput } from './data.js';
 import { Random } from './random.js';
 import { checkSpec, scheduledRate, type ModelSpec, type OptimizerSpec } from './spec.js';
@@ -66,6 +66,8 @@ interface Plan {
   deltas: Buf[];
   x: Buf;
   y: Buf;
+  /** This plan's whole step in one backend call, where the backend compiles steps. */
+  compiled?: CompiledStep;
 }
 
 /** The state of one epoch's batches, shared between `fit` and `trainBatches`. */
@@ -105,6 +107,11 @@ export class Model {
   readonly paramCount: number;
   /** Set to true from a callback to end `fit` after the current batch. */
   stopTraining = false;
+  /**
+   * Run each training step as one backend call where the backend can (native, wasm): the same
+   * kernels in the same order, so the same bits; false calls them one by one from here.
+   */
+  fusedSteps = true;
 
   private readonly layers: LayerInfo[];
   private readonly decayCount: number;
@@ -114,6 +121,7 @@ export class Model {
   private backup: Buf | null = null;
   private step = 0;
   private clockEvery = 1;
+  private readonly hyper: StepHyper;
   private capacity = 0;
   private plans = new Map<number, Plan>();
   private actStore: Buf[] = [];
@@ -147,6 +155,14 @@ export class Model {
       wOff += inp * out;
       bOff += out;
     }
+    const o = this.spec.optimizer;
+    this.hyper = {
+      lr: o.learningRate, clipNorm: o.clipNorm ?? 0, weightDecay: o.weightDecay ?? 0,
+      mu: o.type === 'momentum' ? (o.momentum ?? 0.9) : 0, nesterov: o.type === 'momentum' && (o.nesterov ?? false),
+      beta1: o.type === 'adam' || o.type === 'adamw' ? (o.beta1 ?? 0.9) : 0,
+      beta2: o.type === 'adam' || o.type === 'adamw' ? (o.beta2 ?? 0.999) : 0,
+      eps: o.type === 'adam' || o.type === 'adamw' ? (o.epsilon ?? 1e-8) : 0, bc1: 1, bc2: 1,
+    };
     this.initialize(this.spec.seed ?? 0);
   }
 
@@ -301,9 +317,22 @@ export class Model {
 
   /**
    * One training step on a batch already staged in plan.x / plan.y: forward, loss, backward,
-   * update. Returns the summed loss (before the update).
+   * update. Returns the summed loss (before the update). A backend that compiles steps runs the
+   * same sequence in one call.
    */
   private trainStep(p: Plan, lr: number): number {
+    if (this.fusedSteps && this.backend.compileStep) {
+      const compiled = p.compiled ?? (p.compiled = this.compileStep(p));
+      const h = this.hyper, o = this.spec.optimizer;
+      h.lr = lr;
+      if (o.type === 'adam' || o.type === 'adamw') {
+        h.bc1 = 1 - Math.pow(h.beta1, this.step + 1);
+        h.bc2 = 1 - Math.pow(h.beta2, this.step + 1);
+      }
+      const loss = compiled.run(h);
+      if (Number.isFinite(loss)) this.step++;
+      return loss;
+    }
     this.forward(p);
     const loss = this.lossDelta(p);
     if (!Number.isFinite(loss)) return loss;
@@ -311,6 +340,25 @@ export class Model {
     this.backup!.data.set(this.params.data);
     this.update(lr);
     return loss;
+  }
+
+  private compileStep(p: Plan): CompiledStep {
+    const o = this.spec.optimizer;
+    const wOffsets: number[] = [], bOffsets: number[] = [];
+    let w = 0, b = this.decayCount;
+    for (const L of this.layers) {
+      wOffsets.push(w);
+      bOffsets.push(b);
+      w += L.inp * L.out;
+      b += L.out;
+    }
+    return this.backend.compileStep!({
+      m: p.m, dims: [this.inputs, ...this.layers.map((L) => L.out)],
+      acts: this.layers.map((L) => L.act), alphas: this.layers.map((L) => L.alpha), loss: this.loss,
+      x: p.x, y: p.y, outs: p.acts, deltas: p.deltas,
+      params: this.params, grads: this.grads, backup: this.backup!, n: this.paramCount, wOffsets, bOffsets,
+      optimizer: OPT[o.type], state1: this.state1, state2: this.state2, decayCount: this.decayCount,
+    });
   }
 
   /** Gradients of the mean loss over (x, y) at the current weights, without updating (for tests). */

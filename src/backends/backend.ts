@@ -37,7 +37,7 @@ export interface Buf {
 
 export type BackendName = 'native' | 'wasm' | 'js';
 
-export interface Backend {
+export interface Backend extends Partial<StepCompiler> {
   readonly name: BackendName;
   /** Instruction set the kernels run on, e.g. 'avx512', 'avx2-fma', 'wasm-simd128', 'js'. */
   readonly isa: string;
@@ -114,4 +114,78 @@ export interface Backend {
   adamStep(p: Buf, g: Buf, m: Buf, v: Buf, n: number, lr: number, gradScale: number,
     beta1: number, beta2: number, eps: number, bc1: number, bc2: number,
     weightDecay: number, decoupled: boolean, decayCount: number): void;
+}
+
+/** Optimizer codes for fused training steps; the same numbers in native/ and assembly/. */
+export const OPT = { sgd: 0, momentum: 1, adam: 2, adamw: 3 } as const;
+export type OptCode = (typeof OPT)[keyof typeof OPT];
+
+/**
+ * One network's training step at one batch size, described once for `Backend.compileStep`.
+ * Layer l's W (dims[l], dims[l+1]) starts at params[wOffsets[l]], its b (dims[l+1]) at
+ * params[bOffsets[l]]; grads, backup, state1 and state2 have the params layout (n entries).
+ */
+export interface StepDesc {
+  m: number;
+  /** [inputs, units of layer 1, …, units of layer L] */
+  dims: number[];
+  /** Activation and leaky-ReLU slope per layer. */
+  acts: ActCode[];
+  alphas: number[];
+  loss: LossCode;
+  /** The staged batch: x (m, dims[0]) and targets y (m, dims[L]). */
+  x: Buf;
+  y: Buf;
+  /** Per layer: its output (m, dims[l+1]) and the delta at its pre-activation (m, dims[l+1]). */
+  outs: Buf[];
+  deltas: Buf[];
+  params: Buf;
+  grads: Buf;
+  /** Receives a copy of params before the update (the last good weights). */
+  backup: Buf;
+  n: number;
+  wOffsets: number[];
+  bOffsets: number[];
+  optimizer: OptCode;
+  /** momentum: velocity; adam/adamw: first moment (state1) and second moment (state2). */
+  state1: Buf | null;
+  state2: Buf | null;
+  /** The first decayCount params (the weights) take weight decay. */
+  decayCount: number;
+}
+
+/** Per-step numbers for a compiled step; the caller reuses one object. */
+export interface StepHyper {
+  lr: number;
+  /** Clip the global gradient norm to this; 0 = off. */
+  clipNorm: number;
+  weightDecay: number;
+  /** momentum */
+  mu: number;
+  nesterov: boolean;
+  /** adam / adamw, with bias corrections bc1 = 1−β1ᵗ, bc2 = 1−β2ᵗ */
+  beta1: number;
+  beta2: number;
+  eps: number;
+  bc1: number;
+  bc2: number;
+}
+
+export interface CompiledStep {
+  /**
+   * Exactly the kernel sequence of one step: denseForward per layer; lossDelta; if the loss is
+   * finite: denseBackward per layer (scale 1/m), the clip scale (sumSquares of the n grads when
+   * clipNorm > 0: gradScale = clipNorm/‖g‖ if ‖g‖ > clipNorm, else 1), backup ← params, and the
+   * optimizer update. Returns the summed loss (not finite: nothing after lossDelta ran).
+   */
+  run(h: StepHyper): number;
+}
+
+/**
+ * Optional capability: backends whose per-call cost is large next to a tiny net's work (an N-API
+ * or wasm boundary crossing per kernel) compile the whole step into one call. Results must be
+ * bitwise the same as the kernel-by-kernel sequence on the same backend.
+ */
+export interface StepCompiler {
+  compileStep(desc: StepDesc): CompiledStep;
 }
