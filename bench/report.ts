@@ -65,6 +65,12 @@ export function targets(res: BenchResults): Target[] {
   }
   for (const w of ['mnist-mlp', 'wide-mlp']) push(`wasm vs tfjs-wasm, ${w}`, '≥ 5×', ratio(w, 'deltaprop-wasm', 'tfjs-wasm'), (v) => v >= 5);
   for (const b of ['wasm', 'native']) push(`${b} vs brain.js, tiny-xor`, '≥ 3×', ratio('tiny-xor', `deltaprop-${b}`, 'brain.js'), (v) => v >= 3);
+  for (const [s, st] of Object.entries(res.steady ?? {})) {
+    out.push({
+      what: `${s}: memory over ${st.steps} training steps`, goal: 'flat (heap < 256 KB, RSS < 8 MB, < 8 KB garbage a step)',
+      measured: `heap ${(st.heapRetained / 1024).toFixed(0)} KB, RSS ${(st.rssGrowth / 1024).toFixed(0)} KB, ${st.garbagePerStep.toFixed(0)} B/step`, pass: st.ok,
+    });
+  }
   for (const s of DELTAPROP) {
     const r = find(res, 'wide-mlp', s);
     const ms = r?.check?.event_loop_max_ms;

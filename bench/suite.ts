@@ -15,6 +15,7 @@ import { deltapropFashion, deltapropTrainer, GemmBuffers, gemmRunner, parityWith
 import { brainTrainer, tfjsFashion, tfjsTrainer } from './systems/js-peers.js';
 import { findPython, runPython, type PyLine } from './systems/python.js';
 import type { FashionRun, TrainSystem } from './systems/types.js';
+import { steadyOk, steadyState, type SteadyState } from './steady.js';
 import { measure, type TimingOptions } from './timing.js';
 import { gemmFlops, gemmShapes, makePool, shapeLabel, TRAIN_WORKLOADS, WORKLOADS, type TrainWorkloadName, type WorkloadName } from './workloads.js';
 
@@ -80,6 +81,8 @@ export interface BenchResults {
   /** Status of each deltaprop backend and peer: ok, or why it did not run. */
   systems: Record<string, { ok: boolean; detail?: string; reason?: string }>;
   rows: ResultRow[];
+  /** Memory over 1,000 steps per deltaprop backend (bench/steady.ts), with any training workload. */
+  steady?: Record<string, SteadyState & { ok: boolean }>;
 }
 
 const here = (): string => {
@@ -253,6 +256,20 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
         { OPENBLAS_NUM_THREADS: '1' }, 600_000, 'pytorch', name);
       const last = results.rows[results.rows.length - 1];
       if (last.system === 'pytorch' && last.samples_per_s) log(`  pytorch: ${fmt(last.samples_per_s)} samples/s`);
+    }
+  }
+
+  // ---- steady state: heap and RSS flat over 1,000 steps (a small net; seconds even on js)
+  if (workloads.some((w) => w in TRAIN_WORKLOADS && w !== 'fashion')) {
+    results.steady = {};
+    for (const b of backends) {
+      try {
+        const st = await steadyState(b);
+        results.steady[`deltaprop-${b.name}`] = { ...st, ok: steadyOk(st) };
+        log(`steady state deltaprop-${b.name}: heap ${(st.heapRetained / 1024).toFixed(1)} KB, RSS ${(st.rssGrowth / 1024).toFixed(0)} KB over ${st.steps} steps, ${st.garbagePerStep.toFixed(0)} B of garbage per step`);
+      } catch (e) {
+        log(`steady state deltaprop-${b.name}: ${(e as Error).message}`);
+      }
     }
   }
 
