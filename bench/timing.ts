@@ -33,7 +33,7 @@ export async function measure(run: (units: number) => unknown, workPerUnit: numb
   const one = Math.max((performance.now() - t0) / 1000, 1e-7);
   const units = Math.max(1, Math.round(opts.targetSeconds / one));
   // Slow systems (a tfjs-cpu step of wide-mlp takes over a second): fewer repetitions, same median.
-  const reps = one > 2 * opts.targetSeconds ? Math.max(3, Math.min(opts.reps, 3)) : opts.reps;
+  const reps = one > 2 * opts.targetSeconds ? Math.min(opts.reps, 3) : opts.reps;
   // A repetition of one slow unit has been warmed up twice already.
   const bench = new Bench({ iterations: reps, time: 0, warmup: units > 1, warmupIterations: 1, warmupTime: 0, throws: true });
   bench.add('run', async () => {
