@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <memory>
 #include <vector>
 
 #include "gemm.h"
@@ -465,6 +466,217 @@ napi_value GetThreads(napi_env env, napi_callback_info info) {
   return number(env, ctx_of(A).threads);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Compiled training steps (backend.ts StepCompiler): a whole forward/loss/backward/update of one
+// network at one batch size in one call, for tiny nets where a call per kernel costs more than
+// the arithmetic. The same functions run in the same order as the kernel-by-kernel path, so the
+// bits are the same. Everything is checked once at compile time; each run re-checks that every
+// buffer is still the live allocation it was (a pointer compare per buffer), so a step can never
+// touch freed memory.
+
+struct StepLayer {
+  idx inp, out;
+  int act;
+  float alpha;
+  float *w, *b, *dw, *db, *y, *dz;
+};
+
+struct StepPlan {
+  CtxBox* box;
+  napi_ref kernels_ref;  // keeps the kernel object (and box) alive as long as the step
+  idx m = 0, n = 0, dc = 0;
+  int loss = 0, opt = 0;
+  float *x = nullptr, *y = nullptr, *params = nullptr, *grads = nullptr, *backup = nullptr, *s1 = nullptr,
+        *s2 = nullptr;
+  std::vector<StepLayer> layers;
+  struct Held { int id; const float* base; size_t end; };
+  std::vector<Held> held;
+};
+
+enum StepOpt { OPT_SGD = 0, OPT_MOMENTUM = 1, OPT_ADAM = 2, OPT_ADAMW = 3 };
+
+// run() -> summed loss; hyperparameters from the argument block: lr, clipNorm, weightDecay, mu,
+// nesterov, beta1, beta2, eps, bc1, bc2 at slots 0..9.
+napi_value StepRun(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  void* data = nullptr;
+  napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data);
+  StepPlan& P = *static_cast<StepPlan*>(data);
+  const Registry& reg = *P.box->inst.reg;
+  for (const StepPlan::Held& h : P.held) {
+    if ((size_t)h.id >= reg.slots.size() || reg.slots[(size_t)h.id].data != h.base || reg.slots[(size_t)h.id].length < h.end) {
+      napi_throw_error(env, nullptr, "compiled step: one of its buffers was freed; compile the step again");
+      return nullptr;
+    }
+  }
+  const double* H = P.box->inst.args;
+  for (int i = 0; i < 10; i++) {
+    if (!std::isfinite(H[i])) {
+      static const char* names[] = {"lr", "clipNorm", "weightDecay", "mu", "nesterov", "beta1", "beta2", "eps", "bc1", "bc2"};
+      napi_throw_range_error(env, nullptr, (std::string("compiled step: ") + names[i] + " must be finite").c_str());
+      return nullptr;
+    }
+  }
+  if ((P.opt == OPT_ADAM || P.opt == OPT_ADAMW) && ((float)H[8] == 0.f || (float)H[9] == 0.f)) {
+    napi_throw_range_error(env, nullptr, "compiled step: bc1 and bc2 must be nonzero");
+    return nullptr;
+  }
+  return guarded(env, "compiled step", [&]() -> napi_value {
+    const Ctx& ctx = P.box->ctx;
+    const KernelTable& T = *ctx.k;
+    const idx L = (idx)P.layers.size();
+    const float* in = P.x;
+    for (idx l = 0; l < L; l++) {
+      const StepLayer& s = P.layers[(size_t)l];
+      dense_forward(ctx, s.y, in, s.w, s.b, P.m, s.inp, s.out, s.act, s.alpha);
+      in = s.y;
+    }
+    const StepLayer& last = P.layers[(size_t)L - 1];
+    const double loss = last.out == 0 ? 0.0 : T.loss_delta(last.dz, last.y, P.y, P.m, last.out, P.loss, last.act, last.alpha);
+    if (!std::isfinite(loss)) return number(env, loss);
+    const float scale = (float)(1.0 / (double)P.m);
+    for (idx l = L - 1; l >= 0; l--) {
+      const StepLayer& s = P.layers[(size_t)l];
+      const float* x = l == 0 ? P.x : P.layers[(size_t)l - 1].y;
+      float* dx = l == 0 ? nullptr : P.layers[(size_t)l - 1].dz;
+      const int prev = l == 0 ? ACT_LINEAR : P.layers[(size_t)l - 1].act;
+      const float prev_alpha = l == 0 ? 0.f : P.layers[(size_t)l - 1].alpha;
+      dense_backward(ctx, s.dw, s.db, dx, s.dz, x, s.w, P.m, s.inp, s.out, scale, prev, prev_alpha);
+    }
+    double gs = 1.0;
+    const double clip = H[1];
+    if (clip > 0) {
+      const double norm = std::sqrt(T.sum_squares(P.grads, P.n));
+      if (norm > clip) gs = clip / norm;
+    }
+    std::memcpy(P.backup, P.params, (size_t)P.n * sizeof(float));
+    const float lr = (float)H[0], wd = (float)H[2], g = (float)gs;
+    switch (P.opt) {
+      case OPT_SGD: T.sgd_step(P.params, P.grads, P.n, lr, g, wd, P.dc); break;
+      case OPT_MOMENTUM: T.momentum_step(P.params, P.grads, P.s1, P.n, lr, g, (float)H[3], H[4] != 0, wd, P.dc); break;
+      default:
+        T.adam_step(P.params, P.grads, P.s1, P.s2, P.n, lr, g, (float)H[5], (float)H[6], (float)H[7], (float)H[8],
+                    (float)H[9], wd, P.opt == OPT_ADAMW, P.dc);
+    }
+    return number(env, loss);
+  });
+}
+
+void free_step(napi_env env, void* data, void*) {
+  StepPlan* p = static_cast<StepPlan*>(data);
+  napi_delete_reference(env, p->kernels_ref);
+  delete p;
+}
+
+// compileStep(desc: Float64Array) -> { run(): number }. desc layout (all numbers):
+//   [m, L, loss, optimizer, n, decayCount,
+//    x, y, params, grads, backup, state1, state2   (each id, offset, length; id -1 for null)
+//    then per layer: inp, out, act, alpha, wOffset, bOffset, out buffer (3), delta buffer (3)]
+napi_value CompileStep(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], self;
+  void* data = nullptr;
+  napi_get_cb_info(env, info, &argc, argv, &self, &data);
+  CtxBox* box = static_cast<CtxBox*>(data);
+  void* wrapped = nullptr;
+  if (!self || napi_unwrap(env, self, &wrapped) != napi_ok || wrapped != box) {
+    napi_throw_type_error(env, nullptr, "compileStep: must be called as a method of its kernel object");
+    return nullptr;
+  }
+  const Registry& reg = *box->inst.reg;
+  napi_typedarray_type tt;
+  size_t len = 0;
+  void* ptr = nullptr;
+  if (argc < 1 || napi_get_typedarray_info(env, argv[0], &tt, &len, &ptr, nullptr, nullptr) != napi_ok ||
+      tt != napi_float64_array) {
+    napi_throw_type_error(env, nullptr, "compileStep: desc must be a Float64Array");
+    return nullptr;
+  }
+  const double* d = static_cast<const double*>(ptr);
+  std::string err;
+  auto fail = [&](const std::string& m) { if (err.empty()) err = m; };
+  auto integer = [&](size_t at, const char* name, double lo, double hi) -> idx {
+    if (at >= len) { fail(std::string(name) + " is missing"); return 0; }
+    const double v = d[at];
+    if (!(v >= lo && v <= hi) || (double)(int64_t)v != v) { fail(std::string(name) + " must be an integer in range"); return 0; }
+    return (idx)v;
+  };
+  auto p = std::make_unique<StepPlan>();
+  // buffer triple at `at`, at least `need` floats; nullptr for id -1 when allowed
+  auto buffer = [&](size_t at, const std::string& name, idx need, bool nullable) -> float* {
+    if (at + 2 >= len) { fail(name + " is missing"); return nullptr; }
+    const double id = d[at], off = d[at + 1], n = d[at + 2];
+    if (nullable && id == -1) return nullptr;
+    if (!(id >= 0 && id < (double)reg.slots.size()) || (double)(int64_t)id != id || !reg.slots[(size_t)id].data) {
+      fail(name + ": not a live buffer of this backend"); return nullptr;
+    }
+    const Registry::Slot& s = reg.slots[(size_t)id];
+    if (!(off >= 0 && n >= 0 && off + n <= (double)s.length) || (double)(int64_t)off != off || (double)(int64_t)n != n) {
+      fail(name + ": view outside its buffer"); return nullptr;
+    }
+    if (n < (double)need) { fail(name + " has " + std::to_string((long long)n) + " floats, fewer than " + std::to_string((long long)need)); return nullptr; }
+    p->held.push_back({(int)id, s.data, (size_t)(off + (double)need)});
+    return s.data + (size_t)off;
+  };
+  p->box = box;
+  p->m = integer(0, "m", 1, kMaxSize);
+  const idx L = integer(1, "layers", 1, 4096);
+  p->loss = (int)integer(2, "loss", 0, 2);
+  p->opt = (int)integer(3, "optimizer", 0, 3);
+  p->n = integer(4, "n", 0, kMaxSize);
+  p->dc = integer(5, "decayCount", 0, kMaxSize);
+  if (err.empty() && len != 6 + 7 * 3 + (size_t)L * 12) fail("desc length does not match its layer count");
+  if (err.empty() && p->dc > p->n) fail("decayCount exceeds n");
+  if (err.empty()) {
+    p->params = buffer(12, "params", p->n, false);
+    p->grads = buffer(15, "grads", p->n, false);
+    p->backup = buffer(18, "backup", p->n, false);
+    p->s1 = buffer(21, "state1", p->n, true);
+    p->s2 = buffer(24, "state2", p->n, true);
+    if (p->opt != OPT_SGD && !p->s1) fail("state1 is required by this optimizer");
+    if ((p->opt == OPT_ADAM || p->opt == OPT_ADAMW) && !p->s2) fail("state2 is required by adam");
+  }
+  idx prev_out = -1, first_in = 0;
+  for (idx l = 0; err.empty() && l < L; l++) {
+    const size_t at = 27 + (size_t)l * 12;
+    const std::string nm = "layer " + std::to_string((long long)l) + " ";
+    StepLayer s{};
+    s.inp = integer(at, "inp", 0, kMaxSize);
+    s.out = integer(at + 1, "out", 0, kMaxSize);
+    s.act = (int)integer(at + 2, "act", 0, 5);
+    s.alpha = (float)d[at + 3];
+    if (!std::isfinite(d[at + 3])) fail(nm + "alpha must be finite");
+    const idx wo = integer(at + 4, "wOffset", 0, kMaxSize), bo = integer(at + 5, "bOffset", 0, kMaxSize);
+    if (!err.empty()) break;
+    if (l == 0) first_in = s.inp;
+    else if (s.inp != prev_out) fail(nm + "inputs do not match the previous layer's units");
+    if (s.act == ACT_SOFTMAX && l != L - 1) fail(nm + "softmax is only allowed on the output layer");
+    if (wo + s.inp * s.out > p->n || bo + s.out > p->n) fail(nm + "weights or biases outside the n params");
+    if (!err.empty()) break;
+    s.w = p->params + wo; s.b = p->params + bo; s.dw = p->grads + wo; s.db = p->grads + bo;
+    s.y = buffer(at + 6, nm + "output", p->m * s.out, false);
+    s.dz = buffer(at + 9, nm + "delta", p->m * s.out, false);
+    prev_out = s.out;
+    p->layers.push_back(s);
+  }
+  if (err.empty()) {
+    p->x = buffer(6, "x", p->m * first_in, false);
+    p->y = buffer(9, "y", p->m * prev_out, false);
+  }
+  if (!err.empty()) {
+    napi_throw_range_error(env, nullptr, ("compileStep: " + err).c_str());
+    return nullptr;
+  }
+  StepPlan* plan = p.release();
+  napi_create_reference(env, self, 1, &plan->kernels_ref);
+  napi_value obj, run;
+  napi_create_object(env, &obj);
+  napi_create_function(env, "run", NAPI_AUTO_LENGTH, StepRun, plan, &run);
+  napi_add_finalizer(env, run, plan, free_step, nullptr, nullptr);  // the plan lives as long as run()
+  napi_set_named_property(env, obj, "run", run);
+  return obj;
+}
+
 void free_ctx(napi_env env, void* data, void*) {
   CtxBox* box = static_cast<CtxBox*>(data);
   napi_delete_reference(env, box->inst.args_ref);
@@ -531,6 +743,7 @@ napi_value Create(napi_env env, napi_callback_info info) {
                     {"denseBackwardFast", DenseBackward<FastArgs>}, {"lossDeltaFast", LossDelta<FastArgs>},
                     {"sumSquaresFast", SumSquares<FastArgs>}, {"sgdStepFast", SgdStep<FastArgs>},
                     {"momentumStepFast", MomentumStep<FastArgs>}, {"adamStepFast", AdamStep<FastArgs>},
+                    {"compileStep", CompileStep},
                     {"vexp", VExp}, {"vact", VAct}, {"setThreads", SetThreads}, {"getThreads", GetThreads}};
   for (const Fn& f : fns) {
     napi_value fv;

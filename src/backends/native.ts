@@ -49,6 +49,8 @@ export interface NativeKernels {
   sgdStepFast(): void;
   momentumStepFast(): void;
   adamStepFast(): void;
+  /** Checks and resolves a whole training step once (see NativeBackend.compileStep). */
+  compileStep(desc: Float64Array): { run(): number };
 }
 
 /** The addon module itself. */
@@ -75,6 +77,43 @@ export interface NativeOptions {
    * blocked path everywhere, Infinity the unpacked one.
    */
   smallGemm?: number;
+}
+
+/** A network's training step at one batch size (backend.ts StepDesc; declared here structurally). */
+export interface NativeStepDesc {
+  m: number;
+  dims: number[];
+  acts: number[];
+  alphas: number[];
+  loss: number;
+  x: Buf;
+  y: Buf;
+  outs: Buf[];
+  deltas: Buf[];
+  params: Buf;
+  grads: Buf;
+  backup: Buf;
+  n: number;
+  wOffsets: number[];
+  bOffsets: number[];
+  optimizer: number;
+  state1: Buf | null;
+  state2: Buf | null;
+  decayCount: number;
+}
+
+/** Per-step hyperparameters (backend.ts StepHyper). */
+export interface NativeStepHyper {
+  lr: number;
+  clipNorm: number;
+  weightDecay: number;
+  mu: number;
+  nesterov: boolean;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  bc1: number;
+  bc2: number;
 }
 
 const ISAS = ['avx512', 'avx2-fma', 'neon', 'scalar'];
@@ -164,6 +203,19 @@ class NativeBuf implements Buf {
 }
 
 const isNative = (b: Buf | null): b is NativeBuf => b instanceof NativeBuf;
+
+/** A compiled step: hyperparameters go through the argument block, then one native call. */
+export class NativeCompiledStep {
+  /** `bufs` keeps the step's buffers reachable, and so allocated, as long as the step. */
+  constructor(private readonly A: Float64Array, private readonly native: () => number, readonly bufs: Buf[]) {}
+
+  run(h: NativeStepHyper): number {
+    const A = this.A;
+    A[0] = h.lr; A[1] = h.clipNorm; A[2] = h.weightDecay; A[3] = h.mu; A[4] = +h.nesterov;
+    A[5] = h.beta1; A[6] = h.beta2; A[7] = h.eps; A[8] = h.bc1; A[9] = h.bc2;
+    return this.native();
+  }
+}
 
 function envVar(name: string): string | undefined {
   const v = process.env[name];
@@ -324,6 +376,38 @@ export class NativeBackend implements Backend {
       this.kernels.adamStep(p.data, g.data, m.data, v.data, n, lr, gradScale, beta1, beta2, eps, bc1, bc2,
         weightDecay, decoupled, decayCount);
     }
+  }
+
+  /**
+   * The whole step (forward, loss, backward, clip, backup, update) as one native call: the same
+   * kernels in the same order as calling them one by one, so the same bits. Checked once here;
+   * each run checks only that its buffers are still alive. Bufs must come from this backend.
+   */
+  compileStep(desc: NativeStepDesc): NativeCompiledStep {
+    const all = [desc.x, desc.y, desc.params, desc.grads, desc.backup, ...desc.outs, ...desc.deltas];
+    if (desc.state1) all.push(desc.state1);
+    if (desc.state2) all.push(desc.state2);
+    if (!all.every(isNative)) throw new TypeError('compileStep: every buffer must come from this backend\'s alloc()');
+    const L = desc.dims.length - 1;
+    if (!(L >= 1 && desc.acts.length === L && desc.alphas.length === L && desc.outs.length === L &&
+      desc.deltas.length === L && desc.wOffsets.length === L && desc.bOffsets.length === L)) {
+      throw new RangeError('compileStep: dims, acts, alphas, outs, deltas, wOffsets and bOffsets disagree on the layer count');
+    }
+    const d = new Float64Array(6 + 7 * 3 + L * 12);
+    d.set([desc.m, L, desc.loss, desc.optimizer, desc.n, desc.decayCount]);
+    const put = (at: number, b: Buf | null) => {
+      if (b === null) d.set([-1, 0, 0], at);
+      else d.set([(b as NativeBuf).id, (b as NativeBuf).offset, b.length], at);
+    };
+    put(6, desc.x); put(9, desc.y); put(12, desc.params); put(15, desc.grads); put(18, desc.backup);
+    put(21, desc.state1); put(24, desc.state2);
+    for (let l = 0; l < L; l++) {
+      const at = 27 + l * 12;
+      d.set([desc.dims[l], desc.dims[l + 1], desc.acts[l], desc.alphas[l], desc.wOffsets[l], desc.bOffsets[l]], at);
+      put(at + 6, desc.outs[l]);
+      put(at + 9, desc.deltas[l]);
+    }
+    return new NativeCompiledStep(this.A, this.kernels.compileStep(d).run, all);
   }
 }
 

@@ -1,0 +1,164 @@
+// Compiled training steps on the native backend: one call must give exactly the bits of the same
+// kernels called one by one (forward, loss, backward, clip, backup, update), for every optimizer,
+// and a bad description must be refused when compiling.
+import { describe, expect, it } from 'vitest';
+import { ACT, LOSS, type ActCode, type Buf, type LossCode } from '../src/backends/backend.js';
+import { loadNativeBackend, type NativeBackend, type NativeStepDesc, type NativeStepHyper } from '../src/backends/native.js';
+import { JsBackend } from '../src/backends/js.js';
+import { rng } from './native-helpers.js';
+
+const OPTS = { sgd: 0, momentum: 1, adam: 2, adamw: 3 } as const;
+
+interface Net { desc: NativeStepDesc; }
+
+function makeNet(be: NativeBackend, m: number, dims: number[], acts: ActCode[], loss: LossCode, optimizer: number, seed: number): Net {
+  const r = rng(seed);
+  const L = dims.length - 1;
+  const wOffsets: number[] = [], bOffsets: number[] = [];
+  let w = 0;
+  for (let l = 0; l < L; l++) { wOffsets.push(w); w += dims[l] * dims[l + 1]; }
+  let b = w;
+  for (let l = 0; l < L; l++) { bOffsets.push(b); b += dims[l + 1]; }
+  const n = b;
+  const params = be.alloc(n + 5).view(2, n); // a view with an offset, as arenas may be
+  for (let i = 0; i < n; i++) params.data[i] = (r() - 0.5) * 0.8;
+  const x = be.alloc(m * dims[0]), y = be.alloc(m * dims[L]);
+  for (let i = 0; i < x.length; i++) x.data[i] = r() * 2 - 1;
+  for (let i = 0; i < m; i++) {
+    if (loss === LOSS.categoricalCrossEntropy) y.data[i * dims[L] + Math.floor(r() * dims[L])] = 1;
+    else for (let j = 0; j < dims[L]; j++) y.data[i * dims[L] + j] = loss === LOSS.binaryCrossEntropy ? Math.round(r()) : r();
+  }
+  return {
+    desc: {
+      m, dims, acts, alphas: acts.map(() => 0.05), loss, x, y,
+      outs: dims.slice(1).map((d) => be.alloc(m * d)), deltas: dims.slice(1).map((d) => be.alloc(m * d)),
+      params, grads: be.alloc(n), backup: be.alloc(n), n, wOffsets, bOffsets, optimizer,
+      state1: optimizer === OPTS.sgd ? null : be.alloc(n), state2: optimizer >= OPTS.adam ? be.alloc(n) : null,
+      decayCount: w,
+    },
+  };
+}
+
+function clone(be: NativeBackend, d: NativeStepDesc): NativeStepDesc {
+  const c = (b: Buf) => { const o = be.alloc(b.length); o.data.set(b.data); return o; };
+  return { ...d, x: c(d.x), y: c(d.y), outs: d.outs.map(c), deltas: d.deltas.map(c), params: c(d.params), grads: c(d.grads),
+    backup: c(d.backup), state1: d.state1 && c(d.state1), state2: d.state2 && c(d.state2) };
+}
+
+// The facade's kernel-by-kernel step (src/model.ts trainStep), written out.
+function stepByKernels(be: NativeBackend, d: NativeStepDesc, h: NativeStepHyper): number {
+  const L = d.dims.length - 1, P = d.params, G = d.grads;
+  const W = (l: number) => P.view(d.wOffsets[l], d.dims[l] * d.dims[l + 1]), B = (l: number) => P.view(d.bOffsets[l], d.dims[l + 1]);
+  const dW = (l: number) => G.view(d.wOffsets[l], d.dims[l] * d.dims[l + 1]), dB = (l: number) => G.view(d.bOffsets[l], d.dims[l + 1]);
+  let input = d.x;
+  for (let l = 0; l < L; l++) {
+    be.denseForward(d.outs[l], input, W(l), B(l), d.m, d.dims[l], d.dims[l + 1], d.acts[l] as ActCode, d.alphas[l]);
+    input = d.outs[l];
+  }
+  const loss = be.lossDelta(d.deltas[L - 1], d.outs[L - 1], d.y, d.m, d.dims[L], d.loss as LossCode, d.acts[L - 1] as ActCode, d.alphas[L - 1]);
+  if (!Number.isFinite(loss)) return loss;
+  for (let l = L - 1; l >= 0; l--) {
+    be.denseBackward(dW(l), dB(l), l ? d.deltas[l - 1] : null, d.deltas[l], l ? d.outs[l - 1] : d.x, W(l), d.m, d.dims[l], d.dims[l + 1],
+      1 / d.m, (l ? d.acts[l - 1] : ACT.linear) as ActCode, l ? d.alphas[l - 1] : 0);
+  }
+  let gs = 1;
+  if (h.clipNorm > 0) {
+    const norm = Math.sqrt(be.sumSquares(G, d.n));
+    if (norm > h.clipNorm) gs = h.clipNorm / norm;
+  }
+  d.backup.data.set(P.data.subarray(0, d.n));
+  if (d.optimizer === OPTS.sgd) be.sgdStep(P, G, d.n, h.lr, gs, h.weightDecay, d.decayCount);
+  else if (d.optimizer === OPTS.momentum) be.momentumStep(P, G, d.state1!, d.n, h.lr, gs, h.mu, h.nesterov, h.weightDecay, d.decayCount);
+  else be.adamStep(P, G, d.state1!, d.state2!, d.n, h.lr, gs, h.beta1, h.beta2, h.eps, h.bc1, h.bc2, h.weightDecay, d.optimizer === OPTS.adamw, d.decayCount);
+  return loss;
+}
+
+const same = (a: Buf, b: Buf, what: string) =>
+  expect(Buffer.from(a.data.buffer, a.data.byteOffset, a.length * 4).equals(Buffer.from(b.data.buffer, b.data.byteOffset, b.length * 4)), what).toBe(true);
+
+describe('native compiled steps', () => {
+  const be = loadNativeBackend({ threads: 2 });
+  const nets: [string, number, number[], ActCode[], LossCode][] = [
+    ['tiny-xor', 4, [2, 8, 1], [ACT.tanh, ACT.sigmoid], LOSS.binaryCrossEntropy],
+    ['3-layer softmax', 33, [20, 40, 17, 5], [ACT.relu, ACT.leakyRelu, ACT.softmax], LOSS.categoricalCrossEntropy],
+    ['mse regression', 9, [6, 12, 3], [ACT.sigmoid, ACT.linear], LOSS.mse],
+    ['one layer', 7, [5, 4], [ACT.softmax], LOSS.categoricalCrossEntropy],
+    ['wide (threads)', 64, [300, 200, 10], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy],
+  ];
+  for (const [name, m, dims, acts, loss] of nets) {
+    for (const [optName, opt] of Object.entries(OPTS)) {
+      it(`${name}, ${optName}: 5 compiled steps = 5 kernel-by-kernel steps, bit for bit`, () => {
+        const a = makeNet(be, m, dims, acts, loss, opt, 11).desc, b = clone(be, a);
+        const step = be.compileStep(b);
+        for (let t = 1; t <= 5; t++) {
+          const h: NativeStepHyper = { lr: 0.05, clipNorm: t % 2 ? 0.5 : 0, weightDecay: 0.01, mu: 0.9, nesterov: t > 2,
+            beta1: 0.9, beta2: 0.999, eps: 1e-8, bc1: 1 - 0.9 ** t, bc2: 1 - 0.999 ** t };
+          const la = stepByKernels(be, a, h), lb = step.run(h);
+          expect(lb).toBe(la);
+        }
+        for (const k of ['params', 'grads', 'backup', 'x', 'y'] as const) same(a[k], b[k], k);
+        a.outs.forEach((o, l) => same(o, b.outs[l], `outs[${l}]`));
+        a.deltas.forEach((o, l) => same(o, b.deltas[l], `deltas[${l}]`));
+        if (a.state1) same(a.state1, b.state1!, 'state1');
+        if (a.state2) same(a.state2, b.state2!, 'state2');
+      });
+    }
+  }
+
+  it('a non-finite loss stops the step after lossDelta, as the kernel sequence does', () => {
+    const d = makeNet(be, 4, [2, 3, 1], [ACT.tanh, ACT.linear], LOSS.mse, OPTS.sgd, 3).desc;
+    d.y.data[0] = Infinity;
+    const before = Float32Array.from(d.params.data);
+    const loss = be.compileStep(d).run({ lr: 0.1, clipNorm: 0, weightDecay: 0, mu: 0, nesterov: false, beta1: 0, beta2: 0, eps: 0, bc1: 1, bc2: 1 });
+    expect(Number.isFinite(loss)).toBe(false);
+    expect(Array.from(d.params.data)).toEqual(Array.from(before));
+  });
+
+  it('agrees with the js reference over 20 steps (tolerance, not bits)', () => {
+    const d = makeNet(be, 16, [10, 12, 3], [ACT.tanh, ACT.softmax], LOSS.categoricalCrossEntropy, OPTS.adam, 5).desc;
+    const js = new JsBackend();
+    const P = Float32Array.from(d.params.data);
+    const step = be.compileStep(d);
+    const jsState = { m: js.alloc(d.n), v: js.alloc(d.n), g: js.alloc(d.n), p: js.alloc(d.n) };
+    jsState.p.data.set(P);
+    for (let t = 1; t <= 20; t++) {
+      const h = { lr: 0.01, clipNorm: 0, weightDecay: 0, mu: 0, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8, bc1: 1 - 0.9 ** t, bc2: 1 - 0.999 ** t };
+      step.run(h);
+      // js: the same sequence on the reference backend
+      const W = (l: number) => jsState.p.view(d.wOffsets[l], d.dims[l] * d.dims[l + 1]), B = (l: number) => jsState.p.view(d.bOffsets[l], d.dims[l + 1]);
+      const o0 = js.alloc(16 * 12), o1 = js.alloc(16 * 3), d0 = js.alloc(16 * 12), d1 = js.alloc(16 * 3);
+      const x = js.alloc(d.x.length), y = js.alloc(d.y.length);
+      x.data.set(d.x.data); y.data.set(d.y.data);
+      js.denseForward(o0, x, W(0), B(0), 16, 10, 12, ACT.tanh, 0.05);
+      js.denseForward(o1, o0, W(1), B(1), 16, 12, 3, ACT.softmax, 0.05);
+      js.lossDelta(d1, o1, y, 16, 3, LOSS.categoricalCrossEntropy, ACT.softmax, 0.05);
+      js.denseBackward(jsState.g.view(d.wOffsets[1], 36), jsState.g.view(d.bOffsets[1], 3), d0, d1, o0, W(1), 16, 12, 3, 1 / 16, ACT.tanh, 0.05);
+      js.denseBackward(jsState.g.view(d.wOffsets[0], 120), jsState.g.view(d.bOffsets[0], 12), null, d0, x, W(0), 16, 10, 12, 1 / 16, ACT.linear, 0);
+      js.adamStep(jsState.p, jsState.g, jsState.m, jsState.v, d.n, h.lr, 1, h.beta1, h.beta2, h.eps, h.bc1, h.bc2, 0, false, d.decayCount);
+    }
+    for (let i = 0; i < d.n; i++) expect(Math.abs(d.params.data[i] - jsState.p.data[i])).toBeLessThan(1e-4);
+  });
+
+  it('refuses bad descriptions when compiling', () => {
+    const good = () => makeNet(be, 4, [3, 5, 2], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy, OPTS.adam, 1).desc;
+    expect(() => be.compileStep(good())).not.toThrow();
+    const js = new JsBackend();
+    expect(() => be.compileStep({ ...good(), x: js.alloc(12) })).toThrow(/every buffer must come from this backend/);
+    expect(() => be.compileStep({ ...good(), acts: [ACT.relu] })).toThrow(/disagree on the layer count/);
+    expect(() => be.compileStep({ ...good(), outs: [be.alloc(19), be.alloc(8)] })).toThrow(/layer 0 output has 19 floats, fewer than 20/);
+    expect(() => be.compileStep({ ...good(), acts: [ACT.softmax, ACT.softmax] })).toThrow(/softmax is only allowed on the output layer/);
+    expect(() => be.compileStep({ ...good(), dims: [3, 6, 2] })).toThrow(/outside the n params|fewer than/);
+    expect(() => be.compileStep({ ...good(), state2: null })).toThrow(/state2 is required/);
+    expect(() => be.compileStep({ ...good(), m: 0 })).toThrow(/m must be an integer/);
+    expect(() => be.compileStep({ ...good(), decayCount: 1e9 })).toThrow(/decayCount/);
+    expect(() => be.compileStep({ ...good(), y: be.alloc(7) })).toThrow(/y has 7 floats, fewer than 8/);
+    const detached = be.kernels.compileStep;
+    expect(() => detached(new Float64Array(51))).toThrow(/method of its kernel object/);
+    expect(() => be.kernels.compileStep([1, 2] as unknown as Float64Array)).toThrow(/Float64Array/);
+    const s = be.compileStep(good());
+    expect(() => s.run({ lr: NaN, clipNorm: 0, weightDecay: 0, mu: 0, nesterov: false, beta1: 0.9, beta2: 0.99, eps: 1e-8, bc1: 0.1, bc2: 0.01 }))
+      .toThrow(/lr must be finite/);
+    expect(() => s.run({ lr: 0.1, clipNorm: 0, weightDecay: 0, mu: 0, nesterov: false, beta1: 0.9, beta2: 0.99, eps: 1e-8, bc1: 0, bc2: 0.01 }))
+      .toThrow(/bc1 and bc2 must be nonzero/);
+  });
+});
