@@ -1,8 +1,12 @@
 // The native boundary: every exported function, called with each argument replaced by a bad value
 // (wrong type, too short, negative/huge/NaN/fractional size, out-of-range code), must throw a
 // TypeError or RangeError that names the function and the argument, and never crash or write.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { loadNativeAddon, loadNativeBackend } from '../src/backends/native.js';
+import { ACT, LOSS, OPT, type ActCode, type Buf, type LossCode, type OptCode, type StepDesc, type StepHyper } from '../src/backends/backend.js';
+import { JsBackend } from '../src/backends/js.js';
 
 type Kind = 'f32' | 'f32?' | 'size' | 'bool' | 'real' | 'act' | 'act4' | 'loss';
 interface Spec {
@@ -243,5 +247,215 @@ describe('native boundary: bad arguments throw, never crash', () => {
         else process.env[k2] = v;
       }
     }
+  });
+});
+
+// compileStep (backend.ts StepCompiler): a step description is checked once, when compiling. Every
+// bad field (a wrong length, a foreign buffer, a huge or non-integral size, an offset outside the
+// arena, an unknown code), through the Backend method and through the raw Float64Array of the
+// addon, must throw a TypeError or RangeError, never crash, and write nothing.
+describe('native compileStep: bad step descriptions throw, never crash', () => {
+  const be = loadNativeBackend({ threads: 1 });
+  const js = new JsBackend();
+  const H: StepHyper = { lr: 0.1, clipNorm: 1, weightDecay: 0.01, mu: 0.9, nesterov: true, beta1: 0.9, beta2: 0.999, eps: 1e-8, bc1: 0.1, bc2: 0.001 };
+
+  /** A valid 3-5-2 (relu, softmax) step at m = 4; every buffer filled with 0.25. */
+  function good(opt: OptCode = OPT.adam): StepDesc {
+    const m = 4, dims = [3, 5, 2], n = 3 * 5 + 5 * 2 + 5 + 2;
+    const a = (len: number) => { const b = be.alloc(len); b.data.fill(0.25); return b; };
+    return {
+      m, dims, acts: [ACT.relu, ACT.softmax], alphas: [0, 0], loss: LOSS.categoricalCrossEntropy,
+      x: a(m * 3), y: a(m * 2), outs: [a(m * 5), a(m * 2)], deltas: [a(m * 5), a(m * 2)],
+      params: a(n), grads: a(n), backup: a(n), n, wOffsets: [0, 15], bOffsets: [25, 30], optimizer: opt,
+      state1: opt === OPT.sgd ? null : a(n), state2: opt >= OPT.adam ? a(n) : null, decayCount: 25,
+    };
+  }
+  const bufsOf = (d: StepDesc): Buf[] => [d.x, d.y, d.params, d.grads, d.backup, ...d.outs, ...d.deltas,
+    ...(d.state1 ? [d.state1] : []), ...(d.state2 ? [d.state2] : [])];
+  /** Throws a TypeError/RangeError naming compileStep, and leaves every buffer as it was. */
+  function refused(d: StepDesc, what: string, pattern?: RegExp): void {
+    const data = (b: Buf) => (b instanceof Float32Array ? b : b.data);
+    const before = bufsOf(d).map((b) => Float32Array.from(data(b)));
+    let err: unknown = null;
+    try {
+      be.compileStep(d);
+    } catch (e) {
+      err = e;
+    }
+    expect(err, `${what} did not throw`).toBeInstanceOf(Error);
+    expect([TypeError, RangeError].some((C) => err instanceof C), `${what}: ${String(err)}`).toBe(true);
+    expect((err as Error).message, what).toContain('compileStep');
+    if (pattern) expect((err as Error).message, what).toMatch(pattern);
+    bufsOf(d).forEach((b, i) => expect(data(b), `${what}: buffer ${i} written`).toEqual(before[i]));
+  }
+
+  it('the valid description compiles and runs, for every optimizer', () => {
+    for (const opt of Object.values(OPT)) {
+      const d = good(opt);
+      expect(Number.isFinite(be.compileStep(d).run(H)), `optimizer ${opt}`).toBe(true);
+    }
+  });
+
+  it('every buffer one float too short is refused, naming it', () => {
+    const cases: [string, (d: StepDesc) => void, RegExp][] = [
+      ['x', (d) => { d.x = be.alloc(11); }, /x has 11 floats, fewer than 12/],
+      ['y', (d) => { d.y = be.alloc(7); }, /y has 7 floats, fewer than 8/],
+      ['outs[0]', (d) => { d.outs = [be.alloc(19), d.outs[1]]; }, /layer 0 output has 19 floats/],
+      ['outs[1]', (d) => { d.outs = [d.outs[0], be.alloc(7)]; }, /layer 1 output has 7 floats/],
+      ['deltas[0]', (d) => { d.deltas = [be.alloc(19), d.deltas[1]]; }, /layer 0 delta has 19 floats/],
+      ['deltas[1]', (d) => { d.deltas = [d.deltas[0], be.alloc(7)]; }, /layer 1 delta has 7 floats/],
+      ['params', (d) => { d.params = be.alloc(31); }, /params has 31 floats/],
+      ['grads', (d) => { d.grads = be.alloc(31); }, /grads has 31 floats/],
+      ['backup', (d) => { d.backup = be.alloc(31); }, /backup has 31 floats/],
+      ['state1', (d) => { d.state1 = be.alloc(31); }, /state1 has 31 floats/],
+      ['state2', (d) => { d.state2 = be.alloc(31); }, /state2 has 31 floats/],
+      ['a view of params', (d) => { d.params = be.alloc(40).view(9, 31); }, /params has 31 floats/],
+    ];
+    for (const [what, mutate, pattern] of cases) {
+      const d = good();
+      mutate(d);
+      refused(d, what, pattern);
+    }
+  });
+
+  it('foreign buffers (another backend\'s, a plain object, a Float32Array) are refused', () => {
+    const fake = (len: number): Buf => ({ data: new Float32Array(len), length: len, view: () => { throw new Error('unused'); } });
+    const cases: [string, (d: StepDesc) => void][] = [
+      ['x from the js backend', (d) => { d.x = js.alloc(12); }],
+      ['params from the js backend', (d) => { d.params = js.alloc(32); }],
+      ['a fake Buf as outs[1]', (d) => { d.outs = [d.outs[0], fake(8)]; }],
+      ['a fake Buf as state2', (d) => { d.state2 = fake(32); }],
+      ['a bare Float32Array as grads', (d) => { d.grads = new Float32Array(32) as unknown as Buf; }],
+    ];
+    for (const [what, mutate] of cases) {
+      const d = good();
+      mutate(d);
+      refused(d, what, /every buffer must come from this backend/);
+    }
+  });
+
+  it('huge, negative, NaN and fractional sizes are refused (no overflow, no allocation)', () => {
+    const big = [2 ** 31, 2 ** 40, 2 ** 53, 1e300, Infinity, -1, NaN, 2.5];
+    for (const v of big) {
+      refused({ ...good(), m: v }, `m = ${v}`);
+      refused({ ...good(), n: v }, `n = ${v}`);
+      refused({ ...good(), decayCount: v }, `decayCount = ${v}`);
+      refused({ ...good(), dims: [3, v, 2] }, `hidden width ${v}`);
+      refused({ ...good(), dims: [v, 5, 2] }, `input width ${v}`);
+      refused({ ...good(), wOffsets: [0, v] }, `wOffset ${v}`);
+      refused({ ...good(), bOffsets: [v, 30] }, `bOffset ${v}`);
+    }
+    // sizes that each fit in 32 bits but whose products do not: the length checks catch them
+    refused({ ...good(), m: 2 ** 31 - 1 }, 'm = 2^31-1', /fewer than 10737418235/);
+    refused({ ...good(), dims: [65536, 65536, 2] }, '65536 x 65536 weights', /outside the n params/);
+    refused({ ...good(), m: 65536, dims: [65536, 5, 2] }, 'm·inputs = 2^32', /outside the n params|fewer than/);
+    refused({ ...good(), n: 2 ** 31 - 1, decayCount: 0 }, 'n = 2^31-1', /params has 32 floats/);
+  });
+
+  it('inconsistent shapes, offsets and codes are refused', () => {
+    const cases: [string, Partial<StepDesc>, RegExp?][] = [
+      ['no layers', { dims: [3], acts: [], alphas: [], outs: [], deltas: [], wOffsets: [], bOffsets: [] }, /layer count/],
+      ['one act too few', { acts: [ACT.relu] }, /layer count/],
+      ['one delta too many', { deltas: [be.alloc(20), be.alloc(8), be.alloc(8)] }, /layer count/],
+      ['weights past n', { wOffsets: [0, 23] }, /outside the n params/],
+      ['biases past n', { bOffsets: [25, 31] }, /outside the n params/],
+      ['decayCount > n', { decayCount: 33 }, /decayCount/],
+      ['softmax on a hidden layer', { acts: [ACT.softmax, ACT.softmax] }, /softmax/],
+      ['act 6', { acts: [6 as ActCode, ACT.softmax] }],
+      ['act -1', { acts: [ACT.relu, -1 as ActCode] }],
+      ['loss 3', { loss: 3 as LossCode }],
+      ['optimizer 4', { optimizer: 4 as OptCode }],
+      ['optimizer NaN', { optimizer: NaN as OptCode }],
+      ['alpha NaN', { alphas: [NaN, 0] }, /alpha must be finite/],
+      ['alpha Infinity', { alphas: [0, Infinity] }, /alpha must be finite/],
+      ['momentum without state1', { optimizer: OPT.momentum, state1: null }, /state1 is required/],
+      ['adam without state2', { state2: null }, /state2 is required/],
+    ];
+    for (const [what, patch, pattern] of cases) refused({ ...good(), ...patch }, what, pattern);
+  });
+
+  it('the raw descriptor: every slot set to a bad value throws or compiles a step that runs safely', () => {
+    // the Float64Array NativeBackend.compileStep hands the addon, captured through a spy
+    let raw: Float64Array | null = null;
+    const spy = Object.create(be, {
+      kernels: { value: { compileStep: (d: Float64Array) => { raw = d.slice(); return be.kernels.compileStep(d); } } },
+    }) as typeof be;
+    spy.compileStep(good());
+    const valid = raw! as Float64Array;
+    expect(valid.length).toBeGreaterThan(20);
+    const k = be.kernels;
+    const values = [NaN, -1, -2, 0.5, 1e300, -Infinity, Infinity, 2 ** 31, 2 ** 53, 1e9, 0, 1, 7, 64];
+    let threw = 0, ran = 0;
+    for (let i = 0; i < valid.length; i++) {
+      for (const v of values) {
+        const d = valid.slice();
+        d[i] = v;
+        let step: { run(): number } | null = null;
+        try {
+          step = k.compileStep(d);
+        } catch (e) {
+          expect([TypeError, RangeError].some((C) => e instanceof C), `slot ${i} = ${v}: ${String(e)}`).toBe(true);
+          expect((e as Error).message).toContain('compileStep');
+          threw++;
+          continue;
+        }
+        // accepted (e.g. another valid code, a shorter view, alpha 1e300 rounding to inf): it must
+        // stay inside its buffers whatever it computes
+        be.kernels.args.set([0.1, 1, 0, 0.9, 1, 0.9, 0.999, 1e-8, 0.1, 0.001]);
+        try {
+          step.run();
+          ran++;
+        } catch (e) {
+          expect(String(e), `slot ${i} = ${v}`).toMatch(/compiled step/);
+        }
+      }
+    }
+    expect(threw).toBeGreaterThan(valid.length * 5);
+    expect(ran).toBeGreaterThan(0);
+    // wrong container or length
+    for (const d of [valid.subarray(0, valid.length - 1), Float64Array.from([...valid, 0]), new Float64Array(0)]) {
+      expect(() => k.compileStep(d), `length ${d.length}`).toThrow(/compileStep/);
+    }
+    for (const d of [Float32Array.from(valid), Array.from(valid), null, undefined, 3]) {
+      expect(() => k.compileStep(d as unknown as Float64Array)).toThrow(TypeError);
+    }
+    expect(() => (k.compileStep as (d: Float64Array) => unknown).call({}, valid)).toThrow(/method of its kernel object/);
+  });
+
+  it('a step compiled from the raw descriptor whose buffer was garbage-collected throws instead of writing', async () => {
+    let raw: Float64Array | null = null;
+    const spy = Object.create(be, {
+      kernels: { value: { compileStep: (d: Float64Array) => { raw = d.slice(); return be.kernels.compileStep(d); } } },
+    }) as typeof be;
+    const d = good();
+    spy.compileStep(d);
+    const desc = raw! as Float64Array;
+    // x (slots 6..8) replaced by a buffer nothing else references
+    const addon = loadNativeAddon();
+    (() => { const [, id] = addon.allocBuf(12); desc.set([id, 0, 12], 6); })();
+    const step = be.kernels.compileStep(desc);
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    for (let i = 0; i < 4; i++) {
+      gc();
+      await new Promise((r) => setImmediate(r));
+    }
+    be.kernels.args.set([0.1, 0, 0, 0, 0, 0.9, 0.999, 1e-8, 0.1, 0.001]);
+    const before = Float32Array.from(d.params.data);
+    expect(() => step.run()).toThrow(/one of its buffers was freed/);
+    expect(d.params.data).toEqual(before);
+  });
+
+  it('bad hyper-parameters at run time throw and leave the weights alone', () => {
+    const d = good();
+    const step = be.compileStep(d);
+    const before = Float32Array.from(d.params.data);
+    for (const key of ['lr', 'clipNorm', 'weightDecay', 'mu', 'beta1', 'beta2', 'eps', 'bc1', 'bc2'] as const) {
+      for (const v of [NaN, Infinity]) {
+        expect(() => step.run({ ...H, [key]: v }), `${key} = ${v}`).toThrow(new RegExp(`${key} must be finite`));
+      }
+    }
+    expect(() => step.run({ ...H, bc2: 0 })).toThrow(/bc1 and bc2 must be nonzero/);
+    expect(d.params.data).toEqual(before);
   });
 });

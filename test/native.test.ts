@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { ACT, LOSS, type ActCode, type Buf, type LossCode } from '../src/backends/backend.js';
 import { loadNativeAddon, loadNativeBackend } from '../src/backends/native.js';
+import { Model } from '../src/model.js';
 import { ISAS, copyTo, expectClose, fill, native, randBuf, ref, rng } from './native-helpers.js';
 
 const ACTS = Object.entries(ACT) as [string, ActCode][];
@@ -314,6 +315,30 @@ describe('native threads', () => {
       expect(Array.from(dw1.data)).toEqual(Array.from(dw2.data));
       expect(Array.from(db1.data)).toEqual(Array.from(db2.data));
       expect(Array.from(dx1.data)).toEqual(Array.from(dx2.data));
+    });
+  }
+
+  for (const isa of ISAS) {
+    it(`${isa}: compiled steps give bitwise identical results on 1 and 2 threads`, async () => {
+      // 64·256·300 multiply-adds per GEMM: above the threading threshold, so 2 threads split them
+      const r = rng(21), rows = 192, inputs = 300;
+      const x = { data: Float32Array.from({ length: rows * inputs }, () => 2 * r() - 1), shape: [rows, inputs] as [number, number] };
+      const y = Array.from({ length: rows }, () => Math.floor(r() * 10));
+      for (const optimizer of [{ type: 'adam', learningRate: 1e-3, weightDecay: 1e-3, clipNorm: 0.5 }, { type: 'momentum', learningRate: 0.05, nesterov: true }] as const) {
+        const train = async (threads: number) => {
+          const be = native(isa, { threads });
+          expect(be.threads).toBe(threads);
+          expect(typeof be.compileStep).toBe('function');
+          const model = new Model({ inputs, layers: [{ units: 256, activation: 'relu' }, { units: 64, activation: 'tanh' }, { units: 10, activation: 'softmax' }],
+            loss: 'categoricalCrossEntropy', optimizer, seed: 4 }, be);
+          const losses: number[] = [];
+          await model.fit(x, y, { epochs: 2, batchSize: 64, onBatchEnd: (b) => { losses.push(b.loss); } });
+          return { losses, params: model.params.data.slice() };
+        };
+        const one = await train(1), two = await train(2);
+        expect(two.losses, optimizer.type).toEqual(one.losses);
+        expect(Buffer.from(two.params.buffer).equals(Buffer.from(one.params.buffer)), optimizer.type).toBe(true);
+      }
     });
   }
 
