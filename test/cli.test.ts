@@ -19,7 +19,7 @@ import { Random } from '../src/random.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // Built with the shipped options (tsup.config.ts's cliBuild) into a private folder inside the package
 // (so that it finds the package root, data/ and the backends like dist/cli.js does) and out of the
-// way of a concurrent `npm run build`, which cleans dist/.
+// way of a concurrent `npm run compile`, which cleans dist/.
 const OUT = join(ROOT, '.tmp', `cli-test-${process.pid}`);
 const CLI = join(OUT, 'cli.js');
 const dir = mkdtempSync(join(tmpdir(), 'deltaprop-cli-'));

@@ -12,7 +12,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 beforeAll(() => {
   for (const f of ['dist/web.js', 'dist/workerd.js', 'dist/index.js', 'dist/index.cjs']) {
-    if (!existsSync(join(root, f))) throw new Error(`${f} is missing: run \`npm run build\` first`);
+    if (!existsSync(join(root, f))) throw new Error(`${f} is missing: run \`npm run compile\` first`);
   }
 });
 

@@ -2,7 +2,7 @@
 // and Debian's Chromium. Each trains the seed 001 XOR network and an Iris classifier through the
 // public API of the entry its export condition selects (test/runtimes/scenario.mjs), checks the
 // accuracy, and must agree with the same training on the same wasm build in Node.
-// Needs the built package (`npm run build`: dist/ and wasm/) and /usr/bin/chromium
+// Needs the built package (`npm run compile`: dist/ and wasm/) and /usr/bin/chromium
 // (apt-get install -y chromium).
 import v8 from 'node:v8';
 import { execFile } from 'node:child_process';
@@ -42,7 +42,7 @@ const nodeResults: Record<string, Result> = {};
 
 beforeAll(async () => {
   for (const f of ['dist/web.js', 'dist/workerd.js', 'dist/index.js', 'wasm/deltaprop-simd.wasm', 'wasm/deltaprop-relaxed.wasm']) {
-    if (!existsSync(join(root, f))) throw new Error(`${f} is missing: run \`npm run build\` before the runtime tests`);
+    if (!existsSync(join(root, f))) throw new Error(`${f} is missing: run \`npm run compile\` before the runtime tests`);
   }
   // the Node reference: the same scenario on both builds, from the sources
   for (const relaxed of [false, true]) {
