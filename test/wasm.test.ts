@@ -7,8 +7,9 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { runInNewContext } from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ACT, LOSS, type ActCode, type Backend, type Buf, type LossCode } from '../src/backends/backend.js';
+import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type LossCode, type OptCode, type StepDesc, type StepHyper } from '../src/backends/backend.js';
 import { JsBackend } from '../src/backends/js.js';
+import { stepFromKernels } from '../src/backends/step.js';
 import { loadWasmBackend, relaxedSimdSupported, simdSupported, WasmBackend } from '../src/backends/wasm.js';
 
 // Node 20's V8 has relaxed SIMD behind a flag (on by default from Node 22); it must be on before
@@ -70,6 +71,34 @@ const BUILDS = [
   { name: 'simd', relaxed: false, isa: 'wasm-simd128' },
   { name: 'relaxed', relaxed: true, isa: 'wasm-relaxed-simd' },
 ] as const;
+
+/**
+ * A step descriptor for a net of `dims` (acts per layer) at batch m, with filled inputs, targets
+ * and parameters (weights first, then biases, as the model lays them out).
+ */
+function stepDesc(b: Backend, m: number, dims: number[], acts: ActCode[], loss: LossCode, optimizer: OptCode, seed: number): StepDesc {
+  const L = dims.length - 1;
+  let weights = 0, biases = 0;
+  const wOffsets: number[] = [], bOffsets: number[] = [];
+  for (let l = 0; l < L; l++) { wOffsets.push(weights); weights += dims[l] * dims[l + 1]; }
+  for (let l = 0; l < L; l++) { bOffsets.push(weights + biases); biases += dims[l + 1]; }
+  const n = weights + biases, outs = dims[L], r = rng(seed);
+  const y = new Float32Array(m * outs);
+  for (let i = 0; i < m; i++) {
+    if (loss === LOSS.categoricalCrossEntropy) y[i * outs + Math.floor(r() * outs)] = 1;
+    else for (let j = 0; j < outs; j++) y[i * outs + j] = loss === LOSS.mse ? 2 * r() - 1 : r() < 0.5 ? 0 : 1;
+  }
+  const adam = optimizer === OPT.adam || optimizer === OPT.adamw;
+  return {
+    m, dims, acts, alphas: acts.map((a) => (a === ACT.leakyRelu ? 0.1 : 0)), loss,
+    x: put(b, randomArray(m * dims[0], seed + 1)), y: put(b, y),
+    outs: dims.slice(1).map((d) => b.alloc(m * d)), deltas: dims.slice(1).map((d) => b.alloc(m * d)),
+    params: put(b, randomArray(n, seed + 2, -0.8, 0.8)), grads: b.alloc(n), backup: b.alloc(n), n, wOffsets, bOffsets,
+    optimizer, state1: optimizer === OPT.sgd ? null : b.alloc(n), state2: adam ? b.alloc(n) : null, decayCount: weights,
+  };
+}
+
+const HYPER: StepHyper = { lr: 0.05, clipNorm: 0, weightDecay: 0.01, mu: 0.9, nesterov: true, beta1: 0.9, beta2: 0.999, eps: 1e-8, bc1: 1, bc2: 1 };
 
 describe('feature detection', () => {
   it('finds SIMD and (with the flag) relaxed SIMD in this Node', () => {
@@ -301,6 +330,46 @@ describe.each(BUILDS)('wasm kernels, $name build', ({ relaxed, isa }) => {
     t = 0;
     checkOptimizer('adamw', n, 2, adam(true));
   });
+
+  // compileStep: one call per step (assembly/step.ts), the same bits as the kernels one by one
+  const STEP_NETS: [string, number, number[], ActCode[], LossCode][] = [
+    ['2-8-1 tanh/sigmoid bce', 4, [2, 8, 1], [ACT.tanh, ACT.sigmoid], LOSS.binaryCrossEntropy],
+    ['12-16-9-5 relu/leaky/softmax cce', 7, [12, 16, 9, 5], [ACT.relu, ACT.leakyRelu, ACT.softmax], LOSS.categoricalCrossEntropy],
+    ['3-2 linear mse', 1, [3, 2], [ACT.linear], LOSS.mse],
+    ['70-40-3 sigmoid/linear mse (packed GEMMs)', 33, [70, 40, 3], [ACT.sigmoid, ACT.linear], LOSS.mse],
+  ];
+  const STEP_OPTS = Object.entries(OPT) as [string, OptCode][];
+  it.each(STEP_NETS.flatMap(([label, m, ...net]) => STEP_OPTS.map(([name, code]) => [label, m, name, ...net, code] as const)))(
+    'compiled step %s (m=%i), %s: same bits as kernel by kernel', (_label, m, _opt, dims, acts, loss, opt) => {
+      const a = stepDesc(w, m, dims, acts, loss, opt, 11), b = stepDesc(w, m, dims, acts, loss, opt, 11);
+      const compiled = w.compileStep!(a), kernels = stepFromKernels(w, b);
+      for (let t = 1; t <= 5; t++) {
+        // clipping on in some steps, with a norm that does clip
+        const h = { ...HYPER, clipNorm: t % 2 ? 0.05 : 0, nesterov: t !== 3, bc1: 1 - 0.9 ** t, bc2: 1 - 0.999 ** t };
+        expect(compiled.run(h)).toBe(kernels.run(h));
+        for (const k of ['params', 'grads', 'backup', 'state1', 'state2'] as const) {
+          if (a[k] === null) continue;
+          expect(Buffer.from(a[k]!.data.slice().buffer).equals(Buffer.from(b[k]!.data.slice().buffer)), `${k} after step ${t}`).toBe(true);
+        }
+        for (let l = 0; l < dims.length - 1; l++) {
+          expect(Buffer.from(a.outs[l].data.slice().buffer).equals(Buffer.from(b.outs[l].data.slice().buffer)), `outs[${l}]`).toBe(true);
+          expect(Buffer.from(a.deltas[l].data.slice().buffer).equals(Buffer.from(b.deltas[l].data.slice().buffer)), `deltas[${l}]`).toBe(true);
+        }
+      }
+    });
+
+  it('compiled step: a loss that is not finite stops before the backward pass and the update', () => {
+    const d = stepDesc(w, 4, [2, 8, 1], [ACT.linear, ACT.linear], LOSS.mse, OPT.adam, 3);
+    const step = w.compileStep!(d);
+    d.x.data[0] = NaN;
+    d.grads.data.fill(7);
+    const params = d.params.data.slice();
+    expect(Number.isFinite(step.run({ ...HYPER, bc1: 0.1, bc2: 0.001 }))).toBe(false);
+    expect(Array.from(d.params.data)).toEqual(Array.from(params));
+    expect(d.grads.data.every((v) => v === 7)).toBe(true);
+    expect(d.backup.data.every((v) => v === 0)).toBe(true);
+    expect(d.state1!.data.every((v) => v === 0)).toBe(true);
+  });
 });
 
 describe('wasm memory', () => {
@@ -390,6 +459,42 @@ describe('wasm memory', () => {
     expect(() => w.gemm(false, false, -1, 3, 2, 1, a, b, 0, c)).toThrow(RangeError);
     expect(() => a.view(2, 3)).toThrow(RangeError);
     expect(() => w.alloc(1.5)).toThrow(RangeError);
+  });
+
+  it('checks a compiled step\'s descriptor once, with a clear error, and keeps working', async () => {
+    const w = await loadWasmBackend();
+    const other = await loadWasmBackend();
+    const good = (): StepDesc => stepDesc(w, 4, [2, 8, 1], [ACT.tanh, ACT.sigmoid], LOSS.binaryCrossEntropy, OPT.adam, 5);
+    const bad = (change: (d: StepDesc) => void): (() => unknown) => () => {
+      const d = good();
+      change(d);
+      return w.compileStep!(d);
+    };
+    expect(bad((d) => { d.x = other.alloc(8); })).toThrow(TypeError);
+    expect(bad((d) => { d.x = other.alloc(8); })).toThrow('wasm backend: compileStep: x is not a buffer of this backend');
+    expect(bad((d) => { d.params = ref.alloc(33); })).toThrow(TypeError);
+    expect(bad((d) => { d.outs[0] = w.alloc(31); })).toThrow('wasm backend: compileStep: outs[0] has 31 floats, needs 32');
+    expect(bad((d) => { d.y = w.alloc(3); })).toThrow(/y has 3 floats, needs 4/);
+    expect(bad((d) => { d.backup = w.alloc(32); })).toThrow(/backup has 32 floats, needs 33/);
+    expect(bad((d) => { d.state2 = null; })).toThrow('wasm backend: compileStep: state2 is missing');
+    expect(bad((d) => { d.wOffsets[1] = 26; })).toThrow('wasm backend: compileStep: layer 1: W [26, 34) is outside the 33 params');
+    expect(bad((d) => { d.bOffsets[0] = -1; })).toThrow(/layer 0: b \[-1, 7\) is outside/);
+    expect(bad((d) => { d.acts = [ACT.softmax, ACT.sigmoid]; })).toThrow(/acts\[0\]: softmax is only allowed on the output layer/);
+    expect(bad((d) => { d.acts = [9 as ActCode, ACT.sigmoid]; })).toThrow(/unknown activation code 9/);
+    expect(bad((d) => { d.deltas = d.deltas.slice(1); })).toThrow(/deltas needs 2 entries \(one per layer\), got 1/);
+    expect(bad((d) => { d.m = 0; })).toThrow(/m must be a positive integer/);
+    expect(bad((d) => { d.dims = [2, 8.5, 1]; })).toThrow(/dims\[1\] must be a positive integer/);
+    expect(bad((d) => { d.decayCount = 40; })).toThrow(/decayCount must be an integer in \[0, 33\]/);
+    expect(bad((d) => { d.optimizer = 7 as OptCode; })).toThrow(/unknown optimizer code 7/);
+    expect(bad((d) => { d.loss = 3 as LossCode; })).toThrow(/unknown loss code 3/);
+    expect(bad(() => undefined)).not.toThrow();
+    // the step survives memory growth (its hyper-parameter view is re-resolved)
+    const d = good(), step = w.compileStep!(d);
+    const before = step.run({ ...HYPER, bc1: 0.1, bc2: 0.001 });
+    w.alloc(8_000_000);
+    expect(Number.isFinite(step.run({ ...HYPER, bc1: 0.19, bc2: 0.002 }))).toBe(true);
+    expect(Number.isFinite(before)).toBe(true);
+    expect(d.backup.data.some((v, i) => v !== d.params.data[i])).toBe(true);
   });
 });
 

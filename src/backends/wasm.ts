@@ -5,7 +5,7 @@
 // grown (growth detaches every old view). No Node-only import at
 // the top level: this file loads in browsers, Deno, Bun and workerd; Node's fs is reached only
 // when a file: URL or a path has to be read.
-import type { ActCode, Backend, Buf, LossCode } from './backend.js';
+import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from './backend.js';
 
 /** One build: a compiled module (what Cloudflare Workers need), bytes, or a URL / path to fetch or read. */
 export type WasmSource = WebAssembly.Module | BufferSource | URL | string;
@@ -141,6 +141,8 @@ interface Exports {
     weightDecay: number, decayCount: number): void;
   adamStep(p: number, g: number, m: number, v: number, n: number, lr: number, gradScale: number, beta1: number, beta2: number,
     eps: number, bc1: number, bc2: number, weightDecay: number, decoupled: number, decayCount: number): void;
+  /** absent in builds from before assembly/step.ts */
+  trainStep?(desc: number): number;
 }
 
 class WasmBuf implements Buf {
@@ -177,6 +179,19 @@ interface Block {
 
 const isInt = (v: number): boolean => Number.isInteger(v) && v >= 0;
 
+// The compiled-step descriptor of assembly/step.ts, in one allocation: the hyper-parameter block
+// (10 f64) first, then the header (u32 words), then one record per layer (keep in step with it).
+const H_FLOATS = 10;
+const D_BASE = 128; // byte offset of the header in the allocation
+const D = { m: 0, layers: 1, loss: 2, opt: 3, n: 4, decay: 5, x: 6, y: 7, params: 8, grads: 9, backup: 10,
+  backupBytes: 11, state1: 12, state2: 13, hyper: 14 } as const; // u32 word indices
+const D_HEADER_WORDS = 16;
+const R = { inp: 0, out: 1, act: 2, alpha: 3, w: 4, b: 5, dw: 6, db: 7, a: 8, delta: 9 } as const;
+const LAYER_WORDS = 12;
+const ACT_CODES = new Set<number>(Object.values(ACT));
+const LOSS_CODES = new Set<number>(Object.values(LOSS));
+const OPT_CODES = new Set<number>(Object.values(OPT));
+
 export class WasmBackend implements Backend {
   readonly name = 'wasm' as const;
   readonly isa: string;
@@ -187,9 +202,15 @@ export class WasmBackend implements Backend {
   private readonly k: Exports;
   private top: number;
   private readonly maxBytes: number;
+  /**
+   * A whole training step in one call (see StepCompiler in backend.ts); absent with a module built
+   * before assembly/step.ts existed.
+   */
+  readonly compileStep?: (desc: StepDesc) => CompiledStep;
 
   constructor(instance: WebAssembly.Instance, memory: WebAssembly.Memory, maxBytes: number) {
     this.k = instance.exports as unknown as Exports;
+    if (typeof this.k.trainStep === 'function') this.compileStep = (desc) => this.compile(desc);
     this.memory = memory;
     this.buffer = memory.buffer;
     this.maxBytes = maxBytes;
@@ -368,6 +389,112 @@ export class WasmBackend implements Backend {
     this.dims(n);
     this.k.adamStep(this.ptr(p, n, 'p'), this.ptr(g, n, 'g'), this.ptr(m, n, 'm'), this.ptr(v, n, 'v'), n, lr,
       gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled ? 1 : 0, decayCount | 0);
+  }
+
+  // The whole step of src/backends/step.ts in one call to the module (assembly/step.ts). The
+  // descriptor is checked here, once: every buffer ours and long enough for its shape, every
+  // layer's W / b window inside the n params, the codes known.
+  private compile(desc: StepDesc): CompiledStep {
+    const bad = (msg: string): never => {
+      throw new RangeError(`wasm backend: compileStep: ${msg}`);
+    };
+    const { m, dims, n } = desc;
+    if (!Number.isInteger(m) || m < 1) bad(`m must be a positive integer, got ${m}`);
+    if (!Array.isArray(dims) || dims.length < 2) bad('dims needs the inputs and at least one layer');
+    for (const [i, v] of dims.entries()) if (!Number.isInteger(v) || v < 1) bad(`dims[${i}] must be a positive integer, got ${v}`);
+    const L = dims.length - 1;
+    for (const key of ['acts', 'alphas', 'outs', 'deltas', 'wOffsets', 'bOffsets'] as const) {
+      if (!Array.isArray(desc[key]) || desc[key].length !== L) bad(`${key} needs ${L} entries (one per layer), got ${Array.isArray(desc[key]) ? desc[key].length : typeof desc[key]}`);
+    }
+    for (let l = 0; l < L; l++) {
+      if (!ACT_CODES.has(desc.acts[l])) bad(`acts[${l}]: unknown activation code ${desc.acts[l]}`);
+      if (desc.acts[l] === ACT.softmax && l < L - 1) bad(`acts[${l}]: softmax is only allowed on the output layer`);
+      if (!Number.isFinite(desc.alphas[l])) bad(`alphas[${l}] must be finite, got ${desc.alphas[l]}`);
+    }
+    if (!LOSS_CODES.has(desc.loss)) bad(`unknown loss code ${desc.loss}`);
+    if (!OPT_CODES.has(desc.optimizer)) bad(`unknown optimizer code ${desc.optimizer}`);
+    if (!Number.isInteger(n) || n < 1) bad(`n must be a positive integer, got ${n}`);
+    if (!Number.isInteger(desc.decayCount) || desc.decayCount < 0 || desc.decayCount > n) bad(`decayCount must be an integer in [0, ${n}], got ${desc.decayCount}`);
+    const at = (b: Buf | null | undefined, need: number, what: string): number =>
+      b ? this.ptr(b, need, `compileStep: ${what}`) : bad(`${what} is missing`);
+    const params = at(desc.params, n, 'params'), grads = at(desc.grads, n, 'grads');
+    const backup = at(desc.backup, desc.params.length, 'backup');
+    const state1 = desc.optimizer === OPT.sgd ? 0 : at(desc.state1, n, 'state1');
+    const state2 = desc.optimizer === OPT.adam || desc.optimizer === OPT.adamw ? at(desc.state2, n, 'state2') : 0;
+    const x = at(desc.x, m * dims[0], 'x'), y = at(desc.y, m * dims[L], 'y');
+    const outs: number[] = [], deltas: number[] = [];
+    for (let l = 0; l < L; l++) {
+      const inp = dims[l], out = dims[l + 1], wo = desc.wOffsets[l], bo = desc.bOffsets[l];
+      if (!Number.isInteger(wo) || wo < 0 || wo + inp * out > n) bad(`layer ${l}: W [${wo}, ${wo + inp * out}) is outside the ${n} params`);
+      if (!Number.isInteger(bo) || bo < 0 || bo + out > n) bad(`layer ${l}: b [${bo}, ${bo + out}) is outside the ${n} params`);
+      outs.push(at(desc.outs[l], m * out, `outs[${l}]`));
+      deltas.push(at(desc.deltas[l], m * out, `deltas[${l}]`));
+    }
+
+    const rec = this.alloc(D_BASE / 4 + D_HEADER_WORDS + L * LAYER_WORDS) as WasmBuf; // zeroed
+    // alloc may have grown the memory: views after it
+    const base = (rec.ptr + D_BASE) / 4;
+    const u32 = new Uint32Array(this.buffer), f32 = new Float32Array(this.buffer);
+    u32[base + D.m] = m;
+    u32[base + D.layers] = L;
+    u32[base + D.loss] = desc.loss;
+    u32[base + D.opt] = desc.optimizer;
+    u32[base + D.n] = n;
+    u32[base + D.decay] = desc.decayCount;
+    u32[base + D.x] = x;
+    u32[base + D.y] = y;
+    u32[base + D.params] = params;
+    u32[base + D.grads] = grads;
+    u32[base + D.backup] = backup;
+    u32[base + D.backupBytes] = desc.params.length * 4;
+    u32[base + D.state1] = state1;
+    u32[base + D.state2] = state2;
+    u32[base + D.hyper] = rec.ptr;
+    for (let l = 0; l < L; l++) {
+      const wo = desc.wOffsets[l], bo = desc.bOffsets[l];
+      const r = base + D_HEADER_WORDS + l * LAYER_WORDS;
+      u32[r + R.inp] = dims[l];
+      u32[r + R.out] = dims[l + 1];
+      u32[r + R.act] = desc.acts[l];
+      f32[r + R.alpha] = desc.alphas[l];
+      u32[r + R.w] = params + wo * 4;
+      u32[r + R.b] = params + bo * 4;
+      u32[r + R.dw] = grads + wo * 4;
+      u32[r + R.db] = grads + bo * 4;
+      u32[r + R.a] = outs[l];
+      u32[r + R.delta] = deltas[l];
+    }
+    // the step holds every buffer it names, so that none is recycled while it can run
+    const keep = [desc.x, desc.y, desc.params, desc.grads, desc.backup, ...desc.outs, ...desc.deltas,
+      ...(desc.state1 ? [desc.state1] : []), ...(desc.state2 ? [desc.state2] : [])];
+    return new WasmCompiledStep(this, rec, this.k.trainStep!, keep);
+  }
+}
+
+/** One compiled step: its descriptor allocation (held: the module reads it) and the buffers it names. */
+class WasmCompiledStep implements CompiledStep {
+  private view: Float64Array;
+
+  constructor(private readonly owner: WasmBackend, private readonly desc: WasmBuf,
+    private readonly run_: (d: number) => number, readonly keep: readonly Buf[]) {
+    this.view = new Float64Array(owner.buffer, desc.ptr, H_FLOATS);
+  }
+
+  run(h: StepHyper): number {
+    let v = this.view;
+    // a grown memory detached the old view
+    if (v.buffer !== this.owner.buffer) v = this.view = new Float64Array(this.owner.buffer, this.desc.ptr, H_FLOATS);
+    v[0] = h.lr;
+    v[1] = h.clipNorm;
+    v[2] = h.weightDecay;
+    v[3] = h.mu;
+    v[4] = h.nesterov ? 1 : 0;
+    v[5] = h.beta1;
+    v[6] = h.beta2;
+    v[7] = h.eps;
+    v[8] = h.bc1;
+    v[9] = h.bc2;
+    return this.run_(this.desc.ptr + D_BASE);
   }
 }
 
