@@ -278,6 +278,9 @@ function gemmSmall(transA: bool, transB: bool, m: i32, n: i32, k: i32, a: usize,
     gemmColumn(transA, m, k, a, b, c, bias, aux);
     return;
   }
+  // one depth step: b stored (n,1) is b stored (1,n), the same values in the same order (the dx
+  // of a layer fed by one input, a 1-unit output layer's dx): take the contiguous path
+  if (k == 1) transB = false;
   const ldc = <usize>n << 2;
   // strides of op(a) along p, in bytes
   const aStep: usize = transA ? <usize>m << 2 : 4;
@@ -328,7 +331,24 @@ function gemmColumn(transA: bool, m: i32, k: i32, a: usize, b: usize, c: usize, 
   for (let i = 0; i < m; i += 4) {
     const rows = min(4, m - i);
     let acc = f32x4.splat(0);
-    for (let p = 0; p < k; p++) {
+    let p = 0;
+    if (!transA && rows == 4) {
+      // the same vectors op(a)[i..i+3, p] as the lane-by-lane gather below, four depths at a time
+      const r0 = a + ((<usize>i * k) << 2), stride = <usize>k << 2;
+      for (; p + 4 <= k; p += 4) {
+        const off = <usize>p << 2;
+        const x0 = v128.load(r0 + off), x1 = v128.load(r0 + stride + off);
+        const x2 = v128.load(r0 + 2 * stride + off), x3 = v128.load(r0 + 3 * stride + off);
+        const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+        const t2 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5), t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+        const bp = b + off;
+        acc = madd(v128.shuffle<f32>(t0, t2, 0, 1, 4, 5), v128.load32_splat(bp), acc);
+        acc = madd(v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), v128.load32_splat(bp, 4), acc);
+        acc = madd(v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), v128.load32_splat(bp, 8), acc);
+        acc = madd(v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), v128.load32_splat(bp, 12), acc);
+      }
+    }
+    for (; p < k; p++) {
       let av: v128;
       if (transA && rows == 4) av = v128.load(a + ((<usize>p * m + i) << 2));
       else {
