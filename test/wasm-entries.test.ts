@@ -46,7 +46,8 @@ describe('package exports', () => {
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
     expect(pkg.files).toContain('wasm');
     expect(pkg.exports['./wasm/*.wasm']).toBe('./wasm/*.wasm');
-    expect(pkg.scripts.build).toMatch(/build:wasm.*&&.*build:ts/);
+    expect(pkg.scripts.compile).toMatch(/build:wasm.*&&.*build:ts/);
+    expect(pkg.scripts.prepare).toBe('npm run compile');
   });
 
   it.each(['dist/web.js', 'dist/workerd.js'])('%s imports no Node module', (file) => {
