@@ -2,16 +2,15 @@
 // kernels called one by one (forward, loss, backward, clip, backup, update), for every optimizer,
 // and a bad description must be refused when compiling.
 import { describe, expect, it } from 'vitest';
-import { ACT, LOSS, type ActCode, type Buf, type LossCode } from '../src/backends/backend.js';
-import { loadNativeBackend, type NativeBackend, type NativeStepDesc, type NativeStepHyper } from '../src/backends/native.js';
+import { ACT, LOSS, OPT, type ActCode, type Buf, type LossCode, type OptCode, type StepDesc, type StepHyper } from '../src/backends/backend.js';
+import { loadNativeBackend, type NativeBackend } from '../src/backends/native.js';
 import { JsBackend } from '../src/backends/js.js';
 import { rng } from './native-helpers.js';
 
-const OPTS = { sgd: 0, momentum: 1, adam: 2, adamw: 3 } as const;
 
-interface Net { desc: NativeStepDesc; }
+interface Net { desc: StepDesc; }
 
-function makeNet(be: NativeBackend, m: number, dims: number[], acts: ActCode[], loss: LossCode, optimizer: number, seed: number): Net {
+function makeNet(be: NativeBackend, m: number, dims: number[], acts: ActCode[], loss: LossCode, optimizer: OptCode, seed: number): Net {
   const r = rng(seed);
   const L = dims.length - 1;
   const wOffsets: number[] = [], bOffsets: number[] = [];
@@ -33,20 +32,20 @@ function makeNet(be: NativeBackend, m: number, dims: number[], acts: ActCode[], 
       m, dims, acts, alphas: acts.map(() => 0.05), loss, x, y,
       outs: dims.slice(1).map((d) => be.alloc(m * d)), deltas: dims.slice(1).map((d) => be.alloc(m * d)),
       params, grads: be.alloc(n), backup: be.alloc(n), n, wOffsets, bOffsets, optimizer,
-      state1: optimizer === OPTS.sgd ? null : be.alloc(n), state2: optimizer >= OPTS.adam ? be.alloc(n) : null,
+      state1: optimizer === OPT.sgd ? null : be.alloc(n), state2: optimizer >= OPT.adam ? be.alloc(n) : null,
       decayCount: w,
     },
   };
 }
 
-function clone(be: NativeBackend, d: NativeStepDesc): NativeStepDesc {
+function clone(be: NativeBackend, d: StepDesc): StepDesc {
   const c = (b: Buf) => { const o = be.alloc(b.length); o.data.set(b.data); return o; };
   return { ...d, x: c(d.x), y: c(d.y), outs: d.outs.map(c), deltas: d.deltas.map(c), params: c(d.params), grads: c(d.grads),
     backup: c(d.backup), state1: d.state1 && c(d.state1), state2: d.state2 && c(d.state2) };
 }
 
 // The facade's kernel-by-kernel step (src/model.ts trainStep), written out.
-function stepByKernels(be: NativeBackend, d: NativeStepDesc, h: NativeStepHyper): number {
+function stepByKernels(be: NativeBackend, d: StepDesc, h: StepHyper): number {
   const L = d.dims.length - 1, P = d.params, G = d.grads;
   const W = (l: number) => P.view(d.wOffsets[l], d.dims[l] * d.dims[l + 1]), B = (l: number) => P.view(d.bOffsets[l], d.dims[l + 1]);
   const dW = (l: number) => G.view(d.wOffsets[l], d.dims[l] * d.dims[l + 1]), dB = (l: number) => G.view(d.bOffsets[l], d.dims[l + 1]);
@@ -67,9 +66,9 @@ function stepByKernels(be: NativeBackend, d: NativeStepDesc, h: NativeStepHyper)
     if (norm > h.clipNorm) gs = h.clipNorm / norm;
   }
   d.backup.data.set(P.data.subarray(0, d.n));
-  if (d.optimizer === OPTS.sgd) be.sgdStep(P, G, d.n, h.lr, gs, h.weightDecay, d.decayCount);
-  else if (d.optimizer === OPTS.momentum) be.momentumStep(P, G, d.state1!, d.n, h.lr, gs, h.mu, h.nesterov, h.weightDecay, d.decayCount);
-  else be.adamStep(P, G, d.state1!, d.state2!, d.n, h.lr, gs, h.beta1, h.beta2, h.eps, h.bc1, h.bc2, h.weightDecay, d.optimizer === OPTS.adamw, d.decayCount);
+  if (d.optimizer === OPT.sgd) be.sgdStep(P, G, d.n, h.lr, gs, h.weightDecay, d.decayCount);
+  else if (d.optimizer === OPT.momentum) be.momentumStep(P, G, d.state1!, d.n, h.lr, gs, h.mu, h.nesterov, h.weightDecay, d.decayCount);
+  else be.adamStep(P, G, d.state1!, d.state2!, d.n, h.lr, gs, h.beta1, h.beta2, h.eps, h.bc1, h.bc2, h.weightDecay, d.optimizer === OPT.adamw, d.decayCount);
   return loss;
 }
 
@@ -86,12 +85,12 @@ describe('native compiled steps', () => {
     ['wide (threads)', 64, [300, 200, 10], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy],
   ];
   for (const [name, m, dims, acts, loss] of nets) {
-    for (const [optName, opt] of Object.entries(OPTS)) {
+    for (const [optName, opt] of Object.entries(OPT)) {
       it(`${name}, ${optName}: 5 compiled steps = 5 kernel-by-kernel steps, bit for bit`, () => {
         const a = makeNet(be, m, dims, acts, loss, opt, 11).desc, b = clone(be, a);
         const step = be.compileStep(b);
         for (let t = 1; t <= 5; t++) {
-          const h: NativeStepHyper = { lr: 0.05, clipNorm: t % 2 ? 0.5 : 0, weightDecay: 0.01, mu: 0.9, nesterov: t > 2,
+          const h: StepHyper = { lr: 0.05, clipNorm: t % 2 ? 0.5 : 0, weightDecay: 0.01, mu: 0.9, nesterov: t > 2,
             beta1: 0.9, beta2: 0.999, eps: 1e-8, bc1: 1 - 0.9 ** t, bc2: 1 - 0.999 ** t };
           const la = stepByKernels(be, a, h), lb = step.run(h);
           expect(lb).toBe(la);
@@ -106,7 +105,7 @@ describe('native compiled steps', () => {
   }
 
   it('a non-finite loss stops the step after lossDelta, as the kernel sequence does', () => {
-    const d = makeNet(be, 4, [2, 3, 1], [ACT.tanh, ACT.linear], LOSS.mse, OPTS.sgd, 3).desc;
+    const d = makeNet(be, 4, [2, 3, 1], [ACT.tanh, ACT.linear], LOSS.mse, OPT.sgd, 3).desc;
     d.y.data[0] = Infinity;
     const before = Float32Array.from(d.params.data);
     const loss = be.compileStep(d).run({ lr: 0.1, clipNorm: 0, weightDecay: 0, mu: 0, nesterov: false, beta1: 0, beta2: 0, eps: 0, bc1: 1, bc2: 1 });
@@ -115,7 +114,7 @@ describe('native compiled steps', () => {
   });
 
   it('agrees with the js reference over 20 steps (tolerance, not bits)', () => {
-    const d = makeNet(be, 16, [10, 12, 3], [ACT.tanh, ACT.softmax], LOSS.categoricalCrossEntropy, OPTS.adam, 5).desc;
+    const d = makeNet(be, 16, [10, 12, 3], [ACT.tanh, ACT.softmax], LOSS.categoricalCrossEntropy, OPT.adam, 5).desc;
     const js = new JsBackend();
     const P = Float32Array.from(d.params.data);
     const step = be.compileStep(d);
@@ -140,7 +139,7 @@ describe('native compiled steps', () => {
   });
 
   it('refuses bad descriptions when compiling', () => {
-    const good = () => makeNet(be, 4, [3, 5, 2], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy, OPTS.adam, 1).desc;
+    const good = () => makeNet(be, 4, [3, 5, 2], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy, OPT.adam, 1).desc;
     expect(() => be.compileStep(good())).not.toThrow();
     const js = new JsBackend();
     expect(() => be.compileStep({ ...good(), x: js.alloc(12) })).toThrow(/every buffer must come from this backend/);

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ActCode, Backend, Buf, LossCode } from './backend.js';
+import type { ActCode, Backend, Buf, CompiledStep, LossCode, StepDesc, StepHyper } from './backend.js';
 
 /** The addon's kernel object for one ISA (native/addon.cc `create`). */
 export interface NativeKernels {
@@ -77,43 +77,6 @@ export interface NativeOptions {
    * blocked path everywhere, Infinity the unpacked one.
    */
   smallGemm?: number;
-}
-
-/** A network's training step at one batch size (backend.ts StepDesc; declared here structurally). */
-export interface NativeStepDesc {
-  m: number;
-  dims: number[];
-  acts: number[];
-  alphas: number[];
-  loss: number;
-  x: Buf;
-  y: Buf;
-  outs: Buf[];
-  deltas: Buf[];
-  params: Buf;
-  grads: Buf;
-  backup: Buf;
-  n: number;
-  wOffsets: number[];
-  bOffsets: number[];
-  optimizer: number;
-  state1: Buf | null;
-  state2: Buf | null;
-  decayCount: number;
-}
-
-/** Per-step hyperparameters (backend.ts StepHyper). */
-export interface NativeStepHyper {
-  lr: number;
-  clipNorm: number;
-  weightDecay: number;
-  mu: number;
-  nesterov: boolean;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  bc1: number;
-  bc2: number;
 }
 
 const ISAS = ['avx512', 'avx2-fma', 'neon', 'scalar'];
@@ -205,11 +168,11 @@ class NativeBuf implements Buf {
 const isNative = (b: Buf | null): b is NativeBuf => b instanceof NativeBuf;
 
 /** A compiled step: hyperparameters go through the argument block, then one native call. */
-export class NativeCompiledStep {
+export class NativeCompiledStep implements CompiledStep {
   /** `bufs` keeps the step's buffers reachable, and so allocated, as long as the step. */
   constructor(private readonly A: Float64Array, private readonly native: () => number, readonly bufs: Buf[]) {}
 
-  run(h: NativeStepHyper): number {
+  run(h: StepHyper): number {
     const A = this.A;
     A[0] = h.lr; A[1] = h.clipNorm; A[2] = h.weightDecay; A[3] = h.mu; A[4] = +h.nesterov;
     A[5] = h.beta1; A[6] = h.beta2; A[7] = h.eps; A[8] = h.bc1; A[9] = h.bc2;
@@ -383,7 +346,7 @@ export class NativeBackend implements Backend {
    * kernels in the same order as calling them one by one, so the same bits. Checked once here;
    * each run checks only that its buffers are still alive. Bufs must come from this backend.
    */
-  compileStep(desc: NativeStepDesc): NativeCompiledStep {
+  compileStep(desc: StepDesc): NativeCompiledStep {
     const all = [desc.x, desc.y, desc.params, desc.grads, desc.backup, ...desc.outs, ...desc.deltas];
     if (desc.state1) all.push(desc.state1);
     if (desc.state2) all.push(desc.state2);
