@@ -115,18 +115,24 @@ void pack_b(bool tb, const float* b, idx n, idx k, idx p0, idx kc, idx j0, idx n
   }
 }
 
-// One task: c rows [i0,i1) × cols [j0,j1), every k.
+// k in equal blocks of at most KC (784 = 4·196, not 3·256 + 16: no thin last block)
+idx kc_even_of(idx k, idx KC) {
+  const idx kblocks = (k + KC - 1) / KC;
+  return ((k + kblocks - 1) / kblocks + 7) / 8 * 8;
+}
+
+// One task: c rows [i0,i1) × cols [j0,j1), every k. With `shared_a` (all of op(a) packed once by
+// pack_all_a), a is read from there instead of being packed again by every task of a row of blocks.
 void gemm_block(const KernelTable& T, bool ta, bool tb, idx m, idx n, idx k, float alpha,
                 const float* a, const float* b, float beta, float* c, const Epilogue& epi,
-                idx i0, idx i1, idx j0, idx j1) {
+                idx i0, idx i1, idx j0, idx j1, const float* shared_a = nullptr) {
   const int MR = T.mr, NR = T.nr;
   const idx MC = T.mc, KC = T.kc, NC = T.nc;
   PackBuffers& pb = tls_pack;
-  float* ap = grow(pb.a, pb.a_len, (size_t)((MC + MR - 1) / MR * MR * KC));
+  float* ap = shared_a ? nullptr : grow(pb.a, pb.a_len, (size_t)((MC + MR - 1) / MR * MR * KC));
   float* bp = grow(pb.b, pb.b_len, (size_t)((NC + NR - 1) / NR * NR * KC));
-  // k in equal blocks of at most KC (784 = 4·196, not 3·256 + 16: no thin last block)
-  const idx kblocks = (k + KC - 1) / KC;
-  const idx kc_even = ((k + kblocks - 1) / kblocks + 7) / 8 * 8;
+  const idx kc_even = kc_even_of(k, KC);
+  const idx mpad = (m + MR - 1) / MR * MR;
   for (idx jc = j0; jc < j1; jc += NC) {
     const idx nc = j1 - jc < NC ? j1 - jc : NC;
     for (idx pc = 0; pc < k; pc += kc_even) {
@@ -136,13 +142,19 @@ void gemm_block(const KernelTable& T, bool ta, bool tb, idx m, idx n, idx k, flo
       pack_b(tb, b, n, k, pc, kc, jc, nc, NR, bp);
       for (idx ic = i0; ic < i1; ic += MC) {
         const idx mc = i1 - ic < MC ? i1 - ic : MC;
-        pack_a(ta, a, m, k, ic, mc, pc, kc, MR, ap);
+        const float* apk;
+        if (shared_a) {
+          apk = shared_a + mpad * pc + ic * kc;  // layout of pack_all_a
+        } else {
+          pack_a(ta, a, m, k, ic, mc, pc, kc, MR, ap);
+          apk = ap;
+        }
         for (idx jr = 0; jr < nc; jr += NR) {
           const int nr = (int)(nc - jr < NR ? nc - jr : NR);
           for (idx ir = 0; ir < mc; ir += MR) {
             const int mr = (int)(mc - ir < MR ? mc - ir : MR);
             float* ct = c + (ic + ir) * n + jc + jr;
-            T.ukr(kc, ap + ir * kc, bp + jr * kc, ct, n, mr, nr, alpha, bet);
+            T.ukr(kc, apk + ir * kc, bp + jr * kc, ct, n, mr, nr, alpha, bet);
             if (last && epi.kind != EPI_NONE) T.epilogue(epi, ct, n, ic + ir, jc + jr, mr, nr);
           }
         }
@@ -150,6 +162,24 @@ void gemm_block(const KernelTable& T, bool ta, bool tb, idx m, idx n, idx k, flo
     }
   }
 }
+
+// Rows [i0,i1) (MR-aligned i0) of all of op(a), every k block, into the layout gemm_block reads
+// with shared_a: k block at pc starts at mpad·pc, and in it row i's sliver at i·kc.
+void pack_all_a(const KernelTable& T, bool ta, const float* a, idx m, idx k, idx i0, idx i1, float* dst) {
+  const int MR = T.mr;
+  const idx kc_even = kc_even_of(k, T.kc);
+  const idx mpad = (m + MR - 1) / MR * MR;
+  for (idx pc = 0; pc < k; pc += kc_even) {
+    const idx kc = k - pc < kc_even ? k - pc : kc_even;
+    pack_a(ta, a, m, k, i0, i1 - i0, pc, kc, MR, dst + mpad * pc + i0 * kc);
+  }
+}
+
+struct SharedA {  // per calling thread (JS threads may each run a gemm), grown on demand
+  float* p = nullptr;
+  size_t len = 0;
+};
+thread_local SharedA tls_shared_a;
 
 }  // namespace
 
@@ -185,12 +215,26 @@ void gemm(const Ctx& ctx, bool ta, bool tb, idx m, idx n, idx k, float alpha, co
     const idx cost = ((mt + gm - 1) / gm) * ((nt + gn - 1) / gn);
     if (best < 0 || cost < best || (cost == best && gn > tn)) { best = cost; tm = gm; tn = gn; }
   }
+  // Tasks in one row of the grid need the same packed a: pack it once, in parallel over row
+  // tiles, rather than once per task (a is re-packed tn times otherwise: ~20% of a wide-mlp step).
+  const float* shared_a = nullptr;
+  if (threads > 1 && tn > 1) {
+    SharedA& sa = tls_shared_a;
+    shared_a = grow(sa.p, sa.len, (size_t)(mt * MR * k));
+    float* dst = sa.p;
+    const int pt = (idx)tasks <= mt ? tasks : (int)mt;
+    ThreadPool::instance().run(pt, threads, [&](int t) {
+      const idx i0 = mt * t / pt * MR, i1t = mt * (t + 1) / pt * MR;
+      const idx i1 = i1t < m ? i1t : m;
+      if (i0 < i1) pack_all_a(T, ta, a, m, k, i0, i1, dst);
+    });
+  }
   auto task = [&](int t) {
     const idx bi = t / tn, bj = t % tn;
     const idx i0 = mt * bi / tm * MR, i1t = mt * (bi + 1) / tm * MR;
     const idx j0 = nt * bj / tn * NR, j1t = nt * (bj + 1) / tn * NR;
     const idx i1 = i1t < m ? i1t : m, j1 = j1t < n ? j1t : n;
-    if (i0 < i1 && j0 < j1) gemm_block(T, ta, tb, m, n, k, alpha, a, b, beta, c, epi, i0, i1, j0, j1);
+    if (i0 < i1 && j0 < j1) gemm_block(T, ta, tb, m, n, k, alpha, a, b, beta, c, epi, i0, i1, j0, j1, shared_a);
   };
   if (threads <= 1) {
     task(0);
