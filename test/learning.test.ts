@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { fitNormalization } from '../src/data.js';
 import { loadBuiltin, trainTestSplit } from '../src/io/datasets.js';
 import { Model } from '../src/model.js';
+import { Random } from '../src/random.js';
 import type { ModelSpec } from '../src/spec.js';
 import { BACKENDS } from './backends.js';
 
@@ -109,11 +110,21 @@ describe('fit behaviour', () => {
   });
 
   it('yields to the event loop during a long fit', async () => {
-    const model = new Model(spec, backend);
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 1);
-    await model.fit(XOR_X, XOR_Y, { epochs: 3000, batchSize: 1, yieldEveryMs: 5 });
+    // ~0.5 s of small steps: timers must keep firing throughout, never starved for long
+    const r = new Random(4), rows = 2000;
+    const x = { data: Float32Array.from({ length: rows * 64 }, () => r.uniform()), shape: [rows, 64] as [number, number] };
+    const y = Int32Array.from({ length: rows }, () => r.int(10));
+    const model = new Model({ inputs: 64, layers: [{ units: 256, activation: 'relu' }, { units: 10, activation: 'softmax' }],
+      loss: 'categoricalCrossEntropy', optimizer: { type: 'sgd', learningRate: 0.01 }, seed: 1 }, backend);
+    const ticks: number[] = [];
+    const timer = setInterval(() => ticks.push(performance.now()), 1);
+    const t0 = performance.now();
+    await model.fit(x, y, { epochs: 10, batchSize: 1, yieldEveryMs: 5 });
+    const t1 = performance.now();
     clearInterval(timer);
-    expect(ticks).toBeGreaterThan(3);
+    const gaps = [t0, ...ticks, t1].slice(1).map((t, i, a) => t - (i === 0 ? t0 : a[i - 1]));
+    expect(t1 - t0).toBeGreaterThan(100);
+    expect(ticks.length).toBeGreaterThan((t1 - t0) / 25);
+    expect(Math.max(...gaps)).toBeLessThan(50);
   });
 });
