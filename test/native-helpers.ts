@@ -3,20 +3,11 @@ import { expect } from 'vitest';
 import type { Backend, Buf } from '../src/backends/backend.js';
 import { JsBackend } from '../src/backends/js.js';
 import { loadNativeAddon, loadNativeBackend, type NativeBackend, type NativeOptions } from '../src/backends/native.js';
+import { rng } from './rng.js';
+
+export { rng };
 
 export const ref = new JsBackend();
-
-/** mulberry32: small, seeded, good enough for test inputs. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A buffer of `n` floats uniform in [lo, hi) on backend `b`. */
 export function randBuf(b: Backend, n: number, r: () => number, lo = -1, hi = 1): Buf {

@@ -11,6 +11,7 @@ import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type LossCode, ty
 import { JsBackend } from '../src/backends/js.js';
 import { stepFromKernels } from '../src/backends/step.js';
 import { loadWasmBackend, relaxedSimdSupported, simdSupported, WasmBackend } from '../src/backends/wasm.js';
+import { rng } from './rng.js';
 
 // Node 20's V8 has relaxed SIMD behind a flag (on by default from Node 22); it must be on before
 // any module is compiled, so that the relaxed build is tested here too.
@@ -21,18 +22,6 @@ const gc = runInNewContext('gc') as () => void;
 
 const U = 2 ** -24;
 const ref = new JsBackend();
-
-// mulberry32: a seeded generator independent of the library's own
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomArray(n: number, seed: number, lo = -2, hi = 2): Float32Array {
   const r = rng(seed);
