@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backends/backend.js';
 import { JsBackend } from '../src/backends/js.js';
-import { BackendError, probeBackends, selectBackend, type BackendLoader } from '../src/backends/select.js';
+import { probeBackends, selectBackend, type BackendLoader } from '../src/backends/select.js';
 import { backendInfo, loadBackend } from '../src/index.js';
 
 const failing = (why: string): BackendLoader => () => { throw new Error(why); };

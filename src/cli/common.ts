@@ -1,6 +1,6 @@
 // What the commands share: option parsers, backend selection with its report, output files that
 // are checked before the work starts, and number formatting.
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { access, stat, constants } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Backend, BackendName } from '../backends/backend.js';
@@ -109,4 +109,30 @@ export function delimiter(v: string): string {
   if (v === 'tab' || v === '\\t') return '\t';
   if (v.length !== 1) throw new InvalidArgumentError("--delimiter takes one character (or 'tab').");
   return v;
+}
+
+/** Help for --target where DATA carries the target (train, evaluate). */
+export const TARGET_HELP = 'target column: a header name or a 0-based index, -1 = last (default: the last column)';
+
+/**
+ * How DATA is read, the same for train, evaluate and predict: CSV layout and, with `labels`, the
+ * IDX labels file. New Option objects on every call: each command owns its own.
+ */
+export function dataOptions(targetHelp: string, { labels }: { labels: boolean }): Option[] {
+  const options = [
+    new Option('-t, --target <COLUMN>', targetHelp),
+    new Option('--header', 'the first row is a header (default: detected)'),
+    new Option('--no-header', 'the first row is data'),
+    new Option('--delimiter <CHAR>', 'CSV field delimiter, or tab (default: "," or tab for .tsv)').argParser(delimiter),
+  ];
+  if (labels) options.push(new Option('--labels <FILE>', 'IDX labels file for an IDX images DATA file'));
+  return options;
+}
+
+/** --backend and --threads, the same for every command that loads a backend. */
+export function backendOptions(): Option[] {
+  return [
+    new Option('--backend <NAME>', 'backend (default: the fastest that loads; env DELTAPROP_BACKEND)').choices(['auto', 'native', 'wasm', 'js']),
+    new Option('--threads <N>', 'threads for the native backend (env DELTAPROP_THREADS)').argParser(positiveInt('--threads')),
+  ];
 }

@@ -1,8 +1,8 @@
 // `deltaprop evaluate MODEL DATA`: loss, accuracy and the confusion matrix (with class names) of a
 // saved model on labelled data.
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import type { Matrix } from '../data.js';
-import { count, delimiter, describeBackend, f4, out, positiveInt, type BackendFlags } from './common.js';
+import { backendOptions, count, dataOptions, describeBackend, f4, out, TARGET_HELP, type BackendFlags } from './common.js';
 import { classIndices, readTable, targetValues } from './data.js';
 import { classNames, openModel } from './model-data.js';
 
@@ -15,19 +15,14 @@ interface EvaluateFlags extends BackendFlags {
 }
 
 export function evaluateCommand(): Command {
-  return new Command('evaluate')
+  const command = new Command('evaluate')
     .summary('loss, accuracy and confusion matrix of a saved model on labelled data')
     .description('Evaluate a saved model on labelled DATA (same formats as train: CSV, IDX pair, builtin:NAME). '
       + 'The target column is found as in train; the rows must have the model\'s number of features besides it.')
     .argument('<MODEL>', 'model file saved by train --save (or saveModel)')
-    .argument('<DATA>', 'CSV file, IDX images file, or builtin:iris / builtin:digits')
-    .option('-t, --target <COLUMN>', 'target column: a header name or a 0-based index, -1 = last (default: the last column)')
-    .option('--header', 'the first row is a header (default: detected)')
-    .option('--no-header', 'the first row is data')
-    .option('--delimiter <CHAR>', 'CSV field delimiter, or tab (default: "," or tab for .tsv)', delimiter)
-    .option('--labels <FILE>', 'IDX labels file for an IDX images DATA file')
-    .addOption(new Option('--backend <NAME>', 'backend (default: the fastest that loads)').choices(['auto', 'native', 'wasm', 'js']))
-    .option('--threads <N>', 'threads for the native backend', positiveInt('--threads'))
+    .argument('<DATA>', 'CSV file, IDX images file, or builtin:iris / builtin:digits');
+  for (const o of [...dataOptions(TARGET_HELP, { labels: true }), ...backendOptions()]) command.addOption(o);
+  return command
     .option('--json', 'print one JSON object: loss, accuracy, rows, classes, confusion')
     .addHelpText('after', `
 Examples:

@@ -1,9 +1,9 @@
 // `deltaprop predict MODEL DATA`: one CSV row out per row in: the predicted class name (or the
 // predicted values), and on request the probability of every class.
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import { writeFileAtomic } from '../io/files.js';
-import { checkWritable, delimiter, positiveInt, type BackendFlags } from './common.js';
+import { backendOptions, checkWritable, dataOptions, type BackendFlags } from './common.js';
 import { CliError, readTable } from './data.js';
 import { classNames, openModel } from './model-data.js';
 
@@ -16,21 +16,19 @@ interface PredictFlags extends BackendFlags {
 }
 
 export function predictCommand(): Command {
-  return new Command('predict')
+  const command = new Command('predict')
     .summary('predict classes or values for the rows of a data file, as CSV')
     .description('Predict with a saved model, one output row per DATA row, as CSV with a header: '
       + '`class` (the class name) for classifiers, `value` (or value_1, value_2, …) for regression. '
       + 'A target column is skipped when named with --target, or when the rows are one column wider than the model\'s input.')
     .argument('<MODEL>', 'model file saved by train --save (or saveModel)')
-    .argument('<DATA>', 'CSV file, IDX images file, or builtin:iris / builtin:digits')
-    .option('-t, --target <COLUMN>', 'a target column to skip: header name or 0-based index')
-    .option('--header', 'the first row is a header (default: detected)')
-    .option('--no-header', 'the first row is data')
-    .option('--delimiter <CHAR>', 'CSV field delimiter, or tab (default: "," or tab for .tsv)', delimiter)
+    .argument('<DATA>', 'CSV file, IDX images file, or builtin:iris / builtin:digits');
+  for (const o of dataOptions('a target column to skip: header name or 0-based index', { labels: false })) command.addOption(o);
+  command
     .option('-p, --probabilities', 'add one column per class with its probability (p_<class>)')
-    .option('--out <FILE>', 'write the CSV to FILE (atomically) instead of stdout')
-    .addOption(new Option('--backend <NAME>', 'backend (default: the fastest that loads)').choices(['auto', 'native', 'wasm', 'js']))
-    .option('--threads <N>', 'threads for the native backend', positiveInt('--threads'))
+    .option('--out <FILE>', 'write the CSV to FILE (atomically) instead of stdout');
+  for (const o of backendOptions()) command.addOption(o);
+  return command
     .addHelpText('after', `
 Examples:
   $ deltaprop predict wine.model new-wines.csv

@@ -10,8 +10,8 @@ import { trainTestSplit } from '../io/datasets.js';
 import { Model, type EpochLogs, type FitOptions } from '../model.js';
 import type { DenseSpec, ModelSpec, OptimizerName } from '../spec.js';
 import {
-  checkWritable, chooseBackend, count, delimiter, describeBackend, f4, fraction, layerList, nonNegativeInt, nonNegativeNumber, out,
-  positiveInt, positiveNumber, seconds, type BackendFlags,
+  backendOptions, checkWritable, chooseBackend, count, dataOptions, describeBackend, f4, fraction, layerList, nonNegativeInt, nonNegativeNumber, out,
+  positiveInt, positiveNumber, seconds, TARGET_HELP, type BackendFlags,
 } from './common.js';
 import { CliError, encodeTarget, readTable, type Encoded } from './data.js';
 import { trainingCurvesSvg } from './plot.js';
@@ -49,7 +49,7 @@ interface TrainFlags extends BackendFlags {
 const DEFAULT_LR: Record<OptimizerName, number> = { adam: 0.001, adamw: 0.001, sgd: 0.01, momentum: 0.01 };
 
 export function trainCommand(): Command {
-  return new Command('train')
+  const command = new Command('train')
     .summary('train a model on a CSV file, an IDX pair or a built-in data set')
     .description('Train a multilayer perceptron on DATA. A share of the rows (--test-split) is held out, stratified by class, '
       + 'and the final summary reports the metrics on it; standardization is fitted on the training rows only and '
@@ -57,12 +57,9 @@ export function trainCommand(): Command {
       + 'DATA is a CSV file (.csv, .tsv, gzip or not; header detected), an IDX images file (the MNIST family; '
       + 'labels from --labels or the matching *-labels-idx1-ubyte[.gz] next to it), or builtin:iris / builtin:digits. '
       + 'String targets are classes (sorted), integer targets are classes, other numbers are regression values.')
-    .argument('<DATA>', 'CSV file, IDX images file, or builtin:iris / builtin:digits')
-    .option('-t, --target <COLUMN>', 'target column: a header name or a 0-based index, -1 = last (default: the last column)')
-    .option('--header', 'the first row is a header (default: detected)')
-    .option('--no-header', 'the first row is data')
-    .option('--delimiter <CHAR>', 'CSV field delimiter, or tab (default: "," or tab for .tsv)', delimiter)
-    .option('--labels <FILE>', 'IDX labels file for an IDX images DATA file')
+    .argument('<DATA>', 'CSV file, IDX images file, or builtin:iris / builtin:digits');
+  for (const o of dataOptions(TARGET_HELP, { labels: true })) command.addOption(o);
+  command
     .addOption(new Option('--task <TASK>', 'what to predict; auto: strings and integers are classes, other numbers are values')
       .choices(['auto', 'classification', 'regression']).default('auto'))
     .addOption(new Option('-l, --layers <WIDTHS>', "hidden layer widths, comma-separated ('none' for no hidden layer)").argParser(layerList).default([32], '32'))
@@ -76,9 +73,9 @@ export function trainCommand(): Command {
     .option('--validation-split <FRACTION>', 'fraction of the training rows held out for validation metrics per epoch', fraction('--validation-split'), 0)
     .option('--test-split <FRACTION>', 'fraction of all rows held out for the final test metrics (0: none)', fraction('--test-split'), 0.2)
     .option('--patience <EPOCHS>', 'stop early after this many epochs without improvement (of val_loss, else loss) and keep the best weights', nonNegativeInt('--patience'))
-    .option('-s, --seed <N>', 'seed for the initial weights, the splits and the shuffling', nonNegativeInt('--seed'), 0)
-    .addOption(new Option('--backend <NAME>', 'backend (default: the fastest that loads; env DELTAPROP_BACKEND)').choices(['auto', 'native', 'wasm', 'js']))
-    .option('--threads <N>', 'threads for the native backend (env DELTAPROP_THREADS)', positiveInt('--threads'))
+    .option('-s, --seed <N>', 'seed for the initial weights, the splits and the shuffling', nonNegativeInt('--seed'), 0);
+  for (const o of backendOptions()) command.addOption(o);
+  return command
     .option('--save <FILE>', 'save the trained model to FILE (written atomically)')
     .option('--plot <FILE.svg>', 'write the loss and accuracy curves per epoch as an SVG chart')
     .option('-q, --quiet', 'no progress bar and no per-epoch lines; print only the final summary')
