@@ -1,11 +1,7 @@
 import { defineConfig, type Options } from 'tsup';
 
-/**
- * The `deltaprop` command (package.json bin): one self-contained ESM file with its shebang. Exported
- * so that test/cli.test.ts builds exactly this, without cleaning the rest of dist/.
- */
-export const cliBuild: Options = {
-  entry: { cli: 'src/cli.ts' },
+/** A self-contained ESM program for Node (the CLI, the benchmark), added to dist/ without cleaning it. */
+const nodeProgram: Options = {
   format: ['esm'],
   dts: false,
   sourcemap: true,
@@ -14,6 +10,15 @@ export const cliBuild: Options = {
   platform: 'node',
   splitting: false,
   external: ['node-gyp-build'],
+};
+
+/**
+ * The `deltaprop` command (package.json bin): one self-contained ESM file with its shebang. Exported
+ * so that test/cli.test.ts builds exactly this, without cleaning the rest of dist/.
+ */
+export const cliBuild: Options = {
+  ...nodeProgram,
+  entry: { cli: 'src/cli.ts' },
   banner: { js: '#!/usr/bin/env node' },
 };
 
@@ -22,15 +27,8 @@ export const cliBuild: Options = {
  * stay run-time imports, so a missing peer is reported by the bench instead of breaking the build.
  */
 export const benchBuild: Options = {
+  ...nodeProgram,
   entry: { bench: 'bench/run.ts' },
-  format: ['esm'],
-  dts: false,
-  sourcemap: true,
-  clean: false,
-  target: 'node20',
-  platform: 'node',
-  splitting: false,
-  external: ['node-gyp-build'],
 };
 
 // ESM + CommonJS builds of the library with type declarations, and the CLI as ESM.
