@@ -24,20 +24,12 @@ typedef std::ptrdiff_t idx;
 constexpr double kMaxSize = 2147483647.0;  // sizes are int32 on the JS side
 constexpr int kMaxThreads = 256;
 
-// Reads arguments in order; the first failure throws and turns every later read into a no-op.
-class Args {
+// What both argument readers share: the first failure throws a JS error naming the function and
+// the argument, and turns every later read into a no-op.
+class ArgErrors {
  public:
-  Args(napi_env env, napi_callback_info info, const char* fn) : env_(env), fn_(fn) {
-    napi_get_cb_info(env, info, &argc_, argv_, nullptr, &data_);
-    if (argc_ > kMax) argc_ = kMax;
-  }
   bool ok() const { return ok_; }
   void* data() const { return data_; }
-
-  napi_value arg(size_t i) const {
-    return i < argc_ ? argv_[i] : nullptr;
-  }
-
   void type_error(const char* name, const char* expected) {
     fail(false, std::string(name) + " must be " + expected);
   }
@@ -47,6 +39,30 @@ class Args {
     std::string full = std::string(fn_) + ": " + msg;
     if (range) napi_throw_range_error(env_, nullptr, full.c_str());
     else napi_throw_type_error(env_, nullptr, full.c_str());
+  }
+
+ protected:
+  ArgErrors(napi_env env, const char* fn) : env_(env), fn_(fn) {}
+  static std::string fmt(double d) {
+    char b[64];
+    std::snprintf(b, sizeof b, "%.17g", d);
+    return b;
+  }
+  napi_env env_;
+  const char* fn_;
+  void* data_ = nullptr;
+  bool ok_ = true;
+};
+
+// Reads arguments in order; the first failure throws and turns every later read into a no-op.
+class Args : public ArgErrors {
+ public:
+  Args(napi_env env, napi_callback_info info, const char* fn) : ArgErrors(env, fn) {
+    napi_get_cb_info(env, info, &argc_, argv_, nullptr, &data_);
+    if (argc_ > kMax) argc_ = kMax;
+  }
+  napi_value arg(size_t i) const {
+    return i < argc_ ? argv_[i] : nullptr;
   }
 
   double number(size_t i, const char* name) {
@@ -119,18 +135,9 @@ class Args {
   }
 
  private:
-  static std::string fmt(double d) {
-    char b[64];
-    std::snprintf(b, sizeof b, "%.17g", d);
-    return b;
-  }
   static constexpr size_t kMax = 16;
-  napi_env env_;
-  const char* fn_;
   size_t argc_ = kMax;
   napi_value argv_[kMax];
-  void* data_ = nullptr;
-  bool ok_ = true;
 };
 
 
@@ -173,24 +180,14 @@ struct CtxBox {  // the data of every function of one kernel object
 
 // Reads arguments from the argument block: a number at slot 3p; a buffer as (id, offset, length)
 // at slots 3p..3p+2, id -1 for null. Same checks and messages as Args.
-class FastArgs {
+class FastArgs : public ArgErrors {
  public:
-  FastArgs(napi_env env, napi_callback_info info, const char* fn) : env_(env), fn_(fn) {
+  FastArgs(napi_env env, napi_callback_info info, const char* fn) : ArgErrors(env, fn) {
     size_t argc = 0;
     napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data_);
     const Instance* in = &static_cast<const CtxBox*>(data_)->inst;
     a_ = in->args;
     reg_ = in->reg;
-  }
-  bool ok() const { return ok_; }
-  void* data() const { return data_; }
-  void type_error(const char* name, const char* expected) { fail(false, std::string(name) + " must be " + expected); }
-  void fail(bool range, const std::string& msg) {
-    if (!ok_) return;
-    ok_ = false;
-    std::string full = std::string(fn_) + ": " + msg;
-    if (range) napi_throw_range_error(env_, nullptr, full.c_str());
-    else napi_throw_type_error(env_, nullptr, full.c_str());
   }
   double number(size_t p, const char*) { return ok_ ? a_[3 * p] : 0; }
   float real(size_t p, const char* name) {
@@ -246,17 +243,8 @@ class FastArgs {
   }
 
  private:
-  static std::string fmt(double d) {
-    char b[64];
-    std::snprintf(b, sizeof b, "%.17g", d);
-    return b;
-  }
-  napi_env env_;
-  const char* fn_;
-  void* data_ = nullptr;
   const double* a_ = nullptr;
   Registry* reg_ = nullptr;
-  bool ok_ = true;
 };
 
 napi_value undefined(napi_env env) {
