@@ -109,7 +109,31 @@ class Args : public ArgErrors {
 
   // A Float32Array holding at least `need` floats (need computed from sizes already checked,
   // each < 2^31, so products of two cannot overflow int64). null is accepted when `nullable`.
-  float* f32(size_t i, const char* name, idx need, const char* shape, bool nullable = false) {
+  // Its length goes to *len_out when given.
+  float* f32(size_t i, const char* name, idx need, const char* shape, bool nullable = false,
+             size_t* len_out = nullptr) {
+    size_t len = 0;
+    void* ptr = typed(i, name, napi_float32_array, nullable ? "a Float32Array or null" : "a Float32Array", nullable, &len);
+    if (!ptr) return nullptr;
+    if ((double)len < (double)need) {
+      fail(true, std::string(name) + " has " + std::to_string(len) + " floats, fewer than " + shape +
+                     " = " + std::to_string((long long)need));
+      return nullptr;
+    }
+    if (len_out) *len_out = len;
+    return static_cast<float*>(ptr);
+  }
+
+  // A Uint32Array (or null when `nullable`), with its length.
+  const uint32_t* u32(size_t i, const char* name, size_t* len_out, bool nullable = false) {
+    return static_cast<const uint32_t*>(
+        typed(i, name, napi_uint32_array, nullable ? "a Uint32Array or null" : "a Uint32Array", nullable, len_out));
+  }
+
+ private:
+  // The data of a typed array of type `want` (nullptr for null when nullable, or on failure).
+  void* typed(size_t i, const char* name, napi_typedarray_type want, const char* expected, bool nullable,
+              size_t* len_out) {
     if (!ok_) return nullptr;
     napi_value v = arg(i);
     napi_typedarray_type tt = napi_int8_array;
@@ -119,22 +143,19 @@ class Args : public ArgErrors {
     if (!v || napi_get_typedarray_info(env_, v, &tt, &len, &ptr, nullptr, nullptr) != napi_ok) {
       napi_valuetype t = napi_undefined;
       if (nullable && v && napi_typeof(env_, v, &t) == napi_ok && t == napi_null) return nullptr;
-      type_error(name, nullable ? "a Float32Array or null" : "a Float32Array");
+      type_error(name, expected);
       return nullptr;
     }
-    if (tt != napi_float32_array) {
-      type_error(name, nullable ? "a Float32Array or null" : "a Float32Array");
+    if (tt != want) {
+      type_error(name, expected);
       return nullptr;
     }
-    if ((double)len < (double)need) {
-      fail(true, std::string(name) + " has " + std::to_string(len) + " floats, fewer than " + shape +
-                     " = " + std::to_string((long long)need));
-      return nullptr;
-    }
-    return static_cast<float*>(ptr);
+    if (len_out) *len_out = len;
+    // an empty array may have no storage at all: hand back a valid pointer anyway
+    static float empty;
+    return ptr ? ptr : &empty;
   }
 
- private:
   static constexpr size_t kMax = 16;
   size_t argc_ = kMax;
   napi_value argv_[kMax];
@@ -410,6 +431,44 @@ napi_value AdamStep(napi_env env, napi_callback_info info) {
   float* v = A.f32(3, "v", n, "n");
   if (!A.ok()) return nullptr;
   ctx_of(A).k->adam_step(p, g, m, v, n, lr, gs, b1, b2, eps, bc1, bc2, wd, dec, dc);
+  return undefined(env);
+}
+
+// gatherRows(dst, src, order|null, start, count, cols): row i of dst (count rows of cols floats) is
+// row order[start+i] of src (row start+i without an order): the staging of a shuffled batch.
+// Every index is checked against src before anything is copied.
+napi_value GatherRows(napi_env env, napi_callback_info info) {
+  Args A(env, info, "gatherRows");
+  idx start = A.size(3, "start"), count = A.size(4, "count"), cols = A.size(5, "cols");
+  float* dst = A.f32(0, "dst", count * cols, "count*cols");
+  size_t src_len = 0, order_len = 0;
+  const float* src = A.f32(1, "src", 0, "0", false, &src_len);
+  const uint32_t* order = A.u32(2, "order", &order_len, true);
+  if (!A.ok()) return nullptr;
+  const idx src_rows = cols == 0 ? 0 : (idx)(src_len / (size_t)cols);
+  if (order) {
+    if ((double)start + (double)count > (double)order_len) {
+      A.fail(true, "start + count = " + std::to_string((long long)(start + count)) + " is past the end of order (" +
+                       std::to_string(order_len) + " entries)");
+      return nullptr;
+    }
+    if (cols > 0) {
+      for (idx i = 0; i < count; i++) {
+        if ((idx)order[start + i] >= src_rows) {
+          A.fail(true, "order[" + std::to_string((long long)(start + i)) + "] = " + std::to_string(order[start + i]) +
+                           " is not a row of src (" + std::to_string((long long)src_rows) + " rows of " +
+                           std::to_string((long long)cols) + ")");
+          return nullptr;
+        }
+      }
+    }
+  } else if (cols > 0 && start + count > src_rows) {
+    A.fail(true, "rows [" + std::to_string((long long)start) + ", " + std::to_string((long long)(start + count)) +
+                     ") are not all in src (" + std::to_string((long long)src_rows) + " rows of " +
+                     std::to_string((long long)cols) + ")");
+    return nullptr;
+  }
+  gather_rows(ctx_of(A), dst, src, order ? order + start : nullptr, start, count, cols);
   return undefined(env);
 }
 
@@ -743,7 +802,7 @@ napi_value Create(napi_env env, napi_callback_info info) {
                     {"denseBackwardFast", DenseBackward<FastArgs>}, {"lossDeltaFast", LossDelta<FastArgs>},
                     {"sumSquaresFast", SumSquares<FastArgs>}, {"sgdStepFast", SgdStep<FastArgs>},
                     {"momentumStepFast", MomentumStep<FastArgs>}, {"adamStepFast", AdamStep<FastArgs>},
-                    {"compileStep", CompileStep},
+                    {"compileStep", CompileStep}, {"gatherRows", GatherRows},
                     {"vexp", VExp}, {"vact", VAct}, {"setThreads", SetThreads}, {"getThreads", GetThreads}};
   for (const Fn& f : fns) {
     napi_value fv;

@@ -2,6 +2,7 @@
 // kernels built on it.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include "kernels/kernels.h"
 
 namespace deltaprop {
@@ -29,6 +30,11 @@ void dense_forward(const Ctx& ctx, float* y, const float* x, const float* w, con
 void dense_backward(const Ctx& ctx, float* dw, float* db, float* dx, const float* dz, const float* x,
                     const float* w, std::ptrdiff_t m, std::ptrdiff_t inp, std::ptrdiff_t out,
                     float scale, int prev_act, float alpha);
+
+// dst row i = src row rows[i] (row start+i when rows is null), i < count, each cols floats. Indices
+// are trusted (the boundary checks them). Rows are split over threads when the copy is large.
+void gather_rows(const Ctx& ctx, float* dst, const float* src, const uint32_t* rows, std::ptrdiff_t start,
+                 std::ptrdiff_t count, std::ptrdiff_t cols);
 
 // The kernel table for an ISA name ("" = the newest this CPU runs); nullptr and a reason if the
 // name is unknown, not compiled in, or not supported by this CPU.

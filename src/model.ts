@@ -379,21 +379,27 @@ export class Model {
 
   /** Copies rows [start, start+p.m) of X (normalized) and Y into the plan's staging buffers. */
   private stage(p: Plan, X: Matrix, Y: Matrix | null, start: number, order?: Uint32Array): void {
-    const cols = this.inputs, xd = p.x.data, norm = this.spec.normalization;
+    const cols = this.inputs, norm = this.spec.normalization, gather = this.backend.gatherRows;
+    if (gather && !norm) {
+      gather.call(this.backend, p.x, X.data, order ?? null, start, p.m, cols);
+      if (Y) gather.call(this.backend, p.y, Y.data, order ?? null, start, p.m, this.outputs);
+      return;
+    }
+    const xd = p.x.data, xs = X.data;
     for (let i = 0; i < p.m; i++) {
       const r = order ? order[start + i] : start + i;
       const src = r * cols, dst = i * cols;
       if (norm) {
-        for (let j = 0; j < cols; j++) xd[dst + j] = (X.data[src + j] - norm.mean[j]) / norm.std[j];
+        for (let j = 0; j < cols; j++) xd[dst + j] = (xs[src + j] - norm.mean[j]) / norm.std[j];
       } else {
-        for (let j = 0; j < cols; j++) xd[dst + j] = X.data[src + j];
+        for (let j = 0; j < cols; j++) xd[dst + j] = xs[src + j];
       }
     }
     if (!Y) return;
-    const outs = this.outputs, yd = p.y.data;
+    const outs = this.outputs, yd = p.y.data, ys = Y.data;
     for (let i = 0; i < p.m; i++) {
       const r = order ? order[start + i] : start + i;
-      for (let j = 0; j < outs; j++) yd[i * outs + j] = Y.data[r * outs + j];
+      for (let j = 0; j < outs; j++) yd[i * outs + j] = ys[r * outs + j];
     }
   }
 

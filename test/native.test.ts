@@ -351,3 +351,60 @@ describe('native threads', () => {
     expect(b.threads).toBe(1);
   });
 });
+
+describe('native gatherRows (batch staging)', () => {
+  // The rows a JavaScript loop would copy: the reference for the kernel.
+  const expected = (src: Float32Array, order: Uint32Array | null, start: number, count: number, cols: number) => {
+    const out = new Float32Array(count * cols);
+    for (let i = 0; i < count; i++) {
+      const r = order ? order[start + i] : start + i;
+      out.set(src.subarray(r * cols, (r + 1) * cols), i * cols);
+    }
+    return out;
+  };
+
+  it('copies the ordered rows (and plain row ranges) exactly, on 1 and 2 threads, leaving the rest of dst alone', () => {
+    const r = rng(31);
+    // 2·10⁴ floats stay on one thread; 128·784 is split over the pool
+    for (const [rows, cols, count] of [[50, 1, 7], [300, 33, 200], [2000, 784, 128], [10, 784, 10], [5, 0, 3]]) {
+      const src = Float32Array.from({ length: rows * cols }, () => r() * 2 - 1);
+      const order = Uint32Array.from({ length: rows }, (_, i) => i).sort(() => r() - 0.5);
+      for (const threads of [1, 2]) {
+        const be = native(ISAS[0], { threads });
+        const start = Math.min(3, rows - count);
+        for (const ord of [order, null]) {
+          const dst = be.alloc(count * cols + 5);
+          dst.data.fill(7.5);
+          be.gatherRows(dst, src, ord, start, count, cols);
+          expect(Array.from(dst.data.subarray(0, count * cols))).toEqual(Array.from(expected(src, ord, start, count, cols)));
+          expect(Array.from(dst.data.subarray(count * cols))).toEqual([7.5, 7.5, 7.5, 7.5, 7.5]);
+        }
+      }
+    }
+  });
+
+  it('reads from views with a byteOffset (a slice of a larger set)', () => {
+    const be = native(ISAS[0]);
+    const all = Float32Array.from({ length: 40 }, (_, i) => i);
+    const view = all.subarray(8, 40); // rows 2..9 of 4 columns, seen as rows 0..7
+    const dst = be.alloc(8);
+    be.gatherRows(dst, view, Uint32Array.of(7, 0), 0, 2, 4);
+    expect(Array.from(dst.data)).toEqual([36, 37, 38, 39, 8, 9, 10, 11]);
+  });
+
+  it('a row index past the end of src (a hostile order) throws before anything is written', () => {
+    const be = native(ISAS[0], { threads: 2 });
+    const src = new Float32Array(10 * 4).fill(1), dst = be.alloc(3 * 4);
+    for (const [order, start, msg] of [
+      [Uint32Array.of(0, 1, 10), 0, /order\[2\] = 10 is not a row of src \(10 rows of 4\)/],
+      [Uint32Array.of(0, 4294967295, 1), 0, /order\[1\] = 4294967295/],
+      [Uint32Array.of(0, 1), 0, /start \+ count = 3 is past the end of order \(2 entries\)/],
+      [Uint32Array.of(0, 1, 2, 3), 2, /past the end of order/],
+    ] as const) {
+      expect(() => be.gatherRows(dst, src, order, start, 3, 4)).toThrow(msg);
+      expect(Array.from(dst.data)).toEqual(new Array(12).fill(0));
+    }
+    expect(() => be.gatherRows(dst, src, null, 8, 3, 4)).toThrow(/rows \[8, 11\) are not all in src \(10 rows of 4\)/);
+    expect(Array.from(dst.data)).toEqual(new Array(12).fill(0));
+  });
+});

@@ -114,6 +114,13 @@ export interface Backend extends Partial<StepCompiler> {
   adamStep(p: Buf, g: Buf, m: Buf, v: Buf, n: number, lr: number, gradScale: number,
     beta1: number, beta2: number, eps: number, bc1: number, bc2: number,
     weightDecay: number, decoupled: boolean, decayCount: number): void;
+
+  /**
+   * Optional batch staging: row i of dst = row order[start + i] of src (row start + i when order
+   * is null), for i < count, each `cols` floats. A backend that has it copies a shuffled batch
+   * faster than a JavaScript loop can (the data set is far larger than the caches).
+   */
+  gatherRows?(dst: Buf, src: Float32Array, order: Uint32Array | null, start: number, count: number, cols: number): void;
 }
 
 /** Optimizer codes for fused training steps; the same numbers in native/ and assembly/. */

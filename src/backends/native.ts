@@ -49,6 +49,8 @@ export interface NativeKernels {
   sgdStepFast(): void;
   momentumStepFast(): void;
   adamStepFast(): void;
+  gatherRows(dst: Float32Array, src: Float32Array, order: Uint32Array | null, start: number, count: number,
+    cols: number): void;
   /** Checks and resolves a whole training step once (see NativeBackend.compileStep). */
   compileStep(desc: Float64Array): { run(): number };
 }
@@ -339,6 +341,10 @@ export class NativeBackend implements Backend {
       this.kernels.adamStep(p.data, g.data, m.data, v.data, n, lr, gradScale, beta1, beta2, eps, bc1, bc2,
         weightDecay, decoupled, decayCount);
     }
+  }
+
+  gatherRows(dst: Buf, src: Float32Array, order: Uint32Array | null, start: number, count: number, cols: number): void {
+    this.kernels.gatherRows(dst.data, src, order, start, count, cols);
   }
 
   /**
