@@ -24,6 +24,8 @@ typedef std::ptrdiff_t idx;
 // Below this many multiply-adds (~25 µs of work) one thread beats splitting: the hand-off costs
 // microseconds, and on a busy machine a preempted worker can hold a run back much longer.
 constexpr idx kParallelGemm = 1 << 21;
+// The narrow path splits without packing, so it pays off sooner.
+constexpr idx kParallelNarrow = 1 << 18;
 
 struct PackBuffers {  // per thread, grown on demand, never freed (reused by every call)
   float* a = nullptr;
@@ -193,9 +195,26 @@ void gemm(const Ctx& ctx, bool ta, bool tb, idx m, idx n, idx k, float alpha, co
     return;
   }
   const double work = (double)m * (double)n * (double)k;  // may exceed int64 for hostile sizes
+  const idx lda = ta ? m : k;
   if (work <= ctx.small_gemm) {
-    T.gemm_small(ta, tb, m, n, k, alpha, a, b, beta, c);
+    T.gemm_small(ta, tb, m, n, k, alpha, a, lda, b, beta, c);
     if (epi.kind != EPI_NONE) T.epilogue(epi, c, n, 0, 0, (int)m, (int)n);
+    return;
+  }
+  if (n <= T.narrow_n && !tb && ctx.small_gemm > 0) {
+    // A narrow output (a 10-class layer): unpacked, rows split over threads in blocks of 8
+    // (a row's sum does not depend on its block, so neither do the bits).
+    const idx blocks = (m + 7) / 8;
+    int parts = work >= (double)kParallelNarrow ? ctx.threads : 1;
+    if ((idx)parts > blocks) parts = (int)blocks;
+    auto part = [&](int t) {
+      const idx i0 = blocks * t / parts * 8, i1t = blocks * (t + 1) / parts * 8, i1 = i1t < m ? i1t : m;
+      if (i0 >= i1) return;
+      T.gemm_small(ta, false, i1 - i0, n, k, alpha, ta ? a + i0 : a + i0 * k, lda, b, beta, c + i0 * n);
+      if (epi.kind != EPI_NONE) T.epilogue(epi, c + i0 * n, n, i0, 0, (int)(i1 - i0), (int)n);
+    };
+    if (parts <= 1) part(0);
+    else ThreadPool::instance().run(parts, ctx.threads, part);
     return;
   }
   const int MR = T.mr, NR = T.nr;

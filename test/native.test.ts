@@ -87,6 +87,29 @@ describe.each(ISAS)('native %s', (isa) => {
     });
   }
 
+  it('gemm: narrow outputs (n <= 16, an output layer) past the small-problem cutoff, split over 2 threads', () => {
+    // NN and TN outputs at most 16 wide run unpacked at any size where the ISA has that path,
+    // in row blocks of 8, 4 and 1: every remainder of m, alpha/beta, and the fused epilogue
+    const two = native(isa, { threads: 2 }), r = rng(11);
+    for (const [ta, tb, name] of cases.filter(([, tb]) => !tb)) {
+      for (const [m, n, k] of [[301, 10, 512], [13, 16, 3000], [1024, 1, 300], [9, 7, 5000], [515, 3, 700]]) {
+        const a = randBuf(two, m * k, r), b = randBuf(two, k * n, r), c = randBuf(two, m * n, r);
+        const cr = copyTo(ref, c);
+        two.gemm(ta, tb, m, n, k, 0.7, a, b, -1.3, c);
+        ref.gemm(ta, tb, m, n, k, 0.7, copyTo(ref, a), copyTo(ref, b), -1.3, cr);
+        expectClose(c.data, cr.data, m * n, `${isa} narrow ${name} m=${m} n=${n} k=${k}`, { growth: Math.sqrt(k) });
+      }
+    }
+    const [m, inp, out] = [257, 512, 10];
+    const x = randBuf(two, m * inp, r, 0, 1), w = randBuf(two, inp * out, r), bias = randBuf(two, out, r);
+    for (const act of [ACT.relu, ACT.softmax, ACT.sigmoid]) {
+      const y = two.alloc(m * out), yr = ref.alloc(m * out);
+      two.denseForward(y, x, w, bias, m, inp, out, act, 0);
+      ref.denseForward(yr, copyTo(ref, x), copyTo(ref, w), copyTo(ref, bias), m, inp, out, act, 0);
+      expectClose(y.data, yr.data, m * out, `${isa} narrow denseForward act ${act}`, { growth: Math.sqrt(inp) });
+    }
+  });
+
   it('gemm: large k (2000) and sizes crossing the cache blocks, all transpose cases', () => {
     const r = rng(3);
     for (const [ta, tb, name] of cases) {

@@ -36,9 +36,13 @@ struct KernelTable {
   int mc, kc, nc;  // cache blocks: a (mc,kc) block in L2, b (kc,nr) sliver in L1, b (kc,nc) in L3
   UkrFn ukr;
   // Unpacked GEMM for small problems, where packing costs more than it saves. Same semantics as
-  // the public gemm; single-threaded.
+  // the public gemm, with a's leading dimension lda (k, or m when ta, for a whole matrix);
+  // single-threaded. Rows of c do not depend on each other or on m.
   void (*gemm_small)(bool ta, bool tb, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, float alpha,
-                     const float* a, const float* b, float beta, float* c);
+                     const float* a, std::ptrdiff_t lda, const float* b, float beta, float* c);
+  // Widest n (0: none) for which gemm_small beats the packed path at any size when !tb: the
+  // packed tile is NR wide, so a 10-wide output would waste most of it.
+  int narrow_n;
   // Epilogue over rows [0,mr) × cols [0,nr) of a tile at c (row stride ldc); col0/row0 locate
   // the tile in the whole matrix for bias and aux.
   void (*epilogue)(const Epilogue& e, float* c, std::ptrdiff_t ldc, std::ptrdiff_t row0,
