@@ -540,10 +540,13 @@ struct StepPlan {
   std::vector<Held> held;
 };
 
+constexpr int kStepLoss = 10;  // argument-block slot of a compiled step's loss
+
 enum StepOpt { OPT_SGD = 0, OPT_MOMENTUM = 1, OPT_ADAM = 2, OPT_ADAMW = 3 };
 
-// run() -> summed loss; hyperparameters from the argument block: lr, clipNorm, weightDecay, mu,
-// nesterov, beta1, beta2, eps, bc1, bc2 at slots 0..9.
+// run(): hyperparameters from the argument block (lr, clipNorm, weightDecay, mu, nesterov, beta1,
+// beta2, eps, bc1, bc2 at slots 0..9); the summed loss goes back in slot kStepLoss, because a
+// returned double would be a new heap number every step.
 napi_value StepRun(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   void* data = nullptr;
@@ -580,7 +583,8 @@ napi_value StepRun(napi_env env, napi_callback_info info) {
     }
     const StepLayer& last = P.layers[(size_t)L - 1];
     const double loss = last.out == 0 ? 0.0 : T.loss_delta(last.dz, last.y, P.y, P.m, last.out, P.loss, last.act, last.alpha);
-    if (!std::isfinite(loss)) return number(env, loss);
+    P.box->inst.args[kStepLoss] = loss;
+    if (!std::isfinite(loss)) return undefined(env);
     const float scale = (float)(1.0 / (double)P.m);
     for (idx l = L - 1; l >= 0; l--) {
       const StepLayer& s = P.layers[(size_t)l];
@@ -617,7 +621,7 @@ napi_value StepRun(napi_env env, napi_callback_info info) {
     };
     if (parts == 1) update(0);
     else ThreadPool::instance().run(parts, ctx.threads, update);
-    return number(env, loss);
+    return undefined(env);
   });
 }
 
@@ -627,7 +631,7 @@ void free_step(napi_env env, void* data, void*) {
   delete p;
 }
 
-// compileStep(desc: Float64Array) -> { run(): number }. desc layout (all numbers):
+// compileStep(desc: Float64Array) -> { run(): void }. desc layout (all numbers):
 //   [m, L, loss, optimizer, n, decayCount,
 //    x, y, params, grads, backup, state1, state2   (each id, offset, length; id -1 for null)
 //    then per layer: inp, out, act, alpha, wOffset, bOffset, out buffer (3), delta buffer (3)]

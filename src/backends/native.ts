@@ -51,8 +51,11 @@ export interface NativeKernels {
   adamStepFast(): void;
   gatherRows(dst: Float32Array, src: Float32Array, order: Uint32Array | null, start: number, count: number,
     cols: number): void;
-  /** Checks and resolves a whole training step once (see NativeBackend.compileStep). */
-  compileStep(desc: Float64Array): { run(): number };
+  /**
+   * Checks and resolves a whole training step once (see NativeBackend.compileStep). run() leaves
+   * the summed loss in args[STEP_LOSS] (a returned double would be a new heap number every step).
+   */
+  compileStep(desc: Float64Array): { run(): void };
 }
 
 /** The addon module itself. */
@@ -82,6 +85,8 @@ export interface NativeOptions {
 }
 
 const ISAS = ['avx512', 'avx2-fma', 'neon', 'scalar'];
+/** The argument-block slot where a compiled step leaves its loss (native/addon.cc kStepLoss). */
+const STEP_LOSS = 10;
 
 /** Folders to start the search for package.json from: this module's, in the ESM and CJS builds. */
 function startDirs(): string[] {
@@ -172,13 +177,14 @@ const isNative = (b: Buf | null): b is NativeBuf => b instanceof NativeBuf;
 /** A compiled step: hyperparameters go through the argument block, then one native call. */
 export class NativeCompiledStep implements CompiledStep {
   /** `bufs` keeps the step's buffers reachable, and so allocated, as long as the step. */
-  constructor(private readonly A: Float64Array, private readonly native: () => number, readonly bufs: Buf[]) {}
+  constructor(private readonly A: Float64Array, private readonly native: () => void, readonly bufs: Buf[]) {}
 
   run(h: StepHyper): number {
     const A = this.A;
     A[0] = h.lr; A[1] = h.clipNorm; A[2] = h.weightDecay; A[3] = h.mu; A[4] = +h.nesterov;
     A[5] = h.beta1; A[6] = h.beta2; A[7] = h.eps; A[8] = h.bc1; A[9] = h.bc2;
-    return this.native();
+    this.native();
+    return A[STEP_LOSS];
   }
 }
 
