@@ -1,7 +1,10 @@
 import { defineConfig, type Options } from 'tsup';
 
-/** A self-contained ESM program for Node (the CLI, the benchmark), added to dist/ without cleaning it. */
-const nodeProgram: Options = {
+/**
+ * A self-contained ESM program for Node (the CLI, the benchmark), added to dist/ without cleaning it.
+ * Exported for tests that run a program of their own in a fresh process.
+ */
+export const programBuild: Options = {
   format: ['esm'],
   dts: false,
   sourcemap: true,
@@ -17,7 +20,7 @@ const nodeProgram: Options = {
  * so that test/cli.test.ts builds exactly this, without cleaning the rest of dist/.
  */
 export const cliBuild: Options = {
-  ...nodeProgram,
+  ...programBuild,
   entry: { cli: 'src/cli.ts' },
   banner: { js: '#!/usr/bin/env node' },
 };
@@ -27,7 +30,7 @@ export const cliBuild: Options = {
  * stay run-time imports, so a missing peer is reported by the bench instead of breaking the build.
  */
 export const benchBuild: Options = {
-  ...nodeProgram,
+  ...programBuild,
   entry: { bench: 'bench/run.ts' },
 };
 

@@ -403,7 +403,7 @@ describe('native compileStep: bad step descriptions throw, never crash', () => {
       for (const v of values) {
         const d = valid.slice();
         d[i] = v;
-        let step: { run(): number } | null = null;
+        let step: { run(): void } | null = null;
         try {
           step = k.compileStep(d);
         } catch (e) {

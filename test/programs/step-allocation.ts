@@ -1,0 +1,37 @@
+// Run by test/steady-state.test.ts in a process of its own: trains tiny-xor on the native backend
+// through fit and prints the bytes V8's sampling heap profiler saw allocated per step inside the
+// batch loop (Model.trainBatches and everything it calls).
+import { Session } from 'node:inspector/promises';
+import { loadNativeBackend } from '../../src/backends/native.js';
+import { Model } from '../../src/model.js';
+import { Random } from '../../src/random.js';
+
+const ROWS = 4 * 5000, EPOCHS = 4;
+const model = new Model({
+  inputs: 2, layers: [{ units: 8, activation: 'tanh' }, { units: 1, activation: 'sigmoid' }],
+  loss: 'binaryCrossEntropy', optimizer: { type: 'adam', learningRate: 0.01 }, seed: 1,
+}, loadNativeBackend());
+const rng = new Random(3), x = new Float32Array(ROWS * 2), y = new Float32Array(ROWS);
+for (let r = 0; r < ROWS; r++) {
+  x[2 * r] = rng.int(2);
+  x[2 * r + 1] = rng.int(2);
+  y[r] = x[2 * r] !== x[2 * r + 1] ? 1 : 0;
+}
+const X = { data: x, shape: [ROWS, 2] as [number, number] }, Y = { data: y, shape: [ROWS, 1] as [number, number] };
+await model.fit(X, Y, { epochs: 10, batchSize: 4 }); // warm-up: optimized code, plans, the compiled step
+
+const session = new Session();
+session.connect();
+// a 16-byte interval sees every kind of object a step could make
+await session.post('HeapProfiler.startSampling', { samplingInterval: 16, includeObjectsCollectedByMinorGC: true, includeObjectsCollectedByMajorGC: true });
+await model.fit(X, Y, { epochs: EPOCHS, batchSize: 4, shuffle: false });
+const { profile } = await session.post('HeapProfiler.stopSampling');
+session.disconnect();
+
+type Node = { callFrame: { functionName: string }; selfSize: number; children: Node[] };
+const inLoop = (n: Node, under: boolean): number => {
+  const u = under || n.callFrame.functionName === 'trainBatches';
+  return (u ? n.selfSize : 0) + n.children.reduce((s, c) => s + inLoop(c, u), 0);
+};
+const steps = (ROWS / 4) * EPOCHS;
+console.log(JSON.stringify({ steps, bytesPerStep: inLoop(profile.head as Node, false) / steps }));
