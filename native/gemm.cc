@@ -223,9 +223,12 @@ void gemm(const Ctx& ctx, bool ta, bool tb, idx m, idx n, idx k, float alpha, co
   if ((idx)threads > mt * nt) threads = (int)(mt * nt);
   // Grid tm × tn = threads minimizing the largest block (in tiles); ties split n, so that each
   // task packs all of a (cheap, m small in training) and its own part of b.
-  // Two tasks per thread when there are tiles enough, so that a thread the OS holds back does not
-  // hold back the run: whoever is free takes the next block.
-  const int tasks = threads > 1 && (idx)(2 * threads) <= mt * nt ? 2 * threads : threads;
+  // Four tasks per thread when there are tiles enough (else two), so that a thread the OS or a
+  // neighbouring VM holds back does not hold back the run: whoever is free takes the next block.
+  // Measured against two per thread (min of 9, three alternating rounds): the fashion and
+  // wide-mlp GEMMs of a step 7-11% faster in sum, n = 1024 about 4%.
+  const int per = (idx)(4 * threads) <= mt * nt ? 4 : 2;
+  const int tasks = threads > 1 && (idx)(per * threads) <= mt * nt ? per * threads : threads;
   int tm = 1, tn = tasks;
   idx best = -1;
   for (int d = 1; d <= tasks; d++) {
