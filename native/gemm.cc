@@ -50,7 +50,8 @@ float* grow(float*& p, size_t& len, size_t want) {
 
 // op(a) rows [i0, i0+mc) × k range [p0, p0+kc) → MR-row slivers: for each sliver, kc steps of MR
 // values, rows past m zero-filled.
-void pack_a(bool ta, const float* a, idx m, idx k, idx i0, idx mc, idx p0, idx kc, int MR, float* dst) {
+void pack_a(const KernelTable& T, bool ta, const float* a, idx m, idx k, idx i0, idx mc, idx p0, idx kc, float* dst) {
+  const int MR = T.mr;
   for (idx ir = 0; ir < mc; ir += MR) {
     const int mr = (int)(mc - ir < MR ? mc - ir : MR);
     const idx i = i0 + ir;
@@ -61,6 +62,9 @@ void pack_a(bool ta, const float* a, idx m, idx k, idx i0, idx mc, idx p0, idx k
         for (; ii < mr; ii++) dst[ii] = src[ii];
         for (; ii < MR; ii++) dst[ii] = 0.f;
       }
+    } else if (T.pack_rows && MR <= 16) {  // a stored (m,k): MR rows side by side, transposed
+      T.pack_rows(a + i * k + p0, k, mr, kc, MR, MR, dst);
+      dst += kc * MR;
     } else {  // a stored (m,k): one row at a time, so reads stay sequential even when k is a
               // power of two (reading MR rows side by side would collide in the same L1 sets)
       for (int ii = 0; ii < MR; ii++) {
@@ -79,7 +83,8 @@ void pack_a(bool ta, const float* a, idx m, idx k, idx i0, idx mc, idx p0, idx k
 
 // op(b) k range [p0, p0+kc) × cols [j0, j0+nc) → NR-column slivers: for each sliver, kc steps of
 // NR values, columns past n zero-filled.
-void pack_b(bool tb, const float* b, idx n, idx k, idx p0, idx kc, idx j0, idx nc, int NR, float* dst) {
+void pack_b(const KernelTable& T, bool tb, const float* b, idx n, idx k, idx p0, idx kc, idx j0, idx nc, float* dst) {
+  const int NR = T.nr;
   for (idx jr = 0; jr < nc; jr += NR) {
     const int nr = (int)(nc - jr < NR ? nc - jr : NR);
     const idx j = j0 + jr;
@@ -94,6 +99,12 @@ void pack_b(bool tb, const float* b, idx n, idx k, idx p0, idx kc, idx j0, idx n
           for (; jj < NR; jj++) dst[jj] = 0.f;
         }
       }
+    } else if (T.pack_rows) {  // b stored (n,k): sliver column jj is row j+jj, 16 rows at a time
+      for (int jj0 = 0; jj0 < NR; jj0 += 16) {
+        const int rows = nr - jj0 < 0 ? 0 : nr - jj0 < 16 ? nr - jj0 : 16;
+        T.pack_rows(rows ? b + (j + jj0) * k + p0 : b, k, rows, kc, NR, NR - jj0 < 16 ? NR - jj0 : 16, dst + jj0);
+      }
+      dst += kc * NR;
     } else {  // b stored (n,k): sliver column jj is row j+jj of storage. Read 8 rows side by side
               // so that each k step writes 8 adjacent floats (a small transpose), not 1 per line.
       for (int jj0 = 0; jj0 < NR; jj0 += 8) {
@@ -141,14 +152,14 @@ void gemm_block(const KernelTable& T, bool ta, bool tb, idx m, idx n, idx k, flo
       const idx kc = k - pc < kc_even ? k - pc : kc_even;
       const float bet = pc == 0 ? beta : 1.f;
       const bool last = pc + kc == k;
-      pack_b(tb, b, n, k, pc, kc, jc, nc, NR, bp);
+      pack_b(T, tb, b, n, k, pc, kc, jc, nc, bp);
       for (idx ic = i0; ic < i1; ic += MC) {
         const idx mc = i1 - ic < MC ? i1 - ic : MC;
         const float* apk;
         if (shared_a) {
           apk = shared_a + mpad * pc + ic * kc;  // layout of pack_all_a
         } else {
-          pack_a(ta, a, m, k, ic, mc, pc, kc, MR, ap);
+          pack_a(T, ta, a, m, k, ic, mc, pc, kc, ap);
           apk = ap;
         }
         for (idx jr = 0; jr < nc; jr += NR) {
@@ -173,7 +184,7 @@ void pack_all_a(const KernelTable& T, bool ta, const float* a, idx m, idx k, idx
   const idx mpad = (m + MR - 1) / MR * MR;
   for (idx pc = 0; pc < k; pc += kc_even) {
     const idx kc = k - pc < kc_even ? k - pc : kc_even;
-    pack_a(ta, a, m, k, i0, i1 - i0, pc, kc, MR, dst + mpad * pc + i0 * kc);
+    pack_a(T, ta, a, m, k, i0, i1 - i0, pc, kc, dst + mpad * pc + i0 * kc);
   }
 }
 

@@ -66,6 +66,56 @@ void ukr(idx kc, const float* a, const float* b, float* c, idx ldc, int mr, int 
   else ukr_rows<4>(kc, a, b, c, ldc, mr, nr, alpha, beta);
 }
 
+// Packing of rows stored side by side (kernels.h pack_rows), 16 k steps at a time: one masked
+// load per row, a 16×16 transpose in registers (4 rounds of 16 shuffles), one masked store per k
+// step. The portable loop reads one float per row at a time.
+static inline __m512 lo64(__m512 a, __m512 b) { return _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(b))); }
+static inline __m512 hi64(__m512 a, __m512 b) { return _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(b))); }
+
+// GCC 12 takes the undefined pass-through vector inside the shuffle intrinsics for an uninitialized read.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// r[i] lane j → r[j] lane i
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++) {
+    r[4 * i] = lo64(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 1] = hi64(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 2] = lo64(t[4 * i + 1], t[4 * i + 3]);
+    r[4 * i + 3] = hi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int i = 0; i < 2; i++) {
+    for (int j = 0; j < 4; j++) {
+      t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
+      t[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xdd);
+    }
+  }
+  for (int j = 0; j < 8; j++) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+  }
+}
+
+void pack_rows(const float* src, idx ld, int rows, idx kc, int W, int lanes, float* dst) {
+  const __mmask16 out = (__mmask16)((1u << lanes) - 1);
+  for (idx p = 0; p < kc; p += 16) {
+    const int pn = (int)(kc - p < 16 ? kc - p : 16);
+    const __mmask16 in = (__mmask16)((1u << pn) - 1);
+    __m512 r[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++)  // rows past `rows` load nothing (a masked-off load never faults)
+      r[i] = _mm512_maskz_loadu_ps(i < rows ? in : (__mmask16)0, src + (i < rows ? i * ld + p : 0));
+    transpose16(r);
+    for (int q = 0; q < pn; q++) _mm512_mask_storeu_ps(dst + (p + q) * W, out, r[q]);
+  }
+}
+#pragma GCC diagnostic pop
+#define PACK_ROWS pack_rows
+
 #define DP_ISA_NAME "avx512"
 #define DP_MR MR
 #define DP_NR NR

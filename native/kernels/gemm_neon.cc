@@ -54,6 +54,7 @@ void ukr(idx kc, const float* a, const float* b, float* c, idx ldc, int mr, int 
   }
 }
 
+#define PACK_ROWS nullptr
 #define DP_ISA_NAME "neon"
 #define DP_MR MR
 #define DP_NR NR

@@ -40,6 +40,10 @@ struct KernelTable {
   // single-threaded. Rows of c do not depend on each other or on m.
   void (*gemm_small)(bool ta, bool tb, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, float alpha,
                      const float* a, std::ptrdiff_t lda, const float* b, float beta, float* c);
+  // Packing of rows stored side by side (op(a) rows when !ta, op(b) columns when tb): for p < kc
+  // and r < lanes, dst[p·W + r] = r < rows ? src[r·ld + p] : 0, with rows <= lanes <= 16. A
+  // transpose in registers; nullptr where the portable loop in gemm.cc does it.
+  void (*pack_rows)(const float* src, std::ptrdiff_t ld, int rows, std::ptrdiff_t kc, int W, int lanes, float* dst);
   // Widest n (0: none) for which gemm_small beats the packed path at any size when !tb: the
   // packed tile is NR wide, so a 10-wide output would waste most of it.
   int narrow_n;
