@@ -16,7 +16,7 @@ import { brainTrainer, tfjsFashion, tfjsTrainer } from './systems/js-peers.js';
 import { findPython, runPython, type PyLine } from './systems/python.js';
 import type { FashionRun, TrainSystem } from './systems/types.js';
 import { steadyOk, steadyState, type SteadyState } from './steady.js';
-import { measure, type TimingOptions } from './timing.js';
+import { measure, pairedRatio, type TimingOptions } from './timing.js';
 import { gemmFlops, gemmShapes, makePool, shapeLabel, TRAIN_WORKLOADS, WORKLOADS, type TrainWorkloadName, type WorkloadName } from './workloads.js';
 
 export const PEERS = ['tfjs-cpu', 'tfjs-wasm', 'brain.js', 'pytorch', 'openblas'] as const;
@@ -239,9 +239,15 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
         try {
           const one = await trainedOutputs(b, w, pool);
           const same = one.length === many.length && one.every((v, i) => Object.is(v, many[i]));
+          // the target's ratio, from paired rounds of all threads and one (see pairedRatio)
+          const t = deltapropTrainer(b, w, pool);
+          const paired = await pairedRatio((u) => t.run(u), (i) => b.setThreads(i === 0 ? all : 1), timing);
+          log(`  deltaprop-native ${all} threads vs 1, paired rounds: ${paired.median.toFixed(2)}× (${paired.ratios.map((v) => v.toFixed(2)).join(' ')})`);
+          b.setThreads(1);
           await timeTrainer(() => deltapropTrainer(b, w, pool), {
             system, isa: b.isa, threads: 1,
-            check: { same_bits_1_vs_all_threads: same, ok: same, ...(same ? {} : { why: `outputs after 3 steps differ between 1 and ${all} threads` }) },
+            check: { same_bits_1_vs_all_threads: same, ok: same, threads_ratio_paired: paired.median, threads_ratio_rounds: paired.ratios,
+              ...(same ? {} : { why: `outputs after 3 steps differ between 1 and ${all} threads` }) },
           });
         } finally {
           b.setThreads(all);

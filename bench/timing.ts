@@ -46,3 +46,37 @@ export async function measure(run: (units: number) => unknown, workPerUnit: numb
   const perMs = (ms: number): number => (work / ms) * 1000;
   return { median: perMs(r.latency.p50), min: perMs(r.latency.max), max: perMs(r.latency.min), reps: r.latency.samplesCount, units };
 }
+
+/**
+ * The speed ratio of two setups of one system (say, all threads against one), measured in paired
+ * rounds: each round times one repetition of each, in alternating order, so that both see the
+ * same state of a shared machine (a neighbour that takes a core for a few seconds slows both, not
+ * whichever happened to run then). `setup(i)` switches to setup i before its repetition. Returns
+ * the median of the per-round ratios (setup 0 over setup 1) and the rounds themselves.
+ */
+export async function pairedRatio(run: (units: number) => unknown, setup: (i: 0 | 1) => void, opts: TimingOptions,
+  rounds = 2 * opts.reps + 1): Promise<{ median: number; ratios: number[] }> {
+  const time = async (units: number): Promise<number> => {
+    const t0 = performance.now();
+    await run(units);
+    return performance.now() - t0;
+  };
+  for (const i of [0, 1] as const) {
+    setup(i);
+    await run(1); // warm-up at this setup
+  }
+  setup(1);
+  const one = Math.max(await time(1) / 1000, 1e-7); // the slower setup sizes a repetition
+  const units = Math.max(1, Math.round(opts.targetSeconds / one));
+  const ratios: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const ms: [number, number] = [0, 0];
+    for (const i of (r % 2 ? [1, 0] : [0, 1]) as (0 | 1)[]) {
+      setup(i);
+      ms[i] = await time(units);
+    }
+    ratios.push(ms[1] / ms[0]);
+  }
+  const s = [...ratios].sort((a, b) => a - b);
+  return { median: s[s.length >> 1], ratios };
+}
