@@ -13,7 +13,7 @@ import { nativePackageRoot } from '../src/backends/native.js';
 import { DatasetMissingError, findFashion, loadFashion } from './fashion.js';
 import { deltapropFashion, deltapropTrainer, GemmBuffers, gemmRunner, parityWithReference, trainedOutputs } from './systems/deltaprop.js';
 import { brainTrainer, tfjsFashion, tfjsTrainer } from './systems/js-peers.js';
-import { findPython, runPython, type PyLine } from './systems/python.js';
+import { findPython, runPython, startPeerTimer, type PeerTimer, type PyLine } from './systems/python.js';
 import type { FashionRun, TrainSystem } from './systems/types.js';
 import { steadyOk, steadyState, type SteadyState } from './steady.js';
 import { measure, pairedRatio, type TimingOptions } from './timing.js';
@@ -83,6 +83,11 @@ export interface BenchResults {
   rows: ResultRow[];
   /** Memory over 1,000 steps per deltaprop backend (bench/steady.ts), with any training workload. */
   steady?: Record<string, SteadyState & { ok: boolean }>;
+  /**
+   * Native sgemm against OpenBLAS on the target's squares (n ≥ 256), in paired rounds: the
+   * median of per-round speed ratios (deltaprop over OpenBLAS), and the rounds.
+   */
+  pairedSgemm?: { shape: string; threads: number; ratio: number; rounds: number[] }[];
 }
 
 const here = (): string => {
@@ -376,6 +381,40 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
       // the python rows carry the shape label; add the origin for the table
       for (const r of results.rows) {
         if (r.system === 'openblas' && r.shape && !r.origin) r.origin = shapes.find((s) => shapeLabel(s) === r.shape)?.origin;
+      }
+      // The target's squares again, in paired rounds (one repetition of each per round, in
+      // alternating order): the sweeps above run minutes apart, and a neighbour taking a core
+      // in between moves a 2-thread ratio by a third.
+      const native = backends.find((b) => b.name === 'native');
+      const targets = shapes.filter((s) => s.origin === 'square' && s.m >= 256);
+      if (native && targets.length) {
+        const bufs = new GemmBuffers(native, targets), all = native.threads;
+        let which: 0 | 1 = 0;
+        results.pairedSgemm = [];
+        for (const t of counts) {
+          native.setThreads(t);
+          let peer: PeerTimer | null = null;
+          try {
+            peer = await startPeerTimer(numpy.python, peerScript('openblas.py'), { shapes: targets.map((s) => ({ ...s, label: shapeLabel(s) })) },
+              { OPENBLAS_NUM_THREADS: String(t) });
+            for (const s of targets) {
+              const g = gemmRunner(bufs, s), label = shapeLabel(s);
+              const p = peer;
+              const ratio = await pairedRatio(async (u) => {
+                // setup 0 runs deltaprop, setup 1 the peer; pairedRatio times each call
+                if (which === 0) g.run(u);
+                else await p.time(label, u);
+              }, (i) => (which = i), gemmTiming);
+              results.pairedSgemm.push({ shape: label, threads: t, ratio: ratio.median, rounds: ratio.ratios });
+              log(`  native vs openblas ${label}, ${t} thread${t > 1 ? 's' : ''}, paired rounds: ${ratio.median.toFixed(2)}× (${ratio.ratios.map((v) => v.toFixed(2)).join(' ')})`);
+            }
+          } catch (e) {
+            log(`  paired sgemm rounds failed: ${(e as Error).message}`);
+          } finally {
+            peer?.close();
+          }
+        }
+        native.setThreads(all);
       }
     }
   }

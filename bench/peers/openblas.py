@@ -3,6 +3,8 @@
 
 usage: OPENBLAS_NUM_THREADS=T python3 openblas.py '<json config>'
 config: {"shapes": [{"m","n","k","transA","transB","label"}], "reps": 5, "target": 0.2}
+With "serve": true it times on request instead, for paired rounds with deltaprop's own GEMM: each
+line on stdin {"shape": label, "units": u} is answered by {"seconds": time of u products}.
 Transposed operands are numpy views of the stored arrays (a.T of a (k,m) array), which numpy hands
 to sgemm as a transpose flag, not a copy. Each result is checked on sampled entries against float64.
 """
@@ -19,10 +21,28 @@ def emit(obj):
     print(json.dumps(obj), flush=True)
 
 
+def serve(cfg, rng):
+    ops = {}
+    for s in cfg["shapes"]:
+        a = rng.random((s["k"], s["m"]) if s["transA"] else (s["m"], s["k"]), dtype=np.float32) * 2 - 1
+        b = rng.random((s["n"], s["k"]) if s["transB"] else (s["k"], s["n"]), dtype=np.float32) * 2 - 1
+        ops[s["label"]] = (a.T if s["transA"] else a, b.T if s["transB"] else b)
+    emit(dict(ready=True))
+    for line in sys.stdin:
+        req = json.loads(line)
+        A, B = ops[req["shape"]]
+        t0 = time.perf_counter()
+        for _ in range(req["units"]):
+            A @ B
+        emit(dict(seconds=time.perf_counter() - t0))
+
+
 def main():
     cfg = json.loads(sys.argv[1])
     threads = int(os.environ.get("OPENBLAS_NUM_THREADS", "0") or 0)
     rng = np.random.default_rng(7)
+    if cfg.get("serve"):
+        return serve(cfg, rng)
     emit(dict(info=True, system="openblas", numpy=np.__version__, threads=threads))
     for s in cfg["shapes"]:
         m, n, k = s["m"], s["n"], s["k"]

@@ -73,3 +73,50 @@ export function runPython(python: string, script: string, config: unknown, env: 
     });
   });
 }
+
+/**
+ * A Python peer that times on request (openblas.py with "serve": true): `time(shape, units)`
+ * resolves to the seconds its process took for `units` products of that shape.
+ */
+export interface PeerTimer {
+  time(shape: string, units: number): Promise<number>;
+  close(): void;
+}
+
+export function startPeerTimer(python: string, script: string, config: unknown, env: Record<string, string>): Promise<PeerTimer> {
+  const child = spawn(python, [script, JSON.stringify({ ...(config as object), serve: true })],
+    { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let buf = '', err = '', closed: Error | null = null;
+  const pending: { resolve: (l: Record<string, number>) => void; reject: (e: Error) => void }[] = [];
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => {
+    buf += d;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const text = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (text) pending.shift()?.resolve(JSON.parse(text));
+    }
+  });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => (err += d));
+  const fail = (e: Error): void => {
+    closed = e;
+    for (const p of pending.splice(0)) p.reject(e);
+  };
+  child.on('error', fail);
+  child.on('close', (code) => fail(new Error(`${script} exited ${code}: ${err.trim().split('\n').slice(-2).join(' | ')}`)));
+  const next = (): Promise<Record<string, number>> => new Promise((resolve, reject) => {
+    if (closed) reject(closed);
+    else pending.push({ resolve, reject });
+  });
+  const timer: PeerTimer = {
+    async time(shape, units) {
+      const reply = next();
+      child.stdin.write(`${JSON.stringify({ shape, units })}\n`);
+      return (await reply).seconds;
+    },
+    close: () => child.stdin.end(),
+  };
+  return next().then(() => timer); // {"ready": true} once its arrays exist
+}
