@@ -3,7 +3,7 @@
 import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type StepHyper } from './backends/backend.js';
 import { InputError, toMatrix, toTargets, type Matrix, type MatrixInput, type TargetInput } from './data.js';
 import { Random } from './random.js';
-import { checkSpec, scheduledRate, type ModelSpec, type OptimizerSpec } from './spec.js';
+import { checkSpec, scheduledRate, type ModelSpec, type Normalization, type OptimizerSpec } from './spec.js';
 
 export interface Metrics {
   loss: number;
@@ -69,6 +69,9 @@ interface Plan {
   /** This plan's whole step in one backend call, where the backend compiles steps. */
   compiled?: CompiledStep;
 }
+
+/** Staging copies of at least this many floats go through the backend's gatherRows, if it has one. */
+const GATHER_MIN = 1024;
 
 /** The state of one epoch's batches, shared between `fit` and `trainBatches`. */
 interface BatchRun {
@@ -379,29 +382,31 @@ export class Model {
 
   /** Copies rows [start, start+p.m) of X (normalized) and Y into the plan's staging buffers. */
   private stage(p: Plan, X: Matrix, Y: Matrix | null, start: number, order?: Uint32Array): void {
-    const cols = this.inputs, norm = this.spec.normalization, gather = this.backend.gatherRows;
-    if (gather && !norm) {
-      gather.call(this.backend, p.x, X.data, order ?? null, start, p.m, cols);
-      if (Y) gather.call(this.backend, p.y, Y.data, order ?? null, start, p.m, this.outputs);
+    this.stageRows(p.x, X, this.inputs, start, p.m, order, this.spec.normalization);
+    if (Y) this.stageRows(p.y, Y, this.outputs, start, p.m, order);
+  }
+
+  /** Rows order[start + i] (start + i without an order), i < m, of src into dst; normalized if asked. */
+  private stageRows(dst: Buf, src: Matrix, cols: number, start: number, m: number, order?: Uint32Array,
+    norm?: Normalization): void {
+    // A backend's gather is a call of a few hundred nanoseconds: worth it for real batches, not
+    // for tiny-xor's 4 × 2 (a whole compiled step there is about 150 ns).
+    const gather = this.backend.gatherRows;
+    if (gather && !norm && m * cols >= GATHER_MIN) {
+      gather.call(this.backend, dst, src.data, order ?? null, start, m, cols);
       return;
     }
-    const xd = p.x.data, xs = X.data;
-    for (let i = 0; i < p.m; i++) {
-      const r = order ? order[start + i] : start + i;
-      const src = r * cols, dst = i * cols;
+    const d = dst.data, s = src.data;
+    for (let i = 0; i < m; i++) {
+      const from = (order ? order[start + i] : start + i) * cols, to = i * cols;
       if (norm) {
-        for (let j = 0; j < cols; j++) xd[dst + j] = (xs[src + j] - norm.mean[j]) / norm.std[j];
+        for (let j = 0; j < cols; j++) d[to + j] = (s[from + j] - norm.mean[j]) / norm.std[j];
       } else {
-        for (let j = 0; j < cols; j++) xd[dst + j] = xs[src + j];
+        for (let j = 0; j < cols; j++) d[to + j] = s[from + j];
       }
     }
-    if (!Y) return;
-    const outs = this.outputs, yd = p.y.data, ys = Y.data;
-    for (let i = 0; i < p.m; i++) {
-      const r = order ? order[start + i] : start + i;
-      for (let j = 0; j < outs; j++) yd[i * outs + j] = ys[r * outs + j];
-    }
   }
+
 
   /** Number of correct predictions in the plan's output against its targets. */
   private correct(p: Plan): number {
