@@ -19,6 +19,9 @@ import { steadyOk, steadyState, type SteadyState } from './steady.js';
 import { measure, pairedRatio, type TimingOptions } from './timing.js';
 import { gemmFlops, gemmShapes, makePool, shapeLabel, TRAIN_WORKLOADS, WORKLOADS, type TrainWorkloadName, type WorkloadName } from './workloads.js';
 
+/** Rest after each side of a paired sgemm round: OpenBLAS's threads spin for a while after a call. */
+const PEER_SETTLE_MS = 300;
+
 export const PEERS = ['tfjs-cpu', 'tfjs-wasm', 'brain.js', 'pytorch', 'openblas'] as const;
 export type PeerName = (typeof PEERS)[number];
 
@@ -404,7 +407,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
                 // setup 0 runs deltaprop, setup 1 the peer; pairedRatio times each call
                 if (which === 0) g.run(u);
                 else await p.time(label, u);
-              }, (i) => (which = i), gemmTiming);
+              }, (i) => (which = i), gemmTiming, 2 * gemmTiming.reps + 1, PEER_SETTLE_MS);
               results.pairedSgemm.push({ shape: label, threads: t, ratio: ratio.median, rounds: ratio.ratios });
               log(`  native vs openblas ${label}, ${t} thread${t > 1 ? 's' : ''}, paired rounds: ${ratio.median.toFixed(2)}× (${ratio.ratios.map((v) => v.toFixed(2)).join(' ')})`);
             }

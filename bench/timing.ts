@@ -51,11 +51,11 @@ export async function measure(run: (units: number) => unknown, workPerUnit: numb
  * The speed ratio of two setups of one system (say, all threads against one), measured in paired
  * rounds: each round times one repetition of each, in alternating order, so that both see the
  * same state of a shared machine (a neighbour that takes a core for a few seconds slows both, not
- * whichever happened to run then). `setup(i)` switches to setup i before its repetition. Returns
+ * whichever happened to run then), with `settleMs` of rest after each. `setup(i)` switches to setup i before its repetition. Returns
  * the median of the per-round ratios (setup 0 over setup 1) and the rounds themselves.
  */
 export async function pairedRatio(run: (units: number) => unknown, setup: (i: 0 | 1) => void, opts: TimingOptions,
-  rounds = 2 * opts.reps + 1): Promise<{ median: number; ratios: number[] }> {
+  rounds = 2 * opts.reps + 1, settleMs = 0): Promise<{ median: number; ratios: number[] }> {
   const time = async (units: number): Promise<number> => {
     const t0 = performance.now();
     await run(units);
@@ -74,6 +74,9 @@ export async function pairedRatio(run: (units: number) => unknown, setup: (i: 0 
     for (const i of (r % 2 ? [1, 0] : [0, 1]) as (0 | 1)[]) {
       setup(i);
       ms[i] = await time(units);
+      // let the side just timed go idle: a peer's threads that spin after a call (OpenBLAS's do,
+      // for up to a few hundred milliseconds) would take the cores from the next side
+      if (settleMs > 0) await new Promise((r) => setTimeout(r, settleMs));
     }
     ratios.push(ms[1] / ms[0]);
   }

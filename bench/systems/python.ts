@@ -3,6 +3,7 @@
 // not be the python3 first on PATH (pyenv), so that one is tried first.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 
 const CANDIDATES = ['/usr/bin/python3', 'python3'];
 
@@ -39,23 +40,17 @@ export function runPython(python: string, script: string, config: unknown, env: 
   return new Promise((resolve, reject) => {
     const child = spawn(python, [script, JSON.stringify(config)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: PyLine[] = [];
-    let buf = '', err = '';
+    let err = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => {
-      buf += d;
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const text = buf.slice(0, nl).trim();
-        buf = buf.slice(nl + 1);
-        if (!text) continue;
-        try {
-          const l = JSON.parse(text) as PyLine;
-          lines.push(l);
-          onLine(l);
-        } catch {
-          err += `unparsed output: ${text}\n`;
-        }
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const text = line.trim();
+      if (!text) return;
+      try {
+        const l = JSON.parse(text) as PyLine;
+        lines.push(l);
+        onLine(l);
+      } catch {
+        err += `unparsed output: ${text}\n`;
       }
     });
     child.stderr.setEncoding('utf8');
@@ -86,17 +81,10 @@ export interface PeerTimer {
 export function startPeerTimer(python: string, script: string, config: unknown, env: Record<string, string>): Promise<PeerTimer> {
   const child = spawn(python, [script, JSON.stringify({ ...(config as object), serve: true })],
     { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-  let buf = '', err = '', closed: Error | null = null;
+  let err = '', closed: Error | null = null;
   const pending: { resolve: (l: Record<string, number>) => void; reject: (e: Error) => void }[] = [];
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (d: string) => {
-    buf += d;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const text = buf.slice(0, nl).trim();
-      buf = buf.slice(nl + 1);
-      if (text) pending.shift()?.resolve(JSON.parse(text));
-    }
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (line.trim()) pending.shift()?.resolve(JSON.parse(line));
   });
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d: string) => (err += d));
