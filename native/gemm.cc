@@ -304,8 +304,8 @@ void dense_backward(const Ctx& ctx, float* dw, float* db, float* dx, const float
 
 void gather_rows(const Ctx& ctx, float* dst, const float* src, const uint32_t* rows, idx start, idx count, idx cols) {
   if (count <= 0 || cols <= 0) return;
-  // The source rows are scattered over a data set far larger than the caches: each copy waits on
-  // memory, so two threads copy nearly twice as fast once there is enough to split.
+  // The source rows are scattered over a data set far larger than the caches and each copy waits
+  // on memory, so a large batch is split over the pool (fashion: 128 rows of 784 floats).
   const int parts = ctx.threads > 1 && count * cols >= (1 << 16) ? ctx.threads : 1;
   auto part = [&](int t) {
     const idx lo = count * t / parts, hi = count * (t + 1) / parts;
