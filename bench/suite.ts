@@ -249,7 +249,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
           const same = one.length === many.length && one.every((v, i) => Object.is(v, many[i]));
           // the target's ratio, from paired rounds of all threads and one (see pairedRatio)
           const t = deltapropTrainer(b, w, pool);
-          const paired = await pairedRatio((u) => t.run(u), (i) => b.setThreads(i === 0 ? all : 1), timing);
+          const paired = await pairedRatio([(u) => (b.setThreads(all), t.run(u)), (u) => (b.setThreads(1), t.run(u))], timing);
           log(`  deltaprop-native ${all} threads vs 1, paired rounds: ${paired.median.toFixed(2)}× (${paired.ratios.map((v) => v.toFixed(2)).join(' ')})`);
           b.setThreads(1);
           await timeTrainer(() => deltapropTrainer(b, w, pool), {
@@ -392,7 +392,6 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
       const targets = shapes.filter((s) => s.origin === 'square' && s.m >= 256);
       if (native && targets.length) {
         const bufs = new GemmBuffers(native, targets), all = native.threads;
-        let which: 0 | 1 = 0;
         results.pairedSgemm = [];
         for (const t of counts) {
           native.setThreads(t);
@@ -403,11 +402,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
             for (const s of targets) {
               const g = gemmRunner(bufs, s), label = shapeLabel(s);
               const p = peer;
-              const ratio = await pairedRatio(async (u) => {
-                // setup 0 runs deltaprop, setup 1 the peer; pairedRatio times each call
-                if (which === 0) g.run(u);
-                else await p.time(label, u);
-              }, (i) => (which = i), gemmTiming, 2 * gemmTiming.reps + 1, PEER_SETTLE_MS);
+              const ratio = await pairedRatio([(u) => g.run(u), (u) => p.time(label, u)], gemmTiming,
+                2 * gemmTiming.reps + 1, PEER_SETTLE_MS);
               results.pairedSgemm.push({ shape: label, threads: t, ratio: ratio.median, rounds: ratio.ratios });
               log(`  native vs openblas ${label}, ${t} thread${t > 1 ? 's' : ''}, paired rounds: ${ratio.median.toFixed(2)}× (${ratio.ratios.map((v) => v.toFixed(2)).join(' ')})`);
             }

@@ -48,38 +48,35 @@ export async function measure(run: (units: number) => unknown, workPerUnit: numb
 }
 
 /**
- * The speed ratio of two setups of one system (say, all threads against one), measured in paired
- * rounds: each round times one repetition of each, in alternating order, so that both see the
- * same state of a shared machine (a neighbour that takes a core for a few seconds slows both, not
- * whichever happened to run then), with `settleMs` of rest after each. `setup(i)` switches to setup i before its repetition. Returns
- * the median of the per-round ratios (setup 0 over setup 1) and the rounds themselves.
+ * The speed ratio of two ways of running the same work (all threads against one, deltaprop
+ * against a peer), measured in paired rounds: each round times one repetition of each, in
+ * alternating order, so that both see the same state of a shared machine (a neighbour that takes
+ * a core for a few seconds slows both, not whichever happened to run then), with `settleMs` of
+ * rest after each. Returns the median of the per-round ratios (time of runs[1] over time of
+ * runs[0]: how much faster runs[0] is) and the rounds themselves.
  */
-export async function pairedRatio(run: (units: number) => unknown, setup: (i: 0 | 1) => void, opts: TimingOptions,
+export async function pairedRatio(runs: [(units: number) => unknown, (units: number) => unknown], opts: TimingOptions,
   rounds = 2 * opts.reps + 1, settleMs = 0): Promise<{ median: number; ratios: number[] }> {
-  const time = async (units: number): Promise<number> => {
+  const time = async (i: 0 | 1, units: number): Promise<number> => {
     const t0 = performance.now();
-    await run(units);
+    await runs[i](units);
     return performance.now() - t0;
   };
-  for (const i of [0, 1] as const) {
-    setup(i);
-    await run(1); // warm-up at this setup
-  }
-  setup(1);
-  const one = Math.max(await time(1) / 1000, 1e-7); // the slower setup sizes a repetition
+  await runs[0](1); // warm-up of each
+  await runs[1](1);
+  const one = Math.max(await time(1, 1) / 1000, 1e-7); // runs[1], the slower one, sizes a repetition
   const units = Math.max(1, Math.round(opts.targetSeconds / one));
   const ratios: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const ms: [number, number] = [0, 0];
     for (const i of (r % 2 ? [1, 0] : [0, 1]) as (0 | 1)[]) {
-      setup(i);
-      ms[i] = await time(units);
+      ms[i] = await time(i, units);
       // let the side just timed go idle: a peer's threads that spin after a call (OpenBLAS's do,
       // for up to a few hundred milliseconds) would take the cores from the next side
-      if (settleMs > 0) await new Promise((r) => setTimeout(r, settleMs));
+      if (settleMs > 0) await new Promise((done) => setTimeout(done, settleMs));
     }
     ratios.push(ms[1] / ms[0]);
   }
-  const s = [...ratios].sort((a, b) => a - b);
-  return { median: s[s.length >> 1], ratios };
+  const sorted = [...ratios].sort((a, b) => a - b);
+  return { median: sorted[sorted.length >> 1], ratios };
 }

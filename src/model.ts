@@ -380,7 +380,7 @@ export class Model {
     return toTargets(y, rows, this.outputs, this.loss === LOSS.categoricalCrossEntropy, this.loss === LOSS.binaryCrossEntropy);
   }
 
-  /** Copies rows [start, start+p.m) of X (normalized) and Y into the plan's staging buffers. */
+  /** Copies the batch's rows of X (normalized) and Y into the plan's staging buffers. */
   private stage(p: Plan, X: Matrix, Y: Matrix | null, start: number, order?: Uint32Array): void {
     this.stageRows(p.x, X, this.inputs, start, p.m, order, this.spec.normalization);
     if (Y) this.stageRows(p.y, Y, this.outputs, start, p.m, order);
@@ -406,7 +406,6 @@ export class Model {
       }
     }
   }
-
 
   /** Number of correct predictions in the plan's output against its targets. */
   private correct(p: Plan): number {
