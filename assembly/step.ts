@@ -48,6 +48,7 @@ const H_BETA2: usize = 48;
 const H_EPS: usize = 56;
 const H_BC1: usize = 64;
 const H_BC2: usize = 72;
+const H_LOSS: usize = 80; // written back: a returned f64 is a new heap number in JavaScript each step
 
 const OPT_SGD: i32 = 0;
 const OPT_MOMENTUM: i32 = 1;
@@ -58,8 +59,8 @@ const OPT_ADAMW: i32 = 3;
   return <usize>load<u32>(p + off);
 }
 
-/** Forward, loss, backward, clip, backup, update; returns the summed loss (not finite: stops after the loss). */
-export function trainStep(d: usize): f64 {
+/** Forward, loss, backward, clip, backup, update; the summed loss goes to the hyper-parameter block (not finite: stops after the loss). */
+export function trainStep(d: usize): void {
   const m = load<i32>(d + D_M);
   const L = load<i32>(d + D_LAYERS);
   const x = addr(d, D_X);
@@ -72,7 +73,9 @@ export function trainStep(d: usize): f64 {
   const last = layers + <usize>(L - 1) * LAYER_BYTES;
   const loss = lossDelta(addr(last, R_DELTA), addr(last, R_A), addr(d, D_Y), m, load<i32>(last + R_OUT),
     load<i32>(d + D_LOSS), load<i32>(last + R_ACT), load<f32>(last + R_ALPHA));
-  if (!isFinite<f64>(loss)) return loss;
+  const h = addr(d, D_HYPER);
+  store<f64>(h + H_LOSS, loss);
+  if (!isFinite<f64>(loss)) return;
   // the facade's scale is 1 / m in f64, rounded to f32 at the boundary
   const scale = <f32>(1.0 / <f64>m);
   for (let l = L - 1; l >= 0; l--) {
@@ -82,7 +85,6 @@ export function trainStep(d: usize): f64 {
       l == 0 ? x : addr(prev, R_A), addr(r, R_W), m, load<i32>(r + R_INP), load<i32>(r + R_OUT), scale,
       l == 0 ? ACT_LINEAR : load<i32>(prev + R_ACT), l == 0 ? <f32>0 : load<f32>(prev + R_ALPHA));
   }
-  const h = addr(d, D_HYPER);
   const n = load<i32>(d + D_N);
   const p = addr(d, D_PARAMS), g = addr(d, D_GRADS);
   const clipNorm = load<f64>(h + H_CLIP);
@@ -104,5 +106,4 @@ export function trainStep(d: usize): f64 {
       <f32>load<f64>(h + H_BETA2), <f32>load<f64>(h + H_EPS), <f32>load<f64>(h + H_BC1), <f32>load<f64>(h + H_BC2),
       wd, opt == OPT_ADAMW, decay);
   }
-  return loss;
 }

@@ -183,9 +183,15 @@ export interface CompiledStep {
    * Exactly the kernel sequence of one step: denseForward per layer; lossDelta; if the loss is
    * finite: denseBackward per layer (scale 1/m), the clip scale (sumSquares of the n grads when
    * clipNorm > 0: gradScale = clipNorm/‖g‖ if ‖g‖ > clipNorm, else 1), backup ← params, and the
-   * optimizer update. Returns the summed loss (not finite: nothing after lossDelta ran).
+   * optimizer update. Leaves the summed loss in `loss[0]` (not finite: nothing after lossDelta
+   * ran).
    */
-  run(h: StepHyper): number;
+  run(h: StepHyper): void;
+  /**
+   * The summed loss of the last run. An array, not a return value: a returned number is a new
+   * heap number each step wherever V8 does not inline the call.
+   */
+  readonly loss: Float64Array;
 }
 
 /**

@@ -176,15 +176,18 @@ const isNative = (b: Buf | null): b is NativeBuf => b instanceof NativeBuf;
 
 /** A compiled step: hyperparameters go through the argument block, then one native call. */
 export class NativeCompiledStep implements CompiledStep {
+  readonly loss = new Float64Array(1);
+
   /** `bufs` keeps the step's buffers reachable, and so allocated, as long as the step. */
   constructor(private readonly A: Float64Array, private readonly native: () => void, readonly bufs: Buf[]) {}
 
-  run(h: StepHyper): number {
+  run(h: StepHyper): void {
     const A = this.A;
     A[0] = h.lr; A[1] = h.clipNorm; A[2] = h.weightDecay; A[3] = h.mu; A[4] = +h.nesterov;
     A[5] = h.beta1; A[6] = h.beta2; A[7] = h.eps; A[8] = h.bc1; A[9] = h.bc2;
     this.native();
-    return A[STEP_LOSS];
+    // A is the backend's, shared by its steps
+    this.loss[0] = A[STEP_LOSS];
   }
 }
 

@@ -141,8 +141,8 @@ interface Exports {
     weightDecay: number, decayCount: number): void;
   adamStep(p: number, g: number, m: number, v: number, n: number, lr: number, gradScale: number, beta1: number, beta2: number,
     eps: number, bc1: number, bc2: number, weightDecay: number, decoupled: number, decayCount: number): void;
-  /** absent in builds from before assembly/step.ts */
-  trainStep?(desc: number): number;
+  /** absent in builds from before assembly/step.ts; leaves the loss in the hyper-parameter block */
+  trainStep?(desc: number): void;
 }
 
 class WasmBuf implements Buf {
@@ -180,8 +180,10 @@ interface Block {
 const isInt = (v: number): boolean => Number.isInteger(v) && v >= 0;
 
 // The compiled-step descriptor of assembly/step.ts, in one allocation: the hyper-parameter block
-// (10 f64) first, then the header (u32 words), then one record per layer (keep in step with it).
-const H_FLOATS = 10;
+// (10 f64 in, the loss out) first, then the header (u32 words), then one record per layer (keep in
+// step with it).
+const H_FLOATS = 11;
+const H_LOSS = 10; // a returned f64 would be a new heap number each step
 const D_BASE = 128; // byte offset of the header in the allocation
 const D = { m: 0, layers: 1, loss: 2, opt: 3, n: 4, decay: 5, x: 6, y: 7, params: 8, grads: 9, backup: 10,
   backupBytes: 11, state1: 12, state2: 13, hyper: 14 } as const; // u32 word indices
@@ -473,14 +475,15 @@ export class WasmBackend implements Backend {
 
 /** One compiled step: its descriptor allocation (held: the module reads it) and the buffers it names. */
 class WasmCompiledStep implements CompiledStep {
+  readonly loss = new Float64Array(1);
   private view: Float64Array;
 
   constructor(private readonly owner: WasmBackend, private readonly desc: WasmBuf,
-    private readonly run_: (d: number) => number, readonly keep: readonly Buf[]) {
+    private readonly run_: (d: number) => void, readonly keep: readonly Buf[]) {
     this.view = new Float64Array(owner.buffer, desc.ptr, H_FLOATS);
   }
 
-  run(h: StepHyper): number {
+  run(h: StepHyper): void {
     let v = this.view;
     // a grown memory detached the old view
     if (v.buffer !== this.owner.buffer) v = this.view = new Float64Array(this.owner.buffer, this.desc.ptr, H_FLOATS);
@@ -494,7 +497,9 @@ class WasmCompiledStep implements CompiledStep {
     v[7] = h.eps;
     v[8] = h.bc1;
     v[9] = h.bc2;
-    return this.run_(this.desc.ptr + D_BASE);
+    this.run_(this.desc.ptr + D_BASE);
+    // the step cannot grow the memory, so v is still live; later allocations may detach it
+    this.loss[0] = v[H_LOSS];
   }
 }
 
