@@ -147,6 +147,7 @@ interface Exports {
 
 class WasmBuf implements Buf {
   private cached: Float32Array | null = null;
+  private cachedOf: ArrayBuffer | null = null;
   /**
    * root: the allocation a view lies in, held so that the allocation is not recycled while any
    * view of it is reachable (null for the allocation itself).
@@ -155,12 +156,14 @@ class WasmBuf implements Buf {
     readonly root: WasmBuf | null = null) {}
 
   get data(): Float32Array {
-    // owner.buffer, not memory.buffer: the Memory getter is slow and only alloc() grows memory
+    // owner.buffer, not memory.buffer: the Memory getter is slow and only alloc() grows memory.
+    // The view's buffer is kept beside it: reading a typed array's .buffer can allocate.
     const buffer = this.owner.buffer;
-    if (this.cached === null || this.cached.buffer !== buffer) {
+    if (this.cachedOf !== buffer) {
       this.cached = new Float32Array(buffer, this.ptr, this.length);
+      this.cachedOf = buffer;
     }
-    return this.cached;
+    return this.cached!;
   }
 
   view(offset: number, length: number): Buf {
@@ -182,8 +185,7 @@ const isInt = (v: number): boolean => Number.isInteger(v) && v >= 0;
 // The compiled-step descriptor of assembly/step.ts, in one allocation: the hyper-parameter block
 // (10 f64 in, the loss out) first, then the header (u32 words), then one record per layer (keep in
 // step with it).
-const H_FLOATS = 11;
-const H_LOSS = 10; // a returned f64 would be a new heap number each step
+const H_LOSS = 10; // f64 slot of the loss: a returned f64 would be a new heap number each step
 const D_BASE = 128; // byte offset of the header in the allocation
 const D = { m: 0, layers: 1, loss: 2, opt: 3, n: 4, decay: 5, x: 6, y: 7, params: 8, grads: 9, backup: 10,
   backupBytes: 11, state1: 12, state2: 13, hyper: 14 } as const; // u32 word indices
@@ -201,6 +203,8 @@ export class WasmBackend implements Backend {
   readonly memory: WebAssembly.Memory;
   /** memory.buffer as of the last growth (the module never grows its memory itself). */
   buffer: ArrayBuffer;
+  /** All of `buffer` as f64, for the compiled steps' hyper-parameter blocks. */
+  f64: Float64Array;
   private readonly k: Exports;
   private top: number;
   private readonly maxBytes: number;
@@ -215,6 +219,7 @@ export class WasmBackend implements Backend {
     if (typeof this.k.trainStep === 'function') this.compileStep = (desc) => this.compile(desc);
     this.memory = memory;
     this.buffer = memory.buffer;
+    this.f64 = new Float64Array(this.buffer);
     this.maxBytes = maxBytes;
     this.isa = this.k.relaxedBuild() ? 'wasm-relaxed-simd' : 'wasm-simd128';
     this.top = this.k.heapBase();
@@ -288,6 +293,7 @@ export class WasmBackend implements Backend {
       }
     }
     this.buffer = this.memory.buffer;
+    this.f64 = new Float64Array(this.buffer);
   }
 
   alloc(length: number): Buf {
@@ -476,30 +482,29 @@ export class WasmBackend implements Backend {
 /** One compiled step: its descriptor allocation (held: the module reads it) and the buffers it names. */
 class WasmCompiledStep implements CompiledStep {
   readonly loss = new Float64Array(1);
-  private view: Float64Array;
+  /** f64 index of the hyper-parameter block (allocations are 64-byte aligned). */
+  private readonly at: number;
 
   constructor(private readonly owner: WasmBackend, private readonly desc: WasmBuf,
     private readonly run_: (d: number) => void, readonly keep: readonly Buf[]) {
-    this.view = new Float64Array(owner.buffer, desc.ptr, H_FLOATS);
+    this.at = desc.ptr / 8;
   }
 
   run(h: StepHyper): void {
-    let v = this.view;
-    // a grown memory detached the old view
-    if (v.buffer !== this.owner.buffer) v = this.view = new Float64Array(this.owner.buffer, this.desc.ptr, H_FLOATS);
-    v[0] = h.lr;
-    v[1] = h.clipNorm;
-    v[2] = h.weightDecay;
-    v[3] = h.mu;
-    v[4] = h.nesterov ? 1 : 0;
-    v[5] = h.beta1;
-    v[6] = h.beta2;
-    v[7] = h.eps;
-    v[8] = h.bc1;
-    v[9] = h.bc2;
+    // owner.f64 follows memory growth; a view of the step's own would need a check per run
+    const v = this.owner.f64, at = this.at;
+    v[at] = h.lr;
+    v[at + 1] = h.clipNorm;
+    v[at + 2] = h.weightDecay;
+    v[at + 3] = h.mu;
+    v[at + 4] = h.nesterov ? 1 : 0;
+    v[at + 5] = h.beta1;
+    v[at + 6] = h.beta2;
+    v[at + 7] = h.eps;
+    v[at + 8] = h.bc1;
+    v[at + 9] = h.bc2;
     this.run_(this.desc.ptr + D_BASE);
-    // the step cannot grow the memory, so v is still live; later allocations may detach it
-    this.loss[0] = v[H_LOSS];
+    this.loss[0] = v[at + H_LOSS];
   }
 }
 
