@@ -88,9 +88,9 @@ describe('the compiled training loop allocates nothing per step', () => {
     // config: false, or tsup also builds every config in tsup.config.ts into the same folder at once
     await build({ ...programBuild, config: false, entry: { 'step-allocation': 'test/programs/step-allocation.ts' }, outDir: out, silent: true });
     try {
-      // What V8 compiles depends on when its background compiles finish: on wasm, about one
-      // process in ten on a loaded machine settles on code that boxes a number per step. A cost
-      // of the step itself shows in every process, so up to three are run.
+      // What V8 compiles depends on when its background compiles finish: on wasm, one process
+      // in eight here, on a loaded machine with compiles delayed, settled on code that boxes a
+      // number per step. A cost of the step itself shows in every process, so up to three run.
       const seen: string[] = [];
       let best = Infinity;
       for (let attempt = 0; attempt < 3 && best >= 4; attempt++) {
