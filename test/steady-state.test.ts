@@ -45,9 +45,9 @@ describe.each(BACKENDS.map((b) => [b.name, b] as const))('steady state on the %s
 
   it('fit of wide-mlp keeps the event loop responsive', async () => {
     // BENCH.md wide-mlp: 784-512-512-10, Adam 1e-3, batch 256. fit yields between batches, so the
-    // event loop waits at most for one step (plus a time slice): under 50 ms where a step takes
-    // under 30 ms (the target; native, and wasm on a quiet machine). The js reference takes
-    // seconds per step at batch 256; it runs a batch of 16 and shows that fit yields between steps.
+    // event loop waits at most for one step (plus a time slice): under 50 ms on native (the
+    // target). The js reference takes seconds per step at batch 256; it runs a batch of 16 and
+    // shows that fit yields between steps.
     const spec: ModelSpec = {
       inputs: 784,
       layers: [{ units: 512, activation: 'relu' }, { units: 512, activation: 'relu' }, { units: 10, activation: 'softmax' }],
@@ -71,9 +71,11 @@ describe.each(BACKENDS.map((b) => [b.name, b] as const))('steady state on the %s
     await model.fit(x, y, { epochs: 2, batchSize: batch });
     delay.disable();
     const maxMs = delay.max / 1e6;
-    // where one step outlasts the budget, the wait is bounded by steps: 16 steps without a yield
-    // would be 16 of them, a yield after each is one (4 allows for a loaded machine)
-    const bound = step < 30 ? 50 : 4 * step + 50;
+    // native: the target, 50 ms. Elsewhere a step can take most of that budget (wasm: about
+    // 27 ms, so one slow step and a 10 ms slice would pass it), and the wait is bounded by steps:
+    // 16 steps without a yield would be 16 of them, a yield after each is one (4 allows for a
+    // loaded machine)
+    const bound = backend.name === 'native' ? 50 : Math.max(50, 4 * step + 50);
     expect(maxMs, `event loop blocked for ${maxMs.toFixed(1)} ms (one step takes ${step.toFixed(1)} ms; bound ${bound.toFixed(0)} ms)`).toBeLessThan(bound);
   }, 60_000);
 });
