@@ -110,7 +110,8 @@ describe('fit behaviour', () => {
   });
 
   it('yields to the event loop during a long fit', async () => {
-    // ~0.5 s of small steps: timers must keep firing throughout, never starved for long
+    // 40,000 small steps (about 0.4 s on native): timers must keep firing throughout, never
+    // starved for long
     const r = new Random(4), rows = 2000;
     const x = { data: Float32Array.from({ length: rows * 64 }, () => r.uniform()), shape: [rows, 64] as [number, number] };
     const y = Int32Array.from({ length: rows }, () => r.int(10));
@@ -119,7 +120,7 @@ describe('fit behaviour', () => {
     const ticks: number[] = [];
     const timer = setInterval(() => ticks.push(performance.now()), 1);
     const t0 = performance.now();
-    await model.fit(x, y, { epochs: 10, batchSize: 1, yieldEveryMs: 5 });
+    await model.fit(x, y, { epochs: 20, batchSize: 1, yieldEveryMs: 5 });
     const t1 = performance.now();
     clearInterval(timer);
     const gaps = [t0, ...ticks, t1].slice(1).map((t, i, a) => t - (i === 0 ? t0 : a[i - 1]));
