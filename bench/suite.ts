@@ -17,7 +17,7 @@ import { findPython, runPython, startPeerTimer, type PeerTimer, type PyLine } fr
 import type { FashionRun, TrainSystem } from './systems/types.js';
 import { steadyOk, steadyState, type SteadyState } from './steady.js';
 import { measure, pairedRatio, type TimingOptions } from './timing.js';
-import { gemmFlops, gemmShapes, makePool, shapeLabel, TRAIN_WORKLOADS, WORKLOADS, type TrainWorkloadName, type WorkloadName } from './workloads.js';
+import { gemmFlops, gemmShapes, makePool, shapeLabel, TRAIN_WORKLOADS, WORKLOADS, type GemmShape, type TrainWorkloadName, type WorkloadName } from './workloads.js';
 
 /** Rest after each side of a paired sgemm round: OpenBLAS's threads spin for a while after a call. */
 const PEER_SETTLE_MS = 300;
@@ -87,8 +87,9 @@ export interface BenchResults {
   /** Memory over 1,000 steps per deltaprop backend (bench/steady.ts), with any training workload. */
   steady?: Record<string, SteadyState & { ok: boolean }>;
   /**
-   * Native sgemm against OpenBLAS on the target's squares (n ≥ 256), in paired rounds: the
-   * median of per-round speed ratios (deltaprop over OpenBLAS), and the rounds.
+   * Native sgemm against OpenBLAS in paired rounds, on every shape of the sweep (a quick run: the
+   * target's squares, n ≥ 256): the median of per-round speed ratios (deltaprop over OpenBLAS),
+   * and the rounds.
    */
   pairedSgemm?: { shape: string; threads: number; ratio: number; rounds: number[] }[];
 }
@@ -385,25 +386,28 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
       for (const r of results.rows) {
         if (r.system === 'openblas' && r.shape && !r.origin) r.origin = shapes.find((s) => shapeLabel(s) === r.shape)?.origin;
       }
-      // The target's squares again, in paired rounds (one repetition of each per round, in
-      // alternating order): the sweeps above run minutes apart, and a neighbour taking a core
-      // in between moves a 2-thread ratio by a third.
+      // The shapes again, in paired rounds (one repetition of each per round, in alternating
+      // order): the sweeps above run minutes apart, and a neighbour taking a core in between
+      // moves a 2-thread ratio by a third. The target's squares get more rounds; a quick run
+      // pairs only them.
       const native = backends.find((b) => b.name === 'native');
-      const targets = shapes.filter((s) => s.origin === 'square' && s.m >= 256);
-      if (native && targets.length) {
-        const bufs = new GemmBuffers(native, targets), all = native.threads;
+      const isTarget = (s: GemmShape): boolean => s.origin === 'square' && s.m >= 256;
+      const pairs = shapes.filter((s) => isTarget(s) || !quick);
+      if (native && pairs.length) {
+        const bufs = new GemmBuffers(native, pairs), all = native.threads;
         results.pairedSgemm = [];
         for (const t of counts) {
           native.setThreads(t);
           let peer: PeerTimer | null = null;
           try {
-            peer = await startPeerTimer(numpy.python, peerScript('openblas.py'), { shapes: targets.map((s) => ({ ...s, label: shapeLabel(s) })) },
+            peer = await startPeerTimer(numpy.python, peerScript('openblas.py'), { shapes: pairs.map((s) => ({ ...s, label: shapeLabel(s) })) },
               { OPENBLAS_NUM_THREADS: String(t) });
-            for (const s of targets) {
+            for (const s of pairs) {
               const g = gemmRunner(bufs, s), label = shapeLabel(s);
               const p = peer;
+              // one OpenBLAS thread does not spin after a call: the rest matters with more
               const ratio = await pairedRatio([(u) => g.run(u), (u) => p.time(label, u)], gemmTiming,
-                2 * gemmTiming.reps + 1, PEER_SETTLE_MS);
+                isTarget(s) ? 2 * gemmTiming.reps + 1 : gemmTiming.reps, isTarget(s) || t > 1 ? PEER_SETTLE_MS : 0);
               results.pairedSgemm.push({ shape: label, threads: t, ratio: ratio.median, rounds: ratio.ratios });
               log(`  native vs openblas ${label}, ${t} thread${t > 1 ? 's' : ''}, paired rounds: ${ratio.median.toFixed(2)}× (${ratio.ratios.map((v) => v.toFixed(2)).join(' ')})`);
             }
