@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { installAdvice } from './install-advice.js';
 import type { ActCode, Backend, Buf, CompiledStep, LossCode, StepDesc, StepHyper } from './backend.js';
 
 /** The addon's kernel object for one ISA (native/addon.cc `create`). */
@@ -146,12 +147,7 @@ export function loadNativeAddon(): NativeAddon {
     return addon;
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];
-    const hint = /No native build was found/.test(msg)
-      ? ` There is no prebuild for ${process.platform}-${process.arch} in ${join(root, 'prebuilds')} and no local build in` +
-        ` ${join(root, 'build')}. Installing compiles one when npm runs deltaprop's install script (npm 11 skips` +
-        ' dependency install scripts unless allowed: `npm install-scripts approve deltaprop && npm rebuild deltaprop`)' +
-        ' and a C++ toolchain is present (g++ or clang, make, python3); `npm run build:native` in the package shows why a build fails.'
-      : '';
+    const hint = root === '(unknown)' ? '' : installAdvice(root, msg);
     addonError = new Error(`native addon not loaded: ${msg}.${hint}`);
     throw addonError;
   }
