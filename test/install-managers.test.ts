@@ -7,7 +7,8 @@
 // that installed it. Dependencies come from the registry, into caches made for this run.
 // The clients are the repo's devDependencies (pnpm 10, yarn 1, bun); npm is the one running.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,7 +103,8 @@ beforeAll(async () => {
   plain = await tarballWithoutPrebuilds();
 }, 15 * 60_000);
 
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+// hundreds of MB of installs: removed without blocking the worker, with time to do it on a busy disk
+afterAll(() => rm(tmp, { recursive: true, force: true }), 300_000);
 
 const HOST_ISA = () => {
   const r = spawnSync(process.execPath, [join(repoRoot, 'dist', 'cli.js'), 'info', '--json'], { encoding: 'utf8' });

