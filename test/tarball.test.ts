@@ -51,11 +51,13 @@ describe('the packed tarball', () => {
     }
   });
 
-  it('npm pack --dry-run lists the same files (the files field, not the staging, decides)', () => {
+  it('npm pack --dry-run lists the same files: the files field alone decides what ships', () => {
     const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repoRoot, encoding: 'utf8' });
     const listed = (JSON.parse(out)[0].files as { path: string }[]).map((f) => f.path).sort();
     // the repo may hold an arm64 prebuild from an earlier release pack; the host tarball does not
-    expect(listed).toEqual(files);
+    // prebuilds/ holds whatever the last pack made here; the tarball's own are checked above
+    const notPrebuilt = (l: string[]) => l.filter((f) => !f.startsWith('prebuilds/'));
+    expect(notPrebuilt(listed)).toEqual(notPrebuilt(files));
   });
 
   it('every relative link and image of the README resolves to a shipped file', () => {
