@@ -111,12 +111,12 @@ export async function packedTarball(kind: PackKind = canPackRelease() ? 'release
     const env = { ...process.env };
     if (kind === 'host') env.DELTAPROP_PREBUILDS = 'linux-x64';
     else delete env.DELTAPROP_PREBUILDS;
-    const r = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: repoRoot, env, timeoutMs: 12 * 60_000 });
+    const r = await run('npm', ['pack', '--pack-destination', work], { cwd: repoRoot, env, timeoutMs: 12 * 60_000 });
     if (r.status !== 0) throw new Error(`npm pack (${kind}) failed with ${r.status}:\n${r.stderr.slice(-6000)}`);
     lastPackSeconds = r.seconds;
     const made = readdirSync(work).filter((f) => f.endsWith('.tgz'));
     if (made.length !== 1) throw new Error(`npm pack left ${made.join(', ') || 'no tarball'} in ${work}`);
-    writeFileSync(join(work, 'pack.json'), r.stdout);
+    writeFileSync(join(work, 'pack.log'), `${r.stdout}\n${r.stderr}`); // what prepack and prepare printed
     renameSync(join(work, made[0]), join(work, 'deltaprop.tgz'));
     rmSync(dir, { recursive: true, force: true });
     renameSync(work, dir);
