@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'tsup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliBuild } from '../tsup.config.js';
+import { benchBuild, cliBuild } from '../tsup.config.js';
 import { JsBackend } from '../src/backends/js.js';
 import { readModelFile } from '../src/io/files.js';
 import { trainTestSplit } from '../src/io/datasets.js';
@@ -77,6 +77,8 @@ function writeIdx(path: string, type: number, dims: number[], values: ArrayLike<
 
 beforeAll(async () => {
   await build({ ...cliBuild, config: false, silent: true, outDir: OUT, entry: { cli: join(ROOT, 'src', 'cli.ts') } });
+  // `deltaprop bench` loads the benchmark's own bundle from beside cli.js, as in dist/
+  await build({ ...benchBuild, config: false, silent: true, outDir: OUT, entry: { bench: join(ROOT, 'bench', 'run.ts') } });
   expect(readFileSync(CLI, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
 
   const wine = wineRows();
