@@ -26,8 +26,10 @@ export const cliBuild: Options = {
 };
 
 /**
- * `npm run bench` (bench/run.ts → dist/bench.js). tinybench is bundled; the peers (tfjs, brain.js)
- * stay run-time imports, so a missing peer is reported by the bench instead of breaking the build.
+ * `npm run bench` (bench/run.ts → dist/bench.js), which `deltaprop bench` also imports from beside
+ * dist/cli.js when it runs: the CLI does not bundle the suite. tinybench is bundled; the peers
+ * (tfjs, brain.js) stay run-time imports, so a missing peer is reported by the bench instead of
+ * breaking the build.
  */
 export const benchBuild: Options = {
   ...programBuild,

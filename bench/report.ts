@@ -128,6 +128,11 @@ export function markdown(res: BenchResults): string {
     ? `The machine's fp32 FMA peak (register-only FMA loop, ${res.peak.isa}): **${res.peak.one.toFixed(1)} GFLOP/s on 1 thread, ${res.peak.all.toFixed(1)} on ${res.peak.threads}**. `
       + '% of peak = GEMM flops per second (sgemm: 2·m·n·k per call; training: forward, dW and dx but the first layer\'s, 2·m·k·n each) ÷ the peak at the row\'s thread count.'
     : `The machine's FMA peak was not measured (${res.systems['fma-peak']?.reason ?? 'unknown reason'}): no % of peak in this run.`);
+  const over = res.rows.filter((r) => ok(r) && (r.pct_of_peak ?? 0) > 100);
+  if (over.length) {
+    parts.push(`**Warning:** ${over.length} row${over.length > 1 ? 's are' : ' is'} above 100% of the FMA peak, which no program can be: `
+      + 'the peak was measured while other work had the cores, so every % of peak in this run is too high. Rerun on a quiet machine.');
+  }
   parts.push(table(['system', 'status', 'kernel', 'detail'], Object.entries(res.systems).map(([s, v]) =>
     [s, v.ok ? 'ok' : 'not run', v.kernel ?? '', v.ok ? v.detail ?? '' : v.reason ?? ''])));
 

@@ -112,6 +112,8 @@ export interface PeerTimer {
   close(): void;
 }
 
+const REQUEST_TIMEOUT_MS = 300_000;
+
 export function startPeerTimer(command: string, args: string[], env: ChildEnv, timeoutMs = 120_000): Promise<PeerTimer> {
   const child = spawn(command, args, { env: childEnv(process.env, env), stdio: ['pipe', 'pipe', 'pipe'] });
   let err = '', closed: Error | null = null;
@@ -161,7 +163,9 @@ export function startPeerTimer(command: string, args: string[], env: ChildEnv, t
           else pending.push({ resolve, reject });
         });
         child.stdin.write(`${shape} ${units}\n`);
-        const l = await reply;
+        // a request is sized to a fraction of a second: minutes mean the peer is stuck
+        const stuck = setTimeout(() => child.kill('SIGKILL'), REQUEST_TIMEOUT_MS);
+        const l = await reply.finally(() => clearTimeout(stuck));
         if (typeof l.seconds !== 'number') throw new Error(`${name}: ${String(l.error ?? `unexpected reply ${JSON.stringify(l)}`)}`);
         return l.seconds;
       },
