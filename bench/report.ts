@@ -255,7 +255,7 @@ export function writeResults(res: BenchResults, dir: string): string[] {
   }
   if (peakGroups.length && res.peak) {
     files.push(['peak.svg', barChart(`% of the fp32 FMA peak (${res.peak.one.toFixed(0)} GFLOP/s on 1 thread, ${res.peak.all.toFixed(0)} on ${res.peak.threads})`,
-      'GEMM flops ÷ peak at the thread count', peakGroups, { scale: 'linear', atLeast: 100, suffix: '%' })]);
+      'GEMM flops ÷ peak at the thread count', peakGroups, { scale: 'linear', atLeast: 100, suffix: '%', limit: { value: 100, label: 'FMA peak' } })]);
   }
   const squares = res.rows.filter((r) => r.workload === 'sgemm' && ok(r) && /^NN (\d+)x\1x\1$/.test(r.shape ?? ''));
   if (squares.length) {

@@ -47,6 +47,8 @@ export interface BarChartOptions {
   atLeast?: number;
   /** Appended to each bar's value label ('%'). */
   suffix?: string;
+  /** A dashed line at this value, labelled (the physical limit: 100 % of peak). */
+  limit?: { value: number; label: string };
 }
 
 /** Horizontal bars per group on a shared axis, whiskers from min to max when given. */
@@ -83,11 +85,17 @@ export function barChart(title: string, unit: string, groups: BarGroup[], opts: 
     axis.push(`<line x1="${xv}" x2="${xv}" y1="${top - 6}" y2="${y - groupGap}" stroke="#ddd"/>`);
     axis.push(`<text x="${xv}" y="${top - 10}" font-size="11" text-anchor="middle" fill="#555" ${FONT}>${short(d)}${suffix}</text>`);
   }
+  if (opts.limit && opts.limit.value <= hi) {
+    const xv = x(opts.limit.value).toFixed(1);
+    axis.push(`<line x1="${xv}" x2="${xv}" y1="${top - 6}" y2="${y - groupGap}" stroke="#d62728" stroke-dasharray="4 3"/>`);
+    axis.push(`<text x="${xv}" y="${y - groupGap + 12}" font-size="11" text-anchor="middle" fill="#d62728" ${FONT}>${esc(opts.limit.label)}</text>`);
+  }
+  const whiskers = groups.some((g) => g.bars.some((b) => b.min !== undefined && b.max !== undefined));
   const height = y + 10;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">
 <rect width="100%" height="100%" fill="white"/>
 <text x="10" y="22" font-size="16" font-weight="700" ${FONT}>${esc(title)}</text>
-<text x="${width - 10}" y="22" font-size="12" text-anchor="end" fill="#555" ${FONT}>${esc(unit)}${linear ? '' : ', log scale'}; whiskers: slowest–fastest repetition</text>
+<text x="${width - 10}" y="22" font-size="12" text-anchor="end" fill="#555" ${FONT}>${esc(unit)}${linear ? '' : ', log scale'}${whiskers ? '; whiskers: slowest–fastest repetition' : ''}</text>
 ${axis.join('\n')}
 ${parts.join('\n')}
 </svg>

@@ -78,6 +78,16 @@ describe('bench harness', () => {
     const json = JSON.parse(readFileSync(join(tmp, 'results', 'results.json'), 'utf8'));
     expect(json.rows).toHaveLength(2);
     expect(json.meta.quick).toBe(true);
+    if (hasCompiler) {
+      // % of peak per workload and system, on a linear axis with the peak marked
+      const peakSvg = readFileSync(join(tmp, 'results', 'peak.svg'), 'utf8');
+      expect(peakSvg.startsWith('<svg')).toBe(true);
+      expect(peakSvg).toContain('% of the fp32 FMA peak');
+      expect(peakSvg).toContain('>FMA peak</text>');
+      expect(peakSvg).toMatch(/>deltaprop-wasm<\/text>.*>[\d.]+%<\/text>/s);
+      expect(json.peak).toEqual(res.peak);
+      expect(json.rows[0]).toHaveProperty('pct_of_peak');
+    }
     const svg = readFileSync(join(tmp, 'results', 'throughput.svg'), 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg).toContain('deltaprop-wasm');
