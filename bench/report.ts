@@ -213,6 +213,7 @@ function rowNote(r: ResultRow): string {
   const bits: string[] = [];
   if (r.kernel && !r.system.startsWith('deltaprop-')) bits.push(`kernel ${r.kernel}`);
   if (r.torch_threads !== undefined) bits.push(`torch ${r.torch_threads} / OpenBLAS ${r.blas_threads} threads`);
+  if (r.torch_cpu_capability !== undefined) bits.push(`torch kernels ${r.torch_cpu_capability}`);
   if (r.note) bits.push(r.note);
   return bits.join('; ');
 }

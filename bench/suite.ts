@@ -87,6 +87,9 @@ export interface ResultRow {
   torch_threads?: number;
   blas_threads?: number;
   split_speeds?: Record<string, number>;
+  /** PyTorch: the SIMD level of torch's own kernels it ran with, and the probe's samples/s of each. */
+  torch_cpu_capability?: string;
+  capability_speeds?: Record<string, number>;
   /** What was checked before timing, and the outcome. */
   check?: Record<string, unknown>;
   /** fashion */
@@ -245,7 +248,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
    * with the machine's OPENBLAS_* settings, once: every later run of that peer keeps them.
    */
   const pyRows = async (peer: 'pytorch' | 'openblas', script: string, python: string, config: unknown, set: Record<string, string>,
-    timeoutMs: number, workload: WorkloadName): Promise<void> => {
+    timeoutMs: number, workload: WorkloadName, extra: Partial<ResultRow> = {}): Promise<void> => {
     const system = peer;
     let lines: PyLine[];
     try {
@@ -270,7 +273,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
         results.systems[system] = { ok: true, kernel: kernelNote(peer, kernel), detail: `${python}, ${rest.join(', ')}` };
         continue;
       }
-      const row = l as unknown as ResultRow & { train_loss?: number[] };
+      const row = Object.assign(l, extra) as unknown as ResultRow & { train_loss?: number[] };
       const k = String(row.kernel ?? kernel);
       row.kernel = atBest[peer] ? k : `${k} (forced by ${forced.join(', ')}: the best kernel failed its check)`;
       if (row.workload === 'fashion' && row.epoch_seconds && row.test_accuracy) {
@@ -285,6 +288,32 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
       if (row.check?.ok === false && !row.error) row.error = `check failed: ${JSON.stringify(row.check)}`;
       add(row);
     }
+  };
+
+  /**
+   * Torch's own kernels (activations, loss, the optimizer: not the GEMMs, which are OpenBLAS's)
+   * default to AVX2 on AVX-512 CPUs; ATEN_CPU_CAPABILITY=avx512, read at start-up, raises them.
+   * A short probe of the workload in a process of each kind picks the faster, unless the machine
+   * already sets the variable (then that is what the user runs).
+   */
+  const torchCapability = async (python: string, workload: WorkloadName): Promise<{ set: Record<string, string>; fields: Partial<ResultRow> }> => {
+    if (process.env.ATEN_CPU_CAPABILITY !== undefined) return { set: {}, fields: { torch_cpu_capability: `${process.env.ATEN_CPU_CAPABILITY} (ATEN_CPU_CAPABILITY set)` } };
+    const speeds: Record<string, number> = {};
+    for (const [label, set] of [['default', {}], ['avx512', { ATEN_CPU_CAPABILITY: 'avx512' }]] as const) {
+      try {
+        const lines = await runPython(python, [peerScript('pytorch.py'), JSON.stringify({ workloads: [workload], threads, target: timing.targetSeconds, probe_only: true })],
+          blasEnv('pytorch', { OPENBLAS_NUM_THREADS: String(threads), ...set }), () => {}, 300_000);
+        const rate = lines.find((l) => l.probe)?.samples_per_s;
+        if (typeof rate === 'number') speeds[label] = rate;
+      } catch (e) {
+        log(`  pytorch: SIMD probe (${label}) failed: ${(e as Error).message}`);
+      }
+    }
+    const best = (speeds.avx512 ?? 0) > (speeds.default ?? Infinity) ? 'avx512' : 'default';
+    return {
+      set: best === 'avx512' ? { ATEN_CPU_CAPABILITY: 'avx512' } : {},
+      fields: { torch_cpu_capability: best, ...(Object.keys(speeds).length ? { capability_speeds: speeds } : {}) },
+    };
   };
 
   // ---- training workloads
@@ -369,8 +398,9 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
     if (peers.has('brain.js')) await timeTrainer(() => brainTrainer(w, pool), { system: 'brain.js' });
     if (torch && 'python' in torch) {
       // OpenBLAS's pool at `threads`: pytorch.py picks the split of threads between torch and it
+      const cap = await torchCapability(torch.python, name);
       await pyRows('pytorch', peerScript('pytorch.py'), torch.python, { workloads: [name], threads, reps: timing.reps, target: timing.targetSeconds },
-        { OPENBLAS_NUM_THREADS: String(threads) }, 600_000, name);
+        { OPENBLAS_NUM_THREADS: String(threads), ...cap.set }, 600_000, name, cap.fields);
       const last = results.rows[results.rows.length - 1];
       if (last.system === 'pytorch' && last.samples_per_s) log(`  pytorch: ${fmt(last.samples_per_s)} samples/s`);
     }
@@ -433,9 +463,10 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
         }
       }
       if (torch && 'python' in torch) {
+        const cap = await torchCapability(torch.python, 'fashion');
         await pyRows('pytorch', peerScript('pytorch.py'), torch.python,
           { workloads: ['fashion'], threads, fashion: dir, epochs, limit: limit ?? null, reps: timing.reps, target: timing.targetSeconds },
-          { OPENBLAS_NUM_THREADS: String(threads) }, 1_800_000, 'fashion');
+          { OPENBLAS_NUM_THREADS: String(threads), ...cap.set }, 1_800_000, 'fashion', cap.fields);
       }
     }
   }

@@ -3,13 +3,15 @@
 
 usage: OPENBLAS_NUM_THREADS=T python3 pytorch.py '<json config>'
 config: {"workloads": [...], "threads": 2, "reps": 5, "target": 0.5, "fashion": dir|null,
-         "epochs": 10, "limit": null|{"train": n, "test": n}, "probe": true}
+         "epochs": 10, "limit": null|{"train": n, "test": n}, "probe": true, "probe_only": false}
 Debian's torch does its GEMMs in the system OpenBLAS, whose threads are its own: torch's
 set_num_threads does not reach them. OpenBLAS at T threads beside torch at T oversubscribes the
 cores (~10x slower on a busy machine), OpenBLAS at 1 leaves the GEMMs on one core. So the process
 starts with OpenBLAS's pool at T threads and, with "probe", times a few steps of each split (torch
 T / OpenBLAS 1, torch 1 / OpenBLAS T, both T) in alternating rounds and trains with the fastest;
-every row says which it used.
+every row says which it used. With "probe_only" it only reports each workload's samples/s at its
+best split on random data (the bench runs that once per SIMD level of torch's own kernels,
+ATEN_CPU_CAPABILITY, and trains with the faster).
 Each result is checked before it is timed: OpenBLAS's kernel multiplies correctly (against float64),
 and the loss on a fixed batch falls after a few steps.
 """
@@ -178,6 +180,38 @@ def probe(make_run, threads, target):
     return best, {f"torch {c[0]} / openblas {c[1]}": round(med[best] / v, 3) for c, v in med.items()}
 
 
+def probe_rate(name, cfg):
+    """Samples/s of the workload on a throwaway model with random data, at its fastest thread
+    split: how the bench compares torch's SIMD levels (ATEN_CPU_CAPABILITY is read at start-up,
+    so each level is its own process)."""
+    w = WORKLOADS[name]
+    torch.manual_seed(2)
+    model, loss_fn, opt = build(w)
+    batches = pool(name, w)[:32]
+
+    def make():
+        def run(units):
+            for _ in range(units):
+                for x, y in batches:
+                    step(model, loss_fn, opt, x, y)
+        return run
+
+    split, _ = probe(make, cfg["threads"], cfg["target"])
+    apply_split(split)
+    run = make()
+    run(1)
+    t0 = time.perf_counter()
+    run(1)
+    units = max(1, round(cfg["target"] / 3 / max(time.perf_counter() - t0, 1e-7)))
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        run(units)
+        times.append(time.perf_counter() - t0)
+    emit(dict(workload=name, system="pytorch", probe=True, samples_per_s=units * len(batches) * w["batch"] / statistics.median(times),
+              torch_threads=split[0], blas_threads=split[1]))
+
+
 def train_workload(name, cfg):
     w = WORKLOADS[name]
     torch.manual_seed(1)
@@ -286,7 +320,9 @@ def main():
         return
     for name in cfg["workloads"]:
         try:
-            if name == "fashion":
+            if cfg.get("probe_only"):
+                probe_rate(name, cfg)
+            elif name == "fashion":
                 fashion(cfg)
             else:
                 train_workload(name, cfg)
