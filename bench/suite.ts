@@ -240,7 +240,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
     ({ set, remove: atBest[peer] ? OPENBLAS_HANDICAPS : [] });
   const kernelNote = (peer: 'pytorch' | 'openblas', kernel: string): string => atBest[peer]
     ? `${kernel} (${forced.length ? `run without ${forced.join(', ')}` : 'OPENBLAS_CORETYPE not set'})`
-    : `${kernel}, forced by ${forced.join(', ')}: the best kernel failed its check`;
+    : `${kernel}, forced by ${forced.join(', ')}: the best kernel failed its check or crashed`;
 
   /**
    * Runs a Python peer and turns its lines into rows. A check that failed on the best kernel
@@ -250,19 +250,26 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
   const pyRows = async (peer: 'pytorch' | 'openblas', script: string, python: string, config: unknown, set: Record<string, string>,
     timeoutMs: number, workload: WorkloadName, extra: Partial<ResultRow> = {}): Promise<void> => {
     const system = peer;
-    let lines: PyLine[];
-    try {
-      lines = await runPython(python, [script, JSON.stringify(config)], blasEnv(peer, set), () => {}, timeoutMs);
-      const info = lines.find((l) => l.info);
-      if (kernelFailed(lines) && atBest[peer] && forced.length) {
-        log(`  ${system}: kernel ${String(info?.kernel)} failed its check; again with ${forced.join(', ')}`);
-        atBest[peer] = false;
-        lines = await runPython(python, [script, JSON.stringify(config)], blasEnv(peer, set), () => {}, timeoutMs);
+    const run = async (): Promise<{ lines: PyLine[]; failure: null } | { lines: null; failure: Error }> => {
+      try {
+        return { lines: await runPython(python, [script, JSON.stringify(config)], blasEnv(peer, set), () => {}, timeoutMs), failure: null };
+      } catch (e) {
+        return { lines: null, failure: e as Error };
       }
-    } catch (e) {
-      add({ workload, system, error: (e as Error).message });
+    };
+    let r = await run();
+    // a kernel that computes wrong results, or crashes (older OpenBLAS builds on some CPUs)
+    if ((r.failure || kernelFailed(r.lines!)) && atBest[peer] && forced.length) {
+      const kernel = r.lines?.find((l) => l.info)?.kernel;
+      log(`  ${system}: ${r.failure ? `crashed without ${forced.join(', ')} (${r.failure.message})` : `kernel ${String(kernel)} failed its check`}; again with them`);
+      atBest[peer] = false;
+      r = await run();
+    }
+    if (r.failure) {
+      add({ workload, system, error: r.failure.message });
       return;
     }
+    const lines = r.lines!;
     let kernel = 'unknown';
     for (const l of lines) {
       if (l.info) {
@@ -275,7 +282,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
       }
       const row = Object.assign(l, extra) as unknown as ResultRow & { train_loss?: number[] };
       const k = String(row.kernel ?? kernel);
-      row.kernel = atBest[peer] ? k : `${k} (forced by ${forced.join(', ')}: the best kernel failed its check)`;
+      row.kernel = atBest[peer] ? k : `${k} (forced by ${forced.join(', ')}: the best kernel failed its check or crashed)`;
       if (row.workload === 'fashion' && row.epoch_seconds && row.test_accuracy) {
         row.total_seconds = row.epoch_seconds.reduce((x, y) => x + y, 0);
         const tl = row.train_loss ?? [];
