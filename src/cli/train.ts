@@ -5,13 +5,13 @@ import { Command, Option } from 'commander';
 import type { ActivationName, LossName } from '../backends/backend.js';
 import type { Matrix } from '../data.js';
 import { fitNormalization } from '../data.js';
-import { saveModel, writeFileAtomic } from '../io/files.js';
+import { saveModel } from '../io/files.js';
 import { trainTestSplit } from '../io/datasets.js';
 import { Model, type EpochLogs, type FitOptions } from '../model.js';
 import type { DenseSpec, ModelSpec, OptimizerName } from '../spec.js';
 import {
   backendOptions, checkWritable, chooseBackend, count, dataOptions, describeBackend, f4, fraction, layerList, nonNegativeInt, nonNegativeNumber, out,
-  positiveInt, positiveNumber, seconds, TARGET_HELP, type BackendFlags,
+  positiveInt, positiveNumber, seconds, TARGET_HELP, writeOutput, type BackendFlags,
 } from './common.js';
 import { CliError, encodeTarget, readTable, type Encoded } from './data.js';
 import { trainingCurvesSvg } from './plot.js';
@@ -268,7 +268,7 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
   }
 
   if (flags.save) await saveModel(model, flags.save);
-  if (flags.plot) await writeFileAtomic(flags.plot, trainingCurvesSvg(history.epochs, `deltaprop: ${table.source}`));
+  if (flags.plot) await writeOutput(flags.plot, trainingCurvesSvg(history.epochs, `deltaprop: ${table.source}`), 'plot');
 
   if (flags.json) {
     out(JSON.stringify({
