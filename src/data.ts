@@ -158,6 +158,7 @@ function checkProbabilities(data: Float32Array, cols: number): void {
 export function fitNormalization(x: Matrix): { mean: number[]; std: number[] } {
   const [rows, cols] = x.shape;
   if (rows === 0) throw new InputError('normalization: no rows to fit on');
+  checkFinite(x.data, cols, 'normalization');
   const mean = new Array<number>(cols).fill(0), std = new Array<number>(cols).fill(0);
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) mean[j] += x.data[i * cols + j];
   for (let j = 0; j < cols; j++) mean[j] /= rows;

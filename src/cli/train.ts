@@ -202,6 +202,22 @@ function progressCallbacks(rows: number, epochs: number, enabled: boolean, hasAc
   };
 }
 
+/** A backend that cannot allocate (wasm's 4 GiB, the machine's memory) is a model too big to train here. */
+function outOfMemory(backend: string, e: unknown): CliError | null {
+  if (e instanceof RangeError && /cannot allocate/.test(e.message)) {
+    return new CliError(`the model does not fit in memory on the ${backend} backend (${e.message}); use fewer or smaller layers, or a smaller --batch-size`);
+  }
+  return null;
+}
+
+function outOfMemoryIsUserError<T>(backend: string, make: () => T): T {
+  try {
+    return make();
+  } catch (e) {
+    throw outOfMemory(backend, e) ?? e;
+  }
+}
+
 async function train(data: string, flags: TrainFlags): Promise<void> {
   const human = !flags.json;
   const chatty = human && !flags.quiet;
@@ -226,7 +242,7 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
   // standardize with the statistics of the rows the model is fitted on: not the validation rows
   // (fit holds out the last ones) and never the test rows
   spec.normalization = fitNormalization({ data: trainSet.x.data.subarray(0, fitRows * table.x.shape[1]), shape: [fitRows, table.x.shape[1]] });
-  const model = new Model(spec, backend);
+  const model = outOfMemoryIsUserError(backend.name, () => new Model(spec, backend));
 
   if (chatty) {
     out(`backend: ${describeBackend(report)}`);
@@ -252,6 +268,9 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
         if (chatty) out(epochLine(e, flags.epochs));
       },
     });
+  } catch (e) {
+    // the optimizer state and the batch buffers are allocated by the first fit
+    throw outOfMemory(backend.name, e) ?? e;
   } finally {
     progress.stop();
   }

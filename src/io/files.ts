@@ -219,7 +219,13 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array | string, 
 
 /** Saves the model (spec and weights) to `path`, atomically; a failure is a ModelFileError naming `path`. */
 export async function saveModel(model: Model, path: string): Promise<void> {
-  const bytes = modelToBytes(model);
+  let bytes: Uint8Array;
+  try {
+    bytes = modelToBytes(model);
+  } catch (e) {
+    if (e instanceof ModelFileError) throw new ModelFileError(`${path}: ${e.message}`);
+    throw e;
+  }
   try {
     await writeFileAtomic(path, bytes, 'model');
   } catch (e) {
