@@ -517,6 +517,8 @@ describe('bad input: one line on stderr, a non-zero exit, no output file', () =>
       /dup-header\.csv: the target 'a' is ambiguous: the header has 2 columns of that name \(columns 0, 2\); rename them, or give the target by its 0-based index/],
     ['a model too large for any buffer', ['train', 'wine.csv', '--layers', '1000000000'],
       /^deltaprop: error: model size: 9,000,000,003 parameters is more than a model can hold \(1,069,547,520, 4 GiB of float32\); layer 1 alone \(5 inputs × 1,000,000,000 units\) has 6,000,000,000$/m],
+    ['a model within the limits but beyond the backend\'s memory', ['train', 'wine.csv', '--backend', 'wasm', '--layers', '100000000'],
+      /^deltaprop: error: the model does not fit in memory on the wasm backend \(wasm backend: cannot allocate 900000003 floats .*\); use fewer or smaller layers, or a smaller --batch-size$/m],
   ];
   it.each(cases)('%s', async (_what, args, message) => {
     const before = readdirSync(dir).sort();

@@ -8,6 +8,7 @@ import { JsBackend } from '../src/backends/js.js';
 import { readModelFile, saveModel } from '../src/io/files.js';
 import { crc32, FORMAT_VERSION, HEADER_LIMITS, ModelFileError, modelFromBytes, modelToBytes } from '../src/io/modelFile.js';
 import { Model } from '../src/model.js';
+import { Random } from '../src/random.js';
 import type { ModelSpec } from '../src/spec.js';
 import { BACKENDS } from './backends.js';
 
@@ -180,6 +181,51 @@ describe('model file headers: types, bounds, and files that load also save', () 
     const fromDisk = await readModelFile(path, backend);
     expect(fromDisk.spec).toEqual(loaded.spec);
     expect(Buffer.from(fromDisk.params.data.buffer).equals(Buffer.from(loaded.params.data.buffer))).toBe(true);
+  });
+
+  it('1,000 mutated headers: each is a ModelFileError, or a model that saves and loads back the same', () => {
+    const rng = new Random(2026);
+    const values: unknown[] = [0, -0, 1, -1, 2.5, 1e39, -1e39, 1e-320, 2 ** 53, 4294967296, NaN, '3', '0.9', '', 'relu', 'softmax', 'adamw',
+      null, true, false, [], {}, [1, 2, 3], { type: 'cosine' }, [[[[]]]], 'x'.repeat(300)];
+    // every place in the header: [parent, key] pairs
+    const places = (root: unknown): [Record<string, unknown>, string][] => {
+      const out: [Record<string, unknown>, string][] = [];
+      const walk = (v: unknown): void => {
+        if (typeof v !== 'object' || v === null) return;
+        for (const k of Object.keys(v)) {
+          out.push([v as Record<string, unknown>, k]);
+          walk((v as Record<string, unknown>)[k]);
+        }
+      };
+      walk(root);
+      return out;
+    };
+    let loaded = 0, refused = 0;
+    for (let i = 0; i < 1000; i++) {
+      const h = JSON.parse(JSON.stringify(header));
+      for (let n = 1 + rng.int(2); n > 0; n--) {
+        const all = places(h), [parent, key] = all[rng.int(all.length)];
+        const what = rng.int(10);
+        if (what === 0) delete parent[key];
+        else if (what === 1) parent[`extra${i}`] = values[rng.int(values.length)];
+        else parent[key] = values[rng.int(values.length)];
+      }
+      let model: Model;
+      try {
+        model = load(h);
+      } catch (e) {
+        if (!(e instanceof ModelFileError)) throw new Error(`mutation ${i} (${JSON.stringify(h).slice(0, 300)}): ${String(e)}`);
+        refused++;
+        continue;
+      }
+      loaded++;
+      const again = modelFromBytes(modelToBytes(model), backend);
+      expect(again.spec, `mutation ${i}`).toEqual(model.spec);
+      expect(Buffer.from(again.params.data.buffer).equals(Buffer.from(model.params.data.buffer))).toBe(true);
+    }
+    // both outcomes occur: the mutations are neither all fatal nor all harmless
+    expect(loaded).toBeGreaterThan(50);
+    expect(refused).toBeGreaterThan(50);
   });
 
   it('a model whose header would be too large to load is refused when saved, naming the path', async () => {
