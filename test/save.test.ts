@@ -2,16 +2,15 @@
 // folder or a pipe is refused, the existing file's permissions are kept, a failed save names the
 // target (never the temporary), and a save killed with SIGKILL leaves a temporary that the next
 // save removes, while a save in progress in another process is left alone.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync,
-  symlinkSync, writeFileSync,
+  symlinkSync, utimesSync, writeFileSync,
 } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
 import { build } from 'tsup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { programBuild } from '../tsup.config.js';
@@ -223,6 +222,20 @@ describe('other processes', () => {
     expect(JSON.parse(stdout.trim())).toEqual({ name: 'FileWriteError', error: `${path}: cannot write model (file too large for this process or file system)` });
     expect(readdirSync(dir)).toEqual(['m.dpm']);
     expect(readFileSync(path, 'utf8')).toBe('old');
+  });
+
+  it('a temporary untouched for over an hour is abandoned whatever its pid (pids are reused), older names too', async () => {
+    const dir = tmp(), path = join(dir, 'm.dpm');
+    const host = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    const ownPid = `.m.dpm.${process.pid}-${host}.0123456789ab.tmp`; // a previous process with this pid
+    const livePid = `.m.dpm.${process.ppid}-${host}.0123456789ab.tmp`;
+    const legacyOld = '.m.dpm.0123456789ab.tmp', legacyFresh = '.m.dpm.ba9876543210.tmp';
+    const freshOwn = `.m.dpm.${process.pid}-${host}.ffffffffffff.tmp`; // as a save in a worker thread now
+    for (const f of [ownPid, livePid, legacyOld, legacyFresh, freshOwn]) writeFileSync(join(dir, f), 'partial');
+    for (const f of [ownPid, livePid, legacyOld]) utimesSync(join(dir, f), twoHoursAgo, twoHoursAgo);
+    await saveModel(model, path);
+    expect(readdirSync(dir).sort()).toEqual([freshOwn, legacyFresh, 'm.dpm'].sort());
   });
 
   it('a read-only folder: the error names the target, and nothing is left in it', async () => {

@@ -76,8 +76,13 @@ class RefusedTarget extends Error {
 // from a save in progress.
 const HOST = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-/** Temporaries of deltaprop before they carried a pid: removed once clearly abandoned. */
-const LEGACY_MAX_AGE_MS = 60 * 60 * 1000;
+/**
+ * A temporary untouched for this long is abandoned whatever its name says: a save in progress
+ * writes to its temporary all along, while pids are reused (a container's process often has the
+ * same pid every run) and other hosts' pids cannot be checked. Also the rule for the temporaries
+ * of deltaprop before they carried a pid.
+ */
+const ABANDONED_AFTER_MS = 60 * 60 * 1000;
 
 function tempName(target: string): string {
   return join(dirname(target), `.${basename(target)}.${process.pid}-${HOST}.${randomBytes(6).toString('hex')}.tmp`);
@@ -95,8 +100,8 @@ function isAlive(pid: number): boolean {
 
 /**
  * Removes temporaries of `target` left by writers that died mid-save (kill -9, power loss): ours by
- * name, from this host, whose process is gone. A save in progress elsewhere is never touched.
- * Best effort: a temporary that cannot be removed is left for the next save.
+ * name, and from this host with its process gone, or untouched for an hour. A save in progress
+ * is never touched. Best effort: a temporary that cannot be removed is left for the next save.
  */
 async function removeOrphans(target: string): Promise<void> {
   const dir = dirname(target), name = escapeRegExp(basename(target));
@@ -110,15 +115,14 @@ async function removeOrphans(target: string): Promise<void> {
   }
   for (const entry of entries) {
     const m = current.exec(entry);
+    if (!m && !legacy.test(entry)) continue;
     try {
-      if (m) {
-        const pid = Number(m[1]);
-        if (m[2] !== HOST || pid === process.pid || isAlive(pid)) continue;
-      } else if (legacy.test(entry)) {
-        if (Date.now() - (await lstat(join(dir, entry))).mtimeMs < LEGACY_MAX_AGE_MS) continue;
-      } else {
-        continue;
-      }
+      const st = await lstat(join(dir, entry));
+      if (!st.isFile()) continue;
+      const pid = m ? Number(m[1]) : NaN;
+      // this host's writer is gone (our own pid: a save in progress here, perhaps in a worker)
+      const writerGone = m !== null && m[2] === HOST && pid !== process.pid && !isAlive(pid);
+      if (!writerGone && Date.now() - st.mtimeMs < ABANDONED_AFTER_MS) continue;
       await unlink(join(dir, entry));
     } catch {
       // gone already, or not ours to remove
