@@ -75,6 +75,13 @@ describe('data helpers', () => {
     const data = new Float32Array([1, 2, 3, 4, Infinity, 6]);
     expect(() => fitNormalization({ data, shape: [3, 2] })).toThrow('normalization: Infinity at row 2, column 0; values must be finite');
   });
+  it('numbers beyond float32 in inputs and targets are named with row and column, not reported as Infinity', async () => {
+    const m = new Model(base, BACKENDS[0]);
+    await expect(m.fit([[1, 2, 3], [4, 1e39, 6]], [0, 1])).rejects.toThrow('inputs: 1e+39 at row 1, column 1 is beyond the float32 range (±3.4e38)');
+    expect(() => m.predict({ data: [1, 2, 3, -4e38, 5, 6], shape: [2, 3] })).toThrow('inputs: -4e+38 at row 1, column 0 is beyond the float32 range');
+    const r = new Model({ ...base, layers: [{ units: 1, activation: 'linear' }], loss: 'mse' }, BACKENDS[0]);
+    await expect(r.fit(X, [1, 5e38])).rejects.toThrow('targets: 5e+38 at row 1, column 0 is beyond the float32 range');
+  });
   it('trainTestSplit checks its arguments', () => {
     const x = { data: new Float32Array(6), shape: [3, 2] as [number, number] };
     expect(() => trainTestSplit({ x, y: new Int32Array(2) }, 0.2, 1)).toThrow('trainTestSplit: 2 labels for 3 rows; they must match');
