@@ -27,7 +27,15 @@ const spec: ModelSpec = {
 };
 const model = new Model(spec, new JsBackend());
 const bytes = Buffer.from(modelToBytes(model));
-const tmp = (): string => mkdtempSync(join(tmpdir(), 'deltaprop-save-'));
+const made: string[] = [];
+const tmp = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'deltaprop-save-'));
+  made.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 const isRoot = process.getuid?.() === 0;
 /** Files in a folder besides the ones named: temporaries left behind would show here. */
 const others = (dir: string, ...known: string[]): string[] => readdirSync(dir).filter((f) => !known.includes(f));
