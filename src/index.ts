@@ -11,7 +11,7 @@ import type { ModelSpec } from './spec.js';
 import type { BackendName } from './backends/backend.js';
 
 export * from './core.js';
-export { readModelFile, saveModel, writeFileAtomic } from './io/files.js';
+export { checkWritableFile, FileWriteError, readModelFile, saveModel, writeFileAtomic } from './io/files.js';
 export { BUILTIN_DATASETS, loadBuiltin, trainTestSplit } from './io/datasets.js';
 export type { BuiltinName, Dataset } from './io/datasets.js';
 
