@@ -64,17 +64,38 @@ interface NodeFs {
   existsSync(path: string | URL): boolean;
 }
 
-// Node's fs (also Bun's and Deno's), without an import statement: bundlers for browsers and
-// workerd must not see one, and workerd's module loader rejects computed dynamic imports too.
-// process.getBuiltinModule exists from Node 20.16; older Nodes must pass bytes or a module.
+// Node's fs, registered by the Node entry (src/index.ts imports node:fs statically: it is never
+// bundled for a browser), so that every Node >= 20.0 reads the packaged files.
+let registeredFs: NodeFs | null = null;
+
+/** Gives the loader Node's fs (called once by the Node entry). */
+export function registerNodeFs(fs: NodeFs): void {
+  registeredFs = fs;
+}
+
+// Otherwise Node's fs (also Bun's and Deno's) without an import statement: bundlers for browsers
+// and workerd must not see one, and workerd's module loader rejects computed dynamic imports too.
+// process.getBuiltinModule exists from Node 20.16; older Nodes reach this only through the web
+// entry and must pass bytes or a module there.
 function nodeFs(): NodeFs | null {
+  if (registeredFs) return registeredFs;
   const proc = (globalThis as { process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
   if (!proc?.versions?.node) return null;
   const fs = proc.getBuiltinModule?.('node:fs') as NodeFs | undefined;
   // Deno (whose `process` may lack it) has Deno.readFile and fetch of file: URLs instead
   if (!fs && (globalThis as { Deno?: unknown }).Deno) return null;
-  if (!fs) throw new Error(`wasm backend: reading .wasm files needs Node >= 20.16 (process.getBuiltinModule); this is ${proc.versions.node}: pass the bytes or a WebAssembly.Module instead`);
+  if (!fs) throw new Error(`wasm backend: reading .wasm files from this entry needs Node >= 20.16 (process.getBuiltinModule); this is ${proc.versions.node}: import 'deltaprop' (the Node entry), or pass the bytes or a WebAssembly.Module`);
   return fs;
+}
+
+// Server-side runtimes (Node, Bun, Deno) compile and instantiate the ~30 KB module synchronously.
+// The promise of WebAssembly.compile settles from a task V8 posts to the embedder's event loop,
+// and Node holds no reference to the loop for it (nodejs/node#36616): a loader awaiting it must
+// not depend on what else keeps the process alive. Browsers keep the asynchronous path (Chrome
+// refuses synchronous compilation of modules over 4 KB on the main thread).
+function compilesSynchronously(): boolean {
+  const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown; window?: unknown };
+  return (typeof g.process?.versions?.node === 'string' || g.Deno !== undefined) && g.window === undefined;
 }
 
 const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
@@ -97,7 +118,7 @@ async function readSource(src: URL | string): Promise<Uint8Array | ArrayBuffer> 
 async function compile(src: WasmSource): Promise<WebAssembly.Module> {
   if (src instanceof WebAssembly.Module) return src;
   const bytes = typeof src === 'string' || src instanceof URL ? await readSource(src) : src;
-  return WebAssembly.compile(bytes as BufferSource);
+  return compilesSynchronously() ? new WebAssembly.Module(bytes as BufferSource) : WebAssembly.compile(bytes as BufferSource);
 }
 
 // The package's wasm/ files: next to dist/ in the package (dist/*.js is one level down), or at the
@@ -547,6 +568,7 @@ export async function loadWasmBackend(source?: WasmSource | WasmSources,
   // The module declares a small minimum (its static data); the GEMM scratch after it (about 2.2 MB,
   // heapBase() says exactly) is covered by the initial size or grown by the constructor.
   const memory = new WebAssembly.Memory({ initial: Math.min(40, maxPages), maximum: maxPages });
-  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  const imports = { env: { memory } };
+  const instance = compilesSynchronously() ? new WebAssembly.Instance(module, imports) : await WebAssembly.instantiate(module, imports);
   return new WasmBackend(instance, memory, maxPages * PAGE);
 }
