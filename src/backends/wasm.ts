@@ -121,12 +121,19 @@ async function compile(src: WasmSource): Promise<WebAssembly.Module> {
   return compilesSynchronously() ? new WebAssembly.Module(bytes as BufferSource) : WebAssembly.compile(bytes as BufferSource);
 }
 
+// How to give a bundle its kernels when the packaged files cannot be found from it.
+const BUNDLE_HINT = "import from 'deltaprop/inline' (the .wasm inside the bundle), or pass the .wasm files' URLs as the `wasm` option";
+
 // The package's wasm/ files: next to dist/ in the package (dist/*.js is one level down), or at the
 // repository root when running from the sources (src/backends/wasm.ts is two levels down). The
 // first URLs are literal `new URL('…', import.meta.url)` so that bundlers (Vite, webpack) emit the
 // .wasm as an asset; the second is computed so that they do not try to resolve it.
 function packagedCandidates(relaxed: boolean): URL[] {
-  const here = import.meta.url;
+  const here: unknown = import.meta.url;
+  // an IIFE or CommonJS bundle made for browsers has no module URL (esbuild makes import.meta {})
+  if (typeof here !== 'string' || here === '') {
+    throw new Error(`wasm backend: this bundle has no import.meta.url to locate ${relaxed ? WASM_FILES.relaxed : WASM_FILES.simd} from (an IIFE or CommonJS bundle): ${BUNDLE_HINT}`);
+  }
   const inPackage = relaxed
     ? new URL('../wasm/deltaprop-relaxed.wasm', import.meta.url)
     : new URL('../wasm/deltaprop-simd.wasm', import.meta.url);
@@ -134,7 +141,13 @@ function packagedCandidates(relaxed: boolean): URL[] {
   return [inPackage, new URL(['..', '..', 'wasm', file].join('/'), here)];
 }
 
-async function packagedWasmUrl(relaxed: boolean): Promise<URL> {
+/** The packaged files' URLs (`packaged`: not given by the caller, so a failure names the bundle fix). */
+interface PackagedUrl {
+  url: URL;
+  packaged: true;
+}
+
+async function packagedWasmUrl(relaxed: boolean): Promise<URL | PackagedUrl> {
   const candidates = packagedCandidates(relaxed);
   if (candidates[0].protocol === 'file:') {
     const fs = nodeFs();
@@ -144,7 +157,7 @@ async function packagedWasmUrl(relaxed: boolean): Promise<URL> {
       return found;
     }
   }
-  return candidates[0];
+  return { url: candidates[0], packaged: true };
 }
 
 interface Exports {
@@ -529,6 +542,10 @@ class WasmCompiledStep implements CompiledStep {
   }
 }
 
+function isPackagedUrl(s: unknown): s is PackagedUrl {
+  return typeof s === 'object' && s !== null && (s as Partial<PackagedUrl>).packaged === true && (s as PackagedUrl).url instanceof URL;
+}
+
 function isSources(s: unknown): s is WasmSources {
   return typeof s === 'object' && s !== null && !(s instanceof WebAssembly.Module) && !(s instanceof URL) &&
     !ArrayBuffer.isView(s) && !(s instanceof ArrayBuffer) && 'simd' in s;
@@ -547,7 +564,7 @@ export async function loadWasmBackend(source?: WasmSource | WasmSources,
   if (!(maxMB > 0 && maxMB <= 4096)) throw new RangeError(`wasm backend: maxMemoryMB must be in (0, 4096], got ${maxMB}`);
   const canRelax = relaxedSimdSupported();
   if (opts.relaxed === true && !canRelax) throw new Error('wasm backend: relaxed SIMD was requested but this engine does not support it');
-  let src: WasmSource;
+  let src: WasmSource | PackagedUrl;
   if (source === undefined || isSources(source)) {
     const both = source ?? {
       simd: await packagedWasmUrl(false),
@@ -561,7 +578,17 @@ export async function loadWasmBackend(source?: WasmSource | WasmSources,
   } else {
     src = source;
   }
-  const module = await compile(src);
+  let module: WebAssembly.Module;
+  if (isPackagedUrl(src)) {
+    try {
+      module = await compile(src.url);
+    } catch (e) {
+      // fetched next to a bundle that does not carry the file (esbuild emits no .wasm assets)
+      throw new Error(`${(e as Error).message} (the packaged ${src.url.pathname.split('/').pop()}, located from the bundle's import.meta.url): ${BUNDLE_HINT}`);
+    }
+  } else {
+    module = await compile(src);
+  }
   const maxPages = Math.floor((maxMB * 1048576) / PAGE);
   const need = WebAssembly.Module.imports(module).find((i) => i.kind === 'memory');
   if (!need) throw new Error('wasm backend: the module does not import env.memory: not a deltaprop kernel build');
