@@ -5,7 +5,7 @@
 // assets by itself. An esbuild bundle of plain 'deltaprop' cannot find its .wasm (esbuild emits
 // none, and an IIFE has no import.meta.url): it runs on js and says so once on the console, with
 // the reason and the fix. Needs the built package (`npm run compile`: dist/ and wasm/).
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +19,7 @@ const work = join(root, '.tmp/bundlers');
 const app = join(work, 'app');
 
 // The app: trains XOR on the automatic choice of backend and reports it with what it logged.
-const appSource = (specifier: string): string => `import { createModel } from '${specifier}';
+const appSource = (specifier: string, options = '{}'): string => `import { createModel } from '${specifier}';
 const warnings = [];
 const warn = console.warn;
 console.warn = (...args) => { warnings.push(args.join(' ')); warn(...args); };
@@ -27,9 +27,9 @@ async function main() {
   const spec = { inputs: 2, layers: [{ units: 8, activation: 'tanh' }, { units: 1, activation: 'sigmoid' }],
     loss: 'binaryCrossEntropy', optimizer: { type: 'adam', learningRate: 0.05 }, seed: 3 };
   const x = [[0, 0], [0, 1], [1, 0], [1, 1]], y = [0, 1, 1, 0];
-  const model = await createModel(spec);
+  const model = await createModel(spec, ${options});
   await model.fit(x, y, { epochs: 300, batchSize: 4, shuffle: false });
-  const again = await createModel(spec); // a second load must not warn again
+  const again = await createModel(spec, ${options}); // a second load must not warn again
   const p = model.predict(x).data;
   const accuracy = y.filter((t, i) => (p[i] > 0.5 ? 1 : 0) === t).length / 4;
   return { backend: model.backend.name, isa: model.backend.isa, second: again.backend.name, accuracy, warnings };
@@ -63,6 +63,9 @@ beforeAll(async () => {
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'bundler-app', private: true, type: 'module' }));
   writeFileSync(join(app, 'inline.js'), appSource('deltaprop/inline'));
   writeFileSync(join(app, 'plain.js'), appSource('deltaprop'));
+  // the README's option for plain 'deltaprop' with the .wasm files served by the app
+  writeFileSync(join(app, 'option.js'), appSource('deltaprop',
+    "{ wasm: { simd: new URL('/esbuild-option/deltaprop-simd.wasm', location.href), relaxed: new URL('/esbuild-option/deltaprop-relaxed.wasm', location.href) } }"));
 
   const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.map': 'application/json' };
   server = createServer((req, res) => {
@@ -128,12 +131,20 @@ describe('browser bundles train on wasm in headless Chromium', () => {
     expectTrainedOnWasm(await runPage(`esbuild-inline-${format}`), `esbuild ${format}, deltaprop/inline`);
   }, 90_000);
 
+  it("esbuild esm of plain 'deltaprop', with the wasm option naming the served files", async () => {
+    await bundleWithEsbuild('option.js', 'esm', 'esbuild-option');
+    for (const f of ['deltaprop-simd.wasm', 'deltaprop-relaxed.wasm']) cpSync(join(root, 'wasm', f), join(work, 'esbuild-option', f));
+    expectTrainedOnWasm(await runPage('esbuild-option'), 'esbuild esm, deltaprop + wasm option');
+  }, 90_000);
+
   it("vite build of plain 'deltaprop' (the .wasm emitted as assets)", async () => {
     const { build } = await import('vite');
     writeFileSync(join(app, 'index.html'), '<!doctype html><meta charset="utf-8"><title>vite</title><script type="module" src="./plain.js"></script>\n');
     await build({ root: app, base: './', logLevel: 'silent', configFile: false, build: { outDir: join(work, 'vite'), emptyOutDir: true } });
     const assets = readFileSync(join(work, 'vite/index.html'), 'utf8');
     expect(assets).toMatch(/assets\/index-[\w-]+\.js/);
+    const emitted = readdirSync(join(work, 'vite/assets')).filter((f) => f.endsWith('.wasm'));
+    expect(emitted.map((f) => f.replace(/-[\w-]{8}\.wasm$/, ''))).toEqual(['deltaprop-relaxed', 'deltaprop-simd']);
     expectTrainedOnWasm(await runPage('vite'), 'vite, deltaprop');
   }, 90_000);
 });
