@@ -84,7 +84,7 @@ function nodeFs(): NodeFs | null {
   const fs = proc.getBuiltinModule?.('node:fs') as NodeFs | undefined;
   // Deno (whose `process` may lack it) has Deno.readFile and fetch of file: URLs instead
   if (!fs && (globalThis as { Deno?: unknown }).Deno) return null;
-  if (!fs) throw new Error(`wasm backend: reading .wasm files from this entry needs Node >= 20.16 (process.getBuiltinModule); this is ${proc.versions.node}: import 'deltaprop' (the Node entry), or pass the bytes or a WebAssembly.Module`);
+  if (!fs) throw new Error(`wasm backend: reading .wasm files from this entry needs Node >= 20.16 (process.getBuiltinModule); this is ${proc.versions.node}: import 'deltaprop' (the Node entry) or 'deltaprop/inline', or pass the bytes or a WebAssembly.Module`);
   return fs;
 }
 
