@@ -4,10 +4,11 @@
 //   npx vite-node test/fuzz/child.ts -- kernels native 20261201 1234 1
 import { writeSync } from 'node:fs';
 import type { CaseOutcome, Suite } from './protocol.js';
+import { csvSuite } from './csv.js';
 import { kernelSuite } from './kernels.js';
 import { modelFileSuite } from './model-files.js';
 
-const SUITES: Record<string, Suite> = { kernels: kernelSuite, 'model-files': modelFileSuite };
+const SUITES: Record<string, Suite> = { kernels: kernelSuite, 'model-files': modelFileSuite, csv: csvSuite };
 
 const line = (s: string): void => {
   writeSync(1, `${s}\n`);

@@ -73,6 +73,8 @@ export interface FuzzOptions {
   suite: string;
   backend: string;
   seed: number;
+  /** Cases [from, from + cases) of the seed's sequence (from defaults to 0). */
+  from?: number;
   cases: number;
   /** Cases per child. */
   batch: number;
@@ -132,8 +134,9 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzReport> {
   const maxDeaths = o.maxDeaths ?? 8;
   let deaths = 0;
   const argsFor = (from: number, count: number) => [o.suite, o.backend, String(o.seed), String(from), String(count)];
-  for (let from = 0; from < o.cases;) {
-    const end = Math.min(from + o.batch, o.cases);
+  const last = (o.from ?? 0) + o.cases;
+  for (let from = o.from ?? 0; from < last;) {
+    const end = Math.min(from + o.batch, last);
     // a batch's timeout covers the whole batch; a hang is any case that outlasts it
     const r = await runChild(o.program, argsFor(from, end - from), o.timeoutMs, o.caseMs);
     report.children++;
@@ -167,7 +170,7 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzReport> {
         `stderr: ${tail(r.stderr) || '(empty)'}. replay: ${replayCommand(o, culprit)}`,
     });
     if (++deaths >= maxDeaths) {
-      report.stoppedEarly = `stopped after ${deaths} dead children, at case ${culprit + 1} of ${o.cases}`;
+      report.stoppedEarly = `stopped after ${deaths} dead children, at case ${culprit + 1} (the run ends at ${last})`;
       break;
     }
     from = culprit + 1;

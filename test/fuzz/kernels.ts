@@ -772,10 +772,21 @@ function runStepCase(ctx: Ctx, c: StepCase): CaseOutcome {
 // ---------------------------------------------------------------------------------------------
 // The suite
 
-type AnyCase = { type: 'kernel'; c: KernelCase } | { type: 'step'; c: StepCase };
+type AnyCase = { type: 'kernel'; c: KernelCase } | { type: 'step'; c: StepCase } | { type: 'stale'; fn: string; n: number; fill: Fill };
+
+/**
+ * On native, every 800th case (the last of a batch of 400) keeps one raw function of a kernel
+ * object whose backend is then dropped and collected, and calls it: it must still work (the
+ * function keeps what its native code uses alive) or refuse with a clear error, never read
+ * freed memory. Scheduled, not drawn: a crash costs a child, and at a batch's end no other case.
+ */
+export const STALE_EVERY = 800;
 
 function makeCase(ctx: Ctx, seed: number, index: number): AnyCase {
   const r = rng(caseSeed(seed, index));
+  if (ctx.name === 'native' && index % STALE_EVERY === STALE_EVERY - 1) {
+    return { type: 'stale', fn: pick(r, ['sumSquares', 'gemm']), n: int(r, 1, 64), fill: fill(r) };
+  }
   const kernel = ctx.kernels[int(r, 0, ctx.kernels.length - 1)];
   if (kernel === 'compileStep' || kernel === 'run') return { type: 'step', c: makeStepCase(r, kernel) };
   return { type: 'kernel', c: makeKernelCase(SPECS.find((s) => s.name === kernel)!, r) };
@@ -795,6 +806,48 @@ export function kernelsOf(be: Backend): string[] {
   return ks;
 }
 
+const pick = <T>(r: R, a: readonly T[]): T => a[int(r, 0, a.length - 1)];
+
+let collect: (() => void) | null = null;
+async function collectGarbage(): Promise<void> {
+  if (!collect) {
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    collect = runInNewContext('gc') as () => void;
+  }
+  for (let i = 0; i < 3; i++) {
+    collect();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+function describeStale(k: Extract<AnyCase, { type: 'stale' }>): string {
+  return `native kernels.${k.fn} kept after its backend was dropped and collected, then called (n = ${k.n})`;
+}
+
+async function runStaleCase(k: Extract<AnyCase, { type: 'stale' }>): Promise<CaseOutcome> {
+  const what = describeStale(k);
+  const { loadNativeBackend } = await import('../../src/backends/native.js');
+  const fn = (() => (loadNativeBackend({ threads: 1 }).kernels as unknown as Record<string, (...a: unknown[]) => unknown>)[k.fn])();
+  await collectGarbage();
+  const x = filled(k.n, k.fill), c = new Float32Array(k.n);
+  let got: unknown;
+  try {
+    got = k.fn === 'sumSquares' ? fn(x, k.n) : fn(false, false, k.n, 1, 1, 1, x, Float32Array.of(2), 0, c);
+  } catch (e) {
+    const problem = errorProblem(e, k.fn, ['kernel', 'backend', 'this']);
+    if (problem && !(e instanceof Error && e.message.startsWith(`${k.fn}: `))) {
+      return { failure: { category: 'unclear', signature: `stale kernel function ${k.fn} → unclear`, what, detail: problem }, bucket: 'stale: unclear' };
+    }
+    return { failure: null, bucket: 'stale: threw' };
+  }
+  const want = k.fn === 'sumSquares' ? x.reduce((s, v) => s + v * v, 0) : null;
+  const ok = k.fn === 'sumSquares' ? typeof got === 'number' && close(got, want!) : c.every((v, i) => close(v, 2 * x[i]));
+  if (!ok) return { failure: { category: 'wrong', signature: `stale kernel function ${k.fn} → wrong`, what, detail: `returned ${String(got)}; expected ${want ?? '2·x in c'}` }, bucket: 'stale: wrong' };
+  return { failure: null, bucket: 'stale: ok' };
+}
+
 export const kernelSuite: Suite = {
   async setup(backend) {
     const be = await loadTestBackend(backend);
@@ -803,10 +856,10 @@ export const kernelSuite: Suite = {
   },
   run(ctx, seed, index) {
     const k = makeCase(ctx as Ctx, seed, index);
-    return k.type === 'kernel' ? runKernelCase(ctx as Ctx, k.c) : runStepCase(ctx as Ctx, k.c);
+    return k.type === 'kernel' ? runKernelCase(ctx as Ctx, k.c) : k.type === 'step' ? runStepCase(ctx as Ctx, k.c) : runStaleCase(k);
   },
   describe(ctx, seed, index) {
     const k = makeCase(ctx as Ctx, seed, index);
-    return k.type === 'kernel' ? describeKernelCase(k.c) : describeStepCase(k.c);
+    return k.type === 'kernel' ? describeKernelCase(k.c) : k.type === 'step' ? describeStepCase(k.c) : describeStale(k);
   },
 };

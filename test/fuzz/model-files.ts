@@ -205,7 +205,6 @@ function editJson(r: R, base: Base): Mutated {
       ['a duplicated key with another value', () => enc(text.replace('"paramCount":', '"paramCount":1,"paramCount":'))],
       ['the whole header nested 100,000 deep', () => enc(nested(100_000))],
       ['a 4 MB array of nested objects', () => enc(`{"spec":${'{"a":'.repeat(200_000)}0${'}'.repeat(200_000)}}`)],
-      ['a 10 MB header of nested arrays', () => enc(`{"spec":${nested(5_000_000)}}`)],
       ['the header is a bare number', () => enc('67')],
       ['the header is null', () => enc('null')],
     ];
@@ -309,8 +308,17 @@ function mutateBinary(r: R, base: Base): Mutated {
   return pick(r, ops)[1]();
 }
 
-export function mutateModelFile(r: R, bases: Base[]): Mutated & { base: number } {
+/**
+ * The one case that costs seconds while the parser has no bound (issue: "a 10 MB nested header
+ * costs 273 MB to parse"): scheduled once, at this index, instead of drawn at random.
+ */
+export const HUGE_HEADER_CASE = 17;
+
+export function mutateModelFile(r: R, bases: Base[], index: number): Mutated & { base: number } {
   const base = int(r, 0, bases.length - 1);
+  if (index === HUGE_HEADER_CASE) {
+    return { bytes: assemble(enc(`{"spec":${nested(5_000_000)}}`), split(bases[base].bytes).params), label: 'a 10 MB header of arrays nested 5,000,000 deep', kind: 'text', base };
+  }
   const m = r() < 0.55 ? editJson(r, bases[base]) : mutateBinary(r, bases[base]);
   return { ...m, base };
 }
@@ -355,7 +363,7 @@ function extremeValues(model: Model): boolean {
 
 async function runCase(ctx: Ctx, seed: number, index: number): Promise<CaseOutcome> {
   const r = rng(caseSeed(seed, index));
-  const m = mutateModelFile(r, ctx.bases);
+  const m = mutateModelFile(r, ctx.bases, index);
   const viaFile = r() < 0.1;
   const what = describeMutation(m, viaFile);
   const sig = (category: string, detail = '') => `model file: ${m.label.replace(/\d+(\.\d+)?(e[+-]?\d+)?/g, '#').slice(0, 80)}${detail} → ${category}`;
@@ -431,7 +439,7 @@ export const modelFileSuite: Suite = {
   run: (ctx, seed, index) => runCase(ctx as Ctx, seed, index),
   describe(ctx, seed, index) {
     const r = rng(caseSeed(seed, index));
-    const m = mutateModelFile(r, (ctx as Ctx).bases);
+    const m = mutateModelFile(r, (ctx as Ctx).bases, index);
     return describeMutation(m, r() < 0.1);
   },
 };
