@@ -7,8 +7,9 @@ import type { CaseOutcome, Suite } from './protocol.js';
 import { csvSuite } from './csv.js';
 import { kernelSuite } from './kernels.js';
 import { modelFileSuite } from './model-files.js';
+import { selfTestSuite } from './selftest.js';
 
-const SUITES: Record<string, Suite> = { kernels: kernelSuite, 'model-files': modelFileSuite, csv: csvSuite };
+const SUITES: Record<string, Suite> = { kernels: kernelSuite, 'model-files': modelFileSuite, csv: csvSuite, selftest: selfTestSuite };
 
 const line = (s: string): void => {
   writeSync(1, `${s}\n`);
@@ -37,6 +38,7 @@ async function main(argv: string[]): Promise<void> {
     tally[r.bucket] = (tally[r.bucket] ?? 0) + 1;
     if (r.failure) line(`F ${JSON.stringify({ index: i, ...r.failure })}`);
     else if (verbose) line(`# passed: ${r.bucket}`);
+    line(`O ${r.bucket.replace(/\n/g, ' ')}`);
   }
   line(`T ${JSON.stringify(tally)}`);
 }

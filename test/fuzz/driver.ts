@@ -102,11 +102,13 @@ interface Parsed {
   /** The description the child wrote beside each start. */
   described: string[];
   failures: Verdict[];
+  /** Outcome buckets of the cases that ended (a dead child's too). */
+  buckets: Record<string, number>;
   tally: Record<string, number> | null;
 }
 
 function parse(stdout: string): Parsed {
-  const out: Parsed = { started: [], described: [], failures: [], tally: null };
+  const out: Parsed = { started: [], described: [], failures: [], buckets: {}, tally: null };
   for (const l of stdout.split('\n')) {
     if (l.startsWith('S ')) {
       const sp = l.indexOf(' ', 2);
@@ -114,6 +116,7 @@ function parse(stdout: string): Parsed {
       out.described.push(sp < 0 ? '' : l.slice(sp + 1));
     }
     else if (l.startsWith('F ')) out.failures.push(JSON.parse(l.slice(2)) as Verdict);
+    else if (l.startsWith('O ')) out.buckets[l.slice(2)] = (out.buckets[l.slice(2)] ?? 0) + 1;
     else if (l.startsWith('T ')) out.tally = JSON.parse(l.slice(2)) as Record<string, number>;
   }
   return out;
@@ -142,14 +145,15 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzReport> {
     report.children++;
     const p = parse(r.stdout);
     report.failures.push(...p.failures);
+    add(p.buckets);
     if (p.tally && r.code === 0) {
-      add(p.tally);
       report.casesRun += end - from;
       from = end;
       continue;
     }
     // the child died: its last started case is the culprit
     const culprit = p.started.length ? p.started[p.started.length - 1] : from;
+    add({ [r.timedOut ? 'hang' : 'crash']: 1 });
     report.casesRun += culprit - from + 1;
     const how = r.timedOut ? `hang (no progress for ${o.caseMs} ms, killed)` : r.signal ? `killed by ${r.signal}` : `exit code ${r.code}`;
     // a crash may need the cases before it (a freed buffer, a grown memory): the case alone tells.

@@ -1,9 +1,10 @@
 // What a fuzz child and its parent say to each other, and the shape of one case's verdict. A child
 // writes one line per event to stdout, synchronously, so that the last `S` line before a crash
 // names the case that was running.
-//   S <index>           a case starts
+//   S <index> <what>    a case starts (with its description)
 //   F <json Verdict>    a case failed its oracle
-//   T <json tally>      outcome counts of the whole batch, written once at the end
+//   O <bucket>          a case ended, with its outcome bucket (for the run's histogram)
+//   T <json tally>      the batch is done (outcome counts), written once at the end
 export interface Verdict {
   index: number;
   /**
