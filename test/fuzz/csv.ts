@@ -82,7 +82,7 @@ function makeCase(r: R): CsvCase {
       mustMatch: /duplicate|twice|ambiguous|more than one|both/i, target };
   }
   const text = join_(rows);
-  const edits: [string, () => string | Uint8Array, Expect][] = [
+  const edits: [string, () => string | Uint8Array, Expect, string[]?][] = [
     ['truncated at a random byte', () => text.slice(0, int(r, 0, text.length - 1)), 'either'],
     ['a byte-order mark first', () => `\ufeff${text}`, 'trains'],
     ['CRLF line ends', () => join_(rows, '\r\n'), 'trains'],
@@ -91,11 +91,12 @@ function makeCase(r: R): CsvCase {
     ['only the header', () => join_(rows.slice(0, 1)), 'refused'],
     ['empty file', () => '', 'refused'],
     ['an unterminated quote', () => text.replace(/\n(.)/, '\n"$1'), 'refused'],
-    ['a 1 MB cell', () => text.replace(/\n([^,\n]*),/, `\n${'9'.repeat(1 << 20)},`), 'either'],
+    // the first cell of line 2: a number by syntax, beyond float32 (and float64) by value
+    ['line 2, column f0 = a 65,536-digit number', () => text.replace(/\n([^,\n]*),/, `\n${'9'.repeat(1 << 16)},`), 'refused', ['line 2']],
     ['NUL bytes in a cell', () => text.replace(/\n([^,\n]*),/, '\n1\u00002,'), 'refused'],
   ];
-  const [label, make, expect] = pick(r, edits);
-  return { text: make(), label, expect, mustName: [], target };
+  const [label, make, expect, mustName = []] = pick(r, edits);
+  return { text: make(), label, expect, mustName, target };
 }
 
 /** One line, at most 400 characters, naming the file, no JavaScript internals. */
