@@ -313,11 +313,19 @@ function mutateBinary(r: R, base: Base): Mutated {
  * costs 273 MB to parse"): scheduled once, at this index, instead of drawn at random.
  */
 export const HUGE_HEADER_CASE = 17;
+/** And one whose paramCount is the right number as a string (the error must say the type is wrong). */
+export const COUNT_AS_STRING_CASE = 18;
 
 export function mutateModelFile(r: R, bases: Base[], index: number): Mutated & { base: number } {
   const base = int(r, 0, bases.length - 1);
   if (index === HUGE_HEADER_CASE) {
     return { bytes: assemble(enc(`{"spec":${nested(5_000_000)}}`), split(bases[base].bytes).params), label: 'a 10 MB header of arrays nested 5,000,000 deep', kind: 'text', base };
+  }
+  if (index === COUNT_AS_STRING_CASE) {
+    const { header, params } = split(bases[base].bytes);
+    const doc = JSON.parse(new TextDecoder().decode(header)) as { paramCount: unknown };
+    doc.paramCount = String(doc.paramCount);
+    return { bytes: assemble(enc(JSON.stringify(doc)), params), label: 'paramCount = the right count as a string', kind: 'json', base };
   }
   const m = r() < 0.55 ? editJson(r, bases[base]) : mutateBinary(r, bases[base]);
   return { ...m, base };
