@@ -86,10 +86,13 @@ const nonNegative = (n: unknown): n is number => typeof n === 'number' && inFloa
 /** In [0, 1), as a number (a string '0.9' compares as a number in JavaScript, and must not pass). */
 const unitInterval = (n: unknown): n is number => typeof n === 'number' && n >= 0 && n < 1;
 
+/** A string as an error message quotes it: at most 40 characters, so a hostile value cannot flood the message. */
+export const clipped = (s: string): string => (s.length > 40 ? `${s.slice(0, 40)}…` : s);
+
 /** A value as an error message shows it: a number as itself, anything else with its type. */
 export function shown(v: unknown): string {
   if (typeof v === 'number' || v === null || v === undefined) return String(v);
-  if (typeof v === 'string') return `the string '${v.length > 40 ? `${v.slice(0, 40)}…` : v}'`;
+  if (typeof v === 'string') return `the string '${clipped(v)}'`;
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'object') return 'an object';
   return `${String(v)} (a ${typeof v})`;
@@ -99,9 +102,10 @@ export function shown(v: unknown): string {
 const float32Note = (v: unknown): string => (typeof v === 'number' && Number.isFinite(v) && Math.abs(v) > FLOAT32_MAX ? ' within float32 (at most 3.4e38)' : '');
 
 /** A name as an error message shows it: quoted when it is a string, else with its type. */
-const named = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : shown(v));
+const named = (v: unknown): string => (typeof v === 'string' ? `'${clipped(v)}'` : shown(v));
 
-const count = (n: number): string => n.toLocaleString('en-US');
+/** A count with thousands separators; past 1e15 in exponent form (a hostile 1e308 stays short). */
+const count = (n: number): string => (Math.abs(n) < 1e15 ? n.toLocaleString('en-US') : n.toPrecision(3));
 
 /** Throws a SpecError naming the first problem; returns the spec with defaults filled in. */
 export function checkSpec(spec: ModelSpec): ModelSpec {

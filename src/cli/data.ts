@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
 import type { Matrix } from '../data.js';
 import { BUILTIN_DATASETS, loadBuiltin, type BuiltinName } from '../io/datasets.js';
+import { clipped } from '../spec.js';
 
 /** A mistake in the command line or the files it names: printed as one line, no stack. */
 export class CliError extends Error {
@@ -249,7 +250,7 @@ async function tableFromRecords(path: string, records: AsyncGenerator<{ record: 
       const cell = record[j];
       if (!isNumber(cell)) {
         const c = cell.trim();
-        const what = c === '' ? 'an empty cell' : `'${c.length > 40 ? `${c.slice(0, 40)}…` : c}'`;
+        const what = c === '' ? 'an empty cell' : `'${clipped(c)}'`;
         const col = header ? `'${names[j]}'` : String(j);
         throw new CliError(`${path}: line ${line}, column ${col}: ${what} is not a number (feature columns must be numeric)`);
       }
@@ -257,7 +258,7 @@ async function tableFromRecords(path: string, records: AsyncGenerator<{ record: 
       // a float32 holds at most ±3.4e38: 1e39 would become Infinity, and every statistic after it
       if (!Number.isFinite(Math.fround(v))) {
         const col = header ? `'${names[j]}'` : String(j);
-        throw new CliError(`${path}: line ${line}, column ${col}: ${cell.trim()} is beyond the float32 range (±3.4e38)`);
+        throw new CliError(`${path}: line ${line}, column ${col}: ${clipped(cell.trim())} is beyond the float32 range (±3.4e38)`);
       }
       x.push(v);
     }
@@ -407,12 +408,12 @@ export function encodeTarget(t: Target, task: 'auto' | 'classification' | 'regre
   const firstText = t.values.findIndex((v) => !isNumber(v));
   if (task === 'regression' || (task === 'auto' && firstText < 0 && t.values.some((v) => !Number.isInteger(Number(v))))) {
     if (firstText >= 0) {
-      throw new CliError(`${source}: line ${t.lines[firstText]}, target '${t.name}': '${t.values[firstText]}' is not a number; regression needs a numeric target`);
+      throw new CliError(`${source}: line ${t.lines[firstText]}, target '${t.name}': '${clipped(t.values[firstText])}' is not a number; regression needs a numeric target`);
     }
     const values = Float32Array.from(t.values, Number);
     const overflow = values.findIndex((v) => !Number.isFinite(v));
     if (overflow >= 0) {
-      throw new CliError(`${source}: line ${t.lines[overflow]}, target '${t.name}': ${t.values[overflow]} is beyond the float32 range (±3.4e38)`);
+      throw new CliError(`${source}: line ${t.lines[overflow]}, target '${t.name}': ${clipped(t.values[overflow])} is beyond the float32 range (±3.4e38)`);
     }
     return { task: 'regression', values };
   }
