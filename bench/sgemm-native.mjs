@@ -1,5 +1,6 @@
 // Native sgemm GFLOP/s, checked against a float64 reference before timing, optionally side by
-// side with OpenBLAS (../shared/tools/openblas-sgemm) run in the same invocation.
+// side with OpenBLAS (bench/peers/openblas.py, at its best: without OPENBLAS_CORETYPE /
+// OPENBLAS_L2_SIZE in its process) run in the same invocation.
 //   node bench/sgemm-native.mjs [threads] [--isa avx2-fma] [--vs-openblas] [--rounds 3] [--shapes]
 // Prints "sgemm n=N threads=T GFLOP/s" lines like the OpenBLAS tool, then ratios (median of rounds).
 import { execFileSync } from 'node:child_process';
@@ -59,11 +60,20 @@ function gflops(ta, tb, m, n, kk) {
 }
 
 function openblas() {
-  const tool = join(root, '..', 'shared', 'tools', 'openblas-sgemm');
-  if (!existsSync(tool)) return null;
-  const out = execFileSync(tool, [String(threads)], { encoding: 'utf8' });
+  const script = join(root, 'bench', 'peers', 'openblas.py');
+  const shapes = SIZES.map((n) => ({ m: n, n, k: n, transA: false, transB: false, label: String(n) }));
+  const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads) };
+  delete env.OPENBLAS_CORETYPE; // the peer's own process only: its best kernel
+  delete env.OPENBLAS_L2_SIZE;
+  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  const out = execFileSync(python, [script, JSON.stringify({ shapes, reps: 3, target: 0.2 })], { encoding: 'utf8', env });
   const r = {};
-  for (const m of out.matchAll(/n=(\d+) threads=\d+ ([\d.]+) GFLOP\/s/g)) r[m[1]] = Number(m[2]);
+  for (const line of out.split('\n').filter(Boolean)) {
+    const l = JSON.parse(line);
+    if (l.info) console.log(`openblas ${l.openblas} kernel ${l.kernel}`);
+    else if (l.gflops) r[l.shape] = l.gflops;
+    else if (l.error) console.log(`openblas n=${l.shape}: ${l.error}`);
+  }
   return r;
 }
 
@@ -90,7 +100,7 @@ for (const n of SIZES) {
 }
 
 if (flag('--shapes')) {
-  // The transpose cases a training step runs, at the BENCH.md MLP shapes (batch m).
+  // The transpose cases a training step runs, at the benchmark's MLP shapes (batch m).
   console.log('\nMLP shapes (forward X·W NN, dW = Xᵀ·dZ TN, dX = dZ·Wᵀ NT):');
   for (const [m, inp, out] of [[64, 784, 128], [256, 784, 512], [256, 512, 512], [128, 784, 256], [64, 128, 10]]) {
     const nn = gflops(false, false, m, out, inp), tn = gflops(true, false, inp, out, m), nt = gflops(false, true, m, inp, out);

@@ -1,5 +1,5 @@
 // GEMM GFLOP/s of the wasm backend, single thread, both builds (plain SIMD and relaxed SIMD), for
-// square n = 64 … 1024 (2048 with --big) and the MLP shapes of BENCH.md in the transpose cases a
+// square n = 64 … 1024 (2048 with --big) and the benchmark's MLP shapes in the transpose cases a
 // training step uses. Every case is checked against the js reference before it is timed.
 // Run after `npm run compile`: node bench/sgemm-wasm.mjs [--big] [--json out.json]
 import v8 from 'node:v8';

@@ -1,13 +1,10 @@
-// BENCH.md's steady-state target: a training step allocates nothing, so heap and RSS stay flat
+// The benchmark's steady-state target: a training step allocates nothing, so heap and RSS stay flat
 // over 1,000 steps. Measured here for the bench's targets table and asserted by
 // test/steady-state.test.ts on every backend.
 import { PerformanceObserver } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { Backend } from '../src/backends/backend.js';
-import { Model } from '../src/model.js';
-import { Random } from '../src/random.js';
-import type { ModelSpec } from '../src/spec.js';
+import { Model, Random, type Backend, type ModelSpec } from '../src/index.js';
 
 /** A collection on demand (a flag set at run time takes effect for a new context's global). */
 export function exposeGc(): () => void {

@@ -2,27 +2,39 @@
 // peer that is installed, in one process (Python peers as child processes of it). Each system is
 // checked (loss falls; deltaprop agrees with the js reference; gemm agrees with float64) before it
 // is timed, and a system that fails its check is reported, not timed.
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, cpus, platform, arch, release } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import type { Backend, BackendName } from '../src/backends/backend.js';
-import { BACKEND_NAMES } from '../src/backends/select.js';
-import { loaders } from '../src/index.js';
-import { nativePackageRoot } from '../src/backends/native.js';
+import { BACKEND_NAMES, loaders, type Backend, type BackendName } from '../src/index.js';
 import { DatasetMissingError, findFashion, loadFashion } from './fashion.js';
+import { measurePeak, peakFields, type Peak } from './peak.js';
+import { compileProgram } from './systems/compiled.js';
 import { deltapropFashion, deltapropTrainer, GemmBuffers, gemmRunner, parityWithReference, trainedOutputs } from './systems/deltaprop.js';
 import { brainTrainer, tfjsFashion, tfjsTrainer } from './systems/js-peers.js';
-import { findPython, runPython, startPeerTimer, type PeerTimer, type PyLine } from './systems/python.js';
+import {
+  findPython, ONEDNN_HANDICAPS, OPENBLAS_HANDICAPS, removedSettings, runPython, startPeerTimer,
+  type ChildEnv, type PeerTimer, type PyLine,
+} from './systems/python.js';
 import type { FashionRun, TrainSystem } from './systems/types.js';
 import { steadyOk, steadyState, type SteadyState } from './steady.js';
-import { measure, pairedRatio, type TimingOptions } from './timing.js';
+import { measure, measureTimed, pairedRatio, type TimingOptions } from './timing.js';
 import { gemmFlops, gemmShapes, makePool, shapeLabel, TRAIN_WORKLOADS, WORKLOADS, type GemmShape, type TrainWorkloadName, type WorkloadName } from './workloads.js';
 
 /** Rest after each side of a paired sgemm round: OpenBLAS's threads spin for a while after a call. */
 const PEER_SETTLE_MS = 300;
 
-export const PEERS = ['tfjs-cpu', 'tfjs-wasm', 'brain.js', 'pytorch', 'openblas'] as const;
+export const PEERS = ['tfjs-cpu', 'tfjs-wasm', 'brain.js', 'pytorch', 'openblas', 'onednn'] as const;
+
+/** How to install each peer that does not come with npm (the bench's documented setup). */
+export const PEER_INSTALL: Partial<Record<PeerName, string>> = {
+  pytorch: 'sudo apt-get install -y --no-install-recommends python3-torch python3-threadpoolctl',
+  openblas: 'sudo apt-get install -y --no-install-recommends python3-numpy python3-threadpoolctl libopenblas0-pthread',
+  onednn: 'sudo apt-get install -y --no-install-recommends libdnnl-dev g++',
+};
+/** The GEMM peers: the native sgemm target is against the best of them. */
+export const GEMM_PEERS = ['openblas', 'onednn'] as const;
 export type PeerName = (typeof PEERS)[number];
 
 export interface BenchOptions {
@@ -65,7 +77,19 @@ export interface ResultRow {
   origin?: string;
   threads?: number;
   isa?: string;
+  /** The kernel the system ran: a peer's (OpenBLAS's architecture, oneDNN's JIT ISA), deltaprop's ISA. */
+  kernel?: string;
+  /** The machine's FMA peak at this row's thread count, and this row's share of it (GEMM flops). */
+  peak_gflops?: number;
+  pct_of_peak?: number;
   note?: string;
+  /** PyTorch: the split of threads between torch and its OpenBLAS, and how the others compared. */
+  torch_threads?: number;
+  blas_threads?: number;
+  split_speeds?: Record<string, number>;
+  /** PyTorch: the SIMD level of torch's own kernels it ran with, and the probe's samples/s of each. */
+  torch_cpu_capability?: string;
+  capability_speeds?: Record<string, number>;
   /** What was checked before timing, and the outcome. */
   check?: Record<string, unknown>;
   /** fashion */
@@ -82,16 +106,36 @@ export interface BenchResults {
     reps: number; epochs: number; threads: number;
   };
   /** Status of each deltaprop backend and peer: ok, or why it did not run. */
-  systems: Record<string, { ok: boolean; detail?: string; reason?: string }>;
+  systems: Record<string, { ok: boolean; detail?: string; reason?: string; kernel?: string }>;
+  /** The machine's fp32 FMA peak (null when it could not be measured: see systems['fma-peak']). */
+  peak: Peak | null;
   rows: ResultRow[];
   /** Memory over 1,000 steps per deltaprop backend (bench/steady.ts), with any training workload. */
   steady?: Record<string, SteadyState & { ok: boolean }>;
   /**
-   * Native sgemm against OpenBLAS in paired rounds, on every shape of the sweep (a quick run: the
-   * target's squares, n ≥ 256): the median of per-round speed ratios (deltaprop over OpenBLAS),
-   * and the rounds.
+   * Native sgemm against each GEMM peer in paired rounds, on every shape of the sweep (a quick run:
+   * the target's squares, n ≥ 256): the median of per-round speed ratios (deltaprop over the
+   * peer), and the rounds.
    */
-  pairedSgemm?: { shape: string; threads: number; ratio: number; rounds: number[] }[];
+  pairedSgemm?: PairedSgemm[];
+}
+
+/**
+ * Whether a BLAS peer's lines show its kernel computing wrong results: PyTorch's kernel check
+ * (torch.mm against float64) or any OpenBLAS sgemm shape's check. A loss that does not fall is
+ * not the kernel's fault, and does not count.
+ */
+export function kernelFailed(lines: PyLine[]): boolean {
+  const failed = (c: unknown): boolean => (c as { ok?: boolean } | undefined)?.ok === false;
+  return lines.some((l) => (l.info && failed(l.kernel_check)) || (!l.info && l.workload === 'sgemm' && failed(l.check)));
+}
+
+export interface PairedSgemm {
+  shape: string;
+  threads: number;
+  peer: (typeof GEMM_PEERS)[number];
+  ratio: number;
+  rounds: number[];
 }
 
 const here = (): string => {
@@ -102,12 +146,20 @@ const here = (): string => {
   }
 };
 
-/** The package root (for bench/peers/*.py and the shared datasets folder beside a clone). */
+/** The package root (for bench/peers/ and the shared datasets folder beside a clone). */
 export function benchRoot(): string {
-  try {
-    return nativePackageRoot();
-  } catch {
-    return join(here(), '..');
+  for (let dir = here(); ;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        if (JSON.parse(readFileSync(pkg, 'utf8')).name === 'deltaprop') return dir;
+      } catch {
+        // unreadable package.json: not ours, keep going up
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) return join(here(), '..');
+    dir = up;
   }
 }
 
@@ -126,9 +178,28 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
       cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), quick, reps: timing.reps, epochs, threads,
     },
     systems: {},
+    peak: null,
     rows: [],
   };
+
+  // The physical limit first: every row is reported as a share of it as soon as it is measured.
+  try {
+    const p = await measurePeak(root, threads, quick ? 5 : 20);
+    // more threads cannot lower the limit: a lower figure means other work had a core
+    if (p.all < p.one) {
+      log(`fp32 FMA peak: ${p.all.toFixed(1)} GFLOP/s on ${p.threads} threads is below one thread's; the cores are busy (taking one thread's)`);
+      p.all = p.one;
+    }
+    results.peak = p;
+    results.systems['fma-peak'] = { ok: true, kernel: p.isa, detail: `register-only FMA loop, ${p.isa}: ${p.one.toFixed(1)} GFLOP/s on 1 thread, ${p.all.toFixed(1)} on ${p.threads}` };
+    log(`fp32 FMA peak (${p.isa}): ${p.one.toFixed(1)} GFLOP/s on 1 thread, ${p.all.toFixed(1)} on ${p.threads}`);
+  } catch (e) {
+    results.systems['fma-peak'] = { ok: false, reason: (e as Error).message };
+    log(`fp32 FMA peak: not measured: ${(e as Error).message}`);
+  }
   const add = (row: ResultRow): void => {
+    if (!row.kernel && row.isa) row.kernel = row.isa;
+    Object.assign(row, peakFields(row, row.workload === 'sgemm' ? undefined : TRAIN_WORKLOADS[row.workload as TrainWorkloadName]?.sizes, results.peak));
     results.rows.push(row);
     opts.onRow?.(row);
     if (row.error) log(`  ${row.workload} ${row.system}${row.shape ? ` ${row.shape}` : ''}: ${row.error}`);
@@ -146,7 +217,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
       if (!wanted.includes(name)) continue;
       if (b.name === 'native') b.setThreads(threads);
       backends.push(b);
-      results.systems[`deltaprop-${name}`] = { ok: true, detail: `isa ${b.isa}, threads ${b.threads}` };
+      results.systems[`deltaprop-${name}`] = { ok: true, kernel: b.isa, detail: `threads ${b.threads}` };
     } catch (e) {
       results.systems[`deltaprop-${name}`] = { ok: false, reason: (e as Error).message };
       log(`deltaprop-${name}: not available: ${(e as Error).message}`);
@@ -155,20 +226,65 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
 
   const torch = peers.has('pytorch') ? findPython('torch') : null;
   const numpy = peers.has('openblas') ? findPython('numpy') : null;
-  if (torch) results.systems.pytorch = 'python' in torch ? { ok: true, detail: torch.python } : { ok: false, reason: torch.reason };
-  if (numpy) results.systems.openblas = 'python' in numpy ? { ok: true, detail: numpy.python } : { ok: false, reason: numpy.reason };
+  const notInstalled = (peer: PeerName, reason: string): { ok: false; reason: string } =>
+    ({ ok: false, reason: `not installed (${reason}); install with: ${PEER_INSTALL[peer]}` });
+  if (torch) results.systems.pytorch = 'python' in torch ? { ok: true, detail: torch.python } : notInstalled('pytorch', torch.reason);
+  if (numpy) results.systems.openblas = 'python' in numpy ? { ok: true, detail: numpy.python } : notInstalled('openblas', numpy.reason);
   const peerScript = (name: string): string => join(root, 'bench', 'peers', name);
 
-  const pyRows = async (script: string, python: string, config: unknown, env: Record<string, string>, timeoutMs: number,
-    system: string, workload: WorkloadName): Promise<void> => {
-    const convert = (l: PyLine): void => {
-      if (l.info) {
-        results.systems[system].detail = `${python}, ${Object.entries(l).filter(([k]) => !['info', 'system'].includes(k)).map(([k, v]) => `${k} ${v}`).join(', ')}`;
-        return;
+  // OpenBLAS (and PyTorch, whose BLAS it is) at its best: without OPENBLAS_CORETYPE /
+  // OPENBLAS_L2_SIZE in its own process, unless that kernel fails its check (then again with them).
+  const forced = removedSettings(process.env, OPENBLAS_HANDICAPS);
+  const atBest: Record<'pytorch' | 'openblas', boolean> = { pytorch: true, openblas: true };
+  const blasEnv = (peer: 'pytorch' | 'openblas', set: Record<string, string>): ChildEnv =>
+    ({ set, remove: atBest[peer] ? OPENBLAS_HANDICAPS : [] });
+  const kernelNote = (peer: 'pytorch' | 'openblas', kernel: string): string => atBest[peer]
+    ? `${kernel} (${forced.length ? `run without ${forced.join(', ')}` : 'OPENBLAS_CORETYPE not set'})`
+    : `${kernel}, forced by ${forced.join(', ')}: the best kernel failed its check or crashed`;
+
+  /**
+   * Runs a Python peer and turns its lines into rows. A check that failed on the best kernel
+   * (PyTorch: its kernel check; OpenBLAS: any shape's) discards the lines and runs the peer again
+   * with the machine's OPENBLAS_* settings, once: every later run of that peer keeps them.
+   */
+  const pyRows = async (peer: 'pytorch' | 'openblas', script: string, python: string, config: unknown, set: Record<string, string>,
+    timeoutMs: number, workload: WorkloadName, extra: Partial<ResultRow> = {}): Promise<void> => {
+    const system = peer;
+    const run = async (): Promise<{ lines: PyLine[]; failure: null } | { lines: null; failure: Error }> => {
+      try {
+        return { lines: await runPython(python, [script, JSON.stringify(config)], blasEnv(peer, set), () => {}, timeoutMs), failure: null };
+      } catch (e) {
+        return { lines: null, failure: e as Error };
       }
-      const row = l as unknown as ResultRow & { train_loss?: number[] };
+    };
+    let r = await run();
+    // a kernel that computes wrong results, or crashes (older OpenBLAS builds on some CPUs)
+    if ((r.failure || kernelFailed(r.lines!)) && atBest[peer] && forced.length) {
+      const kernel = r.lines?.find((l) => l.info)?.kernel;
+      log(`  ${system}: ${r.failure ? `crashed without ${forced.join(', ')} (${r.failure.message})` : `kernel ${String(kernel)} failed its check`}; again with them`);
+      atBest[peer] = false;
+      r = await run();
+    }
+    if (r.failure) {
+      add({ workload, system, error: r.failure.message });
+      return;
+    }
+    const lines = r.lines!;
+    let kernel = 'unknown';
+    for (const l of lines) {
+      if (l.info) {
+        kernel = String(l.kernel ?? 'unknown');
+        const skip = ['info', 'system', 'kernel', 'kernel_check'];
+        const rest = Object.entries(l).filter(([k, v]) => !skip.includes(k) && v !== null && v !== undefined)
+          .map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+        results.systems[system] = { ok: true, kernel: kernelNote(peer, kernel), detail: `${python}, ${rest.join(', ')}` };
+        continue;
+      }
+      const row = Object.assign(l, extra) as unknown as ResultRow & { train_loss?: number[] };
+      const k = String(row.kernel ?? kernel);
+      row.kernel = atBest[peer] ? k : `${k} (forced by ${forced.join(', ')}: the best kernel failed its check or crashed)`;
       if (row.workload === 'fashion' && row.epoch_seconds && row.test_accuracy) {
-        row.total_seconds = row.epoch_seconds.reduce((a, b) => a + b, 0);
+        row.total_seconds = row.epoch_seconds.reduce((x, y) => x + y, 0);
         const tl = row.train_loss ?? [];
         const falls = tl.length < 2 || tl[tl.length - 1] < tl[0];
         row.check = { train_loss: tl, loss_falls: falls, ok: falls && row.test_accuracy[row.test_accuracy.length - 1] > 0.5 };
@@ -178,12 +294,33 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
       // a peer whose own check failed has no number worth comparing with
       if (row.check?.ok === false && !row.error) row.error = `check failed: ${JSON.stringify(row.check)}`;
       add(row);
-    };
-    try {
-      await runPython(python, script, config, env, convert, timeoutMs);
-    } catch (e) {
-      add({ workload, system, error: (e as Error).message });
     }
+  };
+
+  /**
+   * Torch's own kernels (activations, loss, the optimizer: not the GEMMs, which are OpenBLAS's)
+   * default to AVX2 on AVX-512 CPUs; ATEN_CPU_CAPABILITY=avx512, read at start-up, raises them.
+   * A short probe of the workload in a process of each kind picks the faster, unless the machine
+   * already sets the variable (then that is what the user runs).
+   */
+  const torchCapability = async (python: string, workload: WorkloadName): Promise<{ set: Record<string, string>; fields: Partial<ResultRow> }> => {
+    if (process.env.ATEN_CPU_CAPABILITY !== undefined) return { set: {}, fields: { torch_cpu_capability: `${process.env.ATEN_CPU_CAPABILITY} (ATEN_CPU_CAPABILITY set)` } };
+    const speeds: Record<string, number> = {};
+    for (const [label, set] of [['default', {}], ['avx512', { ATEN_CPU_CAPABILITY: 'avx512' }]] as const) {
+      try {
+        const lines = await runPython(python, [peerScript('pytorch.py'), JSON.stringify({ workloads: [workload], threads, target: timing.targetSeconds, probe_only: true })],
+          blasEnv('pytorch', { OPENBLAS_NUM_THREADS: String(threads), ...set }), () => {}, 300_000);
+        const rate = lines.find((l) => l.probe)?.samples_per_s;
+        if (typeof rate === 'number') speeds[label] = rate;
+      } catch (e) {
+        log(`  pytorch: SIMD probe (${label}) failed: ${(e as Error).message}`);
+      }
+    }
+    const best = (speeds.avx512 ?? 0) > (speeds.default ?? Infinity) ? 'avx512' : 'default';
+    return {
+      set: best === 'avx512' ? { ATEN_CPU_CAPABILITY: 'avx512' } : {},
+      fields: { torch_cpu_capability: best, ...(Object.keys(speeds).length ? { capability_speeds: speeds } : {}) },
+    };
   };
 
   // ---- training workloads
@@ -215,7 +352,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
             error: !falls ? `check failed: loss ${before.toPrecision(4)} -> ${after.toPrecision(4)} did not fall over ${steps} steps` : `check failed: ${String(check.why)}` });
           return;
         }
-        // BENCH.md: the event loop is never blocked longer than 50 ms while fit trains
+        // target: the event loop is never blocked longer than 50 ms while fit trains
         const delay = t.system.startsWith('deltaprop-') ? monitorEventLoopDelay({ resolution: 1 }) : null;
         delay?.enable();
         const r = await measure((u) => t!.run(u), t.samplesPerUnit, timing);
@@ -240,7 +377,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
           ...(p.ok ? {} : { why: `outputs after ${p.steps} steps differ from the js reference by ${p.maxOutputDiff.toExponential(2)} (loss by ${p.lossRelDiff.toExponential(2)} relative)` }) };
       }
       await timeTrainer(() => deltapropTrainer(b, w, pool), { system, isa: b.isa, threads: b.threads, check });
-      // BENCH.md: the native backend gives the same bits for any thread count, and 2 threads ≥ 1.7× one on wide-mlp
+      // target: the native backend gives the same bits for any thread count, and 2 threads ≥ 1.7× one on wide-mlp
       if (b.name === 'native' && name === 'wide-mlp' && b.threads > 1) {
         const all = b.threads;
         const many = await trainedOutputs(b, w, pool);
@@ -267,8 +404,10 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
     if (peers.has('tfjs-wasm')) await timeTrainer(() => tfjsTrainer('wasm', w, pool), { system: 'tfjs-wasm' });
     if (peers.has('brain.js')) await timeTrainer(() => brainTrainer(w, pool), { system: 'brain.js' });
     if (torch && 'python' in torch) {
-      await pyRows(peerScript('pytorch.py'), torch.python, { workloads: [name], threads, reps: timing.reps, target: timing.targetSeconds },
-        { OPENBLAS_NUM_THREADS: '1' }, 600_000, 'pytorch', name);
+      // OpenBLAS's pool at `threads`: pytorch.py picks the split of threads between torch and it
+      const cap = await torchCapability(torch.python, name);
+      await pyRows('pytorch', peerScript('pytorch.py'), torch.python, { workloads: [name], threads, reps: timing.reps, target: timing.targetSeconds },
+        { OPENBLAS_NUM_THREADS: String(threads), ...cap.set }, 600_000, name, cap.fields);
       const last = results.rows[results.rows.length - 1];
       if (last.system === 'pytorch' && last.samples_per_s) log(`  pytorch: ${fmt(last.samples_per_s)} samples/s`);
     }
@@ -331,9 +470,10 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
         }
       }
       if (torch && 'python' in torch) {
-        await pyRows(peerScript('pytorch.py'), torch.python,
+        const cap = await torchCapability(torch.python, 'fashion');
+        await pyRows('pytorch', peerScript('pytorch.py'), torch.python,
           { workloads: ['fashion'], threads, fashion: dir, epochs, limit: limit ?? null, reps: timing.reps, target: timing.targetSeconds },
-          { OPENBLAS_NUM_THREADS: '1' }, 1_800_000, 'pytorch', 'fashion');
+          { OPENBLAS_NUM_THREADS: String(threads), ...cap.set }, 1_800_000, 'fashion', cap.fields);
       }
     }
   }
@@ -374,51 +514,111 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
       }
       b.setThreads(all);
     }
+    const counts = threads > 1 ? [1, threads] : [1];
+    const labelled = (list: GemmShape[]) => list.map((s) => ({ ...s, label: shapeLabel(s) }));
     if (numpy && 'python' in numpy) {
-      const counts = threads > 1 ? [1, threads] : [1];
       for (const t of counts) {
-        await pyRows(peerScript('openblas.py'), numpy.python,
-          { shapes: shapes.map((s) => ({ ...s, label: shapeLabel(s) })), reps: gemmTiming.reps, target: gemmTiming.targetSeconds },
-          { OPENBLAS_NUM_THREADS: String(t) }, 600_000, 'openblas', 'sgemm');
+        await pyRows('openblas', peerScript('openblas.py'), numpy.python,
+          { shapes: labelled(shapes), reps: gemmTiming.reps, target: gemmTiming.targetSeconds },
+          { OPENBLAS_NUM_THREADS: String(t) }, 600_000, 'sgemm');
         log(`  openblas (${t} thread${t > 1 ? 's' : ''}) done`);
       }
       // the python rows carry the shape label; add the origin for the table
       for (const r of results.rows) {
         if (r.system === 'openblas' && r.shape && !r.origin) r.origin = shapes.find((s) => shapeLabel(s) === r.shape)?.origin;
       }
-      // The shapes again, in paired rounds (one repetition of each per round, in alternating
-      // order): the sweeps above run minutes apart, and a neighbour taking a core in between
-      // moves a 2-thread ratio by a third. The target's squares get more rounds; a quick run
-      // pairs only them.
-      const native = backends.find((b) => b.name === 'native');
-      const isTarget = (s: GemmShape): boolean => s.origin === 'square' && s.m >= 256;
-      const pairs = shapes.filter((s) => isTarget(s) || !quick);
-      if (native && pairs.length) {
-        const bufs = new GemmBuffers(native, pairs), all = native.threads;
-        results.pairedSgemm = [];
+    }
+
+    // oneDNN's dnnl_sgemm: a small C++ program built here, run once per thread count (OpenMP)
+    let onednn: string | null = null;
+    if (peers.has('onednn')) {
+      try {
+        onednn = compileProgram(peerScript('onednn-sgemm.cc'), ['-O2', '-std=c++17', '-fopenmp'], ['-ldnnl'], `install with: ${PEER_INSTALL.onednn}`).path;
+        results.systems.onednn = { ok: true, detail: 'dnnl_sgemm (bench/peers/onednn-sgemm.cc, g++ -O2 -fopenmp -ldnnl)' };
+      } catch (e) {
+        const msg = (e as Error).message;
+        results.systems.onednn = { ok: false, reason: msg.startsWith('not installed') ? msg : `${msg}; install with: ${PEER_INSTALL.onednn}` };
+        log(`onednn: ${results.systems.onednn.reason}`);
+      }
+    }
+    const onednnEnv = (t: number): ChildEnv => ({ set: { OMP_NUM_THREADS: String(t) }, remove: ONEDNN_HANDICAPS });
+    const onednnArgs = (list: GemmShape[]): string[] => list.map((s) => `${s.transA ? 'T' : 'N'}${s.transB ? 'T' : 'N'}:${s.m}:${s.n}:${s.k}`);
+    if (onednn) {
+      for (const t of counts) {
+        let peer: PeerTimer | null = null;
+        try {
+          peer = await startPeerTimer(onednn, onednnArgs(shapes), onednnEnv(t));
+          const kernel = `${String(peer.ready.kernel)}, oneDNN ${String(peer.ready.version)}`;
+          results.systems.onednn.kernel = kernel;
+          results.systems.onednn.detail = `dnnl_sgemm, OpenMP threads ${counts.join(' and ')} (OMP_NUM_THREADS), built from bench/peers/onednn-sgemm.cc with g++ -O2 -fopenmp -ldnnl`;
+          for (const [i, s] of shapes.entries()) {
+            const base = { workload: 'sgemm' as const, system: 'onednn', shape: shapeLabel(s), origin: s.origin, threads: Number(peer.ready.threads) || t, kernel };
+            const check = peer.before[i]?.check as { max_rel_err: number; ok: boolean } | undefined;
+            if (!check?.ok) {
+              add({ ...base, ...(check ? { check } : {}), error: `check failed: relative error ${check?.max_rel_err.toExponential(2) ?? '?'} against float64` });
+              continue;
+            }
+            const p = peer;
+            const r = await measureTimed((u) => p.time(i, u), gemmFlops(s) / 1e9, gemmTiming);
+            add({ ...base, gflops: r.median, min: r.min, max: r.max, reps: r.reps, check });
+          }
+          log(`  onednn (${t} thread${t > 1 ? 's' : ''}) done`);
+        } catch (e) {
+          add({ workload: 'sgemm', system: 'onednn', threads: t, error: (e as Error).message });
+        } finally {
+          peer?.close();
+        }
+      }
+    }
+
+    // The shapes again, in paired rounds against each GEMM peer (one repetition of each per
+    // round, in alternating order): the sweeps above run minutes apart, and a neighbour taking a
+    // core in between moves a 2-thread ratio by a third. The target's squares get more rounds; a
+    // quick run pairs only them.
+    const native = backends.find((b) => b.name === 'native');
+    const isTarget = (s: GemmShape): boolean => s.origin === 'square' && s.m >= 256;
+    const pairs = shapes.filter((s) => isTarget(s) || !quick);
+    const starters: [(typeof GEMM_PEERS)[number], (t: number) => Promise<PeerTimer>][] = [];
+    if (numpy && 'python' in numpy) {
+      const py = numpy.python;
+      starters.push(['openblas', (t) => startPeerTimer(py, [peerScript('openblas.py'), JSON.stringify({ shapes: labelled(pairs), serve: true })],
+        blasEnv('openblas', { OPENBLAS_NUM_THREADS: String(t) }))]);
+    }
+    if (onednn) {
+      const bin = onednn;
+      starters.push(['onednn', (t) => startPeerTimer(bin, onednnArgs(pairs), onednnEnv(t))]);
+    }
+    if (native && pairs.length && starters.length) {
+      const bufs = new GemmBuffers(native, pairs), all = native.threads;
+      results.pairedSgemm = [];
+      for (const [name, start] of starters) {
         for (const t of counts) {
           native.setThreads(t);
           let peer: PeerTimer | null = null;
           try {
-            peer = await startPeerTimer(numpy.python, peerScript('openblas.py'), { shapes: pairs.map((s) => ({ ...s, label: shapeLabel(s) })) },
-              { OPENBLAS_NUM_THREADS: String(t) });
-            for (const s of pairs) {
-              const g = gemmRunner(bufs, s), label = shapeLabel(s);
-              const p = peer;
-              // one OpenBLAS thread does not spin after a call: the rest matters with more
-              const ratio = await pairedRatio([(u) => g.run(u), (u) => p.time(label, u)], gemmTiming,
+            peer = await start(t);
+            for (const [i, s] of pairs.entries()) {
+              const label = shapeLabel(s);
+              if ((peer.before[i]?.check as { ok?: boolean } | undefined)?.ok !== true) {
+                log(`  native vs ${name} ${label}: not paired, ${name} failed its check`);
+                continue;
+              }
+              const g = gemmRunner(bufs, s), p = peer;
+              // a peer's threads spin for a while after a call (OpenBLAS's, OpenMP's): the rest
+              // lets them go idle; one OpenBLAS thread does not spin
+              const ratio = await pairedRatio([(u) => g.run(u), (u) => p.time(i, u)], gemmTiming,
                 isTarget(s) ? 2 * gemmTiming.reps + 1 : gemmTiming.reps, isTarget(s) || t > 1 ? PEER_SETTLE_MS : 0);
-              results.pairedSgemm.push({ shape: label, threads: t, ratio: ratio.median, rounds: ratio.ratios });
-              log(`  native vs openblas ${label}, ${t} thread${t > 1 ? 's' : ''}, paired rounds: ${ratio.median.toFixed(2)}× (${ratio.ratios.map((v) => v.toFixed(2)).join(' ')})`);
+              results.pairedSgemm.push({ shape: label, threads: t, peer: name, ratio: ratio.median, rounds: ratio.ratios });
+              log(`  native vs ${name} ${label}, ${t} thread${t > 1 ? 's' : ''}, paired rounds: ${ratio.median.toFixed(2)}× (${ratio.ratios.map((v) => v.toFixed(2)).join(' ')})`);
             }
           } catch (e) {
-            log(`  paired sgemm rounds failed: ${(e as Error).message}`);
+            log(`  paired sgemm rounds against ${name} failed: ${(e as Error).message}`);
           } finally {
             peer?.close();
           }
         }
-        native.setThreads(all);
       }
+      native.setThreads(all);
     }
   }
   for (const p of ['tfjs-cpu', 'tfjs-wasm', 'brain.js'] as const) {

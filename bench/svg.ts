@@ -1,5 +1,6 @@
 // Two small SVG charts, written by hand because the charting libraries that render SVG in Node
-// (vega, vega-lite) need Node 22: grouped horizontal bars on a log axis, and lines of points.
+// (vega, vega-lite) need Node 22: grouped horizontal bars (on a log axis, or a linear one for
+// shares such as % of peak), and lines of points.
 
 export const COLORS: Record<string, string> = {
   'deltaprop-native': '#d62728',
@@ -12,6 +13,8 @@ export const COLORS: Record<string, string> = {
   pytorch: '#756bb1',
   'openblas': '#636363',
   'openblas (1 thread)': '#b0b0b0',
+  onednn: '#17becf',
+  'onednn (1 thread)': '#9edae5',
 };
 const colorOf = (s: string): string => COLORS[s] ?? COLORS[s.replace(/ \(.*\)$/, '')] ?? '#888888';
 
@@ -37,13 +40,26 @@ function short(x: number): string {
   return `${+x.toPrecision(3)}`;
 }
 
-/** Horizontal bars per group on a shared log10 axis, whiskers from min to max when given. */
-export function barChart(title: string, unit: string, groups: BarGroup[]): string {
+export interface BarChartOptions {
+  /** 'log' (default): a log10 axis over the decades of the values; 'linear': from 0. */
+  scale?: 'log' | 'linear';
+  /** Linear scale: the axis reaches at least this (100 for a percentage). */
+  atLeast?: number;
+  /** Appended to each bar's value label ('%'). */
+  suffix?: string;
+  /** A dashed line at this value, labelled (the physical limit: 100 % of peak). */
+  limit?: { value: number; label: string };
+}
+
+/** Horizontal bars per group on a shared axis, whiskers from min to max when given. */
+export function barChart(title: string, unit: string, groups: BarGroup[], opts: BarChartOptions = {}): string {
+  const linear = opts.scale === 'linear', suffix = opts.suffix ?? '';
   const values = groups.flatMap((g) => g.bars.flatMap((b) => [b.value, b.min ?? b.value, b.max ?? b.value])).filter((v) => v > 0);
   if (values.length === 0) return emptyChart(title);
-  const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...values)))), hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...values))));
+  const lo = linear ? 0 : Math.pow(10, Math.floor(Math.log10(Math.min(...values))));
+  const hi = linear ? niceCeil(Math.max(opts.atLeast ?? 0, ...values)) : Math.pow(10, Math.ceil(Math.log10(Math.max(...values))));
   const left = 190, right = 90, width = 860, plotW = width - left - right, barH = 16, gap = 4, groupGap = 18, top = 52;
-  const x = (v: number): number => left + (Math.log10(v / lo) / Math.log10(hi / lo)) * plotW;
+  const x = (v: number): number => left + (linear ? (Math.max(v, 0) / hi) : Math.log10(v / lo) / Math.log10(hi / lo)) * plotW;
   let y = top;
   const parts: string[] = [];
   for (const g of groups) {
@@ -52,28 +68,34 @@ export function barChart(title: string, unit: string, groups: BarGroup[]): strin
     for (const b of g.bars) {
       const w = Math.max(1, x(b.value) - left);
       parts.push(`<text x="${left - 6}" y="${y + barH - 4}" font-size="12" text-anchor="end" ${FONT}>${esc(b.system)}</text>`);
-      parts.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${colorOf(b.system)}"><title>${esc(`${b.system}: ${short(b.value)} ${unit}`)}</title></rect>`);
+      parts.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${colorOf(b.system)}"><title>${esc(`${b.system}: ${short(b.value)}${suffix} ${unit}`)}</title></rect>`);
       if (b.min !== undefined && b.max !== undefined && b.max > b.min) {
         const cy = y + barH / 2;
         parts.push(`<line x1="${x(b.min).toFixed(1)}" x2="${x(b.max).toFixed(1)}" y1="${cy}" y2="${cy}" stroke="#222" stroke-width="1"/>`);
       }
       const end = Math.max(left + w, b.max !== undefined ? x(b.max) : 0); // the label clears the whisker
-      parts.push(`<text x="${(end + 6).toFixed(1)}" y="${y + barH - 4}" font-size="11" ${FONT}>${short(b.value)}</text>`);
+      parts.push(`<text x="${(end + 6).toFixed(1)}" y="${y + barH - 4}" font-size="11" ${FONT}>${short(b.value)}${suffix}</text>`);
       y += barH + gap;
     }
     y += groupGap;
   }
   const axis: string[] = [];
-  for (let d = lo; d <= hi * 1.0001; d *= 10) {
+  for (const d of linear ? ticks(0, hi) : decades(lo, hi)) {
     const xv = x(d).toFixed(1);
     axis.push(`<line x1="${xv}" x2="${xv}" y1="${top - 6}" y2="${y - groupGap}" stroke="#ddd"/>`);
-    axis.push(`<text x="${xv}" y="${top - 10}" font-size="11" text-anchor="middle" fill="#555" ${FONT}>${short(d)}</text>`);
+    axis.push(`<text x="${xv}" y="${top - 10}" font-size="11" text-anchor="middle" fill="#555" ${FONT}>${short(d)}${suffix}</text>`);
   }
+  if (opts.limit && opts.limit.value <= hi) {
+    const xv = x(opts.limit.value).toFixed(1);
+    axis.push(`<line x1="${xv}" x2="${xv}" y1="${top - 6}" y2="${y - groupGap}" stroke="#d62728" stroke-dasharray="4 3"/>`);
+    axis.push(`<text x="${xv}" y="${y - groupGap + 12}" font-size="11" text-anchor="middle" fill="#d62728" ${FONT}>${esc(opts.limit.label)}</text>`);
+  }
+  const whiskers = groups.some((g) => g.bars.some((b) => b.min !== undefined && b.max !== undefined));
   const height = y + 10;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">
 <rect width="100%" height="100%" fill="white"/>
 <text x="10" y="22" font-size="16" font-weight="700" ${FONT}>${esc(title)}</text>
-<text x="${width - 10}" y="22" font-size="12" text-anchor="end" fill="#555" ${FONT}>${esc(unit)}, log scale; whiskers: slowest–fastest repetition</text>
+<text x="${width - 10}" y="22" font-size="12" text-anchor="end" fill="#555" ${FONT}>${esc(unit)}${linear ? '' : ', log scale'}${whiskers ? '; whiskers: slowest–fastest repetition' : ''}</text>
 ${axis.join('\n')}
 ${parts.join('\n')}
 </svg>

@@ -80,3 +80,22 @@ export async function pairedRatio(runs: [(units: number) => unknown, (units: num
   const sorted = [...ratios].sort((a, b) => a - b);
   return { median: sorted[sorted.length >> 1], ratios };
 }
+
+/**
+ * `measure` for a peer in another process that times itself (`time(units)` resolves to the seconds
+ * it took, without the pipe's round trip): the same warm-ups and sizing, the median of `reps`.
+ */
+export async function measureTimed(time: (units: number) => Promise<number>, workPerUnit: number, opts: TimingOptions): Promise<Rate> {
+  await time(1);
+  const one = Math.max(await time(1), 1e-7);
+  const units = Math.max(1, Math.round(opts.targetSeconds / one));
+  const reps = one > 2 * opts.targetSeconds ? Math.min(opts.reps, 3) : opts.reps;
+  if (units > 1) await time(units);
+  const secs: number[] = [];
+  for (let r = 0; r < reps; r++) secs.push(Math.max(await time(units), 1e-9));
+  const sorted = [...secs].sort((a, b) => a - b);
+  const h = sorted.length >> 1;
+  const med = sorted.length % 2 ? sorted[h] : (sorted[h - 1] + sorted[h]) / 2;
+  const work = units * workPerUnit;
+  return { median: work / med, min: work / sorted[sorted.length - 1], max: work / sorted[0], reps, units };
+}

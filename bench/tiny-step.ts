@@ -2,10 +2,7 @@
 // a Model fit on 8192 random rows, batch 4, 20 epochs, each configuration RUNS times (default 3),
 // alternating; medians (the machine is shared and noisy) and bests.
 // Run: [RUNS=n] npx vite-node bench/tiny-step.ts [native|wasm|js] [threads]
-import type { Backend } from '../src/backends/backend.js';
-import { loaders } from '../src/index.js';
-import { Model } from '../src/model.js';
-import { Random } from '../src/random.js';
+import { loaders, Model, Random, type Backend } from '../src/index.js';
 import { modelSpec, TRAIN_WORKLOADS } from './workloads.js';
 
 const name = (process.argv[2] ?? 'native') as 'native' | 'wasm' | 'js';

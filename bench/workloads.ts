@@ -1,8 +1,7 @@
-// The BENCH.md workloads: model shapes, optimizers and the synthetic data they train on. Every
+// The benchmark workloads (bench/README.md): model shapes, optimizers and the synthetic data they train on. Every
 // system (deltaprop backends and peers) reads its configuration from here, so that a row in the
 // results table always means the same work.
-import { Random } from '../src/random.js';
-import type { ModelSpec } from '../src/spec.js';
+import { Random, type ModelSpec } from '../src/index.js';
 
 export type TrainWorkloadName = 'mnist-mlp' | 'wide-mlp' | 'tiny-xor';
 export type WorkloadName = TrainWorkloadName | 'fashion' | 'sgemm';
@@ -43,7 +42,7 @@ export function modelSpec(w: TrainWorkload, seed = SEED): ModelSpec {
 
 /**
  * A pool of training rows that a timed run cycles through: x (rows, in) and one-hot (or 0/1)
- * targets y (rows, out). Random uniform inputs and random labels (BENCH.md); the XOR truth table
+ * targets y (rows, out). Random uniform inputs and random labels (bench/README.md); the XOR truth table
  * for tiny-xor. Sized to a few MB, with enough batches that per-call overhead of a run is spread
  * over many steps (tiny-xor steps take about a microsecond).
  */

@@ -2,9 +2,9 @@
 // Every error a user can cause ends as one line on stderr (`deltaprop: error: …`) and exit code 1;
 // only an unexpected failure shows its stack, and only with DELTAPROP_DEBUG=1.
 import { CommanderError, Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchCommand } from '../bench/index.js';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BackendError } from './backends/select.js';
 import { CliError } from './cli/data.js';
 import { evaluateCommand } from './cli/evaluate.js';
@@ -27,6 +27,31 @@ function version(): string {
   }
 }
 
+/**
+ * `deltaprop bench …`: the comparative benchmark suite is its own bundle (dist/bench.js, built from
+ * bench/), loaded from beside this file only when this command runs, so that the CLI does not
+ * carry it. Its options and help are its own: everything after `bench` is handed to it.
+ */
+function benchCommand(): Command {
+  return new Command('bench')
+    .summary('benchmark the backends against TensorFlow.js, brain.js, PyTorch, OpenBLAS and oneDNN (deltaprop bench --help)')
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[options...]', "the benchmark's options: 'deltaprop bench --help' lists them")
+    .addHelpText('after', "\nRun 'deltaprop bench --help' for the benchmark's options and examples.")
+    .action(async (args: string[]) => {
+      const file = fileURLToPath(new URL('./bench.js', import.meta.url));
+      if (!existsSync(file)) {
+        throw new CliError(`the benchmark suite is not part of this build (${file} is missing); in a clone of the repository, build it with 'npm run build:ts' or run 'npm run bench'`);
+      }
+      // a variable specifier: the bundler must leave this import to run time
+      const suite = (await import(pathToFileURL(file).href)) as { runBenchCommand(args: string[], name: string): Promise<number> };
+      const code = await suite.runBenchCommand(args, 'deltaprop bench');
+      if (code !== 0) throw new CommanderError(code, 'deltaprop.bench', '');
+    });
+}
+
 function program(): Command {
   const v = version();
   const p = new Command('deltaprop')
@@ -37,13 +62,7 @@ function program(): Command {
     .addCommand(evaluateCommand())
     .addCommand(predictCommand())
     .addCommand(infoCommand(v))
-    // the comparative benchmark suite (bench/), the same command as `npm run bench`
-    .addCommand(benchCommand().summary('benchmark the backends against TensorFlow.js, brain.js, PyTorch and OpenBLAS (BENCH.md)')
-      .addHelpText('after', `
-Examples:
-  $ deltaprop bench                                   # every workload, backend and peer; results in bench/results
-  $ deltaprop bench --quick --peers none              # deltaprop's backends only, short
-  $ deltaprop bench --workload sgemm,mnist-mlp --backend native,wasm --json`))
+    .addCommand(benchCommand())
     .addHelpText('after', `
 Examples:
   $ deltaprop train builtin:digits --layers 64 --epochs 30 --seed 1

@@ -12,10 +12,11 @@ import { recordInstall } from './install-table.js';
 import { packedTarball, repoRoot, run } from './packed.js';
 
 /**
- * The oldest Node that deltaprop supports, and package.json's engines.node (checked below). The
- * wasm loader uses process.getBuiltinModule, which came in Node 20.16.
+ * The oldest Node that deltaprop supports, and package.json's engines.node (checked below): the
+ * first Node 20 release (the Node entry hands the wasm loader node:fs, so it needs no
+ * process.getBuiltinModule, which came in 20.16).
  */
-export const OLDEST_NODE = '20.16.0';
+export const OLDEST_NODE = '20.0.0';
 const NODES = [OLDEST_NODE, '22', '24', '26'];
 
 const tmp = mkdtempSync(join(tmpdir(), 'deltaprop-nodes-'));

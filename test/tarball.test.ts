@@ -14,7 +14,8 @@ const tracked = (dir: string): string[] =>
 const CHUNK = /^dist\/random-[A-Za-z0-9_-]+\.d\.ts$/;
 
 function expectedFiles(): string[] {
-  const dist = ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts', 'web.js', 'web.d.ts', 'workerd.js', 'workerd.d.ts', 'cli.js']
+  const dist = ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts', 'web.js', 'web.d.ts', 'workerd.js', 'workerd.d.ts',
+    'inline.js', 'inline.d.ts', 'cli.js']
     .flatMap((f) => (f.endsWith('.js') || f.endsWith('.cjs') ? [f, `${f}.map`] : [f])).map((f) => `dist/${f}`);
   return [
     'package.json', 'README.md', 'binding.gyp', 'scripts/install-failed.cjs',

@@ -1,9 +1,6 @@
 // deltaprop itself on one backend: training workloads through the public Model API (fit), the
 // backend's gemm, and the checks against the js reference.
-import type { Backend, Buf } from '../../src/backends/backend.js';
-import { Model } from '../../src/model.js';
-import type { Matrix } from '../../src/data.js';
-import { Random } from '../../src/random.js';
+import { Model, Random, type Backend, type Buf, type Matrix } from '../../src/index.js';
 import { gemmFlops, modelSpec, type GemmShape, type Pool, type TrainWorkload } from '../workloads.js';
 import type { FashionData, FashionRun, TrainSystem } from './types.js';
 

@@ -1,7 +1,7 @@
 // The JavaScript peers, in this process: TensorFlow.js (cpu and wasm backends) and brain.js.
 // They are devDependencies, imported only when asked for, so the bench still runs (and says why a
 // peer is missing) where they are not installed.
-import { Random } from '../../src/random.js';
+import { Random } from '../../src/index.js';
 import type { Pool, TrainWorkload } from '../workloads.js';
 import type { FashionData, FashionRun, TrainSystem } from './types.js';
 
