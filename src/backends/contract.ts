@@ -258,14 +258,25 @@ function hyperFail(type: boolean, text: string): never {
   throw type ? new TypeError(`compiled step: ${text}`) : new RangeError(`compiled step: ${text}`);
 }
 
-/**
- * A run's hyper-parameters: every number a finite float32, nesterov a boolean, bc1 and bc2 nonzero
- * for Adam. Allocation-free when they are fine (it runs every step).
- */
-export function checkHyper(h: StepHyper, optimizer: number): void {
+
+/** Every field of a run's hyper-parameters of its type (numbers, nesterov a boolean). */
+export function hyperTypesOk(h: StepHyper): boolean {
+  return typeof h === 'object' && h !== null && typeof h.lr === 'number' && typeof h.clipNorm === 'number' &&
+    typeof h.weightDecay === 'number' && typeof h.mu === 'number' && typeof h.nesterov === 'boolean' &&
+    typeof h.beta1 === 'number' && typeof h.beta2 === 'number' && typeof h.eps === 'number' &&
+    typeof h.bc1 === 'number' && typeof h.bc2 === 'number';
+}
+
+/** Throws the contract's error for the first thing wrong with a run's hyper-parameters. */
+export function checkHyper(h: StepHyper, optimizer: number): never {
+  return badHyper(h, optimizer);
+}
+
+/** Which field of a refused run is wrong, in the order of HYPER_FIELDS. */
+function badHyper(h: StepHyper, optimizer: number): never {
   if (typeof h !== 'object' || h === null) hyperFail(true, `the hyper-parameters must be an object, got ${describe(h)}`);
-  for (let i = 0; i < HYPER_FIELDS.length; i++) {
-    const f = HYPER_FIELDS[i], v = h[f];
+  for (const f of HYPER_FIELDS) {
+    const v = h[f];
     if (f === 'nesterov') {
       if (typeof v !== 'boolean') hyperFail(true, msg.bool(f, v));
     } else if (typeof v !== 'number') {
@@ -274,10 +285,10 @@ export function checkHyper(h: StepHyper, optimizer: number): void {
       hyperFail(false, msg.float32(f, v));
     }
   }
-  if ((optimizer === OPT.adam || optimizer === OPT.adamw) && (Math.fround(h.bc1) === 0 || Math.fround(h.bc2) === 0)) {
-    const f = Math.fround(h.bc1) === 0 ? 'bc1' : 'bc2';
-    hyperFail(false, msg.nonzero(f, h[f]));
-  }
+  const f = Math.fround(h.bc1) === 0 ? 'bc1' : 'bc2';
+  if ((optimizer === OPT.adam || optimizer === OPT.adamw) && Math.fround(h[f]) === 0) hyperFail(false, msg.nonzero(f, h[f]));
+  // reached only if the stored values were refused and the fields look fine (they changed between)
+  hyperFail(false, 'the hyper-parameters changed while being checked');
 }
 
 /** A step description's buffers, by name, with the floats each is used for. */
@@ -348,8 +359,8 @@ export function checkStep(space: BufferSpace, d: StepDesc): StepBuffer[] {
   for (const [name, b, floats, expr, output, required] of list) {
     if (!required && (b === null || b === undefined)) continue;
     if (!space.accepts(b)) {
-      const why = required && (name === 'state1' || name === 'state2') ? ' (this optimizer keeps its state there)' : '';
-      bad(`${msg.buffer(name, b, false)}${why}`, true);
+      const why = name === 'state1' || name === 'state2' ? ' (this optimizer keeps its state there)' : '';
+      bad(`${name} must be a buffer of this backend${why}, got ${describe(b)}`, true);
     }
     const len = space.length(b as Buf);
     if (len < floats) bad(msg.short(name, len, expr, floats));
@@ -379,3 +390,97 @@ export function checkStep(space: BufferSpace, d: StepDesc): StepBuffer[] {
   }
   return used;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The same contract, kernel by kernel, as one expression each: true when a call certainly keeps
+// it. Backends run these on every call (a few nanoseconds) and, only when one says false, the
+// table-driven checkKernel / checkTypes above, which name what is wrong. test/boundary.test.ts
+// holds both to one table of bad calls on every backend.
+
+const F32_OVERFLOW = 3.4028235677973366e38; // 2^128 − 2^103: the smallest magnitude that rounds to Infinity
+const F32_HALF_MIN = 2 ** -150; // the largest magnitude that rounds to 0
+const num = (v: unknown): v is number => typeof v === 'number';
+const isSize = (v: unknown): boolean => typeof v === 'number' && v >= 0 && v <= MAX_SIZE && Number.isInteger(v);
+const isF32 = (v: unknown): boolean => typeof v === 'number' && Math.abs(v) < F32_OVERFLOW;
+const isNonzero = (v: unknown): boolean => isF32(v) && Math.abs(v as number) > F32_HALF_MIN;
+const isInt = (v: unknown, hi: number): boolean => typeof v === 'number' && v >= 0 && v <= hi && Number.isInteger(v);
+const holds = (s: BufferSpace, b: unknown, need: number): boolean => s.accepts(b) && s.length(b as Buf) >= need;
+/** o (no floats used) and b (nb) share no float. */
+function apart(s: BufferSpace, o: Buf | null, no: number, b: Buf | null, nb: number): boolean {
+  if (o === null || b === null || no === 0 || nb === 0 || s.memory(o) !== s.memory(b)) return true;
+  const so = s.start(o), sb = s.start(b);
+  return so + no <= sb || sb + nb <= so;
+}
+
+/** Each kernel's whole contract (types, ranges, lengths, overlaps) as one test. */
+export const FAST = {
+  gemm: (s: BufferSpace, ta: boolean, tb: boolean, m: number, n: number, k: number, alpha: number, a: Buf, b: Buf,
+    beta: number, c: Buf): boolean =>
+    typeof ta === 'boolean' && typeof tb === 'boolean' && isSize(m) && isSize(n) && isSize(k) && isF32(alpha) && isF32(beta) &&
+    holds(s, a, m * k) && holds(s, b, k * n) && holds(s, c, m * n) && apart(s, c, m * n, a, m * k) && apart(s, c, m * n, b, k * n),
+  denseForward: (s: BufferSpace, y: Buf, x: Buf, w: Buf, b: Buf, m: number, inp: number, out: number, act: number,
+    alpha: number): boolean =>
+    isSize(m) && isSize(inp) && isSize(out) && isInt(act, 5) && isF32(alpha) &&
+    holds(s, y, m * out) && holds(s, x, m * inp) && holds(s, w, inp * out) && holds(s, b, out) &&
+    apart(s, y, m * out, x, m * inp) && apart(s, y, m * out, w, inp * out) && apart(s, y, m * out, b, out),
+  denseBackward: (s: BufferSpace, dw: Buf, db: Buf, dx: Buf | null, dz: Buf, x: Buf, w: Buf, m: number, inp: number,
+    out: number, scale: number, prevAct: number, alpha: number): boolean => {
+    if (!(isSize(m) && isSize(inp) && isSize(out) && isF32(scale) && isInt(prevAct, 4) && isF32(alpha) &&
+      holds(s, dw, inp * out) && holds(s, db, out) && (dx === null || holds(s, dx, m * inp)) && holds(s, dz, m * out) &&
+      holds(s, x, m * inp) && holds(s, w, inp * out))) return false;
+    const nw = inp * out, nx = m * inp, nz = m * out;
+    return apart(s, dw, nw, db, out) && apart(s, dw, nw, dx, nx) && apart(s, dw, nw, dz, nz) && apart(s, dw, nw, x, nx) &&
+      apart(s, dw, nw, w, nw) && apart(s, db, out, dx, nx) && apart(s, db, out, dz, nz) && apart(s, db, out, x, nx) &&
+      apart(s, db, out, w, nw) && apart(s, dx, nx, dz, nz) && apart(s, dx, nx, x, nx) && apart(s, dx, nx, w, nw);
+  },
+  lossDelta: (s: BufferSpace, dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: number, act: number,
+    alpha: number): boolean =>
+    isSize(m) && isSize(n) && isInt(loss, 2) && isInt(act, 5) && isF32(alpha) &&
+    holds(s, dz, m * n) && holds(s, a, m * n) && holds(s, y, m * n) && apart(s, dz, m * n, a, m * n) && apart(s, dz, m * n, y, m * n),
+  sumSquares: (s: BufferSpace, g: Buf, n: number): boolean => isSize(n) && holds(s, g, n),
+  sgdStep: (s: BufferSpace, p: Buf, g: Buf, n: number, lr: number, gradScale: number, weightDecay: number,
+    decayCount: number): boolean =>
+    isSize(n) && isF32(lr) && isF32(gradScale) && isF32(weightDecay) && isInt(decayCount, n) &&
+    holds(s, p, n) && holds(s, g, n) && apart(s, p, n, g, n),
+  momentumStep: (s: BufferSpace, p: Buf, g: Buf, v: Buf, n: number, lr: number, gradScale: number, mu: number,
+    nesterov: boolean, weightDecay: number, decayCount: number): boolean =>
+    isSize(n) && isF32(lr) && isF32(gradScale) && isF32(mu) && typeof nesterov === 'boolean' && isF32(weightDecay) &&
+    isInt(decayCount, n) && holds(s, p, n) && holds(s, g, n) && holds(s, v, n) &&
+    apart(s, p, n, g, n) && apart(s, p, n, v, n) && apart(s, v, n, g, n),
+  adamStep: (s: BufferSpace, p: Buf, g: Buf, m: Buf, v: Buf, n: number, lr: number, gradScale: number, beta1: number,
+    beta2: number, eps: number, bc1: number, bc2: number, weightDecay: number, decoupled: boolean,
+    decayCount: number): boolean =>
+    isSize(n) && isF32(lr) && isF32(gradScale) && isF32(beta1) && isF32(beta2) && isF32(eps) && isNonzero(bc1) &&
+    isNonzero(bc2) && isF32(weightDecay) && typeof decoupled === 'boolean' && isInt(decayCount, n) &&
+    holds(s, p, n) && holds(s, g, n) && holds(s, m, n) && holds(s, v, n) &&
+    apart(s, p, n, g, n) && apart(s, p, n, m, n) && apart(s, p, n, v, n) && apart(s, m, n, g, n) && apart(s, m, n, v, n) &&
+    apart(s, v, n, g, n),
+};
+
+/** Each kernel's types alone (the native backend checks the rest in C++). */
+export const FAST_TYPES = {
+  gemm: (ta: boolean, tb: boolean, m: number, n: number, k: number, alpha: number, a: Buf, b: Buf, beta: number,
+    c: Buf): boolean =>
+    typeof ta === 'boolean' && typeof tb === 'boolean' && num(m) && num(n) && num(k) && num(alpha) && num(beta) &&
+    isBufLike(a) && isBufLike(b) && isBufLike(c),
+  denseForward: (y: Buf, x: Buf, w: Buf, b: Buf, m: number, inp: number, out: number, act: number, alpha: number): boolean =>
+    num(m) && num(inp) && num(out) && num(act) && num(alpha) && isBufLike(y) && isBufLike(x) && isBufLike(w) && isBufLike(b),
+  denseBackward: (dw: Buf, db: Buf, dx: Buf | null, dz: Buf, x: Buf, w: Buf, m: number, inp: number, out: number,
+    scale: number, prevAct: number, alpha: number): boolean =>
+    num(m) && num(inp) && num(out) && num(scale) && num(prevAct) && num(alpha) && isBufLike(dw) && isBufLike(db) &&
+    (dx === null || isBufLike(dx)) && isBufLike(dz) && isBufLike(x) && isBufLike(w),
+  lossDelta: (dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: number, act: number, alpha: number): boolean =>
+    num(m) && num(n) && num(loss) && num(act) && num(alpha) && isBufLike(dz) && isBufLike(a) && isBufLike(y),
+  sumSquares: (g: Buf, n: number): boolean => num(n) && isBufLike(g),
+  sgdStep: (p: Buf, g: Buf, n: number, lr: number, gradScale: number, weightDecay: number, decayCount: number): boolean =>
+    num(n) && num(lr) && num(gradScale) && num(weightDecay) && num(decayCount) && isBufLike(p) && isBufLike(g),
+  momentumStep: (p: Buf, g: Buf, v: Buf, n: number, lr: number, gradScale: number, mu: number, nesterov: boolean,
+    weightDecay: number, decayCount: number): boolean =>
+    num(n) && num(lr) && num(gradScale) && num(mu) && typeof nesterov === 'boolean' && num(weightDecay) &&
+    num(decayCount) && isBufLike(p) && isBufLike(g) && isBufLike(v),
+  adamStep: (p: Buf, g: Buf, m: Buf, v: Buf, n: number, lr: number, gradScale: number, beta1: number, beta2: number,
+    eps: number, bc1: number, bc2: number, weightDecay: number, decoupled: boolean, decayCount: number): boolean =>
+    num(n) && num(lr) && num(gradScale) && num(beta1) && num(beta2) && num(eps) && num(bc1) && num(bc2) &&
+    num(weightDecay) && typeof decoupled === 'boolean' && num(decayCount) && isBufLike(p) && isBufLike(g) &&
+    isBufLike(m) && isBufLike(v),
+};

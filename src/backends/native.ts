@@ -5,8 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ActCode, Backend, Buf, CompiledStep, LossCode, StepDesc, StepHyper } from './backend.js';
-import { RESOLVED, checkHyper, checkStep, checkTypes, describe, isBufLike, type BufferSpace } from './contract.js';
+import { type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from './backend.js';
+import { FAST_TYPES, RESOLVED, checkHyper, checkStep, checkTypes, describe, hyperTypesOk, isBufLike, type BufferSpace } from './contract.js';
 
 const K = RESOLVED;
 
@@ -204,9 +204,19 @@ export class NativeCompiledStep implements CompiledStep {
   constructor(private readonly A: Float64Array, private readonly native: () => void, readonly bufs: Buf[],
     private readonly optimizer: number) {}
 
+  /** The last hyper-parameter object whose fields were all of the right type. */
+  private typed: StepHyper | null = null;
+
+  private checkTypes(h: StepHyper): void {
+    if (!hyperTypesOk(h)) checkHyper(h, this.optimizer);
+    this.typed = h;
+  }
+
   run(h: StepHyper): void {
-    // the types here (a Float64Array would turn '0.1' into 0.1 and true into 1), the values also in C++
-    checkHyper(h, this.optimizer);
+    // the contract (contract.ts): the types here, when the object is new (a Float64Array would take
+    // '0.1' as 0.1 and null as 0), the values in C++ on every run, with the same words. More
+    // checking here would cost the batch loop an inlining, and a boxed number a step.
+    if (h !== this.typed) this.checkTypes(h);
     const A = this.A;
     A[0] = h.lr; A[1] = h.clipNorm; A[2] = h.weightDecay; A[3] = h.mu; A[4] = +h.nesterov;
     A[5] = h.beta1; A[6] = h.beta2; A[7] = h.eps; A[8] = h.bc1; A[9] = h.bc2;
@@ -280,7 +290,7 @@ export class NativeBackend implements Backend {
 
   gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
     alpha: number, a: Buf, b: Buf, beta: number, c: Buf): void {
-    checkTypes(KERNEL_SPACE, K.gemm, transA, transB, m, n, k, alpha, a, b, beta, c);
+    if (!FAST_TYPES.gemm(transA, transB, m, n, k, alpha, a, b, beta, c)) checkTypes(KERNEL_SPACE, K.gemm, transA, transB, m, n, k, alpha, a, b, beta, c);
     if (isNative(a) && isNative(b) && isNative(c)) {
       const A = this.A;
       A[0] = +transA; A[3] = +transB; A[6] = m; A[9] = n; A[12] = k; A[15] = alpha;
@@ -293,7 +303,7 @@ export class NativeBackend implements Backend {
 
   denseForward(y: Buf, x: Buf, w: Buf, b: Buf, m: number, inp: number, out: number,
     act: ActCode, alpha: number): void {
-    checkTypes(KERNEL_SPACE, K.denseForward, y, x, w, b, m, inp, out, act, alpha);
+    if (!FAST_TYPES.denseForward(y, x, w, b, m, inp, out, act, alpha)) checkTypes(KERNEL_SPACE, K.denseForward, y, x, w, b, m, inp, out, act, alpha);
     if (isNative(y) && isNative(x) && isNative(w) && isNative(b)) {
       const A = this.A;
       this.buf(0, y); this.buf(1, x); this.buf(2, w); this.buf(3, b);
@@ -306,7 +316,7 @@ export class NativeBackend implements Backend {
 
   denseBackward(dw: Buf, db: Buf, dx: Buf | null, dz: Buf, x: Buf, w: Buf,
     m: number, inp: number, out: number, scale: number, prevAct: ActCode, alpha: number): void {
-    checkTypes(KERNEL_SPACE, K.denseBackward, dw, db, dx, dz, x, w, m, inp, out, scale, prevAct, alpha);
+    if (!FAST_TYPES.denseBackward(dw, db, dx, dz, x, w, m, inp, out, scale, prevAct, alpha)) checkTypes(KERNEL_SPACE, K.denseBackward, dw, db, dx, dz, x, w, m, inp, out, scale, prevAct, alpha);
     if (isNative(dw) && isNative(db) && (dx === null || isNative(dx)) && isNative(dz) && isNative(x) && isNative(w)) {
       const A = this.A;
       this.buf(0, dw); this.buf(1, db);
@@ -323,7 +333,7 @@ export class NativeBackend implements Backend {
 
   lossDelta(dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: LossCode, act: ActCode,
     alpha: number): number {
-    checkTypes(KERNEL_SPACE, K.lossDelta, dz, a, y, m, n, loss, act, alpha);
+    if (!FAST_TYPES.lossDelta(dz, a, y, m, n, loss, act, alpha)) checkTypes(KERNEL_SPACE, K.lossDelta, dz, a, y, m, n, loss, act, alpha);
     if (isNative(dz) && isNative(a) && isNative(y)) {
       const A = this.A;
       this.buf(0, dz); this.buf(1, a); this.buf(2, y);
@@ -334,7 +344,7 @@ export class NativeBackend implements Backend {
   }
 
   sumSquares(g: Buf, n: number): number {
-    checkTypes(KERNEL_SPACE, K.sumSquares, g, n);
+    if (!FAST_TYPES.sumSquares(g, n)) checkTypes(KERNEL_SPACE, K.sumSquares, g, n);
     if (isNative(g)) {
       this.buf(0, g);
       this.A[3] = n;
@@ -345,7 +355,7 @@ export class NativeBackend implements Backend {
 
   sgdStep(p: Buf, g: Buf, n: number, lr: number, gradScale: number, weightDecay: number,
     decayCount: number): void {
-    checkTypes(KERNEL_SPACE, K.sgdStep, p, g, n, lr, gradScale, weightDecay, decayCount);
+    if (!FAST_TYPES.sgdStep(p, g, n, lr, gradScale, weightDecay, decayCount)) checkTypes(KERNEL_SPACE, K.sgdStep, p, g, n, lr, gradScale, weightDecay, decayCount);
     if (isNative(p) && isNative(g)) {
       const A = this.A;
       this.buf(0, p); this.buf(1, g);
@@ -358,7 +368,7 @@ export class NativeBackend implements Backend {
 
   momentumStep(p: Buf, g: Buf, v: Buf, n: number, lr: number, gradScale: number, mu: number,
     nesterov: boolean, weightDecay: number, decayCount: number): void {
-    checkTypes(KERNEL_SPACE, K.momentumStep, p, g, v, n, lr, gradScale, mu, nesterov, weightDecay, decayCount);
+    if (!FAST_TYPES.momentumStep(p, g, v, n, lr, gradScale, mu, nesterov, weightDecay, decayCount)) checkTypes(KERNEL_SPACE, K.momentumStep, p, g, v, n, lr, gradScale, mu, nesterov, weightDecay, decayCount);
     if (isNative(p) && isNative(g) && isNative(v)) {
       const A = this.A;
       this.buf(0, p); this.buf(1, g); this.buf(2, v);
@@ -372,7 +382,7 @@ export class NativeBackend implements Backend {
   adamStep(p: Buf, g: Buf, m: Buf, v: Buf, n: number, lr: number, gradScale: number,
     beta1: number, beta2: number, eps: number, bc1: number, bc2: number,
     weightDecay: number, decoupled: boolean, decayCount: number): void {
-    checkTypes(KERNEL_SPACE, K.adamStep, p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled, decayCount);
+    if (!FAST_TYPES.adamStep(p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled, decayCount)) checkTypes(KERNEL_SPACE, K.adamStep, p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled, decayCount);
     if (isNative(p) && isNative(g) && isNative(m) && isNative(v)) {
       const A = this.A;
       this.buf(0, p); this.buf(1, g); this.buf(2, m); this.buf(3, v);

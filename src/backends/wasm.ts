@@ -6,7 +6,7 @@
 // the top level: this file loads in browsers, Deno, Bun and workerd; Node's fs is reached only
 // when a file: URL or a path has to be read.
 import { type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from './backend.js';
-import { RESOLVED, checkHyper, checkKernel, checkStep, type BufferSpace } from './contract.js';
+import { FAST, RESOLVED, checkHyper, checkKernel, checkStep, hyperTypesOk, type BufferSpace } from './contract.js';
 
 const K = RESOLVED;
 
@@ -144,8 +144,8 @@ interface Exports {
     weightDecay: number, decayCount: number): void;
   adamStep(p: number, g: number, m: number, v: number, n: number, lr: number, gradScale: number, beta1: number, beta2: number,
     eps: number, bc1: number, bc2: number, weightDecay: number, decoupled: number, decayCount: number): void;
-  /** absent in builds from before assembly/step.ts; leaves the loss in the hyper-parameter block */
-  trainStep?(desc: number): void;
+  /** absent in builds from before assembly/step.ts; leaves the loss in the hyper-parameter block; 1: hyper-parameters refused */
+  trainStep?(desc: number): number;
 }
 
 class WasmBuf implements Buf {
@@ -342,43 +342,43 @@ export class WasmBackend implements Backend {
 
   gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
     alpha: number, a: Buf, b: Buf, beta: number, c: Buf): void {
-    checkKernel(this.space, K.gemm, transA, transB, m, n, k, alpha, a, b, beta, c);
+    if (!FAST.gemm(this.space, transA, transB, m, n, k, alpha, a, b, beta, c)) checkKernel(this.space, K.gemm, transA, transB, m, n, k, alpha, a, b, beta, c);
     this.k.gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, (a as WasmBuf).ptr, (b as WasmBuf).ptr, beta, (c as WasmBuf).ptr);
   }
 
   denseForward(y: Buf, x: Buf, w: Buf, b: Buf, m: number, inp: number, out: number,
     act: ActCode, alpha: number): void {
-    checkKernel(this.space, K.denseForward, y, x, w, b, m, inp, out, act, alpha);
+    if (!FAST.denseForward(this.space, y, x, w, b, m, inp, out, act, alpha)) checkKernel(this.space, K.denseForward, y, x, w, b, m, inp, out, act, alpha);
     this.k.denseForward((y as WasmBuf).ptr, (x as WasmBuf).ptr, (w as WasmBuf).ptr, (b as WasmBuf).ptr, m, inp, out, act, alpha);
   }
 
   denseBackward(dw: Buf, db: Buf, dx: Buf | null, dz: Buf, x: Buf, w: Buf,
     m: number, inp: number, out: number, scale: number, prevAct: ActCode, alpha: number): void {
-    checkKernel(this.space, K.denseBackward, dw, db, dx, dz, x, w, m, inp, out, scale, prevAct, alpha);
+    if (!FAST.denseBackward(this.space, dw, db, dx, dz, x, w, m, inp, out, scale, prevAct, alpha)) checkKernel(this.space, K.denseBackward, dw, db, dx, dz, x, w, m, inp, out, scale, prevAct, alpha);
     this.k.denseBackward((dw as WasmBuf).ptr, (db as WasmBuf).ptr, dx === null ? 0 : (dx as WasmBuf).ptr, (dz as WasmBuf).ptr,
       (x as WasmBuf).ptr, (w as WasmBuf).ptr, m, inp, out, scale, prevAct, alpha);
   }
 
   lossDelta(dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: LossCode, act: ActCode,
     alpha: number): number {
-    checkKernel(this.space, K.lossDelta, dz, a, y, m, n, loss, act, alpha);
+    if (!FAST.lossDelta(this.space, dz, a, y, m, n, loss, act, alpha)) checkKernel(this.space, K.lossDelta, dz, a, y, m, n, loss, act, alpha);
     return this.k.lossDelta((dz as WasmBuf).ptr, (a as WasmBuf).ptr, (y as WasmBuf).ptr, m, n, loss, act, alpha);
   }
 
   sumSquares(g: Buf, n: number): number {
-    checkKernel(this.space, K.sumSquares, g, n);
+    if (!FAST.sumSquares(this.space, g, n)) checkKernel(this.space, K.sumSquares, g, n);
     return this.k.sumSquares((g as WasmBuf).ptr, n);
   }
 
   sgdStep(p: Buf, g: Buf, n: number, lr: number, gradScale: number, weightDecay: number,
     decayCount: number): void {
-    checkKernel(this.space, K.sgdStep, p, g, n, lr, gradScale, weightDecay, decayCount);
+    if (!FAST.sgdStep(this.space, p, g, n, lr, gradScale, weightDecay, decayCount)) checkKernel(this.space, K.sgdStep, p, g, n, lr, gradScale, weightDecay, decayCount);
     this.k.sgdStep((p as WasmBuf).ptr, (g as WasmBuf).ptr, n, lr, gradScale, weightDecay, decayCount);
   }
 
   momentumStep(p: Buf, g: Buf, v: Buf, n: number, lr: number, gradScale: number, mu: number,
     nesterov: boolean, weightDecay: number, decayCount: number): void {
-    checkKernel(this.space, K.momentumStep, p, g, v, n, lr, gradScale, mu, nesterov, weightDecay, decayCount);
+    if (!FAST.momentumStep(this.space, p, g, v, n, lr, gradScale, mu, nesterov, weightDecay, decayCount)) checkKernel(this.space, K.momentumStep, p, g, v, n, lr, gradScale, mu, nesterov, weightDecay, decayCount);
     this.k.momentumStep((p as WasmBuf).ptr, (g as WasmBuf).ptr, (v as WasmBuf).ptr, n, lr, gradScale, mu,
       nesterov ? 1 : 0, weightDecay, decayCount);
   }
@@ -386,7 +386,7 @@ export class WasmBackend implements Backend {
   adamStep(p: Buf, g: Buf, m: Buf, v: Buf, n: number, lr: number, gradScale: number,
     beta1: number, beta2: number, eps: number, bc1: number, bc2: number,
     weightDecay: number, decoupled: boolean, decayCount: number): void {
-    checkKernel(this.space, K.adamStep, p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled, decayCount);
+    if (!FAST.adamStep(this.space, p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled, decayCount)) checkKernel(this.space, K.adamStep, p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled, decayCount);
     this.k.adamStep((p as WasmBuf).ptr, (g as WasmBuf).ptr, (m as WasmBuf).ptr, (v as WasmBuf).ptr, n, lr,
       gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled ? 1 : 0, decayCount);
   }
@@ -449,25 +449,37 @@ class WasmCompiledStep implements CompiledStep {
   private readonly at: number;
 
   constructor(private readonly owner: WasmBackend, private readonly desc: WasmBuf,
-    private readonly run_: (d: number) => void, readonly keep: readonly Buf[], private readonly optimizer: number) {
+    private readonly run_: (d: number) => number, readonly keep: readonly Buf[], private readonly optimizer: number) {
     this.at = desc.ptr / 8;
   }
 
+  /** The last hyper-parameter object whose fields were all of the right type. */
+  private typed: StepHyper | null = null;
+
+  private checkTypes(h: StepHyper): void {
+    if (!hyperTypesOk(h)) checkHyper(h, this.optimizer);
+    this.typed = h;
+  }
+
   run(h: StepHyper): void {
-    checkHyper(h, this.optimizer);
+    // the contract (contract.ts): the types here, when the object is new (a Float64Array would take
+    // '0.1' as 0.1 and null as 0), the values in the module on every run (trainStep returns 1 and
+    // does nothing when they are out of contract). More checking here would cost the batch loop an
+    // inlining, and a boxed number a step.
+    if (h !== this.typed) this.checkTypes(h);
     // owner.f64 follows memory growth; a view of the step's own would need a check per run
     const v = this.owner.f64, at = this.at;
     v[at] = h.lr;
     v[at + 1] = h.clipNorm;
     v[at + 2] = h.weightDecay;
     v[at + 3] = h.mu;
-    v[at + 4] = h.nesterov ? 1 : 0;
+    v[at + 4] = +h.nesterov;
     v[at + 5] = h.beta1;
     v[at + 6] = h.beta2;
     v[at + 7] = h.eps;
     v[at + 8] = h.bc1;
     v[at + 9] = h.bc2;
-    this.run_(this.desc.ptr + D_BASE);
+    if (this.run_(this.desc.ptr + D_BASE) !== 0) checkHyper(h, this.optimizer);
     this.loss[0] = v[at + H_LOSS];
   }
 }
