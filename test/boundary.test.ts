@@ -6,7 +6,7 @@
 // coerced types, outputs that overlap inputs.
 import { describe, expect, it } from 'vitest';
 import type { Backend, Buf, StepHyper } from '../src/backends/backend.js';
-import { KERNELS, type ArgContract, type KernelName } from '../src/backends/contract.js';
+import { FAST, FAST_TYPES, KERNELS, isBufLike, type ArgContract, type BufferSpace, type KernelName } from '../src/backends/contract.js';
 import { JsBackend } from '../src/backends/js.js';
 import { loadNativeBackend } from '../src/backends/native.js';
 import { loadWasmBackend } from '../src/backends/wasm.js';
@@ -153,6 +153,26 @@ describe('the kernel contract: every backend refuses the same bad calls with the
         expect(g.wrote, `${what} on ${g.be} wrote to a buffer`).toBe(false);
       }
       expect(new Set(got.map((g) => g.error)).size, `${what}: ${got.map((g) => `${g.be}: ${g.error}`).join(' | ')}`).toBe(1);
+    }
+  });
+
+  it('the one-expression guards of the hot path agree with the table: true for every valid call, false for every bad one', () => {
+    // (a guard that said true to a bad call would let it through; false to a good one costs a slow check)
+    const space: BufferSpace = {
+      accepts: isBufLike, length: (b) => b.length, memory: (b) => b.data.buffer, start: (b) => b.data.byteOffset / 4,
+    };
+    const js = backends.find((b) => b.name === 'js')!;
+    const fast = FAST as unknown as Record<KernelName, (s: BufferSpace, ...a: unknown[]) => boolean>;
+    const types = FAST_TYPES as unknown as Record<KernelName, (...a: unknown[]) => boolean>;
+    for (const fn of Object.keys(KERNELS) as KernelName[]) {
+      expect(fast[fn](space, ...validArgs(js, fn)), fn).toBe(true);
+      expect(types[fn](...validArgs(js, fn)), fn).toBe(true);
+    }
+    for (const c of all) expect(fast[c.fn](space, ...c.args(js)), `${c.fn}(${c.label})`).toBe(false);
+    // the types-only guard says false exactly to the calls whose error is a TypeError
+    for (const c of all) {
+      const typeError = attempt(js, c).error.startsWith('TypeError');
+      expect(types[c.fn](...c.args(js)), `${c.fn}(${c.label})`).toBe(!typeError);
     }
   });
 
