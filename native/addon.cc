@@ -3,6 +3,7 @@
 // crosses into V8: every entry point catches everything. Hot paths use raw napi_* calls (one
 // napi_get_typedarray_info per buffer, or none through the argument block) to keep a call well
 // under a microsecond.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -437,7 +438,10 @@ napi_value CompileStep(napi_env env, napi_callback_info info) {
   };
   auto p = std::make_unique<StepPlan>();
   // buffer triple at `at`, at least `need` floats; nullptr for id -1 when allowed
-  auto buffer = [&](size_t at, const std::string& name, idx need, bool nullable) -> float* {
+  // what each buffer is used for, for the overlap check (order: the contract's list, contract.ts checkStep)
+  struct Used { const float* ptr; idx floats; int order; bool output; };
+  std::vector<Used> used;
+  auto buffer = [&](size_t at, const std::string& name, idx need, bool nullable, int order = -1, bool output = true) -> float* {
     if (at + 2 >= len) { fail(name + " is missing"); return nullptr; }
     const double id = d[at], off = d[at + 1], n = d[at + 2];
     if (nullable && id == -1) return nullptr;
@@ -450,6 +454,7 @@ napi_value CompileStep(napi_env env, napi_callback_info info) {
     }
     if (n < (double)need) { fail(name + " has " + std::to_string((long long)n) + " floats, fewer than " + std::to_string((long long)need)); return nullptr; }
     p->held.push_back({(int)id, s.data, (size_t)(off + (double)need)});
+    if (order >= 0 && need > 0) used.push_back({s.data + (size_t)off, need, order, output});
     return s.data + (size_t)off;
   };
   p->m = integer(0, "m", 1, kMaxSize);
@@ -462,11 +467,11 @@ napi_value CompileStep(napi_env env, napi_callback_info info) {
   if (err.empty() && len != 6 + 7 * 3 + (size_t)L * 12) fail("desc length does not match its layer count");
   if (err.empty() && p->dc > p->n) fail("decayCount exceeds n");
   if (err.empty()) {
-    p->params = buffer(12, "params", p->n, false);
-    p->grads = buffer(15, "grads", p->n, false);
-    p->backup = buffer(18, "backup", p->n, false);
-    p->s1 = buffer(21, "state1", p->n, true);
-    p->s2 = buffer(24, "state2", p->n, true);
+    p->params = buffer(12, "params", p->n, false, 2);
+    p->grads = buffer(15, "grads", p->n, false, 3);
+    p->backup = buffer(18, "backup", p->n, false, 4);
+    p->s1 = buffer(21, "state1", p->n, true, p->opt == OPT_SGD ? -1 : 5);
+    p->s2 = buffer(24, "state2", p->n, true, p->opt == OPT_ADAM || p->opt == OPT_ADAMW ? 6 : -1);
     if (p->opt != OPT_SGD && !p->s1) fail("state1 is required by this optimizer");
     if ((p->opt == OPT_ADAM || p->opt == OPT_ADAMW) && !p->s2) fail("state2 is required by adam");
   }
@@ -488,14 +493,37 @@ napi_value CompileStep(napi_env env, napi_callback_info info) {
     if (wo + s.inp * s.out > p->n || bo + s.out > p->n) fail(nm + "weights or biases outside the n params");
     if (!err.empty()) break;
     s.w = p->params + wo; s.b = p->params + bo; s.dw = p->grads + wo; s.db = p->grads + bo;
-    s.y = buffer(at + 6, nm + "output", p->m * s.out, false);
-    s.dz = buffer(at + 9, nm + "delta", p->m * s.out, false);
+    s.y = buffer(at + 6, nm + "output", p->m * s.out, false, 7 + (int)l);
+    s.dz = buffer(at + 9, nm + "delta", p->m * s.out, false, 7 + (int)(L + l));
     prev_out = s.out;
     p->layers.push_back(s);
   }
   if (err.empty()) {
-    p->x = buffer(6, "x", p->m * first_in, false);
-    p->y = buffer(9, "y", p->m * prev_out, false);
+    p->x = buffer(6, "x", p->m * first_in, false, 0, false);
+    p->y = buffer(9, "y", p->m * prev_out, false, 1, false);
+  }
+  // No buffer the step writes may share a float with another (as contract.ts checkStep): sorted by
+  // address, each against the one reaching furthest before it.
+  if (err.empty() && used.size() > 1) {
+    std::sort(used.begin(), used.end(), [](const Used& a, const Used& b) {
+      return a.ptr != b.ptr ? std::less<const float*>()(a.ptr, b.ptr) : a.order < b.order;
+    });
+    auto name = [&](int order) -> std::string {
+      static const char* fixed[] = {"x", "y", "params", "grads", "backup", "state1", "state2"};
+      if (order < 7) return fixed[order];
+      const idx k = order - 7;
+      return k < L ? "outs[" + std::to_string((long long)k) + "]" : "deltas[" + std::to_string((long long)(k - L)) + "]";
+    };
+    const Used* reach = &used[0];
+    for (size_t j = 1; j < used.size() && err.empty(); j++) {
+      const Used& cur = used[j];
+      const uintptr_t end = (uintptr_t)(reach->ptr + reach->floats);
+      if ((uintptr_t)cur.ptr < end && (cur.output || reach->output)) {
+        const int a = std::min(cur.order, reach->order), b = std::max(cur.order, reach->order);
+        fail(name(a) + " and " + name(b) + " overlap (a buffer the step writes must not share memory with another)");
+      }
+      if ((uintptr_t)(cur.ptr + cur.floats) > end) reach = &cur;
+    }
   }
   if (!err.empty()) {
     napi_throw_range_error(env, nullptr, ("compileStep: " + err).c_str());

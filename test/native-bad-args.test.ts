@@ -438,6 +438,24 @@ describe('native compileStep: bad step descriptions throw, never crash', () => {
     expect(() => (k.compileStep as (d: Float64Array) => unknown).call({}, valid)).toThrow(/method of its kernel object/);
   });
 
+  it('the raw descriptor: a buffer the step writes that overlaps another is refused, as through the Backend', () => {
+    let raw: Float64Array | null = null;
+    const spy = Object.create(be, {
+      kernels: { value: { compileStep: (d: Float64Array) => { raw = d.slice(); return be.kernels.compileStep(d); } } },
+    }) as typeof be;
+    spy.compileStep(good());
+    const valid = raw! as Float64Array;
+    const L = valid[1], deltas0 = 27 + 9, params = 12; // layer 0's delta triple, the params triple
+    const d = valid.slice();
+    d.set([d[params], d[params + 1], 20], deltas0); // deltas[0] over the params
+    expect(() => be.kernels.compileStep(d)).toThrow('compileStep: params and deltas[0] overlap (a buffer the step writes must not share memory with another)');
+    const x = valid.slice();
+    x.set([valid[27 + 6], valid[27 + 7], 12], 6); // x inside layer 0's output
+    expect(() => be.kernels.compileStep(x)).toThrow(/x and outs\[0\] overlap/);
+    expect(L).toBe(2);
+    expect(() => be.kernels.compileStep(valid)).not.toThrow();
+  });
+
   it('a step compiled from the raw descriptor whose buffer was garbage-collected throws instead of writing', async () => {
     let raw: Float64Array | null = null;
     const spy = Object.create(be, {
