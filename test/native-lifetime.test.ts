@@ -54,13 +54,19 @@ describe('native lifetimes (child processes)', () => {
     expect(perWorker, `RSS ${before.toFixed(1)} -> ${after.toFixed(1)} MB over ${workers} workers`).toBeLessThan(0.25);
   }, 180_000);
 
-  it('10,000 models created and dropped on native: RSS peaks under 200 MB above the start', async () => {
-    // Before: 260 MB above the start (each model's kernel object was held by a reference from its
-    // compiled step's plan, so it took several collections to go); after: about 100 MB.
-    const r = await runChild([], ['cycles', '10000']);
+  it('9,000 models created and dropped on native: their memory comes back, RSS does not grow with the count', async () => {
+    // A model's native buffers (about 40 KB here) are freed by their finalizers once collected; V8
+    // is told their size (napi_adjust_external_memory), so it collects them promptly. Those
+    // finalizers run on the event loop, so the peak depends on how often the loop turns. Before:
+    // each model's kernel object was also held from its compiled step's plan by a reference, and
+    // took several collections to go (peak 306 MB above the start for 10,000 models, here).
+    const r = await runChild(['--expose-gc'], ['cycles', '3000']);
     expect(r.code, r.stderr).toBe(0);
-    const { cycles, start, peak } = r.out!;
-    expect(cycles).toBe(10000);
-    expect(peak - start, `RSS ${start.toFixed(1)} -> peak ${peak.toFixed(1)} MB`).toBeLessThan(200);
+    const { cycles, start, peak, round1, round3 } = r.out!;
+    expect(cycles).toBe(9000);
+    const mb = (v: number) => v.toFixed(1);
+    // a model's buffers kept would add 6,000 × 40 KB = 240 MB from round 1 to round 3
+    expect(round3 - round1, `RSS after collection: ${mb(round1)} MB after 3,000 models, ${mb(round3)} MB after 9,000`).toBeLessThan(80);
+    expect(peak - start, `RSS ${mb(start)} -> peak ${mb(peak)} MB`).toBeLessThan(300);
   }, 180_000);
 });
