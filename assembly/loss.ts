@@ -16,6 +16,8 @@ const EPS_PROB: f64 = 1e-7;
 // Returns the loss summed over the m samples (see backend.ts for each formula).
 export function lossDelta(dz: usize, a: usize, y: usize, m: i32, n: i32, loss: i32, act: i32,
   alpha: f32): f64 {
+  // no outputs: no loss and no delta (the mean over 0 outputs would be 0/0)
+  if (n == 0) return 0;
   const count = <usize>m * n;
   let total: f64 = 0;
   const invN: f32 = <f32>1.0 / <f32>n;

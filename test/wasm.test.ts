@@ -469,7 +469,7 @@ describe('wasm memory', () => {
     expect(bad((d) => { d.y = w.alloc(3); })).toThrow(/y has 3 floats, fewer than m\*dims\[2\] = 4/);
     expect(bad((d) => { d.backup = w.alloc(32); })).toThrow(/backup has 32 floats, fewer than n = 33/);
     expect(bad((d) => { d.state2 = null; })).toThrow('compileStep: state2 must be a buffer of this backend (this optimizer keeps its state there), got null');
-    expect(bad((d) => { d.wOffsets[1] = 26; })).toThrow('compileStep: layer 1: W [26, 34) is outside the 33 params');
+    expect(bad((d) => { d.wOffsets[1] = 26; })).toThrow("compileStep: wOffsets[1]: layer 1's W [26, 34) is outside the 33 params");
     expect(bad((d) => { d.bOffsets[0] = -1; })).toThrow(/bOffsets\[0\] must be an integer in \[0, 33\], got -1/);
     expect(bad((d) => { d.acts = [ACT.softmax, ACT.sigmoid]; })).toThrow(/acts\[0\]: softmax is only allowed on the output layer/);
     expect(bad((d) => { d.acts = [9 as ActCode, ACT.sigmoid]; })).toThrow(/acts\[0\] must be an integer in \[0, 5\], got 9/);

@@ -339,8 +339,8 @@ export function checkStep(space: BufferSpace, d: StepDesc): StepBuffer[] {
   for (let l = 0; l < L; l++) {
     const inp = dims[l], out = dims[l + 1];
     const wo = integer(`wOffsets[${l}]`, d.wOffsets[l], 0, n), bo = integer(`bOffsets[${l}]`, d.bOffsets[l], 0, n);
-    if (wo + inp * out > n) bad(`layer ${l}: W [${wo}, ${wo + inp * out}) is outside the ${n} params`);
-    if (bo + out > n) bad(`layer ${l}: b [${bo}, ${bo + out}) is outside the ${n} params`);
+    if (wo + inp * out > n) bad(`wOffsets[${l}]: layer ${l}'s W [${wo}, ${wo + inp * out}) is outside the ${n} params`);
+    if (bo + out > n) bad(`bOffsets[${l}]: layer ${l}'s b [${bo}, ${bo + out}) is outside the ${n} params`);
   }
   // buffers: type, then length, in the description's order
   const list: [string, Buf | null | undefined, number, string, boolean, boolean][] = [

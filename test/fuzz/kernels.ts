@@ -216,7 +216,7 @@ function mutationsFor(spec: KernelSpec, i: number, vals: unknown[], r: R): Mutat
     const grown = Object.entries(spec.needs(next)).filter(([j, len]) => len > (needs[Number(j)] ?? 0) && vals[Number(j)] !== null);
     const expect: Expect = grown.length > 0 ? 'invalid' : otherwise;
     return {
-      label, expect, names: [name, ...grown.map(([j]) => spec.defs[Number(j)].name)],
+      label, expect, names: [name, ...grown.map(([j]) => spec.defs[Number(j)].name), ...(name === 'n' && spec.defs.some((d) => d.name === 'decayCount') ? ['decayCount'] : [])],
       apply: (p, vs) => {
         p[i] = { t: 'value', v };
         vs[i] = v;
@@ -235,6 +235,7 @@ function mutationsFor(spec: KernelSpec, i: number, vals: unknown[], r: R): Mutat
       if (need >= 2) out.push({ label: 'empty (0 floats)', expect: 'invalid', names: [name], apply: (p) => { (p[i] as { len: number }).len = 0; } });
       for (const [label, make] of BAD_BUFS) {
         if (label.includes('one float short') && need < 1) continue;
+        if (label === 'null' && def.kind === 'out?') continue; // null is how a caller leaves dx out
         out.push({ label, expect: 'invalid', names: [name], apply: (p) => { p[i] = make(need, r); } });
       }
       if (def.kind === 'out?') out.push(setValue('null (no dx)', null, 'valid'));
@@ -689,7 +690,9 @@ function makeStepCase(r: R, kind: 'compileStep' | 'run'): StepCase {
     : [...BAD_NUMBERS, ...(f === 'bc1' || f === 'bc2' ? [['0', 0]] as [string, unknown][] : [])];
   const [label, v] = bad[int(r, 0, bad.length - 1)];
   hyper[f] = v;
-  return { kind, plan, hyper, label: `${f} = ${label}`, expect: 'invalid', names: [f] };
+  // the bias corrections divide only in Adam's update: sgd and momentum ignore a zero there
+  const ignored = v === 0 && (f === 'bc1' || f === 'bc2') && plan.optimizer !== OPT.adam && plan.optimizer !== OPT.adamw;
+  return { kind, plan, hyper, label: `${f} = ${label}`, expect: ignored ? 'valid' : 'invalid', names: [f] };
 }
 
 function materializeStep(p: StepPlan, be: Backend, foreign: Backend): { desc: StepDesc; made: Made; order: string[] } {
