@@ -1,12 +1,12 @@
 // Soak: 1,000,000 compiled training steps of a tiny-xor-sized net (2-8-1, Adam, batch 4) on each
-// compiled backend, then 3,000 models created (each on a backend of its own, as createModel()
+// compiled backend, then 12,000 models created (each on a backend of its own, as createModel()
 // does), fitted for an epoch and dropped; memory sampled along the way in a process of its own
 // (test/programs/soak.ts), so that nothing of the test runner's is counted and a hang is seen.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from './backends.js';
 import { buildPrograms, runChild } from './fuzz/driver.js';
 
-const STEPS = 1_000_000, CYCLES = 3000;
+const STEPS = 1_000_000, CYCLES = 12_000;
 /**
  * Steps: a compiled step allocates nothing (steady-state.test.ts holds it to ~0 bytes a step), so
  * after a warm-up of 10% RSS must stay within 4 MB for the other 900,000 steps (a leak of 5 bytes a
@@ -14,20 +14,23 @@ const STEPS = 1_000_000, CYCLES = 3000;
  */
 const STEP_RSS = 4 * 1024 * 1024, STEP_HEAP = 1024 * 1024;
 /**
- * Cycles: a dropped 2-8-1 model holds a few KB (six arenas of 33 floats, its batch buffers and a
- * compiled step); after the first 10% of the cycles, RSS may grow by at most 4 KB per cycle on
- * average and the JS heap by 1 KB: more means dropped models (or their backends) do not give their
- * memory back.
+ * Cycles: a dropped 2-8-1 model holds about 10 KB with its backend (six arenas of 33 floats, batch
+ * buffers, a compiled step, a native kernel object or a wasm instance). The process's RSS climbs
+ * to a plateau over the first few thousand cycles whatever the backend (the JS heap grows its
+ * spaces, malloc keeps freed pages: measured 10 → 40 MB of heap and about 85 MB more RSS on native
+ * by 6,000 cycles, flat after), so growth is measured over the second half: at most 2 KB a cycle
+ * of RSS and 1 KB of heap on average. Models (or their backends) that kept their memory would add
+ * about 10 KB a cycle.
  */
-const CYCLE_RSS = 4 * 1024, CYCLE_HEAP = 1024;
+const CYCLE_RSS = 2 * 1024, CYCLE_HEAP = 1024;
 
 interface Sample { at: number; rss: number; heapUsed: number; external: number }
 interface Soak { stepMs: number; firstLoss: number; lastLoss: number; stepSamples: Sample[]; cycleMs: number; cycleSamples: Sample[] }
 
 const mb = (b: number): string => `${(b / 1048576).toFixed(1)} MB`;
-/** Growth from the sample at 10% of the run to the largest after it. */
-function growth(samples: Sample[], key: 'rss' | 'heapUsed'): number {
-  const from = samples.findIndex((s) => s.at >= samples[samples.length - 1].at / 10);
+/** Growth from the sample at `warmUp` of the run to the largest after it. */
+function growth(samples: Sample[], key: 'rss' | 'heapUsed', warmUp: number): number {
+  const from = samples.findIndex((s) => s.at >= samples[samples.length - 1].at * warmUp);
   return Math.max(...samples.slice(from).map((s) => s[key])) - samples[from][key];
 }
 
@@ -55,11 +58,11 @@ describe.skipIf(COMPILED.length === 0)('soak', () => {
       `${CYCLES} cycles in ${(s.cycleMs / 1000).toFixed(1)} s, RSS MB ${rssMb(s.cycleSamples)}`);
     expect(Number.isFinite(s.lastLoss) && s.lastLoss < s.firstLoss, `loss ${s.firstLoss} → ${s.lastLoss}`).toBe(true);
     expect(s.stepSamples).toHaveLength(21);
-    const stepRss = growth(s.stepSamples, 'rss'), stepHeap = growth(s.stepSamples, 'heapUsed');
+    const stepRss = growth(s.stepSamples, 'rss', 0.1), stepHeap = growth(s.stepSamples, 'heapUsed', 0.1);
     expect(stepRss, `RSS grew ${mb(stepRss)} over the last 900,000 steps (bound ${mb(STEP_RSS)}): ${rssMb(s.stepSamples)}`).toBeLessThanOrEqual(STEP_RSS);
     expect(stepHeap, `heap grew ${mb(stepHeap)} over the last 900,000 steps (bound ${mb(STEP_HEAP)})`).toBeLessThanOrEqual(STEP_HEAP);
-    const cycles = CYCLES * 0.9;
-    const cycleRss = growth(s.cycleSamples, 'rss'), cycleHeap = growth(s.cycleSamples, 'heapUsed');
+    const cycles = CYCLES * 0.5;
+    const cycleRss = growth(s.cycleSamples, 'rss', 0.5), cycleHeap = growth(s.cycleSamples, 'heapUsed', 0.5);
     expect(cycleRss, `RSS grew ${mb(cycleRss)} over the last ${cycles} cycles, ${(cycleRss / cycles / 1024).toFixed(1)} KB a cycle (bound ${CYCLE_RSS / 1024} KB): ${rssMb(s.cycleSamples)}`)
       .toBeLessThanOrEqual(CYCLE_RSS * cycles);
     expect(cycleHeap, `heap grew ${mb(cycleHeap)} over the last ${cycles} cycles (bound ${CYCLE_HEAP} B a cycle)`).toBeLessThanOrEqual(CYCLE_HEAP * cycles);
