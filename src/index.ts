@@ -6,6 +6,7 @@ import { loadNativeBackend } from './backends/native.js';
 import { loadWasmBackend } from './backends/wasm.js';
 import { probeBackends, selectBackend, type BackendLoader, type BackendOptions, type BackendReport } from './backends/select.js';
 import { readModelFile } from './io/files.js';
+import { modelFromOnnx, type OnnxImportOptions } from './onnx/import.js';
 import { Model } from './model.js';
 import type { ModelSpec } from './spec.js';
 import type { BackendName } from './backends/backend.js';
@@ -14,6 +15,7 @@ export * from './core.js';
 export { readModelFile, saveModel, writeFileAtomic } from './io/files.js';
 export { BUILTIN_DATASETS, loadBuiltin, trainTestSplit } from './io/datasets.js';
 export type { BuiltinName, Dataset } from './io/datasets.js';
+export * from './onnx/index.js';
 
 /** The backends this runtime can try, fastest first. */
 export const loaders: Partial<Record<BackendName, BackendLoader>> = {
@@ -40,4 +42,9 @@ export async function createModel(spec: ModelSpec, opts: BackendOptions = {}): P
 /** Loads a model file onto the selected backend. */
 export async function loadModel(path: string, opts: BackendOptions = {}): Promise<Model> {
   return readModelFile(path, await loadBackend(opts));
+}
+
+/** Builds a model from the bytes of an ONNX file (an MLP graph) on the selected backend. */
+export async function fromOnnx(bytes: Uint8Array, opts: BackendOptions & OnnxImportOptions = {}): Promise<Model> {
+  return modelFromOnnx(bytes, await loadBackend(opts), opts);
 }
