@@ -251,6 +251,19 @@ describe('hostile and unsupported ONNX files are clear errors', () => {
     expect(() => parseOnnx('model.onnx' as unknown as Uint8Array)).toThrow('expected the bytes of an ONNX file');
   });
 
+  it('messages nested thousands deep (graph in attribute in node in graph …)', () => {
+    const varint = (n: number): number[] => { const o: number[] = []; while (n > 127) { o.push((n & 127) | 128); n >>>= 7; } o.push(n); return o; };
+    const field = (tag: number, inner: Uint8Array): Uint8Array => {
+      const head = [(tag << 3) | 2, ...varint(inner.length)], out = new Uint8Array(head.length + inner.length);
+      out.set(head);
+      out.set(inner, head.length);
+      return out;
+    };
+    let graph = new Uint8Array(0);
+    for (let i = 0; i < 5000; i++) graph = field(1, field(5, field(6, graph))); // GraphProto.node → NodeProto.attribute → AttributeProto.g
+    expect(refused(field(7, graph))).toMatch(/^ONNX import: not a valid ONNX model: the protobuf is truncated or corrupted \(max depth exceeded\)$/);
+  });
+
   it('a tensor whose data does not match its dims', () => {
     const m = goodMessage();
     tensor(m, 'layer0.weight').dims = [6, 10];

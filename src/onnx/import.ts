@@ -134,7 +134,8 @@ export function parseOnnx(bytes: Uint8Array, options: OnnxImportOptions = {}): P
       }
     };
 
-    if (op === 'Identity') {
+    if (op === 'Identity' || (op === 'Flatten' && (attributes(n, where).axis ?? 1) === 1 && inputDims[1] > 0)) {
+      // both leave a [batch, features] matrix as it is (nn.Flatten() starts many Sequentials)
       chained(0);
     } else if ((op === 'Sub' || op === 'Div') && layers.length === 0) {
       chained(0);

@@ -38,6 +38,7 @@ def cases():
     yield 'matmul_add', nn.Sequential(
         nn.Linear(6, 7, bias=False), nn.Sigmoid(), Affine(7, 5), nn.Tanh(), Affine(5, 4), nn.Softmax(dim=-1)), 6, 17, None
     yield 'linear_output', nn.Sequential(nn.Linear(3, 10), nn.ReLU(), nn.Linear(10, 2)), 3, 11, None
+    yield 'flatten_first', nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.Softmax(dim=1)), 4, 11, None
     yield 'elu', nn.Sequential(nn.Linear(3, 4), nn.ELU(), nn.Linear(4, 2)), 3, 13, 'node 1 (Elu'
     yield 'conv', nn.Sequential(nn.Conv1d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(12, 2)), (1, 8), 13, "shape [?, 1, 8]"
 
