@@ -3,9 +3,11 @@
 // fromOnnx keeps the model; hostile and unsupported files, built here with the protobuf schema,
 // are clear OnnxErrors. (PyTorch's exports and the ONNX checker: test/onnx-torch.interop.ts.)
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { build } from 'esbuild';
+import { Miniflare } from 'miniflare';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -178,6 +180,54 @@ describe('fromOnnx', () => {
     const x = { data: randomRows(5, 5, 2), shape: [5, 5] as [number, number] };
     expectClose(again.predict(x).data, model.predict(x).data, 'web entry');
   });
+
+  it('toOnnx(fromOnnx(bytes)) gives back the same bytes', () => {
+    for (const c of CASES) {
+      const bytes = toOnnx(randomize(new Model(c.spec, new JsBackend()), 8));
+      expect(Buffer.from(toOnnx(modelFromOnnx(bytes, new JsBackend()))).equals(Buffer.from(bytes)), c.name).toBe(true);
+    }
+  });
+
+  it('in Cloudflare workerd (miniflare): fromOnnx, predict and toOnnx from the workerd entry, where eval is refused', async () => {
+    const out = join(dir, 'worker');
+    mkdirSync(out, { recursive: true });
+    await build({
+      entryPoints: [join(ROOT, 'test', 'onnx', 'worker.mjs')],
+      bundle: true, format: 'esm', platform: 'browser', outfile: join(out, 'worker.js'), logLevel: 'silent',
+      conditions: ['workerd', 'worker', 'browser'],
+      plugins: [{
+        name: 'wasm-modules',
+        setup(b) {
+          // as wrangler does: a .wasm import becomes a compiled module next to the script
+          b.onResolve({ filter: /\.wasm$/ }, (args) => {
+            copyFileSync(resolve(args.resolveDir, args.path), join(out, basename(args.path)));
+            return { path: `./${basename(args.path)}`, external: true };
+          });
+        },
+      }],
+    });
+    const model = randomize(new Model(CASES[0].spec, new JsBackend()), 19);
+    const bytes = toOnnx(model);
+    const x = { data: randomRows(8, 6, 4), shape: [8, 6] as [number, number] };
+    const mf = new Miniflare({
+      modules: true, modulesRoot: out, scriptPath: join(out, 'worker.js'), compatibilityDate: '2025-01-01',
+      modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
+    });
+    try {
+      const query = encodeURIComponent(JSON.stringify({ data: Array.from(x.data), shape: x.shape }));
+      const res = await mf.dispatchFetch(`http://localhost/?x=${query}`, { method: 'POST', body: bytes });
+      const text = await res.text();
+      expect(res.status, text).toBe(200);
+      const r = JSON.parse(text) as { backend: string; classes: string[]; predictions: number[]; again: number[]; evalAllowed: boolean };
+      expect(r.evalAllowed).toBe(false);
+      expect(r.backend).toBe('wasm');
+      expect(r.classes).toEqual(CASES[0].spec.classes);
+      expectClose(r.predictions, model.predict(x).data, 'workerd');
+      expect(Buffer.from(r.again).equals(Buffer.from(bytes))).toBe(true);
+    } finally {
+      await mf.dispose();
+    }
+  }, 120_000);
 
   it('an imported model fine-tunes with fit, saves, loads and exports again', async () => {
     const spec = CASES[0].spec;
