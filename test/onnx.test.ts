@@ -309,7 +309,7 @@ describe('hostile and unsupported ONNX files are clear errors', () => {
       out.set(inner, head.length);
       return out;
     };
-    let graph = new Uint8Array(0);
+    let graph: Uint8Array = new Uint8Array(0);
     for (let i = 0; i < 5000; i++) graph = field(1, field(5, field(6, graph))); // GraphProto.node → NodeProto.attribute → AttributeProto.g
     expect(refused(field(7, graph))).toMatch(/^ONNX import: not a valid ONNX model: the protobuf is truncated or corrupted \(max depth exceeded\)$/);
   });
