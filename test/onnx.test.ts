@@ -337,6 +337,17 @@ describe('hostile and unsupported ONNX files are clear errors', () => {
     expect(refused(m)).toMatch(/^ONNX import: the graph has a cycle: node \d \(\w+ '\w+'\) depends on its own output$/);
   });
 
+  it('a quarter of a million nodes is refused in linear time', () => {
+    const m = goodMessage();
+    const relu = m.graph.node[3];
+    m.graph.node = Array.from({ length: 250_000 }, (_, i) => ({ ...relu, name: `n${i}`, input: ['input'], output: [`v${i}`] }));
+    const bytes = onnx.ModelProto.encode(m as onnx.ModelProto.$Properties).finish();
+    const started = performance.now();
+    expect(refused(bytes)).toBe("ONNX import: node 0 (Relu 'n0'): an activation before the first layer is not supported: deltaprop imports MLPs: "
+      + 'Gemm or MatMul+Add layers with Relu, LeakyRelu, Sigmoid, Tanh or Softmax, optionally after a Sub/Div input normalization');
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
   it('a missing initializer', () => {
     const m = goodMessage();
     m.graph.initializer = m.graph.initializer.filter((t) => t.name !== 'layer1.bias');

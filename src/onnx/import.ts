@@ -276,8 +276,9 @@ function topologicalOrder(nodes: onnx.NodeProto.$Properties[], given: Set<string
   });
   const order: number[] = [];
   const ready = nodes.map((_, i) => i).filter((i) => waiting[i] === 0);
-  while (ready.length) {
-    const i = ready.shift()!;
+  // an index, not shift(): a hostile graph of many independent nodes must not take quadratic time
+  for (let k = 0; k < ready.length; k++) {
+    const i = ready[k];
     order.push(i);
     for (const r of readers[i]) if (--waiting[r] === 0) ready.push(r);
   }
