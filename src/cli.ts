@@ -1,4 +1,4 @@
-// The `deltaprop` command: train, evaluate, predict, info, bench. Built by tsup as dist/cli.js.
+// The `deltaprop` command: train, evaluate, predict, export, import, info, bench. Built by tsup as dist/cli.js.
 // Every error a user can cause ends as one line on stderr (`deltaprop: error: …`) and exit code 1;
 // only an unexpected failure shows its stack, and only with DELTAPROP_DEBUG=1.
 import { CommanderError, Command } from 'commander';
