@@ -53,7 +53,7 @@ beforeAll(() => {
   cases = JSON.parse(readFileSync(join(dir, 'torch', 'manifest.json'), 'utf8'));
 });
 
-const SUPPORTED = ['relu_softmax', 'deep_leaky_tanh_sigmoid', 'matmul_add', 'linear_output', 'flatten_first'];
+const SUPPORTED = ['relu_softmax', 'deep_leaky_tanh_sigmoid', 'matmul_add', 'linear_output', 'flatten_first', 'unfolded_transpose'];
 
 describe("PyTorch's exports", () => {
   it('the suite made every case, with PyTorch 1.13', () => {

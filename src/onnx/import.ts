@@ -88,6 +88,15 @@ export function parseOnnx(bytes: Uint8Array, options: OnnxImportOptions = {}): P
     constantNodes.set(n.output?.[0] ?? '', { tensor: value?.t ?? null, node: i });
   });
 
+  // Transpose of a weight: torch.onnx.export without constant folding leaves these in (Linear without a bias)
+  const transposes = new Map<string, { source: string; perm: number[]; node: number }>();
+  nodes.forEach((n, i) => {
+    const source = n.input?.[0] ?? '';
+    if (n.opType !== 'Transpose' || !(initializers.has(source) || constantNodes.has(source))) return;
+    const perm = ((n.attribute ?? []).find((a) => a.name === 'perm')?.ints ?? []).map(int64ToNumber);
+    transposes.set(n.output?.[0] ?? '', { source, perm, node: i });
+  });
+
   const realInputs = (graph.input ?? []).filter((v) => !initializers.has(v.name ?? ''));
   if (realInputs.length !== 1) {
     fail(`the graph has ${realInputs.length} inputs (${realInputs.map((v) => `'${v.name}'`).join(', ') || 'none'}); an MLP has one, the rows of features`);
@@ -104,6 +113,16 @@ export function parseOnnx(bytes: Uint8Array, options: OnnxImportOptions = {}): P
   const constant = (name: string, where: string): Constant => {
     const hit = cache.get(name);
     if (hit) return hit;
+    const t = transposes.get(name);
+    if (t) {
+      const src = constant(t.source, where);
+      if (src.dims.length !== 2 || !(t.perm.length === 0 || (t.perm[0] === 1 && t.perm[1] === 0))) {
+        return fail(`${describe(t.node)}: only the transpose of a 2-D weight is supported (shape [${src.dims.join(', ')}], perm [${t.perm.join(', ')}])`);
+      }
+      const c = { dims: [src.dims[1], src.dims[0]], data: transpose(src.data, src.dims[0], src.dims[1]) };
+      cache.set(name, c);
+      return c;
+    }
     const init = initializers.get(name);
     const fromNode = constantNodes.get(name);
     if (!init && !fromNode) return fail(`${where} needs '${name}' to be a constant (an initializer or a Constant node), but it is computed in the graph`);
@@ -121,7 +140,7 @@ export function parseOnnx(bytes: Uint8Array, options: OnnxImportOptions = {}): P
 
   for (const i of order) {
     const n = nodes[i], op = n.opType ?? '', where = describe(i);
-    if (op === 'Constant') continue;
+    if (op === 'Constant' || (op === 'Transpose' && transposes.has(outs0(n)))) continue;
     if (n.domain && n.domain !== 'ai.onnx') fail(`${where} is from the operator domain '${n.domain}': ${SUPPORTED}`);
     const ins = (n.input ?? []).filter((s) => s !== '');
     const outs = n.output ?? [];
@@ -239,6 +258,8 @@ export function modelFromOnnx(bytes: Uint8Array, backend: Backend, options: Onnx
 }
 
 /** A graph input or output must be a float32 matrix [batch, width]; returns its dims (-1 where symbolic). */
+const outs0 = (n: onnx.NodeProto.$Properties): string => n.output?.[0] ?? '';
+
 function checkFloatMatrix(v: onnx.ValueInfoProto.$Properties, what: string): number[] {
   const t = v.type?.tensorType;
   if (!t) return fail(`the graph ${what} '${v.name}' is not a tensor`);
