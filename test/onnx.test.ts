@@ -7,10 +7,12 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { build } from 'esbuild';
+import { build as tsupBuild } from 'tsup';
+import { cliBuild } from '../tsup.config.js';
 import { Miniflare } from 'miniflare';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backends/backend.js';
 import { JsBackend } from '../src/backends/js.js';
 import { exportCommand } from '../src/cli/export.js';
@@ -452,6 +454,36 @@ describe('deltaprop export / import (the commands, in process)', () => {
     expect(() => readFileSync(out)).toThrow();
     expect(() => readFileSync(join(dir, 'never.onnx'))).toThrow();
   });
+});
+
+describe('deltaprop export / import (the built command, as users run it)', () => {
+  // built with the shipped options into a private folder inside the package (it finds the package
+  // root from there), out of the way of a concurrent `npm run compile`, which cleans dist/
+  const out = join(ROOT, '.tmp', `onnx-cli-test-${process.pid}`);
+  beforeAll(async () => {
+    await tsupBuild({ ...cliBuild, config: false, silent: true, outDir: out, entry: { cli: join(ROOT, 'src', 'cli.ts') } });
+  }, 120_000);
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+  const cli = (...args: string[]) => spawnSync(process.execPath, [join(out, 'cli.js'), ...args], { cwd: dir, encoding: 'utf8' });
+
+  it('are listed in --help, round-trip a model, and refuse a bad file with one line and exit code 1', async () => {
+    const help = cli('--help');
+    expect(help.stdout).toMatch(/export \[options\] <MODEL>/);
+    expect(help.stdout).toMatch(/import \[options\] <ONNX>/);
+    await saveModel(randomize(new Model(CASES[1].spec, new JsBackend()), 2), join(dir, 'built.dpm'));
+    const exported = cli('export', 'built.dpm', '--onnx', 'built.onnx');
+    expect(exported.status, exported.stderr).toBe(0);
+    expect(exported.stdout).toMatch(/^wrote built\.onnx \([\d,]+ bytes, opset 13\): input \[batch, 5\] → 12 leakyRelu → 7 tanh → 1 sigmoid → output \[batch, 1\]\n$/);
+    const imported = cli('import', 'built.onnx', '--out', 'built-back.dpm', '--lr', '0.02');
+    expect(imported.status, imported.stderr).toBe(0);
+    expect(modelFromBytes(readFileSync(join(dir, 'built-back.dpm')), new JsBackend()).spec.optimizer).toMatchObject({ type: 'adam', learningRate: 0.02 });
+    const bad = cli('import', 'built.dpm', '--out', 'nothing.dpm');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/^deltaprop: error: built\.dpm: ONNX import: not a valid ONNX model: the protobuf is truncated or corrupted \([^\n]*\)\n$/);
+    const usage = cli('export', 'built.dpm');
+    expect(usage.status).toBe(1);
+    expect(usage.stderr).toBe("deltaprop: error: required option '--onnx <FILE>' not specified (see 'deltaprop export --help')\n");
+  }, 60_000);
 });
 
 describe('the generated protobuf code', () => {
