@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { defineConfig, type Options } from 'tsup';
 
 /**
@@ -65,6 +67,29 @@ export default defineConfig([
       name: 'wasm-external',
       setup(build) {
         build.onResolve({ filter: /\.wasm$/ }, (args) => ({ path: args.path, external: true }));
+      },
+    }],
+  },
+  {
+    // deltaprop/inline: the web entry with both .wasm builds inside the bundle (esbuild's binary
+    // loader: base64, decoded once at load), for bundlers that do not emit the .wasm files
+    entry: { inline: 'src/inline.ts' },
+    format: ['esm'],
+    dts: true,
+    sourcemap: true,
+    clean: false,
+    target: 'es2022',
+    platform: 'browser',
+    splitting: false,
+    esbuildPlugins: [{
+      name: 'inline-wasm',
+      setup(build) {
+        build.onResolve({ filter: /^deltaprop-inline-wasm:/ }, (args) => {
+          const which = args.path.slice('deltaprop-inline-wasm:'.length);
+          if (which !== 'simd' && which !== 'relaxed') throw new Error(`inline-wasm: unknown build '${which}'`);
+          return { path: resolve(`wasm/deltaprop-${which}.wasm`), namespace: 'inline-wasm' };
+        });
+        build.onLoad({ filter: /.*/, namespace: 'inline-wasm' }, (args) => ({ contents: readFileSync(args.path), loader: 'binary' }));
       },
     }],
   },

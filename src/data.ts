@@ -41,6 +41,7 @@ export function toMatrix(x: MatrixInput, what: string, cols?: number): Matrix {
     if (x.data.length !== r * c) {
       throw new InputError(`${what}: data has ${x.data.length} values but shape [${r}, ${c}] needs ${r * c}`);
     }
+    if (!(x.data instanceof Float32Array)) checkFloat32Range(x.data, c, what);
     m = { data: x.data instanceof Float32Array ? x.data : Float32Array.from(x.data), shape: [r, c] };
   } else if (Array.isArray(x)) {
     const rows = x.length;
@@ -62,6 +63,7 @@ export function toMatrix(x: MatrixInput, what: string, cols?: number): Matrix {
         if (typeof v !== 'number') {
           throw new InputError(`${what}: row ${i}, column ${j} is ${typeof v}, not a number`);
         }
+        if (Number.isFinite(v) && !Number.isFinite(Math.fround(v))) throw beyondFloat32(what, v, i, j);
         data[i * c + j] = v;
       }
     }
@@ -82,6 +84,22 @@ export function checkFinite(data: Float32Array, cols: number, what: string): voi
     if (!Number.isFinite(data[i])) {
       const row = cols > 0 ? Math.floor(i / cols) : 0;
       throw new InputError(`${what}: ${data[i]} at row ${row}, column ${i - row * cols}; values must be finite`);
+    }
+  }
+}
+
+/** A finite number that float32 cannot hold (|v| > 3.4e38): it would become ±Infinity. */
+function beyondFloat32(what: string, v: number, row: number, col: number): InputError {
+  return new InputError(`${what}: ${v} at row ${row}, column ${col} is beyond the float32 range (±3.4e38)`);
+}
+
+/** Throws naming the first finite value that float32 cannot hold (NaN and ±Infinity are checkFinite's). */
+function checkFloat32Range(data: ArrayLike<number>, cols: number, what: string): void {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (Number.isFinite(v) && !Number.isFinite(Math.fround(v))) {
+      const row = cols > 0 ? Math.floor(i / cols) : 0;
+      throw beyondFloat32(what, v, row, i - row * cols);
     }
   }
 }
@@ -128,6 +146,7 @@ export function toTargets(y: TargetInput, rows: number, outputs: number, classes
     for (let i = 0; i < rows; i++) {
       const t = v[i];
       if (typeof t !== 'number') throw new InputError(`targets: row ${i} is ${typeof t}, not a number`);
+      if (Number.isFinite(t) && !Number.isFinite(Math.fround(t))) throw beyondFloat32('targets', t, i, 0);
       data[i] = t;
     }
     checkFinite(data, 1, 'targets');
@@ -158,6 +177,7 @@ function checkProbabilities(data: Float32Array, cols: number): void {
 export function fitNormalization(x: Matrix): { mean: number[]; std: number[] } {
   const [rows, cols] = x.shape;
   if (rows === 0) throw new InputError('normalization: no rows to fit on');
+  checkFinite(x.data, cols, 'normalization');
   const mean = new Array<number>(cols).fill(0), std = new Array<number>(cols).fill(0);
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) mean[j] += x.data[i * cols + j];
   for (let j = 0; j < cols; j++) mean[j] /= rows;

@@ -1,9 +1,10 @@
 // The Node entry: everything in core, plus the native and wasm backends, automatic selection,
 // model files on disk and the built-in data sets.
+import { existsSync, readFileSync } from 'node:fs';
 import type { Backend } from './backends/backend.js';
 import { JsBackend } from './backends/js.js';
 import { loadNativeBackend } from './backends/native.js';
-import { loadWasmBackend } from './backends/wasm.js';
+import { loadWasmBackend, registerNodeFs } from './backends/wasm.js';
 import { probeBackends, selectBackend, type BackendLoader, type BackendOptions, type BackendReport } from './backends/select.js';
 import { readModelFile } from './io/files.js';
 import { modelFromOnnx, type OnnxImportOptions } from './onnx/import.js';
@@ -12,10 +13,14 @@ import type { ModelSpec } from './spec.js';
 import type { BackendName } from './backends/backend.js';
 
 export * from './core.js';
-export { readModelFile, saveModel, writeFileAtomic } from './io/files.js';
+export { checkWritableFile, FileWriteError, readModelFile, saveModel, writeFileAtomic } from './io/files.js';
 export { BUILTIN_DATASETS, loadBuiltin, trainTestSplit } from './io/datasets.js';
 export type { BuiltinName, Dataset } from './io/datasets.js';
 export * from './onnx/index.js';
+
+// the wasm loader reads the packaged .wasm files through this on every Node 20 (no
+// process.getBuiltinModule before 20.16)
+registerNodeFs({ existsSync, readFileSync });
 
 /** The backends this runtime can try, fastest first. */
 export const loaders: Partial<Record<BackendName, BackendLoader>> = {

@@ -3,7 +3,7 @@
 import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type StepHyper } from './backends/backend.js';
 import { InputError, toMatrix, toTargets, type Matrix, type MatrixInput, type TargetInput } from './data.js';
 import { Random } from './random.js';
-import { checkSpec, scheduledRate, type ModelSpec, type Normalization, type OptimizerSpec } from './spec.js';
+import { checkBatchSize, checkSpec, MAX_BUFFER_FLOATS, scheduledRate, type ModelSpec, type Normalization, type OptimizerSpec } from './spec.js';
 
 export interface Metrics {
   loss: number;
@@ -116,6 +116,8 @@ export class Model {
    */
   fusedSteps = true;
 
+  /** True while a `fit` runs: a second fit, or a change of weights or optimizer state, is refused. */
+  private training = false;
   private readonly layers: LayerInfo[];
   private readonly decayCount: number;
   private readonly loss: LossCode;
@@ -187,6 +189,7 @@ export class Model {
    * starts from the same bits: He normal (std √(2/in)) or Glorot uniform (±√(6/(in+out))); biases 0.
    */
   initialize(seed: number): void {
+    this.refuseWhileTraining('initialize');
     const rng = new Random(seed);
     const p = this.params.data;
     p.fill(0);
@@ -208,6 +211,7 @@ export class Model {
 
   /** Sets every layer's weights (in, out) and bias (out); checks shapes and finiteness. */
   setWeights(weights: { w: ArrayLike<number>; b: ArrayLike<number> }[]): void {
+    this.refuseWhileTraining('setWeights');
     if (!Array.isArray(weights) || weights.length !== this.layers.length) {
       throw new InputError(`setWeights: expected ${this.layers.length} layers, got ${Array.isArray(weights) ? weights.length : typeof weights}`);
     }
@@ -227,9 +231,22 @@ export class Model {
 
   /** Restarts the optimizer (step count and moment estimates). */
   resetOptimizer(): void {
+    this.refuseWhileTraining('resetOptimizer');
     this.step = 0;
     this.state1?.data.fill(0);
     this.state2?.data.fill(0);
+  }
+
+  /**
+   * A fit updates the weights and the optimizer state between its awaits: another fit, or a call
+   * that replaces either, would interleave with it silently. Reading (predict, evaluate, saving)
+   * between its batches is fine.
+   */
+  private refuseWhileTraining(what: string): void {
+    if (this.training) {
+      throw new TrainingError(`${what}: this model is training (a fit has not finished); await that fit first, `
+        + 'or set model.stopTraining = true to end it after the current batch');
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -240,7 +257,11 @@ export class Model {
     const cached = this.plans.get(m);
     if (cached) return cached;
     if (m > this.capacity) {
-      this.capacity = Math.max(m, this.capacity * 2);
+      checkBatchSize(this.spec, m);
+      // doubling (for fewer regrowths) only as far as a buffer may go
+      let widest = this.inputs;
+      for (const l of this.layers) widest = Math.max(widest, l.out);
+      this.capacity = Math.max(m, Math.min(this.capacity * 2, Math.floor(MAX_BUFFER_FLOATS / widest)));
       this.plans.clear();
       this.actStore = this.layers.map((l) => this.backend.alloc(this.capacity * l.out));
       this.deltaStore = this.layers.map((l) => this.backend.alloc(this.capacity * l.out));
@@ -429,6 +450,16 @@ export class Model {
    * `fit` never blocks it for more than `yieldEveryMs`.
    */
   async fit(x: MatrixInput, y: TargetInput, options: FitOptions = {}): Promise<History> {
+    this.refuseWhileTraining('fit');
+    this.training = true;
+    try {
+      return await this.train(x, y, options);
+    } finally {
+      this.training = false;
+    }
+  }
+
+  private async train(x: MatrixInput, y: TargetInput, options: FitOptions): Promise<History> {
     const epochs = options.epochs ?? 10, batchSize = options.batchSize ?? 32;
     if (!Number.isInteger(epochs) || epochs < 1) throw new InputError(`epochs: must be a positive integer, got ${String(epochs)}`);
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize: must be a positive integer, got ${String(batchSize)}`);

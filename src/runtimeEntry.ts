@@ -2,7 +2,7 @@
 // (browsers, Deno, Cloudflare workerd): wasm, then js. The Node entry (index.ts) adds native.
 import type { Backend, BackendName } from './backends/backend.js';
 import { JsBackend } from './backends/js.js';
-import { probeBackends, selectBackend, type BackendLoader, type BackendOptions, type BackendReport } from './backends/select.js';
+import { probeBackends, selectBackend, warnJsFallbackOnce, type BackendLoader, type BackendOptions, type BackendReport } from './backends/select.js';
 import { loadWasmBackend, type WasmBackendOptions, type WasmSource, type WasmSources } from './backends/wasm.js';
 import { modelFromBytes } from './io/modelFile.js';
 import { Model } from './model.js';
@@ -27,9 +27,14 @@ export function makeEntry(defaultWasm?: () => WasmSource | WasmSources) {
   };
   const unavailable = { native: NO_NATIVE };
 
-  /** Loads a backend: the one asked for (option or DELTAPROP_BACKEND), else wasm, else js. */
+  /**
+   * Loads a backend: the one asked for (option or DELTAPROP_BACKEND), else wasm, else js (with a
+   * console warning, once, that says why wasm did not load).
+   */
   async function loadBackend(opts: WebBackendOptions = {}): Promise<Backend> {
-    return (await selectBackend(loaders, opts, unavailable)).backend;
+    const { backend, report } = await selectBackend(loaders, opts, unavailable);
+    warnJsFallbackOnce(report);
+    return backend;
   }
 
   /** Which backend runs and why, with the status of every other backend. */

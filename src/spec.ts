@@ -1,6 +1,7 @@
 // The model's description as users write it, and its validation. Everything a model file stores
 // about the architecture, loss and optimizer is a ModelSpec.
 import { ACT, LOSS, type ActivationName, type LossName } from './backends/backend.js';
+import { InputError } from './data.js';
 
 export type { ActivationName, LossName };
 
@@ -63,37 +64,77 @@ const ACTIVATIONS = Object.keys(ACT) as ActivationName[];
 const LOSSES = Object.keys(LOSS) as LossName[];
 const OPTIMIZERS: OptimizerName[] = ['sgd', 'momentum', 'adam', 'adamw'];
 
+/** The largest finite float32: the kernels compute in float32, where anything beyond is ±Infinity. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * The most floats one buffer may hold: the native backend's limit (4 GiB), which a wasm memory
+ * (4 GiB in all) cannot exceed either. Activation buffers (batch rows × layer width) are held to it.
+ */
+export const MAX_BUFFER_FLOATS = 2 ** 30 - 1;
+
+/**
+ * The most parameters a model may have: one buffer of them, and a model file (header included)
+ * that fits in one Uint8Array (4 GiB) so that every model that saves also loads.
+ */
+export const MAX_PARAMS = 2 ** 30 - 2 ** 22;
+
 const positiveInt = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n > 0;
-const positive = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n) && n > 0;
-const nonNegative = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n) && n >= 0;
+const inFloat32 = (n: number): boolean => Number.isFinite(n) && Math.abs(n) <= FLOAT32_MAX;
+const positive = (n: unknown): n is number => typeof n === 'number' && inFloat32(n) && n > 0;
+const nonNegative = (n: unknown): n is number => typeof n === 'number' && inFloat32(n) && n >= 0;
+/** In [0, 1), as a number (a string '0.9' compares as a number in JavaScript, and must not pass). */
+const unitInterval = (n: unknown): n is number => typeof n === 'number' && n >= 0 && n < 1;
+
+/** A string as an error message quotes it: at most 40 characters, so a hostile value cannot flood the message. */
+export const clipped = (s: string): string => (s.length > 40 ? `${s.slice(0, 40)}…` : s);
+
+/** A value as an error message shows it: a number as itself, anything else with its type. */
+export function shown(v: unknown): string {
+  if (typeof v === 'number' || v === null || v === undefined) return String(v);
+  if (typeof v === 'string') return `the string '${clipped(v)}'`;
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  return `${String(v)} (a ${typeof v})`;
+}
+
+/** For a number that is finite but beyond float32: says why it is refused. */
+const float32Note = (v: unknown): string => (typeof v === 'number' && Number.isFinite(v) && Math.abs(v) > FLOAT32_MAX ? ' within float32 (at most 3.4e38)' : '');
+
+/** A name as an error message shows it: quoted when it is a string, else with its type. */
+const named = (v: unknown): string => (typeof v === 'string' ? `'${clipped(v)}'` : shown(v));
+
+/** A count with thousands separators; past 1e15 in exponent form (a hostile 1e308 stays short). */
+const count = (n: number): string => (Math.abs(n) < 1e15 ? n.toLocaleString('en-US') : n.toPrecision(3));
 
 /** Throws a SpecError naming the first problem; returns the spec with defaults filled in. */
 export function checkSpec(spec: ModelSpec): ModelSpec {
   if (typeof spec !== 'object' || spec === null) throw new SpecError('model spec: expected an object');
-  if (!positiveInt(spec.inputs)) throw new SpecError(`inputs: must be a positive integer, got ${String(spec.inputs)}`);
+  if (!positiveInt(spec.inputs)) throw new SpecError(`inputs: must be a positive integer, got ${shown(spec.inputs)}`);
   if (!Array.isArray(spec.layers) || spec.layers.length === 0) {
     throw new SpecError('layers: need at least one dense layer');
   }
   const layers = spec.layers.map((l, i): DenseSpec => {
     const where = `layer ${i + 1}`;
     if (typeof l !== 'object' || l === null) throw new SpecError(`${where}: expected { units, activation }`);
-    if (!positiveInt(l.units)) throw new SpecError(`${where}: units must be a positive integer, got ${String(l.units)}`);
+    if (!positiveInt(l.units)) throw new SpecError(`${where}: units must be a positive integer, got ${shown(l.units)}`);
     if (!ACTIVATIONS.includes(l.activation)) {
-      throw new SpecError(`${where}: unknown activation '${String(l.activation)}' (known: ${ACTIVATIONS.join(', ')})`);
+      throw new SpecError(`${where}: unknown activation ${named(l.activation)} (known: ${ACTIVATIONS.join(', ')})`);
     }
     if (l.activation === 'softmax' && i !== spec.layers.length - 1) {
       throw new SpecError(`${where}: softmax is only allowed on the output layer`);
     }
-    if (l.alpha !== undefined && !nonNegative(l.alpha)) throw new SpecError(`${where}: alpha must be ≥ 0`);
+    if (l.alpha !== undefined && !nonNegative(l.alpha)) throw new SpecError(`${where}: alpha must be a number ≥ 0${float32Note(l.alpha)}, got ${shown(l.alpha)}`);
     if (l.init !== undefined && l.init !== 'he' && l.init !== 'glorot') {
-      throw new SpecError(`${where}: unknown init '${String(l.init)}' (known: he, glorot)`);
+      throw new SpecError(`${where}: unknown init ${named(l.init)} (known: he, glorot)`);
     }
     const init = l.init ?? (l.activation === 'relu' || l.activation === 'leakyRelu' ? 'he' : 'glorot');
     return { units: l.units, activation: l.activation, alpha: l.activation === 'leakyRelu' ? (l.alpha ?? 0.01) : 0, init };
   });
   if (!LOSSES.includes(spec.loss)) {
-    throw new SpecError(`loss: unknown loss '${String(spec.loss)}' (known: ${LOSSES.join(', ')})`);
+    throw new SpecError(`loss: unknown loss ${named(spec.loss)} (known: ${LOSSES.join(', ')})`);
   }
+  checkSize(spec.inputs, layers);
   const out = layers[layers.length - 1];
   if (spec.loss === 'categoricalCrossEntropy' && out.activation !== 'softmax') {
     throw new SpecError(`loss: categoricalCrossEntropy needs a softmax output layer, got ${out.activation}`);
@@ -109,43 +150,51 @@ export function checkSpec(spec: ModelSpec): ModelSpec {
   }
   const optimizer = checkOptimizer(spec.optimizer);
   if (spec.seed !== undefined && !(Number.isInteger(spec.seed) && spec.seed >= 0 && spec.seed < 2 ** 32)) {
-    throw new SpecError(`seed: must be an integer in [0, 2^32), got ${String(spec.seed)}`);
+    throw new SpecError(`seed: must be an integer in [0, 2^32), got ${shown(spec.seed)}`);
   }
   if (spec.normalization !== undefined) checkNormalization(spec.normalization, spec.inputs);
   if (spec.classes !== undefined) {
     if (!Array.isArray(spec.classes) || spec.classes.length !== out.units || !spec.classes.every((c) => typeof c === 'string')) {
-      throw new SpecError(`classes: expected ${out.units} class names (one per output), got ${JSON.stringify(spec.classes)}`);
+      const got = Array.isArray(spec.classes) ? `${spec.classes.length} values${spec.classes.every((c) => typeof c === 'string') ? '' : ', not all strings'}` : shown(spec.classes);
+      throw new SpecError(`classes: expected ${out.units} class names (one string per output), got ${got}`);
     }
   }
-  return { ...spec, layers, optimizer, seed: spec.seed ?? 0 };
+  // the fields a spec has, and no others: a model file's header carries nothing else along
+  const checked: ModelSpec = { inputs: spec.inputs, layers, loss: spec.loss, optimizer, seed: spec.seed ?? 0 };
+  if (spec.normalization !== undefined) checked.normalization = { mean: spec.normalization.mean, std: spec.normalization.std };
+  if (spec.classes !== undefined) checked.classes = spec.classes;
+  return checked;
 }
 
 function checkOptimizer(o: OptimizerSpec): OptimizerSpec {
   if (typeof o !== 'object' || o === null) throw new SpecError("optimizer: expected { type: 'adam', learningRate: 0.001 } or similar");
   if (!OPTIMIZERS.includes(o.type)) {
-    throw new SpecError(`optimizer: unknown optimizer '${String(o.type)}' (known: ${OPTIMIZERS.join(', ')})`);
+    throw new SpecError(`optimizer: unknown optimizer ${named(o.type)} (known: ${OPTIMIZERS.join(', ')})`);
   }
   if (!positive(o.learningRate)) {
-    throw new SpecError(`optimizer: learningRate must be a positive number, got ${String(o.learningRate)}`);
+    throw new SpecError(`optimizer: learningRate must be a positive number${float32Note(o.learningRate)}, got ${shown(o.learningRate)}`);
   }
-  if (o.weightDecay !== undefined && !nonNegative(o.weightDecay)) throw new SpecError('optimizer: weightDecay must be ≥ 0');
-  if (o.clipNorm !== undefined && !positive(o.clipNorm)) throw new SpecError('optimizer: clipNorm must be > 0');
+  if (o.weightDecay !== undefined && !nonNegative(o.weightDecay)) throw new SpecError(`optimizer: weightDecay must be a number ≥ 0${float32Note(o.weightDecay)}, got ${shown(o.weightDecay)}`);
+  if (o.clipNorm !== undefined && !positive(o.clipNorm)) throw new SpecError(`optimizer: clipNorm must be a number > 0${float32Note(o.clipNorm)}, got ${shown(o.clipNorm)}`);
   if (o.schedule !== undefined) checkSchedule(o.schedule);
   if (o.type === 'momentum') {
     const mu = o.momentum ?? 0.9;
-    if (!(mu >= 0 && mu < 1)) throw new SpecError('optimizer: momentum must be in [0, 1)');
+    if (!unitInterval(mu)) throw new SpecError(`optimizer: momentum must be a number in [0, 1), got ${shown(mu)}`);
+    if (o.nesterov !== undefined && typeof o.nesterov !== 'boolean') throw new SpecError(`optimizer: nesterov must be true or false, got ${shown(o.nesterov)}`);
     return { ...o, momentum: mu, nesterov: o.nesterov ?? false };
   }
   if (o.type === 'adam' || o.type === 'adamw') {
     const beta1 = o.beta1 ?? 0.9, beta2 = o.beta2 ?? 0.999, epsilon = o.epsilon ?? 1e-8;
-    if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) throw new SpecError('optimizer: beta1 and beta2 must be in [0, 1)');
-    if (!positive(epsilon)) throw new SpecError('optimizer: epsilon must be > 0');
+    if (!unitInterval(beta1)) throw new SpecError(`optimizer: beta1 must be a number in [0, 1), got ${shown(beta1)}`);
+    if (!unitInterval(beta2)) throw new SpecError(`optimizer: beta2 must be a number in [0, 1), got ${shown(beta2)}`);
+    if (!positive(epsilon)) throw new SpecError(`optimizer: epsilon must be a number > 0, got ${shown(epsilon)}`);
     return { ...o, beta1, beta2, epsilon, weightDecay: o.weightDecay ?? (o.type === 'adamw' ? 0.01 : 0) };
   }
   return { ...o };
 }
 
 function checkSchedule(s: Schedule): void {
+  if (typeof s !== 'object' || s === null) throw new SpecError(`schedule: expected { type: 'step' | 'exponential' | 'cosine', … }, got ${shown(s)}`);
   if (s.type === 'step') {
     if (!positiveInt(s.stepSize) || !positive(s.gamma)) throw new SpecError('schedule: step needs stepSize (epochs, integer > 0) and gamma > 0');
   } else if (s.type === 'exponential') {
@@ -154,14 +203,56 @@ function checkSchedule(s: Schedule): void {
     if (s.epochs !== undefined && !positiveInt(s.epochs)) throw new SpecError('schedule: cosine epochs must be a positive integer');
     if (s.minLearningRate !== undefined && !nonNegative(s.minLearningRate)) throw new SpecError('schedule: minLearningRate must be ≥ 0');
   } else {
-    throw new SpecError(`schedule: unknown type '${String((s as { type: unknown }).type)}' (known: step, exponential, cosine)`);
+    throw new SpecError(`schedule: unknown type ${shown((s as { type: unknown }).type)} (known: step, exponential, cosine)`);
   }
 }
 
 function checkNormalization(n: Normalization, inputs: number): void {
-  const ok = (a: unknown): a is number[] => Array.isArray(a) && a.length === inputs && a.every((v) => Number.isFinite(v));
-  if (!ok(n.mean) || !ok(n.std) || n.std.some((s) => s <= 0)) {
-    throw new SpecError(`normalization: mean and std must be ${inputs} finite numbers, std > 0`);
+  if (typeof n !== 'object' || n === null) throw new SpecError(`normalization: expected { mean, std } of ${inputs} numbers each, got ${shown(n)}`);
+  for (const key of ['mean', 'std'] as const) {
+    const a: unknown = n[key];
+    if (!Array.isArray(a) || a.length !== inputs) {
+      throw new SpecError(`normalization: ${key} must be ${inputs} numbers (one per input), got ${Array.isArray(a) ? `${a.length}` : shown(a)}`);
+    }
+    for (let j = 0; j < inputs; j++) {
+      const v: unknown = a[j];
+      // float32 range: the staged inputs are float32, and a mean or std beyond it makes them ±Infinity
+      if (typeof v !== 'number' || !inFloat32(v) || (key === 'std' && v <= 0)) {
+        throw new SpecError(`normalization: ${key}[${j}] must be a finite float32 number${key === 'std' ? ' > 0' : ''}, got ${shown(v)}`);
+      }
+    }
+  }
+}
+
+/** Parameters, and one row of every layer's activations, within what a buffer and a model file hold. */
+function checkSize(inputs: number, layers: DenseSpec[]): void {
+  let params = 0, inp = inputs, biggest = 0, biggestAt = 0;
+  layers.forEach((l, i) => {
+    const n = inp * l.units + l.units;
+    params += n;
+    if (n > biggest) {
+      biggest = n;
+      biggestAt = i;
+    }
+    inp = l.units;
+  });
+  if (params > MAX_PARAMS) {
+    const l = layers[biggestAt], from = biggestAt === 0 ? inputs : layers[biggestAt - 1].units;
+    throw new SpecError(`model size: ${count(params)} parameters is more than a model can hold (${count(MAX_PARAMS)}, 4 GiB of float32); `
+      + `layer ${biggestAt + 1} alone (${count(from)} inputs × ${count(l.units)} units) has ${count(biggest)}`);
+  }
+}
+
+/**
+ * Throws if a batch of `rows` rows needs an activation buffer (rows × the widest layer, input
+ * included) beyond MAX_BUFFER_FLOATS, naming the batch size that would fit.
+ */
+export function checkBatchSize(spec: ModelSpec, rows: number): void {
+  let widest = spec.inputs;
+  for (const l of spec.layers) widest = Math.max(widest, l.units);
+  if (rows * widest > MAX_BUFFER_FLOATS) {
+    throw new InputError(`batch size: ${count(rows)} rows × ${count(widest)} values (the widest layer) is more than a buffer holds `
+      + `(${count(MAX_BUFFER_FLOATS)} floats); use batches of at most ${count(Math.floor(MAX_BUFFER_FLOATS / widest))} rows`);
   }
 }
 

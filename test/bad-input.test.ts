@@ -1,9 +1,10 @@
 // Every bad input gets an error that names the problem; training that diverges stops with the
 // epoch and batch, and leaves the last good weights in place.
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../src/data.js';
+import { fitNormalization, InputError } from '../src/data.js';
+import { trainTestSplit } from '../src/io/datasets.js';
 import { Model, TrainingError } from '../src/model.js';
-import { SpecError, type ModelSpec } from '../src/spec.js';
+import { checkBatchSize, checkSpec, MAX_BUFFER_FLOATS, MAX_PARAMS, SpecError, type ModelSpec } from '../src/spec.js';
 import { BACKENDS } from './backends.js';
 
 const base: ModelSpec = {
@@ -36,6 +37,55 @@ describe('model spec', () => {
     bad({ inputs: 0 }, /inputs: must be a positive integer/);
     bad({ layers: [] }, /at least one dense layer/);
     bad({ layers: [{ units: 2.5, activation: 'relu' }, { units: 3, activation: 'softmax' }] }, /layer 1: units must be a positive integer, got 2.5/);
+  });
+  it('a model too large for a buffer or a model file: said at validation, before anything is allocated', () => {
+    const huge = { ...base, inputs: 10, layers: [{ units: 1_000_000_000, activation: 'relu' as const }, { units: 3, activation: 'softmax' as const }] };
+    expect(() => checkSpec(huge)).toThrow(SpecError);
+    expect(() => checkSpec(huge)).toThrow('model size: 14,000,000,003 parameters is more than a model can hold (1,069,547,520, 4 GiB of float32); '
+      + 'layer 1 alone (10 inputs × 1,000,000,000 units) has 11,000,000,000');
+    // the largest that is allowed, and one more
+    expect(() => checkSpec({ ...base, inputs: 1, layers: [{ units: MAX_PARAMS / 2 + 1, activation: 'sigmoid' }], loss: 'mse' })).toThrow(/model size/);
+    expect(checkSpec({ ...base, inputs: 1, layers: [{ units: MAX_PARAMS / 2, activation: 'sigmoid' }], loss: 'mse' }).layers[0].units).toBe(MAX_PARAMS / 2);
+  });
+  it('a batch whose activations would not fit a buffer names the batch size that does', () => {
+    const wide: ModelSpec = { ...base, layers: [{ units: 2_000_000, activation: 'relu' }, { units: 3, activation: 'softmax' }] };
+    const most = Math.floor(MAX_BUFFER_FLOATS / 2_000_000);
+    expect(() => checkBatchSize(wide, most)).not.toThrow();
+    expect(() => checkBatchSize(wide, most + 1)).toThrow(InputError);
+    expect(() => checkBatchSize(wide, 1024)).toThrow(`batch size: 1,024 rows × 2,000,000 values (the widest layer) is more than a buffer holds (1,073,741,823 floats); use batches of at most ${most} rows`);
+  });
+  it('numbers beyond float32 (1e39 becomes Infinity in the kernels)', () => {
+    bad({ optimizer: { type: 'sgd', learningRate: 1e39 } }, /learningRate must be a positive number within float32 \(at most 3.4e38\), got 1e\+39/);
+    bad({ optimizer: { type: 'sgd', learningRate: 0.1, clipNorm: 1e39 } }, /clipNorm must be a number > 0 within float32/);
+    bad({ normalization: { mean: [0, 1e39, 0], std: [1, 1, 1] } }, /normalization: mean\[1\] must be a finite float32 number, got 1e\+39/);
+    bad({ normalization: { mean: [0, 0, 0], std: [1, 0, 1] } }, /normalization: std\[1\] must be a finite float32 number > 0, got 0/);
+  });
+  it('values of the wrong type say so (a string is not a number, even one JavaScript compares as one)', () => {
+    bad({ inputs: '3' as never }, /inputs: must be a positive integer, got the string '3'/);
+    bad({ optimizer: { type: 'momentum', learningRate: 0.1, momentum: '0.9' as never } }, /momentum must be a number in \[0, 1\), got the string '0.9'/);
+    bad({ optimizer: { type: 'momentum', learningRate: 0.1, nesterov: 'yes' as never } }, /nesterov must be true or false, got the string 'yes'/);
+    bad({ optimizer: { type: 'adam', learningRate: 0.1, epsilon: '1e-8' as never } }, /epsilon must be a number > 0, got the string '1e-8'/);
+    bad({ classes: ['a', 'b', 3] as never }, /classes: expected 3 class names \(one string per output\), got 3 values, not all strings/);
+    bad({ optimizer: { type: 'sgd', learningRate: 0.1, schedule: 'cosine' as never } }, /schedule: expected .*, got the string 'cosine'/);
+  });
+});
+
+describe('data helpers', () => {
+  it('fitNormalization names the row and column of a value that is not finite', () => {
+    const data = new Float32Array([1, 2, 3, 4, Infinity, 6]);
+    expect(() => fitNormalization({ data, shape: [3, 2] })).toThrow('normalization: Infinity at row 2, column 0; values must be finite');
+  });
+  it('numbers beyond float32 in inputs and targets are named with row and column, not reported as Infinity', async () => {
+    const m = new Model(base, BACKENDS[0]);
+    await expect(m.fit([[1, 2, 3], [4, 1e39, 6]], [0, 1])).rejects.toThrow('inputs: 1e+39 at row 1, column 1 is beyond the float32 range (±3.4e38)');
+    expect(() => m.predict({ data: [1, 2, 3, -4e38, 5, 6], shape: [2, 3] })).toThrow('inputs: -4e+38 at row 1, column 0 is beyond the float32 range');
+    const r = new Model({ ...base, layers: [{ units: 1, activation: 'linear' }], loss: 'mse' }, BACKENDS[0]);
+    await expect(r.fit(X, [1, 5e38])).rejects.toThrow('targets: 5e+38 at row 1, column 0 is beyond the float32 range');
+  });
+  it('trainTestSplit checks its arguments', () => {
+    const x = { data: new Float32Array(6), shape: [3, 2] as [number, number] };
+    expect(() => trainTestSplit({ x, y: new Int32Array(2) }, 0.2, 1)).toThrow('trainTestSplit: 2 labels for 3 rows; they must match');
+    expect(() => trainTestSplit({ x, y: new Int32Array(3) }, 1, 1)).toThrow('trainTestSplit: testFraction must be in [0, 1), got 1');
   });
 });
 

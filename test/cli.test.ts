@@ -3,7 +3,7 @@
 // a headerless CSV, a gzip CSV, a regression CSV, an IDX pair), checking stdout, stderr, exit codes
 // and the files it writes. Every bad input gets one line on stderr, a non-zero exit and no file.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -137,6 +137,10 @@ beforeAll(async () => {
   mkdirSync(at('a-folder'));
   writeFileSync(at('missing-first.csv'), '1,,3,a\n4,5,6,b\n7,8,9,a\n');
   writeFileSync(at('spaces.csv'), 'x , y ,label\n 1 , 2 , a \n3,4,b\n 5,6 ,a\n7, 8,b \n');
+  writeFileSync(at('big-cell.csv'), 'a,b,c\n1,2,x\n3,1e39,y\n5,6,x\n7,8,y\n');
+  writeFileSync(at('big-cell-plain.csv'), '1,2,x\n3,-4e38,y\n5,6,x\n7,8,y\n');
+  writeFileSync(at('big-target.csv'), 'a,b,y\n1,2,0.5\n3,4,1e39\n5,6,1.5\n7,8,2.5\n');
+  writeFileSync(at('dup-header.csv'), 'a,b,a\n1,2,x\n3,4,y\n5,6,x\n7,8,y\n');
 }, 120_000);
 
 afterAll(() => {
@@ -299,6 +303,26 @@ describe('deltaprop train', () => {
     expect(tty).toContain('\x1b[?25h'); // the cursor is shown again
     expect(frames[frames.length - 1]).toMatch(/^test accuracy: /);
   }, 30_000);
+
+  it('600,000 rows: train (stratified split, no stack overflow) and evaluate', async () => {
+    // two features: reading the CSV is most of the time, and it is the rows that matter here
+    const rng = new Random(21), lines = ['f0,f1,label'];
+    for (let i = 0; i < 600_000; i++) {
+      const a = 2 * rng.uniform() - 1, b = 2 * rng.uniform() - 1;
+      lines.push(`${a.toFixed(3)},${b.toFixed(3)},${a - 2 * b > 0 ? 'pos' : 'neg'}`);
+    }
+    writeFileSync(at('large.csv'), `${lines.join('\n')}\n`);
+    const r = await cli('train', 'large.csv', '--layers', '8', '--epochs', '1', '--batch-size', '1024', '--lr', '0.01', '--seed', '1', '--save', 'large.model', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r);
+    expect(j.rows).toEqual({ train: 480_000, validation: 0, test: 120_000 });
+    expect(j.test_accuracy).toBeGreaterThan(0.95);
+    const e = await cli('evaluate', 'large.model', 'large.csv', '--json');
+    expect(e.code, e.stderr).toBe(0);
+    expect(lastJson(e).rows).toBe(600_000);
+    expect(lastJson(e).accuracy).toBeGreaterThan(0.95);
+    for (const f of ['large.csv', 'large.model']) rmSync(at(f));
+  }, 120_000);
 
   it('--layers none: a single softmax layer (multinomial logistic regression)', async () => {
     const r = await cli('train', 'builtin:iris', '--layers', 'none', '--lr', '0.05', '--epochs', '60', '--seed', '1', '--json');
@@ -488,13 +512,22 @@ describe('bad input: one line on stderr, a non-zero exit, no output file', () =>
     ['a model file that is not one', ['evaluate', 'not-a-model.model', 'wine.csv'], /not-a-model\.model: model file: /],
     ['a data file given as the model', ['predict', 'wine.csv', 'wine.csv'], /wine\.csv: model file: /],
     ['a missing model file', ['predict', 'nope.model', 'wine.csv'], /nope\.model: cannot read model file \(no such file\)/],
+    ['a cell beyond float32', ['train', 'big-cell.csv'], /^deltaprop: error: big-cell\.csv: line 3, column 'b': 1e39 is beyond the float32 range \(±3\.4e38\)$/m],
+    ['a cell beyond float32, no header', ['train', 'big-cell-plain.csv'], /big-cell-plain\.csv: line 2, column 1: -4e38 is beyond the float32 range/],
+    ['a regression target beyond float32', ['train', 'big-target.csv', '--task', 'regression'], /big-target\.csv: line 3, target 'y': 1e39 is beyond the float32 range/],
+    ['a target name that two columns have', ['train', 'dup-header.csv', '--target', 'a'],
+      /dup-header\.csv: the target 'a' is ambiguous: the header has 2 columns of that name \(columns 0, 2\); rename them, or give the target by its 0-based index/],
+    ['a model too large for any buffer', ['train', 'wine.csv', '--layers', '1000000000'],
+      /^deltaprop: error: model size: 9,000,000,003 parameters is more than a model can hold \(1,069,547,520, 4 GiB of float32\); layer 1 alone \(5 inputs × 1,000,000,000 units\) has 6,000,000,000$/m],
+    ['a model within the limits but beyond the backend\'s memory', ['train', 'wine.csv', '--backend', 'wasm', '--layers', '100000000'],
+      /^deltaprop: error: the model does not fit in memory on the wasm backend \(wasm backend: cannot allocate 900000003 floats .*\); use fewer or smaller layers, or a smaller --batch-size$/m],
   ];
   it.each(cases)('%s', async (_what, args, message) => {
     const before = readdirSync(dir).sort();
     // every output the command can write, which must not appear
     const outputs = args[0] === 'train' ? ['--save', 'out.model', '--plot', 'out.svg'] : args[0] === 'predict' ? ['--out', 'out.csv'] : [];
     const r = await cli(...args, ...outputs);
-    expect(r.code).not.toBe(0);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr.endsWith('\n')).toBe(true);
     expect(r.stderr.trimEnd().split('\n'), r.stderr).toHaveLength(1);
@@ -523,6 +556,26 @@ describe('bad input: one line on stderr, a non-zero exit, no output file', () =>
     }
     expect(readdirSync(dir).sort()).toEqual(before);
     expect(existsSync(at('p.csv'))).toBe(false);
+  }, 60_000);
+
+  it('an output that is not a regular file (a device node, a folder) fails before training, and stays what it was', async () => {
+    await trainWine();
+    const cases: [string[], RegExp][] = [
+      [['train', 'wine.csv', '--epochs', '1000', '--save', '/dev/null'], /^deltaprop: error: \/dev\/null: cannot write model \(a device is there, not a regular file\)\n$/],
+      [['train', 'wine.csv', '--epochs', '1000', '--save', '/dev/full'], /^deltaprop: error: \/dev\/full: cannot write model \(a device is there, not a regular file\)\n$/],
+      [['train', 'wine.csv', '--epochs', '1000', '--plot', 'a-folder'], /^deltaprop: error: a-folder: cannot write plot \(a directory is there, not a regular file\)\n$/],
+      [['predict', 'wine.model', 'wine.csv', '--out', '/dev/full'], /^deltaprop: error: \/dev\/full: cannot write predictions \(a device is there, not a regular file\)\n$/],
+    ];
+    const before = readdirSync(dir).sort();
+    for (const [args, message] of cases) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(message);
+    }
+    expect(statSync('/dev/null').isCharacterDevice() && statSync('/dev/full').isCharacterDevice()).toBe(true);
+    expect(readdirSync(at('a-folder'))).toEqual([]);
+    expect(readdirSync(dir).sort()).toEqual(before);
   }, 60_000);
 
   it('an output path in a missing folder fails before training', async () => {

@@ -11,15 +11,15 @@ import { beforeAll, describe, expect, it } from 'vitest';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 beforeAll(() => {
-  for (const f of ['dist/web.js', 'dist/workerd.js', 'dist/index.js', 'dist/index.cjs']) {
+  for (const f of ['dist/web.js', 'dist/workerd.js', 'dist/inline.js', 'dist/index.js', 'dist/index.cjs']) {
     if (!existsSync(join(root, f))) throw new Error(`${f} is missing: run \`npm run compile\` first`);
   }
 });
 
 /** The file of this package that `import 'deltaprop'` (or require) resolves to under the conditions. */
-async function resolveEntry(conditions: string[], platform: Platform, kind: 'import' | 'require'): Promise<string> {
+async function resolveEntry(conditions: string[], platform: Platform, kind: 'import' | 'require', specifier = 'deltaprop'): Promise<string> {
   const result = await build({
-    stdin: { contents: kind === 'import' ? "import 'deltaprop';" : "require('deltaprop');", resolveDir: root, loader: 'js' },
+    stdin: { contents: kind === 'import' ? `import '${specifier}';` : `require('${specifier}');`, resolveDir: root, loader: 'js' },
     bundle: true, write: false, metafile: true, logLevel: 'silent', platform, conditions,
     format: kind === 'import' ? 'esm' : 'cjs',
     external: ['node-gyp-build', '*.wasm', 'node:*'],
@@ -42,6 +42,14 @@ describe('package exports', () => {
     expect(await resolveEntry([...conditions], platform, kind)).toBe(want);
   });
 
+  it.each([
+    ['browser', [], 'browser'],
+    ['node', [], 'node'],
+    ['workerd', ['workerd', 'worker', 'browser'], 'browser'],
+  ] as const)("'deltaprop/inline' under %s → dist/inline.js", async (_label, conditions, platform) => {
+    expect(await resolveEntry([...conditions], platform, 'import', 'deltaprop/inline')).toBe('dist/inline.js');
+  });
+
   it('ships wasm/ and exposes the .wasm files by subpath', () => {
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
     expect(pkg.files).toContain('wasm');
@@ -50,7 +58,7 @@ describe('package exports', () => {
     expect(pkg.scripts.prepare).toBe('npm run compile');
   });
 
-  it.each(['dist/web.js', 'dist/workerd.js'])('%s imports no Node module', (file) => {
+  it.each(['dist/web.js', 'dist/workerd.js', 'dist/inline.js'])('%s imports no Node module', (file) => {
     const src = readFileSync(join(root, file), 'utf8');
     const specifiers = [...src.matchAll(/(?:^|\n)\s*import\s[^;]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)|require\(\s*["']([^"']+)["']\s*\)/g)]
       .map((m) => m[1] ?? m[2] ?? m[3]);
@@ -62,6 +70,43 @@ describe('package exports', () => {
     } else {
       expect(specifiers).toEqual([]);
     }
+  });
+});
+
+describe('falling from wasm to js', () => {
+  it('warns once per program with the reason, and not for an explicit js', () => {
+    const script = `const w = await import(${JSON.stringify(pathToFileURL(join(root, 'dist/web.js')).href)});
+      const warnings = [];
+      console.warn = (...a) => warnings.push(a.join(' '));
+      const explicit = await w.loadBackend({ backend: 'js' });
+      const seen = warnings.length;
+      const bad = new Uint8Array([0, 0x61, 0x73, 0x6d, 9, 9, 9, 9]);
+      const a = await w.loadBackend({ wasm: bad });
+      const b = await w.createModel({ inputs: 1, layers: [{ units: 1, activation: 'linear' }], loss: 'mse',
+        optimizer: { type: 'sgd', learningRate: 0.1 } }, { wasm: bad });
+      console.log(JSON.stringify({ explicit: explicit.name, seen, a: a.name, b: b.backend.name, warnings }));`;
+    const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }));
+    expect(out.explicit).toBe('js');
+    expect(out.seen).toBe(0);
+    expect([out.a, out.b]).toEqual(['js', 'js']);
+    expect(out.warnings).toHaveLength(1);
+    expect(out.warnings[0]).toMatch(/^deltaprop: the wasm backend did not load, running on the much slower js backend: .*WebAssembly/);
+  });
+});
+
+describe('the inline entry', () => {
+  it('carries both builds: loads relaxed and plain SIMD with no file or fetch, and trains', async () => {
+    const script = `const w = await import(${JSON.stringify(pathToFileURL(join(root, 'dist/inline.js')).href)});
+      globalThis.fetch = () => { throw new Error('fetch called'); };
+      const plain = await w.loadBackend({ backend: 'wasm', wasmOptions: { relaxed: false } });
+      const auto = await w.loadBackend();
+      const m = await w.createModel({ inputs: 2, layers: [{ units: 1, activation: 'sigmoid' }], loss: 'mse',
+        optimizer: { type: 'sgd', learningRate: 0.5 }, seed: 1 });
+      const h = await m.fit([[0, 0], [1, 1]], [0, 1], { epochs: 20, batchSize: 2 });
+      console.log(JSON.stringify({ plain: plain.isa, auto: auto.isa, relaxed: w.relaxedSimdSupported(), model: m.backend.name,
+        falls: h.epochs[19].loss < h.epochs[0].loss }));`;
+    const out = JSON.parse(execFileSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--input-type=module', '-e', script], { encoding: 'utf8' }));
+    expect(out).toEqual({ plain: 'wasm-simd128', auto: 'wasm-relaxed-simd', relaxed: true, model: 'wasm', falls: true });
   });
 });
 

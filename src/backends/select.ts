@@ -100,6 +100,19 @@ export async function selectBackend(loaders: Partial<Record<BackendName, Backend
   return { backend: chosen, report: { backend: chosen.name, isa: chosen.isa, threads: chosen.threads, why, backends: statuses } };
 }
 
+let fallbackWarned = false;
+
+/**
+ * Where the automatic choice fell from wasm to js (a browser bundle whose .wasm did not load),
+ * says so once per program on the console, with the reason: js is several times slower, and
+ * nothing else would tell. An explicit { backend: 'js' } is not a fallback.
+ */
+export function warnJsFallbackOnce(report: BackendReport): void {
+  if (fallbackWarned || report.backend !== 'js' || report.why.startsWith('requested') || report.backends.wasm.ok) return;
+  fallbackWarned = true;
+  console.warn(`deltaprop: the wasm backend did not load, running on the much slower js backend: ${report.backends.wasm.reason}`);
+}
+
 /** Loads every backend independently (for `deltaprop info`): status of each, and the auto choice. */
 export async function probeBackends(loaders: Partial<Record<BackendName, BackendLoader>>, opts: BackendOptions = {},
   unavailable: Partial<Record<BackendName, string>> = {}): Promise<BackendReport> {

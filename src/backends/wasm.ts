@@ -64,17 +64,38 @@ interface NodeFs {
   existsSync(path: string | URL): boolean;
 }
 
-// Node's fs (also Bun's and Deno's), without an import statement: bundlers for browsers and
-// workerd must not see one, and workerd's module loader rejects computed dynamic imports too.
-// process.getBuiltinModule exists from Node 20.16; older Nodes must pass bytes or a module.
+// Node's fs, registered by the Node entry (src/index.ts imports node:fs statically: it is never
+// bundled for a browser), so that every Node >= 20.0 reads the packaged files.
+let registeredFs: NodeFs | null = null;
+
+/** Gives the loader Node's fs (called once by the Node entry). */
+export function registerNodeFs(fs: NodeFs): void {
+  registeredFs = fs;
+}
+
+// Otherwise Node's fs (also Bun's and Deno's) without an import statement: bundlers for browsers
+// and workerd must not see one, and workerd's module loader rejects computed dynamic imports too.
+// process.getBuiltinModule exists from Node 20.16; older Nodes reach this only through the web
+// entry and must pass bytes or a module there.
 function nodeFs(): NodeFs | null {
+  if (registeredFs) return registeredFs;
   const proc = (globalThis as { process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
   if (!proc?.versions?.node) return null;
   const fs = proc.getBuiltinModule?.('node:fs') as NodeFs | undefined;
   // Deno (whose `process` may lack it) has Deno.readFile and fetch of file: URLs instead
   if (!fs && (globalThis as { Deno?: unknown }).Deno) return null;
-  if (!fs) throw new Error(`wasm backend: reading .wasm files needs Node >= 20.16 (process.getBuiltinModule); this is ${proc.versions.node}: pass the bytes or a WebAssembly.Module instead`);
+  if (!fs) throw new Error(`wasm backend: reading .wasm files from this entry needs Node >= 20.16 (process.getBuiltinModule); this is ${proc.versions.node}: import 'deltaprop' (the Node entry) or 'deltaprop/inline', or pass the bytes or a WebAssembly.Module`);
   return fs;
+}
+
+// Server-side runtimes (Node, Bun, Deno) compile and instantiate the ~30 KB module synchronously.
+// The promise of WebAssembly.compile settles from a task V8 posts to the embedder's event loop,
+// and Node holds no reference to the loop for it (nodejs/node#36616): a loader awaiting it must
+// not depend on what else keeps the process alive. Browsers keep the asynchronous path (Chrome
+// refuses synchronous compilation of modules over 4 KB on the main thread).
+function compilesSynchronously(): boolean {
+  const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown; window?: unknown };
+  return (typeof g.process?.versions?.node === 'string' || g.Deno !== undefined) && g.window === undefined;
 }
 
 const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
@@ -97,15 +118,22 @@ async function readSource(src: URL | string): Promise<Uint8Array | ArrayBuffer> 
 async function compile(src: WasmSource): Promise<WebAssembly.Module> {
   if (src instanceof WebAssembly.Module) return src;
   const bytes = typeof src === 'string' || src instanceof URL ? await readSource(src) : src;
-  return WebAssembly.compile(bytes as BufferSource);
+  return compilesSynchronously() ? new WebAssembly.Module(bytes as BufferSource) : WebAssembly.compile(bytes as BufferSource);
 }
+
+// How to give a bundle its kernels when the packaged files cannot be found from it.
+const BUNDLE_HINT = "import from 'deltaprop/inline' (the .wasm inside the bundle), or pass the .wasm files' URLs as the `wasm` option";
 
 // The package's wasm/ files: next to dist/ in the package (dist/*.js is one level down), or at the
 // repository root when running from the sources (src/backends/wasm.ts is two levels down). The
 // first URLs are literal `new URL('…', import.meta.url)` so that bundlers (Vite, webpack) emit the
 // .wasm as an asset; the second is computed so that they do not try to resolve it.
 function packagedCandidates(relaxed: boolean): URL[] {
-  const here = import.meta.url;
+  const here: unknown = import.meta.url;
+  // an IIFE or CommonJS bundle made for browsers has no module URL (esbuild makes import.meta {})
+  if (typeof here !== 'string' || here === '') {
+    throw new Error(`wasm backend: this bundle has no import.meta.url to locate ${relaxed ? WASM_FILES.relaxed : WASM_FILES.simd} from (an IIFE or CommonJS bundle): ${BUNDLE_HINT}`);
+  }
   const inPackage = relaxed
     ? new URL('../wasm/deltaprop-relaxed.wasm', import.meta.url)
     : new URL('../wasm/deltaprop-simd.wasm', import.meta.url);
@@ -113,7 +141,13 @@ function packagedCandidates(relaxed: boolean): URL[] {
   return [inPackage, new URL(['..', '..', 'wasm', file].join('/'), here)];
 }
 
-async function packagedWasmUrl(relaxed: boolean): Promise<URL> {
+/** The packaged files' URLs (`packaged`: not given by the caller, so a failure names the bundle fix). */
+interface PackagedUrl {
+  url: URL;
+  packaged: true;
+}
+
+async function packagedWasmUrl(relaxed: boolean): Promise<URL | PackagedUrl> {
   const candidates = packagedCandidates(relaxed);
   if (candidates[0].protocol === 'file:') {
     const fs = nodeFs();
@@ -123,7 +157,7 @@ async function packagedWasmUrl(relaxed: boolean): Promise<URL> {
       return found;
     }
   }
-  return candidates[0];
+  return { url: candidates[0], packaged: true };
 }
 
 interface Exports {
@@ -508,6 +542,10 @@ class WasmCompiledStep implements CompiledStep {
   }
 }
 
+function isPackagedUrl(s: unknown): s is PackagedUrl {
+  return typeof s === 'object' && s !== null && (s as Partial<PackagedUrl>).packaged === true && (s as PackagedUrl).url instanceof URL;
+}
+
 function isSources(s: unknown): s is WasmSources {
   return typeof s === 'object' && s !== null && !(s instanceof WebAssembly.Module) && !(s instanceof URL) &&
     !ArrayBuffer.isView(s) && !(s instanceof ArrayBuffer) && 'simd' in s;
@@ -526,7 +564,7 @@ export async function loadWasmBackend(source?: WasmSource | WasmSources,
   if (!(maxMB > 0 && maxMB <= 4096)) throw new RangeError(`wasm backend: maxMemoryMB must be in (0, 4096], got ${maxMB}`);
   const canRelax = relaxedSimdSupported();
   if (opts.relaxed === true && !canRelax) throw new Error('wasm backend: relaxed SIMD was requested but this engine does not support it');
-  let src: WasmSource;
+  let src: WasmSource | PackagedUrl;
   if (source === undefined || isSources(source)) {
     const both = source ?? {
       simd: await packagedWasmUrl(false),
@@ -540,13 +578,24 @@ export async function loadWasmBackend(source?: WasmSource | WasmSources,
   } else {
     src = source;
   }
-  const module = await compile(src);
+  let module: WebAssembly.Module;
+  if (isPackagedUrl(src)) {
+    try {
+      module = await compile(src.url);
+    } catch (e) {
+      // fetched next to a bundle that does not carry the file (esbuild emits no .wasm assets)
+      throw new Error(`${(e as Error).message} (the packaged ${src.url.pathname.split('/').pop()}, located from the bundle's import.meta.url): ${BUNDLE_HINT}`);
+    }
+  } else {
+    module = await compile(src);
+  }
   const maxPages = Math.floor((maxMB * 1048576) / PAGE);
   const need = WebAssembly.Module.imports(module).find((i) => i.kind === 'memory');
   if (!need) throw new Error('wasm backend: the module does not import env.memory: not a deltaprop kernel build');
   // The module declares a small minimum (its static data); the GEMM scratch after it (about 2.2 MB,
   // heapBase() says exactly) is covered by the initial size or grown by the constructor.
   const memory = new WebAssembly.Memory({ initial: Math.min(40, maxPages), maximum: maxPages });
-  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  const imports = { env: { memory } };
+  const instance = compilesSynchronously() ? new WebAssembly.Instance(module, imports) : await WebAssembly.instantiate(module, imports);
   return new WasmBackend(instance, memory, maxPages * PAGE);
 }

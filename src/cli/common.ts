@@ -1,11 +1,10 @@
 // What the commands share: option parsers, backend selection with its report, output files that
 // are checked before the work starts, and number formatting.
 import { InvalidArgumentError, Option } from 'commander';
-import { access, stat, constants } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
 import type { Backend, BackendName } from '../backends/backend.js';
 import { selectBackend, type BackendReport } from '../backends/select.js';
 import { loaders } from '../index.js';
+import { checkWritableFile, FileWriteError, writeFileAtomic } from '../io/files.js';
 import { CliError } from './data.js';
 
 export interface BackendFlags {
@@ -64,25 +63,26 @@ export function layerList(v: string): number[] {
 }
 
 /**
- * Fails before any work when an output file cannot be written: its folder must exist and be
- * writable, and the path must not be a folder. (The write itself is atomic, see writeFileAtomic.)
+ * Fails before any work when an output file cannot be written: where it resolves (through
+ * symlinks) must be a regular file or nothing, in a folder that exists and is writable. (The write
+ * itself is atomic, see writeFileAtomic.)
  */
 export async function checkWritable(path: string, what: string): Promise<void> {
-  const dir = dirname(resolve(path));
   try {
-    const st = await stat(path);
-    if (st.isDirectory()) throw new CliError(`${path}: cannot write ${what} (is a directory)`);
+    await checkWritableFile(path, what);
   } catch (e) {
-    if (e instanceof CliError) throw e;
-    // absent is fine: it will be created
+    if (e instanceof FileWriteError) throw new CliError(e.message);
+    throw e;
   }
+}
+
+/** Writes an output file atomically; a failure is a CliError naming the path. */
+export async function writeOutput(path: string, bytes: Uint8Array | string, what: string): Promise<void> {
   try {
-    if (!(await stat(dir)).isDirectory()) throw new Error('not a directory');
-    await access(dir, constants.W_OK);
+    await writeFileAtomic(path, bytes, what);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'its folder does not exist' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (e as Error).message;
-    throw new CliError(`${path}: cannot write ${what} (${why})`);
+    if (e instanceof FileWriteError) throw new CliError(e.message);
+    throw e;
   }
 }
 

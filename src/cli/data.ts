@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
 import type { Matrix } from '../data.js';
 import { BUILTIN_DATASETS, loadBuiltin, type BuiltinName } from '../io/datasets.js';
+import { clipped } from '../spec.js';
 
 /** A mistake in the command line or the files it names: printed as one line, no stack. */
 export class CliError extends Error {
@@ -182,7 +183,14 @@ function looksLikeHeader(first: string[], second: string[] | undefined): boolean
 function targetIndex(spec: string, names: string[], header: boolean, source: string): number {
   if (header) {
     const byName = names.indexOf(spec);
-    if (byName >= 0) return byName;
+    if (byName >= 0) {
+      const all = names.flatMap((n, j) => (n === spec ? [j] : []));
+      if (all.length > 1) {
+        throw new CliError(`${source}: the target '${spec}' is ambiguous: the header has ${all.length} columns of that name `
+          + `(columns ${all.join(', ')}); rename them, or give the target by its 0-based index`);
+      }
+      return byName;
+    }
   }
   if (/^-?\d+$/.test(spec)) {
     const i = Number(spec), j = i < 0 ? names.length + i : i;
@@ -242,11 +250,17 @@ async function tableFromRecords(path: string, records: AsyncGenerator<{ record: 
       const cell = record[j];
       if (!isNumber(cell)) {
         const c = cell.trim();
-        const what = c === '' ? 'an empty cell' : `'${c.length > 40 ? `${c.slice(0, 40)}…` : c}'`;
+        const what = c === '' ? 'an empty cell' : `'${clipped(c)}'`;
         const col = header ? `'${names[j]}'` : String(j);
         throw new CliError(`${path}: line ${line}, column ${col}: ${what} is not a number (feature columns must be numeric)`);
       }
-      x.push(Number(cell));
+      const v = Number(cell);
+      // a float32 holds at most ±3.4e38: 1e39 would become Infinity, and every statistic after it
+      if (!Number.isFinite(Math.fround(v))) {
+        const col = header ? `'${names[j]}'` : String(j);
+        throw new CliError(`${path}: line ${line}, column ${col}: ${clipped(cell.trim())} is beyond the float32 range (±3.4e38)`);
+      }
+      x.push(v);
     }
     if (tcol >= 0) {
       targetValues.push(record[tcol].trim());
@@ -308,7 +322,11 @@ export function parseIdx(bytes: Uint8Array, path: string): Idx {
     // pixels: scaled to [0, 1], the convention of every MNIST-family reference
     for (let i = 0; i < count; i++) values[i] = bytes[headerBytes + i] / 255;
   } else {
-    for (let i = 0; i < count; i++) values[i] = t.read(view, headerBytes + i * t.size);
+    for (let i = 0; i < count; i++) {
+      const v = values[i] = t.read(view, headerBytes + i * t.size);
+      // float64 items beyond ±3.4e38 (and NaN, Infinity) would train on Infinity or NaN
+      if (!Number.isFinite(values[i])) throw new CliError(`${path}: value ${i} (item ${Math.floor(i / (count / dims[0]))}) is ${v}, not a finite float32`);
+    }
   }
   return { type, dims, values };
 }
@@ -390,9 +408,14 @@ export function encodeTarget(t: Target, task: 'auto' | 'classification' | 'regre
   const firstText = t.values.findIndex((v) => !isNumber(v));
   if (task === 'regression' || (task === 'auto' && firstText < 0 && t.values.some((v) => !Number.isInteger(Number(v))))) {
     if (firstText >= 0) {
-      throw new CliError(`${source}: line ${t.lines[firstText]}, target '${t.name}': '${t.values[firstText]}' is not a number; regression needs a numeric target`);
+      throw new CliError(`${source}: line ${t.lines[firstText]}, target '${t.name}': '${clipped(t.values[firstText])}' is not a number; regression needs a numeric target`);
     }
-    return { task: 'regression', values: Float32Array.from(t.values, Number) };
+    const values = Float32Array.from(t.values, Number);
+    const overflow = values.findIndex((v) => !Number.isFinite(v));
+    if (overflow >= 0) {
+      throw new CliError(`${source}: line ${t.lines[overflow]}, target '${t.name}': ${clipped(t.values[overflow])} is beyond the float32 range (±3.4e38)`);
+    }
+    return { task: 'regression', values };
   }
   const labels = t.values.map(canonical);
   const distinct = [...new Set(labels)];

@@ -90,7 +90,10 @@ function oneHot(y: Int32Array, k: number): Float32Array {
 
 function confusionTable(classes: string[], m: number[][]): string[] {
   const names = classes.map((c) => (c.length > 14 ? `${c.slice(0, 13)}…` : c));
-  const w = Math.max(...names.map((n) => n.length), ...m.flat().map((v) => String(v).length), 3);
+  // a loop, not Math.max(...cells): k² cells would all be arguments on the stack
+  let w = 3;
+  for (const n of names) w = Math.max(w, n.length);
+  for (const row of m) for (const v of row) w = Math.max(w, String(v).length);
   const cell = (s: string): string => s.padStart(w);
   const lines = [`${' '.repeat(w)}  ${names.map(cell).join(' ')}`];
   m.forEach((row, i) => lines.push(`${cell(names[i])}  ${row.map((v) => cell(String(v))).join(' ')}`));

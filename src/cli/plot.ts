@@ -27,9 +27,23 @@ interface Series {
   values: number[];
 }
 
+// Loops, not Math.min(...values): a spread passes every epoch as an argument on the stack.
+/** The smallest finite value of the series (Infinity when there is none). */
+function least(series: Series[]): number {
+  let v = Infinity;
+  for (const s of series) for (const x of s.values) if (Number.isFinite(x) && x < v) v = x;
+  return v;
+}
+
+/** The largest finite value of the series (-Infinity when there is none). */
+function greatest(series: Series[]): number {
+  let v = -Infinity;
+  for (const s of series) for (const x of s.values) if (Number.isFinite(x) && x > v) v = x;
+  return v;
+}
+
 function panel(x0: number, title: string, epochs: number[], series: Series[], range?: [number, number], legendLow = false): string {
-  const all = series.flatMap((s) => s.values).filter(Number.isFinite);
-  let [lo, hi] = range ?? [Math.min(0, ...all), Math.max(...all)];
+  let [lo, hi] = range ?? [Math.min(0, least(series)), greatest(series)];
   if (!(hi > lo)) hi = lo + 1;
   const pw = W - PAD.left - PAD.right, ph = H - PAD.top - PAD.bottom;
   const e0 = epochs[0], e1 = epochs[epochs.length - 1];
@@ -70,7 +84,7 @@ export function trainingCurvesSvg(history: EpochLogs[], title: string): string {
   const loss = [...pick('training', COLORS.train, false, (h) => h.loss), ...pick('validation', COLORS.val, true, (h) => h.valLoss)];
   const acc = [...pick('training', COLORS.train, false, (h) => h.accuracy), ...pick('validation', COLORS.val, true, (h) => h.valAccuracy)];
   const panels = [panel(0, 'loss', epochs, loss)];
-  if (acc.length > 0) panels.push(panel(W, 'accuracy', epochs, acc, [Math.max(0, Math.floor(Math.min(...acc.flatMap((s) => s.values)) * 10) / 10), 1], true));
+  if (acc.length > 0) panels.push(panel(W, 'accuracy', epochs, acc, [Math.max(0, Math.floor(least(acc) * 10) / 10), 1], true));
   const width = W * panels.length, height = H + 24;
   return `<?xml version="1.0" encoding="UTF-8"?>
 <svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">

@@ -2,8 +2,7 @@
 // predicted values), and on request the probability of every class.
 import { Command } from 'commander';
 import { stringify } from 'csv-stringify/sync';
-import { writeFileAtomic } from '../io/files.js';
-import { backendOptions, checkWritable, dataOptions, type BackendFlags } from './common.js';
+import { backendOptions, checkWritable, dataOptions, writeOutput, type BackendFlags } from './common.js';
 import { CliError, readTable } from './data.js';
 import { classNames, openModel } from './model-data.js';
 
@@ -62,6 +61,6 @@ async function predict(modelPath: string, data: string, flags: PredictFlags): Pr
     for (let i = 0; i < rows; i++) records.push(Array.from(probs.subarray(i * outs, (i + 1) * outs), (v) => Number(v.toPrecision(7))));
   }
   const csv = stringify(records);
-  if (flags.out) await writeFileAtomic(flags.out, csv);
+  if (flags.out) await writeOutput(flags.out, csv, 'predictions');
   else process.stdout.write(csv);
 }

@@ -5,13 +5,13 @@ import { Command, Option } from 'commander';
 import type { ActivationName, LossName } from '../backends/backend.js';
 import type { Matrix } from '../data.js';
 import { fitNormalization } from '../data.js';
-import { saveModel, writeFileAtomic } from '../io/files.js';
+import { saveModel } from '../io/files.js';
 import { trainTestSplit } from '../io/datasets.js';
 import { Model, type EpochLogs, type FitOptions } from '../model.js';
 import type { DenseSpec, ModelSpec, OptimizerName } from '../spec.js';
 import {
   backendOptions, checkWritable, chooseBackend, count, dataOptions, describeBackend, f4, fraction, layerList, nonNegativeInt, nonNegativeNumber, out,
-  positiveInt, positiveNumber, seconds, TARGET_HELP, type BackendFlags,
+  positiveInt, positiveNumber, seconds, TARGET_HELP, writeOutput, type BackendFlags,
 } from './common.js';
 import { CliError, encodeTarget, readTable, type Encoded } from './data.js';
 import { trainingCurvesSvg } from './plot.js';
@@ -202,6 +202,22 @@ function progressCallbacks(rows: number, epochs: number, enabled: boolean, hasAc
   };
 }
 
+/** A backend that cannot allocate (wasm's 4 GiB, the machine's memory) is a model too big to train here. */
+function outOfMemory(backend: string, e: unknown): CliError | null {
+  if (e instanceof RangeError && /cannot allocate/.test(e.message)) {
+    return new CliError(`the model does not fit in memory on the ${backend} backend (${e.message}); use fewer or smaller layers, or a smaller --batch-size`);
+  }
+  return null;
+}
+
+function outOfMemoryIsUserError<T>(backend: string, make: () => T): T {
+  try {
+    return make();
+  } catch (e) {
+    throw outOfMemory(backend, e) ?? e;
+  }
+}
+
 async function train(data: string, flags: TrainFlags): Promise<void> {
   const human = !flags.json;
   const chatty = human && !flags.quiet;
@@ -226,7 +242,7 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
   // standardize with the statistics of the rows the model is fitted on: not the validation rows
   // (fit holds out the last ones) and never the test rows
   spec.normalization = fitNormalization({ data: trainSet.x.data.subarray(0, fitRows * table.x.shape[1]), shape: [fitRows, table.x.shape[1]] });
-  const model = new Model(spec, backend);
+  const model = outOfMemoryIsUserError(backend.name, () => new Model(spec, backend));
 
   if (chatty) {
     out(`backend: ${describeBackend(report)}`);
@@ -252,6 +268,9 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
         if (chatty) out(epochLine(e, flags.epochs));
       },
     });
+  } catch (e) {
+    // the optimizer state and the batch buffers are allocated by the first fit
+    throw outOfMemory(backend.name, e) ?? e;
   } finally {
     progress.stop();
   }
@@ -268,7 +287,7 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
   }
 
   if (flags.save) await saveModel(model, flags.save);
-  if (flags.plot) await writeFileAtomic(flags.plot, trainingCurvesSvg(history.epochs, `deltaprop: ${table.source}`));
+  if (flags.plot) await writeOutput(flags.plot, trainingCurvesSvg(history.epochs, `deltaprop: ${table.source}`), 'plot');
 
   if (flags.json) {
     out(JSON.stringify({

@@ -4,7 +4,7 @@ import { parse } from 'csv-parse/sync';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import type { Matrix } from '../data.js';
+import { InputError, type Matrix } from '../data.js';
 import { permutation } from '../random.js';
 import { packageRoot } from './packageRoot.js';
 
@@ -59,33 +59,56 @@ function loadDigits(): Dataset {
 
 /**
  * Splits rows into train and test sets, stratified: each class contributes the same fraction of its
- * rows to the test set, picked by a seeded permutation.
+ * rows to the test set, picked by a seeded permutation. Works in typed arrays and loops only, so
+ * that no step's cost in stack or memory grows beyond the rows themselves.
  */
 export function trainTestSplit(d: { x: Matrix; y: Int32Array }, testFraction: number, seed: number):
   { train: { x: Matrix; y: Int32Array }; test: { x: Matrix; y: Int32Array } } {
   const rows = d.x.shape[0], cols = d.x.shape[1];
+  if (d.y.length !== rows) throw new InputError(`trainTestSplit: ${d.y.length} labels for ${rows} rows; they must match`);
+  if (!(testFraction >= 0 && testFraction < 1)) throw new InputError(`trainTestSplit: testFraction must be in [0, 1), got ${String(testFraction)}`);
   const order = permutation(rows, seed);
-  const byClass = new Map<number, number[]>();
-  for (const r of order) {
-    const list = byClass.get(d.y[r]) ?? [];
-    list.push(r);
-    byClass.set(d.y[r], list);
+  // rows per class, then each class's share of the test set
+  const perClass = new Map<number, number>();
+  for (let i = 0; i < rows; i++) perClass.set(d.y[i], (perClass.get(d.y[i]) ?? 0) + 1);
+  const classes = Array.from(perClass.keys()).sort((a, b) => a - b);
+  // Each class's rows form one run of each list, classes in ascending order and rows in the
+  // permutation's order within a class: a cursor per class into each list.
+  const testAt = new Map<number, number>(), trainAt = new Map<number, number>(), testLeft = new Map<number, number>();
+  let nTestAll = 0, nTrainAll = 0;
+  for (const c of classes) {
+    const n = perClass.get(c)!, nTest = Math.round(n * testFraction);
+    testAt.set(c, nTestAll);
+    trainAt.set(c, nTrainAll);
+    testLeft.set(c, nTest);
+    nTestAll += nTest;
+    nTrainAll += n - nTest;
   }
-  const trainRows: number[] = [], testRows: number[] = [];
-  for (const list of [...byClass.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1])) {
-    const nTest = Math.round(list.length * testFraction);
-    testRows.push(...list.slice(0, nTest));
-    trainRows.push(...list.slice(nTest));
+  const testRows = new Uint32Array(nTestAll), trainRows = new Uint32Array(nTrainAll);
+  for (let i = 0; i < rows; i++) {
+    const r = order[i], c = d.y[r];
+    const left = testLeft.get(c)!;
+    if (left > 0) {
+      testLeft.set(c, left - 1);
+      const at = testAt.get(c)!;
+      testRows[at] = r;
+      testAt.set(c, at + 1);
+    } else {
+      const at = trainAt.get(c)!;
+      trainRows[at] = r;
+      trainAt.set(c, at + 1);
+    }
   }
-  const take = (picked: number[]): { x: Matrix; y: Int32Array } => {
+  // shuffle the concatenated class runs so that rows of a class are not contiguous
+  const take = (picked: Uint32Array): { x: Matrix; y: Int32Array } => {
+    const mix = permutation(picked.length, seed + 1);
     const x = new Float32Array(picked.length * cols), y = new Int32Array(picked.length);
-    picked.forEach((r, i) => {
+    for (let i = 0; i < picked.length; i++) {
+      const r = picked[mix[i]];
       x.set(d.x.data.subarray(r * cols, r * cols + cols), i * cols);
       y[i] = d.y[r];
-    });
+    }
     return { x: { data: x, shape: [picked.length, cols] }, y };
   };
-  // shuffle the concatenated class lists so that rows of a class are not contiguous
-  const mix = (rowsIn: number[]): number[] => Array.from(permutation(rowsIn.length, seed + 1), (i) => rowsIn[i]);
-  return { train: take(mix(trainRows)), test: take(mix(testRows)) };
+  return { train: take(trainRows), test: take(testRows) };
 }

@@ -11,12 +11,18 @@
 //   end-4   4     CRC-32 of every byte before it (u32 LE)
 import type { Backend } from '../backends/backend.js';
 import { Model } from '../model.js';
-import { checkSpec, type ModelSpec } from '../spec.js';
+import { checkSpec, shown, type ModelSpec } from '../spec.js';
 
 export const MAGIC = 'DPMODEL\n';
 export const FORMAT_VERSION = 1;
-/** Headers beyond this are refused before parsing (a hostile length cannot make us allocate). */
-const MAX_HEADER = 16 * 1024 * 1024;
+/**
+ * Bounds on the JSON header, checked on its bytes before JSON.parse so that a hostile header
+ * cannot make parsing recurse or allocate without limit (parsing 10 MB of `[{},{},…]` takes
+ * about 300 MB): its size (a spec's largest part is its normalization, ~40 bytes per input, so
+ * 8 MiB holds some 200,000 inputs), its nesting (a spec nests 4 deep) and its objects and
+ * arrays (one per layer, and a few).
+ */
+export const HEADER_LIMITS = { bytes: 8 * 1024 * 1024, depth: 16, containers: 100_000 };
 
 export class ModelFileError extends Error {
   override name = 'ModelFileError';
@@ -36,6 +42,9 @@ export function modelToBytes(model: Model): Uint8Array {
     layout: 'weights-then-biases/float32le', createdBy: 'deltaprop',
   };
   const json = new TextEncoder().encode(JSON.stringify(header));
+  // refuse to write what parseModelFile would refuse to read
+  const tooBig = headerProblem(json, 0, json.length);
+  if (tooBig) throw new ModelFileError(`model file: cannot save this model: its header ${tooBig}`);
   const paramsAt = align4(16 + json.length);
   const total = paramsAt + 4 * model.paramCount + 4;
   const bytes = new Uint8Array(total);
@@ -63,21 +72,32 @@ export function parseModelFile(bytes: Uint8Array): { spec: ModelSpec; params: Fl
     throw new ModelFileError(`model file: format version ${version} is not supported (this deltaprop reads version ${FORMAT_VERSION})`);
   }
   const headerLength = view.getUint32(12, true);
-  if (headerLength > MAX_HEADER || 16 + headerLength + 4 > bytes.length) {
+  if (16 + headerLength + 4 > bytes.length) {
     throw new ModelFileError(`model file: header of ${headerLength} bytes does not fit in a ${bytes.length}-byte file (truncated or corrupted)`);
   }
   const stored = view.getUint32(bytes.length - 4, true);
   if (crc32(bytes.subarray(0, bytes.length - 4)) !== stored) {
     throw new ModelFileError('model file: checksum mismatch (the file is truncated or corrupted)');
   }
+  const problem = headerProblem(bytes, 16, 16 + headerLength);
+  if (problem) throw new ModelFileError(`model file: the header ${problem}; refused before parsing`);
   let header: Header;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(16, 16 + headerLength)));
   } catch (e) {
     throw new ModelFileError(`model file: header is not valid JSON (${(e as Error).message})`);
   }
-  if (typeof header !== 'object' || header === null || typeof header.spec !== 'object') {
-    throw new ModelFileError('model file: header has no model spec');
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+    throw new ModelFileError(`model file: the header must be a JSON object, got ${shown(header)}`);
+  }
+  if (typeof header.spec !== 'object' || header.spec === null || Array.isArray(header.spec)) {
+    throw new ModelFileError(`model file: header has no model spec (spec is ${shown(header.spec)})`);
+  }
+  if (header.layout !== undefined && header.layout !== 'weights-then-biases/float32le') {
+    throw new ModelFileError(`model file: unknown parameter layout ${typeof header.layout === 'string' ? `'${header.layout}'` : shown(header.layout)} (this deltaprop reads 'weights-then-biases/float32le')`);
+  }
+  if (typeof header.paramCount !== 'number') {
+    throw new ModelFileError(`model file: paramCount must be a number, got ${shown(header.paramCount)}`);
   }
   let spec: ModelSpec;
   try {
@@ -108,6 +128,31 @@ export function modelFromBytes(bytes: Uint8Array, backend: Backend): Model {
   const model = new Model(spec, backend);
   model.params.data.set(params);
   return model;
+}
+
+/**
+ * What is wrong with the JSON in bytes[from, to) against HEADER_LIMITS, or null: one pass over the
+ * bytes, counting brackets outside strings (the JSON itself is checked by JSON.parse after).
+ */
+function headerProblem(bytes: Uint8Array, from: number, to: number): string | null {
+  const { bytes: maxBytes, depth: maxDepth, containers: maxContainers } = HEADER_LIMITS;
+  if (to - from > maxBytes) return `is ${to - from} bytes, more than the ${maxBytes} a model header may have`;
+  let depth = 0, containers = 0, inString = false;
+  for (let i = from; i < to; i++) {
+    const c = bytes[i];
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next byte is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x7b || c === 0x5b) { // { [
+      if (++depth > maxDepth) return `nests deeper than ${maxDepth} levels`;
+      if (++containers > maxContainers) return `has more than ${maxContainers} objects and arrays`;
+    } else if (c === 0x7d || c === 0x5d) { // } ]
+      depth--;
+    }
+  }
+  return null;
 }
 
 function countParams(spec: ModelSpec): number {

@@ -1,9 +1,8 @@
-// Slow: the wasm backend in the real runtimes, installed from npm (bun, deno, miniflare's workerd)
-// and Debian's Chromium. Each trains the seed 001 XOR network and an Iris classifier through the
-// public API of the entry its export condition selects (test/runtimes/scenario.mjs), checks the
-// accuracy, and must agree with the same training on the same wasm build in Node.
-// Needs the built package (`npm run compile`: dist/ and wasm/) and /usr/bin/chromium
-// (apt-get install -y chromium).
+// Slow: the wasm backend in the real runtimes, all installed from npm (bun, deno, miniflare's
+// workerd, and Chromium from @sparticuz/chromium driven by playwright-core). Each trains the seed
+// 001 XOR network and an Iris classifier through the public API of the entry its export condition
+// selects (test/runtimes/scenario.mjs), checks the accuracy, and must agree with the same training on the same wasm build in Node.
+// Needs the built package (`npm run compile`: dist/ and wasm/).
 import v8 from 'node:v8';
 import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -13,12 +12,12 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { Miniflare } from 'miniflare';
-import { chromium } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as core from '../../src/core.js';
 import { loadWasmBackend } from '../../src/backends/wasm.js';
 // @ts-expect-error: plain JavaScript shared with the other runtimes
 import { runScenario } from './scenario.mjs';
+import { launchChromium } from './chromium.js';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 
@@ -159,14 +158,7 @@ describe('runtimes (slow)', () => {
     });
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
     const port = (server.address() as { port: number }).port;
-    const profile = join(root, `.tmp/chromium-profile-${process.pid}`);
-    // a fresh profile per run (playwright takes it as the persistent context's directory)
-    const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const errors: string[] = [];
@@ -180,7 +172,6 @@ describe('runtimes (slow)', () => {
     } finally {
       await browser.close();
       server.close();
-      rmSync(profile, { recursive: true, force: true });
     }
   }, 180_000);
 });
