@@ -360,6 +360,20 @@ describe('hostile and unsupported ONNX files are clear errors', () => {
     expect(performance.now() - started).toBeLessThan(5_000);
   });
 
+  it('names, op types and dims from the file are quoted short (a hostile name cannot flood the message)', () => {
+    const m = goodMessage();
+    const long = 'x'.repeat(1_000_000);
+    m.graph.node[3].opType = long;
+    m.graph.node[3].name = long;
+    const message = refused(m);
+    expect(message.length).toBeLessThan(400);
+    expect(message).toBe(`ONNX import: node 3 (${'x'.repeat(40)}… '${'x'.repeat(40)}…') is not supported: deltaprop imports MLPs: Gemm or MatMul+Add `
+      + 'layers with Relu, LeakyRelu, Sigmoid, Tanh or Softmax, optionally after a Sub/Div input normalization');
+    const n = goodMessage();
+    tensor(n, 'layer0.weight').dims = Array.from({ length: 100_000 }, () => 2);
+    expect(refused(n)).toBe("ONNX import: tensor 'layer0.weight' has dims [2, 2, 2, 2, 2, 2, … 99994 more] (more than 1e308 values), but its data holds 216 bytes");
+  });
+
   it('a missing initializer', () => {
     const m = goodMessage();
     m.graph.initializer = m.graph.initializer.filter((t) => t.name !== 'layer1.bias');

@@ -7,7 +7,7 @@
 import type { Backend } from '../backends/backend.js';
 import { ModelFileError } from '../io/modelFile.js';
 import { Model } from '../model.js';
-import { checkSpec, type DenseSpec, type LossName, type ModelSpec, type Normalization, type OptimizerSpec } from '../spec.js';
+import { checkSpec, clipped, type DenseSpec, type LossName, type ModelSpec, type Normalization, type OptimizerSpec } from '../spec.js';
 import { int64ToNumber, ONNX_NAMES, onnx } from './schema.js';
 
 /** A file that is not an ONNX model, or an ONNX graph deltaprop cannot run: the message says which part. */
@@ -35,6 +35,12 @@ const SUPPORTED = 'deltaprop imports MLPs: Gemm or MatMul+Add layers with Relu, 
 const ACTIVATIONS: Record<string, DenseSpec['activation']> = { Relu: 'relu', LeakyRelu: 'leakyRelu', Sigmoid: 'sigmoid', Tanh: 'tanh', Softmax: 'softmax' };
 const T = onnx.TensorProto.DataType;
 const A = onnx.AttributeProto.AttributeType;
+/** A name from the file as a message quotes it: at most 40 characters (a hostile name cannot flood the message). */
+const q = (s: string | null | undefined): string => `'${clipped(s ?? '')}'`;
+/** Dims as a message shows them: at most 6, then how many more. */
+const dimsText = (dims: (number | string)[]): string => `[${dims.slice(0, 6).join(', ')}${dims.length > 6 ? `, … ${dims.length - 6} more` : ''}]`;
+/** A count; past 1e15 in exponent form. */
+const countText = (n: number): string => (n < 1e15 ? String(n) : Number.isFinite(n) ? n.toPrecision(3) : 'more than 1e308');
 const fail = (msg: string): never => {
   throw new OnnxError(`ONNX import: ${msg}`);
 };
@@ -77,10 +83,10 @@ export function parseOnnx(bytes: Uint8Array, options: OnnxImportOptions = {}): P
   const initializers = new Map<string, onnx.TensorProto.$Properties>();
   for (const t of graph.initializer ?? []) {
     if (!t.name) fail('an initializer has no name');
-    if (initializers.has(t.name!)) fail(`two initializers are named '${t.name}'`);
+    if (initializers.has(t.name!)) fail(`two initializers are named ${q(t.name)}`);
     initializers.set(t.name!, t);
   }
-  const describe = (i: number): string => `node ${i} (${nodes[i].opType || '?'}${nodes[i].name ? ` '${nodes[i].name}'` : ''})`;
+  const describe = (i: number): string => `node ${i} (${clipped(nodes[i].opType || '?')}${nodes[i].name ? ` ${q(nodes[i].name)}` : ''})`;
   const constantNodes = new Map<string, { tensor: onnx.TensorProto.$Properties | null; node: number }>();
   nodes.forEach((n, i) => {
     if (n.opType !== 'Constant') return;
@@ -99,7 +105,7 @@ export function parseOnnx(bytes: Uint8Array, options: OnnxImportOptions = {}): P
 
   const realInputs = (graph.input ?? []).filter((v) => !initializers.has(v.name ?? ''));
   if (realInputs.length !== 1) {
-    fail(`the graph has ${realInputs.length} inputs (${realInputs.map((v) => `'${v.name}'`).join(', ') || 'none'}); an MLP has one, the rows of features`);
+    fail(`the graph has ${realInputs.length} inputs (${realInputs.slice(0, 3).map((v) => q(v.name)).join(', ') || 'none'}${realInputs.length > 3 ? ', …' : ''}); an MLP has one, the rows of features`);
   }
   if ((graph.output ?? []).length !== 1) fail(`the graph has ${(graph.output ?? []).length} outputs; an MLP has one`);
   const input = realInputs[0], output = graph.output![0];
@@ -117,7 +123,7 @@ export function parseOnnx(bytes: Uint8Array, options: OnnxImportOptions = {}): P
     if (t) {
       const src = constant(t.source, where);
       if (src.dims.length !== 2 || !(t.perm.length === 0 || (t.perm[0] === 1 && t.perm[1] === 0))) {
-        return fail(`${describe(t.node)}: only the transpose of a 2-D weight is supported (shape [${src.dims.join(', ')}], perm [${t.perm.join(', ')}])`);
+        return fail(`${describe(t.node)}: only the transpose of a 2-D weight is supported (shape ${dimsText(src.dims)}, perm ${dimsText(t.perm)})`);
       }
       const c = { dims: [src.dims[1], src.dims[0]], data: transpose(src.data, src.dims[0], src.dims[1]) };
       cache.set(name, c);
@@ -125,7 +131,7 @@ export function parseOnnx(bytes: Uint8Array, options: OnnxImportOptions = {}): P
     }
     const init = initializers.get(name);
     const fromNode = constantNodes.get(name);
-    if (!init && !fromNode) return fail(`${where} needs '${name}' to be a constant (an initializer or a Constant node), but it is computed in the graph`);
+    if (!init && !fromNode) return fail(`${where} needs ${q(name)} to be a constant (an initializer or a Constant node), but it is computed in the graph`);
     if (fromNode && !fromNode.tensor) return fail(`${describe(fromNode.node)}: only Constant nodes with a tensor 'value' are supported`);
     const c = readTensor((init ?? fromNode!.tensor)!, name);
     cache.set(name, c);
@@ -141,7 +147,7 @@ export function parseOnnx(bytes: Uint8Array, options: OnnxImportOptions = {}): P
   for (const i of order) {
     const n = nodes[i], op = n.opType ?? '', where = describe(i);
     if (op === 'Constant' || (op === 'Transpose' && transposes.has(outs0(n)))) continue;
-    if (n.domain && n.domain !== 'ai.onnx') fail(`${where} is from the operator domain '${n.domain}': ${SUPPORTED}`);
+    if (n.domain && n.domain !== 'ai.onnx') fail(`${where} is from the operator domain ${q(n.domain)}: ${SUPPORTED}`);
     const ins = (n.input ?? []).filter((s) => s !== '');
     const outs = n.output ?? [];
     if (outs.length !== 1) fail(`${where} has ${outs.length} outputs; ${SUPPORTED}`);
@@ -149,7 +155,7 @@ export function parseOnnx(bytes: Uint8Array, options: OnnxImportOptions = {}): P
     // the graph must be one chain: every node continues from the one before it
     const chained = (k: number): void => {
       if (ins[k] !== current) {
-        fail(`${where} reads '${ins[k] ?? ''}' where the chain from the input has '${current}': deltaprop imports a single chain of layers`);
+        fail(`${where} reads ${q(ins[k] ?? '')} where the chain from the input has ${q(current)}: deltaprop imports a single chain of layers`);
       }
     };
 
@@ -164,8 +170,8 @@ export function parseOnnx(bytes: Uint8Array, options: OnnxImportOptions = {}): P
       }
       const c = constant(ins[1], where);
       const f = inputDims[1] > 0 ? inputDims[1] : c.data.length;
-      const values = featureVector(c, f, `${where}: '${ins[1]}'`);
-      if (op === 'Div' && values.some((v) => !(v > 0))) fail(`${where}: the standard deviations in '${ins[1]}' must all be > 0`);
+      const values = featureVector(c, f, `${where}: ${q(ins[1])}`);
+      if (op === 'Div' && values.some((v) => !(v > 0))) fail(`${where}: the standard deviations in ${q(ins[1])} must all be > 0`);
       normalization = { ...normalization, [op === 'Sub' ? 'mean' : 'std']: Array.from(values) };
       normalized = true;
     } else if (op === 'Gemm' || op === 'MatMul') {
@@ -179,19 +185,19 @@ export function parseOnnx(bytes: Uint8Array, options: OnnxImportOptions = {}): P
         if (ins.length < 2 || ins.length > 3) fail(`${where} needs 2 or 3 inputs`);
       } else if (ins.length !== 2) fail(`${where} needs 2 inputs`);
       const W = constant(ins[1], where);
-      if (W.dims.length !== 2) fail(`${where}: the weight '${ins[1]}' has shape [${W.dims.join(', ')}]; a dense layer's is 2-D`);
+      if (W.dims.length !== 2) fail(`${where}: the weight ${q(ins[1])} has shape ${dimsText(W.dims)}; a dense layer's is 2-D`);
       const [inp, out] = transB ? [W.dims[1], W.dims[0]] : [W.dims[0], W.dims[1]];
       const expected = width();
-      if (expected > 0 && inp !== expected) fail(`${where}: the weight '${ins[1]}' takes ${inp} inputs, but the layer before gives ${expected}`);
-      if (inp === 0 || out === 0) fail(`${where}: the weight '${ins[1]}' is empty (shape [${W.dims.join(', ')}])`);
+      if (expected > 0 && inp !== expected) fail(`${where}: the weight ${q(ins[1])} takes ${inp} inputs, but the layer before gives ${expected}`);
+      if (inp === 0 || out === 0) fail(`${where}: the weight ${q(ins[1])} is empty (shape ${dimsText(W.dims)})`);
       const w = transB ? transpose(W.data, out, inp) : W.data;
-      const b = ins.length === 3 ? featureVector(constant(ins[2], where), out, `${where}: the bias '${ins[2]}'`) : null;
+      const b = ins.length === 3 ? featureVector(constant(ins[2], where), out, `${where}: the bias ${q(ins[2])}`) : null;
       // a layer without a bias of its own may get it from an Add right after it
       layers.push({ w, b, inp, out, activation: 'linear', biasPending: b === null });
     } else if (op === 'Add' && last?.biasPending && last.activation === 'linear' && !last.b) {
-      if (ins.length !== 2 || !ins.includes(current)) fail(`${where} must add a bias to '${current}'`);
+      if (ins.length !== 2 || !ins.includes(current)) fail(`${where} must add a bias to ${q(current)}`);
       const biasName = ins[0] === current ? ins[1] : ins[0];
-      last.b = featureVector(constant(biasName, where), last.out, `${where}: the bias '${biasName}'`);
+      last.b = featureVector(constant(biasName, where), last.out, `${where}: the bias ${q(biasName)}`);
       last.biasPending = false;
     } else if (op in ACTIVATIONS) {
       chained(0);
@@ -216,9 +222,9 @@ export function parseOnnx(bytes: Uint8Array, options: OnnxImportOptions = {}): P
   }
 
   if (layers.length === 0) fail(`the graph has no dense layer: ${SUPPORTED}`);
-  if (current !== outputName) fail(`the graph's output '${output.name}' is not the end of the chain of layers ('${current}')`);
+  if (current !== outputName) fail(`the graph's output ${q(output.name)} is not the end of the chain of layers (${q(current)})`);
   const outputs = layers[layers.length - 1].out;
-  if (outputDims[1] > 0 && outputDims[1] !== outputs) fail(`the output '${output.name}' is declared ${outputDims[1]} wide, but the last layer gives ${outputs}`);
+  if (outputDims[1] > 0 && outputDims[1] !== outputs) fail(`the output ${q(output.name)} is declared ${outputDims[1]} wide, but the last layer gives ${outputs}`);
   layers.forEach((l, k) => {
     if (l.activation === 'softmax' && k !== layers.length - 1) fail(`layer ${k + 1}: Softmax is only supported on the output layer`);
   });
@@ -262,12 +268,12 @@ const outs0 = (n: onnx.NodeProto.$Properties): string => n.output?.[0] ?? '';
 
 function checkFloatMatrix(v: onnx.ValueInfoProto.$Properties, what: string): number[] {
   const t = v.type?.tensorType;
-  if (!t) return fail(`the graph ${what} '${v.name}' is not a tensor`);
-  if (t.elemType !== T.FLOAT) fail(`the graph ${what} '${v.name}' has element type ${typeName(t.elemType ?? 0)}; deltaprop runs float32`);
+  if (!t) return fail(`the graph ${what} ${q(v.name)} is not a tensor`);
+  if (t.elemType !== T.FLOAT) fail(`the graph ${what} ${q(v.name)} has element type ${typeName(t.elemType ?? 0)}; deltaprop runs float32`);
   if (!t.shape) return [-1, -1];
   const dims = (t.shape.dim ?? []).map((d) => (d.dimValue !== undefined && d.dimValue !== null && !d.dimParam ? int64ToNumber(d.dimValue) : -1));
-  if (dims.length !== 2) fail(`the graph ${what} '${v.name}' has shape [${dims.map((d) => (d < 0 ? '?' : d)).join(', ')}]; an MLP's is [batch, features]`);
-  if (dims.some((d) => Number.isNaN(d) || d === 0 || d > 2 ** 31)) fail(`the graph ${what} '${v.name}' has an invalid dimension`);
+  if (dims.length !== 2) fail(`the graph ${what} ${q(v.name)} has shape ${dimsText(dims.map((d) => (d < 0 ? '?' : d)))}; an MLP's is [batch, features]`);
+  if (dims.some((d) => Number.isNaN(d) || d === 0 || d > 2 ** 31)) fail(`the graph ${what} ${q(v.name)} has an invalid dimension`);
   return dims;
 }
 
@@ -280,7 +286,7 @@ function topologicalOrder(nodes: onnx.NodeProto.$Properties[], given: Set<string
   nodes.forEach((n, i) => {
     for (const o of n.output ?? []) {
       if (o === '') continue;
-      if (given.has(o) || producer.has(o)) fail(`${describe(i)} writes '${o}', which the graph already has`);
+      if (given.has(o) || producer.has(o)) fail(`${describe(i)} writes ${q(o)}, which the graph already has`);
       producer.set(o, i);
     }
   });
@@ -290,7 +296,7 @@ function topologicalOrder(nodes: onnx.NodeProto.$Properties[], given: Set<string
     for (const name of n.input ?? []) {
       if (name === '' || given.has(name)) continue;
       const p = producer.get(name);
-      if (p === undefined) fail(`${describe(i)} reads '${name}', which no initializer, graph input or node provides (a missing initializer?)`);
+      if (p === undefined) fail(`${describe(i)} reads ${q(name)}, which no initializer, graph input or node provides (a missing initializer?)`);
       waiting[i]++;
       readers[p!].push(i);
     }
@@ -315,15 +321,15 @@ function attributes(n: onnx.NodeProto.$Properties, where: string): Record<string
   for (const a of n.attribute ?? []) {
     if (a.type === A.INT || (a.type === undefined && a.i !== undefined && a.i !== null)) out[a.name ?? ''] = int64ToNumber(a.i);
     else if (a.type === A.FLOAT) out[a.name ?? ''] = a.f ?? 0;
-    else fail(`${where}: attribute '${a.name}' of type ${A[a.type ?? 0] ?? a.type} is not supported`);
-    if (!Number.isFinite(out[a.name ?? ''])) fail(`${where}: attribute '${a.name}' is not a finite number`);
+    else fail(`${where}: attribute ${q(a.name)} of type ${A[a.type ?? 0] ?? a.type} is not supported`);
+    if (!Number.isFinite(out[a.name ?? ''])) fail(`${where}: attribute ${q(a.name)} is not a finite number`);
   }
   return out;
 }
 
 /** A tensor's values as float32, after checking that its dims and its data agree (before allocating). */
 function readTensor(t: onnx.TensorProto.$Properties, name: string): Constant {
-  const what = `tensor '${name}'`;
+  const what = `tensor ${q(name)}`;
   if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) fail(`${what} keeps its data in an external file, which is not supported`);
   if (t.segment) fail(`${what} is segmented, which is not supported`);
   const type = t.dataType ?? 0;
@@ -331,7 +337,7 @@ function readTensor(t: onnx.TensorProto.$Properties, name: string): Constant {
   const dims = (t.dims ?? []).map(int64ToNumber);
   let count = 1;
   for (const d of dims) {
-    if (!Number.isSafeInteger(d) || d < 0) fail(`${what} has an invalid dimension in [${(t.dims ?? []).join(', ')}]`);
+    if (!Number.isSafeInteger(d) || d < 0) fail(`${what} has an invalid dimension in ${dimsText((t.dims ?? []).map(int64ToNumber))}`);
     count *= d;
   }
   const size = type === T.FLOAT ? 4 : 8;
@@ -339,7 +345,7 @@ function readTensor(t: onnx.TensorProto.$Properties, name: string): Constant {
   const listed = type === T.FLOAT ? (t.floatData ?? []) : (t.doubleData ?? []);
   const held = raw ? raw.length / size : listed.length;
   if (held !== count) {
-    fail(`${what} has dims [${dims.join(', ')}] (${count} values), but its data holds ${raw ? `${raw.length} bytes` : `${listed.length} values`}`);
+    fail(`${what} has dims ${dimsText(dims)} (${countText(count)} values), but its data holds ${raw ? `${raw.length} bytes` : `${listed.length} values`}`);
   }
   const data = new Float32Array(count);
   if (raw) {
@@ -357,7 +363,7 @@ function featureVector(c: Constant, n: number, what: string): Float32Array {
   const vectorShape = c.dims.filter((d) => d !== 1).length <= 1 && c.dims.length <= 2;
   if (vectorShape && c.data.length === n) return c.data;
   if (vectorShape && c.data.length === 1) return new Float32Array(n).fill(c.data[0]);
-  return fail(`${what} has shape [${c.dims.join(', ')}]; expected ${n} values ([${n}] or [1, ${n}])`);
+  return fail(`${what} has shape ${dimsText(c.dims)}; expected ${n} values ([${n}] or [1, ${n}])`);
 }
 
 function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
