@@ -127,7 +127,7 @@ describe('toOnnx runs in onnxruntime with deltaprop\'s predictions', () => {
     });
   });
 
-  it('a trained model (fitted normalization, classes) predicts the same classes in onnxruntime', async () => {
+  it('a trained model (fitted normalization, classes) gives the same probabilities in onnxruntime-node', async () => {
     const rows = 240, rng = new Random(9);
     const x = new Float32Array(rows * 3), y = new Int32Array(rows);
     for (let i = 0; i < rows; i++) {
