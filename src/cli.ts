@@ -1,4 +1,4 @@
-// The `deltaprop` command: train, evaluate, predict, info, bench. Built by tsup as dist/cli.js.
+// The `deltaprop` command: train, evaluate, predict, export, import, info, bench. Built by tsup as dist/cli.js.
 // Every error a user can cause ends as one line on stderr (`deltaprop: error: …`) and exit code 1;
 // only an unexpected failure shows its stack, and only with DELTAPROP_DEBUG=1.
 import { CommanderError, Command } from 'commander';
@@ -8,6 +8,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BackendError } from './backends/select.js';
 import { CliError } from './cli/data.js';
 import { evaluateCommand } from './cli/evaluate.js';
+import { exportCommand } from './cli/export.js';
+import { importCommand } from './cli/import.js';
 import { infoCommand } from './cli/info.js';
 import { predictCommand } from './cli/predict.js';
 import { trainCommand } from './cli/train.js';
@@ -61,6 +63,8 @@ function program(): Command {
     .addCommand(trainCommand())
     .addCommand(evaluateCommand())
     .addCommand(predictCommand())
+    .addCommand(exportCommand(v))
+    .addCommand(importCommand())
     .addCommand(infoCommand(v))
     .addCommand(benchCommand())
     .addHelpText('after', `
@@ -69,6 +73,8 @@ Examples:
   $ deltaprop train wine.csv --target cultivar --layers 32,16 --save wine.model --plot wine.svg
   $ deltaprop evaluate wine.model wine.csv --target cultivar
   $ deltaprop predict wine.model new.csv --probabilities --out predictions.csv
+  $ deltaprop export wine.model --onnx wine.onnx
+  $ deltaprop import mlp.onnx --out mlp.model
   $ deltaprop info --json
   $ deltaprop bench --quick --peers none
 

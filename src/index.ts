@@ -7,6 +7,7 @@ import { loadNativeBackend } from './backends/native.js';
 import { loadWasmBackend, registerNodeFs } from './backends/wasm.js';
 import { probeBackends, selectBackend, type BackendLoader, type BackendOptions, type BackendReport } from './backends/select.js';
 import { readModelFile } from './io/files.js';
+import { modelFromOnnx, type OnnxImportOptions } from './onnx/import.js';
 import { Model } from './model.js';
 import type { ModelSpec } from './spec.js';
 import type { BackendName } from './backends/backend.js';
@@ -15,6 +16,7 @@ export * from './core.js';
 export { checkWritableFile, FileWriteError, readModelFile, saveModel, writeFileAtomic } from './io/files.js';
 export { BUILTIN_DATASETS, loadBuiltin, trainTestSplit } from './io/datasets.js';
 export type { BuiltinName, Dataset } from './io/datasets.js';
+export * from './onnx/index.js';
 
 // the wasm loader reads the packaged .wasm files through this on every Node 20 (no
 // process.getBuiltinModule before 20.16)
@@ -45,4 +47,9 @@ export async function createModel(spec: ModelSpec, opts: BackendOptions = {}): P
 /** Loads a model file onto the selected backend. */
 export async function loadModel(path: string, opts: BackendOptions = {}): Promise<Model> {
   return readModelFile(path, await loadBackend(opts));
+}
+
+/** Builds a model from the bytes of an ONNX file (an MLP graph) on the selected backend. */
+export async function fromOnnx(bytes: Uint8Array, opts: BackendOptions & OnnxImportOptions = {}): Promise<Model> {
+  return modelFromOnnx(bytes, await loadBackend(opts), opts);
 }
