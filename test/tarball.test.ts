@@ -10,8 +10,9 @@ import { packedPrebuilds, packedTarball, repoRoot, tarballFiles } from './packed
 const tracked = (dir: string): string[] =>
   execFileSync('git', ['ls-files', dir], { cwd: repoRoot, encoding: 'utf8' }).split('\n').filter(Boolean);
 
-// dist/random-<hash>.d.ts is tsup's shared declaration chunk; its name changes with its content.
-const CHUNK = /^dist\/random-[A-Za-z0-9_-]+\.d\.ts$/;
+// dist/<module>-<hash>.d.ts is tsup's shared declaration chunk; its name follows its first module
+// and its content.
+const CHUNK = /^dist\/[a-z]+-[A-Za-z0-9_-]{8}\.d\.ts$/;
 
 function expectedFiles(): string[] {
   const dist = ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts', 'web.js', 'web.d.ts', 'workerd.js', 'workerd.d.ts',
@@ -78,7 +79,8 @@ describe('the packed tarball', () => {
     }
   });
 
-  it('stays small: under 1.5 MB packed', () => {
-    expect(statSync(tgz).size).toBeLessThan(1.5e6);
+  // each of the six bundles (with its source map) carries the ONNX schema: about 1.7 MB in all
+  it('stays small: under 2 MB packed', () => {
+    expect(statSync(tgz).size).toBeLessThan(2e6);
   });
 });
