@@ -43,7 +43,9 @@ describe.each(BACKENDS.map((b) => [b.name, b] as const))('steady state on the %s
     expect(steadyOk(s)).toBe(true);
   }, 60_000);
 
-  it('fit of wide-mlp keeps the event loop responsive', async () => {
+  // a fit that does not yield blocks for 16 steps or more in every run; a busy host can also
+  // deschedule the process once in a while, so the bound must fail three runs in a row
+  it('fit of wide-mlp keeps the event loop responsive', { retry: 2 }, async () => {
     // BENCH.md wide-mlp: 784-512-512-10, Adam 1e-3, batch 256. fit yields between batches, so the
     // event loop waits at most for one step (plus a time slice): under 50 ms on native (the
     // target). The js reference takes seconds per step at batch 256; it runs a batch of 16 and
