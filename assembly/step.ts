@@ -59,8 +59,29 @@ const OPT_ADAMW: i32 = 3;
   return <usize>load<u32>(p + off);
 }
 
-/** Forward, loss, backward, clip, backup, update; the summed loss goes to the hyper-parameter block (not finite: stops after the loss). */
-export function trainStep(d: usize): void {
+// The smallest magnitude that rounds to infinity in float32 (2^128 - 2^103), and the largest that
+// rounds to 0 (2^-150): the kernel contract's bounds (src/backends/contract.ts, native/args.h).
+const F32_OVERFLOW: f64 = 3.4028235677973366e38;
+const F32_HALF_MIN: f64 = 7.006492321624085e-46;
+
+// The contract for a run's hyper-parameters: every number a finite float32, nesterov 0 or 1, bc1
+// and bc2 nonzero in float32 for Adam. Checked here, where it costs the JavaScript loop nothing.
+function hyperOk(h: usize, opt: i32): bool {
+  for (let i: usize = 0; i < 10; i++) {
+    const x = load<f64>(h + (i << 3));
+    if (i == 4 ? !(x == 0 || x == 1) : !(Math.abs(x) < F32_OVERFLOW)) return false;
+  }
+  if (opt == OPT_SGD || opt == OPT_MOMENTUM) return true;
+  return Math.abs(load<f64>(h + H_BC1)) > F32_HALF_MIN && Math.abs(load<f64>(h + H_BC2)) > F32_HALF_MIN;
+}
+
+/**
+ * Forward, loss, backward, clip, backup, update; the summed loss goes to the hyper-parameter block
+ * (not finite: stops after the loss). Returns 1, having done nothing, when the hyper-parameters
+ * break the contract (the caller says which), else 0.
+ */
+export function trainStep(d: usize): i32 {
+  if (!hyperOk(addr(d, D_HYPER), load<i32>(d + D_OPT))) return 1;
   const m = load<i32>(d + D_M);
   const L = load<i32>(d + D_LAYERS);
   const x = addr(d, D_X);
@@ -75,7 +96,7 @@ export function trainStep(d: usize): void {
     load<i32>(d + D_LOSS), load<i32>(last + R_ACT), load<f32>(last + R_ALPHA));
   const h = addr(d, D_HYPER);
   store<f64>(h + H_LOSS, loss);
-  if (!isFinite<f64>(loss)) return;
+  if (!isFinite<f64>(loss)) return 0;
   // the facade's scale is 1 / m in f64, rounded to f32 at the boundary
   const scale = <f32>(1.0 / <f64>m);
   for (let l = L - 1; l >= 0; l--) {
@@ -106,4 +127,5 @@ export function trainStep(d: usize): void {
       <f32>load<f64>(h + H_BETA2), <f32>load<f64>(h + H_EPS), <f32>load<f64>(h + H_BC1), <f32>load<f64>(h + H_BC2),
       wd, opt == OPT_ADAMW, decay);
   }
+  return 0;
 }

@@ -1,272 +1,25 @@
-// The Node-API boundary. Every argument is checked here, once (types, integer sizes in range,
-// Float32Array lengths against the shapes), and a bad call throws a JS TypeError/RangeError naming
-// the function and the argument; the kernels behind it trust their inputs. No C++ exception crosses
-// into V8: every entry point catches everything. Hot paths use raw napi_* calls (one
-// napi_get_typedarray_info per buffer) to keep a call well under a microsecond.
-#define NAPI_VERSION 8
-#include <napi.h>
-
+// The Node-API entry points: kernel calls (checked by native/args.h, the C++ half of
+// src/backends/contract.ts), buffer allocation, compiled steps and module init. No C++ exception
+// crosses into V8: every entry point catches everything. Hot paths use raw napi_* calls (one
+// napi_get_typedarray_info per buffer, or none through the argument block) to keep a call well
+// under a microsecond.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <string>
 #include <memory>
+#include <string>
 #include <vector>
 
+#include "args.h"
 #include "gemm.h"
 #include "threadpool.h"
 
 namespace deltaprop {
 namespace {
 
-typedef std::ptrdiff_t idx;
-constexpr double kMaxSize = 2147483647.0;  // sizes are int32 on the JS side
+using namespace boundary;
 constexpr int kMaxThreads = 256;
-
-// What both argument readers share: the first failure throws a JS error naming the function and
-// the argument, and turns every later read into a no-op.
-class ArgErrors {
- public:
-  bool ok() const { return ok_; }
-  void* data() const { return data_; }
-  void type_error(const char* name, const char* expected) {
-    fail(false, std::string(name) + " must be " + expected);
-  }
-  void fail(bool range, const std::string& msg) {
-    if (!ok_) return;
-    ok_ = false;
-    std::string full = std::string(fn_) + ": " + msg;
-    if (range) napi_throw_range_error(env_, nullptr, full.c_str());
-    else napi_throw_type_error(env_, nullptr, full.c_str());
-  }
-
- protected:
-  ArgErrors(napi_env env, const char* fn) : env_(env), fn_(fn) {}
-  static std::string fmt(double d) {
-    char b[64];
-    std::snprintf(b, sizeof b, "%.17g", d);
-    return b;
-  }
-  napi_env env_;
-  const char* fn_;
-  void* data_ = nullptr;
-  bool ok_ = true;
-};
-
-// Reads arguments in order; the first failure throws and turns every later read into a no-op.
-class Args : public ArgErrors {
- public:
-  Args(napi_env env, napi_callback_info info, const char* fn) : ArgErrors(env, fn) {
-    napi_get_cb_info(env, info, &argc_, argv_, nullptr, &data_);
-    if (argc_ > kMax) argc_ = kMax;
-  }
-  napi_value arg(size_t i) const {
-    return i < argc_ ? argv_[i] : nullptr;
-  }
-
-  double number(size_t i, const char* name) {
-    if (!ok_) return 0;
-    double d = 0;
-    napi_value v = arg(i);
-    // napi_get_value_double checks the type itself: one call per argument on the hot path
-    if (!v || napi_get_value_double(env_, v, &d) != napi_ok) {
-      type_error(name, "a number");
-      return 0;
-    }
-    return d;
-  }
-
-  // A finite real number (hyperparameters, alpha/beta).
-  float real(size_t i, const char* name) {
-    double d = number(i, name);
-    if (ok_ && !std::isfinite(d)) fail(true, std::string(name) + " must be finite, got " + fmt(d));
-    return (float)d;
-  }
-
-  // An integer in [lo, hi].
-  idx integer(size_t i, const char* name, double lo, double hi) {
-    double d = number(i, name);
-    if (!ok_) return 0;
-    if (!(d >= lo && d <= hi) || (double)(idx)d != d) {  // NaN fails the range test; no libm call
-      fail(true, std::string(name) + " must be an integer in [" + fmt(lo) + ", " + fmt(hi) + "], got " + fmt(d));
-      return 0;
-    }
-    return (idx)d;
-  }
-  idx size(size_t i, const char* name) { return integer(i, name, 0, kMaxSize); }
-
-  bool boolean(size_t i, const char* name) {
-    if (!ok_) return false;
-    bool b = false;
-    napi_value v = arg(i);
-    if (!v || napi_get_value_bool(env_, v, &b) != napi_ok) {
-      type_error(name, "a boolean");
-      return false;
-    }
-    return b;
-  }
-
-  // A Float32Array holding at least `need` floats (need computed from sizes already checked,
-  // each < 2^31, so products of two cannot overflow int64). null is accepted when `nullable`.
-  // Its length goes to *len_out when given.
-  float* f32(size_t i, const char* name, idx need, const char* shape, bool nullable = false,
-             size_t* len_out = nullptr) {
-    size_t len = 0;
-    void* ptr = typed(i, name, napi_float32_array, nullable ? "a Float32Array or null" : "a Float32Array", nullable, &len);
-    if (!ptr) return nullptr;
-    if ((double)len < (double)need) {
-      fail(true, std::string(name) + " has " + std::to_string(len) + " floats, fewer than " + shape +
-                     " = " + std::to_string((long long)need));
-      return nullptr;
-    }
-    if (len_out) *len_out = len;
-    return static_cast<float*>(ptr);
-  }
-
-  // A Uint32Array (or null when `nullable`), with its length.
-  const uint32_t* u32(size_t i, const char* name, size_t* len_out, bool nullable = false) {
-    return static_cast<const uint32_t*>(
-        typed(i, name, napi_uint32_array, nullable ? "a Uint32Array or null" : "a Uint32Array", nullable, len_out));
-  }
-
- private:
-  // The data of a typed array of type `want` (nullptr for null when nullable, or on failure).
-  void* typed(size_t i, const char* name, napi_typedarray_type want, const char* expected, bool nullable,
-              size_t* len_out) {
-    if (!ok_) return nullptr;
-    napi_value v = arg(i);
-    napi_typedarray_type tt = napi_int8_array;
-    size_t len = 0;
-    void* ptr = nullptr;
-    // napi_get_typedarray_info fails (without throwing) on anything but a typed array
-    if (!v || napi_get_typedarray_info(env_, v, &tt, &len, &ptr, nullptr, nullptr) != napi_ok) {
-      napi_valuetype t = napi_undefined;
-      if (nullable && v && napi_typeof(env_, v, &t) == napi_ok && t == napi_null) return nullptr;
-      type_error(name, expected);
-      return nullptr;
-    }
-    if (tt != want) {
-      type_error(name, expected);
-      return nullptr;
-    }
-    if (len_out) *len_out = len;
-    // an empty array may have no storage at all: hand back a valid pointer anyway
-    static float empty;
-    return ptr ? ptr : &empty;
-  }
-
-  static constexpr size_t kMax = 16;
-  size_t argc_ = kMax;
-  napi_value argv_[kMax];
-};
-
-
-// Buffers allocated by alloc(), by id, so that the hot path can name them with numbers: a call
-// through the "fast" entry points reads all its arguments from a per-instance Float64Array
-// (the argument block) and makes no napi call per argument. One registry per JS environment
-// (main thread, each worker); ids are reused after the buffer is garbage-collected.
-struct Registry {
-  struct Slot { float* data; size_t length; };
-  std::vector<Slot> slots;
-  std::vector<int> free_ids;
-  int add(float* p, size_t n) {
-    if (!free_ids.empty()) {
-      int id = free_ids.back();
-      free_ids.pop_back();
-      slots[(size_t)id] = {p, n};
-      return id;
-    }
-    slots.push_back({p, n});
-    return (int)slots.size() - 1;
-  }
-  void release(int id) {
-    if (id < 0 || (size_t)id >= slots.size()) return;
-    slots[(size_t)id] = {nullptr, 0};
-    free_ids.push_back(id);
-  }
-};
-
-struct Instance {  // the per-Ctx JS-side state of the fast path
-  Registry* reg;
-  double* args;       // the argument block: kArgSlots doubles
-  napi_ref args_ref;  // keeps the block's Float64Array alive as long as the kernel object
-};
-constexpr int kArgSlots = 48;  // argument position p uses slots 3p (number) or 3p..3p+2 (buffer)
-
-struct CtxBox {  // the data of every function of one kernel object
-  Ctx ctx;
-  Instance inst;
-};
-
-// Reads arguments from the argument block: a number at slot 3p; a buffer as (id, offset, length)
-// at slots 3p..3p+2, id -1 for null. Same checks and messages as Args.
-class FastArgs : public ArgErrors {
- public:
-  FastArgs(napi_env env, napi_callback_info info, const char* fn) : ArgErrors(env, fn) {
-    size_t argc = 0;
-    napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data_);
-    const Instance* in = &static_cast<const CtxBox*>(data_)->inst;
-    a_ = in->args;
-    reg_ = in->reg;
-  }
-  double number(size_t p, const char*) { return ok_ ? a_[3 * p] : 0; }
-  float real(size_t p, const char* name) {
-    double d = number(p, name);
-    if (ok_ && !std::isfinite(d)) fail(true, std::string(name) + " must be finite, got " + fmt(d));
-    return (float)d;
-  }
-  idx integer(size_t p, const char* name, double lo, double hi) {
-    const double d = a_[3 * p];
-    if (ok_ && d >= lo && d <= hi && (double)(int64_t)d == d) return (idx)d;  // NaN fails the range test
-    bad_integer(name, d, lo, hi);
-    return 0;
-  }
-  __attribute__((noinline, cold)) void bad_integer(const char* name, double d, double lo, double hi) {
-    if (!ok_) return;
-    fail(true, std::string(name) + " must be an integer in [" + fmt(lo) + ", " + fmt(hi) + "], got " + fmt(d));
-  }
-  idx size(size_t p, const char* name) { return integer(p, name, 0, kMaxSize); }
-  bool boolean(size_t p, const char* name) {
-    double d = number(p, name);
-    if (ok_ && d != 0 && d != 1) type_error(name, "a boolean (0 or 1 in the argument block)");
-    return d == 1;
-  }
-  float* f32(size_t p, const char* name, idx need, const char* shape, bool nullable = false) {
-    const double id = a_[3 * p], off = a_[3 * p + 1], len = a_[3 * p + 2];
-    // The common case in a few compares: a live id, an integral view inside it, long enough.
-    if (ok_ && id >= 0 && id < (double)reg_->slots.size() && (double)(int64_t)id == id) {
-      const Registry::Slot& s = reg_->slots[(size_t)id];
-      if (s.data && off >= 0 && len >= (double)need && off + len <= (double)s.length &&
-          (double)(int64_t)off == off && (double)(int64_t)len == len)
-        return s.data + (size_t)off;
-    }
-    if (ok_ && nullable && id == -1) return nullptr;
-    bad_f32(name, need, shape, id, off, len);
-    return nullptr;
-  }
-  __attribute__((noinline, cold)) void bad_f32(const char* name, idx need, const char* shape, double id, double off,
-                                               double len) {
-    if (!ok_) return;
-    if (!(id >= 0 && id < (double)reg_->slots.size()) || (double)(int64_t)id != id || !reg_->slots[(size_t)id].data) {
-      fail(true, std::string(name) + ": no live buffer with id " + fmt(id));
-      return;
-    }
-    const Registry::Slot& s = reg_->slots[(size_t)id];
-    if (!(off >= 0 && len >= 0 && off + len <= (double)s.length) || (double)(int64_t)off != off ||
-        (double)(int64_t)len != len) {
-      fail(true, std::string(name) + ": view [" + fmt(off) + ", " + fmt(off + len) + ") is outside its buffer of " +
-                     std::to_string(s.length) + " floats");
-      return;
-    }
-    fail(true, std::string(name) + " has " + fmt(len) + " floats, fewer than " + shape + " = " +
-                   std::to_string((long long)need));
-  }
-
- private:
-  const double* a_ = nullptr;
-  Registry* reg_ = nullptr;
-};
 
 napi_value undefined(napi_env env) {
   napi_value u;
@@ -298,17 +51,22 @@ napi_value guarded(napi_env env, const char* fn, F&& body) {
 template <class ArgsT>
 Ctx& ctx_of(ArgsT& a) { return static_cast<CtxBox*>(a.data())->ctx; }
 
-// gemm(transA, transB, m, n, k, alpha, a, b, beta, c)
+// Every kernel reads its arguments in the contract's order (contract.ts): the non-buffer arguments
+// in positional order, then the buffers in positional order (outputs flagged), then the overlap
+// check. Shapes are in the comment above each.
+
+// gemm(transA, transB, m, n, k, alpha, a, b, beta, c): op(a) (m,k), op(b) (k,n), c (m,n) written
 template <class ArgsT>
 napi_value Gemm(napi_env env, napi_callback_info info) {
   ArgsT A(env, info, "gemm");
   bool ta = A.boolean(0, "transA"), tb = A.boolean(1, "transB");
   idx m = A.size(2, "m"), n = A.size(3, "n"), k = A.size(4, "k");
   float alpha = A.real(5, "alpha");
+  float beta = A.real(8, "beta");
   const float* a = A.f32(6, "a", m * k, "m*k");
   const float* b = A.f32(7, "b", k * n, "k*n");
-  float beta = A.real(8, "beta");
-  float* c = A.f32(9, "c", m * n, "m*n");
+  float* c = A.f32(9, "c", m * n, "m*n", false, true);
+  A.no_overlap();
   if (!A.ok()) return nullptr;
   return guarded(env, "gemm", [&] {
     gemm(ctx_of(A), ta, tb, m, n, k, alpha, a, b, beta, c);
@@ -316,17 +74,18 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
   });
 }
 
-// denseForward(y, x, w, b, m, inp, out, act, alpha)
+// denseForward(y, x, w, b, m, inp, out, act, alpha): y (m,out) written, x (m,inp), w (inp,out), b (out)
 template <class ArgsT>
 napi_value DenseForward(napi_env env, napi_callback_info info) {
   ArgsT A(env, info, "denseForward");
   idx m = A.size(4, "m"), inp = A.size(5, "inp"), out = A.size(6, "out");
   int act = (int)A.integer(7, "act", 0, 5);
   float alpha = A.real(8, "alpha");
-  float* y = A.f32(0, "y", m * out, "m*out");
+  float* y = A.f32(0, "y", m * out, "m*out", false, true);
   const float* x = A.f32(1, "x", m * inp, "m*inp");
   const float* w = A.f32(2, "w", inp * out, "inp*out");
   const float* b = A.f32(3, "b", out, "out");
+  A.no_overlap();
   if (!A.ok()) return nullptr;
   return guarded(env, "denseForward", [&] {
     dense_forward(ctx_of(A), y, x, w, b, m, inp, out, act, alpha);
@@ -334,7 +93,8 @@ napi_value DenseForward(napi_env env, napi_callback_info info) {
   });
 }
 
-// denseBackward(dw, db, dx|null, dz, x, w, m, inp, out, scale, prevAct, alpha)
+// denseBackward(dw, db, dx|null, dz, x, w, m, inp, out, scale, prevAct, alpha):
+// dw (inp,out), db (out), dx (m,inp) written; dz (m,out), x (m,inp), w (inp,out)
 template <class ArgsT>
 napi_value DenseBackward(napi_env env, napi_callback_info info) {
   ArgsT A(env, info, "denseBackward");
@@ -342,12 +102,13 @@ napi_value DenseBackward(napi_env env, napi_callback_info info) {
   float scale = A.real(9, "scale");
   int prev = (int)A.integer(10, "prevAct", 0, 4);  // never softmax
   float alpha = A.real(11, "alpha");
-  float* dw = A.f32(0, "dw", inp * out, "inp*out");
-  float* db = A.f32(1, "db", out, "out");
-  float* dx = A.f32(2, "dx", m * inp, "m*inp", true);
+  float* dw = A.f32(0, "dw", inp * out, "inp*out", false, true);
+  float* db = A.f32(1, "db", out, "out", false, true);
+  float* dx = A.f32(2, "dx", m * inp, "m*inp", true, true);
   const float* dz = A.f32(3, "dz", m * out, "m*out");
   const float* x = A.f32(4, "x", m * inp, "m*inp");
   const float* w = A.f32(5, "w", inp * out, "inp*out");
+  A.no_overlap();
   if (!A.ok()) return nullptr;
   return guarded(env, "denseBackward", [&] {
     dense_backward(ctx_of(A), dw, db, dx, dz, x, w, m, inp, out, scale, prev, alpha);
@@ -355,7 +116,7 @@ napi_value DenseBackward(napi_env env, napi_callback_info info) {
   });
 }
 
-// lossDelta(dz, a, y, m, n, loss, act, alpha) -> summed loss
+// lossDelta(dz, a, y, m, n, loss, act, alpha) -> summed loss; dz (m,n) written, a (m,n), y (m,n)
 template <class ArgsT>
 napi_value LossDelta(napi_env env, napi_callback_info info) {
   ArgsT A(env, info, "lossDelta");
@@ -363,9 +124,10 @@ napi_value LossDelta(napi_env env, napi_callback_info info) {
   int loss = (int)A.integer(5, "loss", 0, 2);
   int act = (int)A.integer(6, "act", 0, 5);
   float alpha = A.real(7, "alpha");
-  float* dz = A.f32(0, "dz", m * n, "m*n");
+  float* dz = A.f32(0, "dz", m * n, "m*n", false, true);
   const float* a = A.f32(1, "a", m * n, "m*n");
   const float* y = A.f32(2, "y", m * n, "m*n");
+  A.no_overlap();
   if (!A.ok()) return nullptr;
   if (n == 0) return number(env, 0);
   return guarded(env, "lossDelta", [&] {
@@ -383,21 +145,22 @@ napi_value SumSquares(napi_env env, napi_callback_info info) {
   return number(env, ctx_of(A).k->sum_squares(g, n));
 }
 
-// sgdStep(p, g, n, lr, gradScale, weightDecay, decayCount)
+// sgdStep(p, g, n, lr, gradScale, weightDecay, decayCount): p (n) updated, g (n); decayCount <= n
 template <class ArgsT>
 napi_value SgdStep(napi_env env, napi_callback_info info) {
   ArgsT A(env, info, "sgdStep");
   idx n = A.size(2, "n");
   float lr = A.real(3, "lr"), gs = A.real(4, "gradScale"), wd = A.real(5, "weightDecay");
-  idx dc = A.size(6, "decayCount");
-  float* p = A.f32(0, "p", n, "n");
+  idx dc = A.integer(6, "decayCount", 0, (double)n);
+  float* p = A.f32(0, "p", n, "n", false, true);
   const float* g = A.f32(1, "g", n, "n");
+  A.no_overlap();
   if (!A.ok()) return nullptr;
   ctx_of(A).k->sgd_step(p, g, n, lr, gs, wd, dc);
   return undefined(env);
 }
 
-// momentumStep(p, g, v, n, lr, gradScale, mu, nesterov, weightDecay, decayCount)
+// momentumStep(p, g, v, n, lr, gradScale, mu, nesterov, weightDecay, decayCount): p, v (n) updated
 template <class ArgsT>
 napi_value MomentumStep(napi_env env, napi_callback_info info) {
   ArgsT A(env, info, "momentumStep");
@@ -405,30 +168,32 @@ napi_value MomentumStep(napi_env env, napi_callback_info info) {
   float lr = A.real(4, "lr"), gs = A.real(5, "gradScale"), mu = A.real(6, "mu");
   bool nest = A.boolean(7, "nesterov");
   float wd = A.real(8, "weightDecay");
-  idx dc = A.size(9, "decayCount");
-  float* p = A.f32(0, "p", n, "n");
+  idx dc = A.integer(9, "decayCount", 0, (double)n);
+  float* p = A.f32(0, "p", n, "n", false, true);
   const float* g = A.f32(1, "g", n, "n");
-  float* v = A.f32(2, "v", n, "n");
+  float* v = A.f32(2, "v", n, "n", false, true);
+  A.no_overlap();
   if (!A.ok()) return nullptr;
   ctx_of(A).k->momentum_step(p, g, v, n, lr, gs, mu, nest, wd, dc);
   return undefined(env);
 }
 
-// adamStep(p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled, decayCount)
+// adamStep(p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled,
+// decayCount): p, m, v (n) updated; bc1, bc2 divide, so nonzero
 template <class ArgsT>
 napi_value AdamStep(napi_env env, napi_callback_info info) {
   ArgsT A(env, info, "adamStep");
   idx n = A.size(4, "n");
   float lr = A.real(5, "lr"), gs = A.real(6, "gradScale"), b1 = A.real(7, "beta1"),
-        b2 = A.real(8, "beta2"), eps = A.real(9, "eps"), bc1 = A.real(10, "bc1"), bc2 = A.real(11, "bc2"),
+        b2 = A.real(8, "beta2"), eps = A.real(9, "eps"), bc1 = A.nonzero(10, "bc1"), bc2 = A.nonzero(11, "bc2"),
         wd = A.real(12, "weightDecay");
   bool dec = A.boolean(13, "decoupled");
-  idx dc = A.size(14, "decayCount");
-  if (A.ok() && (bc1 == 0.f || bc2 == 0.f)) A.fail(true, "bc1 and bc2 must be nonzero");
-  float* p = A.f32(0, "p", n, "n");
+  idx dc = A.integer(14, "decayCount", 0, (double)n);
+  float* p = A.f32(0, "p", n, "n", false, true);
   const float* g = A.f32(1, "g", n, "n");
-  float* m = A.f32(2, "m", n, "n");
-  float* v = A.f32(3, "v", n, "n");
+  float* m = A.f32(2, "m", n, "n", false, true);
+  float* v = A.f32(3, "v", n, "n", false, true);
+  A.no_overlap();
   if (!A.ok()) return nullptr;
   ctx_of(A).k->adam_step(p, g, m, v, n, lr, gs, b1, b2, eps, bc1, bc2, wd, dec, dc);
   return undefined(env);
@@ -442,7 +207,7 @@ napi_value GatherRows(napi_env env, napi_callback_info info) {
   idx start = A.size(3, "start"), count = A.size(4, "count"), cols = A.size(5, "cols");
   float* dst = A.f32(0, "dst", count * cols, "count*cols");
   size_t src_len = 0, order_len = 0;
-  const float* src = A.f32(1, "src", 0, "0", false, &src_len);
+  const float* src = A.f32(1, "src", 0, "0", false, false, &src_len);
   const uint32_t* order = A.u32(2, "order", &order_len, true);
   if (!A.ok()) return nullptr;
   const idx src_rows = cols == 0 ? 0 : (idx)(src_len / (size_t)cols);
@@ -529,8 +294,7 @@ struct StepLayer {
 };
 
 struct StepPlan {
-  CtxBox* box;
-  napi_ref kernels_ref;  // keeps the kernel object (and box) alive as long as the step
+  CtxBox* box = nullptr;  // one reference of the box, held as long as the step
   idx m = 0, n = 0, dc = 0;
   int loss = 0, opt = 0;
   float *x = nullptr, *y = nullptr, *params = nullptr, *grads = nullptr, *backup = nullptr, *s1 = nullptr,
@@ -559,17 +323,24 @@ napi_value StepRun(napi_env env, napi_callback_info info) {
       return nullptr;
     }
   }
+  // The same checks and words as contract.ts checkHyper (which the JavaScript side runs first).
   const double* H = P.box->inst.args;
+  static const char* names[] = {"lr", "clipNorm", "weightDecay", "mu", "nesterov", "beta1", "beta2", "eps", "bc1", "bc2"};
   for (int i = 0; i < 10; i++) {
-    if (!std::isfinite(H[i])) {
-      static const char* names[] = {"lr", "clipNorm", "weightDecay", "mu", "nesterov", "beta1", "beta2", "eps", "bc1", "bc2"};
-      napi_throw_range_error(env, nullptr, (std::string("compiled step: ") + names[i] + " must be finite").c_str());
+    const bool bad = i == 4 ? !(H[i] == 0 || H[i] == 1) : !finite_f32(H[i]);
+    if (bad) {
+      napi_throw_range_error(env, nullptr, (std::string("compiled step: ") + names[i] +
+                                            (i == 4 ? " must be a boolean (0 or 1 in the argument block), got "
+                                                    : " must be a finite float32, got ") + js_number(H[i])).c_str());
       return nullptr;
     }
   }
-  if ((P.opt == OPT_ADAM || P.opt == OPT_ADAMW) && ((float)H[8] == 0.f || (float)H[9] == 0.f)) {
-    napi_throw_range_error(env, nullptr, "compiled step: bc1 and bc2 must be nonzero");
-    return nullptr;
+  for (int i = 8; i < 10 && (P.opt == OPT_ADAM || P.opt == OPT_ADAMW); i++) {
+    if ((float)H[i] == 0.f) {
+      napi_throw_range_error(env, nullptr, (std::string("compiled step: ") + names[i] +
+                                            " must be a nonzero finite float32, got " + js_number(H[i])).c_str());
+      return nullptr;
+    }
   }
   return guarded(env, "compiled step", [&]() -> napi_value {
     const Ctx& ctx = P.box->ctx;
@@ -627,7 +398,7 @@ napi_value StepRun(napi_env env, napi_callback_info info) {
 
 void free_step(napi_env env, void* data, void*) {
   StepPlan* p = static_cast<StepPlan*>(data);
-  napi_delete_reference(env, p->kernels_ref);
+  p->box->unref(env);
   delete p;
 }
 
@@ -681,9 +452,9 @@ napi_value CompileStep(napi_env env, napi_callback_info info) {
     p->held.push_back({(int)id, s.data, (size_t)(off + (double)need)});
     return s.data + (size_t)off;
   };
-  p->box = box;
   p->m = integer(0, "m", 1, kMaxSize);
-  const idx L = integer(1, "layers", 1, 4096);
+  // no fixed limit: the plan's layers are a vector, and the descriptor length must match L
+  const idx L = integer(1, "layers", 1, (double)(len > 27 ? (len - 27) / 12 : 1));
   p->loss = (int)integer(2, "loss", 0, 2);
   p->opt = (int)integer(3, "optimizer", 0, 3);
   p->n = integer(4, "n", 0, kMaxSize);
@@ -731,7 +502,8 @@ napi_value CompileStep(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   StepPlan* plan = p.release();
-  napi_create_reference(env, self, 1, &plan->kernels_ref);
+  plan->box = box;
+  box->ref();
   napi_value obj, run;
   napi_create_object(env, &obj);
   napi_create_function(env, "run", NAPI_AUTO_LENGTH, StepRun, plan, &run);
@@ -740,11 +512,8 @@ napi_value CompileStep(napi_env env, napi_callback_info info) {
   return obj;
 }
 
-void free_ctx(napi_env env, void* data, void*) {
-  CtxBox* box = static_cast<CtxBox*>(data);
-  napi_delete_reference(env, box->inst.args_ref);
-  delete box;
-}
+// The kernel object and each of its functions hold one reference of the box.
+void unref_box(napi_env env, void* data, void*) { static_cast<CtxBox*>(data)->unref(env); }
 
 void free_plain(napi_env, void* data, void*) { std::free(data); }
 
@@ -755,7 +524,7 @@ napi_value Create(napi_env env, napi_callback_info info) {
   napi_value isa_v = A.arg(0);
   napi_valuetype t = napi_undefined;
   if (!isa_v || napi_typeof(env, isa_v, &t) != napi_ok || t != napi_string) {
-    A.type_error("isa", "a string ('' for the best available)");
+    A.type_error("isa must be a string ('' for the best available)");
     return nullptr;
   }
   char name[32] = {0};
@@ -791,11 +560,12 @@ napi_value Create(napi_env env, napi_callback_info info) {
   }
   napi_create_typedarray(env, napi_float64_array, kArgSlots, block_ab, 0, &block_arr);
   CtxBox* box = new CtxBox{Ctx{table, (int)threads, small}, Instance{reg, block, nullptr}};
+  reg->refs++;  // the box's, dropped when the box goes
   napi_create_reference(env, block_arr, 1, &box->inst.args_ref);
-  void* ctx = box;
   napi_value obj;
   napi_create_object(env, &obj);
-  napi_wrap(env, obj, ctx, free_ctx, nullptr, nullptr);  // frees the box (and the block's ref) with the object
+  box->ref();
+  napi_wrap(env, obj, box, unref_box, nullptr, nullptr);
   napi_set_named_property(env, obj, "args", block_arr);
   struct Fn { const char* name; napi_callback cb; };
   const Fn fns[] = {{"gemm", Gemm<Args>}, {"denseForward", DenseForward<Args>},
@@ -811,6 +581,9 @@ napi_value Create(napi_env env, napi_callback_info info) {
   for (const Fn& f : fns) {
     napi_value fv;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, box, &fv);
+    // a function kept after its kernel object is collected keeps the context it runs on
+    box->ref();
+    napi_add_finalizer(env, fv, box, unref_box, nullptr, nullptr);
     napi_set_named_property(env, obj, f.name, fv);
   }
   napi_value s;
@@ -896,9 +669,10 @@ napi_value Misalignment(napi_env env, napi_callback_info info) {
 napi_value Init(napi_env env, napi_value exports) {
   struct Fn { const char* name; napi_callback cb; };
   const Fn fns[] = {{"create", Create}, {"alloc", Alloc}, {"allocBuf", AllocBuf}, {"misalignment", Misalignment}};
-  // One registry per JS environment. Deliberately never freed: buffer finalizers may run after the
-  // environment's own cleanup, and it is a few bytes per worker.
+  // One registry per JS environment; the environment's reference is dropped when it exits, the
+  // buffers' when they are freed (their finalizers may run after the environment's cleanup).
   Registry* reg = new Registry();
+  napi_set_instance_data(env, reg, [](napi_env, void* data, void*) { static_cast<Registry*>(data)->unref(); }, nullptr);
   for (const Fn& f : fns) {
     napi_value fv;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, reg, &fv);

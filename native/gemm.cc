@@ -27,11 +27,16 @@ constexpr idx kParallelGemm = 1 << 21;
 // The narrow path splits without packing, so it pays off sooner.
 constexpr idx kParallelNarrow = 1 << 18;
 
-struct PackBuffers {  // per thread, grown on demand, never freed (reused by every call)
+struct PackBuffers {  // per thread, grown on demand, reused by every call, freed when the thread ends
   float* a = nullptr;
   size_t a_len = 0;
   float* b = nullptr;
   size_t b_len = 0;
+  // a worker_thread that ran a GEMM ends with its packing buffers (about 1 MB): give them back
+  ~PackBuffers() {
+    std::free(a);
+    std::free(b);
+  }
 };
 thread_local PackBuffers tls_pack;
 
@@ -191,6 +196,7 @@ void pack_all_a(const KernelTable& T, bool ta, const float* a, idx m, idx k, idx
 struct SharedA {  // per calling thread (JS threads may each run a gemm), grown on demand
   float* p = nullptr;
   size_t len = 0;
+  ~SharedA() { std::free(p); }
 };
 thread_local SharedA tls_shared_a;
 

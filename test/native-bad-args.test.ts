@@ -313,12 +313,12 @@ describe('native compileStep: bad step descriptions throw, never crash', () => {
 
   it('every buffer one float too short is refused, naming it', () => {
     const cases: [string, (d: StepDesc) => void, RegExp][] = [
-      ['x', (d) => { d.x = be.alloc(11); }, /x has 11 floats, fewer than 12/],
-      ['y', (d) => { d.y = be.alloc(7); }, /y has 7 floats, fewer than 8/],
-      ['outs[0]', (d) => { d.outs = [be.alloc(19), d.outs[1]]; }, /layer 0 output has 19 floats/],
-      ['outs[1]', (d) => { d.outs = [d.outs[0], be.alloc(7)]; }, /layer 1 output has 7 floats/],
-      ['deltas[0]', (d) => { d.deltas = [be.alloc(19), d.deltas[1]]; }, /layer 0 delta has 19 floats/],
-      ['deltas[1]', (d) => { d.deltas = [d.deltas[0], be.alloc(7)]; }, /layer 1 delta has 7 floats/],
+      ['x', (d) => { d.x = be.alloc(11); }, /x has 11 floats, fewer than m\*dims\[0\] = 12/],
+      ['y', (d) => { d.y = be.alloc(7); }, /y has 7 floats, fewer than m\*dims\[2\] = 8/],
+      ['outs[0]', (d) => { d.outs = [be.alloc(19), d.outs[1]]; }, /outs\[0\] has 19 floats, fewer than m\*dims\[1\] = 20/],
+      ['outs[1]', (d) => { d.outs = [d.outs[0], be.alloc(7)]; }, /outs\[1\] has 7 floats/],
+      ['deltas[0]', (d) => { d.deltas = [be.alloc(19), d.deltas[1]]; }, /deltas\[0\] has 19 floats/],
+      ['deltas[1]', (d) => { d.deltas = [d.deltas[0], be.alloc(7)]; }, /deltas\[1\] has 7 floats/],
       ['params', (d) => { d.params = be.alloc(31); }, /params has 31 floats/],
       ['grads', (d) => { d.grads = be.alloc(31); }, /grads has 31 floats/],
       ['backup', (d) => { d.backup = be.alloc(31); }, /backup has 31 floats/],
@@ -345,7 +345,7 @@ describe('native compileStep: bad step descriptions throw, never crash', () => {
     for (const [what, mutate] of cases) {
       const d = good();
       mutate(d);
-      refused(d, what, /every buffer must come from this backend/);
+      refused(d, what, /must be a buffer of this backend( \(this optimizer keeps its state there\))?, got (a buffer of another backend|an object)/);
     }
   });
 
@@ -361,19 +361,19 @@ describe('native compileStep: bad step descriptions throw, never crash', () => {
       refused({ ...good(), bOffsets: [v, 30] }, `bOffset ${v}`);
     }
     // sizes that each fit in 32 bits but whose products do not: the length checks catch them
-    refused({ ...good(), m: 2 ** 31 - 1 }, 'm = 2^31-1', /fewer than 10737418235/);
-    refused({ ...good(), dims: [65536, 65536, 2] }, '65536 x 65536 weights', /outside the n params/);
-    refused({ ...good(), m: 65536, dims: [65536, 5, 2] }, 'm·inputs = 2^32', /outside the n params|fewer than/);
+    refused({ ...good(), m: 2 ** 31 - 1 }, 'm = 2^31-1', /x has 12 floats, fewer than m\*dims\[0\] = 6442450941/);
+    refused({ ...good(), dims: [65536, 65536, 2] }, '65536 x 65536 weights', /is outside the \d+ params/);
+    refused({ ...good(), m: 65536, dims: [65536, 5, 2] }, 'm·inputs = 2^32', /is outside the \d+ params|fewer than/);
     refused({ ...good(), n: 2 ** 31 - 1, decayCount: 0 }, 'n = 2^31-1', /params has 32 floats/);
   });
 
   it('inconsistent shapes, offsets and codes are refused', () => {
     const cases: [string, Partial<StepDesc>, RegExp?][] = [
-      ['no layers', { dims: [3], acts: [], alphas: [], outs: [], deltas: [], wOffsets: [], bOffsets: [] }, /layer count/],
-      ['one act too few', { acts: [ACT.relu] }, /layer count/],
-      ['one delta too many', { deltas: [be.alloc(20), be.alloc(8), be.alloc(8)] }, /layer count/],
-      ['weights past n', { wOffsets: [0, 23] }, /outside the n params/],
-      ['biases past n', { bOffsets: [25, 31] }, /outside the n params/],
+      ['no layers', { dims: [3], acts: [], alphas: [], outs: [], deltas: [], wOffsets: [], bOffsets: [] }, /dims must list the input width and at least one layer/],
+      ['one act too few', { acts: [ACT.relu] }, /acts needs 2 entries \(one per layer\), got 1/],
+      ['one delta too many', { deltas: [be.alloc(20), be.alloc(8), be.alloc(8)] }, /deltas needs 2 entries \(one per layer\), got 3/],
+      ['weights past n', { wOffsets: [0, 23] }, /is outside the \d+ params/],
+      ['biases past n', { bOffsets: [25, 31] }, /is outside the \d+ params/],
       ['decayCount > n', { decayCount: 33 }, /decayCount/],
       ['softmax on a hidden layer', { acts: [ACT.softmax, ACT.softmax] }, /softmax/],
       ['act 6', { acts: [6 as ActCode, ACT.softmax] }],
@@ -381,10 +381,11 @@ describe('native compileStep: bad step descriptions throw, never crash', () => {
       ['loss 3', { loss: 3 as LossCode }],
       ['optimizer 4', { optimizer: 4 as OptCode }],
       ['optimizer NaN', { optimizer: NaN as OptCode }],
-      ['alpha NaN', { alphas: [NaN, 0] }, /alpha must be finite/],
-      ['alpha Infinity', { alphas: [0, Infinity] }, /alpha must be finite/],
-      ['momentum without state1', { optimizer: OPT.momentum, state1: null }, /state1 is required/],
-      ['adam without state2', { state2: null }, /state2 is required/],
+      ['alpha NaN', { alphas: [NaN, 0] }, /alphas\[0\] must be a finite float32, got NaN/],
+      ['alpha Infinity', { alphas: [0, Infinity] }, /alphas\[1\] must be a finite float32, got Infinity/],
+      ['alpha 1e39 (Infinity in float32)', { alphas: [1e39, 0] }, /alphas\[0\] must be a finite float32, got 1e\+39/],
+      ['momentum without state1', { optimizer: OPT.momentum, state1: null }, /state1 must be a buffer of this backend \(this optimizer keeps its state there\), got null/],
+      ['adam without state2', { state2: null }, /state2 must be a buffer of this backend \(this optimizer keeps its state there\), got null/],
     ];
     for (const [what, patch, pattern] of cases) refused({ ...good(), ...patch }, what, pattern);
   });
@@ -466,11 +467,14 @@ describe('native compileStep: bad step descriptions throw, never crash', () => {
     const step = be.compileStep(d);
     const before = Float32Array.from(d.params.data);
     for (const key of ['lr', 'clipNorm', 'weightDecay', 'mu', 'beta1', 'beta2', 'eps', 'bc1', 'bc2'] as const) {
-      for (const v of [NaN, Infinity]) {
-        expect(() => step.run({ ...H, [key]: v }), `${key} = ${v}`).toThrow(new RegExp(`${key} must be finite`));
+      for (const v of [NaN, Infinity, 1e39]) {
+        expect(() => step.run({ ...H, [key]: v }), `${key} = ${v}`).toThrow(new RegExp(`compiled step: ${key} must be a finite float32, got ${String(v).replace('+', '\\+')}`));
       }
+      expect(() => step.run({ ...H, [key]: '0.5' as unknown as number }), `${key} = '0.5'`).toThrow(new RegExp(`${key} must be a number, got a string`));
     }
-    expect(() => step.run({ ...H, bc2: 0 })).toThrow(/bc1 and bc2 must be nonzero/);
+    expect(() => step.run({ ...H, nesterov: 1 as unknown as boolean })).toThrow(/nesterov must be a boolean, got a number/);
+    expect(() => step.run({ ...H, bc2: 0 })).toThrow(/compiled step: bc2 must be a nonzero finite float32, got 0/);
+    expect(() => step.run({ ...H, bc1: 1e-50 })).toThrow(/compiled step: bc1 must be a nonzero finite float32, got 1e-50/);
     expect(d.params.data).toEqual(before);
   });
 });

@@ -146,22 +146,48 @@ describe('native compiled steps', () => {
     const good = () => makeNet(be, 4, [3, 5, 2], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy, OPT.adam, 1).desc;
     expect(() => be.compileStep(good())).not.toThrow();
     const js = new JsBackend();
-    expect(() => be.compileStep({ ...good(), x: js.alloc(12) })).toThrow(/every buffer must come from this backend/);
-    expect(() => be.compileStep({ ...good(), acts: [ACT.relu] })).toThrow(/disagree on the layer count/);
-    expect(() => be.compileStep({ ...good(), outs: [be.alloc(19), be.alloc(8)] })).toThrow(/layer 0 output has 19 floats, fewer than 20/);
+    expect(() => be.compileStep({ ...good(), x: js.alloc(12) })).toThrow(/x must be a buffer of this backend, got a buffer of another backend/);
+    expect(() => be.compileStep({ ...good(), acts: [ACT.relu] })).toThrow(/acts needs 2 entries \(one per layer\), got 1/);
+    expect(() => be.compileStep({ ...good(), outs: [be.alloc(19), be.alloc(8)] })).toThrow(/outs\[0\] has 19 floats, fewer than m\*dims\[1\] = 20/);
     expect(() => be.compileStep({ ...good(), acts: [ACT.softmax, ACT.softmax] })).toThrow(/softmax is only allowed on the output layer/);
-    expect(() => be.compileStep({ ...good(), dims: [3, 6, 2] })).toThrow(/outside the n params|fewer than/);
-    expect(() => be.compileStep({ ...good(), state2: null })).toThrow(/state2 is required/);
+    expect(() => be.compileStep({ ...good(), dims: [3, 6, 2] })).toThrow(/is outside the \d+ params|fewer than/);
+    expect(() => be.compileStep({ ...good(), state2: null })).toThrow(/state2 must be a buffer of this backend/);
     expect(() => be.compileStep({ ...good(), m: 0 })).toThrow(/m must be an integer/);
     expect(() => be.compileStep({ ...good(), decayCount: 1e9 })).toThrow(/decayCount/);
-    expect(() => be.compileStep({ ...good(), y: be.alloc(7) })).toThrow(/y has 7 floats, fewer than 8/);
+    expect(() => be.compileStep({ ...good(), y: be.alloc(7) })).toThrow(/y has 7 floats, fewer than m\*dims\[2\] = 8/);
     const detached = be.kernels.compileStep;
     expect(() => detached(new Float64Array(51))).toThrow(/method of its kernel object/);
     expect(() => be.kernels.compileStep([1, 2] as unknown as Float64Array)).toThrow(/Float64Array/);
     const s = be.compileStep(good());
     expect(() => s.run({ lr: NaN, clipNorm: 0, weightDecay: 0, mu: 0, nesterov: false, beta1: 0.9, beta2: 0.99, eps: 1e-8, bc1: 0.1, bc2: 0.01 }))
-      .toThrow(/lr must be finite/);
+      .toThrow(/compiled step: lr must be a finite float32, got NaN/);
     expect(() => s.run({ lr: 0.1, clipNorm: 0, weightDecay: 0, mu: 0, nesterov: false, beta1: 0.9, beta2: 0.99, eps: 1e-8, bc1: 0, bc2: 0.01 }))
-      .toThrow(/bc1 and bc2 must be nonzero/);
+      .toThrow(/compiled step: bc1 must be a nonzero finite float32, got 0/);
   });
+});
+
+describe('deep networks on native', () => {
+  it('a valid 5,000-layer spec trains on native (no fixed layer limit) and agrees with js', async () => {
+    // Before: compileStep refused more than 4096 layers ("layers must be an integer in range").
+    const { Model } = await import('../src/model.js');
+    const spec = {
+      inputs: 3,
+      layers: [...Array.from({ length: 4999 }, () => ({ units: 2, activation: 'tanh' as const })), { units: 1, activation: 'sigmoid' as const }],
+      loss: 'binaryCrossEntropy' as const, optimizer: { type: 'sgd' as const, learningRate: 0.1 }, seed: 4,
+    };
+    expect(spec.layers.length).toBe(5000);
+    const x = { data: Float32Array.from({ length: 8 * 3 }, (_, i) => ((i * 7) % 5) / 5 - 0.4), shape: [8, 3] as [number, number] };
+    const y = Float32Array.from({ length: 8 }, (_, i) => i % 2);
+    const native = new Model(spec, loadNativeBackend({ threads: 1 }));
+    const js = new Model(spec, new JsBackend());
+    const hn = await native.fit(x, y, { epochs: 2, batchSize: 4, shuffle: false });
+    const hj = await js.fit(x, y, { epochs: 2, batchSize: 4, shuffle: false });
+    expect(hn.epochs.length).toBe(2);
+    expect(Number.isFinite(hn.epochs[1].loss)).toBe(true);
+    expect(Math.abs(hn.epochs[1].loss - hj.epochs[1].loss)).toBeLessThan(1e-4);
+    const wn = native.getWeights(), wj = js.getWeights();
+    let worst = 0;
+    wn.forEach((l, i) => l.w.forEach((v, k) => { worst = Math.max(worst, Math.abs(v - wj[i].w[k])); }));
+    expect(worst).toBeLessThan(1e-4);
+  }, 60_000);
 });

@@ -1,17 +1,39 @@
 // The reference backend: plain loops, written to be obviously correct. Every other backend is
 // tested against it. Products are accumulated in float64 and stored as float32, so that it is a
-// good oracle for the float32 SIMD kernels.
+// good oracle for the float32 SIMD kernels. Every call is checked against the kernel contract
+// (contract.ts) first, as on the other backends, with the same errors.
 import { ACT, EPS_PROB, LOSS, type ActCode, type Backend, type Buf, type LossCode } from './backend.js';
+import { FAST, RESOLVED, checkKernel, isBufLike, type BufferSpace } from './contract.js';
+
+const K = RESOLVED;
 
 class JsBuf implements Buf {
-  constructor(readonly data: Float32Array) {}
+  /** The ArrayBuffer it lies in and its first float there, read once: for the overlap checks. */
+  readonly memory: ArrayBufferLike;
+  readonly start: number;
+  constructor(readonly data: Float32Array) {
+    this.memory = data.buffer;
+    this.start = data.byteOffset / 4;
+  }
   get length(): number {
     return this.data.length;
   }
   view(offset: number, length: number): Buf {
+    if (!(Number.isInteger(offset) && Number.isInteger(length) && offset >= 0 && length >= 0 &&
+      offset + length <= this.data.length)) {
+      throw new RangeError(`view(${offset}, ${length}) is outside a buffer of ${this.data.length} floats`);
+    }
     return new JsBuf(this.data.subarray(offset, offset + length));
   }
 }
+
+/** Any Buf with a Float32Array (the reference runs on anyone's); its own placed without a getter call. */
+const SPACE: BufferSpace = {
+  accepts: isBufLike,
+  length: (b) => b.data.length,
+  memory: (b) => (b instanceof JsBuf ? b.memory : b.data.buffer),
+  start: (b) => (b instanceof JsBuf ? b.start : b.data.byteOffset / 4),
+};
 
 /** g(z) */
 export function activate(z: number, act: ActCode, alpha: number): number {
@@ -50,6 +72,7 @@ export class JsBackend implements Backend {
 
   gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
     alpha: number, a: Buf, b: Buf, beta: number, c: Buf): void {
+    if (!FAST.gemm(SPACE, transA, transB, m, n, k, alpha, a, b, beta, c)) checkKernel(SPACE, K.gemm, transA, transB, m, n, k, alpha, a, b, beta, c);
     const A = a.data, B = b.data, C = c.data;
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < n; j++) {
@@ -65,6 +88,7 @@ export class JsBackend implements Backend {
   // y (m,out) = act(x (m,inp) · w (inp,out) + b (out))
   denseForward(y: Buf, x: Buf, w: Buf, b: Buf, m: number, inp: number, out: number,
     act: ActCode, alpha: number): void {
+    if (!FAST.denseForward(SPACE, y, x, w, b, m, inp, out, act, alpha)) checkKernel(SPACE, K.denseForward, y, x, w, b, m, inp, out, act, alpha);
     const X = x.data, W = w.data, B = b.data, Y = y.data;
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < out; j++) {
@@ -85,6 +109,7 @@ export class JsBackend implements Backend {
   // dw (inp,out) = scale·xᵀ·dz; db (out) = scale·Σ_rows dz; dx (m,inp) = (dz·wᵀ) ⊙ g'(x)
   denseBackward(dw: Buf, db: Buf, dx: Buf | null, dz: Buf, x: Buf, w: Buf,
     m: number, inp: number, out: number, scale: number, prevAct: ActCode, alpha: number): void {
+    if (!FAST.denseBackward(SPACE, dw, db, dx, dz, x, w, m, inp, out, scale, prevAct, alpha)) checkKernel(SPACE, K.denseBackward, dw, db, dx, dz, x, w, m, inp, out, scale, prevAct, alpha);
     const X = x.data, W = w.data, DZ = dz.data, DW = dw.data, DB = db.data;
     for (let p = 0; p < inp; p++) {
       for (let j = 0; j < out; j++) {
@@ -111,6 +136,7 @@ export class JsBackend implements Backend {
 
   lossDelta(dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: LossCode, act: ActCode,
     alpha: number): number {
+    if (!FAST.lossDelta(SPACE, dz, a, y, m, n, loss, act, alpha)) checkKernel(SPACE, K.lossDelta, dz, a, y, m, n, loss, act, alpha);
     const A = a.data, Y = y.data, DZ = dz.data;
     let total = 0;
     for (let idx = 0; idx < m * n; idx++) {
@@ -131,6 +157,7 @@ export class JsBackend implements Backend {
   }
 
   sumSquares(g: Buf, n: number): number {
+    if (!FAST.sumSquares(SPACE, g, n)) checkKernel(SPACE, K.sumSquares, g, n);
     const G = g.data;
     let s = 0;
     for (let i = 0; i < n; i++) s += G[i] * G[i];
@@ -139,6 +166,7 @@ export class JsBackend implements Backend {
 
   sgdStep(p: Buf, g: Buf, n: number, lr: number, gradScale: number, weightDecay: number,
     decayCount: number): void {
+    if (!FAST.sgdStep(SPACE, p, g, n, lr, gradScale, weightDecay, decayCount)) checkKernel(SPACE, K.sgdStep, p, g, n, lr, gradScale, weightDecay, decayCount);
     const P = p.data, G = g.data;
     for (let i = 0; i < n; i++) {
       const gi = gradScale * G[i] + (i < decayCount ? weightDecay * P[i] : 0);
@@ -148,6 +176,7 @@ export class JsBackend implements Backend {
 
   momentumStep(p: Buf, g: Buf, v: Buf, n: number, lr: number, gradScale: number, mu: number,
     nesterov: boolean, weightDecay: number, decayCount: number): void {
+    if (!FAST.momentumStep(SPACE, p, g, v, n, lr, gradScale, mu, nesterov, weightDecay, decayCount)) checkKernel(SPACE, K.momentumStep, p, g, v, n, lr, gradScale, mu, nesterov, weightDecay, decayCount);
     const P = p.data, G = g.data, V = v.data;
     for (let i = 0; i < n; i++) {
       const gi = gradScale * G[i] + (i < decayCount ? weightDecay * P[i] : 0);
@@ -159,6 +188,7 @@ export class JsBackend implements Backend {
   adamStep(p: Buf, g: Buf, m: Buf, v: Buf, n: number, lr: number, gradScale: number,
     beta1: number, beta2: number, eps: number, bc1: number, bc2: number,
     weightDecay: number, decoupled: boolean, decayCount: number): void {
+    if (!FAST.adamStep(SPACE, p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled, decayCount)) checkKernel(SPACE, K.adamStep, p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled, decayCount);
     const P = p.data, G = g.data, M = m.data, V = v.data;
     for (let i = 0; i < n; i++) {
       const decays = i < decayCount;

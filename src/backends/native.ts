@@ -6,7 +6,10 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installAdvice } from './install-advice.js';
-import type { ActCode, Backend, Buf, CompiledStep, LossCode, StepDesc, StepHyper } from './backend.js';
+import { type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from './backend.js';
+import { FAST_TYPES, RESOLVED, checkHyper, checkStep, checkTypes, describe, hyperTypesOk, isBufLike, type BufferSpace } from './contract.js';
+
+const K = RESOLVED;
 
 /** The addon's kernel object for one ISA (native/addon.cc `create`). */
 export interface NativeKernels {
@@ -170,14 +173,46 @@ class NativeBuf implements Buf {
 
 const isNative = (b: Buf | null): b is NativeBuf => b instanceof NativeBuf;
 
+/**
+ * The kernels take any Buf with a Float32Array (this addon's through the argument block, others
+ * as Float32Arrays); the types are checked here (contract.ts), the rest in C++ (native/args.h).
+ */
+const KERNEL_SPACE: BufferSpace = {
+  accepts: isBufLike,
+  length: (b) => b.length,
+  memory: (b) => b.data.buffer,
+  start: (b) => b.data.byteOffset / 4,
+};
+
+/** A compiled step names its buffers by id: only this addon's. */
+const STEP_SPACE: BufferSpace = {
+  accepts: (b) => b instanceof NativeBuf,
+  length: (b) => b.length,
+  memory: (b) => (b as NativeBuf).id,
+  start: (b) => (b as NativeBuf).offset,
+};
+
 /** A compiled step: hyperparameters go through the argument block, then one native call. */
 export class NativeCompiledStep implements CompiledStep {
   readonly loss = new Float64Array(1);
 
   /** `bufs` keeps the step's buffers reachable, and so allocated, as long as the step. */
-  constructor(private readonly A: Float64Array, private readonly native: () => void, readonly bufs: Buf[]) {}
+  constructor(private readonly A: Float64Array, private readonly native: () => void, readonly bufs: Buf[],
+    private readonly optimizer: number) {}
+
+  /** The last hyper-parameter object whose fields were all of the right type. */
+  private typed: StepHyper | null = null;
+
+  private checkTypes(h: StepHyper): void {
+    if (!hyperTypesOk(h)) checkHyper(h, this.optimizer);
+    this.typed = h;
+  }
 
   run(h: StepHyper): void {
+    // the contract (contract.ts): the types here, when the object is new (a Float64Array would take
+    // '0.1' as 0.1 and null as 0), the values in C++ on every run, with the same words. More
+    // checking here would cost the batch loop an inlining, and a boxed number a step.
+    if (h !== this.typed) this.checkTypes(h);
     const A = this.A;
     A[0] = h.lr; A[1] = h.clipNorm; A[2] = h.weightDecay; A[3] = h.mu; A[4] = +h.nesterov;
     A[5] = h.beta1; A[6] = h.beta2; A[7] = h.eps; A[8] = h.bc1; A[9] = h.bc2;
@@ -251,6 +286,7 @@ export class NativeBackend implements Backend {
 
   gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
     alpha: number, a: Buf, b: Buf, beta: number, c: Buf): void {
+    if (!FAST_TYPES.gemm(transA, transB, m, n, k, alpha, a, b, beta, c)) checkTypes(KERNEL_SPACE, K.gemm, transA, transB, m, n, k, alpha, a, b, beta, c);
     if (isNative(a) && isNative(b) && isNative(c)) {
       const A = this.A;
       A[0] = +transA; A[3] = +transB; A[6] = m; A[9] = n; A[12] = k; A[15] = alpha;
@@ -263,6 +299,7 @@ export class NativeBackend implements Backend {
 
   denseForward(y: Buf, x: Buf, w: Buf, b: Buf, m: number, inp: number, out: number,
     act: ActCode, alpha: number): void {
+    if (!FAST_TYPES.denseForward(y, x, w, b, m, inp, out, act, alpha)) checkTypes(KERNEL_SPACE, K.denseForward, y, x, w, b, m, inp, out, act, alpha);
     if (isNative(y) && isNative(x) && isNative(w) && isNative(b)) {
       const A = this.A;
       this.buf(0, y); this.buf(1, x); this.buf(2, w); this.buf(3, b);
@@ -275,6 +312,7 @@ export class NativeBackend implements Backend {
 
   denseBackward(dw: Buf, db: Buf, dx: Buf | null, dz: Buf, x: Buf, w: Buf,
     m: number, inp: number, out: number, scale: number, prevAct: ActCode, alpha: number): void {
+    if (!FAST_TYPES.denseBackward(dw, db, dx, dz, x, w, m, inp, out, scale, prevAct, alpha)) checkTypes(KERNEL_SPACE, K.denseBackward, dw, db, dx, dz, x, w, m, inp, out, scale, prevAct, alpha);
     if (isNative(dw) && isNative(db) && (dx === null || isNative(dx)) && isNative(dz) && isNative(x) && isNative(w)) {
       const A = this.A;
       this.buf(0, dw); this.buf(1, db);
@@ -291,6 +329,7 @@ export class NativeBackend implements Backend {
 
   lossDelta(dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: LossCode, act: ActCode,
     alpha: number): number {
+    if (!FAST_TYPES.lossDelta(dz, a, y, m, n, loss, act, alpha)) checkTypes(KERNEL_SPACE, K.lossDelta, dz, a, y, m, n, loss, act, alpha);
     if (isNative(dz) && isNative(a) && isNative(y)) {
       const A = this.A;
       this.buf(0, dz); this.buf(1, a); this.buf(2, y);
@@ -301,6 +340,7 @@ export class NativeBackend implements Backend {
   }
 
   sumSquares(g: Buf, n: number): number {
+    if (!FAST_TYPES.sumSquares(g, n)) checkTypes(KERNEL_SPACE, K.sumSquares, g, n);
     if (isNative(g)) {
       this.buf(0, g);
       this.A[3] = n;
@@ -311,6 +351,7 @@ export class NativeBackend implements Backend {
 
   sgdStep(p: Buf, g: Buf, n: number, lr: number, gradScale: number, weightDecay: number,
     decayCount: number): void {
+    if (!FAST_TYPES.sgdStep(p, g, n, lr, gradScale, weightDecay, decayCount)) checkTypes(KERNEL_SPACE, K.sgdStep, p, g, n, lr, gradScale, weightDecay, decayCount);
     if (isNative(p) && isNative(g)) {
       const A = this.A;
       this.buf(0, p); this.buf(1, g);
@@ -323,6 +364,7 @@ export class NativeBackend implements Backend {
 
   momentumStep(p: Buf, g: Buf, v: Buf, n: number, lr: number, gradScale: number, mu: number,
     nesterov: boolean, weightDecay: number, decayCount: number): void {
+    if (!FAST_TYPES.momentumStep(p, g, v, n, lr, gradScale, mu, nesterov, weightDecay, decayCount)) checkTypes(KERNEL_SPACE, K.momentumStep, p, g, v, n, lr, gradScale, mu, nesterov, weightDecay, decayCount);
     if (isNative(p) && isNative(g) && isNative(v)) {
       const A = this.A;
       this.buf(0, p); this.buf(1, g); this.buf(2, v);
@@ -336,6 +378,7 @@ export class NativeBackend implements Backend {
   adamStep(p: Buf, g: Buf, m: Buf, v: Buf, n: number, lr: number, gradScale: number,
     beta1: number, beta2: number, eps: number, bc1: number, bc2: number,
     weightDecay: number, decoupled: boolean, decayCount: number): void {
+    if (!FAST_TYPES.adamStep(p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled, decayCount)) checkTypes(KERNEL_SPACE, K.adamStep, p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled, decayCount);
     if (isNative(p) && isNative(g) && isNative(m) && isNative(v)) {
       const A = this.A;
       this.buf(0, p); this.buf(1, g); this.buf(2, m); this.buf(3, v);
@@ -349,6 +392,7 @@ export class NativeBackend implements Backend {
   }
 
   gatherRows(dst: Buf, src: Float32Array, order: Uint32Array | null, start: number, count: number, cols: number): void {
+    if (!isBufLike(dst)) throw new TypeError(`gatherRows: dst must be a buffer of this backend, got ${describe(dst)}`);
     this.kernels.gatherRows(dst.data, src, order, start, count, cols);
   }
 
@@ -358,15 +402,9 @@ export class NativeBackend implements Backend {
    * each run checks only that its buffers are still alive. Bufs must come from this backend.
    */
   compileStep(desc: StepDesc): NativeCompiledStep {
-    const all = [desc.x, desc.y, desc.params, desc.grads, desc.backup, ...desc.outs, ...desc.deltas];
-    if (desc.state1) all.push(desc.state1);
-    if (desc.state2) all.push(desc.state2);
-    if (!all.every(isNative)) throw new TypeError('compileStep: every buffer must come from this backend\'s alloc()');
+    // the contract (the same checks and words as the wasm backend's); C++ checks the descriptor again
+    const all = checkStep(STEP_SPACE, desc).map((u) => u.buf);
     const L = desc.dims.length - 1;
-    if (!(L >= 1 && desc.acts.length === L && desc.alphas.length === L && desc.outs.length === L &&
-      desc.deltas.length === L && desc.wOffsets.length === L && desc.bOffsets.length === L)) {
-      throw new RangeError('compileStep: dims, acts, alphas, outs, deltas, wOffsets and bOffsets disagree on the layer count');
-    }
     const d = new Float64Array(6 + 7 * 3 + L * 12);
     d.set([desc.m, L, desc.loss, desc.optimizer, desc.n, desc.decayCount]);
     const put = (at: number, b: Buf | null) => {
@@ -381,7 +419,7 @@ export class NativeBackend implements Backend {
       put(at + 6, desc.outs[l]);
       put(at + 9, desc.deltas[l]);
     }
-    return new NativeCompiledStep(this.A, this.kernels.compileStep(d).run, all);
+    return new NativeCompiledStep(this.A, this.kernels.compileStep(d).run, all, desc.optimizer);
   }
 }
 

@@ -5,7 +5,10 @@
 // grown (growth detaches every old view). No Node-only import at
 // the top level: this file loads in browsers, Deno, Bun and workerd; Node's fs is reached only
 // when a file: URL or a path has to be read.
-import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from './backend.js';
+import { type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from './backend.js';
+import { FAST, RESOLVED, checkHyper, checkKernel, checkStep, hyperTypesOk, type BufferSpace } from './contract.js';
+
+const K = RESOLVED;
 
 /** One build: a compiled module (what Cloudflare Workers need), bytes, or a URL / path to fetch or read. */
 export type WasmSource = WebAssembly.Module | BufferSource | URL | string;
@@ -175,8 +178,8 @@ interface Exports {
     weightDecay: number, decayCount: number): void;
   adamStep(p: number, g: number, m: number, v: number, n: number, lr: number, gradScale: number, beta1: number, beta2: number,
     eps: number, bc1: number, bc2: number, weightDecay: number, decoupled: number, decayCount: number): void;
-  /** absent in builds from before assembly/step.ts; leaves the loss in the hyper-parameter block */
-  trainStep?(desc: number): void;
+  /** absent in builds from before assembly/step.ts; leaves the loss in the hyper-parameter block; 1: hyper-parameters refused */
+  trainStep?(desc: number): number;
 }
 
 class WasmBuf implements Buf {
@@ -226,9 +229,6 @@ const D = { m: 0, layers: 1, loss: 2, opt: 3, n: 4, decay: 5, x: 6, y: 7, params
 const D_HEADER_WORDS = 16;
 const R = { inp: 0, out: 1, act: 2, alpha: 3, w: 4, b: 5, dw: 6, db: 7, a: 8, delta: 9 } as const;
 const LAYER_WORDS = 12;
-const ACT_CODES = new Set<number>(Object.values(ACT));
-const LOSS_CODES = new Set<number>(Object.values(LOSS));
-const OPT_CODES = new Set<number>(Object.values(OPT));
 
 export class WasmBackend implements Backend {
   readonly name = 'wasm' as const;
@@ -363,115 +363,79 @@ export class WasmBackend implements Backend {
     return buf;
   }
 
-  // The boundary: every Buf must be ours and long enough for the shapes given, so that a bad call
-  // throws here instead of writing over another buffer.
-  private ptr(b: Buf, need: number, what: string): number {
-    if (!(b instanceof WasmBuf) || b.owner !== this) throw new TypeError(`wasm backend: ${what} is not a buffer of this backend`);
-    if (b.length < need) throw new RangeError(`wasm backend: ${what} has ${b.length} floats, needs ${need}`);
-    return b.ptr;
-  }
-
-  // fixed arity, no rest array: the boundary must not allocate on every call
-  private dims(a: number, b = 0, c = 0): void {
-    if (!isInt(a) || !isInt(b) || !isInt(c)) {
-      throw new RangeError(`wasm backend: sizes must be non-negative integers, got ${a}, ${b}, ${c}`);
-    }
-  }
+  // The boundary: every call is checked against the kernel contract (contract.ts: buffers ours and
+  // long enough, no output sharing memory with another argument, numbers in range and finite in
+  // float32), so that a bad call throws here, with the same words as every backend, instead of
+  // writing over another buffer. The addresses are then the Bufs' own.
+  private readonly space: BufferSpace = {
+    accepts: (b) => b instanceof WasmBuf && b.owner === this,
+    length: (b) => b.length,
+    memory: () => this,
+    start: (b) => (b as WasmBuf).ptr / 4,
+  };
 
   gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
     alpha: number, a: Buf, b: Buf, beta: number, c: Buf): void {
-    this.dims(m, n, k);
-    this.k.gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha,
-      this.ptr(a, m * k, 'a'), this.ptr(b, k * n, 'b'), beta, this.ptr(c, m * n, 'c'));
+    if (!FAST.gemm(this.space, transA, transB, m, n, k, alpha, a, b, beta, c)) checkKernel(this.space, K.gemm, transA, transB, m, n, k, alpha, a, b, beta, c);
+    this.k.gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, (a as WasmBuf).ptr, (b as WasmBuf).ptr, beta, (c as WasmBuf).ptr);
   }
 
   denseForward(y: Buf, x: Buf, w: Buf, b: Buf, m: number, inp: number, out: number,
     act: ActCode, alpha: number): void {
-    this.dims(m, inp, out);
-    this.k.denseForward(this.ptr(y, m * out, 'y'), this.ptr(x, m * inp, 'x'), this.ptr(w, inp * out, 'w'),
-      this.ptr(b, out, 'b'), m, inp, out, act, alpha);
+    if (!FAST.denseForward(this.space, y, x, w, b, m, inp, out, act, alpha)) checkKernel(this.space, K.denseForward, y, x, w, b, m, inp, out, act, alpha);
+    this.k.denseForward((y as WasmBuf).ptr, (x as WasmBuf).ptr, (w as WasmBuf).ptr, (b as WasmBuf).ptr, m, inp, out, act, alpha);
   }
 
   denseBackward(dw: Buf, db: Buf, dx: Buf | null, dz: Buf, x: Buf, w: Buf,
     m: number, inp: number, out: number, scale: number, prevAct: ActCode, alpha: number): void {
-    this.dims(m, inp, out);
-    this.k.denseBackward(this.ptr(dw, inp * out, 'dw'), this.ptr(db, out, 'db'),
-      dx === null ? 0 : this.ptr(dx, m * inp, 'dx'), this.ptr(dz, m * out, 'dz'), this.ptr(x, m * inp, 'x'),
-      this.ptr(w, inp * out, 'w'), m, inp, out, scale, prevAct, alpha);
+    if (!FAST.denseBackward(this.space, dw, db, dx, dz, x, w, m, inp, out, scale, prevAct, alpha)) checkKernel(this.space, K.denseBackward, dw, db, dx, dz, x, w, m, inp, out, scale, prevAct, alpha);
+    this.k.denseBackward((dw as WasmBuf).ptr, (db as WasmBuf).ptr, dx === null ? 0 : (dx as WasmBuf).ptr, (dz as WasmBuf).ptr,
+      (x as WasmBuf).ptr, (w as WasmBuf).ptr, m, inp, out, scale, prevAct, alpha);
   }
 
   lossDelta(dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: LossCode, act: ActCode,
     alpha: number): number {
-    this.dims(m, n);
-    return this.k.lossDelta(this.ptr(dz, m * n, 'dz'), this.ptr(a, m * n, 'a'), this.ptr(y, m * n, 'y'),
-      m, n, loss, act, alpha);
+    if (!FAST.lossDelta(this.space, dz, a, y, m, n, loss, act, alpha)) checkKernel(this.space, K.lossDelta, dz, a, y, m, n, loss, act, alpha);
+    return this.k.lossDelta((dz as WasmBuf).ptr, (a as WasmBuf).ptr, (y as WasmBuf).ptr, m, n, loss, act, alpha);
   }
 
   sumSquares(g: Buf, n: number): number {
-    this.dims(n);
-    return this.k.sumSquares(this.ptr(g, n, 'g'), n);
+    if (!FAST.sumSquares(this.space, g, n)) checkKernel(this.space, K.sumSquares, g, n);
+    return this.k.sumSquares((g as WasmBuf).ptr, n);
   }
 
   sgdStep(p: Buf, g: Buf, n: number, lr: number, gradScale: number, weightDecay: number,
     decayCount: number): void {
-    this.dims(n);
-    this.k.sgdStep(this.ptr(p, n, 'p'), this.ptr(g, n, 'g'), n, lr, gradScale, weightDecay, decayCount | 0);
+    if (!FAST.sgdStep(this.space, p, g, n, lr, gradScale, weightDecay, decayCount)) checkKernel(this.space, K.sgdStep, p, g, n, lr, gradScale, weightDecay, decayCount);
+    this.k.sgdStep((p as WasmBuf).ptr, (g as WasmBuf).ptr, n, lr, gradScale, weightDecay, decayCount);
   }
 
   momentumStep(p: Buf, g: Buf, v: Buf, n: number, lr: number, gradScale: number, mu: number,
     nesterov: boolean, weightDecay: number, decayCount: number): void {
-    this.dims(n);
-    this.k.momentumStep(this.ptr(p, n, 'p'), this.ptr(g, n, 'g'), this.ptr(v, n, 'v'), n, lr, gradScale, mu,
-      nesterov ? 1 : 0, weightDecay, decayCount | 0);
+    if (!FAST.momentumStep(this.space, p, g, v, n, lr, gradScale, mu, nesterov, weightDecay, decayCount)) checkKernel(this.space, K.momentumStep, p, g, v, n, lr, gradScale, mu, nesterov, weightDecay, decayCount);
+    this.k.momentumStep((p as WasmBuf).ptr, (g as WasmBuf).ptr, (v as WasmBuf).ptr, n, lr, gradScale, mu,
+      nesterov ? 1 : 0, weightDecay, decayCount);
   }
 
   adamStep(p: Buf, g: Buf, m: Buf, v: Buf, n: number, lr: number, gradScale: number,
     beta1: number, beta2: number, eps: number, bc1: number, bc2: number,
     weightDecay: number, decoupled: boolean, decayCount: number): void {
-    this.dims(n);
-    this.k.adamStep(this.ptr(p, n, 'p'), this.ptr(g, n, 'g'), this.ptr(m, n, 'm'), this.ptr(v, n, 'v'), n, lr,
-      gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled ? 1 : 0, decayCount | 0);
+    if (!FAST.adamStep(this.space, p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled, decayCount)) checkKernel(this.space, K.adamStep, p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled, decayCount);
+    this.k.adamStep((p as WasmBuf).ptr, (g as WasmBuf).ptr, (m as WasmBuf).ptr, (v as WasmBuf).ptr, n, lr,
+      gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled ? 1 : 0, decayCount);
   }
 
   // The whole step of src/backends/step.ts in one call to the module (assembly/step.ts). The
   // descriptor is checked here, once: every buffer ours and long enough for its shape, every
   // layer's W / b window inside the n params, the codes known.
   private compile(desc: StepDesc): CompiledStep {
-    const bad = (msg: string): never => {
-      throw new RangeError(`wasm backend: compileStep: ${msg}`);
-    };
+    const used = checkStep(this.space, desc); // the contract, the same as on the native backend
     const { m, dims, n } = desc;
-    if (!Number.isInteger(m) || m < 1) bad(`m must be a positive integer, got ${m}`);
-    if (!Array.isArray(dims) || dims.length < 2) bad('dims needs the inputs and at least one layer');
-    for (const [i, v] of dims.entries()) if (!Number.isInteger(v) || v < 1) bad(`dims[${i}] must be a positive integer, got ${v}`);
     const L = dims.length - 1;
-    for (const key of ['acts', 'alphas', 'outs', 'deltas', 'wOffsets', 'bOffsets'] as const) {
-      if (!Array.isArray(desc[key]) || desc[key].length !== L) bad(`${key} needs ${L} entries (one per layer), got ${Array.isArray(desc[key]) ? desc[key].length : typeof desc[key]}`);
-    }
-    for (let l = 0; l < L; l++) {
-      if (!ACT_CODES.has(desc.acts[l])) bad(`acts[${l}]: unknown activation code ${desc.acts[l]}`);
-      if (desc.acts[l] === ACT.softmax && l < L - 1) bad(`acts[${l}]: softmax is only allowed on the output layer`);
-      if (!Number.isFinite(desc.alphas[l])) bad(`alphas[${l}] must be finite, got ${desc.alphas[l]}`);
-    }
-    if (!LOSS_CODES.has(desc.loss)) bad(`unknown loss code ${desc.loss}`);
-    if (!OPT_CODES.has(desc.optimizer)) bad(`unknown optimizer code ${desc.optimizer}`);
-    if (!Number.isInteger(n) || n < 1) bad(`n must be a positive integer, got ${n}`);
-    if (!Number.isInteger(desc.decayCount) || desc.decayCount < 0 || desc.decayCount > n) bad(`decayCount must be an integer in [0, ${n}], got ${desc.decayCount}`);
-    const at = (b: Buf | null | undefined, need: number, what: string): number =>
-      b ? this.ptr(b, need, `compileStep: ${what}`) : bad(`${what} is missing`);
-    const params = at(desc.params, n, 'params'), grads = at(desc.grads, n, 'grads');
-    const backup = at(desc.backup, desc.params.length, 'backup');
-    const state1 = desc.optimizer === OPT.sgd ? 0 : at(desc.state1, n, 'state1');
-    const state2 = desc.optimizer === OPT.adam || desc.optimizer === OPT.adamw ? at(desc.state2, n, 'state2') : 0;
-    const x = at(desc.x, m * dims[0], 'x'), y = at(desc.y, m * dims[L], 'y');
-    const outs: number[] = [], deltas: number[] = [];
-    for (let l = 0; l < L; l++) {
-      const inp = dims[l], out = dims[l + 1], wo = desc.wOffsets[l], bo = desc.bOffsets[l];
-      if (!Number.isInteger(wo) || wo < 0 || wo + inp * out > n) bad(`layer ${l}: W [${wo}, ${wo + inp * out}) is outside the ${n} params`);
-      if (!Number.isInteger(bo) || bo < 0 || bo + out > n) bad(`layer ${l}: b [${bo}, ${bo + out}) is outside the ${n} params`);
-      outs.push(at(desc.outs[l], m * out, `outs[${l}]`));
-      deltas.push(at(desc.deltas[l], m * out, `deltas[${l}]`));
-    }
+    const ptr = (b: Buf | null | undefined): number => (b ? (b as WasmBuf).ptr : 0);
+    const params = ptr(desc.params), grads = ptr(desc.grads), backup = ptr(desc.backup);
+    const state1 = ptr(desc.state1), state2 = ptr(desc.state2), x = ptr(desc.x), y = ptr(desc.y);
+    const outs = desc.outs.map(ptr), deltas = desc.deltas.map(ptr);
 
     const rec = this.alloc(D_BASE / 4 + D_HEADER_WORDS + L * LAYER_WORDS) as WasmBuf; // zeroed
     // alloc may have grown the memory: views after it
@@ -488,7 +452,7 @@ export class WasmBackend implements Backend {
     u32[base + D.params] = params;
     u32[base + D.grads] = grads;
     u32[base + D.backup] = backup;
-    u32[base + D.backupBytes] = desc.params.length * 4;
+    u32[base + D.backupBytes] = n * 4; // the n params the contract checked backup for
     u32[base + D.state1] = state1;
     u32[base + D.state2] = state2;
     u32[base + D.hyper] = rec.ptr;
@@ -507,9 +471,8 @@ export class WasmBackend implements Backend {
       u32[r + R.delta] = deltas[l];
     }
     // the step holds every buffer it names, so that none is recycled while it can run
-    const keep = [desc.x, desc.y, desc.params, desc.grads, desc.backup, ...desc.outs, ...desc.deltas,
-      ...(desc.state1 ? [desc.state1] : []), ...(desc.state2 ? [desc.state2] : [])];
-    return new WasmCompiledStep(this, rec, this.k.trainStep!, keep);
+    const keep = used.map((u) => u.buf);
+    return new WasmCompiledStep(this, rec, this.k.trainStep!, keep, desc.optimizer);
   }
 }
 
@@ -520,24 +483,37 @@ class WasmCompiledStep implements CompiledStep {
   private readonly at: number;
 
   constructor(private readonly owner: WasmBackend, private readonly desc: WasmBuf,
-    private readonly run_: (d: number) => void, readonly keep: readonly Buf[]) {
+    private readonly run_: (d: number) => number, readonly keep: readonly Buf[], private readonly optimizer: number) {
     this.at = desc.ptr / 8;
   }
 
+  /** The last hyper-parameter object whose fields were all of the right type. */
+  private typed: StepHyper | null = null;
+
+  private checkTypes(h: StepHyper): void {
+    if (!hyperTypesOk(h)) checkHyper(h, this.optimizer);
+    this.typed = h;
+  }
+
   run(h: StepHyper): void {
+    // the contract (contract.ts): the types here, when the object is new (a Float64Array would take
+    // '0.1' as 0.1 and null as 0), the values in the module on every run (trainStep returns 1 and
+    // does nothing when they are out of contract). More checking here would cost the batch loop an
+    // inlining, and a boxed number a step.
+    if (h !== this.typed) this.checkTypes(h);
     // owner.f64 follows memory growth; a view of the step's own would need a check per run
     const v = this.owner.f64, at = this.at;
     v[at] = h.lr;
     v[at + 1] = h.clipNorm;
     v[at + 2] = h.weightDecay;
     v[at + 3] = h.mu;
-    v[at + 4] = h.nesterov ? 1 : 0;
+    v[at + 4] = +h.nesterov;
     v[at + 5] = h.beta1;
     v[at + 6] = h.beta2;
     v[at + 7] = h.eps;
     v[at + 8] = h.bc1;
     v[at + 9] = h.bc2;
-    this.run_(this.desc.ptr + D_BASE);
+    if (this.run_(this.desc.ptr + D_BASE) !== 0) checkHyper(h, this.optimizer);
     this.loss[0] = v[at + H_LOSS];
   }
 }

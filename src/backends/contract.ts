@@ -1,0 +1,486 @@
+// The kernel contract: what every backend (native, wasm, js) accepts at its boundary, written once.
+// Each kernel's arguments are listed here in order with their kind, range, the floats a buffer
+// must hold, and which buffers the kernel writes (an output must not share memory with any other
+// buffer argument). The wasm and js backends check calls with `checkKernel`, the native backend's
+// JavaScript side with `checkTypes` and its C++ side (native/args.h) with the same rules and the
+// same words; test/boundary.test.ts runs one table of bad calls against all three and expects
+// identical errors.
+//
+// Order of checks, so that the first error is the same everywhere:
+//   1. types, in positional order (a number, a boolean, a buffer of this backend);
+//   2. ranges of the non-buffer arguments, in positional order;
+//   3. buffer lengths, in positional order;
+//   4. overlaps: each output, in positional order, against every other buffer in positional order.
+// Type errors are TypeErrors, everything else RangeErrors; messages start with the kernel's name.
+import { OPT, type Buf, type StepDesc, type StepHyper } from './backend.js';
+
+export type ArgKind =
+  | 'buffer' // a buffer of this backend
+  | 'buffer?' // the same, or null
+  | 'size' // an integer in [0, 2^31 − 1]
+  | 'decayCount' // an integer in [0, n]
+  | 'float32' // a number that is finite once rounded to float32 (1e39 is not: it becomes Infinity)
+  | 'nonzero' // the same, and not 0 once rounded (a divisor)
+  | 'act' // an activation code, ACT in backend.ts
+  | 'prevAct' // an activation code other than softmax
+  | 'loss' // a loss code, LOSS in backend.ts
+  | 'bool';
+
+export interface ArgContract {
+  readonly name: string;
+  readonly kind: ArgKind;
+  /** Buffers: the size arguments whose product is the fewest floats it must hold. */
+  readonly floats?: readonly string[];
+  /** Buffers the kernel writes: they must not share memory with any other buffer argument. */
+  readonly output?: boolean;
+}
+
+const buf = (name: string, floats: string[], output = false): ArgContract => ({ name, kind: 'buffer', floats, output });
+const arg = (name: string, kind: ArgKind): ArgContract => ({ name, kind });
+
+/** Every kernel of the Backend interface, its arguments in order (backend.ts documents the math). */
+export const KERNELS = {
+  gemm: [arg('transA', 'bool'), arg('transB', 'bool'), arg('m', 'size'), arg('n', 'size'), arg('k', 'size'),
+    arg('alpha', 'float32'), buf('a', ['m', 'k']), buf('b', ['k', 'n']), arg('beta', 'float32'), buf('c', ['m', 'n'], true)],
+  denseForward: [buf('y', ['m', 'out'], true), buf('x', ['m', 'inp']), buf('w', ['inp', 'out']), buf('b', ['out']),
+    arg('m', 'size'), arg('inp', 'size'), arg('out', 'size'), arg('act', 'act'), arg('alpha', 'float32')],
+  denseBackward: [buf('dw', ['inp', 'out'], true), buf('db', ['out'], true),
+    { name: 'dx', kind: 'buffer?', floats: ['m', 'inp'], output: true }, buf('dz', ['m', 'out']), buf('x', ['m', 'inp']),
+    buf('w', ['inp', 'out']), arg('m', 'size'), arg('inp', 'size'), arg('out', 'size'), arg('scale', 'float32'),
+    arg('prevAct', 'prevAct'), arg('alpha', 'float32')],
+  lossDelta: [buf('dz', ['m', 'n'], true), buf('a', ['m', 'n']), buf('y', ['m', 'n']), arg('m', 'size'), arg('n', 'size'),
+    arg('loss', 'loss'), arg('act', 'act'), arg('alpha', 'float32')],
+  sumSquares: [buf('g', ['n']), arg('n', 'size')],
+  sgdStep: [buf('p', ['n'], true), buf('g', ['n']), arg('n', 'size'), arg('lr', 'float32'), arg('gradScale', 'float32'),
+    arg('weightDecay', 'float32'), arg('decayCount', 'decayCount')],
+  momentumStep: [buf('p', ['n'], true), buf('g', ['n']), buf('v', ['n'], true), arg('n', 'size'), arg('lr', 'float32'),
+    arg('gradScale', 'float32'), arg('mu', 'float32'), arg('nesterov', 'bool'), arg('weightDecay', 'float32'),
+    arg('decayCount', 'decayCount')],
+  adamStep: [buf('p', ['n'], true), buf('g', ['n']), buf('m', ['n'], true), buf('v', ['n'], true), arg('n', 'size'),
+    arg('lr', 'float32'), arg('gradScale', 'float32'), arg('beta1', 'float32'), arg('beta2', 'float32'),
+    arg('eps', 'float32'), arg('bc1', 'nonzero'), arg('bc2', 'nonzero'), arg('weightDecay', 'float32'),
+    arg('decoupled', 'bool'), arg('decayCount', 'decayCount')],
+} as const satisfies Record<string, readonly ArgContract[]>;
+
+export type KernelName = keyof typeof KERNELS;
+
+export const MAX_SIZE = 2147483647;
+/** [lo, hi] of the integer kinds; decayCount's hi is the kernel's n. */
+const RANGES: Partial<Record<ArgKind, readonly [number, number]>> = {
+  size: [0, MAX_SIZE], act: [0, 5], prevAct: [0, 4], loss: [0, 2],
+};
+
+/** How a backend's buffers are recognized and placed, for the type and overlap checks. */
+export interface BufferSpace {
+  /** True for a buffer this backend's kernels can use. */
+  accepts(b: unknown): boolean;
+  length(b: Buf): number;
+  /** The memory a buffer lies in (compared by identity) and its first float there. */
+  memory(b: Buf): unknown;
+  start(b: Buf): number;
+}
+
+/** Any Buf with a Float32Array: what the js backend (and native's Float32Array path) runs on. */
+export function isBufLike(b: unknown): b is Buf {
+  return typeof b === 'object' && b !== null && (b as Buf).data instanceof Float32Array;
+}
+
+/** The buffers of the js backend: any Buf, placed by its Float32Array. */
+export const ARRAY_SPACE: BufferSpace = {
+  accepts: isBufLike,
+  length: (b) => b.data.length,
+  memory: (b) => b.data.buffer,
+  start: (b) => b.data.byteOffset / 4,
+};
+
+/** What a value is, in an error message ("got a string"); native/args.h describe() says the same. */
+export function describe(v: unknown): string {
+  if (v === null) return 'null';
+  switch (typeof v) {
+    case 'undefined': return 'undefined';
+    case 'boolean': return 'a boolean';
+    case 'number': return 'a number';
+    case 'string': return 'a string';
+    case 'bigint': return 'a bigint';
+    case 'symbol': return 'a symbol';
+    case 'function': return 'a function';
+    default: return isBufLike(v) ? 'a buffer of another backend' : 'an object';
+  }
+}
+
+export const isFiniteF32 = (v: number): boolean => Number.isFinite(Math.fround(v));
+
+// The contract's words (native/args.h builds the same strings).
+const msg = {
+  number: (name: string, v: unknown) => `${name} must be a number, got ${describe(v)}`,
+  bool: (name: string, v: unknown) => `${name} must be a boolean, got ${describe(v)}`,
+  buffer: (name: string, v: unknown, nullable: boolean) =>
+    `${name} must be a buffer of this backend${nullable ? ' or null' : ''}, got ${describe(v)}`,
+  integer: (name: string, v: number, lo: number, hi: number) => `${name} must be an integer in [${lo}, ${hi}], got ${v}`,
+  float32: (name: string, v: number) => `${name} must be a finite float32, got ${v}`,
+  nonzero: (name: string, v: number) => `${name} must be a nonzero finite float32, got ${v}`,
+  short: (name: string, len: number, expr: string, need: number) => `${name} has ${len} floats, fewer than ${expr} = ${need}`,
+  overlap: (a: string, b: string) => `${a} and ${b} overlap (an output must not share memory with another argument)`,
+};
+
+/** One kernel's contract, resolved into positions once (the checks run on every call). */
+interface Resolved {
+  readonly fn: string;
+  readonly args: readonly ArgContract[];
+  /** per argument: the positions of its `floats` sizes (buffers), or of n (decayCount) */
+  readonly sizeAt: readonly (readonly number[])[];
+  readonly expr: readonly string[];
+  /** [output, other] position pairs in check order */
+  readonly pairs: readonly (readonly [number, number])[];
+}
+
+function resolve(fn: string, args: readonly ArgContract[]): Resolved {
+  const pos = (name: string): number => {
+    const i = args.findIndex((a) => a.name === name && a.kind !== 'buffer' && a.kind !== 'buffer?');
+    if (i < 0) throw new Error(`contract ${fn}: no size argument ${name}`);
+    return i;
+  };
+  const sizeAt = args.map((a) => (a.floats ? a.floats.map(pos) : a.kind === 'decayCount' ? [pos('n')] : []));
+  const bufs = args.map((a, i) => [a, i] as const).filter(([a]) => a.kind === 'buffer' || a.kind === 'buffer?');
+  const pairs: [number, number][] = [];
+  for (const [o, i] of bufs) {
+    if (!o.output) continue;
+    for (const [b, j] of bufs) if (j !== i && !(b.output && j < i)) pairs.push([i, j]);
+  }
+  return { fn, args, sizeAt, expr: args.map((a) => (a.floats ?? []).join('*')), pairs };
+}
+
+export const RESOLVED: Record<KernelName, Resolved> = Object.fromEntries(
+  Object.entries(KERNELS).map(([fn, args]) => [fn, resolve(fn, args)]),
+) as Record<KernelName, Resolved>;
+
+// Scratch for one check at a time (JavaScript is single-threaded): no allocation per call.
+const V: unknown[] = new Array<unknown>(16).fill(undefined);
+const NEED = new Float64Array(16);
+
+function fail(type: boolean, fn: string, text: string): never {
+  V.fill(undefined); // do not keep the caller's buffers alive
+  throw type ? new TypeError(`${fn}: ${text}`) : new RangeError(`${fn}: ${text}`);
+}
+
+function load(a0: unknown, a1: unknown, a2: unknown, a3: unknown, a4: unknown, a5: unknown, a6: unknown, a7: unknown,
+  a8: unknown, a9: unknown, a10: unknown, a11: unknown, a12: unknown, a13: unknown, a14: unknown): void {
+  V[0] = a0; V[1] = a1; V[2] = a2; V[3] = a3; V[4] = a4; V[5] = a5; V[6] = a6; V[7] = a7;
+  V[8] = a8; V[9] = a9; V[10] = a10; V[11] = a11; V[12] = a12; V[13] = a13; V[14] = a14;
+}
+
+function types(space: BufferSpace, k: Resolved): void {
+  const args = k.args;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i], v = V[i];
+    switch (a.kind) {
+      case 'buffer': if (!space.accepts(v)) fail(true, k.fn, msg.buffer(a.name, v, false)); break;
+      case 'buffer?': if (v !== null && !space.accepts(v)) fail(true, k.fn, msg.buffer(a.name, v, true)); break;
+      case 'bool': if (typeof v !== 'boolean') fail(true, k.fn, msg.bool(a.name, v)); break;
+      default: if (typeof v !== 'number') fail(true, k.fn, msg.number(a.name, v));
+    }
+  }
+}
+
+function rest(space: BufferSpace, k: Resolved): void {
+  const args = k.args;
+  // 2. ranges
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i], kind = a.kind;
+    if (kind === 'buffer' || kind === 'buffer?' || kind === 'bool') continue;
+    const v = V[i] as number;
+    if (kind === 'float32' || kind === 'nonzero') {
+      if (!isFiniteF32(v)) fail(false, k.fn, msg.float32(a.name, v));
+      if (kind === 'nonzero' && Math.fround(v) === 0) fail(false, k.fn, msg.nonzero(a.name, v));
+      continue;
+    }
+    const r = RANGES[kind];
+    const lo = r ? r[0] : 0, hi = r ? r[1] : (V[k.sizeAt[i][0]] as number);
+    if (!(Number.isInteger(v) && v >= lo && v <= hi)) fail(false, k.fn, msg.integer(a.name, v, lo, hi));
+  }
+  // 3. lengths
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a.kind !== 'buffer' && a.kind !== 'buffer?') continue;
+    const b = V[i] as Buf | null;
+    if (b === null) {
+      NEED[i] = 0;
+      continue;
+    }
+    const at = k.sizeAt[i];
+    let need = 1;
+    for (let j = 0; j < at.length; j++) need *= V[at[j]] as number;
+    NEED[i] = need;
+    const len = space.length(b);
+    if (len < need) fail(false, k.fn, msg.short(a.name, len, k.expr[i], need));
+  }
+  // 4. overlaps, over the floats each buffer is used for
+  const pairs = k.pairs;
+  for (let p = 0; p < pairs.length; p++) {
+    const i = pairs[p][0], j = pairs[p][1];
+    const bi = V[i] as Buf | null, bj = V[j] as Buf | null;
+    if (bi === null || bj === null || NEED[i] === 0 || NEED[j] === 0) continue;
+    if (space.memory(bi) !== space.memory(bj)) continue;
+    const si = space.start(bi), sj = space.start(bj);
+    if (si < sj + NEED[j] && sj < si + NEED[i]) fail(false, k.fn, msg.overlap(args[i].name, args[j].name));
+  }
+  V.fill(undefined);
+}
+
+/**
+ * Checks a call of kernel `k` against the contract (arguments in the kernel's order; pass fewer,
+ * the rest are undefined). Throws the contract's error, or returns having allocated nothing.
+ */
+export function checkKernel(space: BufferSpace, k: Resolved, a0?: unknown, a1?: unknown, a2?: unknown, a3?: unknown,
+  a4?: unknown, a5?: unknown, a6?: unknown, a7?: unknown, a8?: unknown, a9?: unknown, a10?: unknown, a11?: unknown,
+  a12?: unknown, a13?: unknown, a14?: unknown): void {
+  load(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
+  types(space, k);
+  rest(space, k);
+}
+
+/** Only the types (step 1): the native backend checks the rest in C++, with the same words. */
+export function checkTypes(space: BufferSpace, k: Resolved, a0?: unknown, a1?: unknown, a2?: unknown, a3?: unknown,
+  a4?: unknown, a5?: unknown, a6?: unknown, a7?: unknown, a8?: unknown, a9?: unknown, a10?: unknown, a11?: unknown,
+  a12?: unknown, a13?: unknown, a14?: unknown): void {
+  load(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
+  types(space, k);
+  V.fill(undefined);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compiled steps (backend.ts StepCompiler): the description is checked once, when compiling; the
+// hyper-parameters on every run.
+
+const HYPER_FIELDS = ['lr', 'clipNorm', 'weightDecay', 'mu', 'nesterov', 'beta1', 'beta2', 'eps', 'bc1', 'bc2'] as const;
+
+function hyperFail(type: boolean, text: string): never {
+  throw type ? new TypeError(`compiled step: ${text}`) : new RangeError(`compiled step: ${text}`);
+}
+
+
+/** Every field of a run's hyper-parameters of its type (numbers, nesterov a boolean). */
+export function hyperTypesOk(h: StepHyper): boolean {
+  return typeof h === 'object' && h !== null && typeof h.lr === 'number' && typeof h.clipNorm === 'number' &&
+    typeof h.weightDecay === 'number' && typeof h.mu === 'number' && typeof h.nesterov === 'boolean' &&
+    typeof h.beta1 === 'number' && typeof h.beta2 === 'number' && typeof h.eps === 'number' &&
+    typeof h.bc1 === 'number' && typeof h.bc2 === 'number';
+}
+
+/** Throws the contract's error for the first thing wrong with a run's hyper-parameters. */
+export function checkHyper(h: StepHyper, optimizer: number): never {
+  return badHyper(h, optimizer);
+}
+
+/** Which field of a refused run is wrong, in the order of HYPER_FIELDS. */
+function badHyper(h: StepHyper, optimizer: number): never {
+  if (typeof h !== 'object' || h === null) hyperFail(true, `the hyper-parameters must be an object, got ${describe(h)}`);
+  for (const f of HYPER_FIELDS) {
+    const v = h[f];
+    if (f === 'nesterov') {
+      if (typeof v !== 'boolean') hyperFail(true, msg.bool(f, v));
+    } else if (typeof v !== 'number') {
+      hyperFail(true, msg.number(f, v));
+    } else if (!isFiniteF32(v)) {
+      hyperFail(false, msg.float32(f, v));
+    }
+  }
+  const f = Math.fround(h.bc1) === 0 ? 'bc1' : 'bc2';
+  if ((optimizer === OPT.adam || optimizer === OPT.adamw) && Math.fround(h[f]) === 0) hyperFail(false, msg.nonzero(f, h[f]));
+  // reached only if the stored values were refused and the fields look fine (they changed between)
+  hyperFail(false, 'the hyper-parameters changed while being checked');
+}
+
+/** A step description's buffers, by name, with the floats each is used for. */
+export interface StepBuffer {
+  name: string;
+  buf: Buf;
+  floats: number;
+  /** the step writes it (x and y are only read) */
+  output: boolean;
+}
+
+/**
+ * Checks a step description (the contract of StepDesc in backend.ts) and returns its buffers with
+ * the floats each is used for. Every message starts with "compileStep: ".
+ */
+export function checkStep(space: BufferSpace, d: StepDesc): StepBuffer[] {
+  const bad = (text: string, type = false): never => {
+    throw type ? new TypeError(`compileStep: ${text}`) : new RangeError(`compileStep: ${text}`);
+  };
+  if (typeof d !== 'object' || d === null) bad(`the description must be an object, got ${describe(d)}`, true);
+  const integer = (name: string, v: unknown, lo: number, hi: number): number => {
+    if (typeof v !== 'number') bad(msg.number(name, v), true);
+    if (!(Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi)) bad(msg.integer(name, v as number, lo, hi));
+    return v as number;
+  };
+  const m = integer('m', d.m, 1, MAX_SIZE);
+  if (!Array.isArray(d.dims) || d.dims.length < 2) bad('dims must list the input width and at least one layer\'s units');
+  const dims = d.dims;
+  dims.forEach((v, i) => integer(`dims[${i}]`, v, 1, MAX_SIZE));
+  const L = dims.length - 1;
+  for (const key of ['acts', 'alphas', 'outs', 'deltas', 'wOffsets', 'bOffsets'] as const) {
+    const a = d[key] as unknown;
+    if (!Array.isArray(a) || a.length !== L) {
+      bad(`${key} needs ${L} entries (one per layer), got ${Array.isArray(a) ? a.length : describe(a)}`);
+    }
+  }
+  for (let l = 0; l < L; l++) {
+    const act = integer(`acts[${l}]`, d.acts[l], 0, 5);
+    if (act === 5 && l < L - 1) bad(`acts[${l}]: softmax is only allowed on the output layer`);
+    const alpha = d.alphas[l];
+    if (typeof alpha !== 'number') bad(msg.number(`alphas[${l}]`, alpha), true);
+    if (!isFiniteF32(alpha)) bad(msg.float32(`alphas[${l}]`, alpha));
+  }
+  integer('loss', d.loss, 0, 2);
+  const opt = integer('optimizer', d.optimizer, 0, 3);
+  const n = integer('n', d.n, 1, MAX_SIZE);
+  integer('decayCount', d.decayCount, 0, n);
+  for (let l = 0; l < L; l++) {
+    const inp = dims[l], out = dims[l + 1];
+    const wo = integer(`wOffsets[${l}]`, d.wOffsets[l], 0, n), bo = integer(`bOffsets[${l}]`, d.bOffsets[l], 0, n);
+    if (wo + inp * out > n) bad(`layer ${l}: W [${wo}, ${wo + inp * out}) is outside the ${n} params`);
+    if (bo + out > n) bad(`layer ${l}: b [${bo}, ${bo + out}) is outside the ${n} params`);
+  }
+  // buffers: type, then length, in the description's order
+  const list: [string, Buf | null | undefined, number, string, boolean, boolean][] = [
+    // name, buffer, floats, how they read, output, required
+    ['x', d.x, m * dims[0], 'm*dims[0]', false, true],
+    ['y', d.y, m * dims[L], `m*dims[${L}]`, false, true],
+    ['params', d.params, n, 'n', true, true],
+    ['grads', d.grads, n, 'n', true, true],
+    ['backup', d.backup, n, 'n', true, true],
+    ['state1', d.state1, n, 'n', true, opt !== OPT.sgd],
+    ['state2', d.state2, n, 'n', true, opt === OPT.adam || opt === OPT.adamw],
+  ];
+  for (let l = 0; l < L; l++) list.push([`outs[${l}]`, d.outs[l], m * dims[l + 1], `m*dims[${l + 1}]`, true, true]);
+  for (let l = 0; l < L; l++) list.push([`deltas[${l}]`, d.deltas[l], m * dims[l + 1], `m*dims[${l + 1}]`, true, true]);
+  const used: StepBuffer[] = [];
+  for (const [name, b, floats, expr, output, required] of list) {
+    if (!required && (b === null || b === undefined)) continue;
+    if (!space.accepts(b)) {
+      const why = name === 'state1' || name === 'state2' ? ' (this optimizer keeps its state there)' : '';
+      bad(`${name} must be a buffer of this backend${why}, got ${describe(b)}`, true);
+    }
+    const len = space.length(b as Buf);
+    if (len < floats) bad(msg.short(name, len, expr, floats));
+    used.push({ name, buf: b as Buf, floats, output });
+  }
+  // overlaps: sorted by start within each memory, each buffer against the one reaching furthest
+  // before it (if it overlaps any earlier one, it overlaps that one)
+  const order = used.map((u, i) => ({ u, i, mem: space.memory(u.buf), start: space.start(u.buf) }))
+    .filter((e) => e.u.floats > 0);
+  const byMemory = new Map<unknown, typeof order>();
+  for (const e of order) {
+    const list2 = byMemory.get(e.mem);
+    if (list2) list2.push(e);
+    else byMemory.set(e.mem, [e]);
+  }
+  for (const group of byMemory.values()) {
+    group.sort((a, b) => a.start - b.start || a.i - b.i);
+    let reach = group[0];
+    for (let j = 1; j < group.length; j++) {
+      const cur = group[j];
+      if (cur.start < reach.start + reach.u.floats && (cur.u.output || reach.u.output)) {
+        const [first, second] = reach.i < cur.i ? [reach, cur] : [cur, reach];
+        bad(`${first.u.name} and ${second.u.name} overlap (a buffer the step writes must not share memory with another)`);
+      }
+      if (cur.start + cur.u.floats > reach.start + reach.u.floats) reach = cur;
+    }
+  }
+  return used;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same contract, kernel by kernel, as one expression each: true when a call certainly keeps
+// it. Backends run these on every call (a few nanoseconds) and, only when one says false, the
+// table-driven checkKernel / checkTypes above, which name what is wrong. test/boundary.test.ts
+// holds both to one table of bad calls on every backend.
+
+const F32_OVERFLOW = 3.4028235677973366e38; // 2^128 − 2^103: the smallest magnitude that rounds to Infinity
+const F32_HALF_MIN = 2 ** -150; // the largest magnitude that rounds to 0
+const num = (v: unknown): v is number => typeof v === 'number';
+const isSize = (v: unknown): boolean => typeof v === 'number' && v >= 0 && v <= MAX_SIZE && Number.isInteger(v);
+const isF32 = (v: unknown): boolean => typeof v === 'number' && Math.abs(v) < F32_OVERFLOW;
+const isNonzero = (v: unknown): boolean => isF32(v) && Math.abs(v as number) > F32_HALF_MIN;
+const isInt = (v: unknown, hi: number): boolean => typeof v === 'number' && v >= 0 && v <= hi && Number.isInteger(v);
+const holds = (s: BufferSpace, b: unknown, need: number): boolean => s.accepts(b) && s.length(b as Buf) >= need;
+/** o (no floats used) and b (nb) share no float. */
+function apart(s: BufferSpace, o: Buf | null, no: number, b: Buf | null, nb: number): boolean {
+  if (o === null || b === null || no === 0 || nb === 0 || s.memory(o) !== s.memory(b)) return true;
+  const so = s.start(o), sb = s.start(b);
+  return so + no <= sb || sb + nb <= so;
+}
+
+/** Each kernel's whole contract (types, ranges, lengths, overlaps) as one test. */
+export const FAST = {
+  gemm: (s: BufferSpace, ta: boolean, tb: boolean, m: number, n: number, k: number, alpha: number, a: Buf, b: Buf,
+    beta: number, c: Buf): boolean =>
+    typeof ta === 'boolean' && typeof tb === 'boolean' && isSize(m) && isSize(n) && isSize(k) && isF32(alpha) && isF32(beta) &&
+    holds(s, a, m * k) && holds(s, b, k * n) && holds(s, c, m * n) && apart(s, c, m * n, a, m * k) && apart(s, c, m * n, b, k * n),
+  denseForward: (s: BufferSpace, y: Buf, x: Buf, w: Buf, b: Buf, m: number, inp: number, out: number, act: number,
+    alpha: number): boolean =>
+    isSize(m) && isSize(inp) && isSize(out) && isInt(act, 5) && isF32(alpha) &&
+    holds(s, y, m * out) && holds(s, x, m * inp) && holds(s, w, inp * out) && holds(s, b, out) &&
+    apart(s, y, m * out, x, m * inp) && apart(s, y, m * out, w, inp * out) && apart(s, y, m * out, b, out),
+  denseBackward: (s: BufferSpace, dw: Buf, db: Buf, dx: Buf | null, dz: Buf, x: Buf, w: Buf, m: number, inp: number,
+    out: number, scale: number, prevAct: number, alpha: number): boolean => {
+    if (!(isSize(m) && isSize(inp) && isSize(out) && isF32(scale) && isInt(prevAct, 4) && isF32(alpha) &&
+      holds(s, dw, inp * out) && holds(s, db, out) && (dx === null || holds(s, dx, m * inp)) && holds(s, dz, m * out) &&
+      holds(s, x, m * inp) && holds(s, w, inp * out))) return false;
+    const nw = inp * out, nx = m * inp, nz = m * out;
+    return apart(s, dw, nw, db, out) && apart(s, dw, nw, dx, nx) && apart(s, dw, nw, dz, nz) && apart(s, dw, nw, x, nx) &&
+      apart(s, dw, nw, w, nw) && apart(s, db, out, dx, nx) && apart(s, db, out, dz, nz) && apart(s, db, out, x, nx) &&
+      apart(s, db, out, w, nw) && apart(s, dx, nx, dz, nz) && apart(s, dx, nx, x, nx) && apart(s, dx, nx, w, nw);
+  },
+  lossDelta: (s: BufferSpace, dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: number, act: number,
+    alpha: number): boolean =>
+    isSize(m) && isSize(n) && isInt(loss, 2) && isInt(act, 5) && isF32(alpha) &&
+    holds(s, dz, m * n) && holds(s, a, m * n) && holds(s, y, m * n) && apart(s, dz, m * n, a, m * n) && apart(s, dz, m * n, y, m * n),
+  sumSquares: (s: BufferSpace, g: Buf, n: number): boolean => isSize(n) && holds(s, g, n),
+  sgdStep: (s: BufferSpace, p: Buf, g: Buf, n: number, lr: number, gradScale: number, weightDecay: number,
+    decayCount: number): boolean =>
+    isSize(n) && isF32(lr) && isF32(gradScale) && isF32(weightDecay) && isInt(decayCount, n) &&
+    holds(s, p, n) && holds(s, g, n) && apart(s, p, n, g, n),
+  momentumStep: (s: BufferSpace, p: Buf, g: Buf, v: Buf, n: number, lr: number, gradScale: number, mu: number,
+    nesterov: boolean, weightDecay: number, decayCount: number): boolean =>
+    isSize(n) && isF32(lr) && isF32(gradScale) && isF32(mu) && typeof nesterov === 'boolean' && isF32(weightDecay) &&
+    isInt(decayCount, n) && holds(s, p, n) && holds(s, g, n) && holds(s, v, n) &&
+    apart(s, p, n, g, n) && apart(s, p, n, v, n) && apart(s, v, n, g, n),
+  adamStep: (s: BufferSpace, p: Buf, g: Buf, m: Buf, v: Buf, n: number, lr: number, gradScale: number, beta1: number,
+    beta2: number, eps: number, bc1: number, bc2: number, weightDecay: number, decoupled: boolean,
+    decayCount: number): boolean =>
+    isSize(n) && isF32(lr) && isF32(gradScale) && isF32(beta1) && isF32(beta2) && isF32(eps) && isNonzero(bc1) &&
+    isNonzero(bc2) && isF32(weightDecay) && typeof decoupled === 'boolean' && isInt(decayCount, n) &&
+    holds(s, p, n) && holds(s, g, n) && holds(s, m, n) && holds(s, v, n) &&
+    apart(s, p, n, g, n) && apart(s, p, n, m, n) && apart(s, p, n, v, n) && apart(s, m, n, g, n) && apart(s, m, n, v, n) &&
+    apart(s, v, n, g, n),
+};
+
+/** Each kernel's types alone (the native backend checks the rest in C++). */
+export const FAST_TYPES = {
+  gemm: (ta: boolean, tb: boolean, m: number, n: number, k: number, alpha: number, a: Buf, b: Buf, beta: number,
+    c: Buf): boolean =>
+    typeof ta === 'boolean' && typeof tb === 'boolean' && num(m) && num(n) && num(k) && num(alpha) && num(beta) &&
+    isBufLike(a) && isBufLike(b) && isBufLike(c),
+  denseForward: (y: Buf, x: Buf, w: Buf, b: Buf, m: number, inp: number, out: number, act: number, alpha: number): boolean =>
+    num(m) && num(inp) && num(out) && num(act) && num(alpha) && isBufLike(y) && isBufLike(x) && isBufLike(w) && isBufLike(b),
+  denseBackward: (dw: Buf, db: Buf, dx: Buf | null, dz: Buf, x: Buf, w: Buf, m: number, inp: number, out: number,
+    scale: number, prevAct: number, alpha: number): boolean =>
+    num(m) && num(inp) && num(out) && num(scale) && num(prevAct) && num(alpha) && isBufLike(dw) && isBufLike(db) &&
+    (dx === null || isBufLike(dx)) && isBufLike(dz) && isBufLike(x) && isBufLike(w),
+  lossDelta: (dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: number, act: number, alpha: number): boolean =>
+    num(m) && num(n) && num(loss) && num(act) && num(alpha) && isBufLike(dz) && isBufLike(a) && isBufLike(y),
+  sumSquares: (g: Buf, n: number): boolean => num(n) && isBufLike(g),
+  sgdStep: (p: Buf, g: Buf, n: number, lr: number, gradScale: number, weightDecay: number, decayCount: number): boolean =>
+    num(n) && num(lr) && num(gradScale) && num(weightDecay) && num(decayCount) && isBufLike(p) && isBufLike(g),
+  momentumStep: (p: Buf, g: Buf, v: Buf, n: number, lr: number, gradScale: number, mu: number, nesterov: boolean,
+    weightDecay: number, decayCount: number): boolean =>
+    num(n) && num(lr) && num(gradScale) && num(mu) && typeof nesterov === 'boolean' && num(weightDecay) &&
+    num(decayCount) && isBufLike(p) && isBufLike(g) && isBufLike(v),
+  adamStep: (p: Buf, g: Buf, m: Buf, v: Buf, n: number, lr: number, gradScale: number, beta1: number, beta2: number,
+    eps: number, bc1: number, bc2: number, weightDecay: number, decoupled: boolean, decayCount: number): boolean =>
+    num(n) && num(lr) && num(gradScale) && num(beta1) && num(beta2) && num(eps) && num(bc1) && num(bc2) &&
+    num(weightDecay) && typeof decoupled === 'boolean' && num(decayCount) && isBufLike(p) && isBufLike(g) &&
+    isBufLike(m) && isBufLike(v),
+};
