@@ -19,7 +19,7 @@ namespace deltaprop {
 namespace {
 
 using namespace boundary;
-constexpr int kMaxThreads = 256;
+constexpr int kMaxThreads = abi::MAX_THREADS;
 
 napi_value undefined(napi_env env) {
   napi_value u;
@@ -59,13 +59,14 @@ Ctx& ctx_of(ArgsT& a) { return static_cast<CtxBox*>(a.data())->ctx; }
 template <class ArgsT>
 napi_value Gemm(napi_env env, napi_callback_info info) {
   ArgsT A(env, info, "gemm");
-  bool ta = A.boolean(0, "transA"), tb = A.boolean(1, "transB");
-  idx m = A.size(2, "m"), n = A.size(3, "n"), k = A.size(4, "k");
-  float alpha = A.real(5, "alpha");
-  float beta = A.real(8, "beta");
-  const float* a = A.f32(6, "a", m * k, "m*k");
-  const float* b = A.f32(7, "b", k * n, "k*n");
-  float* c = A.f32(9, "c", m * n, "m*n", false, true);
+  using P = abi::arg::gemm;
+  bool ta = A.boolean(P::transA, "transA"), tb = A.boolean(P::transB, "transB");
+  idx m = A.size(P::m, "m"), n = A.size(P::n, "n"), k = A.size(P::k, "k");
+  float alpha = A.real(P::alpha, "alpha");
+  float beta = A.real(P::beta, "beta");
+  const float* a = A.f32(P::a, "a", m * k, "m*k");
+  const float* b = A.f32(P::b, "b", k * n, "k*n");
+  float* c = A.f32(P::c, "c", m * n, "m*n", false, true);
   A.no_overlap();
   if (!A.ok()) return nullptr;
   return guarded(env, "gemm", [&] {
@@ -78,13 +79,14 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
 template <class ArgsT>
 napi_value DenseForward(napi_env env, napi_callback_info info) {
   ArgsT A(env, info, "denseForward");
-  idx m = A.size(4, "m"), inp = A.size(5, "inp"), out = A.size(6, "out");
-  int act = (int)A.integer(7, "act", 0, 5);
-  float alpha = A.real(8, "alpha");
-  float* y = A.f32(0, "y", m * out, "m*out", false, true);
-  const float* x = A.f32(1, "x", m * inp, "m*inp");
-  const float* w = A.f32(2, "w", inp * out, "inp*out");
-  const float* b = A.f32(3, "b", out, "out");
+  using P = abi::arg::denseForward;
+  idx m = A.size(P::m, "m"), inp = A.size(P::inp, "inp"), out = A.size(P::out, "out");
+  int act = (int)A.integer(P::act, "act", 0, abi::ACT_MAX);
+  float alpha = A.real(P::alpha, "alpha");
+  float* y = A.f32(P::y, "y", m * out, "m*out", false, true);
+  const float* x = A.f32(P::x, "x", m * inp, "m*inp");
+  const float* w = A.f32(P::w, "w", inp * out, "inp*out");
+  const float* b = A.f32(P::b, "b", out, "out");
   A.no_overlap();
   if (!A.ok()) return nullptr;
   return guarded(env, "denseForward", [&] {
@@ -98,16 +100,17 @@ napi_value DenseForward(napi_env env, napi_callback_info info) {
 template <class ArgsT>
 napi_value DenseBackward(napi_env env, napi_callback_info info) {
   ArgsT A(env, info, "denseBackward");
-  idx m = A.size(6, "m"), inp = A.size(7, "inp"), out = A.size(8, "out");
-  float scale = A.real(9, "scale");
-  int prev = (int)A.integer(10, "prevAct", 0, 4);  // never softmax
-  float alpha = A.real(11, "alpha");
-  float* dw = A.f32(0, "dw", inp * out, "inp*out", false, true);
-  float* db = A.f32(1, "db", out, "out", false, true);
-  float* dx = A.f32(2, "dx", m * inp, "m*inp", true, true);
-  const float* dz = A.f32(3, "dz", m * out, "m*out");
-  const float* x = A.f32(4, "x", m * inp, "m*inp");
-  const float* w = A.f32(5, "w", inp * out, "inp*out");
+  using P = abi::arg::denseBackward;
+  idx m = A.size(P::m, "m"), inp = A.size(P::inp, "inp"), out = A.size(P::out, "out");
+  float scale = A.real(P::scale, "scale");
+  int prev = (int)A.integer(P::prevAct, "prevAct", 0, abi::PREV_ACT_MAX);  // never softmax
+  float alpha = A.real(P::alpha, "alpha");
+  float* dw = A.f32(P::dw, "dw", inp * out, "inp*out", false, true);
+  float* db = A.f32(P::db, "db", out, "out", false, true);
+  float* dx = A.f32(P::dx, "dx", m * inp, "m*inp", true, true);
+  const float* dz = A.f32(P::dz, "dz", m * out, "m*out");
+  const float* x = A.f32(P::x, "x", m * inp, "m*inp");
+  const float* w = A.f32(P::w, "w", inp * out, "inp*out");
   A.no_overlap();
   if (!A.ok()) return nullptr;
   return guarded(env, "denseBackward", [&] {
@@ -120,13 +123,14 @@ napi_value DenseBackward(napi_env env, napi_callback_info info) {
 template <class ArgsT>
 napi_value LossDelta(napi_env env, napi_callback_info info) {
   ArgsT A(env, info, "lossDelta");
-  idx m = A.size(3, "m"), n = A.size(4, "n");
-  int loss = (int)A.integer(5, "loss", 0, 2);
-  int act = (int)A.integer(6, "act", 0, 5);
-  float alpha = A.real(7, "alpha");
-  float* dz = A.f32(0, "dz", m * n, "m*n", false, true);
-  const float* a = A.f32(1, "a", m * n, "m*n");
-  const float* y = A.f32(2, "y", m * n, "m*n");
+  using P = abi::arg::lossDelta;
+  idx m = A.size(P::m, "m"), n = A.size(P::n, "n");
+  int loss = (int)A.integer(P::loss, "loss", 0, abi::LOSS_MAX);
+  int act = (int)A.integer(P::act, "act", 0, abi::ACT_MAX);
+  float alpha = A.real(P::alpha, "alpha");
+  float* dz = A.f32(P::dz, "dz", m * n, "m*n", false, true);
+  const float* a = A.f32(P::a, "a", m * n, "m*n");
+  const float* y = A.f32(P::y, "y", m * n, "m*n");
   A.no_overlap();
   if (!A.ok()) return nullptr;
   if (n == 0) return number(env, 0);
@@ -139,8 +143,9 @@ napi_value LossDelta(napi_env env, napi_callback_info info) {
 template <class ArgsT>
 napi_value SumSquares(napi_env env, napi_callback_info info) {
   ArgsT A(env, info, "sumSquares");
-  idx n = A.size(1, "n");
-  const float* g = A.f32(0, "g", n, "n");
+  using P = abi::arg::sumSquares;
+  idx n = A.size(P::n, "n");
+  const float* g = A.f32(P::g, "g", n, "n");
   if (!A.ok()) return nullptr;
   return number(env, ctx_of(A).k->sum_squares(g, n));
 }
@@ -149,11 +154,12 @@ napi_value SumSquares(napi_env env, napi_callback_info info) {
 template <class ArgsT>
 napi_value SgdStep(napi_env env, napi_callback_info info) {
   ArgsT A(env, info, "sgdStep");
-  idx n = A.size(2, "n");
-  float lr = A.real(3, "lr"), gs = A.real(4, "gradScale"), wd = A.real(5, "weightDecay");
-  idx dc = A.integer(6, "decayCount", 0, (double)n);
-  float* p = A.f32(0, "p", n, "n", false, true);
-  const float* g = A.f32(1, "g", n, "n");
+  using P = abi::arg::sgdStep;
+  idx n = A.size(P::n, "n");
+  float lr = A.real(P::lr, "lr"), gs = A.real(P::gradScale, "gradScale"), wd = A.real(P::weightDecay, "weightDecay");
+  idx dc = A.integer(P::decayCount, "decayCount", 0, (double)n);
+  float* p = A.f32(P::p, "p", n, "n", false, true);
+  const float* g = A.f32(P::g, "g", n, "n");
   A.no_overlap();
   if (!A.ok()) return nullptr;
   ctx_of(A).k->sgd_step(p, g, n, lr, gs, wd, dc);
@@ -164,14 +170,15 @@ napi_value SgdStep(napi_env env, napi_callback_info info) {
 template <class ArgsT>
 napi_value MomentumStep(napi_env env, napi_callback_info info) {
   ArgsT A(env, info, "momentumStep");
-  idx n = A.size(3, "n");
-  float lr = A.real(4, "lr"), gs = A.real(5, "gradScale"), mu = A.real(6, "mu");
-  bool nest = A.boolean(7, "nesterov");
-  float wd = A.real(8, "weightDecay");
-  idx dc = A.integer(9, "decayCount", 0, (double)n);
-  float* p = A.f32(0, "p", n, "n", false, true);
-  const float* g = A.f32(1, "g", n, "n");
-  float* v = A.f32(2, "v", n, "n", false, true);
+  using P = abi::arg::momentumStep;
+  idx n = A.size(P::n, "n");
+  float lr = A.real(P::lr, "lr"), gs = A.real(P::gradScale, "gradScale"), mu = A.real(P::mu, "mu");
+  bool nest = A.boolean(P::nesterov, "nesterov");
+  float wd = A.real(P::weightDecay, "weightDecay");
+  idx dc = A.integer(P::decayCount, "decayCount", 0, (double)n);
+  float* p = A.f32(P::p, "p", n, "n", false, true);
+  const float* g = A.f32(P::g, "g", n, "n");
+  float* v = A.f32(P::v, "v", n, "n", false, true);
   A.no_overlap();
   if (!A.ok()) return nullptr;
   ctx_of(A).k->momentum_step(p, g, v, n, lr, gs, mu, nest, wd, dc);
@@ -183,16 +190,17 @@ napi_value MomentumStep(napi_env env, napi_callback_info info) {
 template <class ArgsT>
 napi_value AdamStep(napi_env env, napi_callback_info info) {
   ArgsT A(env, info, "adamStep");
-  idx n = A.size(4, "n");
-  float lr = A.real(5, "lr"), gs = A.real(6, "gradScale"), b1 = A.real(7, "beta1"),
-        b2 = A.real(8, "beta2"), eps = A.real(9, "eps"), bc1 = A.nonzero(10, "bc1"), bc2 = A.nonzero(11, "bc2"),
-        wd = A.real(12, "weightDecay");
-  bool dec = A.boolean(13, "decoupled");
-  idx dc = A.integer(14, "decayCount", 0, (double)n);
-  float* p = A.f32(0, "p", n, "n", false, true);
-  const float* g = A.f32(1, "g", n, "n");
-  float* m = A.f32(2, "m", n, "n", false, true);
-  float* v = A.f32(3, "v", n, "n", false, true);
+  using P = abi::arg::adamStep;
+  idx n = A.size(P::n, "n");
+  float lr = A.real(P::lr, "lr"), gs = A.real(P::gradScale, "gradScale"), b1 = A.real(P::beta1, "beta1"),
+        b2 = A.real(P::beta2, "beta2"), eps = A.real(P::eps, "eps"), bc1 = A.nonzero(P::bc1, "bc1"), bc2 = A.nonzero(P::bc2, "bc2"),
+        wd = A.real(P::weightDecay, "weightDecay");
+  bool dec = A.boolean(P::decoupled, "decoupled");
+  idx dc = A.integer(P::decayCount, "decayCount", 0, (double)n);
+  float* p = A.f32(P::p, "p", n, "n", false, true);
+  const float* g = A.f32(P::g, "g", n, "n");
+  float* m = A.f32(P::m, "m", n, "n", false, true);
+  float* v = A.f32(P::v, "v", n, "n", false, true);
   A.no_overlap();
   if (!A.ok()) return nullptr;
   ctx_of(A).k->adam_step(p, g, m, v, n, lr, gs, b1, b2, eps, bc1, bc2, wd, dec, dc);
@@ -251,7 +259,7 @@ napi_value VExp(napi_env env, napi_callback_info info) {
 napi_value VAct(napi_env env, napi_callback_info info) {
   Args A(env, info, "vact");
   idx n = A.size(2, "n");
-  int act = (int)A.integer(3, "act", 0, 4);
+  int act = (int)A.integer(3, "act", 0, abi::PREV_ACT_MAX);  // softmax is not elementwise
   float alpha = A.real(4, "alpha");
   float* y = A.f32(0, "y", n, "n");
   const float* x = A.f32(1, "x", n, "n");
@@ -304,13 +312,8 @@ struct StepPlan {
   std::vector<Held> held;
 };
 
-constexpr int kStepLoss = 10;  // argument-block slot of a compiled step's loss
-
-enum StepOpt { OPT_SGD = 0, OPT_MOMENTUM = 1, OPT_ADAM = 2, OPT_ADAMW = 3 };
-
-// run(): hyperparameters from the argument block (lr, clipNorm, weightDecay, mu, nesterov, beta1,
-// beta2, eps, bc1, bc2 at slots 0..9); the summed loss goes back in slot kStepLoss, because a
-// returned double would be a new heap number every step.
+// run(): hyperparameters from the argument block (abi::HYPER_* slots); the summed loss goes back
+// in slot HYPER_LOSS, because a returned double would be a new heap number every step.
 napi_value StepRun(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   void* data = nullptr;
@@ -325,17 +328,19 @@ napi_value StepRun(napi_env env, napi_callback_info info) {
   }
   // The same checks and words as contract.ts checkHyper (which the JavaScript side runs first).
   const double* H = P.box->inst.args;
-  static const char* names[] = {"lr", "clipNorm", "weightDecay", "mu", "nesterov", "beta1", "beta2", "eps", "bc1", "bc2"};
-  for (int i = 0; i < 10; i++) {
-    const bool bad = i == 4 ? !(H[i] == 0 || H[i] == 1) : !finite_f32(H[i]);
+  const char* const* names = abi::HYPER_NAMES;
+  for (int i = 0; i < abi::HYPER_INPUTS; i++) {
+    const bool nesterov = i == abi::HYPER_NESTEROV;
+    const bool bad = nesterov ? !(H[i] == 0 || H[i] == 1) : !finite_f32(H[i]);
     if (bad) {
       napi_throw_range_error(env, nullptr, (std::string("compiled step: ") + names[i] +
-                                            (i == 4 ? " must be a boolean (0 or 1 in the argument block), got "
+                                            (nesterov ? " must be a boolean (0 or 1 in the argument block), got "
                                                     : " must be a finite float32, got ") + js_number(H[i])).c_str());
       return nullptr;
     }
   }
-  for (int i = 8; i < 10 && (P.opt == OPT_ADAM || P.opt == OPT_ADAMW); i++) {
+  for (int i : {abi::HYPER_BC1, abi::HYPER_BC2}) {
+    if (P.opt != OPT_ADAM && P.opt != OPT_ADAMW) break;
     if ((float)H[i] == 0.f) {
       napi_throw_range_error(env, nullptr, (std::string("compiled step: ") + names[i] +
                                             " must be a nonzero finite float32, got " + js_number(H[i])).c_str());
@@ -354,7 +359,7 @@ napi_value StepRun(napi_env env, napi_callback_info info) {
     }
     const StepLayer& last = P.layers[(size_t)L - 1];
     const double loss = last.out == 0 ? 0.0 : T.loss_delta(last.dz, last.y, P.y, P.m, last.out, P.loss, last.act, last.alpha);
-    P.box->inst.args[kStepLoss] = loss;
+    P.box->inst.args[abi::HYPER_LOSS] = loss;
     if (!std::isfinite(loss)) return undefined(env);
     const float scale = (float)(1.0 / (double)P.m);
     for (idx l = L - 1; l >= 0; l--) {
@@ -366,12 +371,12 @@ napi_value StepRun(napi_env env, napi_callback_info info) {
       dense_backward(ctx, s.dw, s.db, dx, s.dz, x, s.w, P.m, s.inp, s.out, scale, prev, prev_alpha);
     }
     double gs = 1.0;
-    const double clip = H[1];
+    const double clip = H[abi::HYPER_CLIP_NORM];
     if (clip > 0) {
       const double norm = std::sqrt(T.sum_squares(P.grads, P.n));
       if (norm > clip) gs = clip / norm;
     }
-    const float lr = (float)H[0], wd = (float)H[2], g = (float)gs;
+    const float lr = (float)H[abi::HYPER_LR], wd = (float)H[abi::HYPER_WEIGHT_DECAY], g = (float)gs;
     // The backup copy and the update are elementwise: split over threads in ranges (the update of
     // wide-mlp's 670k parameters is ~7% of a 2-thread step). Range starts are multiples of 1024
     // floats, so each element takes the same (vector or scalar) path whatever the thread count.
@@ -384,10 +389,11 @@ napi_value StepRun(napi_env env, napi_callback_info info) {
       std::memcpy(P.backup + lo, P.params + lo, (size_t)len * sizeof(float));
       switch (P.opt) {
         case OPT_SGD: T.sgd_step(P.params + lo, P.grads + lo, len, lr, g, wd, dc); break;
-        case OPT_MOMENTUM: T.momentum_step(P.params + lo, P.grads + lo, P.s1 + lo, len, lr, g, (float)H[3], H[4] != 0, wd, dc); break;
+        case OPT_MOMENTUM: T.momentum_step(P.params + lo, P.grads + lo, P.s1 + lo, len, lr, g, (float)H[abi::HYPER_MU], H[abi::HYPER_NESTEROV] != 0, wd, dc); break;
         default:
-          T.adam_step(P.params + lo, P.grads + lo, P.s1 + lo, P.s2 + lo, len, lr, g, (float)H[5], (float)H[6], (float)H[7],
-                      (float)H[8], (float)H[9], wd, P.opt == OPT_ADAMW, dc);
+          T.adam_step(P.params + lo, P.grads + lo, P.s1 + lo, P.s2 + lo, len, lr, g, (float)H[abi::HYPER_BETA1],
+                      (float)H[abi::HYPER_BETA2], (float)H[abi::HYPER_EPS], (float)H[abi::HYPER_BC1],
+                      (float)H[abi::HYPER_BC2], wd, P.opt == OPT_ADAMW, dc);
       }
     };
     if (parts == 1) update(0);
@@ -402,10 +408,9 @@ void free_step(napi_env env, void* data, void*) {
   delete p;
 }
 
-// compileStep(desc: Float64Array) -> { run(): void }. desc layout (all numbers):
-//   [m, L, loss, optimizer, n, decayCount,
-//    x, y, params, grads, backup, state1, state2   (each id, offset, length; id -1 for null)
-//    then per layer: inp, out, act, alpha, wOffset, bOffset, out buffer (3), delta buffer (3)]
+// compileStep(desc: Float64Array) -> { run(): void }. desc layout (all numbers): the header at the
+// abi::STEP_* slots (sizes, codes, then the buffers as id, offset, length; id -1 for null), then
+// per layer abi::STEP_LAYER_SIZE slots at the abi::STEP_LAYER_* offsets.
 napi_value CompileStep(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], self;
@@ -438,7 +443,7 @@ napi_value CompileStep(napi_env env, napi_callback_info info) {
   auto p = std::make_unique<StepPlan>();
   // buffer triple at `at`, at least `need` floats; nullptr for id -1 when allowed
   auto buffer = [&](size_t at, const std::string& name, idx need, bool nullable) -> float* {
-    if (at + 2 >= len) { fail(name + " is missing"); return nullptr; }
+    if (at + abi::BUF_SLOTS - 1 >= len) { fail(name + " is missing"); return nullptr; }
     const double id = d[at], off = d[at + 1], n = d[at + 2];
     if (nullable && id == -1) return nullptr;
     if (!(id >= 0 && id < (double)reg.slots.size()) || (double)(int64_t)id != id || !reg.slots[(size_t)id].data) {
@@ -452,35 +457,36 @@ napi_value CompileStep(napi_env env, napi_callback_info info) {
     p->held.push_back({(int)id, s.data, (size_t)(off + (double)need)});
     return s.data + (size_t)off;
   };
-  p->m = integer(0, "m", 1, kMaxSize);
+  using namespace abi;
+  p->m = integer(STEP_M, "m", 1, kMaxSize);
   // no fixed limit: the plan's layers are a vector, and the descriptor length must match L
-  const idx L = integer(1, "layers", 1, (double)(len > 27 ? (len - 27) / 12 : 1));
-  p->loss = (int)integer(2, "loss", 0, 2);
-  p->opt = (int)integer(3, "optimizer", 0, 3);
-  p->n = integer(4, "n", 0, kMaxSize);
-  p->dc = integer(5, "decayCount", 0, kMaxSize);
-  if (err.empty() && len != 6 + 7 * 3 + (size_t)L * 12) fail("desc length does not match its layer count");
+  const idx L = integer(STEP_LAYERS, "layers", 1, (double)(len > STEP_SIZE ? (len - STEP_SIZE) / STEP_LAYER_SIZE : 1));
+  p->loss = (int)integer(STEP_LOSS, "loss", 0, LOSS_MAX);
+  p->opt = (int)integer(STEP_OPTIMIZER, "optimizer", 0, OPT_MAX);
+  p->n = integer(STEP_N, "n", 0, kMaxSize);
+  p->dc = integer(STEP_DECAY_COUNT, "decayCount", 0, kMaxSize);
+  if (err.empty() && len != STEP_SIZE + (size_t)L * STEP_LAYER_SIZE) fail("desc length does not match its layer count");
   if (err.empty() && p->dc > p->n) fail("decayCount exceeds n");
   if (err.empty()) {
-    p->params = buffer(12, "params", p->n, false);
-    p->grads = buffer(15, "grads", p->n, false);
-    p->backup = buffer(18, "backup", p->n, false);
-    p->s1 = buffer(21, "state1", p->n, true);
-    p->s2 = buffer(24, "state2", p->n, true);
+    p->params = buffer(STEP_PARAMS, "params", p->n, false);
+    p->grads = buffer(STEP_GRADS, "grads", p->n, false);
+    p->backup = buffer(STEP_BACKUP, "backup", p->n, false);
+    p->s1 = buffer(STEP_STATE1, "state1", p->n, true);
+    p->s2 = buffer(STEP_STATE2, "state2", p->n, true);
     if (p->opt != OPT_SGD && !p->s1) fail("state1 is required by this optimizer");
     if ((p->opt == OPT_ADAM || p->opt == OPT_ADAMW) && !p->s2) fail("state2 is required by adam");
   }
   idx prev_out = -1, first_in = 0;
   for (idx l = 0; err.empty() && l < L; l++) {
-    const size_t at = 27 + (size_t)l * 12;
+    const size_t at = STEP_SIZE + (size_t)l * STEP_LAYER_SIZE;
     const std::string nm = "layer " + std::to_string((long long)l) + " ";
     StepLayer s{};
-    s.inp = integer(at, "inp", 0, kMaxSize);
-    s.out = integer(at + 1, "out", 0, kMaxSize);
-    s.act = (int)integer(at + 2, "act", 0, 5);
-    s.alpha = (float)d[at + 3];
-    if (!std::isfinite(d[at + 3])) fail(nm + "alpha must be finite");
-    const idx wo = integer(at + 4, "wOffset", 0, kMaxSize), bo = integer(at + 5, "bOffset", 0, kMaxSize);
+    s.inp = integer(at + STEP_LAYER_INP, "inp", 0, kMaxSize);
+    s.out = integer(at + STEP_LAYER_OUT, "out", 0, kMaxSize);
+    s.act = (int)integer(at + STEP_LAYER_ACT, "act", 0, ACT_MAX);
+    s.alpha = (float)d[at + STEP_LAYER_ALPHA];
+    if (!std::isfinite(d[at + STEP_LAYER_ALPHA])) fail(nm + "alpha must be finite");
+    const idx wo = integer(at + STEP_LAYER_W_OFFSET, "wOffset", 0, kMaxSize), bo = integer(at + STEP_LAYER_B_OFFSET, "bOffset", 0, kMaxSize);
     if (!err.empty()) break;
     if (l == 0) first_in = s.inp;
     else if (s.inp != prev_out) fail(nm + "inputs do not match the previous layer's units");
@@ -488,14 +494,14 @@ napi_value CompileStep(napi_env env, napi_callback_info info) {
     if (wo + s.inp * s.out > p->n || bo + s.out > p->n) fail(nm + "weights or biases outside the n params");
     if (!err.empty()) break;
     s.w = p->params + wo; s.b = p->params + bo; s.dw = p->grads + wo; s.db = p->grads + bo;
-    s.y = buffer(at + 6, nm + "output", p->m * s.out, false);
-    s.dz = buffer(at + 9, nm + "delta", p->m * s.out, false);
+    s.y = buffer(at + STEP_LAYER_OUTPUT, nm + "output", p->m * s.out, false);
+    s.dz = buffer(at + STEP_LAYER_DELTA, nm + "delta", p->m * s.out, false);
     prev_out = s.out;
     p->layers.push_back(s);
   }
   if (err.empty()) {
-    p->x = buffer(6, "x", p->m * first_in, false);
-    p->y = buffer(9, "y", p->m * prev_out, false);
+    p->x = buffer(STEP_X, "x", p->m * first_in, false);
+    p->y = buffer(STEP_Y, "y", p->m * prev_out, false);
   }
   if (!err.empty()) {
     napi_throw_range_error(env, nullptr, ("compileStep: " + err).c_str());

@@ -5,12 +5,9 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace deltaprop {
+#include "../abi.h"  // the activation and loss codes, EPS_PROB
 
-// Same numbers as src/backends/backend.ts (ACT, LOSS).
-enum Act : int { ACT_LINEAR = 0, ACT_SIGMOID = 1, ACT_TANH = 2, ACT_RELU = 3, ACT_LEAKY = 4, ACT_SOFTMAX = 5 };
-enum Loss : int { LOSS_MSE = 0, LOSS_BCE = 1, LOSS_CCE = 2 };
-constexpr float EPS_PROB = 1e-7f;
+namespace deltaprop {
 
 // What to do with a finished tile of C (after the last k block), while it is still in L1.
 enum EpiKind : int { EPI_NONE = 0, EPI_BIAS_ACT = 1, EPI_MUL_DERIV = 2 };

@@ -12,62 +12,17 @@
 //   3. buffer lengths, in positional order;
 //   4. overlaps: each output, in positional order, against every other buffer in positional order.
 // Type errors are TypeErrors, everything else RangeErrors; messages start with the kernel's name.
-import { OPT, type Buf, type StepDesc, type StepHyper } from './backend.js';
+import { type Buf, type StepDesc, type StepHyper } from './backend.js';
+import { ACT, ACT_MAX, KERNELS, LOSS_MAX, MAX_SIZE, OPT, OPT_MAX, PREV_ACT_MAX, HYPER, type HyperName, type ArgContract, type ArgKind } from './abi.js';
 
-export type ArgKind =
-  | 'buffer' // a buffer of this backend
-  | 'buffer?' // the same, or null
-  | 'size' // an integer in [0, 2^31 − 1]
-  | 'decayCount' // an integer in [0, n]
-  | 'float32' // a number that is finite once rounded to float32 (1e39 is not: it becomes Infinity)
-  | 'nonzero' // the same, and not 0 once rounded (a divisor)
-  | 'act' // an activation code, ACT in backend.ts
-  | 'prevAct' // an activation code other than softmax
-  | 'loss' // a loss code, LOSS in backend.ts
-  | 'bool';
-
-export interface ArgContract {
-  readonly name: string;
-  readonly kind: ArgKind;
-  /** Buffers: the size arguments whose product is the fewest floats it must hold. */
-  readonly floats?: readonly string[];
-  /** Buffers the kernel writes: they must not share memory with any other buffer argument. */
-  readonly output?: boolean;
-}
-
-const buf = (name: string, floats: string[], output = false): ArgContract => ({ name, kind: 'buffer', floats, output });
-const arg = (name: string, kind: ArgKind): ArgContract => ({ name, kind });
-
-/** Every kernel of the Backend interface, its arguments in order (backend.ts documents the math). */
-export const KERNELS = {
-  gemm: [arg('transA', 'bool'), arg('transB', 'bool'), arg('m', 'size'), arg('n', 'size'), arg('k', 'size'),
-    arg('alpha', 'float32'), buf('a', ['m', 'k']), buf('b', ['k', 'n']), arg('beta', 'float32'), buf('c', ['m', 'n'], true)],
-  denseForward: [buf('y', ['m', 'out'], true), buf('x', ['m', 'inp']), buf('w', ['inp', 'out']), buf('b', ['out']),
-    arg('m', 'size'), arg('inp', 'size'), arg('out', 'size'), arg('act', 'act'), arg('alpha', 'float32')],
-  denseBackward: [buf('dw', ['inp', 'out'], true), buf('db', ['out'], true),
-    { name: 'dx', kind: 'buffer?', floats: ['m', 'inp'], output: true }, buf('dz', ['m', 'out']), buf('x', ['m', 'inp']),
-    buf('w', ['inp', 'out']), arg('m', 'size'), arg('inp', 'size'), arg('out', 'size'), arg('scale', 'float32'),
-    arg('prevAct', 'prevAct'), arg('alpha', 'float32')],
-  lossDelta: [buf('dz', ['m', 'n'], true), buf('a', ['m', 'n']), buf('y', ['m', 'n']), arg('m', 'size'), arg('n', 'size'),
-    arg('loss', 'loss'), arg('act', 'act'), arg('alpha', 'float32')],
-  sumSquares: [buf('g', ['n']), arg('n', 'size')],
-  sgdStep: [buf('p', ['n'], true), buf('g', ['n']), arg('n', 'size'), arg('lr', 'float32'), arg('gradScale', 'float32'),
-    arg('weightDecay', 'float32'), arg('decayCount', 'decayCount')],
-  momentumStep: [buf('p', ['n'], true), buf('g', ['n']), buf('v', ['n'], true), arg('n', 'size'), arg('lr', 'float32'),
-    arg('gradScale', 'float32'), arg('mu', 'float32'), arg('nesterov', 'bool'), arg('weightDecay', 'float32'),
-    arg('decayCount', 'decayCount')],
-  adamStep: [buf('p', ['n'], true), buf('g', ['n']), buf('m', ['n'], true), buf('v', ['n'], true), arg('n', 'size'),
-    arg('lr', 'float32'), arg('gradScale', 'float32'), arg('beta1', 'float32'), arg('beta2', 'float32'),
-    arg('eps', 'float32'), arg('bc1', 'nonzero'), arg('bc2', 'nonzero'), arg('weightDecay', 'float32'),
-    arg('decoupled', 'bool'), arg('decayCount', 'decayCount')],
-} as const satisfies Record<string, readonly ArgContract[]>;
+export { KERNELS, type ArgContract, type ArgKind } from './abi.js';
 
 export type KernelName = keyof typeof KERNELS;
 
-export const MAX_SIZE = 2147483647;
+export { MAX_SIZE };
 /** [lo, hi] of the integer kinds; decayCount's hi is the kernel's n. */
 const RANGES: Partial<Record<ArgKind, readonly [number, number]>> = {
-  size: [0, MAX_SIZE], act: [0, 5], prevAct: [0, 4], loss: [0, 2],
+  size: [0, MAX_SIZE], act: [0, ACT_MAX], prevAct: [0, PREV_ACT_MAX], loss: [0, LOSS_MAX],
 };
 
 /** How a backend's buffers are recognized and placed, for the type and overlap checks. */
@@ -252,7 +207,8 @@ export function checkTypes(space: BufferSpace, k: Resolved, a0?: unknown, a1?: u
 // Compiled steps (backend.ts StepCompiler): the description is checked once, when compiling; the
 // hyper-parameters on every run.
 
-const HYPER_FIELDS = ['lr', 'clipNorm', 'weightDecay', 'mu', 'nesterov', 'beta1', 'beta2', 'eps', 'bc1', 'bc2'] as const;
+/** A run's hyper-parameters in the order of their slots (abi.ts HYPER). */
+const HYPER_FIELDS = (Object.keys(HYPER.at) as (keyof typeof HYPER.at)[]).filter((f): f is HyperName => f !== 'loss');
 
 function hyperFail(type: boolean, text: string): never {
   throw type ? new TypeError(`compiled step: ${text}`) : new RangeError(`compiled step: ${text}`);
@@ -326,14 +282,14 @@ export function checkStep(space: BufferSpace, d: StepDesc): StepBuffer[] {
     }
   }
   for (let l = 0; l < L; l++) {
-    const act = integer(`acts[${l}]`, d.acts[l], 0, 5);
-    if (act === 5 && l < L - 1) bad(`acts[${l}]: softmax is only allowed on the output layer`);
+    const act = integer(`acts[${l}]`, d.acts[l], 0, ACT_MAX);
+    if (act === ACT.softmax && l < L - 1) bad(`acts[${l}]: softmax is only allowed on the output layer`);
     const alpha = d.alphas[l];
     if (typeof alpha !== 'number') bad(msg.number(`alphas[${l}]`, alpha), true);
     if (!isFiniteF32(alpha)) bad(msg.float32(`alphas[${l}]`, alpha));
   }
-  integer('loss', d.loss, 0, 2);
-  const opt = integer('optimizer', d.optimizer, 0, 3);
+  integer('loss', d.loss, 0, LOSS_MAX);
+  const opt = integer('optimizer', d.optimizer, 0, OPT_MAX);
   const n = integer('n', d.n, 1, MAX_SIZE);
   integer('decayCount', d.decayCount, 0, n);
   for (let l = 0; l < L; l++) {

@@ -6,6 +6,7 @@
 // the top level: this file loads in browsers, Deno, Bun and workerd; Node's fs is reached only
 // when a file: URL or a path has to be read.
 import { type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from './backend.js';
+import { HYPER, WASM_STEP, WASM_STEP_HYPER_BYTES, WASM_STEP_LAYER } from './abi.js';
 import { FAST, RESOLVED, checkHyper, checkKernel, checkStep, hyperTypesOk, type BufferSpace } from './contract.js';
 
 const K = RESOLVED;
@@ -219,16 +220,12 @@ interface Block {
 
 const isInt = (v: number): boolean => Number.isInteger(v) && v >= 0;
 
-// The compiled-step descriptor of assembly/step.ts, in one allocation: the hyper-parameter block
-// (10 f64 in, the loss out) first, then the header (u32 words), then one record per layer (keep in
-// step with it).
-const H_LOSS = 10; // f64 slot of the loss: a returned f64 would be a new heap number each step
-const D_BASE = 128; // byte offset of the header in the allocation
-const D = { m: 0, layers: 1, loss: 2, opt: 3, n: 4, decay: 5, x: 6, y: 7, params: 8, grads: 9, backup: 10,
-  backupBytes: 11, state1: 12, state2: 13, hyper: 14 } as const; // u32 word indices
-const D_HEADER_WORDS = 16;
-const R = { inp: 0, out: 1, act: 2, alpha: 3, w: 4, b: 5, dw: 6, db: 7, a: 8, delta: 9 } as const;
-const LAYER_WORDS = 12;
+// The compiled-step descriptor of assembly/step.ts (abi.ts), in one allocation: the
+// hyper-parameter block (HYPER, f64) first, then the header (u32 words), then one record per layer.
+const D_BASE = WASM_STEP_HYPER_BYTES; // byte offset of the header in the allocation
+const D = WASM_STEP.at, R = WASM_STEP_LAYER.at, H = HYPER.at;
+const D_HEADER_WORDS = WASM_STEP.size;
+const LAYER_WORDS = WASM_STEP_LAYER.size;
 
 export class WasmBackend implements Backend {
   readonly name = 'wasm' as const;
@@ -444,9 +441,9 @@ export class WasmBackend implements Backend {
     u32[base + D.m] = m;
     u32[base + D.layers] = L;
     u32[base + D.loss] = desc.loss;
-    u32[base + D.opt] = desc.optimizer;
+    u32[base + D.optimizer] = desc.optimizer;
     u32[base + D.n] = n;
-    u32[base + D.decay] = desc.decayCount;
+    u32[base + D.decayCount] = desc.decayCount;
     u32[base + D.x] = x;
     u32[base + D.y] = y;
     u32[base + D.params] = params;
@@ -503,18 +500,18 @@ class WasmCompiledStep implements CompiledStep {
     if (h !== this.typed) this.checkTypes(h);
     // owner.f64 follows memory growth; a view of the step's own would need a check per run
     const v = this.owner.f64, at = this.at;
-    v[at] = h.lr;
-    v[at + 1] = h.clipNorm;
-    v[at + 2] = h.weightDecay;
-    v[at + 3] = h.mu;
-    v[at + 4] = +h.nesterov;
-    v[at + 5] = h.beta1;
-    v[at + 6] = h.beta2;
-    v[at + 7] = h.eps;
-    v[at + 8] = h.bc1;
-    v[at + 9] = h.bc2;
+    v[at + H.lr] = h.lr;
+    v[at + H.clipNorm] = h.clipNorm;
+    v[at + H.weightDecay] = h.weightDecay;
+    v[at + H.mu] = h.mu;
+    v[at + H.nesterov] = +h.nesterov;
+    v[at + H.beta1] = h.beta1;
+    v[at + H.beta2] = h.beta2;
+    v[at + H.eps] = h.eps;
+    v[at + H.bc1] = h.bc1;
+    v[at + H.bc2] = h.bc2;
     if (this.run_(this.desc.ptr + D_BASE) !== 0) checkHyper(h, this.optimizer);
-    this.loss[0] = v[at + H_LOSS];
+    this.loss[0] = v[at + H.loss];
   }
 }
 
