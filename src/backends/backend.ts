@@ -1,5 +1,5 @@
 // The kernel set every backend implements (js reference, native addon, wasm module), with one
-// meaning for all of them. The facade (src/model.ts) owns the loop; a backend owns the arithmetic
+// meaning for all of them. The network (src/model/network.ts) owns the loop; a backend owns the arithmetic
 // and every buffer the kernels touch.
 //
 // Conventions shared by all kernels:
