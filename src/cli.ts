@@ -14,7 +14,7 @@ import { trainCommand } from './cli/train.js';
 import { InputError } from './data.js';
 import { ModelFileError } from './io/modelFile.js';
 import { packageRoot } from './io/packageRoot.js';
-import { TrainingError } from './model/fit.js';
+import { TrainingError } from './model.js';
 import { SpecError } from './spec.js';
 
 const USER_ERRORS = [CliError, InputError, SpecError, ModelFileError, BackendError, TrainingError];

@@ -7,7 +7,7 @@ import { loadNativeBackend } from './backends/native.js';
 import { loadWasmBackend, registerNodeFs } from './backends/wasm.js';
 import { probeBackends, selectBackend, type BackendLoader, type BackendOptions, type BackendReport } from './backends/select.js';
 import { readModelFile } from './io/files.js';
-import { Model } from './model/model.js';
+import { Model } from './model.js';
 import type { ModelSpec } from './spec.js';
 import type { BackendName } from './backends/backend.js';
 
