@@ -35,7 +35,10 @@
       "dependencies": ["deltaprop_avx512", "deltaprop_avx2_fma"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "sources": [
-        "native/addon.cc",
+        "native/boundary/entries.cc",
+        "native/boundary/init.cc",
+        "native/boundary/registry.cc",
+        "native/boundary/step.cc",
         "native/gemm.cc",
         "native/dispatch.cc",
         "native/threadpool.cc",

@@ -83,7 +83,7 @@ describe('native compiled steps', () => {
     ['mse regression', 9, [6, 12, 3], [ACT.sigmoid, ACT.linear], LOSS.mse],
     ['one layer', 7, [5, 4], [ACT.softmax], LOSS.categoricalCrossEntropy],
     ['wide (threads)', 64, [300, 200, 10], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy],
-    // 82k parameters: the update itself is split over threads (addon.cc, n ≥ 65536)
+    // 82k parameters: the update itself is split over threads (native/boundary/step.cc, n ≥ 65536)
     ['wider (threaded update)', 32, [400, 200, 10], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy],
   ];
   for (const [name, m, dims, acts, loss] of nets) {

@@ -2,7 +2,7 @@
 // Each kernel's arguments are listed here in order with their kind, range, the floats a buffer
 // must hold, and which buffers the kernel writes (an output must not share memory with any other
 // buffer argument). The wasm and js backends check calls with `checkKernel`, the native backend's
-// JavaScript side with `checkTypes` and its C++ side (native/args.h) with the same rules and the
+// JavaScript side with `checkTypes` and its C++ side (native/boundary/args.h) with the same rules and the
 // same words; test/boundary.test.ts runs one table of bad calls against all three and expects
 // identical errors.
 //
@@ -48,7 +48,7 @@ export const ARRAY_SPACE: BufferSpace = {
   start: (b) => b.data.byteOffset / 4,
 };
 
-/** What a value is, in an error message ("got a string"); native/args.h describe() says the same. */
+/** What a value is, in an error message ("got a string"); native/boundary/args.h describe() says the same. */
 export function describe(v: unknown): string {
   if (v === null) return 'null';
   switch (typeof v) {
@@ -65,7 +65,7 @@ export function describe(v: unknown): string {
 
 export const isFiniteF32 = (v: number): boolean => Number.isFinite(Math.fround(v));
 
-// The contract's words (native/args.h builds the same strings).
+// The contract's words (native/boundary/args.h builds the same strings).
 const msg = {
   number: (name: string, v: unknown) => `${name} must be a number, got ${describe(v)}`,
   bool: (name: string, v: unknown) => `${name} must be a boolean, got ${describe(v)}`,

@@ -12,7 +12,7 @@ import { FAST_TYPES, RESOLVED, checkHyper, checkStep, checkTypes, describe, hype
 
 const K = RESOLVED;
 
-/** The addon's kernel object for one ISA (native/addon.cc `create`). */
+/** The addon's kernel object for one ISA (native/boundary/init.cc `create`). */
 export interface NativeKernels {
   readonly isa: string;
   readonly mr: number;
@@ -184,7 +184,7 @@ const isNative = (b: Buf | null): b is NativeBuf => b instanceof NativeBuf;
 
 /**
  * The kernels take any Buf with a Float32Array (this addon's through the argument block, others
- * as Float32Arrays); the types are checked here (contract.ts), the rest in C++ (native/args.h).
+ * as Float32Arrays); the types are checked here (contract.ts), the rest in C++ (native/boundary/args.h).
  */
 const KERNEL_SPACE: BufferSpace = {
   accepts: isBufLike,

@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "abi.h"
-#include "gemm.h"
+#include "../abi.h"
+#include "../gemm.h"
 
 namespace deltaprop {
 namespace boundary {
