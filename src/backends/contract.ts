@@ -13,7 +13,7 @@
 //   4. overlaps: each output, in positional order, against every other buffer in positional order.
 // Type errors are TypeErrors, everything else RangeErrors; messages start with the kernel's name.
 import { type Buf, type StepDesc, type StepHyper } from './backend.js';
-import { ACT, ACT_MAX, KERNELS, LOSS_MAX, MAX_SIZE, OPT, OPT_MAX, PREV_ACT_MAX, HYPER, type HyperName, type ArgContract, type ArgKind } from './abi.js';
+import { ACT, ACT_MAX, F32_HALF_MIN, F32_OVERFLOW, KERNELS, LOSS_MAX, MAX_SIZE, OPT, OPT_MAX, PREV_ACT_MAX, HYPER, type HyperName, type ArgContract, type ArgKind } from './abi.js';
 
 export { KERNELS, type ArgContract, type ArgKind } from './abi.js';
 
@@ -353,8 +353,6 @@ export function checkStep(space: BufferSpace, d: StepDesc): StepBuffer[] {
 // table-driven checkKernel / checkTypes above, which name what is wrong. test/boundary.test.ts
 // holds both to one table of bad calls on every backend.
 
-const F32_OVERFLOW = 3.4028235677973366e38; // 2^128 − 2^103: the smallest magnitude that rounds to Infinity
-const F32_HALF_MIN = 2 ** -150; // the largest magnitude that rounds to 0
 const num = (v: unknown): v is number => typeof v === 'number';
 const isSize = (v: unknown): boolean => typeof v === 'number' && v >= 0 && v <= MAX_SIZE && Number.isInteger(v);
 const isF32 = (v: unknown): boolean => typeof v === 'number' && Math.abs(v) < F32_OVERFLOW;
@@ -376,12 +374,12 @@ export const FAST = {
     holds(s, a, m * k) && holds(s, b, k * n) && holds(s, c, m * n) && apart(s, c, m * n, a, m * k) && apart(s, c, m * n, b, k * n),
   denseForward: (s: BufferSpace, y: Buf, x: Buf, w: Buf, b: Buf, m: number, inp: number, out: number, act: number,
     alpha: number): boolean =>
-    isSize(m) && isSize(inp) && isSize(out) && isInt(act, 5) && isF32(alpha) &&
+    isSize(m) && isSize(inp) && isSize(out) && isInt(act, ACT_MAX) && isF32(alpha) &&
     holds(s, y, m * out) && holds(s, x, m * inp) && holds(s, w, inp * out) && holds(s, b, out) &&
     apart(s, y, m * out, x, m * inp) && apart(s, y, m * out, w, inp * out) && apart(s, y, m * out, b, out),
   denseBackward: (s: BufferSpace, dw: Buf, db: Buf, dx: Buf | null, dz: Buf, x: Buf, w: Buf, m: number, inp: number,
     out: number, scale: number, prevAct: number, alpha: number): boolean => {
-    if (!(isSize(m) && isSize(inp) && isSize(out) && isF32(scale) && isInt(prevAct, 4) && isF32(alpha) &&
+    if (!(isSize(m) && isSize(inp) && isSize(out) && isF32(scale) && isInt(prevAct, PREV_ACT_MAX) && isF32(alpha) &&
       holds(s, dw, inp * out) && holds(s, db, out) && (dx === null || holds(s, dx, m * inp)) && holds(s, dz, m * out) &&
       holds(s, x, m * inp) && holds(s, w, inp * out))) return false;
     const nw = inp * out, nx = m * inp, nz = m * out;
@@ -391,7 +389,7 @@ export const FAST = {
   },
   lossDelta: (s: BufferSpace, dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: number, act: number,
     alpha: number): boolean =>
-    isSize(m) && isSize(n) && isInt(loss, 2) && isInt(act, 5) && isF32(alpha) &&
+    isSize(m) && isSize(n) && isInt(loss, LOSS_MAX) && isInt(act, ACT_MAX) && isF32(alpha) &&
     holds(s, dz, m * n) && holds(s, a, m * n) && holds(s, y, m * n) && apart(s, dz, m * n, a, m * n) && apart(s, dz, m * n, y, m * n),
   sumSquares: (s: BufferSpace, g: Buf, n: number): boolean => isSize(n) && holds(s, g, n),
   sgdStep: (s: BufferSpace, p: Buf, g: Buf, n: number, lr: number, gradScale: number, weightDecay: number,
