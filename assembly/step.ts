@@ -25,7 +25,7 @@ import {
 function hyperOk(h: usize, opt: i32): bool {
   for (let i: usize = 0; i < <usize>HYPER_INPUTS; i++) {
     const x = load<f64>(h + (i << 3));
-    if (i << 3 == H_NESTEROV ? !(x == 0 || x == 1) : !(Math.abs(x) < F32_OVERFLOW)) return false;
+    if (i == H_NESTEROV >> 3 ? !(x == 0 || x == 1) : !(Math.abs(x) < F32_OVERFLOW)) return false;
   }
   if (opt == OPT_SGD || opt == OPT_MOMENTUM) return true;
   return Math.abs(load<f64>(h + H_BC1)) > F32_HALF_MIN && Math.abs(load<f64>(h + H_BC2)) > F32_HALF_MIN;
