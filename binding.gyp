@@ -9,13 +9,15 @@
       "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
       "OTHER_CPLUSPLUSFLAGS": ["-std=c++17", "-O3"]
     },
-    "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1 } }
+    "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1 } },
+    # contract asserts (DP_UKR_CONTRACT, assert) run in Debug builds only
+    "configurations": { "Release": { "defines": ["NDEBUG"] } }
   },
   "targets": [
     {
       "target_name": "deltaprop_avx512",
       "type": "static_library",
-      "sources": ["native/kernels/gemm_avx512.cc"],
+      "sources": ["native/kernels/f32-gemm-14x32-avx512.cc"],
       "conditions": [["target_arch=='x64'", {
         "cflags_cc": ["-mavx512f", "-mavx512vl", "-mavx512bw", "-mavx512dq", "-mavx2", "-mfma"],
         "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx512f", "-mavx512vl", "-mavx512bw", "-mavx512dq", "-mavx2", "-mfma"] }
@@ -24,7 +26,7 @@
     {
       "target_name": "deltaprop_avx2_fma",
       "type": "static_library",
-      "sources": ["native/kernels/gemm_avx2_fma.cc"],
+      "sources": ["native/kernels/f32-gemm-6x16-avx2-fma.cc"],
       "conditions": [["target_arch=='x64'", {
         "cflags_cc": ["-mavx2", "-mfma"],
         "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma"] }
@@ -35,12 +37,15 @@
       "dependencies": ["deltaprop_avx512", "deltaprop_avx2_fma"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "sources": [
-        "native/addon.cc",
+        "native/boundary/entries.cc",
+        "native/boundary/init.cc",
+        "native/boundary/registry.cc",
+        "native/boundary/step.cc",
         "native/gemm.cc",
         "native/dispatch.cc",
         "native/threadpool.cc",
-        "native/kernels/gemm_scalar.cc",
-        "native/kernels/gemm_neon.cc"
+        "native/kernels/f32-gemm-4x8-scalar.cc",
+        "native/kernels/f32-gemm-8x8-neon.cc"
       ],
       "libraries": ["-lpthread"]
     }

@@ -1,7 +1,8 @@
 // Dense layer forward and backward: GEMMs with fused epilogues (gemm.ts) plus the row-wise parts
 // (softmax, bias gradient). Pointers are byte addresses; sizes are element counts.
 import { EPI_BIAS_ACT, EPI_MUL_DERIV, EPI_NONE, gemmEx } from './gemm';
-import { ACT_LINEAR, ACT_SOFTMAX, expScalar, vexp } from './simd';
+import { ACT_LINEAR, ACT_SOFTMAX } from './abi';
+import { expScalar, vexp } from './simd';
 
 // In place over each row of y (m,n): y = e^(y − max) / Σ e^(y − max).
 export function softmaxRows(y: usize, m: i32, n: i32): void {

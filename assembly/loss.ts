@@ -1,11 +1,8 @@
 // Loss of a batch and the output delta, fused; sum of squares. The loss sum is accumulated in f64
 // and its log in f64 (as the reference does): it is a scalar the user reads, over the output layer
 // only, so its cost is small next to the GEMMs.
+import { EPS_PROB, LOSS_BINARY_CROSS_ENTROPY, LOSS_MSE } from './abi';
 import { derivativeScalar } from './simd';
-
-const LOSS_MSE: i32 = 0;
-const LOSS_BCE: i32 = 1;
-const EPS_PROB: f64 = 1e-7;
 
 // @ts-ignore: decorator
 @inline function clampProb(a: f64): f64 {
@@ -31,7 +28,7 @@ export function lossDelta(dz: usize, a: usize, y: usize, m: i32, n: i32, loss: i
     }
     return total / <f64>n;
   }
-  if (loss == LOSS_BCE) {
+  if (loss == LOSS_BINARY_CROSS_ENTROPY) {
     for (let i: usize = 0; i < count; i++) {
       const av = load<f32>(a + (i << 2)), yv = load<f32>(y + (i << 2));
       const p = clampProb(<f64>av);

@@ -1,13 +1,6 @@
 // Vector helpers shared by the kernels: multiply-add (fused in the relaxed build), exp, tanh,
 // sigmoid, the activations and their derivatives written with the output a = g(z) (MATH.md).
-// Codes are the ones in src/backends/backend.ts (ACT).
-
-export const ACT_LINEAR: i32 = 0;
-export const ACT_SIGMOID: i32 = 1;
-export const ACT_TANH: i32 = 2;
-export const ACT_RELU: i32 = 3;
-export const ACT_LEAKY_RELU: i32 = 4;
-export const ACT_SOFTMAX: i32 = 5;
+import { ACT_LEAKY_RELU, ACT_RELU, ACT_SIGMOID, ACT_TANH } from './abi';
 
 // a·b + c. The relaxed build lets the engine emit one FMA (the result may differ from the plain
 // build in the last bit, which the tests allow for).

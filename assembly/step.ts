@@ -6,70 +6,26 @@
 import { denseBackward, denseForward } from './dense';
 import { lossDelta, sumSquares } from './loss';
 import { adamStep, momentumStep, sgdStep } from './optim';
-import { ACT_LINEAR } from './simd';
-
-// Descriptor header: u32 / i32 words at these byte offsets (keep in step with src/backends/wasm.ts).
-const D_M: usize = 0;
-const D_LAYERS: usize = 4;
-const D_LOSS: usize = 8;
-const D_OPT: usize = 12;
-const D_N: usize = 16;
-const D_DECAY: usize = 20;
-const D_X: usize = 24;
-const D_Y: usize = 28;
-const D_PARAMS: usize = 32;
-const D_GRADS: usize = 36;
-const D_BACKUP: usize = 40;
-const D_BACKUP_BYTES: usize = 44;
-const D_STATE1: usize = 48;
-const D_STATE2: usize = 52;
-const D_HYPER: usize = 56;
-const D_HEADER: usize = 64;
-// Per layer, LAYER_BYTES from D_HEADER on: sizes, activation, slope (f32) and byte addresses.
-const R_INP: usize = 0;
-const R_OUT: usize = 4;
-const R_ACT: usize = 8;
-const R_ALPHA: usize = 12;
-const R_W: usize = 16;
-const R_B: usize = 20;
-const R_DW: usize = 24;
-const R_DB: usize = 28;
-const R_A: usize = 32;
-const R_DELTA: usize = 36;
-const LAYER_BYTES: usize = 48;
-// Hyper-parameter block: f64 at these byte offsets.
-const H_LR: usize = 0;
-const H_CLIP: usize = 8;
-const H_WD: usize = 16;
-const H_MU: usize = 24;
-const H_NESTEROV: usize = 32;
-const H_BETA1: usize = 40;
-const H_BETA2: usize = 48;
-const H_EPS: usize = 56;
-const H_BC1: usize = 64;
-const H_BC2: usize = 72;
-const H_LOSS: usize = 80; // written back: a returned f64 is a new heap number in JavaScript each step
-
-const OPT_SGD: i32 = 0;
-const OPT_MOMENTUM: i32 = 1;
-const OPT_ADAMW: i32 = 3;
+// The descriptor and hyper-parameter layouts (D_*, R_*, H_*) and the codes, generated from
+// src/backends/abi.ts, the one source src/backends/wasm.ts writes the descriptor from.
+import {
+  ACT_LINEAR, D_BACKUP, D_BACKUP_BYTES, D_DECAY_COUNT, D_GRADS, D_HEADER, D_HYPER, D_LAYERS, D_LOSS, D_M, D_N,
+  D_OPTIMIZER, D_PARAMS, D_STATE1, D_STATE2, D_X, D_Y, F32_HALF_MIN, F32_OVERFLOW, HYPER_INPUTS, H_BC1, H_BC2, H_BETA1,
+  H_BETA2, H_CLIP_NORM, H_EPS, H_LOSS, H_LR, H_MU, H_NESTEROV, H_WEIGHT_DECAY, LAYER_BYTES, OPT_ADAMW, OPT_MOMENTUM,
+  OPT_SGD, R_A, R_ACT, R_ALPHA, R_B, R_DB, R_DELTA, R_DW, R_INP, R_OUT, R_W,
+} from './abi';
 
 // @ts-ignore: decorator
 @inline function addr(p: usize, off: usize): usize {
   return <usize>load<u32>(p + off);
 }
 
-// The smallest magnitude that rounds to infinity in float32 (2^128 - 2^103), and the largest that
-// rounds to 0 (2^-150): the kernel contract's bounds (src/backends/contract.ts, native/args.h).
-const F32_OVERFLOW: f64 = 3.4028235677973366e38;
-const F32_HALF_MIN: f64 = 7.006492321624085e-46;
-
 // The contract for a run's hyper-parameters: every number a finite float32, nesterov 0 or 1, bc1
 // and bc2 nonzero in float32 for Adam. Checked here, where it costs the JavaScript loop nothing.
 function hyperOk(h: usize, opt: i32): bool {
-  for (let i: usize = 0; i < 10; i++) {
+  for (let i: usize = 0; i < <usize>HYPER_INPUTS; i++) {
     const x = load<f64>(h + (i << 3));
-    if (i == 4 ? !(x == 0 || x == 1) : !(Math.abs(x) < F32_OVERFLOW)) return false;
+    if (i == H_NESTEROV >> 3 ? !(x == 0 || x == 1) : !(Math.abs(x) < F32_OVERFLOW)) return false;
   }
   if (opt == OPT_SGD || opt == OPT_MOMENTUM) return true;
   return Math.abs(load<f64>(h + H_BC1)) > F32_HALF_MIN && Math.abs(load<f64>(h + H_BC2)) > F32_HALF_MIN;
@@ -81,7 +37,7 @@ function hyperOk(h: usize, opt: i32): bool {
  * break the contract (the caller says which), else 0.
  */
 export function trainStep(d: usize): i32 {
-  if (!hyperOk(addr(d, D_HYPER), load<i32>(d + D_OPT))) return 1;
+  if (!hyperOk(addr(d, D_HYPER), load<i32>(d + D_OPTIMIZER))) return 1;
   const m = load<i32>(d + D_M);
   const L = load<i32>(d + D_LAYERS);
   const x = addr(d, D_X);
@@ -108,16 +64,16 @@ export function trainStep(d: usize): i32 {
   }
   const n = load<i32>(d + D_N);
   const p = addr(d, D_PARAMS), g = addr(d, D_GRADS);
-  const clipNorm = load<f64>(h + H_CLIP);
+  const clipNorm = load<f64>(h + H_CLIP_NORM);
   let gradScale: f64 = 1;
   if (clipNorm > 0) {
     const norm = Math.sqrt(sumSquares(g, n));
     if (norm > clipNorm) gradScale = clipNorm / norm;
   }
   memory.copy(addr(d, D_BACKUP), p, addr(d, D_BACKUP_BYTES));
-  const opt = load<i32>(d + D_OPT);
-  const decay = load<i32>(d + D_DECAY);
-  const lr = <f32>load<f64>(h + H_LR), gs = <f32>gradScale, wd = <f32>load<f64>(h + H_WD);
+  const opt = load<i32>(d + D_OPTIMIZER);
+  const decay = load<i32>(d + D_DECAY_COUNT);
+  const lr = <f32>load<f64>(h + H_LR), gs = <f32>gradScale, wd = <f32>load<f64>(h + H_WEIGHT_DECAY);
   if (opt == OPT_SGD) {
     sgdStep(p, g, n, lr, gs, wd, decay);
   } else if (opt == OPT_MOMENTUM) {

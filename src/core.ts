@@ -8,8 +8,9 @@ export { BackendError, probeBackends, selectBackend, BACKEND_NAMES } from './bac
 export type { BackendLoader, BackendOptions, BackendReport, BackendStatus } from './backends/select.js';
 export { fitNormalization, InputError, toMatrix, toTargets } from './data.js';
 export type { Matrix, MatrixInput, TargetInput } from './data.js';
-export { Model, TrainingError } from './model.js';
-export type { BatchLogs, EpochLogs, FitOptions, History, Metrics, Monitor } from './model.js';
+export { Model } from './model/model.js';
+export { TrainingError } from './model/fit.js';
+export type { BatchLogs, EpochLogs, FitOptions, History, Metrics, Monitor } from './model/fit.js';
 export { checkSpec, scheduledRate, SpecError } from './spec.js';
 export type { DenseSpec, ModelSpec, Normalization, OptimizerName, OptimizerSpec, Schedule } from './spec.js';
 export { FORMAT_VERSION, ModelFileError, modelFromBytes, modelToBytes, parseModelFile } from './io/modelFile.js';

@@ -5,7 +5,7 @@ import { JsBackend } from './backends/js.js';
 import { probeBackends, selectBackend, warnJsFallbackOnce, type BackendLoader, type BackendOptions, type BackendReport } from './backends/select.js';
 import { loadWasmBackend, type WasmBackendOptions, type WasmSource, type WasmSources } from './backends/wasm.js';
 import { modelFromBytes } from './io/modelFile.js';
-import { Model } from './model.js';
+import { Model } from './model/model.js';
 import type { ModelSpec } from './spec.js';
 
 export interface WebBackendOptions extends BackendOptions {

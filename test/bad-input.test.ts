@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { fitNormalization, InputError } from '../src/data.js';
 import { trainTestSplit } from '../src/io/datasets.js';
-import { Model, TrainingError } from '../src/model.js';
+import { Model } from '../src/model/model.js';
+import { TrainingError } from '../src/model/fit.js';
 import { checkBatchSize, checkSpec, MAX_BUFFER_FLOATS, MAX_PARAMS, SpecError, type ModelSpec } from '../src/spec.js';
 import { BACKENDS } from './backends.js';
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { JsBackend } from '../src/backends/js.js';
 import { readModelFile, saveModel } from '../src/io/files.js';
 import { crc32, FORMAT_VERSION, HEADER_LIMITS, ModelFileError, modelFromBytes, modelToBytes } from '../src/io/modelFile.js';
-import { Model } from '../src/model.js';
+import { Model } from '../src/model/model.js';
 import { Random } from '../src/random.js';
 import type { ModelSpec } from '../src/spec.js';
 import { BACKENDS } from './backends.js';

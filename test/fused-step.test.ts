@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backends/backend.js';
 import { stepFromKernels } from '../src/backends/step.js';
-import { Model } from '../src/model.js';
+import { Model } from '../src/model/model.js';
 import { Random } from '../src/random.js';
 import type { ModelSpec, OptimizerSpec } from '../src/spec.js';
 import { BACKENDS } from './backends.js';

@@ -1,7 +1,7 @@
 // The seeds' golden numbers (MATH.md), computed in float64 by an independent autograd; float32
 // results must match to ~1e-5 relative.
 import { describe, expect, it } from 'vitest';
-import { Model } from '../src/model.js';
+import { Model } from '../src/model/model.js';
 import type { ModelSpec } from '../src/spec.js';
 import { BACKENDS } from './backends.js';
 

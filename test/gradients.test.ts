@@ -2,7 +2,7 @@
 // activation × loss pair the API allows, on seeded random inputs in [−2, 2].
 import { describe, expect, it } from 'vitest';
 import type { ActivationName, LossName } from '../src/backends/backend.js';
-import { Model } from '../src/model.js';
+import { Model } from '../src/model/model.js';
 import { Random } from '../src/random.js';
 import type { ModelSpec } from '../src/spec.js';
 import { BACKENDS } from './backends.js';

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { fitNormalization } from '../src/data.js';
 import { loadBuiltin, trainTestSplit } from '../src/io/datasets.js';
-import { Model } from '../src/model.js';
+import { Model } from '../src/model/model.js';
 import { Random } from '../src/random.js';
 import type { ModelSpec } from '../src/spec.js';
 import { BACKENDS } from './backends.js';

@@ -44,7 +44,7 @@ function clone(be: NativeBackend, d: StepDesc): StepDesc {
     backup: c(d.backup), state1: d.state1 && c(d.state1), state2: d.state2 && c(d.state2) };
 }
 
-// The facade's kernel-by-kernel step (src/model.ts trainStep), written out.
+// The facade's kernel-by-kernel step (src/model/network.ts trainStep), written out.
 function stepByKernels(be: NativeBackend, d: StepDesc, h: StepHyper): number {
   const L = d.dims.length - 1, P = d.params, G = d.grads;
   const W = (l: number) => P.view(d.wOffsets[l], d.dims[l] * d.dims[l + 1]), B = (l: number) => P.view(d.bOffsets[l], d.dims[l + 1]);
@@ -83,7 +83,7 @@ describe('native compiled steps', () => {
     ['mse regression', 9, [6, 12, 3], [ACT.sigmoid, ACT.linear], LOSS.mse],
     ['one layer', 7, [5, 4], [ACT.softmax], LOSS.categoricalCrossEntropy],
     ['wide (threads)', 64, [300, 200, 10], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy],
-    // 82k parameters: the update itself is split over threads (addon.cc, n ≥ 65536)
+    // 82k parameters: the update itself is split over threads (native/boundary/step.cc, n ≥ 65536)
     ['wider (threaded update)', 32, [400, 200, 10], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy],
   ];
   for (const [name, m, dims, acts, loss] of nets) {
@@ -169,7 +169,7 @@ describe('native compiled steps', () => {
 describe('deep networks on native', () => {
   it('a valid 5,000-layer spec trains on native (no fixed layer limit) and agrees with js', async () => {
     // Before: compileStep refused more than 4096 layers ("layers must be an integer in range").
-    const { Model } = await import('../src/model.js');
+    const { Model } = await import('../src/model/model.js');
     const spec = {
       inputs: 3,
       layers: [...Array.from({ length: 4999 }, () => ({ units: 2, activation: 'tanh' as const })), { units: 1, activation: 'sigmoid' as const }],

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { ACT, LOSS, type ActCode, type Buf, type LossCode } from '../src/backends/backend.js';
 import { loadNativeAddon, loadNativeBackend } from '../src/backends/native.js';
-import { Model } from '../src/model.js';
+import { Model } from '../src/model/model.js';
 import { ISAS, copyTo, expectClose, fill, native, randBuf, ref, rng } from './native-helpers.js';
 
 const ACTS = Object.entries(ACT) as [string, ActCode][];

@@ -2,7 +2,7 @@
 // squared error on the single sample x = 1, y = 0, starting at w = 0.5, b = 0.1. The first
 // gradient is dL/dw = dL/db = 2·(0.6 − 0) = 1.2.
 import { describe, expect, it } from 'vitest';
-import { Model } from '../src/model.js';
+import { Model } from '../src/model/model.js';
 import { scheduledRate, type OptimizerSpec } from '../src/spec.js';
 import { BACKENDS } from './backends.js';
 

@@ -13,7 +13,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backends/backend.js';
 import { modelFromBytes, modelToBytes } from '../src/io/modelFile.js';
-import { Model } from '../src/model.js';
+import { Model } from '../src/model/model.js';
 import { Random } from '../src/random.js';
 import type { ModelSpec } from '../src/spec.js';
 import { BACKENDS } from './backends.js';

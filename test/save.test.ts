@@ -17,7 +17,7 @@ import { programBuild } from '../tsup.config.js';
 import { JsBackend } from '../src/backends/js.js';
 import { checkWritableFile, FileWriteError, readModelFile, saveModel, writeFileAtomic } from '../src/io/files.js';
 import { ModelFileError, modelToBytes } from '../src/io/modelFile.js';
-import { Model } from '../src/model.js';
+import { Model } from '../src/model/model.js';
 import type { ModelSpec } from '../src/spec.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -1,16 +1,14 @@
-// The per-ISA kernel table. Each ISA file (gemm_<isa>.cc) is compiled with its own target flags
+// The per-ISA kernel table. Each ISA file (f32-gemm-<MR>x<NR>-<isa>.cc) is compiled with its own target flags
 // and fills one KernelTable; dispatch.cc picks the newest one the CPU runs. Everything outside
 // native/kernels/ is portable C++ that only calls through this table.
 #pragma once
 #include <cstddef>
+#include <cassert>
 #include <cstdint>
 
-namespace deltaprop {
+#include "../abi.h"  // the activation and loss codes, EPS_PROB
 
-// Same numbers as src/backends/backend.ts (ACT, LOSS).
-enum Act : int { ACT_LINEAR = 0, ACT_SIGMOID = 1, ACT_TANH = 2, ACT_RELU = 3, ACT_LEAKY = 4, ACT_SOFTMAX = 5 };
-enum Loss : int { LOSS_MSE = 0, LOSS_BCE = 1, LOSS_CCE = 2 };
-constexpr float EPS_PROB = 1e-7f;
+namespace deltaprop {
 
 // What to do with a finished tile of C (after the last k block), while it is still in L1.
 enum EpiKind : int { EPI_NONE = 0, EPI_BIAS_ACT = 1, EPI_MUL_DERIV = 2 };
@@ -27,6 +25,12 @@ struct Epilogue {
 // a is packed (kc, MR): MR values per k step; b is packed (kc, NR): NR values per k step;
 // both padded with zeros past the edge. c = alpha·a·b + beta·c over the valid mr×nr part only.
 // When beta == 0, c is not read (it may hold NaN). kc may be 0 (then c = beta·c, or 0).
+// Debug builds (no NDEBUG) check this contract on entry to every micro-kernel, with ALIGN the
+// byte alignment its packed-b loads need; release builds compile the checks out (NDEBUG).
+#define DP_UKR_CONTRACT(MR, NR, ALIGN, kc, a, b, c, ldc, mr, nr)                                      \
+  assert((kc) >= 0 && (mr) >= 0 && (mr) <= (MR) && (nr) >= 0 && (nr) <= (NR) && (ldc) >= (nr));   \
+  assert((c) != nullptr && ((kc) == 0 || ((a) != nullptr && (b) != nullptr)));                    \
+  assert((kc) == 0 || reinterpret_cast<std::uintptr_t>(b) % (ALIGN) == 0)
 using UkrFn = void (*)(std::ptrdiff_t kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc,
                        int mr, int nr, float alpha, float beta);
 

@@ -10,14 +10,14 @@ if [ -z "$OUT" ]; then OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT; fi
 FLAGS="-O2 -std=c++17 -fno-math-errno -fexceptions -pthread"
 case "$($CXX -dumpmachine)" in
   x86_64*)
-    $CXX $FLAGS -mavx512f -mavx512vl -mavx512bw -mavx512dq -mavx2 -mfma -c kernels/gemm_avx512.cc -o "$OUT/avx512.o"
-    $CXX $FLAGS -mavx2 -mfma -c kernels/gemm_avx2_fma.cc -o "$OUT/avx2.o"
+    $CXX $FLAGS -mavx512f -mavx512vl -mavx512bw -mavx512dq -mavx2 -mfma -c kernels/f32-gemm-14x32-avx512.cc -o "$OUT/avx512.o"
+    $CXX $FLAGS -mavx2 -mfma -c kernels/f32-gemm-6x16-avx2-fma.cc -o "$OUT/avx2.o"
     EXTRA="$OUT/avx512.o $OUT/avx2.o" ;;
   *)
-    $CXX $FLAGS -c kernels/gemm_avx512.cc -o "$OUT/avx512.o"
-    $CXX $FLAGS -c kernels/gemm_avx2_fma.cc -o "$OUT/avx2.o"
+    $CXX $FLAGS -c kernels/f32-gemm-14x32-avx512.cc -o "$OUT/avx512.o"
+    $CXX $FLAGS -c kernels/f32-gemm-6x16-avx2-fma.cc -o "$OUT/avx2.o"
     EXTRA="$OUT/avx512.o $OUT/avx2.o" ;;
 esac
-$CXX $FLAGS test/kernel_test.cc gemm.cc dispatch.cc threadpool.cc kernels/gemm_scalar.cc kernels/gemm_neon.cc $EXTRA \
+$CXX $FLAGS test/kernel_test.cc gemm.cc dispatch.cc threadpool.cc kernels/f32-gemm-4x8-scalar.cc kernels/f32-gemm-8x8-neon.cc $EXTRA \
   -static -o "$OUT/kernel_test"
 ${RUN:-} "$OUT/kernel_test"

@@ -1,5 +1,5 @@
 // The kernel set every backend implements (js reference, native addon, wasm module), with one
-// meaning for all of them. The facade (src/model.ts) owns the loop; a backend owns the arithmetic
+// meaning for all of them. The network (src/model/network.ts) owns the loop; a backend owns the arithmetic
 // and every buffer the kernels touch.
 //
 // Conventions shared by all kernels:
@@ -10,18 +10,10 @@
 // - a kernel never allocates, never reads an output buffer it is told to overwrite (beta = 0), and
 //   trusts its arguments: shapes are checked once, in the facade and at the native/wasm boundary.
 
-/** Activation codes; the same numbers are used in native/ and assembly/. */
-export const ACT = { linear: 0, sigmoid: 1, tanh: 2, relu: 3, leakyRelu: 4, softmax: 5 } as const;
-export type ActivationName = keyof typeof ACT;
-export type ActCode = (typeof ACT)[ActivationName];
+import type { ActCode, LossCode, OptCode } from './abi.js';
 
-/** Loss codes; the same numbers are used in native/ and assembly/. */
-export const LOSS = { mse: 0, binaryCrossEntropy: 1, categoricalCrossEntropy: 2 } as const;
-export type LossName = keyof typeof LOSS;
-export type LossCode = (typeof LOSS)[LossName];
-
-/** Probabilities are clamped to [EPS_PROB, 1 - EPS_PROB] inside log() (as Keras does). */
-export const EPS_PROB = 1e-7;
+// The codes live with the rest of the cross-language contract (abi.ts); re-exported for importers.
+export { ACT, EPS_PROB, LOSS, OPT, type ActCode, type ActivationName, type LossCode, type LossName, type OptCode } from './abi.js';
 
 /**
  * A float32 buffer owned by a backend. `data` may be a new object after any `alloc` on the same
@@ -122,10 +114,6 @@ export interface Backend extends Partial<StepCompiler> {
    */
   gatherRows?(dst: Buf, src: Float32Array, order: Uint32Array | null, start: number, count: number, cols: number): void;
 }
-
-/** Optimizer codes for fused training steps; the same numbers in native/ and assembly/. */
-export const OPT = { sgd: 0, momentum: 1, adam: 2, adamw: 3 } as const;
-export type OptCode = (typeof OPT)[keyof typeof OPT];
 
 /**
  * One network's training step at one batch size, described once for `Backend.compileStep`.

@@ -2,7 +2,7 @@
 // Each kernel's arguments are listed here in order with their kind, range, the floats a buffer
 // must hold, and which buffers the kernel writes (an output must not share memory with any other
 // buffer argument). The wasm and js backends check calls with `checkKernel`, the native backend's
-// JavaScript side with `checkTypes` and its C++ side (native/args.h) with the same rules and the
+// JavaScript side with `checkTypes` and its C++ side (native/boundary/args.h) with the same rules and the
 // same words; test/boundary.test.ts runs one table of bad calls against all three and expects
 // identical errors.
 //
@@ -12,62 +12,17 @@
 //   3. buffer lengths, in positional order;
 //   4. overlaps: each output, in positional order, against every other buffer in positional order.
 // Type errors are TypeErrors, everything else RangeErrors; messages start with the kernel's name.
-import { OPT, type Buf, type StepDesc, type StepHyper } from './backend.js';
+import { type Buf, type StepDesc, type StepHyper } from './backend.js';
+import { ACT, ACT_MAX, F32_HALF_MIN, F32_OVERFLOW, KERNELS, LOSS_MAX, MAX_SIZE, OPT, OPT_MAX, PREV_ACT_MAX, HYPER, type HyperName, type ArgContract, type ArgKind } from './abi.js';
 
-export type ArgKind =
-  | 'buffer' // a buffer of this backend
-  | 'buffer?' // the same, or null
-  | 'size' // an integer in [0, 2^31 − 1]
-  | 'decayCount' // an integer in [0, n]
-  | 'float32' // a number that is finite once rounded to float32 (1e39 is not: it becomes Infinity)
-  | 'nonzero' // the same, and not 0 once rounded (a divisor)
-  | 'act' // an activation code, ACT in backend.ts
-  | 'prevAct' // an activation code other than softmax
-  | 'loss' // a loss code, LOSS in backend.ts
-  | 'bool';
-
-export interface ArgContract {
-  readonly name: string;
-  readonly kind: ArgKind;
-  /** Buffers: the size arguments whose product is the fewest floats it must hold. */
-  readonly floats?: readonly string[];
-  /** Buffers the kernel writes: they must not share memory with any other buffer argument. */
-  readonly output?: boolean;
-}
-
-const buf = (name: string, floats: string[], output = false): ArgContract => ({ name, kind: 'buffer', floats, output });
-const arg = (name: string, kind: ArgKind): ArgContract => ({ name, kind });
-
-/** Every kernel of the Backend interface, its arguments in order (backend.ts documents the math). */
-export const KERNELS = {
-  gemm: [arg('transA', 'bool'), arg('transB', 'bool'), arg('m', 'size'), arg('n', 'size'), arg('k', 'size'),
-    arg('alpha', 'float32'), buf('a', ['m', 'k']), buf('b', ['k', 'n']), arg('beta', 'float32'), buf('c', ['m', 'n'], true)],
-  denseForward: [buf('y', ['m', 'out'], true), buf('x', ['m', 'inp']), buf('w', ['inp', 'out']), buf('b', ['out']),
-    arg('m', 'size'), arg('inp', 'size'), arg('out', 'size'), arg('act', 'act'), arg('alpha', 'float32')],
-  denseBackward: [buf('dw', ['inp', 'out'], true), buf('db', ['out'], true),
-    { name: 'dx', kind: 'buffer?', floats: ['m', 'inp'], output: true }, buf('dz', ['m', 'out']), buf('x', ['m', 'inp']),
-    buf('w', ['inp', 'out']), arg('m', 'size'), arg('inp', 'size'), arg('out', 'size'), arg('scale', 'float32'),
-    arg('prevAct', 'prevAct'), arg('alpha', 'float32')],
-  lossDelta: [buf('dz', ['m', 'n'], true), buf('a', ['m', 'n']), buf('y', ['m', 'n']), arg('m', 'size'), arg('n', 'size'),
-    arg('loss', 'loss'), arg('act', 'act'), arg('alpha', 'float32')],
-  sumSquares: [buf('g', ['n']), arg('n', 'size')],
-  sgdStep: [buf('p', ['n'], true), buf('g', ['n']), arg('n', 'size'), arg('lr', 'float32'), arg('gradScale', 'float32'),
-    arg('weightDecay', 'float32'), arg('decayCount', 'decayCount')],
-  momentumStep: [buf('p', ['n'], true), buf('g', ['n']), buf('v', ['n'], true), arg('n', 'size'), arg('lr', 'float32'),
-    arg('gradScale', 'float32'), arg('mu', 'float32'), arg('nesterov', 'bool'), arg('weightDecay', 'float32'),
-    arg('decayCount', 'decayCount')],
-  adamStep: [buf('p', ['n'], true), buf('g', ['n']), buf('m', ['n'], true), buf('v', ['n'], true), arg('n', 'size'),
-    arg('lr', 'float32'), arg('gradScale', 'float32'), arg('beta1', 'float32'), arg('beta2', 'float32'),
-    arg('eps', 'float32'), arg('bc1', 'nonzero'), arg('bc2', 'nonzero'), arg('weightDecay', 'float32'),
-    arg('decoupled', 'bool'), arg('decayCount', 'decayCount')],
-} as const satisfies Record<string, readonly ArgContract[]>;
+export { KERNELS, type ArgContract, type ArgKind } from './abi.js';
 
 export type KernelName = keyof typeof KERNELS;
 
-export const MAX_SIZE = 2147483647;
+export { MAX_SIZE };
 /** [lo, hi] of the integer kinds; decayCount's hi is the kernel's n. */
 const RANGES: Partial<Record<ArgKind, readonly [number, number]>> = {
-  size: [0, MAX_SIZE], act: [0, 5], prevAct: [0, 4], loss: [0, 2],
+  size: [0, MAX_SIZE], act: [0, ACT_MAX], prevAct: [0, PREV_ACT_MAX], loss: [0, LOSS_MAX],
 };
 
 /** How a backend's buffers are recognized and placed, for the type and overlap checks. */
@@ -93,7 +48,7 @@ export const ARRAY_SPACE: BufferSpace = {
   start: (b) => b.data.byteOffset / 4,
 };
 
-/** What a value is, in an error message ("got a string"); native/args.h describe() says the same. */
+/** What a value is, in an error message ("got a string"); native/boundary/args.h describe() says the same. */
 export function describe(v: unknown): string {
   if (v === null) return 'null';
   switch (typeof v) {
@@ -110,7 +65,7 @@ export function describe(v: unknown): string {
 
 export const isFiniteF32 = (v: number): boolean => Number.isFinite(Math.fround(v));
 
-// The contract's words (native/args.h builds the same strings).
+// The contract's words (native/boundary/args.h builds the same strings).
 const msg = {
   number: (name: string, v: unknown) => `${name} must be a number, got ${describe(v)}`,
   bool: (name: string, v: unknown) => `${name} must be a boolean, got ${describe(v)}`,
@@ -252,7 +207,8 @@ export function checkTypes(space: BufferSpace, k: Resolved, a0?: unknown, a1?: u
 // Compiled steps (backend.ts StepCompiler): the description is checked once, when compiling; the
 // hyper-parameters on every run.
 
-const HYPER_FIELDS = ['lr', 'clipNorm', 'weightDecay', 'mu', 'nesterov', 'beta1', 'beta2', 'eps', 'bc1', 'bc2'] as const;
+/** A run's hyper-parameters in the order of their slots (abi.ts HYPER). */
+const HYPER_FIELDS = (Object.keys(HYPER.at) as (keyof typeof HYPER.at)[]).filter((f): f is HyperName => f !== 'loss');
 
 function hyperFail(type: boolean, text: string): never {
   throw type ? new TypeError(`compiled step: ${text}`) : new RangeError(`compiled step: ${text}`);
@@ -326,14 +282,14 @@ export function checkStep(space: BufferSpace, d: StepDesc): StepBuffer[] {
     }
   }
   for (let l = 0; l < L; l++) {
-    const act = integer(`acts[${l}]`, d.acts[l], 0, 5);
-    if (act === 5 && l < L - 1) bad(`acts[${l}]: softmax is only allowed on the output layer`);
+    const act = integer(`acts[${l}]`, d.acts[l], 0, ACT_MAX);
+    if (act === ACT.softmax && l < L - 1) bad(`acts[${l}]: softmax is only allowed on the output layer`);
     const alpha = d.alphas[l];
     if (typeof alpha !== 'number') bad(msg.number(`alphas[${l}]`, alpha), true);
     if (!isFiniteF32(alpha)) bad(msg.float32(`alphas[${l}]`, alpha));
   }
-  integer('loss', d.loss, 0, 2);
-  const opt = integer('optimizer', d.optimizer, 0, 3);
+  integer('loss', d.loss, 0, LOSS_MAX);
+  const opt = integer('optimizer', d.optimizer, 0, OPT_MAX);
   const n = integer('n', d.n, 1, MAX_SIZE);
   integer('decayCount', d.decayCount, 0, n);
   for (let l = 0; l < L; l++) {
@@ -397,8 +353,6 @@ export function checkStep(space: BufferSpace, d: StepDesc): StepBuffer[] {
 // table-driven checkKernel / checkTypes above, which name what is wrong. test/boundary.test.ts
 // holds both to one table of bad calls on every backend.
 
-const F32_OVERFLOW = 3.4028235677973366e38; // 2^128 − 2^103: the smallest magnitude that rounds to Infinity
-const F32_HALF_MIN = 2 ** -150; // the largest magnitude that rounds to 0
 const num = (v: unknown): v is number => typeof v === 'number';
 const isSize = (v: unknown): boolean => typeof v === 'number' && v >= 0 && v <= MAX_SIZE && Number.isInteger(v);
 const isF32 = (v: unknown): boolean => typeof v === 'number' && Math.abs(v) < F32_OVERFLOW;
@@ -420,12 +374,12 @@ export const FAST = {
     holds(s, a, m * k) && holds(s, b, k * n) && holds(s, c, m * n) && apart(s, c, m * n, a, m * k) && apart(s, c, m * n, b, k * n),
   denseForward: (s: BufferSpace, y: Buf, x: Buf, w: Buf, b: Buf, m: number, inp: number, out: number, act: number,
     alpha: number): boolean =>
-    isSize(m) && isSize(inp) && isSize(out) && isInt(act, 5) && isF32(alpha) &&
+    isSize(m) && isSize(inp) && isSize(out) && isInt(act, ACT_MAX) && isF32(alpha) &&
     holds(s, y, m * out) && holds(s, x, m * inp) && holds(s, w, inp * out) && holds(s, b, out) &&
     apart(s, y, m * out, x, m * inp) && apart(s, y, m * out, w, inp * out) && apart(s, y, m * out, b, out),
   denseBackward: (s: BufferSpace, dw: Buf, db: Buf, dx: Buf | null, dz: Buf, x: Buf, w: Buf, m: number, inp: number,
     out: number, scale: number, prevAct: number, alpha: number): boolean => {
-    if (!(isSize(m) && isSize(inp) && isSize(out) && isF32(scale) && isInt(prevAct, 4) && isF32(alpha) &&
+    if (!(isSize(m) && isSize(inp) && isSize(out) && isF32(scale) && isInt(prevAct, PREV_ACT_MAX) && isF32(alpha) &&
       holds(s, dw, inp * out) && holds(s, db, out) && (dx === null || holds(s, dx, m * inp)) && holds(s, dz, m * out) &&
       holds(s, x, m * inp) && holds(s, w, inp * out))) return false;
     const nw = inp * out, nx = m * inp, nz = m * out;
@@ -435,7 +389,7 @@ export const FAST = {
   },
   lossDelta: (s: BufferSpace, dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: number, act: number,
     alpha: number): boolean =>
-    isSize(m) && isSize(n) && isInt(loss, 2) && isInt(act, 5) && isF32(alpha) &&
+    isSize(m) && isSize(n) && isInt(loss, LOSS_MAX) && isInt(act, ACT_MAX) && isF32(alpha) &&
     holds(s, dz, m * n) && holds(s, a, m * n) && holds(s, y, m * n) && apart(s, dz, m * n, a, m * n) && apart(s, dz, m * n, y, m * n),
   sumSquares: (s: BufferSpace, g: Buf, n: number): boolean => isSize(n) && holds(s, g, n),
   sgdStep: (s: BufferSpace, p: Buf, g: Buf, n: number, lr: number, gradScale: number, weightDecay: number,

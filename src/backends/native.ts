@@ -7,11 +7,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installAdvice } from './install-advice.js';
 import { type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from './backend.js';
+import { HYPER, MAX_THREADS, NATIVE_STEP, NATIVE_STEP_LAYER, argSlots } from './abi.js';
 import { FAST_TYPES, RESOLVED, checkHyper, checkStep, checkTypes, describe, hyperTypesOk, isBufLike, type BufferSpace } from './contract.js';
 
 const K = RESOLVED;
 
-/** The addon's kernel object for one ISA (native/addon.cc `create`). */
+/** The addon's kernel object for one ISA (native/boundary/init.cc `create`). */
 export interface NativeKernels {
   readonly isa: string;
   readonly mr: number;
@@ -40,9 +41,9 @@ export interface NativeKernels {
   setThreads(n: number): number;
   getThreads(): number;
   /**
-   * The argument block of the *Fast entry points: argument position p is read from slot 3p (a
-   * number) or slots 3p..3p+2 (a buffer as id, offset, length; id -1 for null). A call then
-   * costs one bare napi call, whatever its argument count.
+   * The argument block of the *Fast entry points: argument position p is read from slot
+   * ARG_STRIDE·p (a number) or the BUF_SLOTS from there (a buffer as id, offset, length; id -1
+   * for null), abi.ts. A call then costs one bare napi call, whatever its argument count.
    */
   readonly args: Float64Array;
   gemmFast(): void;
@@ -57,7 +58,7 @@ export interface NativeKernels {
     cols: number): void;
   /**
    * Checks and resolves a whole training step once (see NativeBackend.compileStep). run() leaves
-   * the summed loss in args[STEP_LOSS] (a returned double would be a new heap number every step).
+   * the summed loss in args[HYPER.at.loss] (a returned double would be a new heap number every step).
    */
   compileStep(desc: Float64Array): { run(): void };
 }
@@ -89,8 +90,16 @@ export interface NativeOptions {
 }
 
 const ISAS = ['avx512', 'avx2-fma', 'neon', 'scalar'];
-/** The argument-block slot where a compiled step leaves its loss (native/addon.cc kStepLoss). */
-const STEP_LOSS = 10;
+// Each kernel's argument slots in the argument block (abi.ts), resolved once.
+const GEMM = argSlots('gemm');
+const DENSE_FORWARD = argSlots('denseForward');
+const DENSE_BACKWARD = argSlots('denseBackward');
+const LOSS_DELTA = argSlots('lossDelta');
+const SUM_SQUARES = argSlots('sumSquares');
+const SGD_STEP = argSlots('sgdStep');
+const MOMENTUM_STEP = argSlots('momentumStep');
+const ADAM_STEP = argSlots('adamStep');
+const H = HYPER.at;
 
 /** Folders to start the search for package.json from: this module's, in the ESM and CJS builds. */
 function startDirs(): string[] {
@@ -175,7 +184,7 @@ const isNative = (b: Buf | null): b is NativeBuf => b instanceof NativeBuf;
 
 /**
  * The kernels take any Buf with a Float32Array (this addon's through the argument block, others
- * as Float32Arrays); the types are checked here (contract.ts), the rest in C++ (native/args.h).
+ * as Float32Arrays); the types are checked here (contract.ts), the rest in C++ (native/boundary/args.h).
  */
 const KERNEL_SPACE: BufferSpace = {
   accepts: isBufLike,
@@ -214,11 +223,12 @@ export class NativeCompiledStep implements CompiledStep {
     // checking here would cost the batch loop an inlining, and a boxed number a step.
     if (h !== this.typed) this.checkTypes(h);
     const A = this.A;
-    A[0] = h.lr; A[1] = h.clipNorm; A[2] = h.weightDecay; A[3] = h.mu; A[4] = +h.nesterov;
-    A[5] = h.beta1; A[6] = h.beta2; A[7] = h.eps; A[8] = h.bc1; A[9] = h.bc2;
+    A[H.lr] = h.lr; A[H.clipNorm] = h.clipNorm; A[H.weightDecay] = h.weightDecay; A[H.mu] = h.mu;
+    A[H.nesterov] = +h.nesterov; A[H.beta1] = h.beta1; A[H.beta2] = h.beta2; A[H.eps] = h.eps;
+    A[H.bc1] = h.bc1; A[H.bc2] = h.bc2;
     this.native();
     // A is the backend's, shared by its steps
-    this.loss[0] = A[STEP_LOSS];
+    this.loss[0] = A[H.loss];
   }
 }
 
@@ -255,7 +265,7 @@ export class NativeBackend implements Backend {
     if (!(Number.isInteger(threads) && threads >= 1)) {
       throw new Error(`threads must be a positive integer, got ${String(opts.threads ?? te)}${opts.threads === undefined ? ' (from DELTAPROP_THREADS)' : ''}`);
     }
-    this.kernels = this.addon.create(isa, Math.min(threads, 256), opts.smallGemm);
+    this.kernels = this.addon.create(isa, Math.min(threads, MAX_THREADS), opts.smallGemm);
     this.isa = this.kernels.isa;
     this.A = this.kernels.args;
     this.nThreads = this.kernels.getThreads();
@@ -274,14 +284,14 @@ export class NativeBackend implements Backend {
     return new NativeBuf(data, id, 0);
   }
 
-  // Each kernel: with Bufs of this addon, arguments go through the argument block (slot 3p for
-  // argument p, buffers as id/offset/length) and one bare call; other Bufs as Float32Arrays.
+  // Each kernel: with Bufs of this addon, arguments go through the argument block (the slots of
+  // argSlots, buffers as id/offset/length) and one bare call; other Bufs as Float32Arrays.
 
-  private buf(p: number, b: NativeBuf): void {
+  private buf(at: number, b: NativeBuf): void {
     const A = this.A;
-    A[3 * p] = b.id;
-    A[3 * p + 1] = b.offset;
-    A[3 * p + 2] = b.data.length;
+    A[at] = b.id;
+    A[at + 1] = b.offset;
+    A[at + 2] = b.data.length;
   }
 
   gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
@@ -289,8 +299,9 @@ export class NativeBackend implements Backend {
     if (!FAST_TYPES.gemm(transA, transB, m, n, k, alpha, a, b, beta, c)) checkTypes(KERNEL_SPACE, K.gemm, transA, transB, m, n, k, alpha, a, b, beta, c);
     if (isNative(a) && isNative(b) && isNative(c)) {
       const A = this.A;
-      A[0] = +transA; A[3] = +transB; A[6] = m; A[9] = n; A[12] = k; A[15] = alpha;
-      this.buf(6, a); this.buf(7, b); A[24] = beta; this.buf(9, c);
+      const S = GEMM;
+      A[S.transA] = +transA; A[S.transB] = +transB; A[S.m] = m; A[S.n] = n; A[S.k] = k; A[S.alpha] = alpha;
+      this.buf(S.a, a); this.buf(S.b, b); A[S.beta] = beta; this.buf(S.c, c);
       this.kernels.gemmFast();
     } else {
       this.kernels.gemm(transA, transB, m, n, k, alpha, a.data, b.data, beta, c.data);
@@ -302,8 +313,9 @@ export class NativeBackend implements Backend {
     if (!FAST_TYPES.denseForward(y, x, w, b, m, inp, out, act, alpha)) checkTypes(KERNEL_SPACE, K.denseForward, y, x, w, b, m, inp, out, act, alpha);
     if (isNative(y) && isNative(x) && isNative(w) && isNative(b)) {
       const A = this.A;
-      this.buf(0, y); this.buf(1, x); this.buf(2, w); this.buf(3, b);
-      A[12] = m; A[15] = inp; A[18] = out; A[21] = act; A[24] = alpha;
+      const S = DENSE_FORWARD;
+      this.buf(S.y, y); this.buf(S.x, x); this.buf(S.w, w); this.buf(S.b, b);
+      A[S.m] = m; A[S.inp] = inp; A[S.out] = out; A[S.act] = act; A[S.alpha] = alpha;
       this.kernels.denseForwardFast();
     } else {
       this.kernels.denseForward(y.data, x.data, w.data, b.data, m, inp, out, act, alpha);
@@ -315,11 +327,12 @@ export class NativeBackend implements Backend {
     if (!FAST_TYPES.denseBackward(dw, db, dx, dz, x, w, m, inp, out, scale, prevAct, alpha)) checkTypes(KERNEL_SPACE, K.denseBackward, dw, db, dx, dz, x, w, m, inp, out, scale, prevAct, alpha);
     if (isNative(dw) && isNative(db) && (dx === null || isNative(dx)) && isNative(dz) && isNative(x) && isNative(w)) {
       const A = this.A;
-      this.buf(0, dw); this.buf(1, db);
-      if (dx === null) A[6] = -1;
-      else this.buf(2, dx);
-      this.buf(3, dz); this.buf(4, x); this.buf(5, w);
-      A[18] = m; A[21] = inp; A[24] = out; A[27] = scale; A[30] = prevAct; A[33] = alpha;
+      const S = DENSE_BACKWARD;
+      this.buf(S.dw, dw); this.buf(S.db, db);
+      if (dx === null) A[S.dx] = -1;
+      else this.buf(S.dx, dx);
+      this.buf(S.dz, dz); this.buf(S.x, x); this.buf(S.w, w);
+      A[S.m] = m; A[S.inp] = inp; A[S.out] = out; A[S.scale] = scale; A[S.prevAct] = prevAct; A[S.alpha] = alpha;
       this.kernels.denseBackwardFast();
     } else {
       this.kernels.denseBackward(dw.data, db.data, dx === null ? null : dx.data, dz.data, x.data, w.data,
@@ -332,8 +345,9 @@ export class NativeBackend implements Backend {
     if (!FAST_TYPES.lossDelta(dz, a, y, m, n, loss, act, alpha)) checkTypes(KERNEL_SPACE, K.lossDelta, dz, a, y, m, n, loss, act, alpha);
     if (isNative(dz) && isNative(a) && isNative(y)) {
       const A = this.A;
-      this.buf(0, dz); this.buf(1, a); this.buf(2, y);
-      A[9] = m; A[12] = n; A[15] = loss; A[18] = act; A[21] = alpha;
+      const S = LOSS_DELTA;
+      this.buf(S.dz, dz); this.buf(S.a, a); this.buf(S.y, y);
+      A[S.m] = m; A[S.n] = n; A[S.loss] = loss; A[S.act] = act; A[S.alpha] = alpha;
       return this.kernels.lossDeltaFast();
     }
     return this.kernels.lossDelta(dz.data, a.data, y.data, m, n, loss, act, alpha);
@@ -342,8 +356,8 @@ export class NativeBackend implements Backend {
   sumSquares(g: Buf, n: number): number {
     if (!FAST_TYPES.sumSquares(g, n)) checkTypes(KERNEL_SPACE, K.sumSquares, g, n);
     if (isNative(g)) {
-      this.buf(0, g);
-      this.A[3] = n;
+      this.buf(SUM_SQUARES.g, g);
+      this.A[SUM_SQUARES.n] = n;
       return this.kernels.sumSquaresFast();
     }
     return this.kernels.sumSquares(g.data, n);
@@ -354,8 +368,9 @@ export class NativeBackend implements Backend {
     if (!FAST_TYPES.sgdStep(p, g, n, lr, gradScale, weightDecay, decayCount)) checkTypes(KERNEL_SPACE, K.sgdStep, p, g, n, lr, gradScale, weightDecay, decayCount);
     if (isNative(p) && isNative(g)) {
       const A = this.A;
-      this.buf(0, p); this.buf(1, g);
-      A[6] = n; A[9] = lr; A[12] = gradScale; A[15] = weightDecay; A[18] = decayCount;
+      const S = SGD_STEP;
+      this.buf(S.p, p); this.buf(S.g, g);
+      A[S.n] = n; A[S.lr] = lr; A[S.gradScale] = gradScale; A[S.weightDecay] = weightDecay; A[S.decayCount] = decayCount;
       this.kernels.sgdStepFast();
     } else {
       this.kernels.sgdStep(p.data, g.data, n, lr, gradScale, weightDecay, decayCount);
@@ -367,8 +382,10 @@ export class NativeBackend implements Backend {
     if (!FAST_TYPES.momentumStep(p, g, v, n, lr, gradScale, mu, nesterov, weightDecay, decayCount)) checkTypes(KERNEL_SPACE, K.momentumStep, p, g, v, n, lr, gradScale, mu, nesterov, weightDecay, decayCount);
     if (isNative(p) && isNative(g) && isNative(v)) {
       const A = this.A;
-      this.buf(0, p); this.buf(1, g); this.buf(2, v);
-      A[9] = n; A[12] = lr; A[15] = gradScale; A[18] = mu; A[21] = +nesterov; A[24] = weightDecay; A[27] = decayCount;
+      const S = MOMENTUM_STEP;
+      this.buf(S.p, p); this.buf(S.g, g); this.buf(S.v, v);
+      A[S.n] = n; A[S.lr] = lr; A[S.gradScale] = gradScale; A[S.mu] = mu; A[S.nesterov] = +nesterov;
+      A[S.weightDecay] = weightDecay; A[S.decayCount] = decayCount;
       this.kernels.momentumStepFast();
     } else {
       this.kernels.momentumStep(p.data, g.data, v.data, n, lr, gradScale, mu, nesterov, weightDecay, decayCount);
@@ -381,9 +398,11 @@ export class NativeBackend implements Backend {
     if (!FAST_TYPES.adamStep(p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled, decayCount)) checkTypes(KERNEL_SPACE, K.adamStep, p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled, decayCount);
     if (isNative(p) && isNative(g) && isNative(m) && isNative(v)) {
       const A = this.A;
-      this.buf(0, p); this.buf(1, g); this.buf(2, m); this.buf(3, v);
-      A[12] = n; A[15] = lr; A[18] = gradScale; A[21] = beta1; A[24] = beta2; A[27] = eps; A[30] = bc1;
-      A[33] = bc2; A[36] = weightDecay; A[39] = +decoupled; A[42] = decayCount;
+      const S = ADAM_STEP;
+      this.buf(S.p, p); this.buf(S.g, g); this.buf(S.m, m); this.buf(S.v, v);
+      A[S.n] = n; A[S.lr] = lr; A[S.gradScale] = gradScale; A[S.beta1] = beta1; A[S.beta2] = beta2; A[S.eps] = eps;
+      A[S.bc1] = bc1; A[S.bc2] = bc2; A[S.weightDecay] = weightDecay; A[S.decoupled] = +decoupled;
+      A[S.decayCount] = decayCount;
       this.kernels.adamStepFast();
     } else {
       this.kernels.adamStep(p.data, g.data, m.data, v.data, n, lr, gradScale, beta1, beta2, eps, bc1, bc2,
@@ -405,19 +424,22 @@ export class NativeBackend implements Backend {
     // the contract (the same checks and words as the wasm backend's); C++ checks the descriptor again
     const all = checkStep(STEP_SPACE, desc).map((u) => u.buf);
     const L = desc.dims.length - 1;
-    const d = new Float64Array(6 + 7 * 3 + L * 12);
-    d.set([desc.m, L, desc.loss, desc.optimizer, desc.n, desc.decayCount]);
+    const S = NATIVE_STEP.at, R = NATIVE_STEP_LAYER.at;
+    const d = new Float64Array(NATIVE_STEP.size + L * NATIVE_STEP_LAYER.size);
+    d[S.m] = desc.m; d[S.layers] = L; d[S.loss] = desc.loss; d[S.optimizer] = desc.optimizer; d[S.n] = desc.n;
+    d[S.decayCount] = desc.decayCount;
     const put = (at: number, b: Buf | null) => {
       if (b === null) d.set([-1, 0, 0], at);
       else d.set([(b as NativeBuf).id, (b as NativeBuf).offset, b.length], at);
     };
-    put(6, desc.x); put(9, desc.y); put(12, desc.params); put(15, desc.grads); put(18, desc.backup);
-    put(21, desc.state1); put(24, desc.state2);
+    put(S.x, desc.x); put(S.y, desc.y); put(S.params, desc.params); put(S.grads, desc.grads);
+    put(S.backup, desc.backup); put(S.state1, desc.state1); put(S.state2, desc.state2);
     for (let l = 0; l < L; l++) {
-      const at = 27 + l * 12;
-      d.set([desc.dims[l], desc.dims[l + 1], desc.acts[l], desc.alphas[l], desc.wOffsets[l], desc.bOffsets[l]], at);
-      put(at + 6, desc.outs[l]);
-      put(at + 9, desc.deltas[l]);
+      const at = NATIVE_STEP.size + l * NATIVE_STEP_LAYER.size;
+      d[at + R.inp] = desc.dims[l]; d[at + R.out] = desc.dims[l + 1]; d[at + R.act] = desc.acts[l];
+      d[at + R.alpha] = desc.alphas[l]; d[at + R.wOffset] = desc.wOffsets[l]; d[at + R.bOffset] = desc.bOffsets[l];
+      put(at + R.output, desc.outs[l]);
+      put(at + R.delta, desc.deltas[l]);
     }
     return new NativeCompiledStep(this.A, this.kernels.compileStep(d).run, all, desc.optimizer);
   }

@@ -1,7 +1,7 @@
 // What evaluate and predict share: a model file on the chosen backend, and the class names it
 // predicts (from the file, or indices for models built through the API without names).
 import { readModelFile } from '../io/files.js';
-import type { Model } from '../model.js';
+import type { Model } from '../model/model.js';
 import { chooseBackend, type BackendFlags } from './common.js';
 import { openForReading } from './data.js';
 import type { BackendReport } from '../backends/select.js';

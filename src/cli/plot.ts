@@ -1,7 +1,7 @@
 // Training curves as a standalone SVG: loss (and accuracy, for classifiers) per epoch, training and
 // validation. Hand-written because the chart is two polylines per panel; a charting library would
 // pull in a DOM or a canvas for no gain.
-import type { EpochLogs } from '../model.js';
+import type { EpochLogs } from '../model/fit.js';
 
 const W = 420, H = 300, PAD = { left: 56, right: 16, top: 34, bottom: 42 };
 const COLORS = { train: '#1f77b4', val: '#ff7f0e' };

@@ -7,7 +7,8 @@ import type { Matrix } from '../data.js';
 import { fitNormalization } from '../data.js';
 import { saveModel } from '../io/files.js';
 import { trainTestSplit } from '../io/datasets.js';
-import { Model, type EpochLogs, type FitOptions } from '../model.js';
+import { Model } from '../model/model.js';
+import { type EpochLogs, type FitOptions } from '../model/fit.js';
 import type { DenseSpec, ModelSpec, OptimizerName } from '../spec.js';
 import {
   backendOptions, checkWritable, chooseBackend, count, dataOptions, describeBackend, f4, fraction, layerList, nonNegativeInt, nonNegativeNumber, out,

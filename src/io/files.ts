@@ -5,7 +5,7 @@ import { access, constants, type FileHandle, lstat, open, readdir, readlink, ren
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Backend } from '../backends/backend.js';
-import type { Model } from '../model.js';
+import type { Model } from '../model/model.js';
 import { ModelFileError, modelFromBytes, modelToBytes } from './modelFile.js';
 
 /** A file that could not be written: the message names the path the caller gave, and why. */

@@ -10,7 +10,7 @@
 //   …       4·P   parameters, float32 LE: all weights (in,out) layer by layer, then all biases
 //   end-4   4     CRC-32 of every byte before it (u32 LE)
 import type { Backend } from '../backends/backend.js';
-import { Model } from '../model.js';
+import { Model } from '../model/model.js';
 import { checkSpec, shown, type ModelSpec } from '../spec.js';
 
 export const MAGIC = 'DPMODEL\n';

@@ -12,7 +12,7 @@ import { CliError } from '../../src/cli/data.js';
 import { trainCommand } from '../../src/cli/train.js';
 import { InputError } from '../../src/data.js';
 import { ModelFileError } from '../../src/io/modelFile.js';
-import { TrainingError } from '../../src/model.js';
+import { TrainingError } from '../../src/model/fit.js';
 import { SpecError } from '../../src/spec.js';
 import { rng } from '../rng.js';
 import { caseSeed, type CaseOutcome, type Suite } from './protocol.js';

@@ -14,7 +14,7 @@ import type { Backend } from '../../src/backends/backend.js';
 import { JsBackend } from '../../src/backends/js.js';
 import { crc32, ModelFileError, modelFromBytes, modelToBytes, parseModelFile } from '../../src/io/modelFile.js';
 import { readModelFile, saveModel } from '../../src/io/files.js';
-import { Model } from '../../src/model.js';
+import { Model } from '../../src/model/model.js';
 import type { ModelSpec } from '../../src/spec.js';
 import { rng } from '../rng.js';
 import { loadTestBackend } from './kernels.js';

@@ -8,7 +8,7 @@
 import { Worker, isMainThread, parentPort } from 'node:worker_threads';
 import { setImmediate as tick } from 'node:timers/promises';
 import { loadNativeBackend } from '../../src/backends/native.js';
-import { Model } from '../../src/model.js';
+import { Model } from '../../src/model/model.js';
 import type { ModelSpec } from '../../src/spec.js';
 
 const rssMB = (): number => process.memoryUsage().rss / 1048576;

@@ -10,7 +10,7 @@ import { writeSync } from 'node:fs';
 import { ACT, LOSS, OPT, type Backend, type StepHyper } from '../../src/backends/backend.js';
 import { loadNativeBackend } from '../../src/backends/native.js';
 import { loadWasmBackend } from '../../src/backends/wasm.js';
-import { Model } from '../../src/model.js';
+import { Model } from '../../src/model/model.js';
 
 const [name = 'native', stepsArg = '1000000', cyclesArg = '2000'] = process.argv.slice(2);
 const STEPS = Number(stepsArg), CYCLES = Number(cyclesArg);

@@ -5,7 +5,7 @@
 import { Session } from 'node:inspector/promises';
 import { loadNativeBackend } from '../../src/backends/native.js';
 import { loadWasmBackend } from '../../src/backends/wasm.js';
-import { Model } from '../../src/model.js';
+import { Model } from '../../src/model/model.js';
 import { Random } from '../../src/random.js';
 
 const ROWS = 4 * 5000, EPOCHS = 4, ROUNDS = 5;

@@ -20,16 +20,17 @@
 #include <string>
 #include <vector>
 
-#include "gemm.h"
+#include "../abi.h"
+#include "../gemm.h"
 
 namespace deltaprop {
 namespace boundary {
 
 typedef std::ptrdiff_t idx;
-constexpr double kMaxSize = 2147483647.0;  // sizes are int32 on the JS side
+constexpr double kMaxSize = abi::MAX_SIZE;  // sizes are int32 on the JS side
 // The smallest magnitude that rounds to infinity in float32: 2^128 - 2^103 (FLT_MAX plus half an
 // ulp, a tie that rounds to even, i.e. up). Below it, (float)d is finite: what Math.fround says.
-constexpr double kF32Overflow = 3.4028235677973366e38;
+constexpr double kF32Overflow = abi::F32_OVERFLOW;
 
 inline bool finite_f32(double d) { return std::fabs(d) < kF32Overflow; }  // NaN fails
 
@@ -121,7 +122,7 @@ struct Instance {  // the per-kernel-object JS-side state of the fast path
   double* args;       // the argument block: kArgSlots doubles, owned by its ArrayBuffer
   napi_ref args_ref;  // keeps the block's Float64Array alive as long as the box
 };
-constexpr int kArgSlots = 48;  // argument position p uses slots 3p (number) or 3p..3p+2 (buffer)
+constexpr int kArgSlots = abi::ARG_SLOTS;  // position p: slot ARG_STRIDE·p (number) or BUF_SLOTS from it (buffer)
 
 // The data of every function of one kernel object, of the object itself and of its compiled
 // steps. Reference counted: a function kept after its kernel object was collected still finds its
@@ -302,8 +303,8 @@ class Args : public ArgErrors {
   napi_value argv_[kMax];
 };
 
-// Reads arguments from the argument block: a number at slot 3p; a buffer as (id, offset, length)
-// at slots 3p..3p+2, id -1 for null. The JavaScript side (src/backends/native.ts) has checked the
+// Reads arguments from the argument block: a number at slot ARG_STRIDE·p; a buffer as (id, offset,
+// length) in the BUF_SLOTS from there, id -1 for null. The JavaScript side (src/backends/native.ts) has checked the
 // types; the ranges, lengths and overlaps are checked here, with the same messages as Args.
 class FastArgs : public ArgErrors {
  public:
@@ -314,10 +315,10 @@ class FastArgs : public ArgErrors {
     a_ = in->args;
     reg_ = in->reg;
   }
-  double number(size_t p, const char*) { return ok_ ? a_[3 * p] : 0; }
+  double number(size_t p, const char*) { return ok_ ? a_[abi::ARG_STRIDE * p] : 0; }
   float real(size_t p, const char* name) { return check_real(number(p, name), name); }
   float nonzero(size_t p, const char* name) { return check_nonzero(number(p, name), name); }
-  idx integer(size_t p, const char* name, double lo, double hi) { return check_integer(a_[3 * p], name, lo, hi); }
+  idx integer(size_t p, const char* name, double lo, double hi) { return check_integer(a_[abi::ARG_STRIDE * p], name, lo, hi); }
   idx size(size_t p, const char* name) { return integer(p, name, 0, kMaxSize); }
   bool boolean(size_t p, const char* name) {
     double d = number(p, name);
@@ -325,7 +326,7 @@ class FastArgs : public ArgErrors {
     return d == 1;
   }
   float* f32(size_t p, const char* name, idx need, const char* shape, bool nullable = false, bool output = false) {
-    const double id = a_[3 * p], off = a_[3 * p + 1], len = a_[3 * p + 2];
+    const double id = a_[abi::ARG_STRIDE * p], off = a_[abi::ARG_STRIDE * p + 1], len = a_[abi::ARG_STRIDE * p + 2];
     // The common case in a few compares: a live id, an integral view inside it, long enough.
     if (ok_ && id >= 0 && id < (double)reg_->slots.size() && (double)(int64_t)id == id) {
       const Registry::Slot& s = reg_->slots[(size_t)id];

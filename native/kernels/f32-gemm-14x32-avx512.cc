@@ -59,8 +59,9 @@ void ukr_rows(idx kc, const float* a, const float* b, float* c, idx ldc, int mr,
   }
 }
 
-void ukr(idx kc, const float* a, const float* b, float* c, idx ldc, int mr, int nr, float alpha,
-         float beta) {
+void f32_gemm_ukernel_14x32__avx512(idx kc, const float* a, const float* b, float* c, idx ldc, int mr, int nr,
+    float alpha, float beta) {
+  DP_UKR_CONTRACT(MR, NR, 64, kc, a, b, c, ldc, mr, nr);
   if (mr > 8) ukr_rows<MR>(kc, a, b, c, ldc, mr, nr, alpha, beta);
   else if (mr > 4) ukr_rows<8>(kc, a, b, c, ldc, mr, nr, alpha, beta);
   else ukr_rows<4>(kc, a, b, c, ldc, mr, nr, alpha, beta);
@@ -122,6 +123,7 @@ void pack_rows(const float* src, idx ld, int rows, idx kc, int W, int lanes, flo
 #define DP_MC 168
 #define DP_KC 512  // measured: 512 beats 256 for n >= 512 (half the passes over c)
 #define DP_NC 4096
+#define DP_UKR f32_gemm_ukernel_14x32__avx512
 #include "table.inc"
 
 }  // namespace

@@ -21,8 +21,9 @@ inline __m256i lane_mask(int n) {  // first n of 8 lanes on (n may be <= 0 or >=
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx8);
 }
 
-void ukr(idx kc, const float* a, const float* b, float* c, idx ldc, int mr, int nr, float alpha,
-         float beta) {
+void f32_gemm_ukernel_6x16__avx2_fma(idx kc, const float* a, const float* b, float* c, idx ldc, int mr, int nr,
+    float alpha, float beta) {
+  DP_UKR_CONTRACT(MR, NR, 32, kc, a, b, c, ldc, mr, nr);
   __m256 acc[MR][2];
 #pragma GCC unroll 6
   for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
@@ -60,6 +61,7 @@ void ukr(idx kc, const float* a, const float* b, float* c, idx ldc, int mr, int 
 #define DP_MC 144
 #define DP_KC 256
 #define DP_NC 4096
+#define DP_UKR f32_gemm_ukernel_6x16__avx2_fma
 #include "table.inc"
 
 }  // namespace

@@ -16,8 +16,9 @@ namespace {
 
 constexpr int MR = 8, NR = 8;
 
-void ukr(idx kc, const float* a, const float* b, float* c, idx ldc, int mr, int nr, float alpha,
-         float beta) {
+void f32_gemm_ukernel_8x8__neon(idx kc, const float* a, const float* b, float* c, idx ldc, int mr, int nr,
+    float alpha, float beta) {
+  DP_UKR_CONTRACT(MR, NR, alignof(float), kc, a, b, c, ldc, mr, nr);
   float32x4_t acc[MR][2];
   for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = vdupq_n_f32(0.f);
   for (idx p = 0; p < kc; p++) {
@@ -61,6 +62,7 @@ void ukr(idx kc, const float* a, const float* b, float* c, idx ldc, int mr, int 
 #define DP_MC 128
 #define DP_KC 256
 #define DP_NC 2048
+#define DP_UKR f32_gemm_ukernel_8x8__neon
 #include "table.inc"
 
 }  // namespace

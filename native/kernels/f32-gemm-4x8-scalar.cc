@@ -13,8 +13,9 @@ namespace {
 
 constexpr int MR = 4, NR = 8;
 
-void ukr(idx kc, const float* a, const float* b, float* c, idx ldc, int mr, int nr, float alpha,
-         float beta) {
+void f32_gemm_ukernel_4x8__scalar(idx kc, const float* a, const float* b, float* c, idx ldc, int mr, int nr,
+    float alpha, float beta) {
+  DP_UKR_CONTRACT(MR, NR, alignof(float), kc, a, b, c, ldc, mr, nr);
   float acc[MR][NR] = {};
   for (idx p = 0; p < kc; p++) {
     for (int i = 0; i < MR; i++)
@@ -38,6 +39,7 @@ void ukr(idx kc, const float* a, const float* b, float* c, idx ldc, int mr, int 
 #define DP_MC 128
 #define DP_KC 256
 #define DP_NC 2048
+#define DP_UKR f32_gemm_ukernel_4x8__scalar
 #include "table.inc"
 
 }  // namespace

@@ -1,0 +1,217 @@
+/// <reference lib="dom" />
+// Loading the wasm backend: feature detection, finding and reading the packaged .wasm files (Node,
+// Bun, Deno, browsers, workerd), compiling and instantiating over a memory of the asked size. No
+// Node-only import at the top level: this file loads in browsers, Deno, Bun and workerd; Node's fs
+// is reached only when a file: URL or a path has to be read.
+import type { Backend } from '../backend.js';
+import { PAGE } from './arena.js';
+import { WasmBackend } from './backend.js';
+
+/** One build: a compiled module (what Cloudflare Workers need), bytes, or a URL / path to fetch or read. */
+export type WasmSource = WebAssembly.Module | BufferSource | URL | string;
+
+/** Both builds, so that feature detection can pick; `simd` is the fallback. */
+export interface WasmSources {
+  simd: WasmSource;
+  relaxed?: WasmSource;
+}
+
+export interface WasmBackendOptions {
+  /** Use the relaxed-SIMD build: true forces it (fails where unsupported), false forbids it; default: detect. */
+  relaxed?: boolean;
+  /** Upper bound on the module's memory in MB (default 2048, at most 4096). */
+  maxMemoryMB?: number;
+}
+
+export const WASM_FILES = { simd: 'deltaprop-simd.wasm', relaxed: 'deltaprop-relaxed.wasm' } as const;
+
+// The smallest modules using one SIMD op (v128.const) and one relaxed-SIMD op (f32x4.relaxed_madd):
+// validating them tells what this engine supports without compiling the real module twice.
+function probeModule(body: number[]): Uint8Array<ArrayBuffer> {
+  const code = [0x00, ...body, 0x0b]; // no locals, body, end
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type: () -> v128
+    0x03, 0x02, 0x01, 0x00, // one function of type 0
+    0x0a, code.length + 2, 0x01, code.length, ...code,
+  ]);
+}
+const V128_ZERO = [0xfd, 0x0c, ...new Array<number>(16).fill(0)];
+
+/** True where WebAssembly SIMD (v128) is supported. */
+export function simdSupported(): boolean {
+  try {
+    return WebAssembly.validate(probeModule(V128_ZERO));
+  } catch {
+    return false;
+  }
+}
+
+/** True where relaxed SIMD is supported (f32x4.relaxed_madd). */
+export function relaxedSimdSupported(): boolean {
+  try {
+    return WebAssembly.validate(probeModule([...V128_ZERO, ...V128_ZERO, ...V128_ZERO, 0xfd, 0x85, 0x02]));
+  } catch {
+    return false;
+  }
+}
+
+interface NodeFs {
+  readFileSync(path: string | URL): Uint8Array;
+  existsSync(path: string | URL): boolean;
+}
+
+// Node's fs, registered by the Node entry (src/index.ts imports node:fs statically: it is never
+// bundled for a browser), so that every Node >= 20.0 reads the packaged files.
+let registeredFs: NodeFs | null = null;
+
+/** Gives the loader Node's fs (called once by the Node entry). */
+export function registerNodeFs(fs: NodeFs): void {
+  registeredFs = fs;
+}
+
+// Otherwise Node's fs (also Bun's and Deno's) without an import statement: bundlers for browsers
+// and workerd must not see one, and workerd's module loader rejects computed dynamic imports too.
+// process.getBuiltinModule exists from Node 20.16; older Nodes reach this only through the web
+// entry and must pass bytes or a module there.
+function nodeFs(): NodeFs | null {
+  if (registeredFs) return registeredFs;
+  const proc = (globalThis as { process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
+  if (!proc?.versions?.node) return null;
+  const fs = proc.getBuiltinModule?.('node:fs') as NodeFs | undefined;
+  // Deno (whose `process` may lack it) has Deno.readFile and fetch of file: URLs instead
+  if (!fs && (globalThis as { Deno?: unknown }).Deno) return null;
+  if (!fs) throw new Error(`wasm backend: reading .wasm files from this entry needs Node >= 20.16 (process.getBuiltinModule); this is ${proc.versions.node}: import 'deltaprop' (the Node entry) or 'deltaprop/inline', or pass the bytes or a WebAssembly.Module`);
+  return fs;
+}
+
+// Server-side runtimes (Node, Bun, Deno) compile and instantiate the ~30 KB module synchronously.
+// The promise of WebAssembly.compile settles from a task V8 posts to the embedder's event loop,
+// and Node holds no reference to the loop for it (nodejs/node#36616): a loader awaiting it must
+// not depend on what else keeps the process alive. Browsers keep the asynchronous path (Chrome
+// refuses synchronous compilation of modules over 4 KB on the main thread).
+function compilesSynchronously(): boolean {
+  const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown; window?: unknown };
+  return (typeof g.process?.versions?.node === 'string' || g.Deno !== undefined) && g.window === undefined;
+}
+
+const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+async function readSource(src: URL | string): Promise<Uint8Array | ArrayBuffer> {
+  const isUrl = src instanceof URL || SCHEME.test(src) || src.startsWith('data:') || src.startsWith('blob:');
+  const url = isUrl ? new URL(String(src)) : null;
+  if (url === null || url.protocol === 'file:') {
+    const fs = nodeFs();
+    if (fs) return fs.readFileSync(url ?? src);
+    const deno = (globalThis as { Deno?: { readFile(p: string | URL): Promise<Uint8Array> } }).Deno;
+    if (deno) return deno.readFile(url ?? src);
+    if (url === null) throw new Error(`wasm backend: cannot read the file '${String(src)}' in this runtime (pass a URL, bytes or a WebAssembly.Module)`);
+  }
+  const res = await fetch(url!);
+  if (!res.ok) throw new Error(`wasm backend: fetching ${url!.href} failed: ${res.status} ${res.statusText}`);
+  return res.arrayBuffer();
+}
+
+async function compile(src: WasmSource): Promise<WebAssembly.Module> {
+  if (src instanceof WebAssembly.Module) return src;
+  const bytes = typeof src === 'string' || src instanceof URL ? await readSource(src) : src;
+  return compilesSynchronously() ? new WebAssembly.Module(bytes as BufferSource) : WebAssembly.compile(bytes as BufferSource);
+}
+
+// How to give a bundle its kernels when the packaged files cannot be found from it.
+const BUNDLE_HINT = "import from 'deltaprop/inline' (the .wasm inside the bundle), or pass the .wasm files' URLs as the `wasm` option";
+
+// The package's wasm/ files: next to dist/ in the package (dist/*.js is one level down), at the
+// repository root for a program bundled two levels down in it, or when running from the sources
+// (src/backends/wasm/load.ts is three levels down). The first URLs are literal
+// `new URL('…', import.meta.url)` so that bundlers (Vite, webpack) emit the .wasm as an asset; the
+// others are computed so that they do not try to resolve them.
+function packagedCandidates(relaxed: boolean): URL[] {
+  const here: unknown = import.meta.url;
+  // an IIFE or CommonJS bundle made for browsers has no module URL (esbuild makes import.meta {})
+  if (typeof here !== 'string' || here === '') {
+    throw new Error(`wasm backend: this bundle has no import.meta.url to locate ${relaxed ? WASM_FILES.relaxed : WASM_FILES.simd} from (an IIFE or CommonJS bundle): ${BUNDLE_HINT}`);
+  }
+  const inPackage = relaxed
+    ? new URL('../wasm/deltaprop-relaxed.wasm', import.meta.url)
+    : new URL('../wasm/deltaprop-simd.wasm', import.meta.url);
+  const file = relaxed ? WASM_FILES.relaxed : WASM_FILES.simd;
+  return [inPackage, new URL(['..', '..', 'wasm', file].join('/'), here), new URL(['..', '..', '..', 'wasm', file].join('/'), here)];
+}
+
+/** The packaged files' URLs (`packaged`: not given by the caller, so a failure names the bundle fix). */
+interface PackagedUrl {
+  url: URL;
+  packaged: true;
+}
+
+async function packagedWasmUrl(relaxed: boolean): Promise<URL | PackagedUrl> {
+  const candidates = packagedCandidates(relaxed);
+  if (candidates[0].protocol === 'file:') {
+    const fs = nodeFs();
+    if (fs) {
+      const found = candidates.find((u) => fs.existsSync(u));
+      if (!found) throw new Error(`wasm backend: ${candidates[0].pathname.split('/').pop()} not found (looked in ${candidates.map((u) => u.pathname).join(', ')}); run \`npm run build:wasm\``);
+      return found;
+    }
+  }
+  return { url: candidates[0], packaged: true };
+}
+
+function isPackagedUrl(s: unknown): s is PackagedUrl {
+  return typeof s === 'object' && s !== null && (s as Partial<PackagedUrl>).packaged === true && (s as PackagedUrl).url instanceof URL;
+}
+
+function isSources(s: unknown): s is WasmSources {
+  return typeof s === 'object' && s !== null && !(s instanceof WebAssembly.Module) && !(s instanceof URL) &&
+    !ArrayBuffer.isView(s) && !(s instanceof ArrayBuffer) && 'simd' in s;
+}
+
+/**
+ * Loads the wasm backend. `source` is one build (module, bytes, URL or path) or both builds
+ * `{ simd, relaxed }`; without it the package's own `wasm/` files are read (Node, Bun, Deno) or
+ * fetched next to the bundle (browsers). With both builds available, relaxed SIMD is used where the
+ * engine validates it, unless `opts.relaxed` says otherwise.
+ */
+export async function loadWasmBackend(source?: WasmSource | WasmSources,
+  opts: WasmBackendOptions = {}): Promise<Backend> {
+  if (!simdSupported()) throw new Error('wasm backend: this engine has no WebAssembly SIMD (v128)');
+  const maxMB = opts.maxMemoryMB ?? 2048;
+  if (!(maxMB > 0 && maxMB <= 4096)) throw new RangeError(`wasm backend: maxMemoryMB must be in (0, 4096], got ${maxMB}`);
+  const canRelax = relaxedSimdSupported();
+  if (opts.relaxed === true && !canRelax) throw new Error('wasm backend: relaxed SIMD was requested but this engine does not support it');
+  let src: WasmSource | PackagedUrl;
+  if (source === undefined || isSources(source)) {
+    const both = source ?? {
+      simd: await packagedWasmUrl(false),
+      relaxed: await packagedWasmUrl(true),
+    };
+    const relaxed = opts.relaxed ?? canRelax;
+    if (relaxed && both.relaxed === undefined) {
+      if (opts.relaxed === true) throw new Error('wasm backend: relaxed SIMD was requested but no relaxed build was given');
+    }
+    src = relaxed && both.relaxed !== undefined ? both.relaxed : both.simd;
+  } else {
+    src = source;
+  }
+  let module: WebAssembly.Module;
+  if (isPackagedUrl(src)) {
+    try {
+      module = await compile(src.url);
+    } catch (e) {
+      // fetched next to a bundle that does not carry the file (esbuild emits no .wasm assets)
+      throw new Error(`${(e as Error).message} (the packaged ${src.url.pathname.split('/').pop()}, located from the bundle's import.meta.url): ${BUNDLE_HINT}`);
+    }
+  } else {
+    module = await compile(src);
+  }
+  const maxPages = Math.floor((maxMB * 1048576) / PAGE);
+  const need = WebAssembly.Module.imports(module).find((i) => i.kind === 'memory');
+  if (!need) throw new Error('wasm backend: the module does not import env.memory: not a deltaprop kernel build');
+  // The module declares a small minimum (its static data); the GEMM scratch after it (about 2.2 MB,
+  // heapBase() says exactly) is covered by the initial size or grown by the constructor.
+  const memory = new WebAssembly.Memory({ initial: Math.min(40, maxPages), maximum: maxPages });
+  const imports = { env: { memory } };
+  const instance = compilesSynchronously() ? new WebAssembly.Instance(module, imports) : await WebAssembly.instantiate(module, imports);
+  return new WasmBackend(instance, memory, maxPages * PAGE);
+}

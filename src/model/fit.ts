@@ -1,0 +1,265 @@
+// The fit loop: epochs, shuffling, validation, early stopping, divergence checks and yielding to
+// the event loop, over a Network's training steps.
+import { InputError, toMatrix, type Matrix, type MatrixInput, type TargetInput } from '../data.js';
+import { Random } from '../random.js';
+import { scheduledRate } from '../spec.js';
+import type { Metrics, Network } from './network.js';
+
+export type { Metrics } from './network.js';
+
+export interface EpochLogs extends Metrics {
+  epoch: number;
+  valLoss?: number;
+  valAccuracy?: number;
+  learningRate: number;
+  samplesPerSecond: number;
+  seconds: number;
+}
+
+export interface BatchLogs {
+  epoch: number;
+  batch: number;
+  batches: number;
+  size: number;
+  loss: number;
+  /** Fraction of the batch classified correctly (absent for mse), for progress displays. */
+  accuracy?: number;
+}
+
+export type Monitor = 'loss' | 'accuracy' | 'valLoss' | 'valAccuracy';
+
+export interface FitOptions {
+  epochs?: number;
+  batchSize?: number;
+  /** Shuffle the rows before every epoch (default true), seeded by `seed`. */
+  shuffle?: boolean;
+  /** Shuffling seed; defaults to the model's seed. */
+  seed?: number;
+  /** Hold out the last fraction of the rows (before shuffling) for validation. */
+  validationSplit?: number;
+  validationData?: [MatrixInput, TargetInput];
+  earlyStopping?: { monitor?: Monitor; patience?: number; minDelta?: number; restoreBestWeights?: boolean };
+  onBatchEnd?: (logs: BatchLogs) => void | Promise<void>;
+  onEpochEnd?: (logs: EpochLogs) => void | Promise<void>;
+  /** Longest time (ms) the event loop is kept busy before `fit` yields to it (default 10). */
+  yieldEveryMs?: number;
+}
+
+export interface History {
+  epochs: EpochLogs[];
+  stoppedEarly: boolean;
+  bestEpoch?: number;
+}
+
+export class TrainingError extends Error {
+  override name = 'TrainingError';
+}
+
+/** What a fit reads on its Model between batches. */
+export interface FitControl {
+  /** Set to true (from a callback) to end the fit after the current batch. */
+  stopTraining: boolean;
+}
+
+/** Steps between reads of the clock, adapted to the step time; kept from one fit to the next. */
+export interface FitClock {
+  every: number;
+}
+
+/** The state of one epoch's batches, shared between `fit` and `trainBatches`. */
+interface BatchRun {
+  X: Matrix;
+  Y: Matrix;
+  order: Uint32Array;
+  batchSize: number;
+  lr: number;
+  epoch: number;
+  /** When to give the event loop its turn (performance.now() ms), and the slice length. */
+  deadline: number;
+  slice: number;
+  lossSum: number;
+  correct: number;
+  lastLoss: number;
+  lastCorrect: number;
+}
+
+/**
+ * Trains `net` on (x, y) in mini-batches. Yields to the event loop between batches so that a long
+ * fit never blocks it for more than `yieldEveryMs`; ends after the current batch once
+ * `control.stopTraining` is set (by a callback).
+ */
+export async function fit(net: Network, control: FitControl, clock: FitClock, x: MatrixInput, y: TargetInput,
+options: FitOptions): Promise<History> {
+  const epochs = options.epochs ?? 10, batchSize = options.batchSize ?? 32;
+  if (!Number.isInteger(epochs) || epochs < 1) throw new InputError(`epochs: must be a positive integer, got ${String(epochs)}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize: must be a positive integer, got ${String(batchSize)}`);
+  const split = options.validationSplit ?? 0;
+  if (!(split >= 0 && split < 1)) throw new InputError(`validationSplit: must be in [0, 1), got ${String(split)}`);
+  let X = toMatrix(x, 'inputs', net.inputs);
+  let Y = net.targets(y, X.shape[0]);
+  let val: [Matrix, Matrix] | null = null;
+  if (options.validationData) {
+    const vx = toMatrix(options.validationData[0], 'validation inputs', net.inputs);
+    val = [vx, net.targets(options.validationData[1], vx.shape[0])];
+  } else if (split > 0) {
+    const rows = X.shape[0], held = Math.floor(rows * split), keep = rows - held;
+    if (held < 1 || keep < 1) throw new InputError(`validationSplit: ${split} of ${rows} rows leaves an empty training or validation set`);
+    val = [slice(X, keep, rows), slice(Y, keep, rows)];
+    X = slice(X, 0, keep);
+    Y = slice(Y, 0, keep);
+  }
+  const rows = X.shape[0];
+  if (rows === 0) throw new InputError('inputs: no rows to train on');
+
+  const es = options.earlyStopping;
+  const monitor: Monitor = es?.monitor ?? (val ? 'valLoss' : 'loss');
+  if ((monitor === 'valLoss' || monitor === 'valAccuracy') && !val) {
+    throw new InputError(`earlyStopping: monitor '${monitor}' needs validationData or validationSplit`);
+  }
+  if ((monitor === 'accuracy' || monitor === 'valAccuracy') && !net.hasAccuracy()) {
+    throw new InputError(`earlyStopping: monitor '${monitor}' needs a classification loss`);
+  }
+  const higherIsBetter = monitor === 'accuracy' || monitor === 'valAccuracy';
+  const patience = es?.patience ?? 0, minDelta = es?.minDelta ?? 0;
+  let best = higherIsBetter ? -Infinity : Infinity, bestEpoch = -1, wait = 0;
+  const bestWeights = es?.restoreBestWeights ? new Float32Array(net.paramCount) : null;
+
+  net.optimizerState();
+  const order = new Uint32Array(rows);
+  for (let i = 0; i < rows; i++) order[i] = i;
+  const rng = new Random(options.seed ?? net.spec.seed ?? 0);
+  const shuffle = options.shuffle ?? true;
+  const yieldEvery = options.yieldEveryMs ?? 10;
+  const history: History = { epochs: [], stoppedEarly: false };
+  const batches = Math.ceil(rows / batchSize);
+  control.stopTraining = false;
+  let lastYield = now();
+
+  for (let epoch = 0; epoch < epochs && !control.stopTraining; epoch++) {
+    const lr = scheduledRate(net.spec.optimizer, epoch, epochs);
+    if (shuffle) {
+      for (let i = rows - 1; i > 0; i--) {
+        const j = rng.int(i + 1), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+      }
+    }
+    const t0 = now();
+    const run: BatchRun = { X, Y, order, batchSize, lr, epoch, deadline: lastYield + yieldEvery, slice: yieldEvery, lossSum: 0, correct: 0, lastLoss: 0, lastCorrect: 0 };
+    for (let bi = 0; bi < batches;) {
+      // With a batch callback, one batch per call (the callback may be async); else as many as
+      // fit in the time slice.
+      const next = trainBatches(net, control, clock, run, bi, options.onBatchEnd ? bi + 1 : batches);
+      if (options.onBatchEnd) {
+        const m = Math.min(batchSize, rows - bi * batchSize);
+        const logs: BatchLogs = { epoch: epoch + 1, batch: bi + 1, batches, size: m, loss: run.lastLoss / m };
+        if (net.hasAccuracy()) logs.accuracy = run.lastCorrect / m;
+        await options.onBatchEnd(logs);
+      }
+      bi = next;
+      if (control.stopTraining) break;
+      if (now() >= run.deadline) {
+        await yieldToEventLoop();
+        lastYield = now();
+        run.deadline = lastYield + yieldEvery;
+      }
+    }
+    const lossSum = run.lossSum, correct = run.correct;
+    if (!Number.isFinite(net.backend.sumSquares(net.params, net.paramCount))) {
+      net.params.data.set(net.backup!.data);
+      throw new TrainingError(`training diverged: the weights became non-finite at epoch ${epoch + 1}, batch ${batches}; the weights from before the last update were restored`);
+    }
+    const seconds = (now() - t0) / 1000;
+    const logs: EpochLogs = {
+      epoch: epoch + 1, loss: lossSum / rows, learningRate: lr,
+      samplesPerSecond: rows / Math.max(seconds, 1e-9), seconds,
+    };
+    if (net.hasAccuracy()) logs.accuracy = correct / rows;
+    if (val) {
+      const vm = net.measure(val[0], val[1], batchSize);
+      logs.valLoss = vm.loss;
+      if (vm.accuracy !== undefined) logs.valAccuracy = vm.accuracy;
+    }
+    history.epochs.push(logs);
+    if (options.onEpochEnd) await options.onEpochEnd(logs);
+
+    if (es) {
+      const value = logs[monitor]!;
+      const improved = higherIsBetter ? value > best + minDelta : value < best - minDelta;
+      if (improved) {
+        best = value;
+        bestEpoch = epoch + 1;
+        wait = 0;
+        bestWeights?.set(net.params.data);
+      } else if (++wait > patience) {
+        history.stoppedEarly = true;
+        break;
+      }
+    }
+    if (now() - lastYield >= yieldEvery) {
+      await yieldToEventLoop();
+      lastYield = now();
+    }
+  }
+  if (bestWeights && bestEpoch > 0) {
+    net.params.data.set(bestWeights);
+    history.bestEpoch = bestEpoch;
+  } else if (bestEpoch > 0) {
+    history.bestEpoch = bestEpoch;
+  }
+  return history;
+}
+
+/**
+ * Trains batches [from, to) of an epoch, synchronously, stopping early once the time slice is
+ * used up; returns the next batch. Kept out of the async `fit` so that the per-step numbers live
+ * in registers, not in a generator's heap-allocated context: a step allocates nothing.
+ */
+function trainBatches(net: Network, control: FitControl, clock: FitClock, run: BatchRun, from: number, to: number): number {
+  const rows = run.X.shape[0];
+  let lossSum = 0, correct = 0, bi = from, sinceClock = 0, lastClock = now();
+  while (bi < to) {
+    const start = bi * run.batchSize, m = Math.min(run.batchSize, rows - start);
+    const p = net.plan(m);
+    net.stage(p, run.X, run.Y, start, run.order);
+    net.trainStep(p, run.lr);
+    const loss = net.stepLoss[0];
+    if (!Number.isFinite(loss)) {
+      net.params.data.set(net.backup!.data);
+      throw new TrainingError(`training diverged: the loss became ${loss} at epoch ${run.epoch + 1}, batch ${bi + 1}; `
+        + 'the weights from before the last update were restored (try a lower learning rate or clipNorm)');
+    }
+    const c = net.hasAccuracy() ? net.correct(p) : 0;
+    lossSum += loss;
+    correct += c;
+    run.lastLoss = loss;
+    run.lastCorrect = c;
+    bi++;
+    if (++sinceClock >= clock.every) {
+      const t = now();
+      // read the clock about four times per slice: often enough not to overshoot it, rarely
+      // enough that tiny steps do not pay for it
+      const perBatch = (t - lastClock) / sinceClock;
+      clock.every = Math.min(1024, Math.max(1, Math.floor(run.slice / 4 / Math.max(perBatch, 1e-6))));
+      if (t >= run.deadline) break;
+      lastClock = t;
+      sinceClock = 0;
+    }
+  }
+  run.lossSum += lossSum;
+  run.correct += correct;
+  return bi;
+}
+
+function slice(m: Matrix, from: number, to: number): Matrix {
+  const c = m.shape[1];
+  return { data: m.data.subarray(from * c, to * c), shape: [to - from, c] };
+}
+
+const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+/** Lets timers and I/O run: setImmediate where it exists (Node, Bun, Deno), else a macrotask. */
+function yieldToEventLoop(): Promise<void> {
+  const g = globalThis as { setImmediate?: (cb: () => void) => void };
+  return new Promise((resolve) => (g.setImmediate ? g.setImmediate(resolve) : setTimeout(resolve, 0)));
+}

@@ -1,0 +1,155 @@
+// The public Model: a network (network.ts) with its spec, weights, training (fit.ts), evaluation
+// and prediction. One kernel call per layer per direction, one for the loss, one for the update,
+// or one call for the whole step where the backend compiles steps.
+import type { Backend, Buf } from '../backends/backend.js';
+import { InputError, toMatrix, type Matrix, type MatrixInput, type TargetInput } from '../data.js';
+import type { ModelSpec, OptimizerSpec } from '../spec.js';
+import { fit, TrainingError, type FitClock, type FitControl, type FitOptions, type History } from './fit.js';
+import { Network, type Metrics } from './network.js';
+
+export class Model implements FitControl {
+  readonly spec: ModelSpec;
+  readonly backend: Backend;
+  /** All weights, then all biases, in one arena. */
+  readonly params: Buf;
+  readonly grads: Buf;
+  readonly paramCount: number;
+  /** Set to true from a callback to end `fit` after the current batch. */
+  stopTraining = false;
+  private readonly net: Network;
+  private readonly clock: FitClock = { every: 1 };
+
+  /** True while a `fit` runs: a second fit, or a change of weights or optimizer state, is refused. */
+  private training = false;
+
+  constructor(spec: ModelSpec, backend: Backend) {
+    this.net = new Network(spec, backend);
+    this.spec = this.net.spec;
+    this.backend = backend;
+    this.params = this.net.params;
+    this.grads = this.net.grads;
+    this.paramCount = this.net.paramCount;
+  }
+
+  /**
+   * Run each training step as one backend call where the backend can (native, wasm): the same
+   * kernels in the same order, so the same bits; false calls them one by one from here.
+   */
+  get fusedSteps(): boolean {
+    return this.net.fusedSteps;
+  }
+
+  set fusedSteps(on: boolean) {
+    this.net.fusedSteps = on;
+  }
+
+  get inputs(): number {
+    return this.net.inputs;
+  }
+
+  get outputs(): number {
+    return this.net.outputs;
+  }
+
+  /**
+   * Seeded initialization, computed in float64 on the host and stored as float32, so every backend
+   * starts from the same bits: He normal (std √(2/in)) or Glorot uniform (±√(6/(in+out))); biases 0.
+   */
+  initialize(seed: number): void {
+    this.refuseWhileTraining('initialize');
+    this.net.initialize(seed);
+  }
+
+  /** Layer l's weights (in, out) and bias (out), copies. */
+  getWeights(): { w: Float32Array; b: Float32Array }[] {
+    return this.net.getWeights();
+  }
+
+  /** Sets every layer's weights (in, out) and bias (out); checks shapes and finiteness. */
+  setWeights(weights: { w: ArrayLike<number>; b: ArrayLike<number> }[]): void {
+    this.refuseWhileTraining('setWeights');
+    this.net.setWeights(weights);
+  }
+
+  /** Restarts the optimizer (step count and moment estimates). */
+  resetOptimizer(): void {
+    this.refuseWhileTraining('resetOptimizer');
+    this.net.resetOptimizer();
+  }
+
+  /**
+   * A fit updates the weights and the optimizer state between its awaits: another fit, or a call
+   * that replaces either, would interleave with it silently. Reading (predict, evaluate, saving)
+   * between its batches is fine.
+   */
+  private refuseWhileTraining(what: string): void {
+    if (this.training) {
+      throw new TrainingError(`${what}: this model is training (a fit has not finished); await that fit first, `
+        + 'or set model.stopTraining = true to end it after the current batch');
+    }
+  }
+
+  /** Gradients of the mean loss over (x, y) at the current weights, without updating (for tests). */
+  gradients(x: MatrixInput, y: TargetInput): { loss: number; grads: Float32Array } {
+    const net = this.net;
+    const X = toMatrix(x, 'inputs', net.inputs);
+    const Y = net.targets(y, X.shape[0]);
+    const p = net.plan(X.shape[0]);
+    net.stage(p, X, Y, 0);
+    net.forward(p);
+    const loss = net.lossDelta(p) / p.m;
+    net.backward(p);
+    return { loss, grads: this.grads.data.slice() };
+  }
+
+  /**
+   * Trains on (x, y) in mini-batches. Yields to the event loop between batches so that a long
+   * `fit` never blocks it for more than `yieldEveryMs`.
+   */
+  async fit(x: MatrixInput, y: TargetInput, options: FitOptions = {}): Promise<History> {
+    this.refuseWhileTraining('fit');
+    this.training = true;
+    try {
+      return await fit(this.net, this, this.clock, x, y, options);
+    } finally {
+      this.training = false;
+    }
+  }
+
+  /** Mean loss and accuracy over (x, y). */
+  evaluate(x: MatrixInput, y: TargetInput, batchSize = 256): Metrics {
+    const X = toMatrix(x, 'inputs', this.inputs);
+    if (X.shape[0] === 0) throw new InputError('inputs: no rows to evaluate');
+    return this.net.measure(X, this.net.targets(y, X.shape[0]), batchSize);
+  }
+
+  /** Outputs (rows, outputs) for the rows of x: probabilities for classifiers, values otherwise. */
+  predict(x: MatrixInput, batchSize = 256): Matrix {
+    const X = toMatrix(x, 'inputs', this.inputs);
+    const rows = X.shape[0], outs = this.outputs;
+    const result = new Float32Array(rows * outs);
+    this.net.predictInto(X, result, batchSize);
+    return { data: result, shape: [rows, outs] };
+  }
+
+  /** Predicted class per row (argmax; for one sigmoid output, 1 when p ≥ 0.5). */
+  predictClasses(x: MatrixInput, batchSize = 256): Int32Array {
+    const { data, shape: [rows, outs] } = this.predict(x, batchSize);
+    const classes = new Int32Array(rows);
+    for (let i = 0; i < rows; i++) {
+      if (outs === 1) {
+        classes[i] = data[i] >= 0.5 ? 1 : 0;
+        continue;
+      }
+      let best = 0;
+      for (let j = 1; j < outs; j++) if (data[i * outs + j] > data[i * outs + best]) best = j;
+      classes[i] = best;
+    }
+    return classes;
+  }
+
+  /** The optimizer as configured (with defaults filled in). */
+  get optimizer(): OptimizerSpec {
+    return this.spec.optimizer;
+  }
+}

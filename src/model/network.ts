@@ -1,0 +1,400 @@
+// The network a Model trains: its arenas (params, grads, optimizer state, the backup), the
+// buffers for each batch size (plans), batch staging, and one training step, forward pass and
+// update, run kernel by kernel from here or compiled into one backend call. Model (model.ts) is
+// the public face; fit.ts drives the epochs.
+import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type StepHyper } from '../backends/backend.js';
+import { InputError, toTargets, type Matrix, type TargetInput } from '../data.js';
+import { Random } from '../random.js';
+import { checkBatchSize, checkSpec, MAX_BUFFER_FLOATS, type ModelSpec, type Normalization } from '../spec.js';
+
+export interface Metrics {
+  loss: number;
+  /** Classification accuracy (argmax for softmax, 0.5 threshold for sigmoid); absent for mse. */
+  accuracy?: number;
+}
+
+/** Buffers and views for one batch size: created once, reused by every step of that size. */
+export interface Plan {
+  m: number;
+  acts: Buf[];
+  deltas: Buf[];
+  x: Buf;
+  y: Buf;
+  /** This plan's whole step in one backend call, where the backend compiles steps. */
+  compiled?: CompiledStep;
+}
+
+/** Staging copies of at least this many floats go through the backend's gatherRows, if it has one. */
+const GATHER_MIN = 1024;
+
+interface LayerInfo {
+  inp: number;
+  out: number;
+  act: ActCode;
+  alpha: number;
+  w: Buf;
+  b: Buf;
+  dw: Buf;
+  db: Buf;
+}
+
+export class Network {
+  readonly spec: ModelSpec;
+  readonly backend: Backend;
+  /** All weights, then all biases, in one arena. */
+  readonly params: Buf;
+  readonly grads: Buf;
+  readonly paramCount: number;
+  /** Run each step as one backend call where the backend compiles steps (Model.fusedSteps). */
+  fusedSteps = true;
+  readonly layers: LayerInfo[];
+  private readonly decayCount: number;
+  private readonly loss: LossCode;
+  private state1: Buf | null = null;
+  private state2: Buf | null = null;
+  /** The params from before the last update, restored when training diverges. */
+  backup: Buf | null = null;
+  private step = 0;
+  private readonly hyper: StepHyper;
+  /**
+   * The last step's summed loss. An array, not a return value: a returned number is a new heap
+   * number each step wherever V8 does not inline the call.
+   */
+  readonly stepLoss = new Float64Array(1);
+  private capacity = 0;
+  private plans = new Map<number, Plan>();
+  private actStore: Buf[] = [];
+  private deltaStore: Buf[] = [];
+  private xStore: Buf | null = null;
+  private yStore: Buf | null = null;
+
+  constructor(spec: ModelSpec, backend: Backend) {
+    this.spec = checkSpec(spec);
+    this.backend = backend;
+    this.loss = LOSS[this.spec.loss];
+    const dims = [this.spec.inputs, ...this.spec.layers.map((l) => l.units)];
+    let weights = 0, biases = 0;
+    for (let l = 0; l < this.spec.layers.length; l++) {
+      weights += dims[l] * dims[l + 1];
+      biases += dims[l + 1];
+    }
+    this.decayCount = weights;
+    this.paramCount = weights + biases;
+    this.params = backend.alloc(this.paramCount);
+    this.grads = backend.alloc(this.paramCount);
+    this.layers = [];
+    let wOff = 0, bOff = weights;
+    for (let l = 0; l < this.spec.layers.length; l++) {
+      const inp = dims[l], out = dims[l + 1], s = this.spec.layers[l];
+      this.layers.push({
+        inp, out, act: ACT[s.activation], alpha: s.alpha ?? 0,
+        w: this.params.view(wOff, inp * out), b: this.params.view(bOff, out),
+        dw: this.grads.view(wOff, inp * out), db: this.grads.view(bOff, out),
+      });
+      wOff += inp * out;
+      bOff += out;
+    }
+    const o = this.spec.optimizer;
+    this.hyper = {
+      lr: o.learningRate, clipNorm: o.clipNorm ?? 0, weightDecay: o.weightDecay ?? 0,
+      mu: o.type === 'momentum' ? (o.momentum ?? 0.9) : 0, nesterov: o.type === 'momentum' && (o.nesterov ?? false),
+      beta1: o.type === 'adam' || o.type === 'adamw' ? (o.beta1 ?? 0.9) : 0,
+      beta2: o.type === 'adam' || o.type === 'adamw' ? (o.beta2 ?? 0.999) : 0,
+      eps: o.type === 'adam' || o.type === 'adamw' ? (o.epsilon ?? 1e-8) : 0, bc1: 1, bc2: 1,
+    };
+    this.initialize(this.spec.seed ?? 0);
+  }
+
+  get inputs(): number {
+    return this.spec.inputs;
+  }
+
+  get outputs(): number {
+    return this.layers[this.layers.length - 1].out;
+  }
+
+  /**
+   * Seeded initialization, computed in float64 on the host and stored as float32, so every backend
+   * starts from the same bits: He normal (std √(2/in)) or Glorot uniform (±√(6/(in+out))); biases 0.
+   */
+  initialize(seed: number): void {
+    const rng = new Random(seed);
+    const p = this.params.data;
+    p.fill(0);
+    let off = 0;
+    for (let l = 0; l < this.layers.length; l++) {
+      const { inp, out } = this.layers[l];
+      const he = this.spec.layers[l].init === 'he';
+      const scale = he ? Math.sqrt(2 / inp) : Math.sqrt(6 / (inp + out));
+      for (let i = 0; i < inp * out; i++) p[off + i] = he ? scale * rng.normal() : scale * (2 * rng.uniform() - 1);
+      off += inp * out;
+    }
+    this.resetOptimizer();
+  }
+
+  /** Layer l's weights (in, out) and bias (out), copies. */
+  getWeights(): { w: Float32Array; b: Float32Array }[] {
+    return this.layers.map((l) => ({ w: l.w.data.slice(), b: l.b.data.slice() }));
+  }
+
+  /** Sets every layer's weights (in, out) and bias (out); checks shapes and finiteness. */
+  setWeights(weights: { w: ArrayLike<number>; b: ArrayLike<number> }[]): void {
+    if (!Array.isArray(weights) || weights.length !== this.layers.length) {
+      throw new InputError(`setWeights: expected ${this.layers.length} layers, got ${Array.isArray(weights) ? weights.length : typeof weights}`);
+    }
+    weights.forEach((lw, i) => {
+      const l = this.layers[i];
+      if (lw?.w?.length !== l.inp * l.out || lw?.b?.length !== l.out) {
+        throw new InputError(`setWeights: layer ${i + 1} needs w of ${l.inp}×${l.out} and b of ${l.out} values`);
+      }
+      for (let j = 0; j < lw.w.length; j++) if (!Number.isFinite(lw.w[j])) throw new InputError(`setWeights: layer ${i + 1} w[${j}] is not finite`);
+      for (let j = 0; j < lw.b.length; j++) if (!Number.isFinite(lw.b[j])) throw new InputError(`setWeights: layer ${i + 1} b[${j}] is not finite`);
+    });
+    weights.forEach((lw, i) => {
+      this.layers[i].w.data.set(lw.w);
+      this.layers[i].b.data.set(lw.b);
+    });
+  }
+
+  /** Restarts the optimizer (step count and moment estimates). */
+  resetOptimizer(): void {
+    this.step = 0;
+    this.state1?.data.fill(0);
+    this.state2?.data.fill(0);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Buffers
+
+  /** The plan for batches of m rows; buffers grow (and plans are rebuilt) only for a larger m. */
+  plan(m: number): Plan {
+    const cached = this.plans.get(m);
+    if (cached) return cached;
+    if (m > this.capacity) {
+      checkBatchSize(this.spec, m);
+      // doubling (for fewer regrowths) only as far as a buffer may go
+      let widest = this.inputs;
+      for (const l of this.layers) widest = Math.max(widest, l.out);
+      this.capacity = Math.max(m, Math.min(this.capacity * 2, Math.floor(MAX_BUFFER_FLOATS / widest)));
+      this.plans.clear();
+      this.actStore = this.layers.map((l) => this.backend.alloc(this.capacity * l.out));
+      this.deltaStore = this.layers.map((l) => this.backend.alloc(this.capacity * l.out));
+      this.xStore = this.backend.alloc(this.capacity * this.inputs);
+      this.yStore = this.backend.alloc(this.capacity * this.outputs);
+    }
+    const p: Plan = {
+      m,
+      acts: this.layers.map((l, i) => this.actStore[i].view(0, m * l.out)),
+      deltas: this.layers.map((l, i) => this.deltaStore[i].view(0, m * l.out)),
+      x: this.xStore!.view(0, m * this.inputs),
+      y: this.yStore!.view(0, m * this.outputs),
+    };
+    this.plans.set(m, p);
+    return p;
+  }
+
+  optimizerState(): void {
+    const o = this.spec.optimizer;
+    if (o.type !== 'sgd' && !this.state1) this.state1 = this.backend.alloc(this.paramCount);
+    if ((o.type === 'adam' || o.type === 'adamw') && !this.state2) this.state2 = this.backend.alloc(this.paramCount);
+    if (!this.backup) this.backup = this.backend.alloc(this.paramCount);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The loop
+
+  /** Forward pass of the rows in plan.x; the output is plan.acts[last]. */
+  forward(p: Plan): void {
+    let input = p.x;
+    for (let l = 0; l < this.layers.length; l++) {
+      const L = this.layers[l];
+      this.backend.denseForward(p.acts[l], input, L.w, L.b, p.m, L.inp, L.out, L.act, L.alpha);
+      input = p.acts[l];
+    }
+  }
+
+  /** Loss summed over the batch; fills the output delta. */
+  lossDelta(p: Plan): number {
+    const last = this.layers[this.layers.length - 1];
+    return this.backend.lossDelta(p.deltas[this.layers.length - 1], p.acts[this.layers.length - 1], p.y,
+      p.m, last.out, this.loss, last.act, last.alpha);
+  }
+
+  /** Gradients of the mean loss into the grads arena. */
+  backward(p: Plan): void {
+    const scale = 1 / p.m;
+    for (let l = this.layers.length - 1; l >= 0; l--) {
+      const L = this.layers[l];
+      const x = l === 0 ? p.x : p.acts[l - 1];
+      const dx = l === 0 ? null : p.deltas[l - 1];
+      // the first layer has no previous activation (dx is null): pass linear, which every backend
+      // accepts, rather than this layer's own (softmax is not a valid previous activation)
+      const prevAct = l === 0 ? ACT.linear : this.layers[l - 1].act, prevAlpha = l === 0 ? 0 : this.layers[l - 1].alpha;
+      this.backend.denseBackward(L.dw, L.db, dx, p.deltas[l], x, L.w, p.m, L.inp, L.out, scale, prevAct, prevAlpha);
+    }
+  }
+
+  /** One optimizer update from the grads arena. */
+  update(lr: number): void {
+    const o = this.spec.optimizer, b = this.backend, n = this.paramCount, wd = o.weightDecay ?? 0;
+    let gradScale = 1;
+    if (o.clipNorm !== undefined) {
+      const norm = Math.sqrt(b.sumSquares(this.grads, n));
+      if (norm > o.clipNorm) gradScale = o.clipNorm / norm;
+    }
+    this.step++;
+    switch (o.type) {
+      case 'sgd':
+        b.sgdStep(this.params, this.grads, n, lr, gradScale, wd, this.decayCount);
+        break;
+      case 'momentum':
+        b.momentumStep(this.params, this.grads, this.state1!, n, lr, gradScale, o.momentum ?? 0.9, o.nesterov ?? false, wd, this.decayCount);
+        break;
+      default: {
+        const b1 = o.beta1 ?? 0.9, b2 = o.beta2 ?? 0.999;
+        b.adamStep(this.params, this.grads, this.state1!, this.state2!, n, lr, gradScale, b1, b2, o.epsilon ?? 1e-8,
+          1 - Math.pow(b1, this.step), 1 - Math.pow(b2, this.step), wd, o.type === 'adamw', this.decayCount);
+      }
+    }
+  }
+
+  /**
+   * One training step on a batch already staged in plan.x / plan.y: forward, loss, backward,
+   * update. Leaves the summed loss (before the update) in stepLoss[0]. A backend that compiles
+   * steps runs the same sequence in one call.
+   */
+  trainStep(p: Plan, lr: number): void {
+    if (this.fusedSteps && this.backend.compileStep) {
+      const compiled = p.compiled ?? (p.compiled = this.compileStep(p));
+      const h = this.hyper, o = this.spec.optimizer;
+      h.lr = lr;
+      if (o.type === 'adam' || o.type === 'adamw') {
+        h.bc1 = 1 - Math.pow(h.beta1, this.step + 1);
+        h.bc2 = 1 - Math.pow(h.beta2, this.step + 1);
+      }
+      compiled.run(h);
+      const loss = this.stepLoss[0] = compiled.loss[0];
+      if (Number.isFinite(loss)) this.step++;
+      return;
+    }
+    this.forward(p);
+    const loss = this.stepLoss[0] = this.lossDelta(p);
+    if (!Number.isFinite(loss)) return;
+    this.backward(p);
+    this.backup!.data.set(this.params.data);
+    this.update(lr);
+  }
+
+  compileStep(p: Plan): CompiledStep {
+    const o = this.spec.optimizer;
+    const wOffsets: number[] = [], bOffsets: number[] = [];
+    let w = 0, b = this.decayCount;
+    for (const L of this.layers) {
+      wOffsets.push(w);
+      bOffsets.push(b);
+      w += L.inp * L.out;
+      b += L.out;
+    }
+    return this.backend.compileStep!({
+      m: p.m, dims: [this.inputs, ...this.layers.map((L) => L.out)],
+      acts: this.layers.map((L) => L.act), alphas: this.layers.map((L) => L.alpha), loss: this.loss,
+      x: p.x, y: p.y, outs: p.acts, deltas: p.deltas,
+      params: this.params, grads: this.grads, backup: this.backup!, n: this.paramCount, wOffsets, bOffsets,
+      optimizer: OPT[o.type], state1: this.state1, state2: this.state2, decayCount: this.decayCount,
+    });
+  }
+
+  targets(y: TargetInput, rows: number): Matrix {
+    return toTargets(y, rows, this.outputs, this.loss === LOSS.categoricalCrossEntropy, this.loss === LOSS.binaryCrossEntropy);
+  }
+
+  /** Copies the batch's rows of X (normalized) and Y into the plan's staging buffers. */
+  stage(p: Plan, X: Matrix, Y: Matrix | null, start: number, order?: Uint32Array): void {
+    this.stageRows(p.x, X, this.inputs, start, p.m, order, this.spec.normalization);
+    if (Y) this.stageRows(p.y, Y, this.outputs, start, p.m, order);
+  }
+
+  /** Rows order[start + i] (start + i without an order), i < m, of src into dst; normalized if asked. */
+  stageRows(dst: Buf, src: Matrix, cols: number, start: number, m: number, order?: Uint32Array,
+    norm?: Normalization): void {
+    // A backend's gather is a call of a few hundred nanoseconds: worth it for real batches, not
+    // for tiny-xor's 4 × 2 (a whole compiled step there is about 150 ns).
+    const gather = this.backend.gatherRows;
+    if (gather && !norm && m * cols >= GATHER_MIN) {
+      gather.call(this.backend, dst, src.data, order ?? null, start, m, cols);
+      return;
+    }
+    const d = dst.data, s = src.data;
+    for (let i = 0; i < m; i++) {
+      const from = (order ? order[start + i] : start + i) * cols, to = i * cols;
+      if (norm) {
+        for (let j = 0; j < cols; j++) d[to + j] = (s[from + j] - norm.mean[j]) / norm.std[j];
+      } else {
+        for (let j = 0; j < cols; j++) d[to + j] = s[from + j];
+      }
+    }
+  }
+
+  /** Number of correct predictions in the plan's output against its targets. */
+  correct(p: Plan): number {
+    const outs = this.outputs, a = p.acts[this.layers.length - 1].data, y = p.y.data;
+    // one loop per rule: V8 compiled the two rules in one loop, the unused one included, into
+    // code that boxed a number on every call (16 B per step on wasm)
+    return this.loss === LOSS.categoricalCrossEntropy ? argmaxMatches(a, y, p.m, outs) : thresholdMatches(a, y, p.m, outs);
+  }
+
+  hasAccuracy(): boolean {
+    return this.loss !== LOSS.mse;
+  }
+
+  measure(X: Matrix, Y: Matrix, batchSize: number): Metrics {
+    const rows = X.shape[0];
+    let loss = 0, correct = 0;
+    for (let start = 0; start < rows; start += batchSize) {
+      const p = this.plan(Math.min(batchSize, rows - start));
+      this.stage(p, X, Y, start);
+      this.forward(p);
+      loss += this.lossDelta(p);
+      if (this.hasAccuracy()) correct += this.correct(p);
+    }
+    const m: Metrics = { loss: loss / rows };
+    if (this.hasAccuracy()) m.accuracy = correct / rows;
+    return m;
+  }
+
+  /** Outputs of the rows of X into `into` (rows, outputs). */
+  predictInto(X: Matrix, into: Float32Array, batchSize: number): void {
+    const rows = X.shape[0], outs = this.outputs;
+    for (let start = 0; start < rows; start += batchSize) {
+      const p = this.plan(Math.min(batchSize, rows - start));
+      this.stage(p, X, null, start);
+      this.forward(p);
+      into.set(p.acts[this.layers.length - 1].data.subarray(0, p.m * outs), start * outs);
+    }
+  }
+}
+
+/** Rows (of m) where the largest output and the largest target are in the same column. */
+function argmaxMatches(a: Float32Array, y: Float32Array, m: number, outs: number): number {
+  let c = 0;
+  for (let i = 0; i < m; i++) {
+    let best = 0, target = 0;
+    for (let j = 1; j < outs; j++) {
+      if (a[i * outs + j] > a[i * outs + best]) best = j;
+      if (y[i * outs + j] > y[i * outs + target]) target = j;
+    }
+    if (best === target) c++;
+  }
+  return c;
+}
+
+/** Rows (of m) where every output is on the same side of 0.5 as its target. */
+function thresholdMatches(a: Float32Array, y: Float32Array, m: number, outs: number): number {
+  let c = 0;
+  for (let i = 0; i < m; i++) {
+    let all = true;
+    for (let j = 0; j < outs; j++) if ((a[i * outs + j] >= 0.5) !== (y[i * outs + j] >= 0.5)) all = false;
+    if (all) c++;
+  }
+  return c;
+}
