@@ -112,9 +112,25 @@ async function readSource(src: URL | string): Promise<Uint8Array | ArrayBuffer> 
   return res.arrayBuffer();
 }
 
+// A module read from a file or URL is compiled once per program and instantiated for every backend:
+// each compile leaves its code and metadata to a later collection, about 1 KB of RSS per backend
+// that a program creating many models never gets back, and costs the compile time again.
+const compiled = new Map<string, Promise<WebAssembly.Module>>();
+
 async function compile(src: WasmSource): Promise<WebAssembly.Module> {
   if (src instanceof WebAssembly.Module) return src;
-  const bytes = typeof src === 'string' || src instanceof URL ? await readSource(src) : src;
+  if (typeof src !== 'string' && !(src instanceof URL)) return compileBytes(src);
+  const key = String(src);
+  let module = compiled.get(key);
+  if (!module) {
+    module = readSource(src).then(compileBytes);
+    compiled.set(key, module);
+    module.catch(() => compiled.delete(key)); // a failed read or compile is tried again next time
+  }
+  return module;
+}
+
+function compileBytes(bytes: BufferSource | Uint8Array): WebAssembly.Module | Promise<WebAssembly.Module> {
   return compilesSynchronously() ? new WebAssembly.Module(bytes as BufferSource) : WebAssembly.compile(bytes as BufferSource);
 }
 
