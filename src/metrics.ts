@@ -78,29 +78,38 @@ export function classificationMetrics(yTrue: ArrayLike<number>, yPred: ArrayLike
 }
 
 /**
- * ROC AUC of scores against 0/1 labels: (sum of the positives' ranks − P(P+1)/2) / (P·N), ranks
- * from 1 with ties sharing their average rank. Undefined when P or N is 0 (sklearn raises there).
+ * ROC AUC of scores against 0/1 labels: the share of (positive, negative) pairs where the positive
+ * scores higher, a tie counting 1/2 — the same number as the rank form (sum of the positives'
+ * ranks − P(P+1)/2) / (P·N) with tied scores sharing their average rank, which sklearn computes.
+ * Sorts the two classes' scores apart (native typed-array sorts) and merges them: cheap enough to
+ * run on the training rows every epoch. Undefined when P or N is 0 (sklearn raises there).
  */
 export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>, n = scores.length): number | undefined {
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => scores[a] - scores[b]);
-  let positives = 0, rankSum = 0;
-  for (let i = 0; i < n;) {
-    let j = i + 1;
-    while (j < n && scores[order[j]] === scores[order[i]]) j++;
-    const rank = (i + 1 + j) / 2; // the average of ranks i+1 … j
-    for (let t = i; t < j; t++) {
-      if (labels[order[t]] >= 0.5) {
-        positives++;
-        rankSum += rank;
-      }
-    }
-    i = j;
-  }
+  let positives = 0;
+  for (let i = 0; i < n; i++) if (labels[i] >= 0.5) positives++;
   const negatives = n - positives;
   if (positives === 0 || negatives === 0) return undefined;
-  return (rankSum - (positives * (positives + 1)) / 2) / (positives * negatives);
+  const pos = new Float64Array(positives), neg = new Float64Array(negatives);
+  for (let i = 0, p = 0, q = 0; i < n; i++) {
+    if (labels[i] >= 0.5) pos[p++] = scores[i];
+    else neg[q++] = scores[i];
+  }
+  pos.sort();
+  neg.sort();
+  let below = 0, wins = 0;
+  for (let i = 0; i < positives;) {
+    const s = pos[i];
+    while (below < negatives && neg[below] < s) below++;
+    let tiedTo = below;
+    while (tiedTo < negatives && neg[tiedTo] === s) tiedTo++;
+    let same = 0;
+    while (i < positives && pos[i] === s) {
+      i++;
+      same++;
+    }
+    wins += same * (below + (tiedTo - below) / 2);
+  }
+  return wins / (positives * negatives);
 }
 
 /** MAE, RMSE and R² of predictions against targets, both (rows, outputs) row-major. */
