@@ -6,9 +6,10 @@ import { JsBackend } from './backends/js.js';
 import { loadNativeBackend } from './backends/native.js';
 import { loadWasmBackend, registerNodeFs } from './backends/wasm.js';
 import { probeBackends, selectBackend, type BackendLoader, type BackendOptions, type BackendReport } from './backends/select.js';
-import { readModelFile } from './io/files.js';
+import { checkWritableFile, readModelFile, saveModel } from './io/files.js';
 import { modelFromOnnx, type OnnxImportOptions } from './onnx/import.js';
 import { Model } from './model.js';
+import { registerModelFileSaver } from './model/model.js';
 import type { ModelSpec } from './spec.js';
 import type { BackendName } from './backends/backend.js';
 
@@ -21,6 +22,8 @@ export * from './onnx/index.js';
 // the wasm loader reads the packaged .wasm files through this on every Node 20 (no
 // process.getBuiltinModule before 20.16)
 registerNodeFs({ existsSync, readFileSync });
+// fit's checkpoints write model files through the atomic writer
+registerModelFileSaver({ check: (path) => checkWritableFile(path, 'checkpoint'), save: saveModel });
 
 /** The backends this runtime can try, fastest first. */
 export const loaders: Partial<Record<BackendName, BackendLoader>> = {

@@ -264,6 +264,84 @@ describe('deltaprop train', () => {
     expect(human.lines[human.lines.length - 1]).toMatch(/^test loss \(mse\): \d+\.\d{4} \(60 held-out rows\)$/);
   }, 60_000);
 
+  it('regression reports MAE, RMSE and R² for the training, validation and test rows', async () => {
+    const j = lastJson(await cli('train', 'reg.csv', '--epochs', '40', '--seed', '2', '--validation-split', '0.2', '--json'));
+    for (const key of ['mae', 'rmse', 'r2', 'val_mae', 'val_rmse', 'val_r2', 'test_mae', 'test_rmse', 'test_r2']) expect(typeof j[key], key).toBe('number');
+    // RMSE² is the mse loss on the same rows
+    expect((j.test_rmse as number) ** 2).toBeCloseTo(j.test_loss as number, 5);
+    expect(j.test_r2 as number).toBeGreaterThan(0.9);
+    expect(j.test_mae as number).toBeLessThanOrEqual(j.test_rmse as number);
+    for (const key of ['test_f1', 'test_precision', 'test_roc_auc', 'f1']) expect(j[key], key).toBeNull();
+  }, 60_000);
+
+  // The defaults: Adam at 0.01, up to 200 epochs, early stopping (patience 10, best weights kept)
+  // on the validation loss of a tenth of the training rows from 1,000 of them (digits), on the
+  // training loss below (iris: its 120 rows are all used for fitting). The CLI's default seed.
+  it('with no options, builtin:iris reaches test accuracy ≥ 0.93 in well under a second of training', async () => {
+    const r = await cli('train', 'builtin:iris');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.lines).toContain('split: 120 train, 0 validation, 30 test');
+    expect(r.lines).toContain('training: up to 200 epochs, batch 32, early stopping on loss after 10 epochs without improvement, best weights kept');
+    const last = r.lines[r.lines.length - 1];
+    expect(last).toMatch(/^test accuracy: [01]\.\d{4}$/);
+    expect(Number(last.split(': ')[1])).toBeGreaterThanOrEqual(0.93);
+    // the summary before the first epoch line
+    const table = r.lines.indexOf('dense_1 (relu)      (None, 32)       160');
+    expect(table).toBeGreaterThan(0);
+    expect(table).toBeLessThan(r.lines.findIndex((l) => l.startsWith('epoch ')));
+    expect(r.lines).toContain('Total params: 259');
+  }, 60_000);
+
+  it('with no options, builtin:digits reaches test accuracy ≥ 0.96, stopping early on the validation loss', async () => {
+    const j = lastJson(await cli('train', 'builtin:digits', '--json'));
+    expect(j.test_accuracy as number).toBeGreaterThanOrEqual(0.96);
+    expect(j.rows).toEqual({ train: 1295, validation: 143, test: 359 });
+    expect(j.stopped_early).toBe(true);
+    expect(j.epochs as number).toBeLessThan(200);
+    expect(j.seconds as number).toBeLessThan(20);
+  }, 60_000);
+
+  it('--patience none trains every epoch; --validation-split 0 turns the automatic hold-out off', async () => {
+    const j = lastJson(await cli('train', 'builtin:iris', '--epochs', '25', '--patience', 'none', '--json'));
+    expect(j.epochs).toBe(25);
+    expect(j.stopped_early).toBe(false);
+    const d = lastJson(await cli('train', 'builtin:digits', '--epochs', '2', '--validation-split', '0', '--json'));
+    expect(d.rows).toEqual({ train: 1438, validation: 0, test: 359 });
+  }, 60_000);
+
+  it('the summary reports precision, recall, F1 and per-class scores; --json has them as numbers', async () => {
+    const r = await cli('train', 'wine.csv', '--target', 'cultivar', '--layers', '16', '--epochs', '40', '--seed', '1', '--quiet');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.lines.some((l) => /^test: macro precision \d\.\d{4}  recall \d\.\d{4}  f1 \d\.\d{4}$/.test(l))).toBe(true);
+    const head = r.lines.findIndex((l) => l.trim().startsWith('class'));
+    expect(r.lines.slice(head + 1, head + 4).map((l) => l.trim().split(/\s+/)[0])).toEqual(['barbera', 'barolo', 'grignolino']);
+    // --quiet: no epoch lines and no layer table
+    expect(r.lines.some((l) => l.startsWith('epoch ') || l.startsWith('Total params'))).toBe(false);
+
+    const j = lastJson(await cli('train', 'wine.csv', '--target', 'cultivar', '--layers', '16', '--epochs', '40', '--seed', '1', '--validation-split', '0.2', '--json'));
+    for (const key of ['f1', 'precision', 'recall', 'val_f1', 'test_precision', 'test_recall', 'test_f1']) expect(typeof j[key], key).toBe('number');
+    expect(j.test_roc_auc).toBeNull(); // three classes
+    const per = j.test_per_class as { class: string; precision: number; recall: number; f1: number; support: number }[];
+    expect(per.map((c) => c.class)).toEqual(['barbera', 'barolo', 'grignolino']);
+    expect(per.reduce((s, c) => s + c.support, 0)).toBe(36);
+    expect(j.test_f1).toBeCloseTo(per.reduce((s, c) => s + c.f1, 0) / 3, 12);
+    expect(j.mae).toBeNull();
+  }, 60_000);
+
+  it('--checkpoint FILE saves the best model during training, as a model file evaluate reads', async () => {
+    const r = await cli('train', 'builtin:iris', '--epochs', '30', '--checkpoint', 'iris-best.model', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const model = await readModelFile(at('iris-best.model'), new JsBackend());
+    expect(model.spec.classes).toEqual(['setosa', 'versicolor', 'virginica']);
+    const e = await cli('evaluate', 'iris-best.model', 'builtin:iris', '--json');
+    expect(e.code, e.stderr).toBe(0);
+    expect(lastJson(e).accuracy as number).toBeGreaterThan(0.9);
+    const bad = await cli('train', 'builtin:iris', '--checkpoint', join('no-such-folder', 'm.model'));
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/no-such-folder/);
+    expect(bad.stdout).toBe('');
+  }, 60_000);
+
   it('trains on an IDX pair (gzip images, labels paired by name) and with --labels', async () => {
     const r = await cli('train', 'tiny-images-idx3-ubyte.gz', '--epochs', '20', '--seed', '1', '--json');
     expect(r.code, r.stderr).toBe(0);
@@ -315,7 +393,8 @@ describe('deltaprop train', () => {
     const r = await cli('train', 'large.csv', '--layers', '8', '--epochs', '1', '--batch-size', '1024', '--lr', '0.01', '--seed', '1', '--save', 'large.model', '--json');
     expect(r.code, r.stderr).toBe(0);
     const j = lastJson(r);
-    expect(j.rows).toEqual({ train: 480_000, validation: 0, test: 120_000 });
+    // with no --validation-split, a tenth of the 480,000 training rows is held out for early stopping
+    expect(j.rows).toEqual({ train: 432_000, validation: 48_000, test: 120_000 });
     expect(j.test_accuracy).toBeGreaterThan(0.95);
     const e = await cli('evaluate', 'large.model', 'large.csv', '--json');
     expect(e.code, e.stderr).toBe(0);
@@ -355,6 +434,37 @@ describe('deltaprop evaluate and predict', () => {
     confusion.forEach((row) => expect(row.reduce((a, b) => a + b, 0)).toBe(WINE_ROWS / 3));
     expect(j.accuracy).toBeCloseTo((confusion[0][0] + confusion[1][1] + confusion[2][2]) / WINE_ROWS, 10);
     expect(j.accuracy as number).toBeGreaterThanOrEqual(0.9);
+  }, 60_000);
+
+  it('evaluate: precision, recall and F1 per class and macro, as sklearn computes them from the confusion matrix', async () => {
+    await trainWine();
+    const r = await cli('evaluate', 'wine.model', 'wine.csv', '--target', 'cultivar');
+    expect(r.lines.some((l) => /^macro precision \d\.\d{4}  recall \d\.\d{4}  f1 \d\.\d{4}$/.test(l))).toBe(true);
+    const j = lastJson(await cli('evaluate', 'wine.model', 'wine.csv', '--json'));
+    const cm = j.confusion as number[][], k = cm.length;
+    const per = j.per_class as { class: string; precision: number; recall: number; f1: number; support: number }[];
+    let p = 0, rc = 0, f = 0;
+    for (let c = 0; c < k; c++) {
+      const tp = cm[c][c], actual = cm[c].reduce((a, b) => a + b, 0), predicted = cm.reduce((a, row) => a + row[c], 0);
+      const pc = predicted ? tp / predicted : 0, rcc = actual ? tp / actual : 0, fc = pc + rcc ? (2 * pc * rcc) / (pc + rcc) : 0;
+      expect(per[c]).toEqual({ class: (j.classes as string[])[c], precision: expect.closeTo(pc, 12), recall: expect.closeTo(rcc, 12), f1: expect.closeTo(fc, 12), support: actual });
+      p += pc;
+      rc += rcc;
+      f += fc;
+    }
+    expect(j.precision).toBeCloseTo(p / k, 12);
+    expect(j.recall).toBeCloseTo(rc / k, 12);
+    expect(j.f1).toBeCloseTo(f / k, 12);
+    expect(j.roc_auc).toBeNull();
+  }, 60_000);
+
+  it('evaluate on two classes reports ROC AUC', async () => {
+    const r = await cli('train', 'plain.csv', '--epochs', '20', '--seed', '1', '--save', 'two.model', '--quiet');
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(await cli('evaluate', 'two.model', 'plain.csv', '--json'));
+    expect((j.classes as string[]).length).toBe(2);
+    expect(j.roc_auc as number).toBeGreaterThan(0.5);
+    expect(j.roc_auc as number).toBeLessThanOrEqual(1);
   }, 60_000);
 
   it('predict writes one CSV row per input row, class names and (on request) probabilities', async () => {
@@ -400,6 +510,9 @@ describe('deltaprop evaluate and predict', () => {
     expect(e.loss as number).toBeLessThan(0.1);
     expect(e.mae as number).toBeGreaterThan(0);
     expect(e.mae as number).toBeLessThanOrEqual(Math.sqrt(e.loss as number) + 1e-9); // mean |e| ≤ √(mean e²)
+    expect(e.rmse as number).toBeCloseTo(Math.sqrt(e.loss as number), 5);
+    expect(e.r2 as number).toBeGreaterThan(0.9);
+    expect(e.r2 as number).toBeLessThanOrEqual(1);
   }, 60_000);
 
   it('classes with --loss mse or binaryCrossEntropy: one sigmoid per class, accuracy counted by argmax as evaluate does', async () => {

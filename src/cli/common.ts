@@ -5,6 +5,9 @@ import type { Backend, BackendName } from '../backends/backend.js';
 import { selectBackend, type BackendReport } from '../backends/select.js';
 import { loaders } from '../index.js';
 import { checkWritableFile, FileWriteError, writeFileAtomic } from '../io/files.js';
+import type { Matrix } from '../data.js';
+import { classificationMetrics, rocAuc, type ClassificationMetrics } from '../metrics.js';
+import type { Model } from '../model/model.js';
 import { CliError } from './data.js';
 
 export interface BackendFlags {
@@ -135,4 +138,45 @@ export function backendOptions(): Option[] {
     new Option('--backend <NAME>', 'backend (default: the fastest that loads; env DELTAPROP_BACKEND)').choices(['auto', 'native', 'wasm', 'js']),
     new Option('--threads <N>', 'threads for the native backend (env DELTAPROP_THREADS)').argParser(positiveInt('--threads')),
   ];
+}
+
+/**
+ * Precision, recall, F1 (macro and per class) and, for two classes, ROC AUC of the model's
+ * predicted classes (argmax, as predict and the confusion matrix count them) against the classes
+ * y, whatever the output layer and loss.
+ */
+export function classMetrics(model: Model, x: Matrix, y: Int32Array, k: number): ClassificationMetrics {
+  const probs = model.predict(x), outs = probs.shape[1], rows = probs.shape[0];
+  const predicted = model.predictClasses(x);
+  const m = classificationMetrics(y, predicted, k);
+  if (k === 2) {
+    const scores = new Float32Array(rows);
+    for (let i = 0; i < rows; i++) scores[i] = outs === 1 ? probs.data[i] : probs.data[i * outs + 1];
+    const auc = rocAuc(scores, y);
+    if (auc !== undefined) m.auc = auc;
+  }
+  return m;
+}
+
+/** The metric lines shared by train's summary and evaluate: macro scores, then one line per class. */
+export function classMetricLines(m: ClassificationMetrics, classes: string[], prefix = ''): string[] {
+  const indent = prefix === '' ? '' : '  ';
+  const auc = m.auc !== undefined ? `  roc_auc ${f4(m.auc)}` : '';
+  const lines = [`${prefix}macro precision ${f4(m.precision)}  recall ${f4(m.recall)}  f1 ${f4(m.f1)}${auc}`];
+  let w = 5;
+  for (const c of classes) w = Math.max(w, Math.min(c.length, 24));
+  lines.push(`${indent}${'class'.padEnd(w)}  precision  recall      f1  support`);
+  classes.forEach((c, i) => {
+    const name = c.length > 24 ? `${c.slice(0, 23)}…` : c;
+    lines.push(`${indent}${name.padEnd(w)}  ${f4(m.perClass.precision[i]).padStart(9)}  ${f4(m.perClass.recall[i]).padStart(6)}  ${f4(m.perClass.f1[i]).padStart(6)}  ${String(m.perClass.support[i]).padStart(7)}`);
+  });
+  return lines;
+}
+
+/** `mae 0.1234  rmse 0.2345  r2 0.9876` */
+export const regressionLine = (m: { mae?: number; rmse?: number; r2?: number }): string => `mae ${f4(m.mae)}  rmse ${f4(m.rmse)}  r2 ${f4(m.r2)}`;
+
+/** Per-class metrics for JSON: one object per class, in the order of the class names. */
+export function perClassJson(m: ClassificationMetrics, classes: string[]): { class: string; precision: number; recall: number; f1: number; support: number }[] {
+  return classes.map((c, i) => ({ class: c, precision: m.perClass.precision[i], recall: m.perClass.recall[i], f1: m.perClass.f1[i], support: m.perClass.support[i] }));
 }

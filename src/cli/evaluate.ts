@@ -1,8 +1,9 @@
-// `deltaprop evaluate MODEL DATA`: loss, accuracy and the confusion matrix (with class names) of a
-// saved model on labelled data.
+// `deltaprop evaluate MODEL DATA`: loss, accuracy, precision/recall/F1 (ROC AUC for two classes)
+// and the confusion matrix (with class names), or MAE, RMSE and R² for regression, of a saved
+// model on labelled data.
 import { Command } from 'commander';
 import type { Matrix } from '../data.js';
-import { backendOptions, count, dataOptions, describeBackend, f4, out, TARGET_HELP, type BackendFlags } from './common.js';
+import { backendOptions, classMetricLines, classMetrics, count, dataOptions, describeBackend, f4, out, perClassJson, TARGET_HELP, type BackendFlags } from './common.js';
 import { classIndices, readTable, targetValues } from './data.js';
 import { classNames, openModel } from './model-data.js';
 
@@ -16,14 +17,14 @@ interface EvaluateFlags extends BackendFlags {
 
 export function evaluateCommand(): Command {
   const command = new Command('evaluate')
-    .summary('loss, accuracy and confusion matrix of a saved model on labelled data')
+    .summary('loss, accuracy, precision/recall/F1, ROC AUC and confusion matrix (regression: MAE, RMSE, R²) of a saved model on labelled data')
     .description('Evaluate a saved model on labelled DATA (same formats as train: CSV, IDX pair, builtin:NAME). '
       + 'The target column is found as in train; the rows must have the model\'s number of features besides it.')
     .argument('<MODEL>', 'model file saved by train --save (or saveModel)')
     .argument('<DATA>', 'CSV file, IDX images file, or builtin:iris / builtin:digits');
   for (const o of [...dataOptions(TARGET_HELP, { labels: true }), ...backendOptions()]) command.addOption(o);
   return command
-    .option('--json', 'print one JSON object: loss, accuracy, rows, classes, confusion')
+    .option('--json', 'print one JSON object: loss, accuracy, precision, recall, f1, roc_auc, per_class, rows, classes, confusion (regression: loss, mae, rmse, r2, rows)')
     .addHelpText('after', `
 Examples:
   $ deltaprop evaluate wine.model wine-test.csv --target cultivar
@@ -42,15 +43,12 @@ async function evaluate(modelPath: string, data: string, flags: EvaluateFlags): 
   if (!classes) {
     const values = targetValues(table.target!, table.source);
     const m = model.evaluate(table.x, values);
-    const pred = model.predict(table.x).data;
-    let abs = 0;
-    for (let i = 0; i < rows; i++) abs += Math.abs(pred[i] - values[i]);
-    const result = { loss: m.loss, accuracy: null, mae: abs / rows, rows, backend: report.backend };
+    const result = { loss: m.loss, accuracy: null, mae: m.mae, rmse: m.rmse, r2: m.r2, rows, backend: report.backend };
     if (flags.json) out(JSON.stringify(result));
     else {
       out(`backend: ${describeBackend(report)}`);
       out(`${table.source}: ${count(rows)} rows`);
-      out(`loss (${model.spec.loss}): ${f4(m.loss)}  mean absolute error: ${f4(result.mae)}`);
+      out(`loss (${model.spec.loss}): ${f4(m.loss)}  mean absolute error: ${f4(m.mae)}  rmse: ${f4(m.rmse)}  r2: ${f4(m.r2)}`);
     }
     return;
   }
@@ -68,14 +66,19 @@ async function evaluate(modelPath: string, data: string, flags: EvaluateFlags): 
   let correct = 0;
   for (let c = 0; c < k; c++) correct += confusion[c][c];
   const accuracy = correct / rows;
+  const scores = classMetrics(model, table.x, y, k);
   if (flags.json) {
-    out(JSON.stringify({ loss: m.loss, accuracy, rows, backend: report.backend, classes, confusion }));
+    out(JSON.stringify({
+      loss: m.loss, accuracy, precision: scores.precision, recall: scores.recall, f1: scores.f1, roc_auc: scores.auc ?? null,
+      per_class: perClassJson(scores, classes), rows, backend: report.backend, classes, confusion,
+    }));
     return;
   }
   out(`backend: ${describeBackend(report)}`);
   out(`${table.source}: ${count(rows)} rows, ${k} classes`);
   out('confusion matrix (rows: true class, columns: predicted):');
   for (const line of confusionTable(classes, confusion)) out(line);
+  for (const line of classMetricLines(scores, classes)) out(line);
   out(`loss: ${f4(m.loss)}`);
   out(`accuracy: ${f4(accuracy)}`);
 }

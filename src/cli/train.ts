@@ -8,11 +8,12 @@ import { fitNormalization } from '../data.js';
 import { saveModel } from '../io/files.js';
 import { trainTestSplit } from '../io/datasets.js';
 import { Model } from '../model/model.js';
-import { type EpochLogs, type FitOptions } from '../model/fit.js';
+import type { ClassificationMetrics } from '../metrics.js';
+import { type EpochLogs, type Evaluation, type FitOptions } from '../model/fit.js';
 import type { DenseSpec, ModelSpec, OptimizerName } from '../spec.js';
 import {
-  backendOptions, checkWritable, chooseBackend, count, dataOptions, describeBackend, f4, fraction, layerList, nonNegativeInt, nonNegativeNumber, out,
-  positiveInt, positiveNumber, seconds, TARGET_HELP, writeOutput, type BackendFlags,
+  backendOptions, checkWritable, chooseBackend, classMetricLines, classMetrics, count, dataOptions, describeBackend, f4, fraction, layerList, nonNegativeInt,
+  nonNegativeNumber, out, perClassJson, positiveInt, positiveNumber, regressionLine, seconds, TARGET_HELP, writeOutput, type BackendFlags,
 } from './common.js';
 import { CliError, encodeTarget, readTable, type Encoded } from './data.js';
 import { trainingCurvesSvg } from './plot.js';
@@ -35,9 +36,10 @@ interface TrainFlags extends BackendFlags {
   weightDecay?: number;
   epochs: number;
   batchSize: number;
-  validationSplit: number;
+  validationSplit?: number;
   testSplit: number;
-  patience?: number;
+  patience: number | 'none';
+  checkpoint?: string;
   seed: number;
   save?: string;
   plot?: string;
@@ -46,8 +48,25 @@ interface TrainFlags extends BackendFlags {
   progress: boolean;
 }
 
-/** Default learning rate per optimizer: the values their papers and Keras start from. */
-const DEFAULT_LR: Record<OptimizerName, number> = { adam: 0.001, adamw: 0.001, sgd: 0.01, momentum: 0.01 };
+/**
+ * Default learning rate per optimizer. Adam's is 10× Keras's 1e-3: data sets of hundreds or
+ * thousands of rows give few steps per epoch, and at 1e-3 iris still underfits after 30 epochs;
+ * early stopping (below) keeps the faster rate from overfitting.
+ */
+const DEFAULT_LR: Record<OptimizerName, number> = { adam: 0.01, adamw: 0.01, sgd: 0.01, momentum: 0.01 };
+
+/** Most epochs by default: a cap, training normally ends when the monitored loss stops improving. */
+const DEFAULT_EPOCHS = 200;
+const DEFAULT_PATIENCE = 10;
+/**
+ * Without --validation-split, hold out this share of the training rows for early stopping when
+ * there are at least AUTO_VALIDATION_MIN_ROWS of them; fewer rows are too precious to hold out
+ * (iris: 120), so training stops on the training loss instead.
+ */
+const AUTO_VALIDATION_SPLIT = 0.1;
+const AUTO_VALIDATION_MIN_ROWS = 1000;
+
+const patienceValue = (v: string): number | 'none' => (v.trim() === 'none' ? 'none' : nonNegativeInt('--patience')(v));
 
 export function trainCommand(): Command {
   const command = new Command('train')
@@ -67,23 +86,25 @@ export function trainCommand(): Command {
     .addOption(new Option('-a, --activation <NAME>', 'activation of the hidden layers').choices(ACTIVATIONS).default('relu'))
     .addOption(new Option('--loss <NAME>', 'loss (default: categoricalCrossEntropy for classes, mse for values)').choices(LOSSES))
     .addOption(new Option('-o, --optimizer <NAME>', 'optimizer').choices(OPTIMIZERS).default('adam'))
-    .option('--lr <RATE>', 'learning rate (default: 0.001 for adam/adamw, 0.01 for sgd/momentum)', positiveNumber('--lr'))
+    .option('--lr <RATE>', 'learning rate (default: 0.01)', positiveNumber('--lr'))
     .option('--weight-decay <L2>', 'L2 weight decay on the weights', nonNegativeNumber('--weight-decay'))
-    .option('-e, --epochs <N>', 'passes over the training rows', positiveInt('--epochs'), 30)
+    .option('-e, --epochs <N>', 'most passes over the training rows (early stopping usually ends training sooner, see --patience)', positiveInt('--epochs'), DEFAULT_EPOCHS)
     .option('-b, --batch-size <N>', 'rows per mini-batch', positiveInt('--batch-size'), 32)
-    .option('--validation-split <FRACTION>', 'fraction of the training rows held out for validation metrics per epoch', fraction('--validation-split'), 0)
+    .option('--validation-split <FRACTION>', `fraction of the training rows held out for validation metrics and early stopping (default: ${AUTO_VALIDATION_SPLIT} with at least ${count(AUTO_VALIDATION_MIN_ROWS)} training rows, else 0)`, fraction('--validation-split'))
     .option('--test-split <FRACTION>', 'fraction of all rows held out for the final test metrics (0: none)', fraction('--test-split'), 0.2)
-    .option('--patience <EPOCHS>', 'stop early after this many epochs without improvement (of val_loss, else loss) and keep the best weights', nonNegativeInt('--patience'))
+    .option('--patience <EPOCHS>', "stop early after this many epochs without improvement (of val_loss, else loss) and keep the best weights; 'none': train all --epochs", patienceValue, DEFAULT_PATIENCE)
     .option('-s, --seed <N>', 'seed for the initial weights, the splits and the shuffling', nonNegativeInt('--seed'), 0);
   for (const o of backendOptions()) command.addOption(o);
   return command
     .option('--save <FILE>', 'save the trained model to FILE (written atomically)')
+    .option('--checkpoint <FILE>', 'during training, save the model to FILE (atomically) after every epoch that improves val_loss (else loss)')
     .option('--plot <FILE.svg>', 'write the loss and accuracy curves per epoch as an SVG chart')
     .option('-q, --quiet', 'no progress bar and no per-epoch lines; print only the final summary')
     .option('--json', 'print one JSON object with the final metrics (nothing else on stdout)')
     .option('--no-progress', 'no progress bar (it is also off when stderr is not a terminal)')
     .addHelpText('after', `
 Examples:
+  $ deltaprop train builtin:iris
   $ deltaprop train builtin:digits --layers 64 --epochs 30 --seed 1
   $ deltaprop train wine.csv --target cultivar --layers 32,16 --epochs 60 --seed 1 --save wine.model
   $ deltaprop train houses.csv --target price --task regression --plot curves.svg
@@ -225,6 +246,7 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
   // fail on unwritable outputs before spending minutes training
   if (flags.save) await checkWritable(flags.save, 'model');
   if (flags.plot) await checkWritable(flags.plot, 'plot');
+  if (flags.checkpoint) await checkWritable(flags.checkpoint, 'checkpoint');
 
   const table = await readTable(data, { target: flags.target, header: flags.header, delimiter: flags.delimiter, labels: flags.labels, need: 'required' });
   const enc = encodeTarget(table.target!, flags.task, table.source);
@@ -233,9 +255,10 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
     throw new CliError(`--test-split ${flags.testSplit} of ${table.x.shape[0]} rows leaves no test rows; use a larger fraction or --test-split 0`);
   }
   const trainRows = trainSet.x.shape[0];
-  const valRows = Math.floor(trainRows * flags.validationSplit), fitRows = trainRows - valRows;
-  if (flags.validationSplit > 0 && (valRows < 1 || fitRows < 1)) {
-    throw new CliError(`--validation-split ${flags.validationSplit} of ${trainRows} training rows leaves an empty training or validation set`);
+  const validationSplit = flags.validationSplit ?? (trainRows >= AUTO_VALIDATION_MIN_ROWS ? AUTO_VALIDATION_SPLIT : 0);
+  const valRows = Math.floor(trainRows * validationSplit), fitRows = trainRows - valRows;
+  if (validationSplit > 0 && (valRows < 1 || fitRows < 1)) {
+    throw new CliError(`--validation-split ${validationSplit} of ${trainRows} training rows leaves an empty training or validation set`);
   }
 
   const { backend, report } = await chooseBackend(flags);
@@ -252,6 +275,10 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
     out(`split: ${count(fitRows)} train, ${count(valRows)} validation, ${count(test?.x.shape[0] ?? 0)} test`);
     out(`model: ${[spec.inputs, ...spec.layers.map((l) => l.units)].join(' → ')} (${flags.activation}, ${spec.layers[spec.layers.length - 1].activation} output), `
       + `${spec.loss}, ${flags.optimizer} lr ${spec.optimizer.learningRate}, ${count(model.paramCount)} parameters`);
+    for (const line of model.summary({ print: false }).text.split('\n')) out(line);
+    const stopping = flags.patience === 'none' ? 'no early stopping'
+      : `early stopping on ${valRows > 0 ? 'val_loss' : 'loss'} after ${flags.patience} epoch${flags.patience === 1 ? '' : 's'} without improvement, best weights kept`;
+    out(`training: up to ${flags.epochs} epochs, batch ${flags.batchSize}, ${stopping}`);
   }
 
   const progress = progressCallbacks(fitRows, flags.epochs, chatty && flags.progress && process.stderr.isTTY === true, enc.task === 'classification');
@@ -262,8 +289,9 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
       epochs: flags.epochs,
       batchSize: flags.batchSize,
       seed: flags.seed,
-      validationSplit: flags.validationSplit,
-      earlyStopping: flags.patience !== undefined ? { patience: flags.patience, restoreBestWeights: true } : undefined,
+      validationSplit,
+      earlyStopping: flags.patience !== 'none' ? { patience: flags.patience, restoreBestWeights: true } : undefined,
+      checkpoint: flags.checkpoint ? { path: flags.checkpoint, saveBestOnly: true } : undefined,
       onBatchEnd: progress.onBatchEnd,
       onEpochEnd: (e) => {
         if (chatty) out(epochLine(e, flags.epochs));
@@ -286,6 +314,7 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
     for (let i = 0; i < predicted.length; i++) if (predicted[i] === test!.y[i]) right++;
     testMetrics.accuracy = right / predicted.length;
   }
+  const testScores = test && enc.task === 'classification' ? classMetrics(model, test.x, test.y as Int32Array, enc.classes.length) : null;
 
   if (flags.save) await saveModel(model, flags.save);
   if (flags.plot) await writeOutput(flags.plot, trainingCurvesSvg(history.epochs, `deltaprop: ${table.source}`), 'plot');
@@ -295,6 +324,7 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
       loss: last.loss, accuracy: last.accuracy ?? null,
       val_loss: last.valLoss ?? null, val_accuracy: last.valAccuracy ?? null,
       test_loss: testMetrics?.loss ?? null, test_accuracy: testMetrics?.accuracy ?? null,
+      ...metricsJson(last, testMetrics, testScores, enc),
       backend: report.backend, isa: report.isa, threads: report.threads,
       epochs: history.epochs.length, stopped_early: history.stoppedEarly, best_epoch: history.bestEpoch ?? null,
       seconds: Number(elapsed.toFixed(3)),
@@ -308,17 +338,50 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
   const stopped = history.stoppedEarly ? ` (stopped early; best epoch ${history.bestEpoch} restored)` : '';
   out(`trained ${history.epochs.length} epoch${history.epochs.length === 1 ? '' : 's'} in ${seconds(elapsed)}${stopped}, ${count(speed)} samples/s on ${report.backend} (${report.isa}, ${report.threads} thread${report.threads === 1 ? '' : 's'})`);
   const trainAcc = last.accuracy !== undefined ? `  accuracy ${f4(last.accuracy)}` : '';
-  out(`train: loss ${f4(last.loss)}${trainAcc}`);
-  if (last.valLoss !== undefined) out(`validation: loss ${f4(last.valLoss)}${last.valAccuracy !== undefined ? `  accuracy ${f4(last.valAccuracy)}` : ''}`);
+  out(`train: loss ${f4(last.loss)}${trainAcc}${scoresText(last.f1, last.auc, last, enc)}`);
+  if (last.valLoss !== undefined) {
+    const valAcc = last.valAccuracy !== undefined ? `  accuracy ${f4(last.valAccuracy)}` : '';
+    out(`validation: loss ${f4(last.valLoss)}${valAcc}${scoresText(last.valF1, last.valAuc, { mae: last.valMae, rmse: last.valRmse, r2: last.valR2 }, enc)}`);
+  }
   if (flags.save) out(`saved model: ${flags.save}`);
   if (flags.plot) out(`saved plot: ${flags.plot}`);
   // the last line is the held-out result, for people and for scripts that grep it
   if (testMetrics) {
     if (testMetrics.accuracy !== undefined) {
+      if (testScores && enc.task === 'classification') for (const line of classMetricLines(testScores, enc.classes, 'test: ')) out(line);
       out(`test loss: ${f4(testMetrics.loss)} (${count(test!.x.shape[0])} held-out rows)`);
       out(`test accuracy: ${f4(testMetrics.accuracy)}`);
     } else {
+      out(`test: ${regressionLine(testMetrics)}`);
       out(`test loss (${spec.loss}): ${f4(testMetrics.loss)} (${count(test!.x.shape[0])} held-out rows)`);
     }
   }
+}
+
+/**
+ * The summary's scores after loss and accuracy: macro F1 (and ROC AUC) for classes, MAE, RMSE
+ * and R² for values. (The per-epoch logs of a classifier trained with mse hold regression
+ * numbers on the one-hot targets: not shown, the test lines count classes as evaluate does.)
+ */
+function scoresText(f1: number | undefined, auc: number | undefined, reg: { mae?: number; rmse?: number; r2?: number }, enc: Encoded): string {
+  if (enc.task === 'classification') {
+    if (f1 === undefined) return '';
+    return `  macro f1 ${f4(f1)}${auc !== undefined ? `  roc_auc ${f4(auc)}` : ''}`;
+  }
+  return reg.mae !== undefined ? `  ${regressionLine(reg)}` : '';
+}
+
+/** The metrics of the --json summary beyond loss and accuracy, null where they do not apply. */
+function metricsJson(last: EpochLogs, test: Evaluation | null, scores: ClassificationMetrics | null, enc: Encoded): Record<string, unknown> {
+  const classes = enc.task === 'classification';
+  const n = (v: number | undefined): number | null => v ?? null;
+  return {
+    f1: classes ? n(last.f1) : null, precision: classes ? n(last.precision) : null, recall: classes ? n(last.recall) : null, roc_auc: classes ? n(last.auc) : null,
+    val_f1: classes ? n(last.valF1) : null, val_roc_auc: classes ? n(last.valAuc) : null,
+    test_precision: n(scores?.precision), test_recall: n(scores?.recall), test_f1: n(scores?.f1), test_roc_auc: n(scores?.auc),
+    test_per_class: scores && classes ? perClassJson(scores, enc.classes) : null,
+    mae: classes ? null : n(last.mae), rmse: classes ? null : n(last.rmse), r2: classes ? null : n(last.r2),
+    val_mae: classes ? null : n(last.valMae), val_rmse: classes ? null : n(last.valRmse), val_r2: classes ? null : n(last.valR2),
+    test_mae: classes ? null : n(test?.mae), test_rmse: classes ? null : n(test?.rmse), test_r2: classes ? null : n(test?.r2),
+  };
 }

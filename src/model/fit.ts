@@ -2,15 +2,33 @@
 // the event loop, over a Network's training steps.
 import { InputError, toMatrix, type Matrix, type MatrixInput, type TargetInput } from '../data.js';
 import { Random } from '../random.js';
+import { MetricAccumulator, type ClassificationMetrics, type PerClassMetrics, type RegressionMetrics } from '../metrics.js';
 import { scheduledRate } from '../spec.js';
 import type { Metrics, Network } from './network.js';
 
 export type { Metrics } from './network.js';
 
-export interface EpochLogs extends Metrics {
+/**
+ * What `evaluate` returns: the loss, and for classifiers the accuracy, precision, recall, F1
+ * (macro and per class) and, for a binary task, the ROC AUC; for mse, MAE, RMSE and R². See
+ * src/metrics.ts for the exact definitions (scikit-learn's).
+ */
+export interface Evaluation extends Metrics, Partial<Omit<ClassificationMetrics, 'perClass'>>, Partial<RegressionMetrics> {
+  perClass?: PerClassMetrics;
+}
+
+export interface EpochLogs extends Evaluation {
   epoch: number;
   valLoss?: number;
   valAccuracy?: number;
+  valPrecision?: number;
+  valRecall?: number;
+  valF1?: number;
+  valPerClass?: PerClassMetrics;
+  valAuc?: number;
+  valMae?: number;
+  valRmse?: number;
+  valR2?: number;
   learningRate: number;
   samplesPerSecond: number;
   seconds: number;
@@ -41,8 +59,30 @@ export interface FitOptions {
   earlyStopping?: { monitor?: Monitor; patience?: number; minDelta?: number; restoreBestWeights?: boolean };
   onBatchEnd?: (logs: BatchLogs) => void | Promise<void>;
   onEpochEnd?: (logs: EpochLogs) => void | Promise<void>;
+  /**
+   * Save the model (model-file format, written atomically) after every epoch, or with
+   * `saveBestOnly` only when `monitor` improves. Needs a runtime that can write files (the Node
+   * entry); elsewhere fit throws, and onEpochEnd with modelToBytes does the job.
+   */
+  checkpoint?: CheckpointOptions;
   /** Longest time (ms) the event loop is kept busy before `fit` yields to it (default 10). */
   yieldEveryMs?: number;
+}
+
+export interface CheckpointOptions {
+  /** The model file to write (replaced atomically at every save). */
+  path: string;
+  /** What `saveBestOnly` watches (default valLoss with validation data, else loss); lower loss, higher accuracy is better. */
+  monitor?: Monitor;
+  /** Save only in the epochs where `monitor` improves on its best so far (default false: every epoch). */
+  saveBestOnly?: boolean;
+}
+
+/** How a fit saves its model to a file: given by the runtime's entry (Node), absent in browsers. */
+export interface CheckpointSaver {
+  /** Fails (naming the path) when the file cannot be written, before any training. */
+  check(path: string): Promise<void>;
+  save(path: string): Promise<void>;
 }
 
 export interface History {
@@ -64,6 +104,12 @@ export interface FitControl {
 /** Steps between reads of the clock, adapted to the step time; kept from one fit to the next. */
 export interface FitClock {
   every: number;
+  /**
+   * The training metrics' accumulator, also kept from one fit to the next: optimized code holds
+   * the objects it has seen weakly, and a new accumulator per fit would send the batch loop back
+   * to slower code (that boxes numbers) whenever the last one is collected.
+   */
+  metrics?: MetricAccumulator;
 }
 
 /** The state of one epoch's batches, shared between `fit` and `trainBatches`. */
@@ -72,7 +118,6 @@ interface BatchRun {
   Y: Matrix;
   order: Uint32Array;
   batchSize: number;
-  lr: number;
   epoch: number;
   /** When to give the event loop its turn (performance.now() ms), and the slice length. */
   deadline: number;
@@ -89,7 +134,7 @@ interface BatchRun {
  * `control.stopTraining` is set (by a callback).
  */
 export async function fit(net: Network, control: FitControl, clock: FitClock, x: MatrixInput, y: TargetInput,
-options: FitOptions): Promise<History> {
+options: FitOptions, saver: CheckpointSaver | null = null): Promise<History> {
   const epochs = options.epochs ?? 10, batchSize = options.batchSize ?? 32;
   if (!Number.isInteger(epochs) || epochs < 1) throw new InputError(`epochs: must be a positive integer, got ${String(epochs)}`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize: must be a positive integer, got ${String(batchSize)}`);
@@ -112,14 +157,23 @@ options: FitOptions): Promise<History> {
   if (rows === 0) throw new InputError('inputs: no rows to train on');
 
   const es = options.earlyStopping;
-  const monitor: Monitor = es?.monitor ?? (val ? 'valLoss' : 'loss');
-  if ((monitor === 'valLoss' || monitor === 'valAccuracy') && !val) {
-    throw new InputError(`earlyStopping: monitor '${monitor}' needs validationData or validationSplit`);
-  }
-  if ((monitor === 'accuracy' || monitor === 'valAccuracy') && !net.hasAccuracy()) {
-    throw new InputError(`earlyStopping: monitor '${monitor}' needs a classification loss`);
-  }
+  const monitor = checkMonitor('earlyStopping', es?.monitor, val !== null, net.hasAccuracy());
   const higherIsBetter = monitor === 'accuracy' || monitor === 'valAccuracy';
+  const ck = options.checkpoint;
+  let ckMonitor: Monitor = 'loss', ckBest = NaN;
+  if (ck !== undefined) {
+    if (ck === null || typeof ck !== 'object') throw new InputError('checkpoint: must be an object { path, monitor?, saveBestOnly? }');
+    if (typeof ck.path !== 'string' || ck.path === '') throw new InputError(`checkpoint.path: must be a non-empty file path, got ${JSON.stringify(ck.path)}`);
+    if (ck.saveBestOnly !== undefined && typeof ck.saveBestOnly !== 'boolean') {
+      throw new InputError(`checkpoint.saveBestOnly: must be true or false, got ${JSON.stringify(ck.saveBestOnly)}`);
+    }
+    ckMonitor = checkMonitor('checkpoint', ck.monitor, val !== null, net.hasAccuracy());
+    if (!saver) {
+      throw new InputError('checkpoint: this runtime has no file system deltaprop can write to (only the Node entry saves files); '
+        + 'save the model from onEpochEnd with modelToBytes(model) instead');
+    }
+    await saver.check(ck.path);
+  }
   const patience = es?.patience ?? 0, minDelta = es?.minDelta ?? 0;
   let best = higherIsBetter ? -Infinity : Infinity, bestEpoch = -1, wait = 0;
   const bestWeights = es?.restoreBestWeights ? new Float32Array(net.paramCount) : null;
@@ -132,6 +186,9 @@ options: FitOptions): Promise<History> {
   const yieldEvery = options.yieldEveryMs ?? 10;
   const history: History = { epochs: [], stoppedEarly: false };
   const batches = Math.ceil(rows / batchSize);
+  const kept = clock.metrics;
+  const trainMetrics = kept && kept.fits(net.hasAccuracy() ? 'classification' : 'regression', net.outputs, rows) ? kept : accumulatorFor(net, rows);
+  clock.metrics = trainMetrics;
   control.stopTraining = false;
   let lastYield = now();
 
@@ -145,11 +202,15 @@ options: FitOptions): Promise<History> {
       }
     }
     const t0 = now();
-    const run: BatchRun = { X, Y, order, batchSize, lr, epoch, deadline: lastYield + yieldEvery, slice: yieldEvery, lossSum: 0, correct: 0, lastLoss: 0, lastCorrect: 0 };
+    trainMetrics.reset();
+    const run: BatchRun = {
+      X, Y, order, batchSize, epoch, deadline: lastYield + yieldEvery, slice: yieldEvery,
+      lossSum: 0, correct: 0, lastLoss: 0, lastCorrect: 0,
+    };
     for (let bi = 0; bi < batches;) {
       // With a batch callback, one batch per call (the callback may be async); else as many as
       // fit in the time slice.
-      const next = trainBatches(net, control, clock, run, bi, options.onBatchEnd ? bi + 1 : batches);
+      const next = trainBatches(net, control, clock, run, trainMetrics, lr, bi, options.onBatchEnd ? bi + 1 : batches);
       if (options.onBatchEnd) {
         const m = Math.min(batchSize, rows - bi * batchSize);
         const logs: BatchLogs = { epoch: epoch + 1, batch: bi + 1, batches, size: m, loss: run.lastLoss / m };
@@ -175,13 +236,39 @@ options: FitOptions): Promise<History> {
       samplesPerSecond: rows / Math.max(seconds, 1e-9), seconds,
     };
     if (net.hasAccuracy()) logs.accuracy = correct / rows;
+    Object.assign(logs, metricsOf(trainMetrics));
     if (val) {
-      const vm = net.measure(val[0], val[1], batchSize);
+      const vm = evaluateNetwork(net, val[0], val[1], batchSize);
       logs.valLoss = vm.loss;
       if (vm.accuracy !== undefined) logs.valAccuracy = vm.accuracy;
+      if (vm.precision !== undefined) {
+        logs.valPrecision = vm.precision;
+        logs.valRecall = vm.recall;
+        logs.valF1 = vm.f1;
+        logs.valPerClass = vm.perClass;
+      }
+      if (vm.auc !== undefined) logs.valAuc = vm.auc;
+      if (vm.mae !== undefined) {
+        logs.valMae = vm.mae;
+        logs.valRmse = vm.rmse;
+        logs.valR2 = vm.r2;
+      }
     }
     history.epochs.push(logs);
     if (options.onEpochEnd) await options.onEpochEnd(logs);
+    if (ck && saver) {
+      const value = logs[ckMonitor]!;
+      const better = ckMonitor === 'accuracy' || ckMonitor === 'valAccuracy' ? !(value <= ckBest) : !(value >= ckBest);
+      if (!ck.saveBestOnly || better) {
+        try {
+          await saver.save(ck.path);
+        } catch (e) {
+          throw new TrainingError(`checkpoint: cannot save the model after epoch ${epoch + 1} to ${ck.path}: ${(e as Error).message}; `
+            + `training stopped, the model keeps the weights of epoch ${epoch + 1}`, { cause: e });
+        }
+      }
+      if (better) ckBest = value;
+    }
 
     if (es) {
       const value = logs[monitor]!;
@@ -213,16 +300,20 @@ options: FitOptions): Promise<History> {
 /**
  * Trains batches [from, to) of an epoch, synchronously, stopping early once the time slice is
  * used up; returns the next batch. Kept out of the async `fit` so that the per-step numbers live
- * in registers, not in a generator's heap-allocated context: a step allocates nothing.
+ * in registers, not in a generator's heap-allocated context: a step allocates nothing. The rate
+ * comes as an argument, not from a field of `run`: a double read from a field is boxed anew for
+ * each call that V8 does not inline.
  */
-function trainBatches(net: Network, control: FitControl, clock: FitClock, run: BatchRun, from: number, to: number): number {
+function trainBatches(net: Network, control: FitControl, clock: FitClock, run: BatchRun, metrics: MetricAccumulator, lr: number, from: number, to: number): number {
   const rows = run.X.shape[0];
   let lossSum = 0, correct = 0, bi = from, sinceClock = 0, lastClock = now();
   while (bi < to) {
     const start = bi * run.batchSize, m = Math.min(run.batchSize, rows - start);
     const p = net.plan(m);
     net.stage(p, run.X, run.Y, start, run.order);
-    net.trainStep(p, run.lr);
+    net.trainStep(p, lr);
+    // the epoch's training metrics, from this step's outputs (before its update, like the loss)
+    metrics.add(p.acts[p.acts.length - 1].data, p.y.data, m);
     const loss = net.stepLoss[0];
     if (!Number.isFinite(loss)) {
       net.params.data.set(net.backup!.data);
@@ -249,6 +340,47 @@ function trainBatches(net: Network, control: FitControl, clock: FitClock, run: B
   run.lossSum += lossSum;
   run.correct += correct;
   return bi;
+}
+
+/** The monitor asked for (default valLoss with validation data, else loss), if the fit reports it. */
+function checkMonitor(what: string, asked: Monitor | undefined, hasVal: boolean, hasAccuracy: boolean): Monitor {
+  const monitor = asked ?? (hasVal ? 'valLoss' : 'loss');
+  if (!MONITORS.includes(monitor)) throw new InputError(`${what}: monitor must be one of ${MONITORS.join(', ')}, got ${JSON.stringify(monitor)}`);
+  if ((monitor === 'valLoss' || monitor === 'valAccuracy') && !hasVal) {
+    throw new InputError(`${what}: monitor '${monitor}' needs validationData or validationSplit`);
+  }
+  if ((monitor === 'accuracy' || monitor === 'valAccuracy') && !hasAccuracy) {
+    throw new InputError(`${what}: monitor '${monitor}' needs a classification loss`);
+  }
+  return monitor;
+}
+
+const MONITORS: readonly Monitor[] = ['loss', 'accuracy', 'valLoss', 'valAccuracy'];
+
+/** An accumulator for the network's task, with room for `rows` scores (ROC AUC of a binary task). */
+export function accumulatorFor(net: Network, rows: number): MetricAccumulator {
+  return new MetricAccumulator(net.hasAccuracy() ? 'classification' : 'regression', net.outputs, rows);
+}
+
+function metricsOf(acc: MetricAccumulator): Partial<Evaluation> {
+  return acc.kind === 'classification' ? acc.classification() : acc.regression();
+}
+
+/** Loss, accuracy and every metric of the task over (X, Y), in one forward pass per batch. */
+export function evaluateNetwork(net: Network, X: Matrix, Y: Matrix, batchSize: number): Evaluation {
+  const rows = X.shape[0], acc = accumulatorFor(net, rows);
+  let loss = 0, correct = 0;
+  for (let start = 0; start < rows; start += batchSize) {
+    const p = net.plan(Math.min(batchSize, rows - start));
+    net.stage(p, X, Y, start);
+    net.forward(p);
+    loss += net.lossDelta(p);
+    if (net.hasAccuracy()) correct += net.correct(p);
+    acc.add(p.acts[p.acts.length - 1].data, p.y.data, p.m);
+  }
+  const result: Evaluation = { loss: loss / rows };
+  if (net.hasAccuracy()) result.accuracy = correct / rows;
+  return Object.assign(result, metricsOf(acc));
 }
 
 function slice(m: Matrix, from: number, to: number): Matrix {

@@ -4,8 +4,23 @@
 import type { Backend, Buf } from '../backends/backend.js';
 import { InputError, toMatrix, type Matrix, type MatrixInput, type TargetInput } from '../data.js';
 import type { ModelSpec, OptimizerSpec } from '../spec.js';
-import { fit, TrainingError, type FitClock, type FitControl, type FitOptions, type History } from './fit.js';
-import { Network, type Metrics } from './network.js';
+import { evaluateNetwork, fit, TrainingError, type CheckpointSaver, type Evaluation, type FitClock, type FitControl, type FitOptions, type History } from './fit.js';
+import { Network } from './network.js';
+import { summarize, type ModelSummary } from './summary.js';
+
+/** How this runtime writes model files: set by the Node entry (src/index.ts); none in browsers. */
+export interface ModelFileSaver {
+  /** Fails, naming the path, when it cannot be written. */
+  check(path: string): Promise<void>;
+  save(model: Model, path: string): Promise<void>;
+}
+
+let fileSaver: ModelFileSaver | null = null;
+
+/** Lets fit's checkpoints write files (called by the entries of runtimes with a file system). */
+export function registerModelFileSaver(saver: ModelFileSaver): void {
+  fileSaver = saver;
+}
 
 export class Model implements FitControl {
   readonly spec: ModelSpec;
@@ -110,17 +125,23 @@ export class Model implements FitControl {
     this.refuseWhileTraining('fit');
     this.training = true;
     try {
-      return await fit(this.net, this, this.clock, x, y, options);
+      const files = fileSaver;
+      const saver: CheckpointSaver | null = files ? { check: (path) => files.check(path), save: (path) => files.save(this, path) } : null;
+      return await fit(this.net, this, this.clock, x, y, options, saver);
     } finally {
       this.training = false;
     }
   }
 
-  /** Mean loss and accuracy over (x, y). */
-  evaluate(x: MatrixInput, y: TargetInput, batchSize = 256): Metrics {
+  /**
+   * Mean loss over (x, y), and for classifiers the accuracy, precision, recall and F1 (macro and
+   * per class) and for a binary task the ROC AUC; for mse, MAE, RMSE and R² (src/metrics.ts).
+   */
+  evaluate(x: MatrixInput, y: TargetInput, batchSize = 256): Evaluation {
     const X = toMatrix(x, 'inputs', this.inputs);
     if (X.shape[0] === 0) throw new InputError('inputs: no rows to evaluate');
-    return this.net.measure(X, this.net.targets(y, X.shape[0]), batchSize);
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize: must be a positive integer, got ${String(batchSize)}`);
+    return evaluateNetwork(this.net, X, this.net.targets(y, X.shape[0]), batchSize);
   }
 
   /** Outputs (rows, outputs) for the rows of x: probabilities for classifiers, values otherwise. */
@@ -146,6 +167,19 @@ export class Model implements FitControl {
       classes[i] = best;
     }
     return classes;
+  }
+
+  /**
+   * The layers as a table (name and activation, output shape, parameters; then the total), and the
+   * same numbers as data. Prints the table with console.log unless `print` is false, or through
+   * `print` when it is a function (one call with the whole table).
+   */
+  summary(options: { print?: boolean | ((text: string) => void) } = {}): ModelSummary {
+    const s = summarize(this.spec);
+    const print = options.print ?? true;
+    if (typeof print === 'function') print(s.text);
+    else if (print) console.log(s.text);
+    return s;
   }
 
   /** The optimizer as configured (with defaults filled in). */
