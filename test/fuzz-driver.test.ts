@@ -1,23 +1,16 @@
 // The fuzz machinery itself: a crashing case is reported by its signal and index, a hanging one
 // by its index, the cases after them still run; and the error oracle tells a clear boundary error
 // from an unclear one.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildPrograms, fuzz } from './fuzz/driver.js';
+import { describe, expect, it } from 'vitest';
+import { fuzz, useFuzzChild } from './fuzz/driver.js';
 import { errorProblem } from './fuzz/oracle.js';
 import { SELFTEST } from './fuzz/selftest.js';
 
-let program = '';
-let remove = (): void => {};
-beforeAll(async () => {
-  const built = await buildPrograms({ 'fuzz-child': 'test/fuzz/child.ts' });
-  program = `${built.dir}/fuzz-child.js`;
-  remove = built.remove;
-}, 60_000);
-afterAll(() => remove());
+const childProgram = useFuzzChild();
 
 describe('fuzz driver', () => {
   it('names the case that died by a signal and the one that hung, and runs every other case', async () => {
-    const r = await fuzz({ program, suite: 'selftest', backend: 'js', seed: 1, cases: 12, batch: 6, timeoutMs: 60_000, caseMs: 1_500 });
+    const r = await fuzz({ program: childProgram(), suite: 'selftest', backend: 'js', seed: 1, cases: 12, batch: 6, timeoutMs: 60_000, caseMs: 1_500 });
     const by = (c: string) => r.failures.filter((f) => f.category === c);
     expect(by('crash').map((f) => f.index)).toEqual([SELFTEST.crashAt]);
     expect(by('crash')[0].signature).toMatch(/^killed by SIGSEGV in self-test case/);

@@ -8,10 +8,14 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'tsup';
+import { afterAll, beforeAll } from 'vitest';
 import { programBuild } from '../../tsup.config.js';
 import type { Verdict } from './protocol.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The seed of every fuzz suite: fixed, so that CI runs the same cases; DELTAPROP_FUZZ_SEED picks another. */
+export const FUZZ_SEED = Number(process.env.DELTAPROP_FUZZ_SEED ?? 20261201);
 
 /** Builds test/fuzz/child.ts (and test/programs/*.ts entries given) into a folder under .tmp. */
 export async function buildPrograms(entries: Record<string, string>): Promise<{ dir: string; remove(): void }> {
@@ -218,4 +222,20 @@ export function summarize(o: Pick<FuzzOptions, 'suite' | 'backend' | 'seed'>, r:
     lines.push(`- [${f.category}] ${sig} ×${fs.length}\n    case ${f.index}: ${f.what}\n    ${f.detail}\n    replay: ${replayCommand(o, f.index)}`);
   }
   return lines.join('\n');
+}
+
+/**
+ * Builds the fuzz child program once for a test file (in its beforeAll, removed in its afterAll)
+ * and returns a function that gives its path.
+ */
+export function useFuzzChild(): () => string {
+  let program = '';
+  let remove = (): void => {};
+  beforeAll(async () => {
+    const built = await buildPrograms({ 'fuzz-child': 'test/fuzz/child.ts' });
+    program = `${built.dir}/fuzz-child.js`;
+    remove = built.remove;
+  }, 60_000);
+  afterAll(() => remove());
+  return () => program;
 }
