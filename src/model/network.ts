@@ -347,21 +347,6 @@ export class Network {
     return this.loss !== LOSS.mse;
   }
 
-  measure(X: Matrix, Y: Matrix, batchSize: number): Metrics {
-    const rows = X.shape[0];
-    let loss = 0, correct = 0;
-    for (let start = 0; start < rows; start += batchSize) {
-      const p = this.plan(Math.min(batchSize, rows - start));
-      this.stage(p, X, Y, start);
-      this.forward(p);
-      loss += this.lossDelta(p);
-      if (this.hasAccuracy()) correct += this.correct(p);
-    }
-    const m: Metrics = { loss: loss / rows };
-    if (this.hasAccuracy()) m.accuracy = correct / rows;
-    return m;
-  }
-
   /** Outputs of the rows of X into `into` (rows, outputs). */
   predictInto(X: Matrix, into: Float32Array, batchSize: number): void {
     const rows = X.shape[0], outs = this.outputs;
