@@ -39,6 +39,20 @@ export const benchBuild: Options = {
 };
 
 // ESM + CommonJS builds of the library with type declarations, and the CLI as ESM.
+/**
+ * An entry for browsers, Deno and workerd: ESM only, with types, no Node built-ins (platform
+ * 'browser' makes a stray node: import a build error), self-contained.
+ */
+const browserBuild: Options = {
+  format: ['esm'],
+  dts: true,
+  sourcemap: true,
+  clean: false,
+  target: 'es2022',
+  platform: 'browser',
+  splitting: false,
+};
+
 export default defineConfig([
   {
     entry: { index: 'src/index.ts' },
@@ -56,13 +70,7 @@ export default defineConfig([
     // makes a stray node: import a build error), each entry self-contained. The workerd entry's
     // .wasm imports stay imports: the worker's bundler turns them into compiled modules.
     entry: { web: 'src/web.ts', workerd: 'src/workerd.ts' },
-    format: ['esm'],
-    dts: true,
-    sourcemap: true,
-    clean: false,
-    target: 'es2022',
-    platform: 'browser',
-    splitting: false,
+    ...browserBuild,
     esbuildPlugins: [{
       name: 'wasm-external',
       setup(build) {
@@ -74,13 +82,7 @@ export default defineConfig([
     // deltaprop/inline: the web entry with both .wasm builds inside the bundle (esbuild's binary
     // loader: base64, decoded once at load), for bundlers that do not emit the .wasm files
     entry: { inline: 'src/inline.ts' },
-    format: ['esm'],
-    dts: true,
-    sourcemap: true,
-    clean: false,
-    target: 'es2022',
-    platform: 'browser',
-    splitting: false,
+    ...browserBuild,
     esbuildPlugins: [{
       name: 'inline-wasm',
       setup(build) {
