@@ -14,6 +14,7 @@ export const OPT_MOMENTUM: i32 = 1;
 export const OPT_ADAM: i32 = 2;
 export const OPT_ADAMW: i32 = 3;
 export const EPS_PROB: f64 = 1e-7;
+export const F32_MIN_NORMAL: f32 = 1.1754943508222875e-38;
 export const HYPER_INPUTS: i32 = 10;
 export const F32_OVERFLOW: f64 = 3.4028235677973366e+38;
 export const F32_HALF_MIN: f64 = 7.006492321624085e-46;

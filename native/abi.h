@@ -7,6 +7,7 @@ enum Act : int { ACT_LINEAR = 0, ACT_SIGMOID = 1, ACT_TANH = 2, ACT_RELU = 3, AC
 enum Loss : int { LOSS_MSE = 0, LOSS_BINARY_CROSS_ENTROPY = 1, LOSS_CATEGORICAL_CROSS_ENTROPY = 2 };
 enum Opt : int { OPT_SGD = 0, OPT_MOMENTUM = 1, OPT_ADAM = 2, OPT_ADAMW = 3 };
 constexpr float EPS_PROB = 1e-7f;
+constexpr float F32_MIN_NORMAL = 1.1754943508222875e-38f;
 
 namespace abi {
 

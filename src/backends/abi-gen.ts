@@ -46,7 +46,8 @@ export function renderNativeHeader(): string {
   for (const [type, prefix, map] of CODES) {
     out.push(`enum ${type} : int { ${codes(prefix, map).map(([k, v]) => `${k} = ${v}`).join(', ')} };`);
   }
-  out.push(`constexpr float EPS_PROB = ${num(abi.EPS_PROB)}f;`, '', 'namespace abi {', '');
+  out.push(`constexpr float EPS_PROB = ${num(abi.EPS_PROB)}f;`, `constexpr float F32_MIN_NORMAL = ${num(abi.F32_MIN_NORMAL)}f;`, '',
+    'namespace abi {', '');
   for (const [k, v] of INTS) out.push(`constexpr int ${k} = ${v};`);
   for (const [k, v] of REALS) out.push(`constexpr double ${k} = ${f64(v)};`);
   const layoutOut = (comment: string, prefix: string, l: Layout<string>): void => {
@@ -72,7 +73,7 @@ export function renderAssembly(): string {
   for (const [, prefix, map] of CODES) {
     for (const [k, v] of codes(prefix, map)) out.push(`export const ${k}: i32 = ${v};`);
   }
-  out.push(`export const EPS_PROB: f64 = ${num(abi.EPS_PROB)};`);
+  out.push(`export const EPS_PROB: f64 = ${num(abi.EPS_PROB)};`, `export const F32_MIN_NORMAL: f32 = ${num(abi.F32_MIN_NORMAL)};`);
   // only what the module reads: the argument block and the thread limit are the addon's
   out.push(`export const HYPER_INPUTS: i32 = ${abi.HYPER_INPUTS};`);
   for (const [k, v] of REALS.filter(([k]) => k.startsWith('F32_'))) out.push(`export const ${k}: f64 = ${f64(v)};`);

@@ -29,6 +29,12 @@ if (ACT.softmax !== ACT_MAX) throw new Error('abi: softmax must be the last acti
 /** Probabilities are clamped to [EPS_PROB, 1 - EPS_PROB] inside log() (as Keras does). */
 export const EPS_PROB = 1e-7;
 
+/**
+ * The smallest normal float32 (2^-126). Optimizer state below it is stored as 0: a subnormal moment
+ * makes every multiply of it take a microcode assist on x86, and changes no parameter.
+ */
+export const F32_MIN_NORMAL = 1.1754943508222875e-38;
+
 /** The largest size argument: sizes are int32 on the JavaScript side. */
 export const MAX_SIZE = 2147483647;
 /** The smallest magnitude that rounds to infinity in float32 (2^128 − 2^103): finite below it. */
