@@ -13,12 +13,20 @@ export const OPT_SGD: i32 = 0;
 export const OPT_MOMENTUM: i32 = 1;
 export const OPT_ADAM: i32 = 2;
 export const OPT_ADAMW: i32 = 3;
+export const OP_DENSE_FORWARD: i32 = 1;
+export const OP_LOSS_DELTA: i32 = 2;
+export const OP_DENSE_BACKWARD: i32 = 3;
+export const OP_CLIP_NORM: i32 = 4;
+export const OP_COPY: i32 = 5;
+export const OP_SGD_UPDATE: i32 = 6;
+export const OP_MOMENTUM_UPDATE: i32 = 7;
+export const OP_ADAM_UPDATE: i32 = 8;
 export const EPS_PROB: f64 = 1e-7;
 export const HYPER_INPUTS: i32 = 10;
 export const F32_OVERFLOW: f64 = 3.4028235677973366e+38;
 export const F32_HALF_MIN: f64 = 7.006492321624085e-46;
 
-// A compiled step's hyper-parameter block: f64 at these byte offsets, then its loss.
+// A program's hyper-parameter block: f64 at these byte offsets, then its loss.
 export const H_LR: usize = 0;
 export const H_CLIP_NORM: usize = 8;
 export const H_WEIGHT_DECAY: usize = 16;
@@ -31,33 +39,72 @@ export const H_BC1: usize = 64;
 export const H_BC2: usize = 72;
 export const H_LOSS: usize = 80;
 
-// The compiled step descriptor header: u32 / i32 words at these byte offsets.
-export const D_M: usize = 0;
-export const D_LAYERS: usize = 4;
-export const D_LOSS: usize = 8;
-export const D_OPTIMIZER: usize = 12;
-export const D_N: usize = 16;
-export const D_DECAY_COUNT: usize = 20;
-export const D_X: usize = 24;
-export const D_Y: usize = 28;
-export const D_PARAMS: usize = 32;
-export const D_GRADS: usize = 36;
-export const D_BACKUP: usize = 40;
-export const D_BACKUP_BYTES: usize = 44;
-export const D_STATE1: usize = 48;
-export const D_STATE2: usize = 52;
-export const D_HYPER: usize = 56;
-export const D_HEADER: usize = 64;
+// A program: OP_BYTES per op record (f64 slots), after the hyper-parameter block.
+export const PROGRAM_HYPER_BYTES: usize = 128;
+export const OP_BYTES: usize = 200;
 
-// Then per layer, LAYER_BYTES from D_HEADER on.
-export const R_INP: usize = 0;
-export const R_OUT: usize = 4;
-export const R_ACT: usize = 8;
-export const R_ALPHA: usize = 12;
-export const R_W: usize = 16;
-export const R_B: usize = 20;
-export const R_DW: usize = 24;
-export const R_DB: usize = 28;
-export const R_A: usize = 32;
-export const R_DELTA: usize = 36;
-export const LAYER_BYTES: usize = 48;
+// denseForward: its operands' byte offsets in the record
+export const DENSE_FORWARD_Y: usize = 8;
+export const DENSE_FORWARD_X: usize = 32;
+export const DENSE_FORWARD_W: usize = 56;
+export const DENSE_FORWARD_B: usize = 80;
+export const DENSE_FORWARD_M: usize = 104;
+export const DENSE_FORWARD_INP: usize = 112;
+export const DENSE_FORWARD_OUT: usize = 120;
+export const DENSE_FORWARD_ACT: usize = 128;
+export const DENSE_FORWARD_ALPHA: usize = 136;
+
+// lossDelta: its operands' byte offsets in the record
+export const LOSS_DELTA_DZ: usize = 8;
+export const LOSS_DELTA_A: usize = 32;
+export const LOSS_DELTA_Y: usize = 56;
+export const LOSS_DELTA_M: usize = 80;
+export const LOSS_DELTA_N: usize = 88;
+export const LOSS_DELTA_LOSS: usize = 96;
+export const LOSS_DELTA_ACT: usize = 104;
+export const LOSS_DELTA_ALPHA: usize = 112;
+
+// denseBackward: its operands' byte offsets in the record
+export const DENSE_BACKWARD_DW: usize = 8;
+export const DENSE_BACKWARD_DB: usize = 32;
+export const DENSE_BACKWARD_DX: usize = 56;
+export const DENSE_BACKWARD_DZ: usize = 80;
+export const DENSE_BACKWARD_X: usize = 104;
+export const DENSE_BACKWARD_W: usize = 128;
+export const DENSE_BACKWARD_M: usize = 152;
+export const DENSE_BACKWARD_INP: usize = 160;
+export const DENSE_BACKWARD_OUT: usize = 168;
+export const DENSE_BACKWARD_SCALE: usize = 176;
+export const DENSE_BACKWARD_PREV_ACT: usize = 184;
+export const DENSE_BACKWARD_ALPHA: usize = 192;
+
+// clipNorm: its operands' byte offsets in the record
+export const CLIP_NORM_G: usize = 8;
+export const CLIP_NORM_N: usize = 32;
+
+// copy: its operands' byte offsets in the record
+export const COPY_DST: usize = 8;
+export const COPY_SRC: usize = 32;
+export const COPY_N: usize = 56;
+
+// sgdUpdate: its operands' byte offsets in the record
+export const SGD_UPDATE_P: usize = 8;
+export const SGD_UPDATE_G: usize = 32;
+export const SGD_UPDATE_N: usize = 56;
+export const SGD_UPDATE_DECAY_COUNT: usize = 64;
+
+// momentumUpdate: its operands' byte offsets in the record
+export const MOMENTUM_UPDATE_P: usize = 8;
+export const MOMENTUM_UPDATE_G: usize = 32;
+export const MOMENTUM_UPDATE_V: usize = 56;
+export const MOMENTUM_UPDATE_N: usize = 80;
+export const MOMENTUM_UPDATE_DECAY_COUNT: usize = 88;
+
+// adamUpdate: its operands' byte offsets in the record
+export const ADAM_UPDATE_P: usize = 8;
+export const ADAM_UPDATE_G: usize = 32;
+export const ADAM_UPDATE_M: usize = 56;
+export const ADAM_UPDATE_V: usize = 80;
+export const ADAM_UPDATE_N: usize = 104;
+export const ADAM_UPDATE_DECOUPLED: usize = 112;
+export const ADAM_UPDATE_DECAY_COUNT: usize = 120;

@@ -111,9 +111,7 @@ export class Model implements FitControl {
     const Y = net.targets(y, X.shape[0]);
     const p = net.plan(X.shape[0]);
     net.stage(p, X, Y, 0);
-    net.forward(p);
-    const loss = net.lossDelta(p) / p.m;
-    net.backward(p);
+    const loss = net.gradients(p) / p.m;
     return { loss, grads: this.grads.data.slice() };
   }
 
