@@ -39,72 +39,81 @@ export const H_BC1: usize = 64;
 export const H_BC2: usize = 72;
 export const H_LOSS: usize = 80;
 
-// A program: OP_BYTES per op record (f64 slots), after the hyper-parameter block.
+// A program: op records of OP_SLOTS f64 after the hyper-parameter block, resolved in place
+// once into words (OP_WORDS_BYTES per op, slot k at byte 4k: an i32, an f32, or a buffer's byte
+// address in its first slot), kind of each slot per op code in OP_SLOT_KINDS (SLOT_*).
 export const PROGRAM_HYPER_BYTES: usize = 128;
+export const OP_SLOTS: i32 = 25;
 export const OP_BYTES: usize = 200;
+export const OP_WORDS_BYTES: usize = 100;
+export const SLOT_INT: u8 = 0;
+export const SLOT_REAL: u8 = 1;
+export const SLOT_BUFFER: u8 = 2;
+export const SLOT_UNUSED: u8 = 3;
+export const OP_SLOT_KINDS: usize = memory.data<u8>([3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 0, 0, 1, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 0, 0, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 0, 1, 0, 1, 0, 2, 3, 3, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 0, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3]);
 
-// denseForward: its operands' byte offsets in the record
-export const DENSE_FORWARD_Y: usize = 8;
-export const DENSE_FORWARD_X: usize = 32;
-export const DENSE_FORWARD_W: usize = 56;
-export const DENSE_FORWARD_B: usize = 80;
-export const DENSE_FORWARD_M: usize = 104;
-export const DENSE_FORWARD_INP: usize = 112;
-export const DENSE_FORWARD_OUT: usize = 120;
-export const DENSE_FORWARD_ACT: usize = 128;
-export const DENSE_FORWARD_ALPHA: usize = 136;
+// denseForward: its operands' byte offsets in the resolved record
+export const DENSE_FORWARD_Y: usize = 4;
+export const DENSE_FORWARD_X: usize = 16;
+export const DENSE_FORWARD_W: usize = 28;
+export const DENSE_FORWARD_B: usize = 40;
+export const DENSE_FORWARD_M: usize = 52;
+export const DENSE_FORWARD_INP: usize = 56;
+export const DENSE_FORWARD_OUT: usize = 60;
+export const DENSE_FORWARD_ACT: usize = 64;
+export const DENSE_FORWARD_ALPHA: usize = 68;
 
-// lossDelta: its operands' byte offsets in the record
-export const LOSS_DELTA_DZ: usize = 8;
-export const LOSS_DELTA_A: usize = 32;
-export const LOSS_DELTA_Y: usize = 56;
-export const LOSS_DELTA_M: usize = 80;
-export const LOSS_DELTA_N: usize = 88;
-export const LOSS_DELTA_LOSS: usize = 96;
-export const LOSS_DELTA_ACT: usize = 104;
-export const LOSS_DELTA_ALPHA: usize = 112;
+// lossDelta: its operands' byte offsets in the resolved record
+export const LOSS_DELTA_DZ: usize = 4;
+export const LOSS_DELTA_A: usize = 16;
+export const LOSS_DELTA_Y: usize = 28;
+export const LOSS_DELTA_M: usize = 40;
+export const LOSS_DELTA_N: usize = 44;
+export const LOSS_DELTA_LOSS: usize = 48;
+export const LOSS_DELTA_ACT: usize = 52;
+export const LOSS_DELTA_ALPHA: usize = 56;
 
-// denseBackward: its operands' byte offsets in the record
-export const DENSE_BACKWARD_DW: usize = 8;
-export const DENSE_BACKWARD_DB: usize = 32;
-export const DENSE_BACKWARD_DX: usize = 56;
-export const DENSE_BACKWARD_DZ: usize = 80;
-export const DENSE_BACKWARD_X: usize = 104;
-export const DENSE_BACKWARD_W: usize = 128;
-export const DENSE_BACKWARD_M: usize = 152;
-export const DENSE_BACKWARD_INP: usize = 160;
-export const DENSE_BACKWARD_OUT: usize = 168;
-export const DENSE_BACKWARD_SCALE: usize = 176;
-export const DENSE_BACKWARD_PREV_ACT: usize = 184;
-export const DENSE_BACKWARD_ALPHA: usize = 192;
+// denseBackward: its operands' byte offsets in the resolved record
+export const DENSE_BACKWARD_DW: usize = 4;
+export const DENSE_BACKWARD_DB: usize = 16;
+export const DENSE_BACKWARD_DX: usize = 28;
+export const DENSE_BACKWARD_DZ: usize = 40;
+export const DENSE_BACKWARD_X: usize = 52;
+export const DENSE_BACKWARD_W: usize = 64;
+export const DENSE_BACKWARD_M: usize = 76;
+export const DENSE_BACKWARD_INP: usize = 80;
+export const DENSE_BACKWARD_OUT: usize = 84;
+export const DENSE_BACKWARD_SCALE: usize = 88;
+export const DENSE_BACKWARD_PREV_ACT: usize = 92;
+export const DENSE_BACKWARD_ALPHA: usize = 96;
 
-// clipNorm: its operands' byte offsets in the record
-export const CLIP_NORM_G: usize = 8;
-export const CLIP_NORM_N: usize = 32;
+// clipNorm: its operands' byte offsets in the resolved record
+export const CLIP_NORM_G: usize = 4;
+export const CLIP_NORM_N: usize = 16;
 
-// copy: its operands' byte offsets in the record
-export const COPY_DST: usize = 8;
-export const COPY_SRC: usize = 32;
-export const COPY_N: usize = 56;
+// copy: its operands' byte offsets in the resolved record
+export const COPY_DST: usize = 4;
+export const COPY_SRC: usize = 16;
+export const COPY_N: usize = 28;
 
-// sgdUpdate: its operands' byte offsets in the record
-export const SGD_UPDATE_P: usize = 8;
-export const SGD_UPDATE_G: usize = 32;
-export const SGD_UPDATE_N: usize = 56;
-export const SGD_UPDATE_DECAY_COUNT: usize = 64;
+// sgdUpdate: its operands' byte offsets in the resolved record
+export const SGD_UPDATE_P: usize = 4;
+export const SGD_UPDATE_G: usize = 16;
+export const SGD_UPDATE_N: usize = 28;
+export const SGD_UPDATE_DECAY_COUNT: usize = 32;
 
-// momentumUpdate: its operands' byte offsets in the record
-export const MOMENTUM_UPDATE_P: usize = 8;
-export const MOMENTUM_UPDATE_G: usize = 32;
-export const MOMENTUM_UPDATE_V: usize = 56;
-export const MOMENTUM_UPDATE_N: usize = 80;
-export const MOMENTUM_UPDATE_DECAY_COUNT: usize = 88;
+// momentumUpdate: its operands' byte offsets in the resolved record
+export const MOMENTUM_UPDATE_P: usize = 4;
+export const MOMENTUM_UPDATE_G: usize = 16;
+export const MOMENTUM_UPDATE_V: usize = 28;
+export const MOMENTUM_UPDATE_N: usize = 40;
+export const MOMENTUM_UPDATE_DECAY_COUNT: usize = 44;
 
-// adamUpdate: its operands' byte offsets in the record
-export const ADAM_UPDATE_P: usize = 8;
-export const ADAM_UPDATE_G: usize = 32;
-export const ADAM_UPDATE_M: usize = 56;
-export const ADAM_UPDATE_V: usize = 80;
-export const ADAM_UPDATE_N: usize = 104;
-export const ADAM_UPDATE_DECOUPLED: usize = 112;
-export const ADAM_UPDATE_DECAY_COUNT: usize = 120;
+// adamUpdate: its operands' byte offsets in the resolved record
+export const ADAM_UPDATE_P: usize = 4;
+export const ADAM_UPDATE_G: usize = 16;
+export const ADAM_UPDATE_M: usize = 28;
+export const ADAM_UPDATE_V: usize = 40;
+export const ADAM_UPDATE_N: usize = 52;
+export const ADAM_UPDATE_DECOUPLED: usize = 56;
+export const ADAM_UPDATE_DECAY_COUNT: usize = 60;

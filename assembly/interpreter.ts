@@ -3,8 +3,9 @@
 // Each op runs the same internal function as its single-kernel export, with the same f64 → f32
 // conversions the JavaScript boundary applies to that export's arguments, so the bits are those of
 // src/backends/interpreter.ts calling the kernels one by one. src/backends/wasm/backend.ts checks
-// the program (contract.ts checkProgram) and writes its records once, and the hyper-parameter
-// block before each run. A new op: one case in runProgram.
+// the program (contract.ts checkProgram), writes its records once and has resolveProgram turn
+// them into words, and writes the hyper-parameter block before each run. A new op: one case in
+// runProgram (resolveProgram follows the op table).
 import { denseBackward, denseForward } from './dense';
 import { lossDelta, sumSquares } from './loss';
 import { adamStep, momentumStep, sgdStep } from './optim';
@@ -17,26 +18,45 @@ import {
   F32_OVERFLOW, HYPER_INPUTS, H_BC1, H_BC2, H_BETA1, H_BETA2, H_CLIP_NORM, H_EPS, H_LOSS, H_LR, H_MU, H_NESTEROV,
   H_WEIGHT_DECAY, LOSS_DELTA_A, LOSS_DELTA_ACT, LOSS_DELTA_ALPHA, LOSS_DELTA_DZ, LOSS_DELTA_LOSS, LOSS_DELTA_M,
   LOSS_DELTA_N, LOSS_DELTA_Y, MOMENTUM_UPDATE_DECAY_COUNT, MOMENTUM_UPDATE_G, MOMENTUM_UPDATE_N, MOMENTUM_UPDATE_P,
-  MOMENTUM_UPDATE_V, OP_ADAM_UPDATE, OP_BYTES, OP_CLIP_NORM, OP_COPY, OP_DENSE_BACKWARD, OP_DENSE_FORWARD, OP_LOSS_DELTA,
-  OP_MOMENTUM_UPDATE, OP_SGD_UPDATE, SGD_UPDATE_DECAY_COUNT, SGD_UPDATE_G, SGD_UPDATE_N, SGD_UPDATE_P,
+  MOMENTUM_UPDATE_V, OP_ADAM_UPDATE, OP_CLIP_NORM, OP_COPY, OP_DENSE_BACKWARD, OP_DENSE_FORWARD, OP_LOSS_DELTA,
+  OP_MOMENTUM_UPDATE, OP_SGD_UPDATE, OP_SLOTS, OP_SLOT_KINDS, OP_WORDS_BYTES, SGD_UPDATE_DECAY_COUNT, SGD_UPDATE_G,
+  SGD_UPDATE_N, SGD_UPDATE_P, SLOT_BUFFER, SLOT_INT, SLOT_REAL,
 } from './abi';
 
-// An op record's slots are f64. A buffer operand is (id, offset, length) with the offset the float
-// index in linear memory (0 for null); a number is the value.
+/**
+ * Resolves `count` op records at `ops` (OP_SLOTS f64 each: a buffer as id, float index in linear
+ * memory, length; a number as itself) in place into words, once, when the program is compiled: slot
+ * k becomes word k, an i32, an f32 (the kernel's float arguments, rounded as the JavaScript boundary
+ * rounds them), or a buffer's byte address (0 for null). A run then reads words, not conversions.
+ * Writing word k (bytes 4k..4k+4) never overwrites a slot not yet read (slot k+1 is at 8k+8).
+ */
+export function resolveProgram(ops: usize, count: i32): void {
+  for (let i = 0; i < count; i++) {
+    const at = <usize>i * <usize>OP_SLOTS;
+    const kinds = OP_SLOT_KINDS + <usize>(<i32>load<f64>(ops + (at << 3))) * <usize>OP_SLOTS;
+    for (let k: usize = 0; k < <usize>OP_SLOTS; k++) {
+      const kind = load<u8>(kinds + k), slot = ops + ((at + k) << 3), word = ops + ((at + k) << 2);
+      if (kind == SLOT_INT) store<i32>(word, <i32>load<f64>(slot));
+      else if (kind == SLOT_REAL) store<f32>(word, <f32>load<f64>(slot));
+      else if (kind == SLOT_BUFFER) store<u32>(word, <u32>load<f64>(slot + 8) << 2);
+      else store<u32>(word, 0);
+    }
+  }
+}
 
 // @ts-ignore: decorator
 @inline function buf(r: usize, at: usize): usize {
-  return <usize>(<u32>load<f64>(r + at + 8)) << 2;
+  return <usize>load<u32>(r + at);
 }
 
 // @ts-ignore: decorator
 @inline function int(r: usize, at: usize): i32 {
-  return <i32>load<f64>(r + at);
+  return load<i32>(r + at);
 }
 
 // @ts-ignore: decorator
 @inline function real(r: usize, at: usize): f32 {
-  return <f32>load<f64>(r + at);
+  return load<f32>(r + at);
 }
 
 /** What runProgram checks of the hyper-parameters (program.ts HYPER_*): nothing, every slot, and bc1, bc2. */
@@ -54,7 +74,7 @@ function hyperOk(h: usize, use: i32): bool {
 }
 
 /**
- * Runs the `count` op records at `ops`, reading the hyper-parameter block at `h` (checked first
+ * Runs the `count` resolved op records at `ops`, reading the hyper-parameter block at `h` (checked first
  * when `use` says the program reads it). A lossDelta leaves the summed loss in the block; one that
  * is not finite ends the run. Returns 1, having done nothing, when the hyper-parameters break the
  * contract (the caller says which), else 0.
@@ -63,7 +83,7 @@ export function runProgram(ops: usize, count: i32, h: usize, use: i32): i32 {
   if (use >= HYPER_ALL && !hyperOk(h, use)) return 1;
   let gradScale: f64 = 1;
   for (let i = 0; i < count; i++) {
-    const r = ops + <usize>i * OP_BYTES;
+    const r = ops + <usize>i * OP_WORDS_BYTES;
     switch (int(r, 0)) {
       case OP_DENSE_FORWARD:
         denseForward(buf(r, DENSE_FORWARD_Y), buf(r, DENSE_FORWARD_X), buf(r, DENSE_FORWARD_W), buf(r, DENSE_FORWARD_B),

@@ -33,6 +33,7 @@ describe('the generated contract files', () => {
     expect(h).toContain('struct adamStep { enum : int { p = 0,');
     expect(h).toContain(`constexpr int OP_SLOTS = ${OP_SLOTS};`);
     expect(as).toContain(`export const OP_BYTES: usize = ${OP_SLOTS * 8};`);
+    expect(as).toContain(`export const OP_WORDS_BYTES: usize = ${OP_SLOTS * 4};`);
     expect(h).toContain('struct denseForward { enum : int { y = 1, x = 4,');
     // every op: its code and each operand's slot, in both languages
     for (const name of Object.keys(OPS) as OpName[]) {
@@ -41,7 +42,7 @@ describe('the generated contract files', () => {
       expect(as).toContain(`export const OP_${up}: i32 = ${OPS[name].code};`);
       for (const [operand, at] of Object.entries(opSlots(name))) {
         expect(h).toContain(`${operand} = ${at}`);
-        expect(as).toContain(`export const ${up}_${operand.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}: usize = ${at * 8};`);
+        expect(as).toContain(`export const ${up}_${operand.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}: usize = ${at * 4};`);
       }
     }
   });

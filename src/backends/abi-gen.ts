@@ -92,12 +92,27 @@ export function renderAssembly(): string {
     if (sizeName) out.push(`export const ${sizeName}: usize = ${l.size * unit};`);
   };
   layoutOut('A program\'s hyper-parameter block: f64 at these byte offsets, then its loss.', 'H', abi.HYPER, 8, null);
-  out.push('', '// A program: OP_BYTES per op record (f64 slots), after the hyper-parameter block.');
+  out.push('', '// A program: op records of OP_SLOTS f64 after the hyper-parameter block, resolved in place');
+  out.push('// once into words (OP_WORDS_BYTES per op, slot k at byte 4k: an i32, an f32, or a buffer\'s byte');
+  out.push('// address in its first slot), kind of each slot per op code in OP_SLOT_KINDS (SLOT_*).');
   out.push(`export const PROGRAM_HYPER_BYTES: usize = ${abi.PROGRAM_HYPER_BYTES};`);
+  out.push(`export const OP_SLOTS: i32 = ${abi.OP_SLOTS};`);
   out.push(`export const OP_BYTES: usize = ${abi.OP_SLOTS * 8};`);
+  out.push(`export const OP_WORDS_BYTES: usize = ${abi.OP_SLOTS * 4};`);
+  out.push('export const SLOT_INT: u8 = 0;', 'export const SLOT_REAL: u8 = 1;', 'export const SLOT_BUFFER: u8 = 2;', 'export const SLOT_UNUSED: u8 = 3;');
+  const kinds: number[] = new Array<number>((abi.OP_MAX + 1) * abi.OP_SLOTS).fill(3);
+  for (const [name, o] of Object.entries(abi.OPS)) {
+    const slots = abi.opSlots(name as abi.OpName), base = o.code * abi.OP_SLOTS;
+    kinds[base] = 0;
+    for (const a of o.operands as readonly abi.ArgContract[]) {
+      const at = base + slots[a.name];
+      kinds[at] = a.kind === 'buffer' || a.kind === 'buffer?' ? 2 : a.kind === 'float32' || a.kind === 'nonzero' ? 1 : 0;
+    }
+  }
+  out.push(`export const OP_SLOT_KINDS: usize = memory.data<u8>([${kinds.join(', ')}]);`);
   for (const name of Object.keys(abi.OPS) as abi.OpName[]) {
-    out.push('', `// ${name}: its operands' byte offsets in the record`);
-    for (const [k, v] of Object.entries(abi.opSlots(name))) out.push(`export const ${snake(name)}_${snake(k)}: usize = ${v * 8};`);
+    out.push('', `// ${name}: its operands' byte offsets in the resolved record`);
+    for (const [k, v] of Object.entries(abi.opSlots(name))) out.push(`export const ${snake(name)}_${snake(k)}: usize = ${v * 4};`);
   }
   out.push('');
   return out.join('\n');

@@ -29,10 +29,12 @@ interface Exports {
    * `use` says so); leaves the loss in the block; returns 1 when the hyper-parameters are refused.
    */
   runProgram(ops: number, count: number, h: number, use: number): number;
+  /** Turns `count` op records at byte `ops` into the words runProgram reads, in place, once. */
+  resolveProgram(ops: number, count: number): void;
 }
 
 // A compiled program in one allocation: the hyper-parameter block (HYPER, f64) first, then the
-// op records (abi.ts OP_SLOTS f64 each).
+// op records (abi.ts OP_SLOTS f64 each), which the module resolves in place into words.
 const H = HYPER.at;
 
 /** A buffer operand on wasm: id 0 (the one linear memory), its first float's index there, its length. */
@@ -150,6 +152,7 @@ export class WasmBackend implements Backend {
     const rec = this.alloc(PROGRAM_HYPER_BYTES / 4 + records.length * 2) as WasmBuf; // zeroed
     // alloc may have grown the memory: views after it
     new Float64Array(this.arena.buffer, rec.ptr + PROGRAM_HYPER_BYTES, records.length).set(records);
+    this.k.resolveProgram(rec.ptr + PROGRAM_HYPER_BYTES, program.length);
     const use = hyperUse(program);
     return new WasmCompiledProgram(this.arena, rec, this.k.runProgram, program, program.length, use,
       use === HYPER_ADAM ? OPT.adam : OPT.sgd);
