@@ -234,16 +234,18 @@ export class NativeCompiledStep implements CompiledStep {
   }
 }
 
-/** A compiled program that reads no hyper-parameters (a forward pass): one native call. */
+/** A compiled program that reads no hyper-parameters (a forward pass, the gradients): one native call. */
 class NativeCompiledForward implements CompiledProgram {
   readonly loss = new Float64Array(1);
 
   /** `program` keeps its buffers reachable, and so allocated, as long as it. */
-  constructor(private readonly A: Float64Array, private readonly native: () => void, readonly program: Program) {}
+  constructor(private readonly A: Float64Array, private readonly native: () => void, readonly program: Program,
+    private readonly hasLoss: boolean) {}
 
   run(_h: StepHyper | null = null): void {
     this.native();
-    this.loss[0] = this.A[H.loss];
+    // without a lossDelta op (a forward pass), `loss` is left as it was
+    if (this.hasLoss) this.loss[0] = this.A[H.loss];
   }
 }
 
@@ -450,7 +452,7 @@ export class NativeBackend implements Backend {
     checkProgram(STEP_SPACE, program);
     const run = this.kernels.compileProgram(encodeProgram(program, putNative)).run;
     const use = hyperUse(program);
-    if (use === HYPER_NONE) return new NativeCompiledForward(this.A, run, program);
+    if (use === HYPER_NONE) return new NativeCompiledForward(this.A, run, program, program.some((o) => o.op === 'lossDelta'));
     // the optimizer only picks which of checkHyper's rules apply (bc1, bc2 nonzero for Adam)
     return new NativeCompiledStep(this.A, run, program, use === HYPER_ADAM ? OPT.adam : OPT.sgd);
   }

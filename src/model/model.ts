@@ -47,8 +47,9 @@ export class Model implements FitControl {
   }
 
   /**
-   * Run each training step as one backend call where the backend can (native, wasm): the same
-   * kernels in the same order, so the same bits; false calls them one by one from here.
+   * Run each training step and each forward pass (predict, evaluate) as one backend call where
+   * the backend can (native, wasm): the same program of kernels in the same order, so the same
+   * bits; false runs the program kernel by kernel (src/backends/interpreter.ts).
    */
   get fusedSteps(): boolean {
     return this.net.fusedSteps;
