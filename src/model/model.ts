@@ -25,9 +25,6 @@ export function registerModelFileSaver(saver: ModelFileSaver): void {
 export class Model implements FitControl {
   readonly spec: ModelSpec;
   readonly backend: Backend;
-  /** All weights, then all biases, in one arena. */
-  readonly params: Buf;
-  readonly grads: Buf;
   readonly paramCount: number;
   /** Set to true from a callback to end `fit` after the current batch. */
   stopTraining = false;
@@ -41,9 +38,22 @@ export class Model implements FitControl {
     this.net = new Network(spec, backend);
     this.spec = this.net.spec;
     this.backend = backend;
-    this.params = this.net.params;
-    this.grads = this.net.grads;
     this.paramCount = this.net.paramCount;
+  }
+
+  /**
+   * All weights, then all biases, in one arena. While a fit trains a batch off the thread, reading
+   * this waits for that batch to finish; hold on to the array only until the next await.
+   */
+  get params(): Buf {
+    this.net.settle();
+    return this.net.params;
+  }
+
+  /** The gradients of the last step, laid out as `params` (the same wait applies). */
+  get grads(): Buf {
+    this.net.settle();
+    return this.net.grads;
   }
 
   /**
@@ -78,6 +88,7 @@ export class Model implements FitControl {
 
   /** Layer l's weights (in, out) and bias (out), copies. */
   getWeights(): { w: Float32Array; b: Float32Array }[] {
+    this.net.settle();
     return this.net.getWeights();
   }
 
@@ -107,6 +118,7 @@ export class Model implements FitControl {
 
   /** Gradients of the mean loss over (x, y) at the current weights, without updating (for tests). */
   gradients(x: MatrixInput, y: TargetInput): { loss: number; grads: Float32Array } {
+    this.refuseWhileTraining('gradients');
     const net = this.net;
     const X = toMatrix(x, 'inputs', net.inputs);
     const Y = net.targets(y, X.shape[0]);
@@ -140,6 +152,7 @@ export class Model implements FitControl {
     const X = toMatrix(x, 'inputs', this.inputs);
     if (X.shape[0] === 0) throw new InputError('inputs: no rows to evaluate');
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize: must be a positive integer, got ${String(batchSize)}`);
+    this.net.settle(); // a batch training off the thread shares the buffers
     return evaluateNetwork(this.net, X, this.net.targets(y, X.shape[0]), batchSize);
   }
 
@@ -148,6 +161,7 @@ export class Model implements FitControl {
     const X = toMatrix(x, 'inputs', this.inputs);
     const rows = X.shape[0], outs = this.outputs;
     const result = new Float32Array(rows * outs);
+    this.net.settle(); // a batch training off the thread shares the buffers
     this.net.predictInto(X, result, batchSize);
     return { data: result, shape: [rows, outs] };
   }

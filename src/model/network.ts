@@ -3,7 +3,7 @@
 // step, a forward pass: src/backends/program.ts builds them), run in one backend call where the
 // backend compiles programs, else op by op (src/backends/interpreter.ts). Model (model.ts) is the
 // public face; fit.ts drives the epochs.
-import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledProgram, type LossCode, type StepDesc, type StepHyper } from '../backends/backend.js';
+import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledProgram, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from '../backends/backend.js';
 import { interpret } from '../backends/interpreter.js';
 import { forwardProgram, gradientProgram, trainProgram, type Program } from '../backends/program.js';
 import { InputError, toTargets, type Matrix, type TargetInput } from '../data.js';
@@ -29,7 +29,22 @@ export interface Plan {
   /** The forward pass's program and its one call. */
   forward?: Program;
   compiledForward?: CompiledProgram;
+  /**
+   * Off-thread training (trainStepAsync): the training program followed by copies of the batch's
+   * outputs and targets into `outCopy` and `yCopy`, which the fit's metrics read after the await;
+   * a predict or evaluate in between may reuse acts and y.
+   */
+  compiledTrainAsync?: CompiledStep;
+  outCopy?: Buf;
+  yCopy?: Buf;
 }
+
+/**
+ * A step of at least this many multiply-adds per batch runs off the event loop's thread where the
+ * backend can (Backend.asyncPrograms): the hand-off (about 30 µs: a libuv thread, then a promise)
+ * is then at most a few percent of the step. Smaller steps run on the thread, in time slices.
+ */
+export const OFF_THREAD_MIN_MACS = 4_000_000;
 
 /** Staging copies of at least this many floats go through the backend's gatherRows, if it has one. */
 const GATHER_MIN = 1024;
@@ -73,6 +88,8 @@ export class Network {
   readonly stepLoss = new Float64Array(1);
   /** Where a program without a loss op would leave one (never read). */
   private readonly noLoss = new Float64Array(1);
+  /** The step running off the thread (trainStepAsync), until its promise settles. */
+  private inFlight: CompiledStep | null = null;
   private capacity = 0;
   private plans = new Map<number, Plan>();
   private actStore: Buf[] = [];
@@ -249,12 +266,7 @@ export class Network {
    * stepLoss[0].
    */
   trainStep(p: Plan, lr: number): void {
-    const h = this.hyper, o = this.spec.optimizer;
-    h.lr = lr;
-    if (o.type === 'adam' || o.type === 'adamw') {
-      h.bc1 = 1 - Math.pow(h.beta1, this.step + 1);
-      h.bc2 = 1 - Math.pow(h.beta2, this.step + 1);
-    }
+    const h = this.hyperFor(lr);
     if (this.fusedSteps && this.backend.compileProgram) {
       const compiled = p.compiledTrain ?? (p.compiledTrain = this.backend.compileProgram(p.train ?? this.trainOps(p)));
       compiled.run(h);
@@ -263,6 +275,64 @@ export class Network {
       interpret(this.backend, p.train ?? this.trainOps(p), h, this.stepLoss);
     }
     if (Number.isFinite(this.stepLoss[0])) this.step++;
+  }
+
+  /** The hyper-parameters of the next step at rate lr (Adam's bias corrections of its step count). */
+  private hyperFor(lr: number): StepHyper {
+    const h = this.hyper, o = this.spec.optimizer;
+    h.lr = lr;
+    if (o.type === 'adam' || o.type === 'adamw') {
+      h.bc1 = 1 - Math.pow(h.beta1, this.step + 1);
+      h.bc2 = 1 - Math.pow(h.beta2, this.step + 1);
+    }
+    return h;
+  }
+
+  /**
+   * Whether fit can run this network's batches of m rows off the thread: the backend runs programs
+   * on its own threads, steps are compiled, and a step is large enough (OFF_THREAD_MIN_MACS).
+   */
+  offThreadWorthIt(m: number): boolean {
+    if (!this.fusedSteps || !this.backend.asyncPrograms || !this.backend.compileProgram) return false;
+    let macs = 0;
+    for (const L of this.layers) macs += 3 * m * L.inp * L.out; // forward, dW and dX
+    return macs >= OFF_THREAD_MIN_MACS;
+  }
+
+  /**
+   * trainStep on the backend's threads (offThreadWorthIt): the same program and bits, while the
+   * event loop runs. Readers (predict, evaluate, getWeights) call settle() first. The batch's
+   * outputs and targets are left in p.outCopy and p.yCopy.
+   */
+  async trainStepAsync(p: Plan, lr: number): Promise<void> {
+    const h = this.hyperFor(lr);
+    let compiled = p.compiledTrainAsync;
+    if (!compiled) {
+      const L = this.layers.length, n = p.m * this.outputs;
+      p.outCopy = this.backend.alloc(n);
+      p.yCopy = this.backend.alloc(n);
+      const ops = [...(p.train ?? this.trainOps(p)), { op: 'copy', dst: p.outCopy, src: p.acts[L - 1], n } as const,
+        { op: 'copy', dst: p.yCopy, src: p.y, n } as const];
+      compiled = p.compiledTrainAsync = this.backend.compileProgram!(ops) as CompiledStep;
+      if (!compiled.runAsync) throw new Error(`backend ${this.backend.name}: asyncPrograms is set, but its compiled programs have no runAsync`);
+    }
+    this.inFlight = compiled;
+    try {
+      this.stepLoss[0] = await compiled.runAsync!(h);
+    } finally {
+      this.inFlight = null;
+    }
+    if (Number.isFinite(this.stepLoss[0])) this.step++;
+  }
+
+  /** Waits (blocking) for a step running off the thread to finish its arithmetic: before any read of the buffers. */
+  settle(): void {
+    if (this.inFlight) this.inFlight.wait!();
+  }
+
+  /** Correct predictions among m rows of outputs a and targets y (the rule of correct()). */
+  correctRows(a: Float32Array, y: Float32Array, m: number): number {
+    return this.loss === LOSS.categoricalCrossEntropy ? argmaxMatches(a, y, m, this.outputs) : thresholdMatches(a, y, m, this.outputs);
   }
 
   private trainOps(p: Plan): Program {
