@@ -23,7 +23,9 @@ export const programBuild: Options = {
  */
 export const cliBuild: Options = {
   ...programBuild,
-  entry: { cli: 'src/cli.ts' },
+  // the CSV worker beside it: dist/csv-worker.js, which csvSource (dist/index.js, dist/cli.js)
+  // starts to parse a file on another thread
+  entry: { cli: 'src/cli.ts', 'csv-worker': 'src/io/csv-worker.ts' },
   banner: { js: '#!/usr/bin/env node' },
 };
 

@@ -9,7 +9,9 @@
 import { stat } from 'node:fs/promises';
 import type { Batch, BatchSource, Matrix } from '../data.js';
 import { InputError } from '../data.js';
-import { canonicalLabel, cellNumber, csvRecordChunks, csvSource, readCsvHead, targetColumn, type CsvHead } from '../io/csv-stream.js';
+import { canonicalLabel, cellNumber, csvRecordChunks, csvSource, readCsvHead, rowFraction, targetColumn, type CsvHead } from '../io/csv-stream.js';
+
+export { rowFraction };
 import { Model } from '../model/model.js';
 import type { ClassificationMetrics } from '../metrics.js';
 import { clipped } from '../spec.js';
@@ -20,7 +22,10 @@ import {
   type TrainFlags,
 } from './train.js';
 
-/** CSV files at least this large train streamed unless --no-stream (gzip files: a quarter of it). */
+/**
+ * CSV files at least this large train streamed unless --no-stream (gzip files: a quarter of it);
+ * DELTAPROP_STREAM_BYTES sets another size.
+ */
 export const STREAM_AUTO_BYTES = 256 * 1024 * 1024;
 /** Validation rows are kept in memory up to this many bytes of features; beyond, they stream too. */
 const VALIDATION_MEMORY_BYTES = 64 * 1024 * 1024;
@@ -35,23 +40,17 @@ export async function shouldStream(data: string, flags: TrainFlags): Promise<boo
     return true;
   }
   if (flags.stream === false || !csv) return false;
+  const env = process.env.DELTAPROP_STREAM_BYTES;
+  const threshold = env !== undefined && /^\d+$/.test(env.trim()) ? Number(env) : STREAM_AUTO_BYTES;
   try {
     const s = await stat(data);
-    return s.isFile() && s.size >= (/\.gz$/i.test(data) ? STREAM_AUTO_BYTES / 4 : STREAM_AUTO_BYTES);
+    return s.isFile() && s.size >= (/\.gz$/i.test(data) ? threshold / 4 : threshold);
   } catch {
     return false; // the reader names the problem
   }
 }
 
-/** splitmix32 of (seed, row) as a fraction in [0, 1): the row's place in the split. */
-function rowFraction(seed: number, row: number): number {
-  let z = (row + Math.imul(seed | 0, 0x9e3779b9) + 0x7f4a7c15) | 0;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-  return ((z ^ (z >>> 16)) >>> 0) / 4294967296;
-}
-
-const TEST = 0, VALIDATION = 1, FIT = 2;
+export const TEST = 0, VALIDATION = 1, FIT = 2;
 
 /** Running mean and sum of squared deviations per column (Welford), mergeable (Chan et al.). */
 class Moments {
@@ -249,10 +248,7 @@ export async function trainStreamed(path: string, flags: TrainFlags): Promise<vo
     throw new CliError(`--validation-split ${valSplit} of ${trainRows} training rows leaves an empty training or validation set`);
   }
   const valEnd = testSplit + (1 - testSplit) * valSplit;
-  const part = (row: number): number => {
-    const u = rowFraction(seed, row);
-    return u < testSplit ? TEST : u < valEnd ? VALIDATION : FIT;
-  };
+  const ranges: Record<number, [number, number]> = { [TEST]: [0, testSplit], [VALIDATION]: [testSplit, valEnd], [FIT]: [valEnd, 1] };
 
   const { backend, report } = await chooseBackend(flags);
   const enc = s.enc, cols = s.featureNames.length;
@@ -263,7 +259,8 @@ export async function trainStreamed(path: string, flags: TrainFlags): Promise<vo
   const k = classes?.length ?? 1;
   const hot = classes !== undefined && spec.loss !== 'categoricalCrossEntropy';
   const source = async (which: number, rows: number): Promise<BatchSource> => {
-    const src = await csvSource(path, { target: s.tcol, header: s.head.header, delimiter: s.head.delimiter, classes, filter: (r) => part(r) === which, rows });
+    const [from, to] = ranges[which];
+    const src = await csvSource(path, { target: s.tcol, header: s.head.header, delimiter: s.head.delimiter, classes, split: { seed, from, to }, rows });
     return hot ? oneHot(src, k) : src;
   };
   const trainSource = await source(FIT, fitRows);

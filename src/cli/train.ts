@@ -6,7 +6,7 @@ import type { ActivationName, LossName } from '../backends/backend.js';
 import type { Matrix } from '../data.js';
 import { fitNormalization } from '../data.js';
 import { saveModel } from '../io/files.js';
-import { trainTestSplit } from '../io/datasets.js';
+import { permuteRowsInPlace, splitRows } from '../io/datasets.js';
 import { Model } from '../model/model.js';
 import type { ClassificationMetrics } from '../metrics.js';
 import { type EpochLogs, type Evaluation, type FitOptions, type History } from '../model/fit.js';
@@ -16,7 +16,7 @@ import {
   backendOptions, checkWritable, chooseBackend, classMetricLines, classMetrics, count, dataOptions, describeBackend, f4, fraction, layerList, nonNegativeInt,
   nonNegativeNumber, out, perClassJson, positiveInt, positiveNumber, regressionLine, seconds, TARGET_HELP, writeOutput, type BackendFlags,
 } from './common.js';
-import { CliError, encodeTarget, readTable, type Encoded } from './data.js';
+import { CliError, encodeTarget, readTable, type Encoded, type Table } from './data.js';
 import { trainingCurvesSvg } from './plot.js';
 import { shouldStream, STREAM_AUTO_BYTES, trainStreamed } from './train-stream.js';
 
@@ -154,30 +154,21 @@ interface Split {
 }
 
 /**
- * Train/test split: stratified by class for classifiers (trainTestSplit); for values, the target
- * rides along as an extra column through the same seeded split with a single stratum.
+ * Train/test split: stratified by class for classifiers (trainTestSplit's choice of rows and
+ * order); for values, the same seeded split with a single stratum. The rows are reordered in
+ * place, train rows first: the two sets are views of the rows as read, not copies.
  */
 function split(x: Matrix, enc: Encoded, testFraction: number, seed: number): { train: Split; test: Split | null } {
-  if (testFraction === 0) return { train: { x, y: enc.task === 'classification' ? enc.y : enc.values }, test: null };
-  if (enc.task === 'classification') {
-    const s = trainTestSplit({ x, y: enc.y }, testFraction, seed);
-    return { train: s.train, test: s.test };
-  }
-  const [rows, cols] = x.shape, wide = new Float32Array(rows * (cols + 1));
-  for (let i = 0; i < rows; i++) {
-    wide.set(x.data.subarray(i * cols, (i + 1) * cols), i * (cols + 1));
-    wide[i * (cols + 1) + cols] = enc.values[i];
-  }
-  const s = trainTestSplit({ x: { data: wide, shape: [rows, cols + 1] }, y: new Int32Array(rows) }, testFraction, seed);
-  const narrow = (m: Matrix): Split => {
-    const n = m.shape[0], xs = new Float32Array(n * cols), ys = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      xs.set(m.data.subarray(i * (cols + 1), i * (cols + 1) + cols), i * cols);
-      ys[i] = m.data[i * (cols + 1) + cols];
-    }
-    return { x: { data: xs, shape: [n, cols] }, y: ys };
+  const y = enc.task === 'classification' ? enc.y : enc.values;
+  if (testFraction === 0) return { train: { x, y }, test: null };
+  const { train } = splitRows(enc.task === 'classification' ? enc.y : new Int32Array(y.length), testFraction, seed);
+  const order = new Uint32Array(train.buffer, 0, x.shape[0]);
+  permuteRowsInPlace(x, [y], order);
+  const n = train.length, cols = x.shape[1], rows = x.shape[0];
+  return {
+    train: { x: { data: x.data.subarray(0, n * cols), shape: [n, cols] }, y: y.subarray(0, n) },
+    test: { x: { data: x.data.subarray(n * cols, rows * cols), shape: [rows - n, cols] }, y: y.subarray(n) },
   };
-  return { train: narrow(s.train.x), test: narrow(s.test.x) };
 }
 
 export function epochLine(e: EpochLogs, epochs: number): string {
@@ -256,11 +247,14 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
   if (flags.plot) await checkWritable(flags.plot, 'plot');
   if (flags.checkpoint) await checkWritable(flags.checkpoint, 'checkpoint');
 
-  const table = await readTable(data, { target: flags.target, header: flags.header, delimiter: flags.delimiter, labels: flags.labels, need: 'required' });
+  let table: Table | null = await readTable(data, { target: flags.target, header: flags.header, delimiter: flags.delimiter, labels: flags.labels, need: 'required' });
   const enc = encodeTarget(table.target!, flags.task, table.source);
   const { train: trainSet, test } = split(table.x, enc, flags.testSplit, flags.seed);
+  const rowsRead = table.x.shape[0], cols = table.x.shape[1], source = table.source, targetName = table.target!.name;
+  // the target column as read is garbage once encoded
+  table = null;
   if (test && test.x.shape[0] === 0) {
-    throw new CliError(`--test-split ${flags.testSplit} of ${table.x.shape[0]} rows leaves no test rows; use a larger fraction or --test-split 0`);
+    throw new CliError(`--test-split ${flags.testSplit} of ${rowsRead} rows leaves no test rows; use a larger fraction or --test-split 0`);
   }
   const trainRows = trainSet.x.shape[0];
   const validationSplit = flags.validationSplit ?? (trainRows >= AUTO_VALIDATION_MIN_ROWS ? AUTO_VALIDATION_SPLIT : 0);
@@ -270,16 +264,16 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
   }
 
   const { backend, report } = await chooseBackend(flags);
-  const spec = buildSpec(table.x.shape[1], enc, flags);
+  const spec = buildSpec(cols, enc, flags);
   // standardize with the statistics of the rows the model is fitted on: not the validation rows
   // (fit holds out the last ones) and never the test rows
-  spec.normalization = fitNormalization({ data: trainSet.x.data.subarray(0, fitRows * table.x.shape[1]), shape: [fitRows, table.x.shape[1]] });
+  spec.normalization = fitNormalization({ data: trainSet.x.data.subarray(0, fitRows * cols), shape: [fitRows, cols] });
   const model = outOfMemoryIsUserError(backend.name, () => new Model(spec, backend));
 
   if (chatty) {
     out(`backend: ${describeBackend(report)}`);
     const what = enc.task === 'classification' ? `${enc.classes.length} classes` : 'regression';
-    out(`data: ${table.source}: ${count(table.x.shape[0])} rows × ${table.x.shape[1]} features, target '${table.target!.name}' (${what})`);
+    out(`data: ${source}: ${count(rowsRead)} rows × ${cols} features, target '${targetName}' (${what})`);
     out(`split: ${count(fitRows)} train, ${count(valRows)} validation, ${count(test?.x.shape[0] ?? 0)} test`);
     out(`model: ${[spec.inputs, ...spec.layers.map((l) => l.units)].join(' → ')} (${flags.activation}, ${spec.layers[spec.layers.length - 1].activation} output), `
       + `${spec.loss}, ${flags.optimizer} lr ${spec.optimizer.learningRate}, ${count(model.paramCount)} parameters`);
@@ -323,7 +317,7 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
   }
   const testScores = test && enc.task === 'classification' ? classMetrics(model, test.x, test.y as Int32Array, enc.classes.length) : null;
   await finishTraining(flags, {
-    model, spec, history, elapsed, testMetrics, testScores, enc, source: table.source, report,
+    model, spec, history, elapsed, testMetrics, testScores, enc, source, report,
     rows: { train: fitRows, validation: valRows, test: test?.x.shape[0] ?? 0 },
   });
 }

@@ -4,6 +4,9 @@
 import Papa from 'papaparse';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { createGunzip } from 'node:zlib';
 import { InputError, type Batch, type BatchSource } from '../data.js';
 import { clipped } from '../spec.js';
@@ -248,10 +251,38 @@ export interface CsvSourceOptions extends CsvHeadOptions {
   classes?: string[];
   /** Rows per batch handed to fit (default 4096). */
   batchRows?: number;
-  /** Only the rows (0-based, counting data rows) for which this says true: a split of the file. */
+  /**
+   * Only the rows (0-based, counting data rows) for which this says true: a split of the file.
+   * A function cannot go to another thread: with `filter`, the file is parsed on this one.
+   */
   filter?: (row: number) => boolean;
+  /**
+   * Only the rows whose seeded hash (rowFraction(seed, row), in [0, 1)) is in [from, to): a
+   * split of the file that is the same on every pass and needs nothing stored per row.
+   */
+  split?: RowSplit;
+  /**
+   * Parse in a worker thread (default: where the build ships the worker, dist/csv-worker.js),
+   * so that parsing overlaps training; false parses on this thread, between batches.
+   */
+  worker?: boolean;
   /** The rows of a pass, where known (after filtering): BatchLogs' batch count and the ROC AUC use it. */
   rows?: number;
+}
+
+/** Rows whose rowFraction(seed, row) is in [from, to). */
+export interface RowSplit {
+  seed: number;
+  from: number;
+  to: number;
+}
+
+/** splitmix32 of (seed, row) as a fraction in [0, 1): the row's place in a split. */
+export function rowFraction(seed: number, row: number): number {
+  let z = (row + Math.imul(seed | 0, 0x9e3779b9) + 0x7f4a7c15) | 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  return ((z ^ (z >>> 16)) >>> 0) / 4294967296;
 }
 
 /** A CSV file as a BatchSource, with what its head says. */
@@ -307,20 +338,19 @@ export async function csvSource(path: string, opts: CsvSourceOptions = {}): Prom
   if (!Number.isInteger(batchRows) || batchRows < 1) throw new InputError(`batchRows: must be a positive integer, got ${String(opts.batchRows)}`);
   const featureCols = Int32Array.from(head.names.map((_, j) => j).filter((j) => j !== tcol));
   const cols = featureCols.length;
-  const colName = (j: number): string => (head.header ? `'${head.names[j]}'` : String(j));
-  const classIndex = opts.classes ? new Map(opts.classes.map((c, i) => [c, i])) : null;
   const filter = opts.filter;
 
-  async function* pass(): AsyncGenerator<Batch> {
-    const fill = new BatchFiller(path, featureCols, tcol, colName, classIndex, opts.classes ?? null, batchRows, filter);
-    for await (const chunk of csvRecordChunks(head, tcol)) {
-      for (let r = 0; r < chunk.records.length;) {
-        r = fill.take(chunk, r);
-        if (fill.full()) yield fill.batch();
-      }
-    }
-    if (fill.n > 0) yield fill.batch();
+  const split = opts.split;
+  if (split && !(split.from >= 0 && split.to <= 1 && split.from <= split.to && Number.isFinite(split.seed))) {
+    throw new InputError(`split: must be { seed, from, to } with 0 ≤ from ≤ to ≤ 1, got ${JSON.stringify(split)}`);
   }
+  const keep = filter ?? (split ? (row: number) => {
+    const u = rowFraction(split.seed, row);
+    return u >= split.from && u < split.to;
+  } : undefined);
+  const job: CsvJob = { head, tcol, classes: opts.classes ?? null, batchRows, split: split ?? null };
+  const workerFile = opts.worker === false || filter ? null : csvWorkerFile();
+  const pass = workerFile ? () => workerPass(workerFile, job) : () => localPass(job, keep);
 
   return {
     path, featureNames: Array.from(featureCols, (j) => head.names[j]), targetName: head.names[tcol], inputs: cols,
@@ -328,6 +358,99 @@ export async function csvSource(path: string, opts: CsvSourceOptions = {}): Prom
     [Symbol.asyncIterator]: () => pass(),
   };
 }
+
+/** What a pass needs, as data (it goes to the worker as it is). */
+export interface CsvJob {
+  head: CsvHead;
+  tcol: number;
+  classes: string[] | null;
+  batchRows: number;
+  split: RowSplit | null;
+}
+
+/** The batches of one pass over the file, parsed on this thread. */
+export async function* localPass(job: CsvJob, keep?: (row: number) => boolean): AsyncGenerator<Batch> {
+  const { head, tcol } = job;
+  const featureCols = Int32Array.from(head.names.map((_, j) => j).filter((j) => j !== tcol));
+  const colName = (j: number): string => (head.header ? `'${head.names[j]}'` : String(j));
+  const classIndex = job.classes ? new Map(job.classes.map((c, i) => [c, i])) : null;
+  const split = job.split;
+  keep ??= split ? (row: number) => {
+    const u = rowFraction(split.seed, row);
+    return u >= split.from && u < split.to;
+  } : undefined;
+  const fill = new BatchFiller(head.path, featureCols, tcol, colName, classIndex, job.classes, job.batchRows, keep);
+  for await (const chunk of csvRecordChunks(head, tcol)) {
+    for (let r = 0; r < chunk.records.length;) {
+      r = fill.take(chunk, r);
+      if (fill.full()) yield fill.batch();
+    }
+  }
+  if (fill.n > 0) yield fill.batch();
+}
+
+/** The worker's file beside this module in a build (dist/), or null (sources run by a test runner). */
+function csvWorkerFile(): URL | null {
+  try {
+    const url = new URL('./csv-worker.js', import.meta.url);
+    return url.protocol === 'file:' && existsSync(fileURLToPath(url)) ? url : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Batches the worker may have sent ahead of the consumer. */
+const WORKER_AHEAD = 8;
+
+/** The batches of one pass, parsed in a worker thread that stays up to WORKER_AHEAD batches ahead. */
+async function* workerPass(file: URL, job: CsvJob): AsyncGenerator<Batch> {
+  const worker = new Worker(file, { workerData: { job, ahead: WORKER_AHEAD } });
+  const queue: WorkerMessage[] = [];
+  let wake: (() => void) | null = null, exited = false;
+  const notify = (): void => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  worker.on('message', (m: WorkerMessage) => {
+    queue.push(m);
+    notify();
+  });
+  worker.on('error', (e) => {
+    queue.push({ kind: 'error', message: e.message, input: false });
+    notify();
+  });
+  worker.on('exit', () => {
+    exited = true;
+    notify();
+  });
+  try {
+    for (;;) {
+      const m = queue.shift();
+      if (!m) {
+        if (exited) throw new InputError(`${job.head.path}: the CSV worker ended before the end of the file`);
+        await new Promise<void>((resolve) => (wake = resolve));
+        continue;
+      }
+      if (m.kind === 'batch') {
+        worker.postMessage('more');
+        yield { x: { data: m.x, shape: [m.n, m.x.length / Math.max(1, m.n)] as [number, number] }, y: m.y };
+      } else if (m.kind === 'error') {
+        throw m.input ? new InputError(m.message) : new Error(m.message);
+      } else {
+        return;
+      }
+    }
+  } finally {
+    await worker.terminate();
+  }
+}
+
+export type WorkerMessage =
+  | { kind: 'batch'; x: Float32Array; y: Float32Array | Int32Array; n: number }
+  | { kind: 'error'; message: string; input: boolean }
+  | { kind: 'done' };
+
 
 const shownClasses = (cs: string[]): string => (cs.length > 12 ? `${cs.slice(0, 12).join(', ')}, …` : cs.join(', '));
 

@@ -10,6 +10,8 @@ import {
 import type { Network } from './network.js';
 
 const DEFAULT_SHUFFLE_BUFFER = 16_384;
+/** The default buffer holds fewer rows when they are wide (784 pixels: about 10,000 rows). */
+const DEFAULT_SHUFFLE_BYTES = 32 * 1024 * 1024;
 const DEFAULT_PREFETCH = 4;
 /** Rows of a block (rounded up to whole batches): enough that a block's bookkeeping is noise. */
 const BLOCK_ROWS = 4096;
@@ -201,7 +203,9 @@ saver: CheckpointSaver | null = null): Promise<History> {
   if (options.validationSplit !== undefined && options.validationSplit !== 0) {
     throw new InputError('validationSplit: a source has no last rows to hold out; give validationData (arrays or a second source)');
   }
-  const bufferRows = checkCount('shuffleBuffer', options.shuffleBuffer, DEFAULT_SHUFFLE_BUFFER);
+  const rowBytes = 4 * (net.inputs + net.outputs);
+  const bufferRows = checkCount('shuffleBuffer', options.shuffleBuffer,
+    Math.max(1, Math.min(DEFAULT_SHUFFLE_BUFFER, Math.floor(DEFAULT_SHUFFLE_BYTES / rowBytes))));
   const depth = checkCount('prefetch', options.prefetch, DEFAULT_PREFETCH);
   const knownRows = source.rows;
   if (knownRows !== undefined && !(Number.isInteger(knownRows) && knownRows >= 0)) {

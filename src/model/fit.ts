@@ -59,7 +59,8 @@ export interface FitOptions {
   /** Validation rows: `[x, y]` in memory, or a BatchSource read through once per epoch. */
   validationData?: [MatrixInput, TargetInput] | BatchSource;
   /**
-   * Fitting a BatchSource: the rows its shuffle buffer holds (default 16,384). Each epoch streams
+   * Fitting a BatchSource: the rows its shuffle buffer holds (default 16,384, fewer where that
+   * would take more than 32 MiB: 10,000 rows of 784 pixels). Each epoch streams
    * the source through the buffer, which hands out a seeded random row of it for every row it
    * takes in: the same seed and source give the same order, whatever the sizes of its batches.
    */

@@ -139,17 +139,17 @@ export class Model implements FitControl {
     }
   }
 
+  /** evaluate(x, y) over the rows of a BatchSource, in one pass (ROC AUC needs the source's `rows`). */
+  evaluate(source: BatchSource, batchSize?: number): Promise<Evaluation>;
   /**
    * Mean loss over (x, y), and for classifiers the accuracy, precision, recall and F1 (macro and
    * per class) and for a binary task the ROC AUC; for mse, MAE, RMSE and R² (src/metrics.ts).
    */
-  /** The same over the rows of a BatchSource, in one pass (ROC AUC needs the source's `rows`). */
-  evaluate(source: BatchSource, batchSize?: number): Promise<Evaluation>;
   evaluate(x: MatrixInput, y: TargetInput, batchSize?: number): Evaluation;
   evaluate(x: MatrixInput | BatchSource, y?: TargetInput | number, batchSize = 256): Evaluation | Promise<Evaluation> {
     if (isBatchSource(x)) {
       const size = y ?? 256;
-      if (!Number.isInteger(size) || (size as number) < 1) throw new InputError(`batchSize: must be a positive integer, got ${String(size)}`);
+      if (!Number.isInteger(size) || (size as number) < 1) return Promise.reject(new InputError(`batchSize: must be a positive integer, got ${String(size)}`));
       return evaluateSource(this.net, x, size as number, undefined);
     }
     const X = toMatrix(x, 'inputs', this.inputs);
