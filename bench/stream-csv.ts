@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'tsup';
-import { cliBuild } from '../tsup.config.js';
-import { Random } from '../src/random.js';
+import { cliBuild, csvWorkerBuild } from '../tsup.config.js';
+import { Random } from '../src/index.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string): string => {
@@ -109,7 +109,8 @@ async function main(): Promise<void> {
   rmSync(DIR, { recursive: true, force: true });
   await import('node:fs').then((fs) => fs.mkdirSync(DIR, { recursive: true }));
   writeFileSync(join(DIR, 'rss-hook.cjs'), "process.on('exit', () => require('node:fs').writeFileSync(process.env.DELTAPROP_RSS_FILE, String(process.resourceUsage().maxRSS)));\n");
-  await build({ ...cliBuild, config: false, silent: true, outDir: OUT, entry: { cli: join(ROOT, 'src', 'cli.ts'), 'csv-worker': join(ROOT, 'src', 'io', 'csv-worker.ts') } });
+  await build({ ...cliBuild, config: false, silent: true, outDir: OUT, entry: { cli: join(ROOT, 'src', 'cli.ts') } });
+  await build({ ...csvWorkerBuild, config: false, silent: true, outDir: OUT, entry: { 'csv-worker': join(ROOT, 'src', 'io', 'csv-worker.ts') } });
   try {
     let t = performance.now();
     writeCsv(BIG, ROWS, 1);

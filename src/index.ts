@@ -18,7 +18,7 @@ export { checkWritableFile, FileWriteError, readModelFile, saveModel, writeFileA
 export { BUILTIN_DATASETS, loadBuiltin, trainTestSplit } from './io/datasets.js';
 export type { BuiltinName, Dataset } from './io/datasets.js';
 export { csvSource } from './io/csv-stream.js';
-export type { CsvSource, CsvSourceOptions } from './io/csv-stream.js';
+export type { CsvSource, CsvSourceOptions, RowSplit } from './io/csv-stream.js';
 export { idxSource } from './io/idx-stream.js';
 export type { IdxSource, IdxSourceOptions } from './io/idx-stream.js';
 export * from './onnx/index.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'tsup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliBuild } from '../tsup.config.js';
+import { cliBuild, csvWorkerBuild } from '../tsup.config.js';
 import { JsBackend } from '../src/backends/js.js';
 import { readModelFile } from '../src/io/files.js';
 import { FIT, rowFraction, TEST } from '../src/cli/train-stream.js';
@@ -76,7 +76,8 @@ function writeCsv(path: string, rows: number, features: number, seed: number, ba
 
 beforeAll(async () => {
   // with the CSV worker beside cli.js, as in dist/: the streamed runs parse on another thread
-  await build({ ...cliBuild, config: false, silent: true, outDir: OUT, entry: { cli: join(ROOT, 'src', 'cli.ts'), 'csv-worker': join(ROOT, 'src', 'io', 'csv-worker.ts') } });
+  await build({ ...cliBuild, config: false, silent: true, outDir: OUT, entry: { cli: join(ROOT, 'src', 'cli.ts') } });
+  await build({ ...csvWorkerBuild, config: false, silent: true, outDir: OUT, entry: { 'csv-worker': join(ROOT, 'src', 'io', 'csv-worker.ts') } });
   expect(existsSync(join(OUT, 'csv-worker.js'))).toBe(true);
   writeFileSync(RSS_HOOK, "process.on('exit', () => require('node:fs').writeFileSync(process.env.DELTAPROP_RSS_FILE, String(process.resourceUsage().maxRSS)));\n");
 }, 120_000);
