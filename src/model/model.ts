@@ -2,9 +2,10 @@
 // and prediction. One kernel call per layer per direction, one for the loss, one for the update,
 // or one call for the whole step where the backend compiles steps.
 import type { Backend, Buf } from '../backends/backend.js';
-import { InputError, toMatrix, type Matrix, type MatrixInput, type TargetInput } from '../data.js';
+import { InputError, isBatchSource, toMatrix, type BatchSource, type Matrix, type MatrixInput, type TargetInput } from '../data.js';
 import type { ModelSpec, OptimizerSpec } from '../spec.js';
 import { evaluateNetwork, fit, TrainingError, type CheckpointSaver, type Evaluation, type FitClock, type FitControl, type FitOptions, type History } from './fit.js';
+import { evaluateSource, fitSource } from './fit-source.js';
 import { Network } from './network.js';
 import { summarize, type ModelSummary } from './summary.js';
 
@@ -129,31 +130,44 @@ export class Model implements FitControl {
   }
 
   /**
-   * Trains on (x, y) in mini-batches. Yields to the event loop between batches so that a long
-   * `fit` never blocks it for more than `yieldEveryMs`.
+   * Trains on (x, y) in mini-batches, or on the rows of a BatchSource (an async iterable of
+   * `{ x, y }`, read once per epoch through a seeded shuffle buffer, its next batches read ahead).
+   * Yields to the event loop between batches so that a long `fit` never blocks it for more than
+   * `yieldEveryMs`.
    */
-  async fit(x: MatrixInput, y: TargetInput, options: FitOptions = {}): Promise<History> {
+  async fit(x: MatrixInput, y: TargetInput, options?: FitOptions): Promise<History>;
+  async fit(source: BatchSource, options?: FitOptions): Promise<History>;
+  async fit(x: MatrixInput | BatchSource, y?: TargetInput | FitOptions, options: FitOptions = {}): Promise<History> {
     this.refuseWhileTraining('fit');
     this.training = true;
     try {
       const files = fileSaver;
       const saver: CheckpointSaver | null = files ? { check: (path) => files.check(path), save: (path) => files.save(this, path) } : null;
-      return await fit(this.net, this, this.clock, x, y, options, saver);
+      if (isBatchSource(x)) return await fitSource(this.net, this, this.clock, x, (y ?? {}) as FitOptions, saver);
+      return await fit(this.net, this, this.clock, x, y as TargetInput, options, saver);
     } finally {
       this.training = false;
     }
   }
 
+  /** evaluate(x, y) over the rows of a BatchSource, in one pass (ROC AUC needs the source's `rows`). */
+  evaluate(source: BatchSource, batchSize?: number): Promise<Evaluation>;
   /**
    * Mean loss over (x, y), and for classifiers the accuracy, precision, recall and F1 (macro and
    * per class) and for a binary task the ROC AUC; for mse, MAE, RMSE and R² (src/metrics.ts).
    */
-  evaluate(x: MatrixInput, y: TargetInput, batchSize = 256): Evaluation {
+  evaluate(x: MatrixInput, y: TargetInput, batchSize?: number): Evaluation;
+  evaluate(x: MatrixInput | BatchSource, y?: TargetInput | number, batchSize = 256): Evaluation | Promise<Evaluation> {
+    if (isBatchSource(x)) {
+      const size = y ?? 256;
+      if (!Number.isInteger(size) || (size as number) < 1) return Promise.reject(new InputError(`batchSize: must be a positive integer, got ${String(size)}`));
+      return evaluateSource(this.net, x, size as number, undefined);
+    }
     const X = toMatrix(x, 'inputs', this.inputs);
     if (X.shape[0] === 0) throw new InputError('inputs: no rows to evaluate');
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize: must be a positive integer, got ${String(batchSize)}`);
     this.net.settle(); // a batch training off the thread shares the buffers
-    return evaluateNetwork(this.net, X, this.net.targets(y, X.shape[0]), batchSize);
+    return evaluateNetwork(this.net, X, this.net.targets(y as TargetInput, X.shape[0]), batchSize);
   }
 
   /** Outputs (rows, outputs) for the rows of x: probabilities for classifiers, values otherwise. */

@@ -234,6 +234,7 @@ export class Network {
 
   /** Forward pass of the rows in plan.x; the output is plan.acts[last]. */
   forward(p: Plan): void {
+    this.settle(); // a batch training off the thread shares the buffers
     if (this.fusedSteps && this.backend.compileProgram) {
       const compiled = p.compiledForward ?? (p.compiledForward = this.backend.compileProgram(p.forward ?? this.forwardOps(p)));
       compiled.run(null);
