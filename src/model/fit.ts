@@ -78,6 +78,14 @@ export interface FitOptions {
   checkpoint?: CheckpointOptions;
   /** Longest time (ms) the event loop is kept busy before `fit` yields to it (default 10). */
   yieldEveryMs?: number;
+  /**
+   * Train each batch on the backend's own threads, so that the event loop stays free for the rest
+   * of the program (native). Default: where the backend can, for steps large enough that the
+   * hand-off costs little (OFF_THREAD_MIN_MACS multiply-adds); true: wherever the backend can;
+   * false: every batch on the calling thread, in time slices of `yieldEveryMs`. The weights come
+   * out the same, bit for bit. `History.offThread` says which way a fit ran.
+   */
+  offThread?: boolean;
 }
 
 export interface CheckpointOptions {
@@ -99,6 +107,8 @@ export interface CheckpointSaver {
 export interface History {
   epochs: EpochLogs[];
   stoppedEarly: boolean;
+  /** Whether the batches ran on the backend's threads, off the event loop (FitOptions.offThread). */
+  offThread: boolean;
   bestEpoch?: number;
 }
 
@@ -232,6 +242,8 @@ export interface FitLoop {
   bestWeights: Float32Array | null;
   ckMonitor: Monitor;
   ckBest: number;
+  /** Batches run off the event loop's thread (Network.trainStepAsync). */
+  offThread: boolean;
 }
 
 /**
@@ -260,6 +272,11 @@ scoreRows: number, saver: CheckpointSaver | null): Promise<FitLoop> {
     }
     await saver.check(ck.path);
   }
+  if (options.offThread !== undefined && typeof options.offThread !== 'boolean') {
+    throw new InputError(`offThread: must be true or false, got ${JSON.stringify(options.offThread)}`);
+  }
+  const offThread = options.offThread === false ? false
+    : options.offThread === true ? net.offThreadWorthIt(0, true) : net.offThreadWorthIt(batchSize);
   net.optimizerState();
   const kept = clock.metrics;
   const metrics = kept && kept.fits(net.hasAccuracy() ? 'classification' : 'regression', net.outputs, scoreRows) ? kept : accumulatorFor(net, scoreRows);
@@ -267,7 +284,7 @@ scoreRows: number, saver: CheckpointSaver | null): Promise<FitLoop> {
   control.stopTraining = false;
   return {
     epochs, batchSize, options, saver, control, rng: new Random(options.seed ?? net.spec.seed ?? 0), metrics,
-    history: { epochs: [], stoppedEarly: false }, yieldEvery: options.yieldEveryMs ?? 10, lastYield: now(),
+    history: { epochs: [], stoppedEarly: false, offThread }, offThread, yieldEvery: options.yieldEveryMs ?? 10, lastYield: now(),
     monitor, higherIsBetter, best: higherIsBetter ? -Infinity : Infinity, bestEpoch: -1, wait: 0,
     bestWeights: es?.restoreBestWeights ? new Float32Array(net.paramCount) : null, ckMonitor, ckBest: NaN,
   };
@@ -288,6 +305,7 @@ export function newRun(loop: FitLoop, X: Matrix, Y: Matrix, order: Uint32Array |
  */
 export async function trainRun(net: Network, control: FitControl, clock: FitClock, loop: FitLoop, run: BatchRun, lr: number,
 count: number, total: number): Promise<void> {
+  if (loop.offThread) return trainRunOffThread(net, control, loop, run, lr, count, total);
   const onBatchEnd = loop.options.onBatchEnd, rows = run.X.shape[0], batchSize = run.batchSize;
   for (let bi = 0; bi < count;) {
     // With a batch callback, one batch per call (the callback may be async); else as many as
@@ -307,6 +325,42 @@ count: number, total: number): Promise<void> {
       run.deadline = loop.lastYield + loop.yieldEvery;
     }
   }
+}
+
+/**
+ * trainRun with each batch on the backend's threads (Network.trainStepAsync): every await of a
+ * step gives the event loop its turn, so no time slices. The same checks, metrics and callbacks,
+ * in the same order, as trainBatches; the metrics read the outputs the step copied aside.
+ */
+async function trainRunOffThread(net: Network, control: FitControl, loop: FitLoop, run: BatchRun, lr: number, count: number,
+  total: number): Promise<void> {
+  const onBatchEnd = loop.options.onBatchEnd, rows = run.X.shape[0], batchSize = run.batchSize;
+  for (let bi = 0; bi < count; bi++) {
+    const start = bi * batchSize, m = Math.min(batchSize, rows - start);
+    const p = net.plan(m);
+    net.stage(p, run.X, run.Y, start, run.order);
+    await net.trainStepAsync(p, lr);
+    const loss = net.stepLoss[0];
+    if (!Number.isFinite(loss)) {
+      net.params.data.set(net.backup!.data);
+      throw new TrainingError(`training diverged: the loss became ${loss} at epoch ${run.epoch + 1}, batch ${run.batchBase + bi + 1}; `
+        + 'the weights from before the last update were restored (try a lower learning rate or clipNorm)');
+    }
+    const out = p.outCopy!.data, y = p.yCopy!.data;
+    loop.metrics.add(out, y, m);
+    const c = net.hasAccuracy() ? net.correctRows(out, y, m) : 0;
+    run.lossSum += loss;
+    run.correct += c;
+    run.lastLoss = loss;
+    run.lastCorrect = c;
+    if (onBatchEnd) {
+      const logs: BatchLogs = { epoch: run.epoch + 1, batch: run.batchBase + bi + 1, batches: total, size: m, loss: loss / m };
+      if (net.hasAccuracy()) logs.accuracy = c / m;
+      await onBatchEnd(logs);
+    }
+    if (control.stopTraining) break;
+  }
+  loop.lastYield = now();
 }
 
 /** The divergence check at the end of an epoch: non-finite weights are replaced by the backup. */
