@@ -26,6 +26,10 @@ typedef std::ptrdiff_t idx;
 constexpr idx kParallelGemm = 1 << 21;
 // The narrow path splits without packing, so it pays off sooner.
 constexpr idx kParallelNarrow = 1 << 18;
+// The few-row path reads all of b for little arithmetic: two cores bring twice the cache
+// bandwidth (and each keeps its half of the weights in its own L2 from call to call).
+constexpr idx kParallelGemv = 1 << 17;
+constexpr idx kGemvCols = 64;
 
 struct PackBuffers {  // per thread, grown on demand, reused by every call, freed when the thread ends
   float* a = nullptr;
@@ -229,6 +233,22 @@ void gemm(const Ctx& ctx, bool ta, bool tb, idx m, idx n, idx k, float alpha, co
       if (i0 >= i1) return;
       T.gemm_small(ta, false, i1 - i0, n, k, alpha, ta ? a + i0 : a + i0 * k, lda, b, beta, c + i0 * n);
       if (epi.kind != EPI_NONE) T.epilogue(epi, c + i0 * n, n, i0, 0, (int)(i1 - i0), (int)n);
+    };
+    if (parts <= 1) part(0);
+    else ThreadPool::instance().run(parts, ctx.threads, part);
+    return;
+  }
+  if (m <= T.gemv_rows && !ta && !tb && ctx.small_gemm > 0) {
+    // Batch 1..4 (inference): b read once from its rows, no packing; columns split over threads
+    // in blocks of 64 (an element's sum does not depend on its block, so neither do the bits).
+    const idx blocks = (n + kGemvCols - 1) / kGemvCols;
+    int parts = work >= (double)kParallelGemv ? ctx.threads : 1;
+    if ((idx)parts > blocks) parts = (int)blocks;
+    auto part = [&](int t) {
+      const idx j0 = blocks * t / parts * kGemvCols, j1t = blocks * (t + 1) / parts * kGemvCols, j1 = j1t < n ? j1t : n;
+      if (j0 >= j1) return;
+      T.gemv(m, j1 - j0, k, alpha, a, k, b + j0, n, beta, c + j0, n);
+      if (epi.kind != EPI_NONE) T.epilogue(epi, c + j0, n, 0, j0, (int)m, (int)(j1 - j0));
     };
     if (parts <= 1) part(0);
     else ThreadPool::instance().run(parts, ctx.threads, part);
