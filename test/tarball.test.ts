@@ -16,7 +16,8 @@ const CHUNK = /^dist\/[a-z]+-[A-Za-z0-9_-]{8}\.d\.ts$/;
 
 function expectedFiles(): string[] {
   const dist = ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts', 'web.js', 'web.d.ts', 'workerd.js', 'workerd.d.ts',
-    'inline.js', 'inline.d.ts', 'cli.js']
+    'inline.js', 'inline.d.ts', 'infer.js', 'infer.cjs', 'infer.d.ts', 'infer.d.cts', 'infer-web.js', 'infer-web.d.ts',
+    'infer-workerd.js', 'infer-workerd.d.ts', 'infer-onnx.js', 'infer-onnx.d.ts', 'cli.js']
     .flatMap((f) => (f.endsWith('.js') || f.endsWith('.cjs') ? [f, `${f}.map`] : [f])).map((f) => `dist/${f}`);
   return [
     'package.json', 'README.md', 'binding.gyp', 'scripts/install-failed.cjs',
