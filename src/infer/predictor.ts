@@ -1,7 +1,7 @@
 // Inference only: a model's layers on a backend, and predict. No training code (no fit, no
 // optimizer state, no gradients, no checkpoints), so that a serving bundle (a Worker, a browser
 // page) carries only the forward pass. The weights are set once and never change under it.
-import { ACT, type ActCode, type Backend, type Buf } from '../backends/backend.js';
+import { ACT, type ActCode, type Backend, type Buf, type PackedWeights } from '../backends/backend.js';
 import { InputError, toMatrix, type Matrix, type MatrixInput } from '../data.js';
 import { parseModelFile } from '../io/modelFile.js';
 import { checkBatchSize, checkSpec, MAX_BUFFER_FLOATS, type ModelSpec, type Normalization } from '../spec.js';
@@ -19,7 +19,12 @@ interface Layer {
   alpha: number;
   w: Buf;
   b: Buf;
+  /** w packed once where the backend can (its blocked GEMM would pack it on every call). */
+  packed: PackedWeights | null;
 }
+
+/** Up to this many rows, the backends' few-row (GEMV) path reads w as it is: no packed copy is read. */
+const GEMV_ROWS = 4;
 
 export class Predictor {
   readonly spec: ModelSpec;
@@ -49,13 +54,18 @@ export class Predictor {
       for (let j = 0; j < lw.w.length; j++) if (!Number.isFinite(lw.w[j])) throw new InputError(`weights: layer ${l + 1} w[${j}] is not finite`);
       for (let j = 0; j < lw.b.length; j++) if (!Number.isFinite(lw.b[j])) throw new InputError(`weights: layer ${l + 1} b[${j}] is not finite`);
       const w = backend.alloc(inp * out), b = backend.alloc(out);
-      return { inp, out, act: ACT[s.activation], alpha: s.alpha ?? 0, w, b };
+      return { inp, out, act: ACT[s.activation], alpha: s.alpha ?? 0, w, b, packed: null as PackedWeights | null };
     });
     // written after every allocation: a wasm memory that grows detaches earlier views
     this.layers.forEach((L, l) => {
       L.w.data.set(weights[l].w);
       L.b.data.set(weights[l].b);
     });
+    // the weights never change after this (a predictor has no setWeights), so a packed copy
+    // cannot go stale
+    if (backend.packWeights && backend.denseForwardPacked) {
+      for (const L of this.layers) L.packed = backend.packWeights(L.w, L.inp, L.out);
+    }
     this.inputs = dims[0];
     this.outputs = dims[dims.length - 1];
   }
@@ -84,7 +94,8 @@ export class Predictor {
       let input = xb;
       for (let l = 0; l < this.layers.length; l++) {
         const L = this.layers[l], y = this.acts[l].view(0, m * L.out);
-        this.backend.denseForward(y, input, L.w, L.b, m, L.inp, L.out, L.act, L.alpha);
+        if (L.packed && m > GEMV_ROWS) this.backend.denseForwardPacked!(y, input, L.w, L.packed, L.b, m, L.inp, L.out, L.act, L.alpha);
+        else this.backend.denseForward(y, input, L.w, L.b, m, L.inp, L.out, L.act, L.alpha);
         input = y;
       }
       result.set(input.data, start * outs);
