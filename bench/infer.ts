@@ -14,6 +14,7 @@ import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { gzipSync } from 'node:zlib';
 import { Model, modelToBytes, Random, toOnnx, type Backend } from '../src/index.js';
+import { Predictor } from '../src/infer/predictor.js';
 import { useTf } from './systems/js-peers.js';
 import { modelSpec, SEED, TRAIN_WORKLOADS, type TrainWorkloadName } from './workloads.js';
 
@@ -91,6 +92,32 @@ export function deltapropPredictor(model: Model, backend: Backend, label = `delt
     async time(units) {
       backend.setThreads(threads);
       return timed(units, () => m.predict(many, INFER_BATCH));
+    },
+    close() {},
+  };
+}
+
+/** deltaprop/infer's Predictor on a backend: the serving path (no training code, weights packed once where the backend can). */
+export function deltapropInferPredictor(model: Model, backend: Backend): InferSystem {
+  const p = new Predictor(model.spec, model.getWeights(), backend);
+  const inputs = model.inputs;
+  const one = { data: inferRows(1, inputs), shape: [1, inputs] as [number, number] };
+  const many = { data: inferRows(INFER_BATCH, inputs), shape: [INFER_BATCH, inputs] as [number, number] };
+  const threads = backend.threads;
+  return {
+    system: `deltaprop/infer-${backend.name}`,
+    threads,
+    note: `deltaprop/infer Predictor${backend.packWeights ? ', weights packed once' : ''}`,
+    async check(rows, count) {
+      return p.predict({ data: rows, shape: [count, inputs] }).data;
+    },
+    async latency(calls) {
+      backend.setThreads(threads);
+      return perCall(calls, () => p.predict(one));
+    },
+    async time(units) {
+      backend.setThreads(threads);
+      return timed(units, () => p.predict(many, INFER_BATCH));
     },
     close() {},
   };

@@ -301,7 +301,7 @@ function inferRow(res: BenchResults, shape: string, system: string, threads: num
 function inferPairs(res: BenchResults, shape: string): [ResultRow, ResultRow][] {
   const rows = res.rows.filter((r) => inferOk(r) && r.shape === shape);
   const pairs: [ResultRow, ResultRow][] = [];
-  for (const a of rows.filter((r) => r.system.startsWith('deltaprop-'))) {
+  for (const a of rows.filter((r) => r.system.startsWith('deltaprop'))) {
     for (const b of rows.filter((r) => INFER_PEERS.includes(r.system))) {
       if ((a.threads ?? 1) === (b.threads ?? 1)) pairs.push([a, b]);
     }

@@ -21,7 +21,7 @@ import type { FashionRun, TrainSystem } from './systems/types.js';
 import { steadyOk, steadyState, type SteadyState } from './steady.js';
 import { measure, measureTimed, pairedRatio, type TimingOptions } from './timing.js';
 import {
-  coldStart, deltapropPredictor, INFER_BATCH, INFER_SHAPES, INFER_TOLERANCE, inferModel, inferRows, measureInterleaved, modelToBytes, onnxFile,
+  coldStart, deltapropInferPredictor, deltapropPredictor, INFER_BATCH, INFER_SHAPES, INFER_TOLERANCE, inferModel, inferRows, measureInterleaved, modelToBytes, onnxFile,
   ortNodePredictor, ortWebPredictor, tfjsWasmPredictor, type ColdStart, type InferSystem,
 } from './infer.js';
 import { gemmFlops, gemmShapes, makePool, SEED, shapeLabel, TRAIN_WORKLOADS, WORKLOADS, type GemmShape, type TrainWorkloadName, type WorkloadName } from './workloads.js';
@@ -670,9 +670,11 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
             for (const t of counts) {
               const nb = t === b.threads ? b : await loaders.native!({ backend: 'native', threads: t });
               await tryAdd('deltaprop-native', t, () => deltapropPredictor(refModel, nb));
+              await tryAdd('deltaprop/infer-native', t, () => deltapropInferPredictor(refModel, nb));
             }
           } else {
             await tryAdd(`deltaprop-${b.name}`, 1, () => deltapropPredictor(refModel, b));
+            await tryAdd(`deltaprop/infer-${b.name}`, 1, () => deltapropInferPredictor(refModel, b));
           }
         }
         if (peers.has('onnxruntime-node')) for (const t of counts) await tryAdd('onnxruntime-node', t, () => ortNodePredictor(onnx.bytes, w.sizes[0], t));
@@ -681,7 +683,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
         const measured = await measureInterleaved(systems, quick ? 3 : 7, quick ? 100 : 300, quick ? 0.05 : 0.15, log);
         for (const s of systems) {
           const m = measured.get(s)!;
-          const isa = s.system.startsWith('deltaprop-') ? backends.find((b) => `deltaprop-${b.name}` === s.system)?.isa : undefined;
+          const isa = s.system.startsWith('deltaprop') ? backends.find((b) => s.system.endsWith(`-${b.name}`))?.isa : undefined;
           const base: ResultRow = { workload: 'infer', system: s.system, shape, threads: s.threads, ...(isa ? { isa } : {}), ...(s.note ? { note: s.note } : {}),
             check: { vs_js_max_output_diff: (s as InferSystem & { diff?: number }).diff, ok: true } };
           if (m instanceof Error) add({ ...base, error: m.message });

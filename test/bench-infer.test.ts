@@ -23,6 +23,7 @@ describe('bench --workload infer', () => {
       const mine = rows.filter((r) => r.shape === shape);
       const names = mine.map((r) => `${r.system}/${r.threads}`);
       expect(names).toContain('deltaprop-wasm/1');
+      expect(names).toContain('deltaprop/infer-wasm/1');
       expect(names).toContain('onnxruntime-node/1');
       expect(names).toContain('onnxruntime-web/1');
       for (const r of mine) {
