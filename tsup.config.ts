@@ -81,14 +81,12 @@ export default defineConfig([
     ...browserBuild,
     esbuildPlugins: [wasmExternal],
   },
-  {
-    // deltaprop/infer: prediction only, no training code (src/infer/); for browsers and Deno, for
-    // workerd, and deltaprop/infer/onnx, the ONNX reader, apart so that the schema is only in
-    // bundles that read ONNX
-    entry: { 'infer-web': 'src/infer/web.ts', 'infer-workerd': 'src/infer/workerd.ts', 'infer-onnx': 'src/infer/onnx.ts' },
-    ...browserBuild,
-    esbuildPlugins: [wasmExternal],
-  },
+  // deltaprop/infer: prediction only, no training code (src/infer/); for browsers and Deno, for
+  // workerd, and deltaprop/infer/onnx, the ONNX reader, apart so that the schema is only in
+  // bundles that read ONNX. One build each, so that each has its own self-contained declarations
+  // (built together they would share declaration chunks).
+  ...Object.entries({ 'infer-web': 'src/infer/web.ts', 'infer-workerd': 'src/infer/workerd.ts', 'infer-onnx': 'src/infer/onnx.ts' })
+    .map(([name, file]): Options => ({ entry: { [name]: file }, ...browserBuild, esbuildPlugins: [wasmExternal] })),
   {
     // deltaprop/infer in Node and Bun: native, then wasm, then js
     entry: { infer: 'src/infer/node.ts' },
