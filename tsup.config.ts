@@ -86,13 +86,15 @@ export default defineConfig([
   // bundles that read ONNX. One build each, so that each has its own self-contained declarations
   // (built together they would share declaration chunks).
   ...Object.entries({ 'infer-web': 'src/infer/web.ts', 'infer-workerd': 'src/infer/workerd.ts', 'infer-onnx': 'src/infer/onnx.ts' })
-    .map(([name, file]): Options => ({ entry: { [name]: file }, ...browserBuild, esbuildPlugins: [wasmExternal] })),
+    .map(([name, file]): Options => ({ entry: { [name]: file }, ...browserBuild, sourcemap: false, esbuildPlugins: [wasmExternal] })),
   {
-    // deltaprop/infer in Node and Bun: native, then wasm, then js
+    // deltaprop/infer in Node and Bun: native, then wasm, then js. ESM only, and no source maps in
+    // any inference build: with them and a CommonJS copy the package would grow by a sixth (its
+    // 2 MB bound, test/tarball.test.ts)
     entry: { infer: 'src/infer/node.ts' },
-    format: ['esm', 'cjs'],
+    format: ['esm'],
     dts: true,
-    sourcemap: true,
+    sourcemap: false,
     clean: false,
     target: 'node20',
     platform: 'node',

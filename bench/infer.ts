@@ -14,7 +14,7 @@ import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { gzipSync } from 'node:zlib';
 import { Model, modelToBytes, Random, toOnnx, type Backend } from '../src/index.js';
-import { Predictor } from '../src/infer/predictor.js';
+import { Predictor } from '../src/infer/node.js';
 import { useTf } from './systems/js-peers.js';
 import { modelSpec, SEED, TRAIN_WORKLOADS, type TrainWorkloadName } from './workloads.js';
 

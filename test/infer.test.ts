@@ -110,7 +110,7 @@ describe('deltaprop/infer exports', () => {
     ['deno', ['deno'], 'neutral', 'import', 'dist/infer-web.js'],
     ['bun', ['bun'], 'node', 'import', 'dist/infer.js'],
     ['node import', [], 'node', 'import', 'dist/infer.js'],
-    ['node require', [], 'node', 'require', 'dist/infer.cjs'],
+    ['node require (ESM only: Node 22+ requires it)', [], 'node', 'require', 'dist/infer.js'],
     ['any other runtime', [], 'neutral', 'import', 'dist/infer-web.js'],
   ] as const)('%s → %s', async (_label, conditions, platform, kind, want) => {
     expect(await resolveEntry('deltaprop/infer', [...conditions], platform, kind)).toBe(want);
