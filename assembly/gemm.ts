@@ -39,6 +39,8 @@ let gLast: bool = true; // last KC block: apply the epilogue
 let gMode: i32 = EPI_NONE;
 let gAct: i32 = 0;
 let gSlope: f32 = 0;
+// b already packed by packWeights (0: pack it here): read by the blocked path of gemmEx only
+let gPacked: usize = 0;
 
 // Packs rows [i0, i0+mc) × depth [p0, p0+kc) of op(a) into MR-row panels: panel r holds, for each
 // p, the MR values op(a)[i0+r·MR .. +MR][p] contiguously; rows past m are zero.
@@ -112,8 +114,8 @@ function packPanelsA(transA: bool, a: usize, m: i32, k: i32, i0: i32, mc: i32, p
 // Packs depth [p0, p0+kc) × columns [j0, j0+nc) of op(b) into NR-column panels: panel c holds, for
 // each p, the NR values op(b)[p][j0+c·NR .. +NR] contiguously; columns past n are zero.
 // b is (k,n) row-major, or (n,k) when transB.
-function packPanelsB(transB: bool, b: usize, n: i32, k: i32, p0: i32, kc: i32, j0: i32, nc: i32): void {
-  let dst = packB;
+function packPanelsB(transB: bool, b: usize, n: i32, k: i32, p0: i32, kc: i32, j0: i32, nc: i32, to: usize = packB): void {
+  let dst = to;
   for (let jr = 0; jr < nc; jr += NR) {
     const cols = min(NR, nc - jr);
     const col0 = j0 + jr;
@@ -525,13 +527,16 @@ export function gemmEx(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha
       const kc = min(kBlock, k - pc);
       gFirst = pc == 0;
       gLast = pc + kc >= k;
-      packPanelsB(transB, b, n, k, pc, kc, jc, nc);
+      let panels = packB;
+      // a packed copy: k block pc at npad·pc, in it column j's panel at j·kc (packWeights)
+      if (gPacked != 0 && !transB) panels = gPacked + ((<usize>((n + NR - 1) / NR * NR) * pc + <usize>jc * kc) << 2);
+      else packPanelsB(transB, b, n, k, pc, kc, jc, nc);
       for (let ic = 0; ic < m; ic += MC) {
         const mc = min(MC, m - ic);
         packPanelsA(transA, a, m, k, ic, mc, pc, kc);
         for (let jr = 0; jr < nc; jr += NR) {
           const cols = min(NR, nc - jr);
-          const bp = packB + ((<usize>jr * kc) << 2);
+          const bp = panels + ((<usize>jr * kc) << 2);
           const j = jc + jr;
           const biasJ = bias + (<usize>j << 2);
           for (let ir = 0; ir < mc; ir += MR) {
@@ -548,4 +553,35 @@ export function gemmEx(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha
       pc += kBlock;
     } while (pc < k);
   }
+}
+
+// The k blocks of gemmEx's blocked path: equal blocks of at most KC.
+function kBlockOf(k: i32): i32 {
+  return k <= KC ? k : (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);
+}
+
+/** Floats of w (k,n) packed for the blocked path (packWeights). */
+export function packedLength(k: i32, n: i32): i32 {
+  return (n + NR - 1) / NR * NR * k;
+}
+
+/**
+ * All of w (k,n), not transposed, packed once as the blocked path packs it block by block: k block
+ * pc at npad·pc floats, and in it the NR-column panel of column j at j·kc. dst holds packedLength.
+ */
+export function packAll(dst: usize, w: usize, k: i32, n: i32): void {
+  if (k <= 0 || n <= 0) return;
+  const kBlock = kBlockOf(k), npad = <usize>((n + NR - 1) / NR * NR);
+  for (let pc = 0; pc < k; pc += kBlock) {
+    const kc = min(kBlock, k - pc);
+    packPanelsB(false, w, n, k, pc, kc, 0, n, dst + ((npad * <usize>pc) << 2));
+  }
+}
+
+/** gemmEx with b also packed by packAll: the blocked path reads the copy (the same values, the same bits). */
+export function gemmExPacked(m: i32, n: i32, k: i32, alpha: f32, a: usize, b: usize, packed: usize, beta: f32, c: usize,
+  mode: i32, bias: usize, act: i32, slope: f32, aux: usize): void {
+  gPacked = packed;
+  gemmEx(false, false, m, n, k, alpha, a, b, beta, c, mode, bias, act, slope, aux);
+  gPacked = 0;
 }

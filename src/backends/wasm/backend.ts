@@ -1,7 +1,7 @@
 // The wasm backend: the AssemblyScript kernels of assembly/ called on buffers of one linear memory
 // (arena.ts), each call checked against the kernel contract, and compiled training steps
 // (assembly/step.ts) whose descriptor layout comes from abi.ts.
-import { type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from '../backend.js';
+import { type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type PackedWeights, type StepDesc, type StepHyper } from '../backend.js';
 import { HYPER, WASM_STEP, WASM_STEP_HYPER_BYTES, WASM_STEP_LAYER } from '../abi.js';
 import { FAST, RESOLVED, checkHyper, checkKernel, checkStep, hyperTypesOk, type BufferSpace } from '../contract.js';
 import { Arena, WasmBuf } from './arena.js';
@@ -25,6 +25,14 @@ interface Exports {
     eps: number, bc1: number, bc2: number, weightDecay: number, decoupled: number, decayCount: number): void;
   /** Leaves the loss in the hyper-parameter block; returns 1 when the hyper-parameters are refused. */
   trainStep(desc: number): number;
+  packedWeightsLength(inp: number, out: number): number;
+  packWeights(dst: number, w: number, inp: number, out: number): void;
+  denseForwardPacked(y: number, x: number, w: number, packed: number, b: number, m: number, inp: number, out: number, act: number, alpha: number): void;
+}
+
+/** Weights packed by one WasmBackend's packWeights. */
+class WasmPackedWeights implements PackedWeights {
+  constructor(readonly backend: WasmBackend, readonly inp: number, readonly out: number, readonly buf: Buf) {}
 }
 
 // The compiled-step descriptor of assembly/step.ts (abi.ts), in one allocation: the
@@ -75,6 +83,32 @@ export class WasmBackend implements Backend {
     memory: () => this,
     start: (b) => (b as WasmBuf).ptr / 4,
   };
+
+  /** w (inp, out) packed once for denseForwardPacked (WeightPacker); pack again when w changes. */
+  packWeights(w: Buf, inp: number, out: number): PackedWeights {
+    for (const [name, v] of [['inp', inp], ['out', out]] as const) {
+      if (!Number.isInteger(v) || v < 0 || v > 2 ** 30) throw new RangeError(`packWeights: ${name} must be a non-negative integer, got ${String(v)}`);
+    }
+    if (!this.space.accepts(w)) throw new TypeError('packWeights: w must be a buffer of this backend');
+    if (w.length < inp * out) throw new RangeError(`packWeights: w has ${w.length} floats, inp*out = ${inp * out}`);
+    const buf = this.alloc(this.k.packedWeightsLength(inp, out));
+    this.k.packWeights((buf as WasmBuf).ptr, (w as WasmBuf).ptr, inp, out);
+    return new WasmPackedWeights(this, inp, out, buf);
+  }
+
+  denseForwardPacked(y: Buf, x: Buf, w: Buf, packed: PackedWeights, b: Buf, m: number, inp: number, out: number,
+    act: ActCode, alpha: number): void {
+    if (!(packed instanceof WasmPackedWeights) || packed.backend !== this) {
+      throw new TypeError('denseForwardPacked: packed must come from packWeights of this backend');
+    }
+    if (packed.inp !== inp || packed.out !== out) {
+      throw new RangeError(`denseForwardPacked: packed holds ${packed.inp}×${packed.out} weights, the layer is ${inp}×${out}`);
+    }
+    // every other argument as denseForward checks it
+    if (!FAST.denseForward(this.space, y, x, w, b, m, inp, out, act, alpha)) checkKernel(this.space, K.denseForward, y, x, w, b, m, inp, out, act, alpha);
+    this.k.denseForwardPacked((y as WasmBuf).ptr, (x as WasmBuf).ptr, (w as WasmBuf).ptr, (packed.buf as WasmBuf).ptr, (b as WasmBuf).ptr,
+      m, inp, out, act, alpha);
+  }
 
   gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
     alpha: number, a: Buf, b: Buf, beta: number, c: Buf): void {
