@@ -64,6 +64,14 @@ const browserBuild: Options = {
   splitting: false,
 };
 
+/** The .wasm imports of a workerd entry stay imports: the worker's bundler turns them into compiled modules. */
+const wasmExternal: NonNullable<Options['esbuildPlugins']>[number] = {
+  name: 'wasm-external',
+  setup(build) {
+    build.onResolve({ filter: /\.wasm$/ }, (args) => ({ path: args.path, external: true }));
+  },
+};
+
 export default defineConfig([
   {
     entry: { index: 'src/index.ts' },
@@ -82,12 +90,27 @@ export default defineConfig([
     // .wasm imports stay imports: the worker's bundler turns them into compiled modules.
     entry: { web: 'src/web.ts', workerd: 'src/workerd.ts' },
     ...browserBuild,
-    esbuildPlugins: [{
-      name: 'wasm-external',
-      setup(build) {
-        build.onResolve({ filter: /\.wasm$/ }, (args) => ({ path: args.path, external: true }));
-      },
-    }],
+    esbuildPlugins: [wasmExternal],
+  },
+  // deltaprop/infer: prediction only, no training code (src/infer/); for browsers and Deno, for
+  // workerd, and deltaprop/infer/onnx, the ONNX reader, apart so that the schema is only in
+  // bundles that read ONNX. One build each, so that each has its own self-contained declarations
+  // (built together they would share declaration chunks).
+  ...Object.entries({ 'infer-web': 'src/infer/web.ts', 'infer-workerd': 'src/infer/workerd.ts', 'infer-onnx': 'src/infer/onnx.ts' })
+    .map(([name, file]): Options => ({ entry: { [name]: file }, ...browserBuild, sourcemap: false, esbuildPlugins: [wasmExternal] })),
+  {
+    // deltaprop/infer in Node and Bun: native, then wasm, then js. ESM only, and no source maps in
+    // any inference build: with them and a CommonJS copy the package would grow by a sixth (its
+    // 2 MB bound, test/tarball.test.ts)
+    entry: { infer: 'src/infer/node.ts' },
+    format: ['esm'],
+    dts: true,
+    sourcemap: false,
+    clean: false,
+    target: 'node20',
+    platform: 'node',
+    external: ['node-gyp-build'],
+    shims: true,
   },
   {
     // deltaprop/inline: the web entry with both .wasm builds inside the bundle (esbuild's binary

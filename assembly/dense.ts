@@ -1,6 +1,6 @@
 // Dense layer forward and backward: GEMMs with fused epilogues (gemm.ts) plus the row-wise parts
 // (softmax, bias gradient). Pointers are byte addresses; sizes are element counts.
-import { EPI_BIAS_ACT, EPI_MUL_DERIV, EPI_NONE, gemmEx } from './gemm';
+import { EPI_BIAS_ACT, EPI_MUL_DERIV, EPI_NONE, gemmEx, gemmExPacked, packAll, packedLength } from './gemm';
 import { ACT_LINEAR, ACT_SOFTMAX } from './abi';
 import { expScalar, vexp } from './simd';
 
@@ -43,6 +43,25 @@ export function denseForward(y: usize, x: usize, w: usize, b: usize, m: i32, inp
   act: i32, alpha: f32): void {
   const epiAct = act == ACT_SOFTMAX ? ACT_LINEAR : act;
   gemmEx(false, false, m, out, inp, 1, x, w, 0, y, EPI_BIAS_ACT, b, epiAct, alpha, 0);
+  if (act == ACT_SOFTMAX) softmaxRows(y, m, out);
+}
+
+/** Floats of w (inp,out) packed for denseForwardPacked. */
+export function packedWeightsLength(inp: i32, out: i32): i32 {
+  return packedLength(inp, out);
+}
+
+/** w (inp,out) packed once into dst (packedWeightsLength floats), for denseForwardPacked. */
+export function packWeights(dst: usize, w: usize, inp: i32, out: i32): void {
+  packAll(dst, w, inp, out);
+}
+
+// denseForward with w also packed by packWeights: the blocked path reads the packed copy instead
+// of packing w again (the same bits); the few-row and small paths read w.
+export function denseForwardPacked(y: usize, x: usize, w: usize, packed: usize, b: usize, m: i32, inp: i32, out: i32,
+  act: i32, alpha: f32): void {
+  const epiAct = act == ACT_SOFTMAX ? ACT_LINEAR : act;
+  gemmExPacked(m, out, inp, 1, x, w, packed, 0, y, EPI_BIAS_ACT, b, epiAct, alpha, 0);
   if (act == ACT_SOFTMAX) softmaxRows(y, m, out);
 }
 

@@ -39,6 +39,8 @@ let gLast: bool = true; // last KC block: apply the epilogue
 let gMode: i32 = EPI_NONE;
 let gAct: i32 = 0;
 let gSlope: f32 = 0;
+// b already packed by packWeights (0: pack it here): read by the blocked path of gemmEx only
+let gPacked: usize = 0;
 
 // Packs rows [i0, i0+mc) × depth [p0, p0+kc) of op(a) into MR-row panels: panel r holds, for each
 // p, the MR values op(a)[i0+r·MR .. +MR][p] contiguously; rows past m are zero.
@@ -112,8 +114,8 @@ function packPanelsA(transA: bool, a: usize, m: i32, k: i32, i0: i32, mc: i32, p
 // Packs depth [p0, p0+kc) × columns [j0, j0+nc) of op(b) into NR-column panels: panel c holds, for
 // each p, the NR values op(b)[p][j0+c·NR .. +NR] contiguously; columns past n are zero.
 // b is (k,n) row-major, or (n,k) when transB.
-function packPanelsB(transB: bool, b: usize, n: i32, k: i32, p0: i32, kc: i32, j0: i32, nc: i32): void {
-  let dst = packB;
+function packPanelsB(transB: bool, b: usize, n: i32, k: i32, p0: i32, kc: i32, j0: i32, nc: i32, to: usize = packB): void {
+  let dst = to;
   for (let jr = 0; jr < nc; jr += NR) {
     const cols = min(NR, nc - jr);
     const col0 = j0 + jr;
@@ -288,37 +290,153 @@ function gemmSmall(transA: bool, transB: bool, m: i32, n: i32, k: i32, a: usize,
   for (let i = 0; i < m; i++) {
     const crow = c + <usize>i * ldc, auxrow = aux + <usize>i * ldc;
     const arow = a + ((transA ? <usize>i : <usize>i * k) << 2);
-    for (let j = 0; j < n; j += 4) {
-      const lanes = min(4, n - j);
-      let acc = f32x4.splat(0);
-      if (!transB && lanes == 4) {
-        // the common case, without per-p branches: rows of b are contiguous
-        let pa = arow, pb = b + (<usize>j << 2);
-        for (let p = 0; p < k; p++) {
-          acc = madd(v128.load32_splat(pa), v128.load(pb), acc);
-          pa += aStep;
-          pb += bStep;
-        }
-      } else {
-        for (let p = 0; p < k; p++) {
-          acc = madd(v128.load32_splat(arow + <usize>p * aStep), loadRowB(transB, b, n, k, p, j, lanes), acc);
-        }
+    for (let j = 0; j < n; j += 4) smallSegment(transB, arow, aStep, b, bStep, n, k, j, crow, bias, auxrow);
+  }
+}
+
+// Columns [j, j + min(4, n − j)) of one row of c (row at crow, its aux row at auxrow) for the
+// unpacked paths: acc = Σ_p op(a)[i,p]·op(b)[p, j..j+3] with op(a)[i,p] at arow + p·aStep, then the
+// finish4 epilogue; a ragged end goes through the tile scratch so that no vector reads or writes
+// past the end of c, bias or aux.
+// @ts-ignore: decorator
+@inline function smallSegment(transB: bool, arow: usize, aStep: usize, b: usize, bStep: usize, n: i32, k: i32, j: i32,
+  crow: usize, bias: usize, auxrow: usize): void {
+  const lanes = min(4, n - j);
+  let acc = f32x4.splat(0);
+  if (!transB && lanes == 4) {
+    // the common case, without per-p branches: rows of b are contiguous
+    let pa = arow, pb = b + (<usize>j << 2);
+    for (let p = 0; p < k; p++) {
+      acc = madd(v128.load32_splat(pa), v128.load(pb), acc);
+      pa += aStep;
+      pb += bStep;
+    }
+  } else {
+    for (let p = 0; p < k; p++) {
+      acc = madd(v128.load32_splat(arow + <usize>p * aStep), loadRowB(transB, b, n, k, p, j, lanes), acc);
+    }
+  }
+  const cj = crow + (<usize>j << 2), bj = bias + (<usize>j << 2), xj = auxrow + (<usize>j << 2);
+  if (lanes == 4) {
+    finish4(acc, cj, bj, xj);
+  } else {
+    const readC = !gFirst || gBeta != 0;
+    for (let r = 0; r < lanes; r++) {
+      const o = <usize>r << 2;
+      if (readC) store<f32>(tileC + o, load<f32>(cj + o));
+      if (gMode == EPI_BIAS_ACT) store<f32>(tileBias + o, load<f32>(bj + o));
+      if (gMode == EPI_MUL_DERIV) store<f32>(tileAux + o, load<f32>(xj + o));
+    }
+    finish4(acc, tileC, tileBias, tileAux);
+    for (let r = 0; r < lanes; r++) store<f32>(cj + (<usize>r << 2), load<f32>(tileC + (<usize>r << 2)));
+  }
+}
+
+// finish4 as a call: the GEMV blocks finish 4 to 8 vectors each, and inlining the epilogue's
+// activations into every one would add 20 KB to the module for no measurable gain.
+function finishOut(acc: v128, c: usize, bias: usize, aux: usize): void {
+  finish4(acc, c, bias, aux);
+}
+
+// smallSegment as a call, for the GEMV's last columns (inlined there it would double its size).
+function gemvSegment(arow: usize, b: usize, ldb: usize, n: i32, k: i32, j: i32, crow: usize, bias: usize, auxrow: usize): void {
+  smallSegment(false, arow, 4, b, ldb, n, k, j, crow, bias, auxrow);
+}
+
+// Rows that take the GEMV path (inference at batch 1..4).
+const GEMV_ROWS: i32 = 4;
+
+// c (m,n) for m <= GEMV_ROWS, neither operand transposed: the weights b are read once, straight
+// from their rows, with no packing (which copies all of b to use it once), and the rows of a share
+// each load of b. One row: 32 columns a block (8 independent accumulator chains hide the madd
+// latency), then 8; more rows: 8 columns for up to 4 rows (8 accumulators). Each element is summed over p
+// in order, as in gemmSmall; the columns past the last whole block go through smallSegment.
+function gemvRows(m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, bias: usize, aux: usize): void {
+  const ldb = <usize>n << 2, lda = <usize>k << 2;
+  let j = 0;
+  if (m == 1) {
+    for (; j + 32 <= n; j += 32) {
+      let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+      let c4 = f32x4.splat(0), c5 = f32x4.splat(0), c6 = f32x4.splat(0), c7 = f32x4.splat(0);
+      let pa = a, pb = b + (<usize>j << 2);
+      for (let p = 0; p < k; p++) {
+        const av = v128.load32_splat(pa);
+        c0 = madd(av, v128.load(pb), c0);
+        c1 = madd(av, v128.load(pb, 16), c1);
+        c2 = madd(av, v128.load(pb, 32), c2);
+        c3 = madd(av, v128.load(pb, 48), c3);
+        c4 = madd(av, v128.load(pb, 64), c4);
+        c5 = madd(av, v128.load(pb, 80), c5);
+        c6 = madd(av, v128.load(pb, 96), c6);
+        c7 = madd(av, v128.load(pb, 112), c7);
+        pa += 4;
+        pb += ldb;
       }
-      const cj = crow + (<usize>j << 2), bj = bias + (<usize>j << 2), xj = auxrow + (<usize>j << 2);
-      if (lanes == 4) {
-        finish4(acc, cj, bj, xj);
-      } else {
-        const readC = !gFirst || gBeta != 0;
-        for (let r = 0; r < lanes; r++) {
-          const o = <usize>r << 2;
-          if (readC) store<f32>(tileC + o, load<f32>(cj + o));
-          if (gMode == EPI_BIAS_ACT) store<f32>(tileBias + o, load<f32>(bj + o));
-          if (gMode == EPI_MUL_DERIV) store<f32>(tileAux + o, load<f32>(xj + o));
-        }
-        finish4(acc, tileC, tileBias, tileAux);
-        for (let r = 0; r < lanes; r++) store<f32>(cj + (<usize>r << 2), load<f32>(tileC + (<usize>r << 2)));
+      const o = <usize>j << 2;
+      finishOut(c0, c + o, bias + o, aux + o);
+      finishOut(c1, c + o + 16, bias + o + 16, aux + o + 16);
+      finishOut(c2, c + o + 32, bias + o + 32, aux + o + 32);
+      finishOut(c3, c + o + 48, bias + o + 48, aux + o + 48);
+      finishOut(c4, c + o + 64, bias + o + 64, aux + o + 64);
+      finishOut(c5, c + o + 80, bias + o + 80, aux + o + 80);
+      finishOut(c6, c + o + 96, bias + o + 96, aux + o + 96);
+      finishOut(c7, c + o + 112, bias + o + 112, aux + o + 112);
+    }
+    for (; j + 8 <= n; j += 8) {
+      let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
+      let pa = a, pb = b + (<usize>j << 2);
+      for (let p = 0; p < k; p++) {
+        const av = v128.load32_splat(pa);
+        c0 = madd(av, v128.load(pb), c0);
+        c1 = madd(av, v128.load(pb, 16), c1);
+        pa += 4;
+        pb += ldb;
+      }
+      const o = <usize>j << 2;
+      finishOut(c0, c + o, bias + o, aux + o);
+      finishOut(c1, c + o + 16, bias + o + 16, aux + o + 16);
+    }
+  } else {
+    // rows past m repeat the last row (their sums are computed and dropped): one loop for 2..4 rows
+    const a0 = a, a1 = a + lda, a2 = a + lda * <usize>min(2, m - 1), a3 = a + lda * <usize>min(3, m - 1);
+    for (; j + 8 <= n; j += 8) {
+      let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+      let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+      let pb = b + (<usize>j << 2), pa: usize = 0;
+      for (let p = 0; p < k; p++) {
+        const b0 = v128.load(pb), b1 = v128.load(pb, 16);
+        let av = v128.load32_splat(a0 + pa);
+        c00 = madd(av, b0, c00); c01 = madd(av, b1, c01);
+        av = v128.load32_splat(a1 + pa);
+        c10 = madd(av, b0, c10); c11 = madd(av, b1, c11);
+        av = v128.load32_splat(a2 + pa);
+        c20 = madd(av, b0, c20); c21 = madd(av, b1, c21);
+        av = v128.load32_splat(a3 + pa);
+        c30 = madd(av, b0, c30); c31 = madd(av, b1, c31);
+        pa += 4;
+        pb += ldb;
+      }
+      const o = <usize>j << 2;
+      finishOut(c00, c + o, bias + o, aux + o);
+      finishOut(c01, c + o + 16, bias + o + 16, aux + o + 16);
+      let cr = c + ldb, xr = aux + ldb;
+      finishOut(c10, cr + o, bias + o, xr + o);
+      finishOut(c11, cr + o + 16, bias + o + 16, xr + o + 16);
+      if (m > 2) {
+        cr += ldb; xr += ldb;
+        finishOut(c20, cr + o, bias + o, xr + o);
+        finishOut(c21, cr + o + 16, bias + o + 16, xr + o + 16);
+      }
+      if (m > 3) {
+        cr += ldb; xr += ldb;
+        finishOut(c30, cr + o, bias + o, xr + o);
+        finishOut(c31, cr + o + 16, bias + o + 16, xr + o + 16);
       }
     }
+  }
+  for (let i = 0; i < m; i++) {
+    const crow = c + <usize>i * ldb, auxrow = aux + <usize>i * ldb, arow = a + <usize>i * lda;
+    for (let jj = j; jj < n; jj += 4) gemvSegment(arow, b, ldb, n, k, jj, crow, bias, auxrow);
   }
 }
 
@@ -365,14 +483,14 @@ function gemmColumn(transA: bool, m: i32, k: i32, a: usize, b: usize, c: usize, 
     }
     const ci = c + (<usize>i << 2), xi = aux + (<usize>i << 2);
     if (rows == 4) {
-      finish4(acc, ci, tileBias, xi);
+      finishOut(acc, ci, tileBias, xi);
     } else {
       for (let r = 0; r < rows; r++) {
         const o = <usize>r << 2;
         if (readC) store<f32>(tileC + o, load<f32>(ci + o));
         if (gMode == EPI_MUL_DERIV) store<f32>(tileAux + o, load<f32>(xi + o));
       }
-      finish4(acc, tileC, tileBias, tileAux);
+      finishOut(acc, tileC, tileBias, tileAux);
       for (let r = 0; r < rows; r++) store<f32>(ci + (<usize>r << 2), load<f32>(tileC + (<usize>r << 2)));
     }
   }
@@ -391,6 +509,12 @@ export function gemmEx(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha
     gemmSmall(transA, transB, m, n, k, a, b, c, bias, aux);
     return;
   }
+  if (m <= GEMV_ROWS && !transA && !transB) {
+    gFirst = true;
+    gLast = true;
+    gemvRows(m, n, k, a, b, c, bias, aux);
+    return;
+  }
   const ldc = <usize>n << 2;
   for (let jc = 0; jc < n; jc += NC) {
     const nc = min(NC, n - jc);
@@ -403,13 +527,16 @@ export function gemmEx(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha
       const kc = min(kBlock, k - pc);
       gFirst = pc == 0;
       gLast = pc + kc >= k;
-      packPanelsB(transB, b, n, k, pc, kc, jc, nc);
+      let panels = packB;
+      // a packed copy: k block pc at npad·pc, in it column j's panel at j·kc (packWeights)
+      if (gPacked != 0 && !transB) panels = gPacked + ((<usize>((n + NR - 1) / NR * NR) * pc + <usize>jc * kc) << 2);
+      else packPanelsB(transB, b, n, k, pc, kc, jc, nc);
       for (let ic = 0; ic < m; ic += MC) {
         const mc = min(MC, m - ic);
         packPanelsA(transA, a, m, k, ic, mc, pc, kc);
         for (let jr = 0; jr < nc; jr += NR) {
           const cols = min(NR, nc - jr);
-          const bp = packB + ((<usize>jr * kc) << 2);
+          const bp = panels + ((<usize>jr * kc) << 2);
           const j = jc + jr;
           const biasJ = bias + (<usize>j << 2);
           for (let ir = 0; ir < mc; ir += MR) {
@@ -426,4 +553,35 @@ export function gemmEx(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha
       pc += kBlock;
     } while (pc < k);
   }
+}
+
+// The k blocks of gemmEx's blocked path: equal blocks of at most KC.
+function kBlockOf(k: i32): i32 {
+  return k <= KC ? k : (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);
+}
+
+/** Floats of w (k,n) packed for the blocked path (packWeights). */
+export function packedLength(k: i32, n: i32): i32 {
+  return (n + NR - 1) / NR * NR * k;
+}
+
+/**
+ * All of w (k,n), not transposed, packed once as the blocked path packs it block by block: k block
+ * pc at npad·pc floats, and in it the NR-column panel of column j at j·kc. dst holds packedLength.
+ */
+export function packAll(dst: usize, w: usize, k: i32, n: i32): void {
+  if (k <= 0 || n <= 0) return;
+  const kBlock = kBlockOf(k), npad = <usize>((n + NR - 1) / NR * NR);
+  for (let pc = 0; pc < k; pc += kBlock) {
+    const kc = min(kBlock, k - pc);
+    packPanelsB(false, w, n, k, pc, kc, 0, n, dst + ((npad * <usize>pc) << 2));
+  }
+}
+
+/** gemmEx with b also packed by packAll: the blocked path reads the copy (the same values, the same bits). */
+export function gemmExPacked(m: i32, n: i32, k: i32, alpha: f32, a: usize, b: usize, packed: usize, beta: f32, c: usize,
+  mode: i32, bias: usize, act: i32, slope: f32, aux: usize): void {
+  gPacked = packed;
+  gemmEx(false, false, m, n, k, alpha, a, b, beta, c, mode, bias, act, slope, aux);
+  gPacked = 0;
 }

@@ -2,7 +2,7 @@
 // imported memory. Buffers are placed by the JavaScript side (src/backends/wasm.ts), which bumps
 // from heapBase(); the kernels' own scratch (GEMM packing) lies below it.
 import { gemmEx, EPI_NONE, scratchEnd } from './gemm';
-export { denseForward, denseBackward } from './dense';
+export { denseForward, denseBackward, denseForwardPacked, packWeights, packedWeightsLength } from './dense';
 export { lossDelta, sumSquares } from './loss';
 export { sgdStep, momentumStep, adamStep } from './optim';
 export { resolveProgram, runProgram } from './interpreter';

@@ -62,7 +62,7 @@ export async function benchAction(o: BenchCliOptions): Promise<{ results: BenchR
 
 /** A deltaprop system whose check failed (loss did not fall, outputs or GEMM disagree with the reference). */
 export function failedChecks(results: BenchResults): string[] {
-  return results.rows.filter((r) => r.system.startsWith('deltaprop-') && r.check?.ok === false)
+  return results.rows.filter((r) => r.system.startsWith('deltaprop') && r.check?.ok === false)
     .map((r) => `${r.workload} ${r.system}${r.shape ? ` ${r.shape}` : ''}${r.threads ? ` (${r.threads} threads)` : ''}: ${r.error ?? 'check failed'}`);
 }
 

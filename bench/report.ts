@@ -109,6 +109,7 @@ export function targets(res: BenchResults): Target[] {
     const ms = r?.check?.event_loop_max_ms;
     if (typeof ms === 'number') push(`${s}: longest event-loop block during fit of wide-mlp`, '< 50 ms', ms, (v) => v < 50, ' ms');
   }
+  out.push(...inferTargets(res));
   const many = find(res, 'wide-mlp', 'deltaprop-native'), one = find(res, 'wide-mlp', 'deltaprop-native', 1);
   // paired rounds when the run has them (both setups under the same machine state), else the rows
   const paired = one?.check?.threads_ratio_paired;
@@ -200,6 +201,8 @@ export function markdown(res: BenchResults): string {
       [p.shape, String(p.threads), p.peer, `${p.ratio.toFixed(2)}×`, p.rounds.map((v) => v.toFixed(2)).join(' ')])));
   }
 
+  parts.push(...inferMarkdown(res));
+
   const tg = targets(res);
   if (tg.length) {
     parts.push('### Targets (against the peers at their best, in this run)');
@@ -281,4 +284,90 @@ export function writeResults(res: BenchResults, dir: string): string[] {
 /** The JSON-lines record of a row: always workload, system, and samples_per_s or gflops. */
 export function jsonLine(r: ResultRow): string {
   return JSON.stringify(r);
+}
+
+// ---- inference (bench/infer.ts)
+
+const INFER_PEERS = ['onnxruntime-node', 'onnxruntime-web', 'tfjs-wasm'];
+const inferOk = (r: ResultRow): boolean => r.workload === 'infer' && !r.error && r.latency_p50_us !== undefined;
+const us = (v: number): string => (v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v < 100 ? v.toFixed(1) : v.toFixed(0)} µs`);
+const withThreads = (r: ResultRow): string => `${r.system} (${threadsText(r.threads ?? 1)})`;
+
+function inferRow(res: BenchResults, shape: string, system: string, threads: number): ResultRow | undefined {
+  return res.rows.find((r) => inferOk(r) && r.shape === shape && r.system === system && (r.threads ?? 1) === threads);
+}
+
+/** deltaprop ÷ peer pairs worth comparing: the same thread count (wasm runs one thread). */
+function inferPairs(res: BenchResults, shape: string): [ResultRow, ResultRow][] {
+  const rows = res.rows.filter((r) => inferOk(r) && r.shape === shape);
+  const pairs: [ResultRow, ResultRow][] = [];
+  for (const a of rows.filter((r) => r.system.startsWith('deltaprop'))) {
+    for (const b of rows.filter((r) => INFER_PEERS.includes(r.system))) {
+      if ((a.threads ?? 1) === (b.threads ?? 1)) pairs.push([a, b]);
+    }
+  }
+  return pairs;
+}
+
+function inferMarkdown(res: BenchResults): string[] {
+  const rows = res.rows.filter((r) => r.workload === 'infer');
+  const parts: string[] = [];
+  if (!rows.length && !res.coldStarts?.length) return parts;
+  parts.push('### Inference (the same model, exported with toOnnx; batch-1 latency over every call of the interleaved rounds, batch-256 rows/s the median of the rounds)');
+  parts.push(table(['model', 'system', 'threads', 'batch 1 p50', 'batch 1 p99', 'batch 256 rows/s', 'checked before timing', 'note'], rows.map((r) => [
+    r.shape ?? '', r.system, String(r.threads ?? 1), inferOk(r) ? us(r.latency_p50_us!) : '—', inferOk(r) ? us(r.latency_p99_us!) : '—',
+    inferOk(r) ? fmt(r.rows_per_s!) : '—', checkText(r), r.error ?? r.note ?? '',
+  ])));
+  const shapes = [...new Set(rows.map((r) => r.shape!))];
+  const ratioRows: string[][] = [];
+  for (const shape of shapes) {
+    for (const [a, b] of inferPairs(res, shape)) {
+      ratioRows.push([shape, withThreads(a), withThreads(b), `${(a.latency_p50_us! / b.latency_p50_us!).toFixed(2)}×`,
+        `${(a.latency_p99_us! / b.latency_p99_us!).toFixed(2)}×`, `${(a.rows_per_s! / b.rows_per_s!).toFixed(2)}×`]);
+    }
+  }
+  if (ratioRows.length) {
+    parts.push('Ratios, deltaprop ÷ peer in the same run: latency < 1 and throughput > 1 mean deltaprop is faster.');
+    parts.push(table(['model', 'deltaprop', 'peer', 'batch 1 p50', 'batch 1 p99', 'batch 256 throughput'], ratioRows));
+  }
+  if (res.coldStarts?.length) {
+    parts.push('### Cold start in workerd (miniflare; a fresh workerd per sample, medians)');
+    parts.push('start = new Miniflare() until ready (workerd, the script and its .wasm modules compiled); first request = instantiate, model load and one prediction, with the request\'s round trip; warm = a later request of the same worker. Sizes: the worker script minified (gzipped), its .wasm modules, the model file.');
+    const kb = (n: number): string => `${(n / 1024).toFixed(1)} kB`;
+    parts.push(table(['worker', 'script', '.wasm', 'model', 'start', 'first request', 'start + first request', 'warm request', 'status'], res.coldStarts.map((c) => {
+      const good = !c.error && c.first_ms.length > 0;
+      return [c.system, `${kb(c.bundle.script)} (${kb(c.bundle.scriptGzip)})`, c.bundle.wasm ? kb(c.bundle.wasm) : '—', kb(c.bundle.model),
+        good ? `${median(c.start_ms).toFixed(0)} ms` : '—', good ? `${median(c.first_ms).toFixed(1)} ms` : '—',
+        good ? `${median(c.start_ms.map((v, i) => v + c.first_ms[i])).toFixed(0)} ms` : '—', good ? `${median(c.warm_ms).toFixed(1)} ms` : '—',
+        good ? `✓ vs js ${c.maxDiff.toExponential(1)}` : `does not run: ${c.error}`];
+    })));
+  }
+  return parts;
+}
+
+function inferTargets(res: BenchResults): Target[] {
+  const out: Target[] = [];
+  const all = res.meta.threads;
+  const shapes = [...new Set(res.rows.filter((r) => r.workload === 'infer' && r.shape).map((r) => r.shape!))];
+  const push = (what: string, goal: string, v: number | null, pass: (v: number) => boolean): void => {
+    out.push({ what, goal, measured: v === null ? 'not measured' : `${v.toFixed(2)}×`, pass: v === null ? null : pass(v) });
+  };
+  for (const shape of shapes) {
+    const native = inferRow(res, shape, 'deltaprop-native', all), wasm = inferRow(res, shape, 'deltaprop-wasm', 1);
+    const ortNode = inferRow(res, shape, 'onnxruntime-node', all), ortWeb = inferRow(res, shape, 'onnxruntime-web', 1);
+    const ratio = (a?: ResultRow, b?: ResultRow, f: (r: ResultRow) => number = (r) => r.latency_p50_us!): number | null => (a && b ? f(a) / f(b) : null);
+    push(`infer ${shape}: native batch-1 p50 vs onnxruntime-node (${threadsText(all)})`, '≤ 0.7×', ratio(native, ortNode), (v) => v <= 0.7);
+    push(`infer ${shape}: wasm batch-1 p50 vs onnxruntime-web (1 thread)`, '≤ 0.7×', ratio(wasm, ortWeb), (v) => v <= 0.7);
+    push(`infer ${shape}: native batch-256 throughput vs onnxruntime-node (${threadsText(all)})`, '≥ 1.2×', ratio(native, ortNode, (r) => r.rows_per_s!), (v) => v >= 1.2);
+    push(`infer ${shape}: wasm batch-256 throughput vs onnxruntime-web (1 thread)`, '≥ 1.2×', ratio(wasm, ortWeb, (r) => r.rows_per_s!), (v) => v >= 1.2);
+    const mine = res.coldStarts?.find((c) => c.system === `deltaprop-wasm ${shape}`), theirs = res.coldStarts?.find((c) => c.system === `onnxruntime-web ${shape}`);
+    const total = (c: typeof mine): number | null => (c && !c.error && c.first_ms.length ? median(c.start_ms.map((v, i) => v + c.first_ms[i])) : null);
+    const a = total(mine), b = total(theirs);
+    if (a !== null && b !== null) push(`infer ${shape}: wasm cold start in workerd vs onnxruntime-web (start + first request)`, '≤ 0.25×', a / b, (v) => v <= 0.25);
+    else {
+      out.push({ what: `infer ${shape}: wasm cold start in workerd vs onnxruntime-web`, goal: '≤ 0.25×',
+        measured: a !== null && theirs?.error ? `deltaprop ${a.toFixed(0)} ms; onnxruntime-web does not run in workerd (${theirs.error.slice(0, 120)})` : 'not measured', pass: null });
+    }
+  }
+  return out;
 }

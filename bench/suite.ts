@@ -2,12 +2,12 @@
 // peer that is installed, in one process (Python peers as child processes of it). Each system is
 // checked (loss falls; deltaprop agrees with the js reference; gemm agrees with float64) before it
 // is timed, and a system that fails its check is reported, not timed.
-import { existsSync, readFileSync } from 'node:fs';
-import { availableParallelism, cpus, platform, arch, release } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, platform, arch, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { BACKEND_NAMES, loaders, type Backend, type BackendName } from '../src/index.js';
+import { BACKEND_NAMES, loaders, Random, type Backend, type BackendName } from '../src/index.js';
 import { DatasetMissingError, findFashion, loadFashion } from './fashion.js';
 import { measurePeak, peakFields, type Peak } from './peak.js';
 import { compileProgram } from './systems/compiled.js';
@@ -20,12 +20,16 @@ import {
 import type { FashionRun, TrainSystem } from './systems/types.js';
 import { steadyOk, steadyState, type SteadyState } from './steady.js';
 import { measure, measureTimed, pairedRatio, type TimingOptions } from './timing.js';
-import { gemmFlops, gemmShapes, makePool, shapeLabel, TRAIN_WORKLOADS, WORKLOADS, type GemmShape, type TrainWorkloadName, type WorkloadName } from './workloads.js';
+import {
+  coldStart, deltapropInferPredictor, deltapropPredictor, INFER_BATCH, INFER_SHAPES, INFER_TOLERANCE, inferModel, inferRows, measureInterleaved, modelToBytes, onnxFile,
+  ortNodePredictor, ortWebPredictor, tfjsWasmPredictor, type ColdStart, type InferSystem,
+} from './infer.js';
+import { gemmFlops, gemmShapes, makePool, SEED, shapeLabel, TRAIN_WORKLOADS, WORKLOADS, type GemmShape, type TrainWorkloadName, type WorkloadName } from './workloads.js';
 
 /** Rest after each side of a paired sgemm round: OpenBLAS's threads spin for a while after a call. */
 const PEER_SETTLE_MS = 300;
 
-export const PEERS = ['tfjs-cpu', 'tfjs-wasm', 'brain.js', 'pytorch', 'openblas', 'onednn'] as const;
+export const PEERS = ['tfjs-cpu', 'tfjs-wasm', 'brain.js', 'pytorch', 'openblas', 'onednn', 'onnxruntime-node', 'onnxruntime-web'] as const;
 
 /** How to install each peer that does not come with npm (the bench's documented setup). */
 export const PEER_INSTALL: Partial<Record<PeerName, string>> = {
@@ -96,6 +100,12 @@ export interface ResultRow {
   epoch_seconds?: number[];
   test_accuracy?: number[];
   total_seconds?: number;
+  /** infer: batch-1 latency percentiles (µs, pooled over the rounds), batch-256 rows/s (median of the rounds). */
+  latency_p50_us?: number;
+  latency_p99_us?: number;
+  latency_samples?: number;
+  rows_per_s?: number;
+  throughput_rounds?: number[];
   /** Why this system has no number. */
   error?: string;
 }
@@ -118,6 +128,8 @@ export interface BenchResults {
    * peer), and the rounds.
    */
   pairedSgemm?: PairedSgemm[];
+  /** infer: cold starts in workerd (miniflare), per system. */
+  coldStarts?: ColdStart[];
 }
 
 /**
@@ -621,6 +633,105 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
       native.setThreads(all);
     }
   }
+  // ---- inference: predict against onnxruntime-node, onnxruntime-web and tfjs-wasm (bench/infer.ts)
+  if (workloads.includes('infer')) {
+    const dir = mkdtempSync(join(tmpdir(), 'deltaprop-infer-'));
+    try {
+      for (const name of INFER_SHAPES) {
+        const w = TRAIN_WORKLOADS[name], shape = `${name} ${w.sizes.join('-')}`;
+        log(`infer: ${shape}, batch 1 and ${INFER_BATCH}`);
+        const refModel = inferModel(name, reference ?? backends[0]);
+        const onnx = onnxFile(refModel, dir, name);
+        const checkRows = new Random(SEED + 2);
+        const cx = new Float32Array(4 * w.sizes[0]).map(() => checkRows.uniform());
+        const want = refModel.predict({ data: cx, shape: [4, w.sizes[0]] }).data;
+        const systems: InferSystem[] = [];
+        const tryAdd = async (system: string, threads: number | undefined, make: () => Promise<InferSystem> | InferSystem): Promise<void> => {
+          try {
+            const s = await make();
+            const got = await s.check(cx, 4);
+            const diff = got.length === want.length ? got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i])), 0) : Infinity;
+            if (!(diff <= INFER_TOLERANCE)) {
+              add({ workload: 'infer', system, shape, threads, check: { vs_js_max_output_diff: diff, ok: false },
+                error: `check failed: outputs differ from the js reference by ${diff.toExponential(2)}` });
+              await s.close();
+              return;
+            }
+            (s as InferSystem & { diff?: number }).diff = diff;
+            systems.push(s);
+          } catch (e) {
+            add({ workload: 'infer', system, shape, threads, error: (e as Error).message });
+          }
+        };
+        const counts = threads > 1 ? [1, threads] : [1];
+        for (const b of backends) {
+          if (b.name === 'js') continue; // the reference: seconds per wide-mlp batch, and the oracle of the checks
+          if (b.name === 'native') {
+            for (const t of counts) {
+              const nb = t === b.threads ? b : await loaders.native!({ backend: 'native', threads: t });
+              await tryAdd('deltaprop-native', t, () => deltapropPredictor(refModel, nb));
+              await tryAdd('deltaprop/infer-native', t, () => deltapropInferPredictor(refModel, nb));
+            }
+          } else {
+            await tryAdd(`deltaprop-${b.name}`, 1, () => deltapropPredictor(refModel, b));
+            await tryAdd(`deltaprop/infer-${b.name}`, 1, () => deltapropInferPredictor(refModel, b));
+          }
+        }
+        if (peers.has('onnxruntime-node')) for (const t of counts) await tryAdd('onnxruntime-node', t, () => ortNodePredictor(onnx.bytes, w.sizes[0], t));
+        if (peers.has('onnxruntime-web')) for (const t of counts) await tryAdd('onnxruntime-web', t, () => ortWebPredictor(peerScript('ort-web.mjs'), onnx.path, w.sizes[0], t, cx));
+        if (peers.has('tfjs-wasm')) await tryAdd('tfjs-wasm', 1, () => tfjsWasmPredictor(refModel));
+        const measured = await measureInterleaved(systems, quick ? 3 : 7, quick ? 100 : 300, quick ? 0.05 : 0.15, log);
+        for (const s of systems) {
+          const m = measured.get(s)!;
+          const isa = s.system.startsWith('deltaprop') ? backends.find((b) => s.system.endsWith(`-${b.name}`))?.isa : undefined;
+          const base: ResultRow = { workload: 'infer', system: s.system, shape, threads: s.threads, ...(isa ? { isa } : {}), ...(s.note ? { note: s.note } : {}),
+            check: { vs_js_max_output_diff: (s as InferSystem & { diff?: number }).diff, ok: true } };
+          if (m instanceof Error) add({ ...base, error: m.message });
+          else {
+            add({ ...base, latency_p50_us: m.p50_us, latency_p99_us: m.p99_us, latency_samples: m.latency_samples, rows_per_s: m.rows_per_s, throughput_rounds: m.rounds });
+            log(`  ${s.system} (${s.threads} thread${s.threads > 1 ? 's' : ''}): batch 1 p50 ${m.p50_us.toFixed(1)} µs, p99 ${m.p99_us.toFixed(1)} µs; batch ${INFER_BATCH} ${fmt(m.rows_per_s)} rows/s`);
+          }
+          await s.close();
+        }
+        // cold start in workerd: deltaprop/infer on wasm against onnxruntime-web, a fresh workerd per sample, alternating
+        results.coldStarts ??= [];
+        const inputs = w.sizes[0];
+        const ref1 = refModel.predict({ data: inferRows(1, inputs), shape: [1, inputs] }).data;
+        const samples = quick ? 2 : 5;
+        const kinds: ('deltaprop-wasm' | 'onnxruntime-web')[] = ['deltaprop-wasm', ...(peers.has('onnxruntime-web') ? ['onnxruntime-web' as const] : [])];
+        const starts = new Map<string, ColdStart>();
+        for (let s = 0; s < samples; s++) {
+          for (const k of s % 2 ? [...kinds].reverse() : kinds) {
+            if (starts.get(k)?.error) continue;
+            const one = await coldStart(k, root, { model: k === 'deltaprop-wasm' ? modelToBytes(refModel) : onnx.bytes, inputs, reference: ref1 }, 1, log);
+            const prev = starts.get(k);
+            if (!prev) starts.set(k, { ...one, system: `${k} ${shape}` });
+            else if (one.error) prev.error = one.error;
+            else {
+              prev.start_ms.push(...one.start_ms);
+              prev.first_ms.push(...one.first_ms);
+              prev.warm_ms.push(...one.warm_ms);
+              prev.maxDiff = Math.max(prev.maxDiff, one.maxDiff);
+            }
+          }
+        }
+        for (const c of starts.values()) {
+          if (!c.error && !(c.maxDiff <= INFER_TOLERANCE)) c.error = `check failed: the worker's prediction differs from the js reference by ${c.maxDiff.toExponential(2)}`;
+          results.coldStarts.push(c);
+          log(`  ${c.system} in workerd: ${c.error ?? `start ${median(c.start_ms).toFixed(0)} ms, first request ${median(c.first_ms).toFixed(1)} ms, warm request ${median(c.warm_ms).toFixed(1)} ms`}`);
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    for (const p of ['onnxruntime-node', 'onnxruntime-web'] as const) {
+      if (!peers.has(p)) continue;
+      const rows = results.rows.filter((r) => r.workload === 'infer' && r.system === p);
+      const good = rows.find((r) => !r.error);
+      results.systems[p] = good ? { ok: true, detail: good.note } : { ok: false, reason: rows.find((r) => r.error)?.error ?? 'did not run' };
+    }
+  }
+
   for (const p of ['tfjs-cpu', 'tfjs-wasm', 'brain.js'] as const) {
     if (!peers.has(p)) continue;
     const rows = results.rows.filter((r) => r.system === p);

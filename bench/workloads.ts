@@ -4,8 +4,8 @@
 import { Random, type ModelSpec } from '../src/index.js';
 
 export type TrainWorkloadName = 'mnist-mlp' | 'wide-mlp' | 'tiny-xor';
-export type WorkloadName = TrainWorkloadName | 'fashion' | 'sgemm';
-export const WORKLOADS: WorkloadName[] = ['mnist-mlp', 'wide-mlp', 'tiny-xor', 'fashion', 'sgemm'];
+export type WorkloadName = TrainWorkloadName | 'fashion' | 'sgemm' | 'infer';
+export const WORKLOADS: WorkloadName[] = ['mnist-mlp', 'wide-mlp', 'tiny-xor', 'fashion', 'sgemm', 'infer'];
 
 export interface TrainWorkload {
   name: TrainWorkloadName | 'fashion';

@@ -26,6 +26,10 @@ typedef std::ptrdiff_t idx;
 constexpr idx kParallelGemm = 1 << 21;
 // The narrow path splits without packing, so it pays off sooner.
 constexpr idx kParallelNarrow = 1 << 18;
+// The few-row path reads all of b for little arithmetic: two cores bring twice the cache
+// bandwidth (and each keeps its half of the weights in its own L2 from call to call).
+constexpr idx kParallelGemv = 1 << 17;
+constexpr idx kGemvCols = 64;
 
 struct PackBuffers {  // per thread, grown on demand, reused by every call, freed when the thread ends
   float* a = nullptr;
@@ -143,21 +147,23 @@ idx kc_even_of(idx k, idx KC) {
 // pack_all_a), a is read from there instead of being packed again by every task of a row of blocks.
 void gemm_block(const KernelTable& T, bool ta, bool tb, idx m, idx n, idx k, float alpha,
                 const float* a, const float* b, float beta, float* c, const Epilogue& epi,
-                idx i0, idx i1, idx j0, idx j1, const float* shared_a = nullptr) {
+                idx i0, idx i1, idx j0, idx j1, const float* shared_a = nullptr, const float* pre_b = nullptr) {
   const int MR = T.mr, NR = T.nr;
   const idx MC = T.mc, KC = T.kc, NC = T.nc;
   PackBuffers& pb = tls_pack;
   float* ap = shared_a ? nullptr : grow(pb.a, pb.a_len, (size_t)((MC + MR - 1) / MR * MR * KC));
-  float* bp = grow(pb.b, pb.b_len, (size_t)((NC + NR - 1) / NR * NR * KC));
+  float* bp = pre_b ? nullptr : grow(pb.b, pb.b_len, (size_t)((NC + NR - 1) / NR * NR * KC));
   const idx kc_even = kc_even_of(k, KC);
   const idx mpad = (m + MR - 1) / MR * MR;
+  const idx npad = (n + NR - 1) / NR * NR;
   for (idx jc = j0; jc < j1; jc += NC) {
     const idx nc = j1 - jc < NC ? j1 - jc : NC;
     for (idx pc = 0; pc < k; pc += kc_even) {
       const idx kc = k - pc < kc_even ? k - pc : kc_even;
       const float bet = pc == 0 ? beta : 1.f;
       const bool last = pc + kc == k;
-      pack_b(T, tb, b, n, k, pc, kc, jc, nc, bp);
+      if (pre_b) bp = const_cast<float*>(pre_b) + npad * pc + jc * kc;  // layout of pack_all_b
+      else pack_b(T, tb, b, n, k, pc, kc, jc, nc, bp);
       for (idx ic = i0; ic < i1; ic += MC) {
         const idx mc = i1 - ic < MC ? i1 - ic : MC;
         const float* apk;
@@ -193,6 +199,18 @@ void pack_all_a(const KernelTable& T, bool ta, const float* a, idx m, idx k, idx
   }
 }
 
+// All of b (k,n), not transposed, in the layout gemm_block reads with pre_b: k block at pc starts
+// at npad·pc, and in it the NR-column sliver of column j (a multiple of NR) at j·kc.
+void pack_all_b(const KernelTable& T, const float* b, idx n, idx k, float* dst) {
+  const int NR = T.nr;
+  const idx kc_even = kc_even_of(k, T.kc);
+  const idx npad = (n + NR - 1) / NR * NR;
+  for (idx pc = 0; pc < k; pc += kc_even) {
+    const idx kc = k - pc < kc_even ? k - pc : kc_even;
+    pack_b(T, false, b, n, k, pc, kc, 0, n, dst + npad * pc);
+  }
+}
+
 struct SharedA {  // per calling thread (JS threads may each run a gemm), grown on demand
   float* p = nullptr;
   size_t len = 0;
@@ -202,8 +220,12 @@ thread_local SharedA tls_shared_a;
 
 }  // namespace
 
-void gemm(const Ctx& ctx, bool ta, bool tb, idx m, idx n, idx k, float alpha, const float* a,
-          const float* b, float beta, float* c, const Epilogue& epi) {
+namespace {
+
+// gemm, with b already packed by pack_all_b when pre_b is set (then !tb): only the packed, blocked
+// path reads pre_b; the small, narrow and few-row paths read b as it is, so both are given.
+void gemm_impl(const Ctx& ctx, bool ta, bool tb, idx m, idx n, idx k, float alpha, const float* a,
+               const float* b, float beta, float* c, const Epilogue& epi, const float* pre_b) {
   const KernelTable& T = *ctx.k;
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {  // empty sum: c = beta·c, without reading c when beta is 0
@@ -229,6 +251,22 @@ void gemm(const Ctx& ctx, bool ta, bool tb, idx m, idx n, idx k, float alpha, co
       if (i0 >= i1) return;
       T.gemm_small(ta, false, i1 - i0, n, k, alpha, ta ? a + i0 : a + i0 * k, lda, b, beta, c + i0 * n);
       if (epi.kind != EPI_NONE) T.epilogue(epi, c + i0 * n, n, i0, 0, (int)(i1 - i0), (int)n);
+    };
+    if (parts <= 1) part(0);
+    else ThreadPool::instance().run(parts, ctx.threads, part);
+    return;
+  }
+  if (m <= T.gemv_rows && !ta && !tb && ctx.small_gemm > 0) {
+    // Batch 1..4 (inference): b read once from its rows, no packing; columns split over threads
+    // in blocks of 64 (an element's sum does not depend on its block, so neither do the bits).
+    const idx blocks = (n + kGemvCols - 1) / kGemvCols;
+    int parts = work >= (double)kParallelGemv ? ctx.threads : 1;
+    if ((idx)parts > blocks) parts = (int)blocks;
+    auto part = [&](int t) {
+      const idx j0 = blocks * t / parts * kGemvCols, j1t = blocks * (t + 1) / parts * kGemvCols, j1 = j1t < n ? j1t : n;
+      if (j0 >= j1) return;
+      T.gemv(m, j1 - j0, k, alpha, a, k, b + j0, n, beta, c + j0, n);
+      if (epi.kind != EPI_NONE) T.epilogue(epi, c + j0, n, 0, j0, (int)m, (int)(j1 - j0));
     };
     if (parts <= 1) part(0);
     else ThreadPool::instance().run(parts, ctx.threads, part);
@@ -273,7 +311,7 @@ void gemm(const Ctx& ctx, bool ta, bool tb, idx m, idx n, idx k, float alpha, co
     const idx i0 = mt * bi / tm * MR, i1t = mt * (bi + 1) / tm * MR;
     const idx j0 = nt * bj / tn * NR, j1t = nt * (bj + 1) / tn * NR;
     const idx i1 = i1t < m ? i1t : m, j1 = j1t < n ? j1t : n;
-    if (i0 < i1 && j0 < j1) gemm_block(T, ta, tb, m, n, k, alpha, a, b, beta, c, epi, i0, i1, j0, j1, shared_a);
+    if (i0 < i1 && j0 < j1) gemm_block(T, ta, tb, m, n, k, alpha, a, b, beta, c, epi, i0, i1, j0, j1, shared_a, pre_b);
   };
   if (threads <= 1) {
     task(0);
@@ -282,14 +320,30 @@ void gemm(const Ctx& ctx, bool ta, bool tb, idx m, idx n, idx k, float alpha, co
   ThreadPool::instance().run(tm * tn, threads, task);
 }
 
+}  // namespace
+
+void gemm(const Ctx& ctx, bool ta, bool tb, idx m, idx n, idx k, float alpha, const float* a,
+          const float* b, float beta, float* c, const Epilogue& epi) {
+  gemm_impl(ctx, ta, tb, m, n, k, alpha, a, b, beta, c, epi, nullptr);
+}
+
+size_t packed_weights_length(const Ctx& ctx, idx inp, idx out) {
+  const idx NR = ctx.k->nr;
+  return (size_t)((out + NR - 1) / NR * NR) * (size_t)inp;
+}
+
+void pack_weights(const Ctx& ctx, float* dst, const float* w, idx inp, idx out) {
+  if (inp > 0 && out > 0) pack_all_b(*ctx.k, w, out, inp, dst);
+}
+
 void dense_forward(const Ctx& ctx, float* y, const float* x, const float* w, const float* b, idx m,
-                   idx inp, idx out, int act, float alpha) {
+                   idx inp, idx out, int act, float alpha, const float* packed) {
   Epilogue e;
   e.kind = EPI_BIAS_ACT;
   e.bias = b;
   e.act = act;
   e.alpha = alpha;
-  gemm(ctx, false, false, m, out, inp, 1.f, x, w, 0.f, y, e);
+  gemm_impl(ctx, false, false, m, out, inp, 1.f, x, w, 0.f, y, e, packed);
   if (act == ACT_SOFTMAX && out > 0) ctx.k->softmax_rows(y, m, out);
 }
 

@@ -22,9 +22,16 @@ void gemm(const Ctx& ctx, bool ta, bool tb, std::ptrdiff_t m, std::ptrdiff_t n, 
           float alpha, const float* a, const float* b, float beta, float* c,
           const Epilogue& epi = Epilogue());
 
-// y (m,out) = act(x (m,inp)·w (inp,out) + b (out))
+// y (m,out) = act(x (m,inp)·w (inp,out) + b (out)). With `packed` (w packed by pack_weights with
+// the same kernel table), the packed, blocked path reads it instead of packing w again: the same
+// values in the same order, so the same bits. Weights that change must be packed again.
 void dense_forward(const Ctx& ctx, float* y, const float* x, const float* w, const float* b,
-                   std::ptrdiff_t m, std::ptrdiff_t inp, std::ptrdiff_t out, int act, float alpha);
+                   std::ptrdiff_t m, std::ptrdiff_t inp, std::ptrdiff_t out, int act, float alpha,
+                   const float* packed = nullptr);
+
+// Floats of w (inp,out) packed for this kernel table's blocked path, and the packing itself.
+size_t packed_weights_length(const Ctx& ctx, std::ptrdiff_t inp, std::ptrdiff_t out);
+void pack_weights(const Ctx& ctx, float* dst, const float* w, std::ptrdiff_t inp, std::ptrdiff_t out);
 
 // dw (inp,out) = scale·xᵀ·dz; db (out) = scale·Σ_rows dz; dx (m,inp) = (dz·wᵀ) ⊙ g'(x) if dx
 void dense_backward(const Ctx& ctx, float* dw, float* db, float* dx, const float* dz, const float* x,

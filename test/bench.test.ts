@@ -329,12 +329,12 @@ describe('layering', () => {
   const OUT = join(ROOT, '.tmp', `bench-layering-${process.pid}`);
   afterAll(() => rmSync(OUT, { recursive: true, force: true }));
 
-  it('the benchmark uses the public API only (src/index.ts)', () => {
+  it('the benchmark uses the public API only (src/index.ts, and src/infer/node.ts: deltaprop/infer)', () => {
     const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true })
       .flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : /\.(ts|mjs)$/.test(e.name) ? [join(dir, e.name)] : []));
     for (const f of files(join(ROOT, 'bench'))) {
       const imports = [...readFileSync(f, 'utf8').matchAll(/from '((?:\.\.\/)+src\/[^']*)'/g)].map((m) => m[1]);
-      for (const i of imports) expect(i, f).toMatch(/^(\.\.\/)+src\/index\.js$/);
+      for (const i of imports) expect(i, f).toMatch(/^(\.\.\/)+src\/(index|infer\/node)\.js$/);
     }
   });
 

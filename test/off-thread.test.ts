@@ -4,6 +4,7 @@
 // the weights come out bit for bit as on-thread training gives them.
 import { createServer, get, Agent, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNativeBackend } from '../src/backends/native.js';
 import { Model } from '../src/model/model.js';

@@ -166,6 +166,50 @@ napi_value AdamStep(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// packedWeightsLength(inp, out): floats of w (inp,out) packed for this kernel object's blocked path
+napi_value PackedWeightsLength(napi_env env, napi_callback_info info) {
+  Args A(env, info, "packedWeightsLength");
+  idx inp = A.size(0, "inp"), out = A.size(1, "out");
+  if (!A.ok()) return nullptr;
+  return number(env, (double)packed_weights_length(ctx_of(A), inp, out));
+}
+
+// packWeights(dst, w, inp, out): dst (packedWeightsLength(inp, out)) written, w (inp,out)
+napi_value PackWeights(napi_env env, napi_callback_info info) {
+  Args A(env, info, "packWeights");
+  idx inp = A.size(2, "inp"), out = A.size(3, "out");
+  const idx len = A.ok() ? (idx)packed_weights_length(ctx_of(A), inp, out) : 0;
+  float* dst = A.f32(0, "dst", len, "packedWeightsLength(inp, out)", false, true);
+  const float* w = A.f32(1, "w", inp * out, "inp*out");
+  A.no_overlap();
+  if (!A.ok()) return nullptr;
+  return guarded(env, "packWeights", [&] {
+    pack_weights(ctx_of(A), dst, w, inp, out);
+    return undefined(env);
+  });
+}
+
+// denseForwardPacked(y, x, w, packed, b, m, inp, out, act, alpha): denseForward with w also packed
+// by packWeights of this kernel object (the caller packs again whenever w changes)
+napi_value DenseForwardPacked(napi_env env, napi_callback_info info) {
+  Args A(env, info, "denseForwardPacked");
+  idx m = A.size(5, "m"), inp = A.size(6, "inp"), out = A.size(7, "out");
+  int act = (int)A.integer(8, "act", 0, abi::ACT_MAX);
+  float alpha = A.real(9, "alpha");
+  const idx plen = A.ok() ? (idx)packed_weights_length(ctx_of(A), inp, out) : 0;
+  float* y = A.f32(0, "y", m * out, "m*out", false, true);
+  const float* x = A.f32(1, "x", m * inp, "m*inp");
+  const float* w = A.f32(2, "w", inp * out, "inp*out");
+  const float* packed = A.f32(3, "packed", plen, "packedWeightsLength(inp, out)");
+  const float* b = A.f32(4, "b", out, "out");
+  A.no_overlap();
+  if (!A.ok()) return nullptr;
+  return guarded(env, "denseForwardPacked", [&] {
+    dense_forward(ctx_of(A), y, x, w, b, m, inp, out, act, alpha, packed);
+    return undefined(env);
+  });
+}
+
 // gatherRows(dst, src, order|null, start, count, cols): row i of dst (count rows of cols floats) is
 // row order[start+i] of src (row start+i without an order): the staging of a shuffled batch.
 // Every index is checked against src before anything is copied.
@@ -258,6 +302,7 @@ const EntryPoint kKernelEntries[] = {{"gemm", Gemm<Args>}, {"denseForward", Dens
     {"momentumStepFast", MomentumStep<FastArgs>}, {"adamStepFast", AdamStep<FastArgs>},
     {"compileProgram", CompileProgram},
     {"gatherRows", GatherRows},
+    {"packedWeightsLength", PackedWeightsLength}, {"packWeights", PackWeights}, {"denseForwardPacked", DenseForwardPacked},
     {"vexp", VExp}, {"vact", VAct}, {"setThreads", SetThreads}, {"getThreads", GetThreads}};
 const size_t kKernelEntryCount = sizeof kKernelEntries / sizeof kKernelEntries[0];
 

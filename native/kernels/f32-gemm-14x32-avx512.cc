@@ -14,6 +14,7 @@ namespace {
 #include "loss.inc"
 #include "optim.inc"
 #include "gemm_small.inc"
+#include "gemv.inc"
 
 constexpr int MR = 14, NR = 32;
 

@@ -10,6 +10,7 @@ namespace {
 #include "loss.inc"
 #include "optim.inc"
 #include "gemm_small.inc"
+#include "gemv.inc"
 
 constexpr int MR = 4, NR = 8;
 

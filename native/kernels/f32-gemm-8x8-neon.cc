@@ -13,6 +13,7 @@ namespace {
 #include "loss.inc"
 #include "optim.inc"
 #include "gemm_small.inc"
+#include "gemv.inc"
 
 constexpr int MR = 8, NR = 8;
 

@@ -44,6 +44,12 @@ struct KernelTable {
   // single-threaded. Rows of c do not depend on each other or on m.
   void (*gemm_small)(bool ta, bool tb, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, float alpha,
                      const float* a, std::ptrdiff_t lda, const float* b, float beta, float* c);
+  // c (m,n) = alpha·a·b + beta·c for m <= gemv_rows, neither operand transposed, unpacked (gemv.inc):
+  // a (m,k) row stride lda, b (k,n) row stride ldb, c row stride ldc; beta == 0 never reads c.
+  // Single-threaded; an element's bits do not depend on n or on which columns a call covers.
+  void (*gemv)(std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, float alpha, const float* a, std::ptrdiff_t lda,
+               const float* b, std::ptrdiff_t ldb, float beta, float* c, std::ptrdiff_t ldc);
+  int gemv_rows;
   // Packing of rows stored side by side (op(a) rows when !ta, op(b) columns when tb): for p < kc
   // and r < lanes, dst[p·W + r] = r < rows ? src[r·ld + p] : 0, with rows <= lanes <= 16. A
   // transpose in registers; nullptr where the portable loop in gemm.cc does it.

@@ -1,7 +1,7 @@
 // Standalone kernel test (no Node): every micro-kernel this CPU runs against a plain triple loop,
 // over edge tiles (mr, nr below/at the register tile, kc = 0, 1, odd, large), beta = 0 with NaN in
 // c, general alpha/beta; then the whole blocked driver (NN, TN, NT, threads 1 and 2, bitwise equal)
-// and the vector exp/tanh/sigmoid. Built for the host and for arm64 (run under qemu-aarch64), so
+// the few-row (GEMV) path and weights packed once, and the vector exp/tanh/sigmoid. Built for the host and for arm64 (run under qemu-aarch64), so
 // the NEON kernel is exercised here. Exit status 0 when everything passes.
 #include <cmath>
 #include <cstdio>
@@ -100,6 +100,75 @@ static void test_driver(const KernelTable& T) {
   }
 }
 
+// The few-row path (T.gemv, and gemm at m <= gemv_rows with the default cutoff): m = 1..gemv_rows,
+// odd widths and depths, k = 1, a column range of a wider b and c (ldb, ldc > n), beta = 0 with NaN
+// in c, general alpha/beta; 1 and 2 threads bitwise equal. And weights packed once: dense_forward
+// with the packed copy has the bits of dense_forward without it.
+static void test_gemv(const KernelTable& T) {
+  const long ns[] = {1, 7, 9, 17, 31, 33, 63, 65, 129, 193, 300};
+  const long ks[] = {1, 2, 7, 33, 300};
+  for (long m = 1; m <= T.gemv_rows; m++) {
+    for (long n : ns) {
+      for (long k : ks) {
+        for (int variant = 0; variant < 2; variant++) {
+          const float alpha = variant ? 0.75f : 1.f, beta = variant ? -0.5f : 0.f;
+          const long ldb = n + 5, ldc = n + 3;
+          std::vector<float> a((size_t)m * k), b((size_t)k * ldb), c((size_t)m * ldc);
+          for (float& v : a) v = frand();
+          for (float& v : b) v = frand();
+          for (float& v : c) v = variant ? frand() : NAN;
+          std::vector<float> c0 = c;
+          T.gemv(m, n, k, alpha, a.data(), k, b.data(), ldb, beta, c.data(), ldc);
+          for (long i = 0; i < m; i++) {
+            for (long j = 0; j < ldc; j++) {
+              const size_t at = (size_t)(i * ldc + j);
+              if (j >= n) {
+                if (std::memcmp(&c[at], &c0[at], 4) != 0 && failures++ < 10) std::printf("FAIL %s gemv wrote outside m=%ld n=%ld k=%ld at (%ld,%ld)\n", T.isa, m, n, k, i, j);
+                continue;
+              }
+              double sum = 0;
+              for (long p = 0; p < k; p++) sum += (double)a[(size_t)(i * k + p)] * b[(size_t)(p * ldb + j)];
+              const double want = alpha * sum + (beta == 0.f ? 0.0 : beta * (double)c0[at]);
+              if (!close(c[at], want, 1e-5 * std::sqrt(k + 1.0)) && failures++ < 10)
+                std::printf("FAIL %s gemv m=%ld n=%ld k=%ld beta=%g (%ld,%ld): %g vs %g\n", T.isa, m, n, k, beta, i, j, c[at], want);
+            }
+          }
+        }
+      }
+    }
+  }
+  // through the driver: the few-row path split over threads, and packed weights on the blocked path
+  struct Shape { long m, inp, out; } shapes[] = {{1, 784, 512}, {3, 1000, 777}, {4, 65, 300}, {5, 784, 128}, {64, 300, 129}, {200, 33, 70}};
+  for (const Shape& s : shapes) {
+    std::vector<float> x((size_t)(s.m * s.inp)), w((size_t)(s.inp * s.out)), bias((size_t)s.out);
+    for (float& v : x) v = frand();
+    for (float& v : w) v = 0.1f * frand();
+    for (float& v : bias) v = frand();
+    Ctx one{&T, 1}, two{&T, 2};
+    std::vector<float> y1((size_t)(s.m * s.out), NAN), y2 = y1;
+    dense_forward(one, y1.data(), x.data(), w.data(), bias.data(), s.m, s.inp, s.out, ACT_RELU, 0.f);
+    dense_forward(two, y2.data(), x.data(), w.data(), bias.data(), s.m, s.inp, s.out, ACT_RELU, 0.f);
+    if (std::memcmp(y1.data(), y2.data(), y1.size() * 4) != 0 && failures++ < 10)
+      std::printf("FAIL %s dense_forward %ldx%ldx%ld: 1 and 2 threads differ\n", T.isa, s.m, s.inp, s.out);
+    const size_t len = packed_weights_length(one, s.inp, s.out);
+    float* packed = static_cast<float*>(std::aligned_alloc(64, (len * 4 + 63) / 64 * 64));
+    pack_weights(one, packed, w.data(), s.inp, s.out);
+    for (const Ctx* ctx : {&one, &two}) {
+      Ctx blocked = *ctx;
+      blocked.small_gemm = 0;  // the blocked path at every size, where the packed copy is read
+      for (const Ctx* c : {ctx, (const Ctx*)&blocked}) {
+        std::vector<float> got((size_t)(s.m * s.out), NAN);
+        std::vector<float> plain = got;
+        dense_forward(*c, plain.data(), x.data(), w.data(), bias.data(), s.m, s.inp, s.out, ACT_RELU, 0.f);
+        dense_forward(*c, got.data(), x.data(), w.data(), bias.data(), s.m, s.inp, s.out, ACT_RELU, 0.f, packed);
+        if (std::memcmp(got.data(), plain.data(), got.size() * 4) != 0 && failures++ < 10)
+          std::printf("FAIL %s dense_forward packed %ldx%ldx%ld (%d threads, small_gemm %g): bits differ\n", T.isa, s.m, s.inp, s.out, c->threads, c->small_gemm);
+      }
+    }
+    std::free(packed);
+  }
+}
+
 static void test_math(const KernelTable& T) {
   const int n = 4001;
   std::vector<float> x(n), y(n);
@@ -133,6 +202,7 @@ int main() {
     const int before = failures;
     test_ukr(*T);
     test_driver(*T);
+    test_gemv(*T);
     test_math(*T);
     tested++;
     std::printf("%s %s (micro-kernel %dx%d)\n", failures == before ? "ok  " : "FAIL", T->isa, T->mr, T->nr);

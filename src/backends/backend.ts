@@ -30,7 +30,31 @@ export interface Buf {
 
 export type BackendName = 'native' | 'wasm' | 'js';
 
-export interface Backend extends Partial<StepCompiler> {
+/**
+ * A dense layer's weights w (inp, out) packed once in the layout of one backend's blocked GEMM
+ * (WeightPacker). It is a copy: when w changes, pack it again (a stale copy would predict with the
+ * old weights).
+ */
+export interface PackedWeights {
+  readonly inp: number;
+  readonly out: number;
+}
+
+/**
+ * Optional capability: weights packed once for inference, where the blocked GEMM otherwise packs
+ * the weights of every layer on every call (a batch of 256 rows uses them once per call).
+ */
+export interface WeightPacker {
+  packWeights(w: Buf, inp: number, out: number): PackedWeights;
+  /**
+   * denseForward with `packed` (from packWeights of this backend, of these w) read by the blocked
+   * path: the same bits as denseForward. The paths for few rows and narrow outputs read w.
+   */
+  denseForwardPacked(y: Buf, x: Buf, w: Buf, packed: PackedWeights, b: Buf, m: number, inp: number, out: number,
+    act: ActCode, alpha: number): void;
+}
+
+export interface Backend extends Partial<StepCompiler>, Partial<WeightPacker> {
   readonly name: BackendName;
   /** Instruction set the kernels run on, e.g. 'avx512', 'avx2-fma', 'wasm-simd128', 'js'. */
   readonly isa: string;

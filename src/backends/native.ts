@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installAdvice } from './install-advice.js';
-import { type ActCode, type Backend, type Buf, type CompiledProgram, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from './backend.js';
+import { type ActCode, type Backend, type Buf, type CompiledProgram, type CompiledStep, type LossCode, type PackedWeights, type StepDesc, type StepHyper } from './backend.js';
 import { HYPER, MAX_THREADS, OPT, argSlots } from './abi.js';
 import { FAST_TYPES, RESOLVED, checkHyper, checkProgram, checkStep, checkTypes, describe, hyperTypesOk, isBufLike, type BufferSpace } from './contract.js';
 import { HYPER_ADAM, HYPER_NONE, encodeProgram, hyperUse, trainProgram, type Program } from './program.js';
@@ -57,6 +57,11 @@ export interface NativeKernels {
   adamStepFast(): void;
   gatherRows(dst: Float32Array, src: Float32Array, order: Uint32Array | null, start: number, count: number,
     cols: number): void;
+  /** Floats of w (inp, out) packed for this kernel object's blocked GEMM. */
+  packedWeightsLength(inp: number, out: number): number;
+  packWeights(dst: Float32Array, w: Float32Array, inp: number, out: number): void;
+  denseForwardPacked(y: Float32Array, x: Float32Array, w: Float32Array, packed: Float32Array, b: Float32Array, m: number,
+    inp: number, out: number, act: number, alpha: number): void;
   /**
    * Checks and resolves a program's op records once (abi.ts OP_SLOTS doubles each; see
    * NativeBackend.compileProgram). run() reads the hyper-parameters from `args` and leaves the
@@ -293,6 +298,11 @@ function envVar(name: string): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
 
+/** Weights packed by one NativeBackend (the layout of its ISA's micro-kernel). */
+class NativePackedWeights implements PackedWeights {
+  constructor(readonly backend: NativeBackend, readonly inp: number, readonly out: number, readonly buf: Buf) {}
+}
+
 export class NativeBackend implements Backend {
   readonly name = 'native' as const;
   readonly asyncPrograms = true;
@@ -465,6 +475,29 @@ export class NativeBackend implements Backend {
       this.kernels.adamStep(p.data, g.data, m.data, v.data, n, lr, gradScale, beta1, beta2, eps, bc1, bc2,
         weightDecay, decoupled, decayCount);
     }
+  }
+
+  /** w (inp, out) packed once for denseForwardPacked (WeightPacker); pack again when w changes. */
+  packWeights(w: Buf, inp: number, out: number): PackedWeights {
+    if (!isBufLike(w)) throw new TypeError(`packWeights: w must be a buffer of this backend, got ${describe(w)}`);
+    const buf = this.alloc(this.kernels.packedWeightsLength(inp, out));
+    this.kernels.packWeights(buf.data, w.data, inp, out);
+    const packed = new NativePackedWeights(this, inp, out, buf);
+    return packed;
+  }
+
+  denseForwardPacked(y: Buf, x: Buf, w: Buf, packed: PackedWeights, b: Buf, m: number, inp: number, out: number,
+    act: ActCode, alpha: number): void {
+    if (!(packed instanceof NativePackedWeights) || packed.backend !== this) {
+      throw new TypeError('denseForwardPacked: packed must come from packWeights of this backend (its layout is that of its ISA)');
+    }
+    if (packed.inp !== inp || packed.out !== out) {
+      throw new RangeError(`denseForwardPacked: packed holds ${packed.inp}×${packed.out} weights, the layer is ${inp}×${out}`);
+    }
+    if (!isBufLike(y) || !isBufLike(x) || !isBufLike(w) || !isBufLike(b)) {
+      throw new TypeError('denseForwardPacked: y, x, w and b must be buffers of this backend');
+    }
+    this.kernels.denseForwardPacked(y.data, x.data, w.data, packed.buf.data, b.data, m, inp, out, act, alpha);
   }
 
   gatherRows(dst: Buf, src: Float32Array, order: Uint32Array | null, start: number, count: number, cols: number): void {

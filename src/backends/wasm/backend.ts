@@ -1,7 +1,7 @@
 // The wasm backend: the AssemblyScript kernels of assembly/ called on buffers of one linear memory
 // (arena.ts), each call checked against the kernel contract, and compiled programs run by the
 // module's interpreter (assembly/interpreter.ts) from op records laid out by abi.ts.
-import { type ActCode, type Backend, type Buf, type CompiledProgram, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from '../backend.js';
+import { type ActCode, type Backend, type Buf, type CompiledProgram, type CompiledStep, type LossCode, type PackedWeights, type StepDesc, type StepHyper } from '../backend.js';
 import { HYPER, OPT, PROGRAM_HYPER_BYTES } from '../abi.js';
 import { FAST, RESOLVED, checkHyper, checkKernel, checkProgram, checkStep, hyperTypesOk, type BufferSpace } from '../contract.js';
 import { HYPER_ADAM, encodeProgram, hyperUse, trainProgram, type Program } from '../program.js';
@@ -31,6 +31,14 @@ interface Exports {
   runProgram(ops: number, count: number, h: number, use: number): number;
   /** Turns `count` op records at byte `ops` into the words runProgram reads, in place, once. */
   resolveProgram(ops: number, count: number): void;
+  packedWeightsLength(inp: number, out: number): number;
+  packWeights(dst: number, w: number, inp: number, out: number): void;
+  denseForwardPacked(y: number, x: number, w: number, packed: number, b: number, m: number, inp: number, out: number, act: number, alpha: number): void;
+}
+
+/** Weights packed by one WasmBackend's packWeights. */
+class WasmPackedWeights implements PackedWeights {
+  constructor(readonly backend: WasmBackend, readonly inp: number, readonly out: number, readonly buf: Buf) {}
 }
 
 // A compiled program in one allocation: the hyper-parameter block (HYPER, f64) first, then the
@@ -89,6 +97,32 @@ export class WasmBackend implements Backend {
     memory: () => this,
     start: (b) => (b as WasmBuf).ptr / 4,
   };
+
+  /** w (inp, out) packed once for denseForwardPacked (WeightPacker); pack again when w changes. */
+  packWeights(w: Buf, inp: number, out: number): PackedWeights {
+    for (const [name, v] of [['inp', inp], ['out', out]] as const) {
+      if (!Number.isInteger(v) || v < 0 || v > 2 ** 30) throw new RangeError(`packWeights: ${name} must be a non-negative integer, got ${String(v)}`);
+    }
+    if (!this.space.accepts(w)) throw new TypeError('packWeights: w must be a buffer of this backend');
+    if (w.length < inp * out) throw new RangeError(`packWeights: w has ${w.length} floats, inp*out = ${inp * out}`);
+    const buf = this.alloc(this.k.packedWeightsLength(inp, out));
+    this.k.packWeights((buf as WasmBuf).ptr, (w as WasmBuf).ptr, inp, out);
+    return new WasmPackedWeights(this, inp, out, buf);
+  }
+
+  denseForwardPacked(y: Buf, x: Buf, w: Buf, packed: PackedWeights, b: Buf, m: number, inp: number, out: number,
+    act: ActCode, alpha: number): void {
+    if (!(packed instanceof WasmPackedWeights) || packed.backend !== this) {
+      throw new TypeError('denseForwardPacked: packed must come from packWeights of this backend');
+    }
+    if (packed.inp !== inp || packed.out !== out) {
+      throw new RangeError(`denseForwardPacked: packed holds ${packed.inp}×${packed.out} weights, the layer is ${inp}×${out}`);
+    }
+    // every other argument as denseForward checks it
+    if (!FAST.denseForward(this.space, y, x, w, b, m, inp, out, act, alpha)) checkKernel(this.space, K.denseForward, y, x, w, b, m, inp, out, act, alpha);
+    this.k.denseForwardPacked((y as WasmBuf).ptr, (x as WasmBuf).ptr, (w as WasmBuf).ptr, (packed.buf as WasmBuf).ptr, (b as WasmBuf).ptr,
+      m, inp, out, act, alpha);
+  }
 
   gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
     alpha: number, a: Buf, b: Buf, beta: number, c: Buf): void {
