@@ -147,97 +147,86 @@ export interface RecordChunk {
 
 /**
  * The records of the file, chunk by chunk (blank lines skipped, the header not included), with
- * their line numbers, read ahead by the parser up to a few chunks and paused beyond (so a slow
- * consumer holds a bounded amount). Ragged rows are refused with their line. `textColumn`: a
+ * their line numbers; each chunk is the whole lines of a piece of the file, parsed when the
+ * consumer asks for it (so a slow consumer holds a bounded amount). Ragged rows are refused with their line. `textColumn`: a
  * column whose cells may hold quoted line breaks (the target); line numbers count those, while
  * any other column with one fails as a non-number on that row.
  */
 export async function* csvRecordChunks(head: CsvHead, textColumn = -1): AsyncGenerator<RecordChunk> {
   const { stream, fail } = await textStream(head.path);
-  const queue: RecordChunk[] = [];
-  let wake: (() => void) | null = null, finished = false, failure: unknown = null;
-  let parser: Papa.Parser | null = null, paused = false;
-  let line = 0, skipHeader = head.header, bom = true;
-  const notify = (): void => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
-  stream.on('error', () => notify());
-  stream.on('close', () => notify());
-  Papa.parse<string[]>(stream, {
-    delimiter: head.delimiter, newline: head.newline, skipEmptyLines: false,
-    chunk: (res, p) => {
-      parser = p;
-      try {
-        const rows = res.data, records: string[][] = [], lines: number[] = [];
-        for (let r = 0; r < rows.length; r++) {
-          const rec = rows[r];
-          line++;
-          if (bom) {
-            bom = false;
-            if (rec.length > 0 && rec[0].charCodeAt(0) === 0xfeff) rec[0] = rec[0].slice(1);
-          }
-          if (rec.length === 1 && rec[0] === '') continue; // a blank line
-          if (skipHeader) {
-            skipHeader = false;
-            continue;
-          }
-          const at = line;
-          if (rec.length !== head.width) {
-            throw new InputError(`${head.path}: ragged rows: line ${at} has ${rec.length} field${rec.length === 1 ? '' : 's'}, the header${head.header ? '' : ' (first row)'} has ${head.width}`);
-          }
-          if (textColumn >= 0) {
-            const t = rec[textColumn];
-            for (let k = t.indexOf('\n'); k >= 0; k = t.indexOf('\n', k + 1)) line++;
-          }
-          records.push(rec);
-          lines.push(at);
-        }
-        if (res.errors.length > 0) {
-          const e = res.errors[0];
-          throw new InputError(`${head.path}: not valid CSV near line ${line}: ${e.message}`);
-        }
-        if (records.length > 0) queue.push({ records, lines: Float64Array.from(lines) });
-        if (queue.length >= 2 && !paused) {
-          paused = true;
-          p.pause();
-        }
-      } catch (e) {
-        failure = e;
-        p.abort();
-      }
-      notify();
-    },
-    complete: () => {
-      finished = true;
-      notify();
-    },
-    error: (e: Error) => {
-      failure ??= new InputError(`${head.path}: cannot read data file (${e.message})`);
-      notify();
-    },
-  });
+  const state = { line: 0, skipHeader: head.header, bom: true };
+  let carry = '';
   try {
-    for (;;) {
-      if (queue.length > 0) {
-        const c = queue.shift()!;
-        if (paused && queue.length < 2) {
-          paused = false;
-          (parser as Papa.Parser | null)?.resume();
-        }
-        yield c;
+    // the file is pulled a piece at a time as the consumer asks: nothing piles up ahead of it
+    for await (const piece of stream as AsyncIterable<string>) {
+      const text = carry + piece, cut = lastRecordEnd(text);
+      if (cut < 0) {
+        carry = text;
         continue;
       }
-      const f = failure ?? fail();
-      if (f) throw f;
-      if (finished) return;
-      await new Promise<void>((resolve) => (wake = resolve));
+      carry = text.slice(cut + 1);
+      const chunk = parseRecords(head, text.slice(0, cut + 1 - head.newline.length), textColumn, state);
+      if (chunk.records.length > 0) yield chunk;
     }
+    const f = fail();
+    if (f) throw f;
+    if (carry.length > 0) {
+      const chunk = parseRecords(head, carry, textColumn, state);
+      if (chunk.records.length > 0) yield chunk;
+    }
+  } catch (e) {
+    throw fail() ?? e;
   } finally {
-    if (!finished) (parser as Papa.Parser | null)?.abort();
     stream.destroy();
   }
+}
+
+/** The last line break of `text` outside quotes (an even number of '"' before it), or -1. */
+function lastRecordEnd(text: string): number {
+  const last = text.lastIndexOf('\n');
+  if (last < 0 || text.indexOf('"') < 0) return last;
+  let quotes = 0, end = -1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34) quotes++;
+    else if (c === 10 && (quotes & 1) === 0) end = i;
+  }
+  return end;
+}
+
+/** Whole lines of CSV text (no trailing line break) into records, counting lines. */
+function parseRecords(head: CsvHead, text: string, textColumn: number, state: { line: number; skipHeader: boolean; bom: boolean }): RecordChunk {
+  const res = Papa.parse<string[]>(text, { delimiter: head.delimiter, newline: head.newline, skipEmptyLines: false });
+  const rows = res.data, records: string[][] = [], lines: number[] = [];
+  const firstLine = state.line + 1;
+  for (let r = 0; r < rows.length; r++) {
+    const rec = rows[r];
+    state.line++;
+    if (state.bom) {
+      state.bom = false;
+      if (rec.length > 0 && rec[0].charCodeAt(0) === 0xfeff) rec[0] = rec[0].slice(1);
+    }
+    if (rec.length === 1 && rec[0] === '') continue; // a blank line
+    if (state.skipHeader) {
+      state.skipHeader = false;
+      continue;
+    }
+    const at = state.line;
+    if (rec.length !== head.width) {
+      throw new InputError(`${head.path}: ragged rows: line ${at} has ${rec.length} field${rec.length === 1 ? '' : 's'}, the header${head.header ? '' : ' (first row)'} has ${head.width}`);
+    }
+    if (textColumn >= 0) {
+      const t = rec[textColumn];
+      for (let k = t.indexOf('\n'); k >= 0; k = t.indexOf('\n', k + 1)) state.line++;
+    }
+    records.push(rec);
+    lines.push(at);
+  }
+  if (res.errors.length > 0) {
+    const e = res.errors[0];
+    throw new InputError(`${head.path}: not valid CSV near line ${firstLine + (e.row ?? 0)}: ${e.message}`);
+  }
+  return { records, lines: Float64Array.from(lines) };
 }
 
 export interface CsvSourceOptions extends CsvHeadOptions {
