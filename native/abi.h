@@ -20,6 +20,7 @@ constexpr int ARG_STRIDE = 3;
 constexpr int ARG_SLOTS = 48;
 constexpr int HYPER_INPUTS = 10;
 constexpr double MAX_SIZE = 2147483647.0;
+constexpr double MAX_U32 = 4294967295.0;
 constexpr double F32_OVERFLOW = 3.4028235677973366e+38;
 constexpr double F32_HALF_MIN = 7.006492321624085e-46;
 
@@ -75,6 +76,13 @@ struct sumSquares { enum : int { g = 0, n = 1, count = 2 }; };
 struct sgdStep { enum : int { p = 0, g = 1, n = 2, lr = 3, gradScale = 4, weightDecay = 5, decayCount = 6, count = 7 }; };
 struct momentumStep { enum : int { p = 0, g = 1, v = 2, n = 3, lr = 4, gradScale = 5, mu = 6, nesterov = 7, weightDecay = 8, decayCount = 9, count = 10 }; };
 struct adamStep { enum : int { p = 0, g = 1, m = 2, v = 3, n = 4, lr = 5, gradScale = 6, beta1 = 7, beta2 = 8, eps = 9, bc1 = 10, bc2 = 11, weightDecay = 12, decoupled = 13, decayCount = 14, count = 15 }; };
+struct dropoutForward { enum : int { y = 0, x = 1, n = 2, rate = 3, seed = 4, step = 5, layer = 6, count = 7 }; };
+struct dropoutBackward { enum : int { dx = 0, dy = 1, x = 2, n = 3, rate = 4, seed = 5, step = 6, layer = 7, prevAct = 8, alpha = 9, count = 10 }; };
+struct batchNormForward { enum : int { y = 0, x = 1, gamma = 2, beta = 3, runMean = 4, runVar = 5, mean = 6, invStd = 7, m = 8, n = 9, update = 10, momentum = 11, eps = 12, act = 13, alpha = 14, count = 15 }; };
+struct batchNormInference { enum : int { y = 0, x = 1, gamma = 2, beta = 3, runMean = 4, runVar = 5, m = 6, n = 7, eps = 8, act = 9, alpha = 10, count = 11 }; };
+struct batchNormBackward { enum : int { dx = 0, dgamma = 1, dbeta = 2, dy = 3, x = 4, gamma = 5, mean = 6, invStd = 7, m = 8, n = 9, scale = 10, prevAct = 11, alpha = 12, count = 13 }; };
+struct layerNormForward { enum : int { y = 0, x = 1, gamma = 2, beta = 3, mean = 4, invStd = 5, m = 6, n = 7, eps = 8, act = 9, alpha = 10, count = 11 }; };
+struct layerNormBackward { enum : int { dx = 0, dgamma = 1, dbeta = 2, dy = 3, x = 4, gamma = 5, mean = 6, invStd = 7, m = 8, n = 9, scale = 10, prevAct = 11, alpha = 12, count = 13 }; };
 }  // namespace arg
 
 }  // namespace abi

@@ -14,6 +14,8 @@ namespace {
 #include "loss.inc"
 #include "optim.inc"
 #include "gemm_small.inc"
+#include "dropout.inc"
+#include "normalization.inc"
 
 constexpr int MR = 14, NR = 32;
 

@@ -13,6 +13,8 @@ namespace {
 #include "loss.inc"
 #include "optim.inc"
 #include "gemm_small.inc"
+#include "dropout.inc"
+#include "normalization.inc"
 
 constexpr int MR = 8, NR = 8;
 

@@ -34,7 +34,7 @@ const INTS: [string, number][] = [
   ['ARG_SLOTS', abi.ARG_SLOTS], ['HYPER_INPUTS', abi.HYPER_INPUTS],
 ];
 const REALS: [string, number][] = [
-  ['MAX_SIZE', abi.MAX_SIZE], ['F32_OVERFLOW', abi.F32_OVERFLOW], ['F32_HALF_MIN', abi.F32_HALF_MIN],
+  ['MAX_SIZE', abi.MAX_SIZE], ['MAX_U32', abi.MAX_U32], ['F32_OVERFLOW', abi.F32_OVERFLOW], ['F32_HALF_MIN', abi.F32_HALF_MIN],
 ];
 
 function fields(prefix: string, l: Layout<string>, scale = 1): [string, number][] {

@@ -29,6 +29,9 @@ if (ACT.softmax !== ACT_MAX) throw new Error('abi: softmax must be the last acti
 /** Probabilities are clamped to [EPS_PROB, 1 - EPS_PROB] inside log() (as Keras does). */
 export const EPS_PROB = 1e-7;
 
+/** The largest u32 argument (the dropout generator's seed, step and layer). */
+export const MAX_U32 = 4294967295;
+
 /** The largest size argument: sizes are int32 on the JavaScript side. */
 export const MAX_SIZE = 2147483647;
 /** The smallest magnitude that rounds to infinity in float32 (2^128 − 2^103): finite below it. */
@@ -71,6 +74,8 @@ export type ArgKind =
   | 'act' // an activation code, ACT above
   | 'prevAct' // an activation code other than softmax
   | 'loss' // a loss code, LOSS above
+  | 'rate' // a number in [0, 1) once rounded to float32 (a dropout rate)
+  | 'u32' // an integer in [0, 2^32 − 1] (the dropout generator's key words)
   | 'bool';
 
 export interface ArgContract {
@@ -110,6 +115,29 @@ export const KERNELS = {
     arg('lr', 'float32'), arg('gradScale', 'float32'), arg('beta1', 'float32'), arg('beta2', 'float32'),
     arg('eps', 'float32'), arg('bc1', 'nonzero'), arg('bc2', 'nonzero'), arg('weightDecay', 'float32'),
     arg('decoupled', 'bool'), arg('decayCount', 'decayCount')],
+  // The layers beyond dense (backend.ts documents the math).
+  dropoutForward: [buf('y', ['n'], true), buf('x', ['n']), arg('n', 'size'), arg('rate', 'rate'), arg('seed', 'u32'),
+    arg('step', 'u32'), arg('layer', 'u32')],
+  dropoutBackward: [buf('dx', ['n'], true), buf('dy', ['n']), buf('x', ['n']), arg('n', 'size'), arg('rate', 'rate'),
+    arg('seed', 'u32'), arg('step', 'u32'), arg('layer', 'u32'), arg('prevAct', 'prevAct'), arg('alpha', 'float32')],
+  batchNormForward: [buf('y', ['m', 'n'], true), buf('x', ['m', 'n']), buf('gamma', ['n']), buf('beta', ['n']),
+    buf('runMean', ['n'], true), buf('runVar', ['n'], true), buf('mean', ['n'], true), buf('invStd', ['n'], true),
+    arg('m', 'size'), arg('n', 'size'), arg('update', 'bool'), arg('momentum', 'float32'), arg('eps', 'nonzero'),
+    arg('act', 'prevAct'), arg('alpha', 'float32')],
+  batchNormInference: [buf('y', ['m', 'n'], true), buf('x', ['m', 'n']), buf('gamma', ['n']), buf('beta', ['n']),
+    buf('runMean', ['n']), buf('runVar', ['n']), arg('m', 'size'), arg('n', 'size'), arg('eps', 'nonzero'),
+    arg('act', 'prevAct'), arg('alpha', 'float32')],
+  batchNormBackward: [{ name: 'dx', kind: 'buffer?', floats: ['m', 'n'], output: true }, buf('dgamma', ['n'], true),
+    buf('dbeta', ['n'], true), buf('dy', ['m', 'n']), buf('x', ['m', 'n']), buf('gamma', ['n']), buf('mean', ['n']),
+    buf('invStd', ['n']), arg('m', 'size'), arg('n', 'size'), arg('scale', 'float32'), arg('prevAct', 'prevAct'),
+    arg('alpha', 'float32')],
+  layerNormForward: [buf('y', ['m', 'n'], true), buf('x', ['m', 'n']), buf('gamma', ['n']), buf('beta', ['n']),
+    buf('mean', ['m'], true), buf('invStd', ['m'], true), arg('m', 'size'), arg('n', 'size'), arg('eps', 'nonzero'),
+    arg('act', 'prevAct'), arg('alpha', 'float32')],
+  layerNormBackward: [{ name: 'dx', kind: 'buffer?', floats: ['m', 'n'], output: true }, buf('dgamma', ['n'], true),
+    buf('dbeta', ['n'], true), buf('dy', ['m', 'n']), buf('x', ['m', 'n']), buf('gamma', ['n']), buf('mean', ['m']),
+    buf('invStd', ['m']), arg('m', 'size'), arg('n', 'size'), arg('scale', 'float32'), arg('prevAct', 'prevAct'),
+    arg('alpha', 'float32')],
 } as const satisfies Record<string, readonly ArgContract[]>;
 
 // ---- native argument block (the Float64Array `args` of a kernel object) --------------------------

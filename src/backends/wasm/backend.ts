@@ -7,6 +7,8 @@ import { FAST, RESOLVED, checkHyper, checkKernel, checkStep, hyperTypesOk, type 
 import { Arena, WasmBuf } from './arena.js';
 
 const K = RESOLVED;
+/** A checked buffer's byte address. */
+const ptr = (b: Buf): number => (b as WasmBuf).ptr;
 
 interface Exports {
   memory: WebAssembly.Memory;
@@ -23,6 +25,19 @@ interface Exports {
     weightDecay: number, decayCount: number): void;
   adamStep(p: number, g: number, m: number, v: number, n: number, lr: number, gradScale: number, beta1: number, beta2: number,
     eps: number, bc1: number, bc2: number, weightDecay: number, decoupled: number, decayCount: number): void;
+  dropoutForward(y: number, x: number, n: number, rate: number, seed: number, step: number, layer: number): void;
+  dropoutBackward(dx: number, dy: number, x: number, n: number, rate: number, seed: number, step: number, layer: number,
+    prevAct: number, alpha: number): void;
+  batchNormForward(y: number, x: number, gamma: number, beta: number, runMean: number, runVar: number, mean: number,
+    invStd: number, m: number, n: number, update: number, momentum: number, eps: number, act: number, alpha: number): void;
+  batchNormInference(y: number, x: number, gamma: number, beta: number, runMean: number, runVar: number, m: number,
+    n: number, eps: number, act: number, alpha: number): void;
+  batchNormBackward(dx: number, dgamma: number, dbeta: number, dy: number, x: number, gamma: number, mean: number,
+    invStd: number, m: number, n: number, scale: number, prevAct: number, alpha: number): void;
+  layerNormForward(y: number, x: number, gamma: number, beta: number, mean: number, invStd: number, m: number, n: number,
+    eps: number, act: number, alpha: number): void;
+  layerNormBackward(dx: number, dgamma: number, dbeta: number, dy: number, x: number, gamma: number, mean: number,
+    invStd: number, m: number, n: number, scale: number, prevAct: number, alpha: number): void;
   /** Leaves the loss in the hyper-parameter block; returns 1 when the hyper-parameters are refused. */
   trainStep(desc: number): number;
 }
@@ -125,6 +140,60 @@ export class WasmBackend implements Backend {
     if (!FAST.adamStep(this.space, p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled, decayCount)) checkKernel(this.space, K.adamStep, p, g, m, v, n, lr, gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled, decayCount);
     this.k.adamStep((p as WasmBuf).ptr, (g as WasmBuf).ptr, (m as WasmBuf).ptr, (v as WasmBuf).ptr, n, lr,
       gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled ? 1 : 0, decayCount);
+  }
+
+  dropoutForward(y: Buf, x: Buf, n: number, rate: number, seed: number, step: number, layer: number): void {
+    if (!FAST.dropoutForward(this.space, y, x, n, rate, seed, step, layer)) checkKernel(this.space, K.dropoutForward, y, x, n, rate, seed, step, layer);
+    this.k.dropoutForward(ptr(y), ptr(x), n, rate, seed, step, layer);
+  }
+
+  dropoutBackward(dx: Buf, dy: Buf, x: Buf, n: number, rate: number, seed: number, step: number, layer: number,
+    prevAct: ActCode, alpha: number): void {
+    if (!FAST.dropoutBackward(this.space, dx, dy, x, n, rate, seed, step, layer, prevAct, alpha)) checkKernel(this.space, K.dropoutBackward, dx, dy, x, n, rate, seed, step, layer, prevAct, alpha);
+    this.k.dropoutBackward(ptr(dx), ptr(dy), ptr(x), n, rate, seed, step, layer, prevAct, alpha);
+  }
+
+  batchNormForward(y: Buf, x: Buf, gamma: Buf, beta: Buf, runMean: Buf, runVar: Buf, mean: Buf, invStd: Buf,
+    m: number, n: number, update: boolean, momentum: number, eps: number, act: ActCode, alpha: number): void {
+    if (!FAST.batchNormForward(this.space, y, x, gamma, beta, runMean, runVar, mean, invStd, m, n, update, momentum, eps, act, alpha)) {
+      checkKernel(this.space, K.batchNormForward, y, x, gamma, beta, runMean, runVar, mean, invStd, m, n, update, momentum, eps, act, alpha);
+    }
+    this.k.batchNormForward(ptr(y), ptr(x), ptr(gamma), ptr(beta), ptr(runMean), ptr(runVar), ptr(mean), ptr(invStd), m, n,
+      update ? 1 : 0, momentum, eps, act, alpha);
+  }
+
+  batchNormInference(y: Buf, x: Buf, gamma: Buf, beta: Buf, runMean: Buf, runVar: Buf, m: number, n: number,
+    eps: number, act: ActCode, alpha: number): void {
+    if (!FAST.batchNormInference(this.space, y, x, gamma, beta, runMean, runVar, m, n, eps, act, alpha)) {
+      checkKernel(this.space, K.batchNormInference, y, x, gamma, beta, runMean, runVar, m, n, eps, act, alpha);
+    }
+    this.k.batchNormInference(ptr(y), ptr(x), ptr(gamma), ptr(beta), ptr(runMean), ptr(runVar), m, n, eps, act, alpha);
+  }
+
+  batchNormBackward(dx: Buf | null, dgamma: Buf, dbeta: Buf, dy: Buf, x: Buf, gamma: Buf, mean: Buf, invStd: Buf,
+    m: number, n: number, scale: number, prevAct: ActCode, alpha: number): void {
+    if (!FAST.batchNormBackward(this.space, dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, scale, prevAct, alpha)) {
+      checkKernel(this.space, K.batchNormBackward, dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, scale, prevAct, alpha);
+    }
+    this.k.batchNormBackward(dx === null ? 0 : ptr(dx), ptr(dgamma), ptr(dbeta), ptr(dy), ptr(x), ptr(gamma), ptr(mean),
+      ptr(invStd), m, n, scale, prevAct, alpha);
+  }
+
+  layerNormForward(y: Buf, x: Buf, gamma: Buf, beta: Buf, mean: Buf, invStd: Buf, m: number, n: number,
+    eps: number, act: ActCode, alpha: number): void {
+    if (!FAST.layerNormForward(this.space, y, x, gamma, beta, mean, invStd, m, n, eps, act, alpha)) {
+      checkKernel(this.space, K.layerNormForward, y, x, gamma, beta, mean, invStd, m, n, eps, act, alpha);
+    }
+    this.k.layerNormForward(ptr(y), ptr(x), ptr(gamma), ptr(beta), ptr(mean), ptr(invStd), m, n, eps, act, alpha);
+  }
+
+  layerNormBackward(dx: Buf | null, dgamma: Buf, dbeta: Buf, dy: Buf, x: Buf, gamma: Buf, mean: Buf, invStd: Buf,
+    m: number, n: number, scale: number, prevAct: ActCode, alpha: number): void {
+    if (!FAST.layerNormBackward(this.space, dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, scale, prevAct, alpha)) {
+      checkKernel(this.space, K.layerNormBackward, dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, scale, prevAct, alpha);
+    }
+    this.k.layerNormBackward(dx === null ? 0 : ptr(dx), ptr(dgamma), ptr(dbeta), ptr(dy), ptr(x), ptr(gamma), ptr(mean),
+      ptr(invStd), m, n, scale, prevAct, alpha);
   }
 
   // The whole step of src/backends/step.ts in one call to the module (assembly/step.ts). The
