@@ -10,7 +10,7 @@ import { trainTestSplit } from '../io/datasets.js';
 import { Model } from '../model/model.js';
 import type { ClassificationMetrics } from '../metrics.js';
 import { type EpochLogs, type Evaluation, type FitOptions } from '../model/fit.js';
-import type { DenseSpec, ModelSpec, OptimizerName } from '../spec.js';
+import { describeLayer, isDense, type DenseSpec, type ModelSpec, type OptimizerName } from '../spec.js';
 import {
   backendOptions, checkWritable, chooseBackend, classMetricLines, classMetrics, count, dataOptions, describeBackend, f4, fraction, layerList, nonNegativeInt,
   nonNegativeNumber, out, perClassJson, positiveInt, positiveNumber, regressionLine, seconds, TARGET_HELP, writeOutput, type BackendFlags,
@@ -273,7 +273,7 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
     const what = enc.task === 'classification' ? `${enc.classes.length} classes` : 'regression';
     out(`data: ${table.source}: ${count(table.x.shape[0])} rows × ${table.x.shape[1]} features, target '${table.target!.name}' (${what})`);
     out(`split: ${count(fitRows)} train, ${count(valRows)} validation, ${count(test?.x.shape[0] ?? 0)} test`);
-    out(`model: ${[spec.inputs, ...spec.layers.map((l) => l.units)].join(' → ')} (${flags.activation}, ${spec.layers[spec.layers.length - 1].activation} output), `
+    out(`model: ${[spec.inputs, ...spec.layers.map((l) => (isDense(l) ? l.units : describeLayer(l)))].join(' → ')} (${flags.activation}, ${(spec.layers[spec.layers.length - 1] as DenseSpec).activation} output), `
       + `${spec.loss}, ${flags.optimizer} lr ${spec.optimizer.learningRate}, ${count(model.paramCount)} parameters`);
     for (const line of model.summary({ print: false }).text.split('\n')) out(line);
     const stopping = flags.patience === 'none' ? 'no early stopping'

@@ -177,6 +177,8 @@ options: FitOptions, saver: CheckpointSaver | null = null): Promise<History> {
   const patience = es?.patience ?? 0, minDelta = es?.minDelta ?? 0;
   let best = higherIsBetter ? -Infinity : Infinity, bestEpoch = -1, wait = 0;
   const bestWeights = es?.restoreBestWeights ? new Float32Array(net.paramCount) : null;
+  // batch normalization's running statistics belong to the weights they were averaged for
+  const bestStats = bestWeights && net.stats ? new Float32Array(net.statCount) : null;
 
   net.optimizerState();
   const order = new Uint32Array(rows);
@@ -278,6 +280,7 @@ options: FitOptions, saver: CheckpointSaver | null = null): Promise<History> {
         bestEpoch = epoch + 1;
         wait = 0;
         bestWeights?.set(net.params.data);
+        if (bestStats) bestStats.set(net.stats!.data);
       } else if (++wait > patience) {
         history.stoppedEarly = true;
         break;
@@ -290,6 +293,7 @@ options: FitOptions, saver: CheckpointSaver | null = null): Promise<History> {
   }
   if (bestWeights && bestEpoch > 0) {
     net.params.data.set(bestWeights);
+    if (bestStats) net.stats!.data.set(bestStats);
     history.bestEpoch = bestEpoch;
   } else if (bestEpoch > 0) {
     history.bestEpoch = bestEpoch;

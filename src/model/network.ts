@@ -5,7 +5,7 @@
 import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type StepHyper } from '../backends/backend.js';
 import { InputError, toTargets, type Matrix, type TargetInput } from '../data.js';
 import { Random } from '../random.js';
-import { checkBatchSize, checkSpec, MAX_BUFFER_FLOATS, type ModelSpec, type Normalization } from '../spec.js';
+import { checkBatchSize, checkSpec, isDense, MAX_BUFFER_FLOATS, type DenseSpec, type ModelSpec, type Normalization } from '../spec.js';
 
 export interface Metrics {
   loss: number;
@@ -16,8 +16,12 @@ export interface Metrics {
 /** Buffers and views for one batch size: created once, reused by every step of that size. */
 export interface Plan {
   m: number;
+  /** One per layer (of the whole stack when the network has layers beyond dense). */
   acts: Buf[];
   deltas: Buf[];
+  /** Per normalization layer (else unused): its saved statistics, per column (batch) or per row (layer). */
+  means: (Buf | null)[];
+  invStds: (Buf | null)[];
   x: Buf;
   y: Buf;
   /** This plan's whole step in one backend call, where the backend compiles steps. */
@@ -37,6 +41,22 @@ interface LayerInfo {
   dw: Buf;
   db: Buf;
 }
+
+// ---- layers beyond dense (dropout, batch and layer normalization) ------------------------------
+// A network with any of them runs the stack below, kernel by kernel (compiled steps cover dense
+// layers only). Each entry's output has its activation `act` (dropout: linear), so that the next
+// entry's backward kernel turns the delta at its input into the delta at this entry's
+// pre-activation, as denseBackward does.
+
+/** How a forward pass runs: training (batch statistics, running averages move, dropout on),
+ * gradients (the same, but nothing moves: the check of Model.gradients), or inference. */
+export type PassMode = 'train' | 'gradients' | 'inference';
+
+type StackLayer =
+  | { kind: 'dense'; width: number; act: ActCode; alpha: number; dense: LayerInfo }
+  | { kind: 'dropout'; width: number; act: ActCode; alpha: number; rate: number }
+  | { kind: 'batchNormalization' | 'layerNormalization'; width: number; act: ActCode; alpha: number; eps: number;
+    momentum: number; gamma: Buf; beta: Buf; dgamma: Buf; dbeta: Buf; runMean: Buf | null; runVar: Buf | null };
 
 export class Network {
   readonly spec: ModelSpec;
@@ -68,24 +88,51 @@ export class Network {
   private xStore: Buf | null = null;
   private yStore: Buf | null = null;
 
+  /** The whole layer sequence, when it has layers beyond dense (else null: the dense-only path). */
+  readonly stack: StackLayer[] | null;
+  /** Batch normalization's running means and variances (not trained: outside params), or null. */
+  readonly stats: Buf | null;
+  readonly statCount: number;
+  /** The stats from before the last training step (restored with the params when it diverges). */
+  private statsBackup: Float32Array | null = null;
+  /** Counts training forward passes: the dropout generator's step key. */
+  private passes = 0;
+  private meanStore: (Buf | null)[] = [];
+  private invStdStore: (Buf | null)[] = [];
+
   constructor(spec: ModelSpec, backend: Backend) {
     this.spec = checkSpec(spec);
     this.backend = backend;
     this.loss = LOSS[this.spec.loss];
-    const dims = [this.spec.inputs, ...this.spec.layers.map((l) => l.units)];
-    let weights = 0, biases = 0;
-    for (let l = 0; l < this.spec.layers.length; l++) {
-      weights += dims[l] * dims[l + 1];
-      biases += dims[l + 1];
+    const specs = this.spec.layers;
+    const denseSpecs = specs.filter(isDense);
+    // input width of each dense layer: the width reaching it through the stack
+    const inputsOf: number[] = [];
+    let w = this.spec.inputs, normParams = 0, statCount = 0;
+    for (const s of specs) {
+      if (isDense(s)) {
+        inputsOf.push(w);
+        w = s.units;
+      } else if (s.type !== 'dropout') {
+        normParams += 2 * w;
+        if (s.type === 'batchNormalization') statCount += 2 * w;
+      }
     }
+    let weights = 0, biases = 0;
+    denseSpecs.forEach((s, l) => {
+      weights += inputsOf[l] * s.units;
+      biases += s.units;
+    });
     this.decayCount = weights;
-    this.paramCount = weights + biases;
+    this.paramCount = weights + biases + normParams;
     this.params = backend.alloc(this.paramCount);
     this.grads = backend.alloc(this.paramCount);
+    this.statCount = statCount;
+    this.stats = statCount > 0 ? backend.alloc(statCount) : null;
     this.layers = [];
     let wOff = 0, bOff = weights;
-    for (let l = 0; l < this.spec.layers.length; l++) {
-      const inp = dims[l], out = dims[l + 1], s = this.spec.layers[l];
+    denseSpecs.forEach((s, l) => {
+      const inp = inputsOf[l], out = s.units;
       this.layers.push({
         inp, out, act: ACT[s.activation], alpha: s.alpha ?? 0,
         w: this.params.view(wOff, inp * out), b: this.params.view(bOff, out),
@@ -93,6 +140,32 @@ export class Network {
       });
       wOff += inp * out;
       bOff += out;
+    });
+    if (denseSpecs.length === specs.length) {
+      this.stack = null;
+    } else {
+      // norm parameters after the biases (no weight decay), stats in their own buffer
+      let nOff = weights + biases, sOff = 0, dense = 0;
+      w = this.spec.inputs;
+      this.stack = specs.map((s): StackLayer => {
+        if (isDense(s)) {
+          const L = this.layers[dense++];
+          w = L.out;
+          return { kind: 'dense', width: L.out, act: L.act, alpha: L.alpha, dense: L };
+        }
+        if (s.type === 'dropout') return { kind: 'dropout', width: w, act: ACT.linear, alpha: 0, rate: s.rate };
+        const bn = s.type === 'batchNormalization';
+        const e: StackLayer = {
+          kind: s.type, width: w, act: ACT[s.activation ?? 'linear'], alpha: s.alpha ?? 0, eps: s.epsilon ?? 1e-3,
+          momentum: bn ? (s.momentum ?? 0.99) : 0,
+          gamma: this.params.view(nOff, w), beta: this.params.view(nOff + w, w),
+          dgamma: this.grads.view(nOff, w), dbeta: this.grads.view(nOff + w, w),
+          runMean: bn ? this.stats!.view(sOff, w) : null, runVar: bn ? this.stats!.view(sOff + w, w) : null,
+        };
+        nOff += 2 * w;
+        if (bn) sOff += 2 * w;
+        return e;
+      });
     }
     const o = this.spec.optimizer;
     this.hyper = {
@@ -103,6 +176,11 @@ export class Network {
       eps: o.type === 'adam' || o.type === 'adamw' ? (o.epsilon ?? 1e-8) : 0, bc1: 1, bc2: 1,
     };
     this.initialize(this.spec.seed ?? 0);
+  }
+
+  /** Layers in the stack (or dense layers when there is no stack). */
+  private get depth(): number {
+    return this.stack ? this.stack.length : this.layers.length;
   }
 
   get inputs(): number {
@@ -122,17 +200,49 @@ export class Network {
     const p = this.params.data;
     p.fill(0);
     let off = 0;
+    const denseSpecs = this.spec.layers.filter(isDense) as DenseSpec[];
     for (let l = 0; l < this.layers.length; l++) {
       const { inp, out } = this.layers[l];
-      const he = this.spec.layers[l].init === 'he';
+      const he = denseSpecs[l].init === 'he';
       const scale = he ? Math.sqrt(2 / inp) : Math.sqrt(6 / (inp + out));
       for (let i = 0; i < inp * out; i++) p[off + i] = he ? scale * rng.normal() : scale * (2 * rng.uniform() - 1);
       off += inp * out;
     }
+    // normalization: γ = 1, β = 0; running mean 0, variance 1 (Keras's initializers)
+    for (const e of this.stack ?? []) {
+      if (e.kind === 'batchNormalization' || e.kind === 'layerNormalization') {
+        e.gamma.data.fill(1);
+        e.runMean?.data.fill(0);
+        e.runVar?.data.fill(1);
+      }
+    }
+    this.passes = 0;
     this.resetOptimizer();
   }
 
-  /** Layer l's weights (in, out) and bias (out), copies. */
+  /** The running statistics (batch normalization's means and variances, layer by layer), a copy. */
+  getStats(): Float32Array {
+    return this.stats ? this.stats.data.slice() : new Float32Array(0);
+  }
+
+  /** Sets the running statistics (statCount values; variances must be ≥ 0). */
+  setStats(values: ArrayLike<number>): void {
+    if (values.length !== this.statCount) throw new InputError(`setStats: expected ${this.statCount} values, got ${values.length}`);
+    let at = 0;
+    for (const e of this.stack ?? []) {
+      if (e.kind !== 'batchNormalization') continue;
+      for (let j = 0; j < 2 * e.width; j++) {
+        const v = values[at + j];
+        if (!Number.isFinite(v) || (j >= e.width && v < 0)) {
+          throw new InputError(`setStats: ${j < e.width ? 'running mean' : 'running variance'} ${j % e.width} of a batch normalization is ${v}`);
+        }
+      }
+      at += 2 * e.width;
+    }
+    this.stats?.data.set(values);
+  }
+
+  /** Dense layer l's weights (in, out) and bias (out), copies (normalization parameters: see params). */
   getWeights(): { w: Float32Array; b: Float32Array }[] {
     return this.layers.map((l) => ({ w: l.w.data.slice(), b: l.b.data.slice() }));
   }
@@ -175,17 +285,28 @@ export class Network {
       // doubling (for fewer regrowths) only as far as a buffer may go
       let widest = this.inputs;
       for (const l of this.layers) widest = Math.max(widest, l.out);
+      for (const e of this.stack ?? []) widest = Math.max(widest, e.width);
       this.capacity = Math.max(m, Math.min(this.capacity * 2, Math.floor(MAX_BUFFER_FLOATS / widest)));
       this.plans.clear();
-      this.actStore = this.layers.map((l) => this.backend.alloc(this.capacity * l.out));
-      this.deltaStore = this.layers.map((l) => this.backend.alloc(this.capacity * l.out));
+      const widths = this.stack ? this.stack.map((e) => e.width) : this.layers.map((l) => l.out);
+      this.actStore = widths.map((w) => this.backend.alloc(this.capacity * w));
+      this.deltaStore = widths.map((w) => this.backend.alloc(this.capacity * w));
+      // per normalization layer: batch statistics per column, layer statistics per row
+      const statFloats = (this.stack ?? []).map((e) => (e.kind === 'batchNormalization' ? e.width : e.kind === 'layerNormalization' ? this.capacity : 0));
+      this.meanStore = statFloats.map((n) => (n > 0 ? this.backend.alloc(n) : null));
+      this.invStdStore = statFloats.map((n) => (n > 0 ? this.backend.alloc(n) : null));
       this.xStore = this.backend.alloc(this.capacity * this.inputs);
       this.yStore = this.backend.alloc(this.capacity * this.outputs);
     }
+    const widths = this.stack ? this.stack.map((e) => e.width) : this.layers.map((l) => l.out);
+    const statView = (b: Buf | null, i: number): Buf | null =>
+      b === null ? null : this.stack![i].kind === 'layerNormalization' ? b.view(0, m) : b;
     const p: Plan = {
       m,
-      acts: this.layers.map((l, i) => this.actStore[i].view(0, m * l.out)),
-      deltas: this.layers.map((l, i) => this.deltaStore[i].view(0, m * l.out)),
+      acts: widths.map((w, i) => this.actStore[i].view(0, m * w)),
+      deltas: widths.map((w, i) => this.deltaStore[i].view(0, m * w)),
+      means: this.meanStore.map(statView),
+      invStds: this.invStdStore.map(statView),
       x: this.xStore!.view(0, m * this.inputs),
       y: this.yStore!.view(0, m * this.outputs),
     };
@@ -203,8 +324,12 @@ export class Network {
   // ---------------------------------------------------------------------------------------------
   // The loop
 
-  /** Forward pass of the rows in plan.x; the output is plan.acts[last]. */
-  forward(p: Plan): void {
+  /** Forward pass of the rows in plan.x (inference unless told); the output is plan.acts[last]. */
+  forward(p: Plan, mode: PassMode = 'inference'): void {
+    if (this.stack) {
+      this.forwardStack(p, mode);
+      return;
+    }
     let input = p.x;
     for (let l = 0; l < this.layers.length; l++) {
       const L = this.layers[l];
@@ -215,13 +340,16 @@ export class Network {
 
   /** Loss summed over the batch; fills the output delta. */
   lossDelta(p: Plan): number {
-    const last = this.layers[this.layers.length - 1];
-    return this.backend.lossDelta(p.deltas[this.layers.length - 1], p.acts[this.layers.length - 1], p.y,
-      p.m, last.out, this.loss, last.act, last.alpha);
+    const last = this.layers[this.layers.length - 1], out = this.depth - 1;
+    return this.backend.lossDelta(p.deltas[out], p.acts[out], p.y, p.m, last.out, this.loss, last.act, last.alpha);
   }
 
-  /** Gradients of the mean loss into the grads arena. */
+  /** Gradients of the mean loss into the grads arena (after a forward pass in 'train' or 'gradients' mode). */
   backward(p: Plan): void {
+    if (this.stack) {
+      this.backwardStack(p);
+      return;
+    }
     const scale = 1 / p.m;
     for (let l = this.layers.length - 1; l >= 0; l--) {
       const L = this.layers[l];
@@ -231,6 +359,69 @@ export class Network {
       // accepts, rather than this layer's own (softmax is not a valid previous activation)
       const prevAct = l === 0 ? ACT.linear : this.layers[l - 1].act, prevAlpha = l === 0 ? 0 : this.layers[l - 1].alpha;
       this.backend.denseBackward(L.dw, L.db, dx, p.deltas[l], x, L.w, p.m, L.inp, L.out, scale, prevAct, prevAlpha);
+    }
+  }
+
+  /** The dropout generator's key words for a pass: the model's seed and the pass count (mod 2^32). */
+  private dropoutSeed(): number {
+    return (this.spec.seed ?? 0) >>> 0;
+  }
+
+  private forwardStack(p: Plan, mode: PassMode): void {
+    const be = this.backend, m = p.m, stack = this.stack!;
+    const training = mode !== 'inference', step = this.passes >>> 0, seed = this.dropoutSeed();
+    let input = p.x;
+    for (let k = 0; k < stack.length; k++) {
+      const e = stack[k], y = p.acts[k];
+      switch (e.kind) {
+        case 'dense': {
+          const L = e.dense;
+          be.denseForward(y, input, L.w, L.b, m, L.inp, L.out, L.act, L.alpha);
+          break;
+        }
+        case 'dropout':
+          // off in inference: the next layer reads this layer's input as it is
+          if (!training) continue;
+          be.dropoutForward(y, input, m * e.width, e.rate, seed, step, k);
+          break;
+        case 'batchNormalization':
+          if (training) {
+            be.batchNormForward(y, input, e.gamma, e.beta, e.runMean!, e.runVar!, p.means[k]!, p.invStds[k]!, m, e.width,
+              mode === 'train', e.momentum, e.eps, e.act, e.alpha);
+          } else {
+            be.batchNormInference(y, input, e.gamma, e.beta, e.runMean!, e.runVar!, m, e.width, e.eps, e.act, e.alpha);
+          }
+          break;
+        default:
+          be.layerNormForward(y, input, e.gamma, e.beta, p.means[k]!, p.invStds[k]!, m, e.width, e.eps, e.act, e.alpha);
+      }
+      input = y;
+    }
+  }
+
+  private backwardStack(p: Plan): void {
+    const be = this.backend, m = p.m, stack = this.stack!, scale = 1 / m;
+    const step = this.passes >>> 0, seed = this.dropoutSeed();
+    for (let k = stack.length - 1; k >= 0; k--) {
+      const e = stack[k], dy = p.deltas[k];
+      const x = k === 0 ? p.x : p.acts[k - 1];
+      const dx = k === 0 ? null : p.deltas[k - 1];
+      const prevAct = k === 0 ? ACT.linear : stack[k - 1].act, prevAlpha = k === 0 ? 0 : stack[k - 1].alpha;
+      switch (e.kind) {
+        case 'dense': {
+          const L = e.dense;
+          be.denseBackward(L.dw, L.db, dx, dy, x, L.w, m, L.inp, L.out, scale, prevAct, prevAlpha);
+          break;
+        }
+        case 'dropout':
+          if (dx) be.dropoutBackward(dx, dy, x, m * e.width, e.rate, seed, step, k, prevAct, prevAlpha);
+          break;
+        case 'batchNormalization':
+          be.batchNormBackward(dx, e.dgamma, e.dbeta, dy, x, e.gamma, p.means[k]!, p.invStds[k]!, m, e.width, scale, prevAct, prevAlpha);
+          break;
+        default:
+          be.layerNormBackward(dx, e.dgamma, e.dbeta, dy, x, e.gamma, p.means[k]!, p.invStds[k]!, m, e.width, scale, prevAct, prevAlpha);
+      }
     }
   }
 
@@ -264,6 +455,21 @@ export class Network {
    * steps runs the same sequence in one call.
    */
   trainStep(p: Plan, lr: number): void {
+    if (this.stack) {
+      // the running statistics move in the forward pass: kept to restore if the step diverges
+      if (this.stats) (this.statsBackup ??= new Float32Array(this.statCount)).set(this.stats.data);
+      this.forward(p, 'train');
+      const loss = this.stepLoss[0] = this.lossDelta(p);
+      if (!Number.isFinite(loss)) {
+        if (this.stats) this.stats.data.set(this.statsBackup!);
+        return;
+      }
+      this.backward(p);
+      this.passes++;
+      this.backup!.data.set(this.params.data);
+      this.update(lr);
+      return;
+    }
     if (this.fusedSteps && this.backend.compileStep) {
       const compiled = p.compiled ?? (p.compiled = this.compileStep(p));
       const h = this.hyper, o = this.spec.optimizer;
@@ -337,7 +543,7 @@ export class Network {
 
   /** Number of correct predictions in the plan's output against its targets. */
   correct(p: Plan): number {
-    const outs = this.outputs, a = p.acts[this.layers.length - 1].data, y = p.y.data;
+    const outs = this.outputs, a = p.acts[this.depth - 1].data, y = p.y.data;
     // one loop per rule: V8 compiled the two rules in one loop, the unused one included, into
     // code that boxed a number on every call (16 B per step on wasm)
     return this.loss === LOSS.categoricalCrossEntropy ? argmaxMatches(a, y, p.m, outs) : thresholdMatches(a, y, p.m, outs);
@@ -354,7 +560,7 @@ export class Network {
       const p = this.plan(Math.min(batchSize, rows - start));
       this.stage(p, X, null, start);
       this.forward(p);
-      into.set(p.acts[this.layers.length - 1].data.subarray(0, p.m * outs), start * outs);
+      into.set(p.acts[this.depth - 1].data.subarray(0, p.m * outs), start * outs);
     }
   }
 }
