@@ -10,7 +10,7 @@ import { trainTestSplit } from '../io/datasets.js';
 import { Model } from '../model/model.js';
 import type { ClassificationMetrics } from '../metrics.js';
 import { type EpochLogs, type Evaluation, type FitOptions } from '../model/fit.js';
-import { describeLayer, isDense, type DenseSpec, type ModelSpec, type OptimizerName } from '../spec.js';
+import { describeLayer, isDense, type DenseSpec, type LayerSpec, type ModelSpec, type OptimizerName } from '../spec.js';
 import {
   backendOptions, checkWritable, chooseBackend, classMetricLines, classMetrics, count, dataOptions, describeBackend, f4, fraction, layerList, nonNegativeInt,
   nonNegativeNumber, out, perClassJson, positiveInt, positiveNumber, regressionLine, seconds, TARGET_HELP, writeOutput, type BackendFlags,
@@ -30,6 +30,8 @@ interface TrainFlags extends BackendFlags {
   task: 'auto' | 'classification' | 'regression';
   layers: number[];
   activation: ActivationName;
+  dropout?: number;
+  batchNorm?: boolean;
   loss?: LossName;
   optimizer: OptimizerName;
   lr?: number;
@@ -84,6 +86,8 @@ export function trainCommand(): Command {
       .choices(['auto', 'classification', 'regression']).default('auto'))
     .addOption(new Option('-l, --layers <WIDTHS>', "hidden layer widths, comma-separated ('none' for no hidden layer)").argParser(layerList).default([32], '32'))
     .addOption(new Option('-a, --activation <NAME>', 'activation of the hidden layers').choices(ACTIVATIONS).default('relu'))
+    .option('--dropout <RATE>', 'dropout after each hidden layer, at this rate in [0, 1) (off in evaluation and prediction)', fraction('--dropout'))
+    .option('--batch-norm', 'batch normalization after each hidden layer, before its activation (dense → batch norm → activation → dropout)')
     .addOption(new Option('--loss <NAME>', 'loss (default: categoricalCrossEntropy for classes, mse for values)').choices(LOSSES))
     .addOption(new Option('-o, --optimizer <NAME>', 'optimizer').choices(OPTIMIZERS).default('adam'))
     .option('--lr <RATE>', 'learning rate (default: 0.01)', positiveNumber('--lr'))
@@ -108,15 +112,32 @@ Examples:
   $ deltaprop train builtin:digits --layers 64 --epochs 30 --seed 1
   $ deltaprop train wine.csv --target cultivar --layers 32,16 --epochs 60 --seed 1 --save wine.model
   $ deltaprop train houses.csv --target price --task regression --plot curves.svg
-  $ deltaprop train train-images-idx3-ubyte.gz --layers 256,128 --epochs 10 --batch-size 128 --json`)
+  $ deltaprop train train-images-idx3-ubyte.gz --layers 256,128 --epochs 10 --batch-size 128 --json
+  $ deltaprop train train-images-idx3-ubyte.gz --layers 512,512 --batch-norm --dropout 0.2 --batch-size 128`)
     .action(async (data: string, flags: TrainFlags) => {
       await train(data, flags);
     });
 }
 
+/**
+ * The hidden layers: per width a dense layer with the activation, or with --batch-norm a linear
+ * dense layer and a batch normalization that applies it (normalize, then the nonlinearity, as in
+ * the batch normalization paper and PyTorch's usual Linear → BatchNorm1d → ReLU); then dropout.
+ */
+function hiddenLayers(flags: TrainFlags): LayerSpec[] {
+  const act = flags.activation;
+  return flags.layers.flatMap((units): LayerSpec[] => [
+    ...(flags.batchNorm
+      ? [{ units, activation: 'linear', init: act === 'relu' || act === 'leakyRelu' ? 'he' : 'glorot' } as DenseSpec,
+        { type: 'batchNormalization', activation: act } as LayerSpec]
+      : [{ units, activation: act } as DenseSpec]),
+    ...(flags.dropout ? [{ type: 'dropout', rate: flags.dropout } as LayerSpec] : []),
+  ]);
+}
+
 /** Model spec for the task: softmax + cross-entropy for classes, a linear output + mse for values. */
 function buildSpec(inputs: number, enc: Encoded, flags: TrainFlags): ModelSpec {
-  const hidden: DenseSpec[] = flags.layers.map((units) => ({ units, activation: flags.activation }));
+  const hidden = hiddenLayers(flags);
   const lr = flags.lr ?? DEFAULT_LR[flags.optimizer];
   const optimizer = { type: flags.optimizer, learningRate: lr, ...(flags.weightDecay !== undefined ? { weightDecay: flags.weightDecay } : {}) };
   if (enc.task === 'classification') {
