@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { JsBackend } from '../src/backends/js.js';
-import { fitNormalization, loadBuiltin, Model, modelFromBytes, modelToBytes, SpecError, toOnnx, trainTestSplit, type LayerSpec, type ModelSpec } from '../src/index.js';
+import { fitNormalization, fromOnnx, loadBuiltin, Model, modelFromBytes, modelToBytes, SpecError, toOnnx, trainTestSplit, type LayerSpec, type ModelSpec } from '../src/index.js';
 import { parseModelFile } from '../src/io/modelFile.js';
 import { Random } from '../src/random.js';
 import { checkSpec, isDense } from '../src/spec.js';
@@ -336,5 +336,7 @@ describe('ONNX export of the new layers', () => {
     } finally {
       await session.release();
     }
+    // importing it back is refused, naming the first node the importer does not support
+    await expect(fromOnnx(bytes, { backend: 'js' })).rejects.toThrow("ONNX import: node 3 (BatchNormalization 'layer1_batchnorm') is not supported");
   });
 });
