@@ -5,7 +5,7 @@ import { gemmEx, EPI_NONE, scratchEnd } from './gemm';
 export { denseForward, denseBackward } from './dense';
 export { lossDelta, sumSquares } from './loss';
 export { sgdStep, momentumStep, adamStep } from './optim';
-export { trainStep } from './step';
+export { resolveProgram, runProgram } from './interpreter';
 export { dropoutForward, dropoutBackward } from './dropout';
 export { batchNormForward, batchNormInference, batchNormBackward, layerNormForward, layerNormBackward } from './normalization';
 

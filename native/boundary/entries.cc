@@ -404,7 +404,7 @@ const EntryPoint kKernelEntries[] = {{"gemm", Gemm<Args>}, {"denseForward", Dens
     {"batchNormForwardFast", BatchNormForward<FastArgs>}, {"batchNormInferenceFast", BatchNormInference<FastArgs>},
     {"batchNormBackwardFast", NormBackward<FastArgs, false>}, {"layerNormForwardFast", LayerNormForward<FastArgs>},
     {"layerNormBackwardFast", NormBackward<FastArgs, true>},
-    {"compileStep", CompileStep},
+    {"compileProgram", CompileProgram},
     {"gatherRows", GatherRows},
     {"vexp", VExp}, {"vact", VAct}, {"setThreads", SetThreads}, {"getThreads", GetThreads}};
 const size_t kKernelEntryCount = sizeof kKernelEntries / sizeof kKernelEntries[0];

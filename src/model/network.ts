@@ -1,8 +1,11 @@
 // The network a Model trains: its arenas (params, grads, optimizer state, the backup), the
-// buffers for each batch size (plans), batch staging, and one training step, forward pass and
-// update, run kernel by kernel from here or compiled into one backend call. Model (model.ts) is
-// the public face; fit.ts drives the epochs.
-import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type StepHyper } from '../backends/backend.js';
+// buffers for each batch size (plans), batch staging, and the programs of each plan (a training
+// step, a forward pass: src/backends/program.ts builds them), run in one backend call where the
+// backend compiles programs, else op by op (src/backends/interpreter.ts). Model (model.ts) is the
+// public face; fit.ts drives the epochs.
+import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledProgram, type LossCode, type StepDesc, type StepHyper } from '../backends/backend.js';
+import { interpret } from '../backends/interpreter.js';
+import { forwardProgram, gradientProgram, trainProgram, type Op, type Program } from '../backends/program.js';
 import { InputError, toTargets, type Matrix, type TargetInput } from '../data.js';
 import { Random } from '../random.js';
 import { checkBatchSize, checkSpec, isDense, MAX_BUFFER_FLOATS, type DenseSpec, type ModelSpec, type Normalization } from '../spec.js';
@@ -24,8 +27,12 @@ export interface Plan {
   invStds: (Buf | null)[];
   x: Buf;
   y: Buf;
-  /** This plan's whole step in one backend call, where the backend compiles steps. */
-  compiled?: CompiledStep;
+  /** The training step's program (built on the first step) and, where the backend compiles programs, its one call. */
+  train?: Program;
+  compiledTrain?: CompiledProgram;
+  /** The forward pass's program and its one call. */
+  forward?: Program;
+  compiledForward?: CompiledProgram;
 }
 
 /** Staging copies of at least this many floats go through the backend's gatherRows, if it has one. */
@@ -65,7 +72,10 @@ export class Network {
   readonly params: Buf;
   readonly grads: Buf;
   readonly paramCount: number;
-  /** Run each step as one backend call where the backend compiles steps (Model.fusedSteps). */
+  /**
+   * Run each program (training step, forward pass) as one backend call where the backend compiles
+   * programs (Model.fusedSteps); else op by op through the Backend's kernels.
+   */
   fusedSteps = true;
   readonly layers: LayerInfo[];
   private readonly decayCount: number;
@@ -81,6 +91,8 @@ export class Network {
    * number each step wherever V8 does not inline the call.
    */
   readonly stepLoss = new Float64Array(1);
+  /** Where a program without a loss op would leave one (never read). */
+  private readonly noLoss = new Float64Array(1);
   private capacity = 0;
   private plans = new Map<number, Plan>();
   private actStore: Buf[] = [];
@@ -98,6 +110,9 @@ export class Network {
   /** Counts training forward passes: the dropout generator's step key. */
   private passes = 0;
   private meanStore: (Buf | null)[] = [];
+  /** The update at the end of a stack network's training step (updateOps), and its one call. */
+  private updateProgram: Program | null = null;
+  private compiledUpdate: CompiledProgram | null = null;
   private invStdStore: (Buf | null)[] = [];
 
   constructor(spec: ModelSpec, backend: Backend) {
@@ -330,12 +345,16 @@ export class Network {
       this.forwardStack(p, mode);
       return;
     }
-    let input = p.x;
-    for (let l = 0; l < this.layers.length; l++) {
-      const L = this.layers[l];
-      this.backend.denseForward(p.acts[l], input, L.w, L.b, p.m, L.inp, L.out, L.act, L.alpha);
-      input = p.acts[l];
+    if (this.fusedSteps && this.backend.compileProgram) {
+      const compiled = p.compiledForward ?? (p.compiledForward = this.backend.compileProgram(p.forward ?? this.forwardOps(p)));
+      compiled.run(null);
+      return;
     }
+    interpret(this.backend, p.forward ?? this.forwardOps(p), null, this.noLoss);
+  }
+
+  private forwardOps(p: Plan): Program {
+    return (p.forward = forwardProgram(this.describe(p)));
   }
 
   /** Loss summed over the batch; fills the output delta. */
@@ -344,22 +363,18 @@ export class Network {
     return this.backend.lossDelta(p.deltas[out], p.acts[out], p.y, p.m, last.out, this.loss, last.act, last.alpha);
   }
 
-  /** Gradients of the mean loss into the grads arena (after a forward pass in 'train' or 'gradients' mode). */
-  backward(p: Plan): void {
+  /** Gradients of the mean loss over the staged batch into the grads arena; returns the summed loss. */
+  gradients(p: Plan): number {
     if (this.stack) {
-      this.backwardStack(p);
-      return;
+      // batch statistics and the next step's dropout masks, with nothing moving (PassMode 'gradients')
+      this.forwardStack(p, 'gradients');
+      const loss = this.lossDelta(p);
+      if (Number.isFinite(loss)) this.backwardStack(p);
+      return loss;
     }
-    const scale = 1 / p.m;
-    for (let l = this.layers.length - 1; l >= 0; l--) {
-      const L = this.layers[l];
-      const x = l === 0 ? p.x : p.acts[l - 1];
-      const dx = l === 0 ? null : p.deltas[l - 1];
-      // the first layer has no previous activation (dx is null): pass linear, which every backend
-      // accepts, rather than this layer's own (softmax is not a valid previous activation)
-      const prevAct = l === 0 ? ACT.linear : this.layers[l - 1].act, prevAlpha = l === 0 ? 0 : this.layers[l - 1].alpha;
-      this.backend.denseBackward(L.dw, L.db, dx, p.deltas[l], x, L.w, p.m, L.inp, L.out, scale, prevAct, prevAlpha);
-    }
+    const out = new Float64Array(1);
+    interpret(this.backend, gradientProgram(this.describe(p)), null, out);
+    return out[0];
   }
 
   /** The dropout generator's key words for a pass: the model's seed and the pass count (mod 2^32). */
@@ -425,73 +440,73 @@ export class Network {
     }
   }
 
-  /** One optimizer update from the grads arena. */
-  update(lr: number): void {
-    const o = this.spec.optimizer, b = this.backend, n = this.paramCount, wd = o.weightDecay ?? 0;
-    let gradScale = 1;
-    if (o.clipNorm !== undefined) {
-      const norm = Math.sqrt(b.sumSquares(this.grads, n));
-      if (norm > o.clipNorm) gradScale = o.clipNorm / norm;
+  /**
+   * The end of a training step after the backward pass, as the program tail trainProgram ends
+   * with: clip by norm, backup <- params, the optimizer's update (program.ts ops; compiled where
+   * the backend compiles programs).
+   */
+  private updateOps(): Program {
+    const p = this.params, g = this.grads, n = this.paramCount, decayCount = this.decayCount, o = this.spec.optimizer;
+    const ops: Op[] = [{ op: 'clipNorm', g, n }, { op: 'copy', dst: this.backup!, src: p, n }];
+    if (o.type === 'sgd') ops.push({ op: 'sgdUpdate', p, g, n, decayCount });
+    else if (o.type === 'momentum') ops.push({ op: 'momentumUpdate', p, g, v: this.state1!, n, decayCount });
+    else ops.push({ op: 'adamUpdate', p, g, m: this.state1!, v: this.state2!, n, decoupled: o.type === 'adamw', decayCount });
+    return ops;
+  }
+
+  /** A training step of a network with layers beyond dense: their kernels one by one, then the update program. */
+  private trainStack(p: Plan, h: StepHyper): void {
+    // the running statistics move in the forward pass: kept to restore if the step diverges
+    if (this.stats) (this.statsBackup ??= new Float32Array(this.statCount)).set(this.stats.data);
+    this.forwardStack(p, 'train');
+    const loss = this.stepLoss[0] = this.lossDelta(p);
+    if (!Number.isFinite(loss)) {
+      if (this.stats) this.stats.data.set(this.statsBackup!);
+      return;
     }
-    this.step++;
-    switch (o.type) {
-      case 'sgd':
-        b.sgdStep(this.params, this.grads, n, lr, gradScale, wd, this.decayCount);
-        break;
-      case 'momentum':
-        b.momentumStep(this.params, this.grads, this.state1!, n, lr, gradScale, o.momentum ?? 0.9, o.nesterov ?? false, wd, this.decayCount);
-        break;
-      default: {
-        const b1 = o.beta1 ?? 0.9, b2 = o.beta2 ?? 0.999;
-        b.adamStep(this.params, this.grads, this.state1!, this.state2!, n, lr, gradScale, b1, b2, o.epsilon ?? 1e-8,
-          1 - Math.pow(b1, this.step), 1 - Math.pow(b2, this.step), wd, o.type === 'adamw', this.decayCount);
-      }
+    this.backwardStack(p);
+    this.passes++;
+    const update = this.updateProgram ?? (this.updateProgram = this.updateOps());
+    if (this.fusedSteps && this.backend.compileProgram) {
+      (this.compiledUpdate ?? (this.compiledUpdate = this.backend.compileProgram(update))).run(h);
+    } else {
+      interpret(this.backend, update, h, this.noLoss);
     }
   }
 
   /**
    * One training step on a batch already staged in plan.x / plan.y: forward, loss, backward,
-   * update. Leaves the summed loss (before the update) in stepLoss[0]. A backend that compiles
-   * steps runs the same sequence in one call.
+   * clip, backup, update (program.ts trainProgram). Leaves the summed loss (before the update) in
+   * stepLoss[0].
    */
   trainStep(p: Plan, lr: number): void {
+    const h = this.hyper, o = this.spec.optimizer;
+    h.lr = lr;
+    if (o.type === 'adam' || o.type === 'adamw') {
+      h.bc1 = 1 - Math.pow(h.beta1, this.step + 1);
+      h.bc2 = 1 - Math.pow(h.beta2, this.step + 1);
+    }
     if (this.stack) {
-      // the running statistics move in the forward pass: kept to restore if the step diverges
-      if (this.stats) (this.statsBackup ??= new Float32Array(this.statCount)).set(this.stats.data);
-      this.forward(p, 'train');
-      const loss = this.stepLoss[0] = this.lossDelta(p);
-      if (!Number.isFinite(loss)) {
-        if (this.stats) this.stats.data.set(this.statsBackup!);
-        return;
-      }
-      this.backward(p);
-      this.passes++;
-      this.backup!.data.set(this.params.data);
-      this.update(lr);
+      this.trainStack(p, h);
+      if (Number.isFinite(this.stepLoss[0])) this.step++;
       return;
     }
-    if (this.fusedSteps && this.backend.compileStep) {
-      const compiled = p.compiled ?? (p.compiled = this.compileStep(p));
-      const h = this.hyper, o = this.spec.optimizer;
-      h.lr = lr;
-      if (o.type === 'adam' || o.type === 'adamw') {
-        h.bc1 = 1 - Math.pow(h.beta1, this.step + 1);
-        h.bc2 = 1 - Math.pow(h.beta2, this.step + 1);
-      }
+    if (this.fusedSteps && this.backend.compileProgram) {
+      const compiled = p.compiledTrain ?? (p.compiledTrain = this.backend.compileProgram(p.train ?? this.trainOps(p)));
       compiled.run(h);
-      const loss = this.stepLoss[0] = compiled.loss[0];
-      if (Number.isFinite(loss)) this.step++;
-      return;
+      this.stepLoss[0] = compiled.loss[0];
+    } else {
+      interpret(this.backend, p.train ?? this.trainOps(p), h, this.stepLoss);
     }
-    this.forward(p);
-    const loss = this.stepLoss[0] = this.lossDelta(p);
-    if (!Number.isFinite(loss)) return;
-    this.backward(p);
-    this.backup!.data.set(this.params.data);
-    this.update(lr);
+    if (Number.isFinite(this.stepLoss[0])) this.step++;
   }
 
-  compileStep(p: Plan): CompiledStep {
+  private trainOps(p: Plan): Program {
+    return (p.train = trainProgram(this.describe(p)));
+  }
+
+  /** The plan's buffers and the network's shape, as program.ts builds programs from them. */
+  describe(p: Plan): StepDesc {
     const o = this.spec.optimizer;
     const wOffsets: number[] = [], bOffsets: number[] = [];
     let w = 0, b = this.decayCount;
@@ -501,13 +516,14 @@ export class Network {
       w += L.inp * L.out;
       b += L.out;
     }
-    return this.backend.compileStep!({
+    return {
       m: p.m, dims: [this.inputs, ...this.layers.map((L) => L.out)],
       acts: this.layers.map((L) => L.act), alphas: this.layers.map((L) => L.alpha), loss: this.loss,
       x: p.x, y: p.y, outs: p.acts, deltas: p.deltas,
+      // the backup exists once optimizerState() has run (before any training step)
       params: this.params, grads: this.grads, backup: this.backup!, n: this.paramCount, wOffsets, bOffsets,
       optimizer: OPT[o.type], state1: this.state1, state2: this.state2, decayCount: this.decayCount,
-    });
+    };
   }
 
   targets(y: TargetInput, rows: number): Matrix {
