@@ -217,6 +217,30 @@ describe('training with the new layers', () => {
     }
   });
 
+  it('native and wasm run the step as one compiled program with the bits of the same program op by op', async () => {
+    const compiling = BACKENDS.filter((b) => b.compileProgram);
+    expect(compiling.map((b) => b.name).sort()).toEqual(BACKENDS.filter((b) => b.name !== 'js').map((b) => b.name).sort());
+    for (const be of compiling) {
+      const fused = new Model(s, be), plain = new Model(s, be);
+      plain.fusedSteps = false;
+      await fused.fit(x, y, { epochs: 3, batchSize: 16, seed: 2 });
+      await plain.fit(x, y, { epochs: 3, batchSize: 16, seed: 2 });
+      expect(fused.params.data, be.name).toEqual(plain.params.data);
+      expect(fused.getRunningStats(), be.name).toEqual(plain.getRunningStats());
+      expect(fused.predict(x).data, be.name).toEqual(plain.predict(x).data);
+    }
+  });
+
+  it('a bad op of the new kinds is refused when compiling, with the kernel contract\'s words', () => {
+    for (const be of BACKENDS.filter((b) => b.compileProgram)) {
+      const y2 = be.alloc(8), x2 = be.alloc(8);
+      expect(() => be.compileProgram!([{ op: 'dropoutForward', y: y2, x: x2, n: 8, rate: 1, seed: 0, layer: 0 }]), be.name)
+        .toThrow(new RangeError('compileProgram: op 0: dropoutForward: rate must be in [0, 1) as a float32, got 1'));
+      expect(() => be.compileProgram!([{ op: 'dropoutForward', y: y2, x: y2, n: 8, rate: 0.5, seed: 0, layer: 0 }]), be.name)
+        .toThrow('compileProgram: op 0: dropoutForward: y and x overlap');
+    }
+  });
+
   it('predict and evaluate run in inference: dropout off, running statistics; the same rows give the same outputs', async () => {
     for (const be of BACKENDS) {
       const m = new Model(s, be);

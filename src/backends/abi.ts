@@ -174,7 +174,7 @@ if (Math.max(...Object.values(KERNELS).map((k) => k.length)) * ARG_STRIDE > ARG_
  */
 export const HYPER = layout([
   ['lr', 1], ['clipNorm', 1], ['weightDecay', 1], ['mu', 1], ['nesterov', 1], ['beta1', 1], ['beta2', 1],
-  ['eps', 1], ['bc1', 1], ['bc2', 1], ['loss', 1],
+  ['eps', 1], ['bc1', 1], ['bc2', 1], ['step', 1], ['loss', 1],
 ]);
 /** The hyper-parameters a run reads: slots [0, HYPER_INPUTS). */
 export const HYPER_INPUTS = HYPER.at.loss;
@@ -230,6 +230,17 @@ export const OPS = {
   adamUpdate: op(8, 'adamStep', [buf('p', ['n'], true), buf('g', ['n']), buf('m', ['n'], true), buf('v', ['n'], true),
     arg('n', 'size'), arg('decoupled', 'bool'), arg('decayCount', 'decayCount')],
   ['lr', 'weightDecay', 'beta1', 'beta2', 'eps', 'bc1', 'bc2'], true),
+  // The layers beyond dense. Dropout takes its step key from HYPER's step (the network's count of
+  // training steps), so that one compiled program draws a new mask every step.
+  dropoutForward: op(9, 'dropoutForward', [buf('y', ['n'], true), buf('x', ['n']), arg('n', 'size'), arg('rate', 'rate'),
+    arg('seed', 'u32'), arg('layer', 'u32')], ['step']),
+  dropoutBackward: op(10, 'dropoutBackward', [buf('dx', ['n'], true), buf('dy', ['n']), buf('x', ['n']), arg('n', 'size'),
+    arg('rate', 'rate'), arg('seed', 'u32'), arg('layer', 'u32'), arg('prevAct', 'prevAct'), arg('alpha', 'float32')], ['step']),
+  batchNormForward: op(11, 'batchNormForward', KERNELS.batchNormForward),
+  batchNormInference: op(12, 'batchNormInference', KERNELS.batchNormInference),
+  batchNormBackward: op(13, 'batchNormBackward', KERNELS.batchNormBackward),
+  layerNormForward: op(14, 'layerNormForward', KERNELS.layerNormForward),
+  layerNormBackward: op(15, 'layerNormBackward', KERNELS.layerNormBackward),
 } as const satisfies Record<string, OpContract>;
 export type OpName = keyof typeof OPS;
 export const OP_MAX = Math.max(...Object.values(OPS).map((o) => o.code));

@@ -227,6 +227,8 @@ export interface StepHyper {
   eps: number;
   bc1: number;
   bc2: number;
+  /** The dropout ops' step key: an integer in [0, 2^32) (absent: 0). */
+  step?: number;
 }
 
 /**

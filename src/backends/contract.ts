@@ -228,7 +228,7 @@ export function hyperTypesOk(h: StepHyper): boolean {
   return typeof h === 'object' && h !== null && typeof h.lr === 'number' && typeof h.clipNorm === 'number' &&
     typeof h.weightDecay === 'number' && typeof h.mu === 'number' && typeof h.nesterov === 'boolean' &&
     typeof h.beta1 === 'number' && typeof h.beta2 === 'number' && typeof h.eps === 'number' &&
-    typeof h.bc1 === 'number' && typeof h.bc2 === 'number';
+    typeof h.bc1 === 'number' && typeof h.bc2 === 'number' && (h.step === undefined || typeof h.step === 'number');
 }
 
 /** Throws the contract's error for the first thing wrong with a run's hyper-parameters. */
@@ -241,6 +241,7 @@ function badHyper(h: StepHyper, optimizer: number): never {
   if (typeof h !== 'object' || h === null) hyperFail(true, `the hyper-parameters must be an object, got ${describe(h)}`);
   for (const f of HYPER_FIELDS) {
     const v = h[f];
+    if (f === 'step' && v === undefined) continue;
     if (f === 'nesterov') {
       if (typeof v !== 'boolean') hyperFail(true, msg.bool(f, v));
     } else if (typeof v !== 'number') {

@@ -257,7 +257,7 @@ export class NativeCompiledStep implements CompiledStep {
     const A = this.A;
     A[H.lr] = h.lr; A[H.clipNorm] = h.clipNorm; A[H.weightDecay] = h.weightDecay; A[H.mu] = h.mu;
     A[H.nesterov] = +h.nesterov; A[H.beta1] = h.beta1; A[H.beta2] = h.beta2; A[H.eps] = h.eps;
-    A[H.bc1] = h.bc1; A[H.bc2] = h.bc2;
+    A[H.bc1] = h.bc1; A[H.bc2] = h.bc2; A[H.step] = h.step ?? 0;
     this.native();
     // A is the backend's, shared by its steps
     this.loss[0] = A[H.loss];

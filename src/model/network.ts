@@ -106,13 +106,10 @@ export class Network {
   readonly stats: Buf | null;
   readonly statCount: number;
   /** The stats from before the last training step (restored with the params when it diverges). */
-  private statsBackup: Float32Array | null = null;
+  private statsBackup: Buf | null = null;
   /** Counts training forward passes: the dropout generator's step key. */
   private passes = 0;
   private meanStore: (Buf | null)[] = [];
-  /** The update at the end of a stack network's training step (updateOps), and its one call. */
-  private updateProgram: Program | null = null;
-  private compiledUpdate: CompiledProgram | null = null;
   private invStdStore: (Buf | null)[] = [];
 
   constructor(spec: ModelSpec, backend: Backend) {
@@ -342,7 +339,12 @@ export class Network {
   /** Forward pass of the rows in plan.x (inference unless told); the output is plan.acts[last]. */
   forward(p: Plan, mode: PassMode = 'inference'): void {
     if (this.stack) {
-      this.forwardStack(p, mode);
+      if (mode !== 'inference') {
+        interpret(this.backend, this.stackForwardOps(p, mode), this.stackHyper(), this.noLoss);
+        return;
+      }
+      p.forward ??= this.stackForwardOps(p, 'inference');
+      p.compiledForward = this.runOps(p.forward, p.compiledForward, null, this.noLoss);
       return;
     }
     if (this.fusedSteps && this.backend.compileProgram) {
@@ -367,14 +369,19 @@ export class Network {
   gradients(p: Plan): number {
     if (this.stack) {
       // batch statistics and the next step's dropout masks, with nothing moving (PassMode 'gradients')
-      this.forwardStack(p, 'gradients');
-      const loss = this.lossDelta(p);
-      if (Number.isFinite(loss)) this.backwardStack(p);
-      return loss;
+      const out = new Float64Array(1);
+      interpret(this.backend, [...this.stackForwardOps(p, 'gradients'), ...this.stackBackwardOps(p)], this.stackHyper(), out);
+      return out[0];
     }
     const out = new Float64Array(1);
     interpret(this.backend, gradientProgram(this.describe(p)), null, out);
     return out[0];
+  }
+
+  /** The hyper-parameters with the step key of the next training step (for passes outside one). */
+  private stackHyper(): StepHyper {
+    this.hyper.step = this.passes >>> 0;
+    return this.hyper;
   }
 
   /** The dropout generator's key words for a pass: the model's seed and the pass count (mod 2^32). */
@@ -382,62 +389,83 @@ export class Network {
     return (this.spec.seed ?? 0) >>> 0;
   }
 
-  private forwardStack(p: Plan, mode: PassMode): void {
-    const be = this.backend, m = p.m, stack = this.stack!;
-    const training = mode !== 'inference', step = this.passes >>> 0, seed = this.dropoutSeed();
+  /**
+   * The stack's forward pass as program ops: 'train' and 'gradients' with batch statistics and
+   * dropout (its mask keyed by the run's step), 'train' moving the running statistics; in
+   * 'inference' dropout is left out (the next layer reads its input) and batch normalization uses
+   * the running statistics.
+   */
+  private stackForwardOps(p: Plan, mode: PassMode): Op[] {
+    const m = p.m, stack = this.stack!, ops: Op[] = [];
+    const training = mode !== 'inference', seed = this.dropoutSeed();
     let input = p.x;
     for (let k = 0; k < stack.length; k++) {
       const e = stack[k], y = p.acts[k];
       switch (e.kind) {
         case 'dense': {
           const L = e.dense;
-          be.denseForward(y, input, L.w, L.b, m, L.inp, L.out, L.act, L.alpha);
+          ops.push({ op: 'denseForward', y, x: input, w: L.w, b: L.b, m, inp: L.inp, out: L.out, act: L.act, alpha: L.alpha });
           break;
         }
         case 'dropout':
-          // off in inference: the next layer reads this layer's input as it is
           if (!training) continue;
-          be.dropoutForward(y, input, m * e.width, e.rate, seed, step, k);
+          ops.push({ op: 'dropoutForward', y, x: input, n: m * e.width, rate: e.rate, seed, layer: k });
           break;
         case 'batchNormalization':
-          if (training) {
-            be.batchNormForward(y, input, e.gamma, e.beta, e.runMean!, e.runVar!, p.means[k]!, p.invStds[k]!, m, e.width,
-              mode === 'train', e.momentum, e.eps, e.act, e.alpha);
-          } else {
-            be.batchNormInference(y, input, e.gamma, e.beta, e.runMean!, e.runVar!, m, e.width, e.eps, e.act, e.alpha);
-          }
+          ops.push(training
+            ? { op: 'batchNormForward', y, x: input, gamma: e.gamma, beta: e.beta, runMean: e.runMean!, runVar: e.runVar!,
+              mean: p.means[k]!, invStd: p.invStds[k]!, m, n: e.width, update: mode === 'train', momentum: e.momentum, eps: e.eps,
+              act: e.act, alpha: e.alpha }
+            : { op: 'batchNormInference', y, x: input, gamma: e.gamma, beta: e.beta, runMean: e.runMean!, runVar: e.runVar!, m,
+              n: e.width, eps: e.eps, act: e.act, alpha: e.alpha });
           break;
         default:
-          be.layerNormForward(y, input, e.gamma, e.beta, p.means[k]!, p.invStds[k]!, m, e.width, e.eps, e.act, e.alpha);
+          ops.push({ op: 'layerNormForward', y, x: input, gamma: e.gamma, beta: e.beta, mean: p.means[k]!, invStd: p.invStds[k]!, m,
+            n: e.width, eps: e.eps, act: e.act, alpha: e.alpha });
       }
       input = y;
     }
+    return ops;
   }
 
-  private backwardStack(p: Plan): void {
-    const be = this.backend, m = p.m, stack = this.stack!, scale = 1 / m;
-    const step = this.passes >>> 0, seed = this.dropoutSeed();
+  /** The loss and the stack's backward pass as program ops (after a 'train' or 'gradients' forward). */
+  private stackBackwardOps(p: Plan): Op[] {
+    const m = p.m, stack = this.stack!, scale = 1 / m, seed = this.dropoutSeed(), last = this.layers[this.layers.length - 1];
+    const ops: Op[] = [{ op: 'lossDelta', dz: p.deltas[stack.length - 1], a: p.acts[stack.length - 1], y: p.y, m, n: last.out,
+      loss: this.loss, act: last.act, alpha: last.alpha }];
     for (let k = stack.length - 1; k >= 0; k--) {
       const e = stack[k], dy = p.deltas[k];
       const x = k === 0 ? p.x : p.acts[k - 1];
       const dx = k === 0 ? null : p.deltas[k - 1];
-      const prevAct = k === 0 ? ACT.linear : stack[k - 1].act, prevAlpha = k === 0 ? 0 : stack[k - 1].alpha;
+      // the first layer has no previous activation: linear, which every backend accepts
+      const prevAct = k === 0 ? ACT.linear : stack[k - 1].act, alpha = k === 0 ? 0 : stack[k - 1].alpha;
       switch (e.kind) {
         case 'dense': {
           const L = e.dense;
-          be.denseBackward(L.dw, L.db, dx, dy, x, L.w, m, L.inp, L.out, scale, prevAct, prevAlpha);
+          ops.push({ op: 'denseBackward', dw: L.dw, db: L.db, dx, dz: dy, x, w: L.w, m, inp: L.inp, out: L.out, scale, prevAct, alpha });
           break;
         }
         case 'dropout':
-          if (dx) be.dropoutBackward(dx, dy, x, m * e.width, e.rate, seed, step, k, prevAct, prevAlpha);
-          break;
-        case 'batchNormalization':
-          be.batchNormBackward(dx, e.dgamma, e.dbeta, dy, x, e.gamma, p.means[k]!, p.invStds[k]!, m, e.width, scale, prevAct, prevAlpha);
+          if (dx) ops.push({ op: 'dropoutBackward', dx, dy, x, n: m * e.width, rate: e.rate, seed, layer: k, prevAct, alpha });
           break;
         default:
-          be.layerNormBackward(dx, e.dgamma, e.dbeta, dy, x, e.gamma, p.means[k]!, p.invStds[k]!, m, e.width, scale, prevAct, prevAlpha);
+          ops.push({ op: e.kind === 'batchNormalization' ? 'batchNormBackward' : 'layerNormBackward', dx, dgamma: e.dgamma,
+            dbeta: e.dbeta, dy, x, gamma: e.gamma, mean: p.means[k]!, invStd: p.invStds[k]!, m, n: e.width, scale, prevAct, alpha });
       }
     }
+    return ops;
+  }
+
+  /** Runs a program of this network: in one backend call where it compiles programs (kept in `slot`), else op by op. */
+  private runOps(program: Program, compiled: CompiledProgram | undefined, h: StepHyper | null, loss: Float64Array): CompiledProgram | undefined {
+    if (this.fusedSteps && this.backend.compileProgram) {
+      const c = compiled ?? this.backend.compileProgram(program);
+      c.run(h);
+      loss[0] = c.loss[0];
+      return c;
+    }
+    interpret(this.backend, program, h, loss);
+    return compiled;
   }
 
   /**
@@ -454,25 +482,26 @@ export class Network {
     return ops;
   }
 
-  /** A training step of a network with layers beyond dense: their kernels one by one, then the update program. */
+  /** A training step of a network with layers beyond dense: one program (stats backup, forward, loss, backward, update). */
   private trainStack(p: Plan, h: StepHyper): void {
-    // the running statistics move in the forward pass: kept to restore if the step diverges
-    if (this.stats) (this.statsBackup ??= new Float32Array(this.statCount)).set(this.stats.data);
-    this.forwardStack(p, 'train');
-    const loss = this.stepLoss[0] = this.lossDelta(p);
-    if (!Number.isFinite(loss)) {
-      if (this.stats) this.stats.data.set(this.statsBackup!);
+    if (!p.train) {
+      // the running statistics move in the forward pass: copied first, to restore if the step diverges
+      const backup: Op[] = this.stats ? [{ op: 'copy', dst: this.statsBackupBuf(), src: this.stats, n: this.statCount }] : [];
+      p.train = [...backup, ...this.stackForwardOps(p, 'train'), ...this.stackBackwardOps(p), ...this.updateOps()];
+    }
+    h.step = this.passes >>> 0;
+    p.compiledTrain = this.runOps(p.train, p.compiledTrain, h, this.stepLoss);
+    if (!Number.isFinite(this.stepLoss[0])) {
+      if (this.stats) this.stats.data.set(this.statsBackupBuf().data);
       return;
     }
-    this.backwardStack(p);
     this.passes++;
-    const update = this.updateProgram ?? (this.updateProgram = this.updateOps());
-    if (this.fusedSteps && this.backend.compileProgram) {
-      (this.compiledUpdate ?? (this.compiledUpdate = this.backend.compileProgram(update))).run(h);
-    } else {
-      interpret(this.backend, update, h, this.noLoss);
-    }
   }
+
+  private statsBackupBuf(): Buf {
+    return this.statsBackup ?? (this.statsBackup = this.backend.alloc(this.statCount));
+  }
+
 
   /**
    * One training step on a batch already staged in plan.x / plan.y: forward, loss, backward,

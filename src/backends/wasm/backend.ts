@@ -276,6 +276,7 @@ class WasmCompiledProgram implements CompiledStep {
       v[at + H.eps] = k.eps;
       v[at + H.bc1] = k.bc1;
       v[at + H.bc2] = k.bc2;
+      v[at + H.step] = k.step ?? 0;
     }
     if (this.run_(this.ops, this.count, this.rec.ptr, this.use) !== 0) checkHyper(h!, this.optimizer);
     this.loss[0] = v[at + H.loss];
