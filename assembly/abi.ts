@@ -21,9 +21,16 @@ export const OP_COPY: i32 = 5;
 export const OP_SGD_UPDATE: i32 = 6;
 export const OP_MOMENTUM_UPDATE: i32 = 7;
 export const OP_ADAM_UPDATE: i32 = 8;
+export const OP_DROPOUT_FORWARD: i32 = 9;
+export const OP_DROPOUT_BACKWARD: i32 = 10;
+export const OP_BATCH_NORM_FORWARD: i32 = 11;
+export const OP_BATCH_NORM_INFERENCE: i32 = 12;
+export const OP_BATCH_NORM_BACKWARD: i32 = 13;
+export const OP_LAYER_NORM_FORWARD: i32 = 14;
+export const OP_LAYER_NORM_BACKWARD: i32 = 15;
 export const EPS_PROB: f64 = 1e-7;
 export const F32_MIN_NORMAL: f32 = 1.1754943508222875e-38;
-export const HYPER_INPUTS: i32 = 10;
+export const HYPER_INPUTS: i32 = 11;
 export const F32_OVERFLOW: f64 = 3.4028235677973366e+38;
 export const F32_HALF_MIN: f64 = 7.006492321624085e-46;
 
@@ -38,20 +45,22 @@ export const H_BETA2: usize = 48;
 export const H_EPS: usize = 56;
 export const H_BC1: usize = 64;
 export const H_BC2: usize = 72;
-export const H_LOSS: usize = 80;
+export const H_STEP: usize = 80;
+export const H_LOSS: usize = 88;
 
 // A program: op records of OP_SLOTS f64 after the hyper-parameter block, resolved in place
 // once into words (OP_WORDS_BYTES per op, slot k at byte 4k: an i32, an f32, or a buffer's byte
 // address in its first slot), kind of each slot per op code in OP_SLOT_KINDS (SLOT_*).
 export const PROGRAM_HYPER_BYTES: usize = 128;
-export const OP_SLOTS: i32 = 25;
-export const OP_BYTES: usize = 200;
-export const OP_WORDS_BYTES: usize = 100;
+export const OP_SLOTS: i32 = 32;
+export const OP_BYTES: usize = 256;
+export const OP_WORDS_BYTES: usize = 128;
 export const SLOT_INT: u8 = 0;
 export const SLOT_REAL: u8 = 1;
 export const SLOT_BUFFER: u8 = 2;
 export const SLOT_UNUSED: u8 = 3;
-export const OP_SLOT_KINDS: usize = memory.data<u8>([3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 0, 0, 1, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 0, 0, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 0, 1, 0, 1, 0, 2, 3, 3, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 0, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3]);
+export const SLOT_U32: u8 = 4;
+export const OP_SLOT_KINDS: usize = memory.data<u8>([3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 0, 0, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 0, 0, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 0, 1, 0, 1, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 0, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 0, 1, 4, 4, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 1, 4, 4, 0, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 0, 1, 1, 0, 1, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 1, 0, 1, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 1, 0, 1, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 1, 0, 1, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 1, 0, 1, 3, 3]);
 
 // denseForward: its operands' byte offsets in the resolved record
 export const DENSE_FORWARD_Y: usize = 4;
@@ -118,3 +127,95 @@ export const ADAM_UPDATE_V: usize = 40;
 export const ADAM_UPDATE_N: usize = 52;
 export const ADAM_UPDATE_DECOUPLED: usize = 56;
 export const ADAM_UPDATE_DECAY_COUNT: usize = 60;
+
+// dropoutForward: its operands' byte offsets in the resolved record
+export const DROPOUT_FORWARD_Y: usize = 4;
+export const DROPOUT_FORWARD_X: usize = 16;
+export const DROPOUT_FORWARD_N: usize = 28;
+export const DROPOUT_FORWARD_RATE: usize = 32;
+export const DROPOUT_FORWARD_SEED: usize = 36;
+export const DROPOUT_FORWARD_LAYER: usize = 40;
+
+// dropoutBackward: its operands' byte offsets in the resolved record
+export const DROPOUT_BACKWARD_DX: usize = 4;
+export const DROPOUT_BACKWARD_DY: usize = 16;
+export const DROPOUT_BACKWARD_X: usize = 28;
+export const DROPOUT_BACKWARD_N: usize = 40;
+export const DROPOUT_BACKWARD_RATE: usize = 44;
+export const DROPOUT_BACKWARD_SEED: usize = 48;
+export const DROPOUT_BACKWARD_LAYER: usize = 52;
+export const DROPOUT_BACKWARD_PREV_ACT: usize = 56;
+export const DROPOUT_BACKWARD_ALPHA: usize = 60;
+
+// batchNormForward: its operands' byte offsets in the resolved record
+export const BATCH_NORM_FORWARD_Y: usize = 4;
+export const BATCH_NORM_FORWARD_X: usize = 16;
+export const BATCH_NORM_FORWARD_GAMMA: usize = 28;
+export const BATCH_NORM_FORWARD_BETA: usize = 40;
+export const BATCH_NORM_FORWARD_RUN_MEAN: usize = 52;
+export const BATCH_NORM_FORWARD_RUN_VAR: usize = 64;
+export const BATCH_NORM_FORWARD_MEAN: usize = 76;
+export const BATCH_NORM_FORWARD_INV_STD: usize = 88;
+export const BATCH_NORM_FORWARD_M: usize = 100;
+export const BATCH_NORM_FORWARD_N: usize = 104;
+export const BATCH_NORM_FORWARD_UPDATE: usize = 108;
+export const BATCH_NORM_FORWARD_MOMENTUM: usize = 112;
+export const BATCH_NORM_FORWARD_EPS: usize = 116;
+export const BATCH_NORM_FORWARD_ACT: usize = 120;
+export const BATCH_NORM_FORWARD_ALPHA: usize = 124;
+
+// batchNormInference: its operands' byte offsets in the resolved record
+export const BATCH_NORM_INFERENCE_Y: usize = 4;
+export const BATCH_NORM_INFERENCE_X: usize = 16;
+export const BATCH_NORM_INFERENCE_GAMMA: usize = 28;
+export const BATCH_NORM_INFERENCE_BETA: usize = 40;
+export const BATCH_NORM_INFERENCE_RUN_MEAN: usize = 52;
+export const BATCH_NORM_INFERENCE_RUN_VAR: usize = 64;
+export const BATCH_NORM_INFERENCE_M: usize = 76;
+export const BATCH_NORM_INFERENCE_N: usize = 80;
+export const BATCH_NORM_INFERENCE_EPS: usize = 84;
+export const BATCH_NORM_INFERENCE_ACT: usize = 88;
+export const BATCH_NORM_INFERENCE_ALPHA: usize = 92;
+
+// batchNormBackward: its operands' byte offsets in the resolved record
+export const BATCH_NORM_BACKWARD_DX: usize = 4;
+export const BATCH_NORM_BACKWARD_DGAMMA: usize = 16;
+export const BATCH_NORM_BACKWARD_DBETA: usize = 28;
+export const BATCH_NORM_BACKWARD_DY: usize = 40;
+export const BATCH_NORM_BACKWARD_X: usize = 52;
+export const BATCH_NORM_BACKWARD_GAMMA: usize = 64;
+export const BATCH_NORM_BACKWARD_MEAN: usize = 76;
+export const BATCH_NORM_BACKWARD_INV_STD: usize = 88;
+export const BATCH_NORM_BACKWARD_M: usize = 100;
+export const BATCH_NORM_BACKWARD_N: usize = 104;
+export const BATCH_NORM_BACKWARD_SCALE: usize = 108;
+export const BATCH_NORM_BACKWARD_PREV_ACT: usize = 112;
+export const BATCH_NORM_BACKWARD_ALPHA: usize = 116;
+
+// layerNormForward: its operands' byte offsets in the resolved record
+export const LAYER_NORM_FORWARD_Y: usize = 4;
+export const LAYER_NORM_FORWARD_X: usize = 16;
+export const LAYER_NORM_FORWARD_GAMMA: usize = 28;
+export const LAYER_NORM_FORWARD_BETA: usize = 40;
+export const LAYER_NORM_FORWARD_MEAN: usize = 52;
+export const LAYER_NORM_FORWARD_INV_STD: usize = 64;
+export const LAYER_NORM_FORWARD_M: usize = 76;
+export const LAYER_NORM_FORWARD_N: usize = 80;
+export const LAYER_NORM_FORWARD_EPS: usize = 84;
+export const LAYER_NORM_FORWARD_ACT: usize = 88;
+export const LAYER_NORM_FORWARD_ALPHA: usize = 92;
+
+// layerNormBackward: its operands' byte offsets in the resolved record
+export const LAYER_NORM_BACKWARD_DX: usize = 4;
+export const LAYER_NORM_BACKWARD_DGAMMA: usize = 16;
+export const LAYER_NORM_BACKWARD_DBETA: usize = 28;
+export const LAYER_NORM_BACKWARD_DY: usize = 40;
+export const LAYER_NORM_BACKWARD_X: usize = 52;
+export const LAYER_NORM_BACKWARD_GAMMA: usize = 64;
+export const LAYER_NORM_BACKWARD_MEAN: usize = 76;
+export const LAYER_NORM_BACKWARD_INV_STD: usize = 88;
+export const LAYER_NORM_BACKWARD_M: usize = 100;
+export const LAYER_NORM_BACKWARD_N: usize = 104;
+export const LAYER_NORM_BACKWARD_SCALE: usize = 108;
+export const LAYER_NORM_BACKWARD_PREV_ACT: usize = 112;
+export const LAYER_NORM_BACKWARD_ALPHA: usize = 116;

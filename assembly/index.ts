@@ -6,6 +6,8 @@ export { denseForward, denseBackward, denseForwardPacked, packWeights, packedWei
 export { lossDelta, sumSquares } from './loss';
 export { sgdStep, momentumStep, adamStep } from './optim';
 export { resolveProgram, runProgram } from './interpreter';
+export { dropoutForward, dropoutBackward } from './dropout';
+export { batchNormForward, batchNormInference, batchNormBackward, layerNormForward, layerNormBackward } from './normalization';
 
 /** First free byte after static data and the GEMM scratch: the start of the buffer arena. */
 export function heapBase(): usize {

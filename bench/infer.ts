@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { gzipSync } from 'node:zlib';
-import { Model, modelToBytes, Random, toOnnx, type Backend } from '../src/index.js';
+import { Model, modelToBytes, Random, toOnnx, type Backend, type DenseSpec } from '../src/index.js';
 import { Predictor } from '../src/infer/node.js';
 import { useTf } from './systems/js-peers.js';
 import { modelSpec, SEED, TRAIN_WORKLOADS, type TrainWorkloadName } from './workloads.js';
@@ -233,8 +233,8 @@ export async function ortWebPredictor(peerScript: string, onnxFile: string, inpu
 export async function tfjsWasmPredictor(model: Model): Promise<InferSystem> {
   const tf = await useTf('wasm');
   const layers = model.getWeights().map((l, i) => ({
-    W: tf.tensor2d(l.w, [model.spec.layers[i - 1]?.units ?? model.inputs, model.spec.layers[i].units]),
-    b: tf.tensor1d(l.b), act: model.spec.layers[i].activation,
+    W: tf.tensor2d(l.w, [(model.spec.layers[i - 1] as DenseSpec | undefined)?.units ?? model.inputs, (model.spec.layers[i] as DenseSpec).units]),
+    b: tf.tensor1d(l.b), act: (model.spec.layers[i] as DenseSpec).activation,
   }));
   const inputs = model.inputs;
   const forward = (x: Float32Array, rows: number): Float32Array => tf.tidy(() => {

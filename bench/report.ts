@@ -80,6 +80,11 @@ export function targets(res: BenchResults): Target[] {
   push('native vs PyTorch, fashion time for the epochs', '≤ 0.5×', fn && fp ? fn.total_seconds! / fp.total_seconds! : null, (v) => v <= 0.5);
   const acc = fn?.test_accuracy?.[fn.test_accuracy.length - 1];
   push('native fashion test accuracy', '≥ 0.88', acc ?? null, (v) => v >= 0.88, '');
+  // with batch normalization and dropout: accuracy within 20 epochs, and time against PyTorch on the same model
+  const rn = find(res, 'fashion-regularized', 'deltaprop-native'), rp = find(res, 'fashion-regularized', 'pytorch');
+  push('native vs PyTorch, fashion-regularized time for the epochs', '≤ 0.5×', rn && rp ? rn.total_seconds! / rp.total_seconds! : null, (v) => v <= 0.5);
+  const racc = rn?.test_accuracy?.length ? Math.max(...rn.test_accuracy.slice(0, 20)) : undefined;
+  push('native fashion-regularized test accuracy within 20 epochs', '≥ 0.895', racc ?? null, (v) => v >= 0.895, '');
   for (const t of all > 1 ? [1, all] : [1]) {
     const shapes = [...new Set(res.rows.filter((r) => r.workload === 'sgemm' && r.system === 'deltaprop-native' && r.threads === t && ok(r) && bigSquare(r.shape))
       .map((r) => r.shape!))];
@@ -162,9 +167,15 @@ export function markdown(res: BenchResults): string {
     }
   }
 
-  const fashion = res.rows.filter((r) => r.workload === 'fashion' && (r.error || (r.epoch_seconds?.length && r.test_accuracy?.length)));
-  if (fashion.length) {
-    parts.push(`### Fashion-MNIST (784-256-128-10, Adam 1e-3, batch 128, ${m.epochs} epoch${m.epochs > 1 ? 's' : ''})`);
+  const FASHION_TITLES: Record<string, string> = {
+    fashion: 'Fashion-MNIST (784-256-128-10, Adam 1e-3, batch 128',
+    'fashion-regularized': 'Fashion-MNIST regularized (784-512-512-10, batch normalization and dropout 0.2 after each hidden layer, Adam 1e-3, batch 128',
+  };
+  for (const [workload, title] of Object.entries(FASHION_TITLES)) {
+    const fashion = res.rows.filter((r) => r.workload === workload && (r.error || (r.epoch_seconds?.length && r.test_accuracy?.length)));
+    if (!fashion.length) continue;
+    const epochs = Math.max(...fashion.map((r) => r.epoch_seconds?.length ?? 0));
+    parts.push(`### ${title}, ${epochs || m.epochs} epoch${(epochs || m.epochs) > 1 ? 's' : ''})`);
     parts.push(table(['system', 's/epoch (median)', 'total s', '% of peak', 'test accuracy per epoch', 'final test accuracy', 'note'], fashion.map((r) => ok(r)
       ? [label(r, all), median(r.epoch_seconds!).toFixed(2), r.total_seconds?.toFixed(1) ?? '—', pct(r.pct_of_peak), r.test_accuracy!.map((a) => a.toFixed(3)).join(' '),
         r.test_accuracy![r.test_accuracy!.length - 1].toFixed(4), rowNote(r)]
@@ -240,14 +251,14 @@ export function writeResults(res: BenchResults, dir: string): string[] {
   ];
   const all = res.meta.threads;
   const groups: BarGroup[] = [];
-  for (const w of [...TRAIN, 'fashion']) {
+  for (const w of [...TRAIN, 'fashion', 'fashion-regularized']) {
     const bars = res.rows.filter((r) => r.workload === w && ok(r)).map((r) => ({ system: label(r, all), value: r.samples_per_s!, min: r.min, max: r.max }));
-    if (bars.length) groups.push({ label: w === 'fashion' ? 'fashion (training rows / median epoch time)' : w, bars });
+    if (bars.length) groups.push({ label: w.startsWith('fashion') ? `${w} (training rows / median epoch time)` : w, bars });
   }
   if (groups.length) files.push(['throughput.svg', barChart('Training throughput per system', 'samples/s', groups)]);
   // % of the FMA peak per workload and system: training workloads, then the square sgemm sizes
   const peakGroups: BarGroup[] = [];
-  for (const w of [...TRAIN, 'fashion']) {
+  for (const w of [...TRAIN, 'fashion', 'fashion-regularized']) {
     const bars = res.rows.filter((r) => r.workload === w && ok(r) && r.pct_of_peak !== undefined)
       .map((r) => ({ system: label(r, all), value: r.pct_of_peak! }));
     if (bars.length) peakGroups.push({ label: w, bars });

@@ -24,7 +24,7 @@ import {
   coldStart, deltapropInferPredictor, deltapropPredictor, INFER_BATCH, INFER_SHAPES, INFER_TOLERANCE, inferModel, inferRows, measureInterleaved, modelToBytes, onnxFile,
   ortNodePredictor, ortWebPredictor, tfjsWasmPredictor, type ColdStart, type InferSystem,
 } from './infer.js';
-import { gemmFlops, gemmShapes, makePool, SEED, shapeLabel, TRAIN_WORKLOADS, WORKLOADS, type GemmShape, type TrainWorkloadName, type WorkloadName } from './workloads.js';
+import { FASHION, gemmFlops, gemmShapes, isFashion, makePool, SEED, shapeLabel, TRAIN_WORKLOADS, WORKLOADS, type GemmShape, type TrainWorkloadName, type WorkloadName } from './workloads.js';
 
 /** Rest after each side of a paired sgemm round: OpenBLAS's threads spin for a while after a call. */
 const PEER_SETTLE_MS = 300;
@@ -182,7 +182,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
   const peers = new Set<PeerName>(opts.peers ?? PEERS);
   const threads = opts.threads ?? availableParallelism();
   const timing: TimingOptions = { reps: opts.reps ?? (quick ? 3 : 5), targetSeconds: quick ? 0.15 : 0.5 };
-  const epochs = opts.epochs ?? (quick ? 1 : 10);
+  const defaultEpochs = 10;
+  const epochs = opts.epochs ?? (quick ? 1 : defaultEpochs);
   const root = benchRoot();
   const results: BenchResults = {
     meta: {
@@ -295,7 +296,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
       const row = Object.assign(l, extra) as unknown as ResultRow & { train_loss?: number[] };
       const k = String(row.kernel ?? kernel);
       row.kernel = atBest[peer] ? k : `${k} (forced by ${forced.join(', ')}: the best kernel failed its check or crashed)`;
-      if (row.workload === 'fashion' && row.epoch_seconds && row.test_accuracy) {
+      if (isFashion(row.workload) && row.epoch_seconds && row.test_accuracy) {
         row.total_seconds = row.epoch_seconds.reduce((x, y) => x + y, 0);
         const tl = row.train_loss ?? [];
         const falls = tl.length < 2 || tl[tl.length - 1] < tl[0];
@@ -336,7 +337,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
   };
 
   // ---- training workloads
-  for (const name of workloads.filter((w): w is TrainWorkloadName => w in TRAIN_WORKLOADS && w !== 'fashion')) {
+  for (const name of workloads.filter((w): w is TrainWorkloadName => w in TRAIN_WORKLOADS && !isFashion(w))) {
     const w = TRAIN_WORKLOADS[name];
     const pool = makePool(w);
     log(`${name}: ${w.sizes.join('-')}, batch ${w.batch}, ${w.optimizer} lr ${w.lr}`);
@@ -426,7 +427,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
   }
 
   // ---- steady state: heap and RSS flat over 1,000 steps (a small net; seconds even on js)
-  if (workloads.some((w) => w in TRAIN_WORKLOADS && w !== 'fashion')) {
+  if (workloads.some((w) => w in TRAIN_WORKLOADS && !isFashion(w))) {
     results.steady = {};
     for (const b of backends) {
       try {
@@ -439,25 +440,28 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
     }
   }
 
-  // ---- Fashion-MNIST
-  if (workloads.includes('fashion')) {
-    const w = TRAIN_WORKLOADS.fashion;
+  // ---- Fashion-MNIST: the plain model, and the one with batch normalization and dropout
+  for (const fashionName of FASHION.filter((f) => workloads.includes(f))) {
+    const w = TRAIN_WORKLOADS[fashionName];
+    // the regularized model's full run is its own epoch count (quick runs: 1, or --epochs)
+    const epochs = opts.epochs ?? (quick ? 1 : w.epochs ?? defaultEpochs);
     let dir: string | null = null;
     try {
       dir = findFashion(opts.fashion, root);
     } catch (e) {
       if (!(e instanceof DatasetMissingError)) throw e;
-      add({ workload: 'fashion', system: 'all', error: e.message });
+      add({ workload: fashionName, system: 'all', error: e.message });
     }
     if (dir) {
       const limit = quick ? { train: 10000, test: 2000 } : undefined;
       const data = loadFashion(dir, limit);
-      log(`fashion: ${data.trainRows} training and ${data.testRows} test rows from ${dir}, ${epochs} epoch${epochs > 1 ? 's' : ''}`);
+      log(`${fashionName}: ${w.sizes.join('-')}${w.regularized ? `, batch normalization and dropout ${w.regularized.dropout} after each hidden layer` : ''}, `
+        + `${data.trainRows} training and ${data.testRows} test rows from ${dir}, ${epochs} epoch${epochs > 1 ? 's' : ''}`);
       const record = (r: FashionRun, extra: Partial<ResultRow>): void => {
         const total = r.epochSeconds.reduce((a, b) => a + b, 0);
         const falls = r.trainLoss.length < 2 || r.trainLoss[r.trainLoss.length - 1] < r.trainLoss[0];
         const acc = r.testAccuracy[r.testAccuracy.length - 1];
-        add({ workload: 'fashion', system: r.system, samples_per_s: data.trainRows / median(r.epochSeconds),
+        add({ workload: fashionName, system: r.system, samples_per_s: data.trainRows / median(r.epochSeconds),
           epoch_seconds: r.epochSeconds, test_accuracy: r.testAccuracy, total_seconds: total, ...extra,
           ...(r.note ? { note: r.note } : {}), check: { train_loss: r.trainLoss, loss_falls: falls, ok: falls && acc > 0.5 } });
         log(`  ${r.system}: ${total.toFixed(1)} s for ${r.epochSeconds.length} epoch${r.epochSeconds.length > 1 ? 's' : ''}, test accuracy ${acc.toFixed(4)}`);
@@ -465,27 +469,28 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
       for (const b of backends) {
         // The js reference takes minutes per epoch here; it runs only when asked for by name.
         if (b.name === 'js' && !opts.backends?.includes('js')) {
-          add({ workload: 'fashion', system: 'deltaprop-js', error: 'skipped: the js reference takes minutes per epoch (run with --backend js to include it)' });
+          add({ workload: fashionName, system: 'deltaprop-js', error: 'skipped: the js reference takes minutes per epoch (run with --backend js to include it)' });
           continue;
         }
         try {
           record(await deltapropFashion(b, w, data, epochs), { isa: b.isa, threads: b.threads });
         } catch (e) {
-          add({ workload: 'fashion', system: `deltaprop-${b.name}`, error: (e as Error).message });
+          add({ workload: fashionName, system: `deltaprop-${b.name}`, error: (e as Error).message });
         }
       }
-      if (peers.has('tfjs-wasm')) {
+      // tfjs's peer builds the plain model only
+      if (peers.has('tfjs-wasm') && !w.regularized) {
         try {
           record(await tfjsFashion('wasm', w, data, epochs), {});
         } catch (e) {
-          add({ workload: 'fashion', system: 'tfjs-wasm', error: (e as Error).message });
+          add({ workload: fashionName, system: 'tfjs-wasm', error: (e as Error).message });
         }
       }
       if (torch && 'python' in torch) {
-        const cap = await torchCapability(torch.python, 'fashion');
+        const cap = await torchCapability(torch.python, fashionName);
         await pyRows('pytorch', peerScript('pytorch.py'), torch.python,
-          { workloads: ['fashion'], threads, fashion: dir, epochs, limit: limit ?? null, reps: timing.reps, target: timing.targetSeconds },
-          { OPENBLAS_NUM_THREADS: String(threads), ...cap.set }, 1_800_000, 'fashion', cap.fields);
+          { workloads: [fashionName], threads, fashion: dir, epochs, limit: limit ?? null, reps: timing.reps, target: timing.targetSeconds },
+          { OPENBLAS_NUM_THREADS: String(threads), ...cap.set }, 3_600_000, fashionName, cap.fields);
       }
     }
   }

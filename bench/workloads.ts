@@ -1,14 +1,18 @@
 // The benchmark workloads (bench/README.md): model shapes, optimizers and the synthetic data they train on. Every
 // system (deltaprop backends and peers) reads its configuration from here, so that a row in the
 // results table always means the same work.
-import { Random, type ModelSpec } from '../src/index.js';
+import { Random, type LayerSpec, type ModelSpec } from '../src/index.js';
 
 export type TrainWorkloadName = 'mnist-mlp' | 'wide-mlp' | 'tiny-xor';
-export type WorkloadName = TrainWorkloadName | 'fashion' | 'sgemm' | 'infer';
-export const WORKLOADS: WorkloadName[] = ['mnist-mlp', 'wide-mlp', 'tiny-xor', 'fashion', 'sgemm', 'infer'];
+/** The Fashion-MNIST runs: epochs over the real data, test accuracy after each. */
+export type FashionName = 'fashion' | 'fashion-regularized';
+export const FASHION: FashionName[] = ['fashion', 'fashion-regularized'];
+export const isFashion = (w: string): w is FashionName => (FASHION as string[]).includes(w);
+export type WorkloadName = TrainWorkloadName | FashionName | 'sgemm' | 'infer';
+export const WORKLOADS: WorkloadName[] = ['mnist-mlp', 'wide-mlp', 'tiny-xor', 'fashion', 'fashion-regularized', 'sgemm', 'infer'];
 
 export interface TrainWorkload {
-  name: TrainWorkloadName | 'fashion';
+  name: TrainWorkloadName | FashionName;
   /** Layer widths, input first: [784, 128, 10]. */
   sizes: number[];
   hidden: 'relu' | 'tanh';
@@ -17,23 +21,38 @@ export interface TrainWorkload {
   optimizer: 'sgd' | 'adam';
   lr: number;
   batch: number;
+  /**
+   * After each hidden layer, batch normalization and dropout at this rate: the hidden dense layer
+   * is linear and the batch normalization applies the activation (PyTorch's Linear → BatchNorm1d →
+   * ReLU → Dropout), with Keras's momentum 0.99 and epsilon 1e-3 (PyTorch: momentum 0.01, eps 1e-3).
+   */
+  regularized?: { dropout: number };
+  /** Epochs of a full run (Fashion-MNIST; default: the suite's --epochs, 10). */
+  epochs?: number;
 }
 
-export const TRAIN_WORKLOADS: Record<TrainWorkloadName | 'fashion', TrainWorkload> = {
+export const TRAIN_WORKLOADS: Record<TrainWorkloadName | FashionName, TrainWorkload> = {
   'mnist-mlp': { name: 'mnist-mlp', sizes: [784, 128, 10], hidden: 'relu', output: 'softmax', loss: 'categoricalCrossEntropy', optimizer: 'sgd', lr: 0.1, batch: 64 },
   'wide-mlp': { name: 'wide-mlp', sizes: [784, 512, 512, 10], hidden: 'relu', output: 'softmax', loss: 'categoricalCrossEntropy', optimizer: 'adam', lr: 1e-3, batch: 256 },
   'tiny-xor': { name: 'tiny-xor', sizes: [2, 8, 1], hidden: 'tanh', output: 'sigmoid', loss: 'binaryCrossEntropy', optimizer: 'sgd', lr: 0.5, batch: 4 },
   fashion: { name: 'fashion', sizes: [784, 256, 128, 10], hidden: 'relu', output: 'softmax', loss: 'categoricalCrossEntropy', optimizer: 'adam', lr: 1e-3, batch: 128 },
+  'fashion-regularized': {
+    name: 'fashion-regularized', sizes: [784, 512, 512, 10], hidden: 'relu', output: 'softmax', loss: 'categoricalCrossEntropy', optimizer: 'adam',
+    lr: 1e-3, batch: 128, regularized: { dropout: 0.2 }, epochs: 20,
+  },
 };
 
 export const SEED = 20240905;
 
 /** The deltaprop model spec of a workload. */
 export function modelSpec(w: TrainWorkload, seed = SEED): ModelSpec {
-  const n = w.sizes.length - 1;
+  const n = w.sizes.length - 1, reg = w.regularized;
   return {
     inputs: w.sizes[0],
-    layers: w.sizes.slice(1).map((units, i) => ({ units, activation: i === n - 1 ? w.output : w.hidden })),
+    layers: w.sizes.slice(1).flatMap((units, i): LayerSpec[] => {
+      if (i === n - 1 || !reg) return [{ units, activation: i === n - 1 ? w.output : w.hidden }];
+      return [{ units, activation: 'linear', init: 'he' }, { type: 'batchNormalization', activation: w.hidden }, { type: 'dropout', rate: reg.dropout }];
+    }),
     loss: w.loss,
     optimizer: { type: w.optimizer, learningRate: w.lr },
     seed,
@@ -100,7 +119,7 @@ export function gemmShapes(quick: boolean): GemmShape[] {
   const squares = quick ? [64, 128, 256] : [64, 128, 256, 512, 1024, 2048];
   const out: GemmShape[] = squares.map((n) => ({ m: n, n, k: n, transA: false, transB: false, origin: 'square' }));
   const seen = new Set(out.map(shapeLabel));
-  const from: (TrainWorkloadName | 'fashion')[] = quick ? ['mnist-mlp'] : ['mnist-mlp', 'wide-mlp', 'fashion'];
+  const from: (TrainWorkloadName | FashionName)[] = quick ? ['mnist-mlp'] : ['mnist-mlp', 'wide-mlp', 'fashion'];
   for (const name of from) {
     const w = TRAIN_WORKLOADS[name];
     for (let l = 0; l + 1 < w.sizes.length; l++) {

@@ -6,7 +6,7 @@ namespace deltaprop {
 enum Act : int { ACT_LINEAR = 0, ACT_SIGMOID = 1, ACT_TANH = 2, ACT_RELU = 3, ACT_LEAKY_RELU = 4, ACT_SOFTMAX = 5 };
 enum Loss : int { LOSS_MSE = 0, LOSS_BINARY_CROSS_ENTROPY = 1, LOSS_CATEGORICAL_CROSS_ENTROPY = 2 };
 enum Opt : int { OPT_SGD = 0, OPT_MOMENTUM = 1, OPT_ADAM = 2, OPT_ADAMW = 3 };
-enum OpCode : int { OP_DENSE_FORWARD = 1, OP_LOSS_DELTA = 2, OP_DENSE_BACKWARD = 3, OP_CLIP_NORM = 4, OP_COPY = 5, OP_SGD_UPDATE = 6, OP_MOMENTUM_UPDATE = 7, OP_ADAM_UPDATE = 8 };
+enum OpCode : int { OP_DENSE_FORWARD = 1, OP_LOSS_DELTA = 2, OP_DENSE_BACKWARD = 3, OP_CLIP_NORM = 4, OP_COPY = 5, OP_SGD_UPDATE = 6, OP_MOMENTUM_UPDATE = 7, OP_ADAM_UPDATE = 8, OP_DROPOUT_FORWARD = 9, OP_DROPOUT_BACKWARD = 10, OP_BATCH_NORM_FORWARD = 11, OP_BATCH_NORM_INFERENCE = 12, OP_BATCH_NORM_BACKWARD = 13, OP_LAYER_NORM_FORWARD = 14, OP_LAYER_NORM_BACKWARD = 15 };
 constexpr float EPS_PROB = 1e-7f;
 constexpr float F32_MIN_NORMAL = 1.1754943508222875e-38f;
 
@@ -16,14 +16,15 @@ constexpr int ACT_MAX = 5;
 constexpr int PREV_ACT_MAX = 4;
 constexpr int LOSS_MAX = 2;
 constexpr int OPT_MAX = 3;
-constexpr int OP_MAX = 8;
+constexpr int OP_MAX = 15;
 constexpr int MAX_THREADS = 256;
 constexpr int BUF_SLOTS = 3;
 constexpr int ARG_STRIDE = 3;
 constexpr int ARG_SLOTS = 48;
-constexpr int HYPER_INPUTS = 10;
-constexpr int OP_SLOTS = 25;
+constexpr int HYPER_INPUTS = 11;
+constexpr int OP_SLOTS = 32;
 constexpr double MAX_SIZE = 2147483647.0;
+constexpr double MAX_U32 = 4294967295.0;
 constexpr double F32_OVERFLOW = 3.4028235677973366e+38;
 constexpr double F32_HALF_MIN = 7.006492321624085e-46;
 
@@ -38,14 +39,15 @@ constexpr int HYPER_BETA2 = 6;
 constexpr int HYPER_EPS = 7;
 constexpr int HYPER_BC1 = 8;
 constexpr int HYPER_BC2 = 9;
-constexpr int HYPER_LOSS = 10;
-constexpr int HYPER_SIZE = 11;
-constexpr const char* HYPER_NAMES[HYPER_INPUTS] = {"lr", "clipNorm", "weightDecay", "mu", "nesterov", "beta1", "beta2", "eps", "bc1", "bc2"};
+constexpr int HYPER_STEP = 10;
+constexpr int HYPER_LOSS = 11;
+constexpr int HYPER_SIZE = 12;
+constexpr const char* HYPER_NAMES[HYPER_INPUTS] = {"lr", "clipNorm", "weightDecay", "mu", "nesterov", "beta1", "beta2", "eps", "bc1", "bc2", "step"};
 
 // Per op code (index 0 is no op): its name, whether it reads HYPER, whether it is elementwise over [0, n).
-constexpr const char* OP_NAMES[OP_MAX + 1] = {"", "denseForward", "lossDelta", "denseBackward", "clipNorm", "copy", "sgdUpdate", "momentumUpdate", "adamUpdate"};
-constexpr bool OP_READS_HYPER[OP_MAX + 1] = {false, false, false, false, true, false, true, true, true};
-constexpr bool OP_ELEMENTWISE[OP_MAX + 1] = {false, false, false, false, false, true, true, true, true};
+constexpr const char* OP_NAMES[OP_MAX + 1] = {"", "denseForward", "lossDelta", "denseBackward", "clipNorm", "copy", "sgdUpdate", "momentumUpdate", "adamUpdate", "dropoutForward", "dropoutBackward", "batchNormForward", "batchNormInference", "batchNormBackward", "layerNormForward", "layerNormBackward"};
+constexpr bool OP_READS_HYPER[OP_MAX + 1] = {false, false, false, false, true, false, true, true, true, true, true, false, false, false, false, false};
+constexpr bool OP_ELEMENTWISE[OP_MAX + 1] = {false, false, false, false, false, true, true, true, true, false, false, false, false, false, false, false};
 
 // Each op's operand slots in its record (OP_SLOTS doubles; slot 0 is the op code).
 namespace op {
@@ -57,6 +59,13 @@ struct copy { enum : int { dst = 1, src = 4, n = 7 }; };
 struct sgdUpdate { enum : int { p = 1, g = 4, n = 7, decayCount = 8 }; };
 struct momentumUpdate { enum : int { p = 1, g = 4, v = 7, n = 10, decayCount = 11 }; };
 struct adamUpdate { enum : int { p = 1, g = 4, m = 7, v = 10, n = 13, decoupled = 14, decayCount = 15 }; };
+struct dropoutForward { enum : int { y = 1, x = 4, n = 7, rate = 8, seed = 9, layer = 10 }; };
+struct dropoutBackward { enum : int { dx = 1, dy = 4, x = 7, n = 10, rate = 11, seed = 12, layer = 13, prevAct = 14, alpha = 15 }; };
+struct batchNormForward { enum : int { y = 1, x = 4, gamma = 7, beta = 10, runMean = 13, runVar = 16, mean = 19, invStd = 22, m = 25, n = 26, update = 27, momentum = 28, eps = 29, act = 30, alpha = 31 }; };
+struct batchNormInference { enum : int { y = 1, x = 4, gamma = 7, beta = 10, runMean = 13, runVar = 16, m = 19, n = 20, eps = 21, act = 22, alpha = 23 }; };
+struct batchNormBackward { enum : int { dx = 1, dgamma = 4, dbeta = 7, dy = 10, x = 13, gamma = 16, mean = 19, invStd = 22, m = 25, n = 26, scale = 27, prevAct = 28, alpha = 29 }; };
+struct layerNormForward { enum : int { y = 1, x = 4, gamma = 7, beta = 10, mean = 13, invStd = 16, m = 19, n = 20, eps = 21, act = 22, alpha = 23 }; };
+struct layerNormBackward { enum : int { dx = 1, dgamma = 4, dbeta = 7, dy = 10, x = 13, gamma = 16, mean = 19, invStd = 22, m = 25, n = 26, scale = 27, prevAct = 28, alpha = 29 }; };
 }  // namespace op
 
 // Argument positions of each kernel entry point (the *Fast ones read position p at slot ARG_STRIDE * p).
@@ -69,6 +78,13 @@ struct sumSquares { enum : int { g = 0, n = 1, count = 2 }; };
 struct sgdStep { enum : int { p = 0, g = 1, n = 2, lr = 3, gradScale = 4, weightDecay = 5, decayCount = 6, count = 7 }; };
 struct momentumStep { enum : int { p = 0, g = 1, v = 2, n = 3, lr = 4, gradScale = 5, mu = 6, nesterov = 7, weightDecay = 8, decayCount = 9, count = 10 }; };
 struct adamStep { enum : int { p = 0, g = 1, m = 2, v = 3, n = 4, lr = 5, gradScale = 6, beta1 = 7, beta2 = 8, eps = 9, bc1 = 10, bc2 = 11, weightDecay = 12, decoupled = 13, decayCount = 14, count = 15 }; };
+struct dropoutForward { enum : int { y = 0, x = 1, n = 2, rate = 3, seed = 4, step = 5, layer = 6, count = 7 }; };
+struct dropoutBackward { enum : int { dx = 0, dy = 1, x = 2, n = 3, rate = 4, seed = 5, step = 6, layer = 7, prevAct = 8, alpha = 9, count = 10 }; };
+struct batchNormForward { enum : int { y = 0, x = 1, gamma = 2, beta = 3, runMean = 4, runVar = 5, mean = 6, invStd = 7, m = 8, n = 9, update = 10, momentum = 11, eps = 12, act = 13, alpha = 14, count = 15 }; };
+struct batchNormInference { enum : int { y = 0, x = 1, gamma = 2, beta = 3, runMean = 4, runVar = 5, m = 6, n = 7, eps = 8, act = 9, alpha = 10, count = 11 }; };
+struct batchNormBackward { enum : int { dx = 0, dgamma = 1, dbeta = 2, dy = 3, x = 4, gamma = 5, mean = 6, invStd = 7, m = 8, n = 9, scale = 10, prevAct = 11, alpha = 12, count = 13 }; };
+struct layerNormForward { enum : int { y = 0, x = 1, gamma = 2, beta = 3, mean = 4, invStd = 5, m = 6, n = 7, eps = 8, act = 9, alpha = 10, count = 11 }; };
+struct layerNormBackward { enum : int { dx = 0, dgamma = 1, dbeta = 2, dy = 3, x = 4, gamma = 5, mean = 6, invStd = 7, m = 8, n = 9, scale = 10, prevAct = 11, alpha = 12, count = 13 }; };
 }  // namespace arg
 
 }  // namespace abi

@@ -15,7 +15,7 @@ export type { LayerSummary, ModelSummary } from './model/summary.js';
 export { classificationMetrics, MetricAccumulator, metricsFromConfusion, regressionMetrics, rocAuc } from './metrics.js';
 export type { ClassificationMetrics, PerClassMetrics, RegressionMetrics } from './metrics.js';
 export { checkSpec, scheduledRate, SpecError } from './spec.js';
-export type { DenseSpec, ModelSpec, Normalization, OptimizerName, OptimizerSpec, Schedule } from './spec.js';
+export type { BatchNormSpec, DenseSpec, DropoutSpec, LayerNormSpec, LayerSpec, LayerType, ModelSpec, NormActivationName, Normalization, OptimizerName, OptimizerSpec, Schedule } from './spec.js';
 export { FORMAT_VERSION, ModelFileError, modelFromBytes, modelToBytes, parseModelFile } from './io/modelFile.js';
 export { permutation, Random } from './random.js';
 // The wasm backend is Node-free too: its loader takes a module, bytes or a URL in any runtime.

@@ -6,6 +6,8 @@ import { InputError } from './data.js';
 export type { ActivationName, LossName };
 
 export interface DenseSpec {
+  /** Optional: a layer without a type is dense. */
+  type?: 'dense';
   /** Output width of the layer. */
   units: number;
   activation: ActivationName;
@@ -13,6 +15,65 @@ export interface DenseSpec {
   alpha?: number;
   /** Weight initialization; default He for ReLU-like activations, Glorot otherwise. */
   init?: 'he' | 'glorot';
+}
+
+/** Inverted dropout: in training, each value is zeroed with probability `rate` and the rest scaled by 1/(1 − rate); off in evaluate and predict. */
+export interface DropoutSpec {
+  type: 'dropout';
+  /** In [0, 1). */
+  rate: number;
+}
+
+/** Activations a normalization layer may apply after its scale and shift (softmax only ends a dense output layer). */
+export type NormActivationName = Exclude<ActivationName, 'softmax'>;
+
+/**
+ * Batch normalization (Keras's BatchNormalization): batch statistics in training, the running
+ * averages in evaluate and predict; learnable scale γ and shift β; then `activation` (default linear).
+ */
+export interface BatchNormSpec {
+  type: 'batchNormalization';
+  /** Running averages: r ← momentum·r + (1 − momentum)·batch (default 0.99, Keras's). */
+  momentum?: number;
+  /** Added to the variance (default 1e-3, Keras's). */
+  epsilon?: number;
+  activation?: NormActivationName;
+  alpha?: number;
+}
+
+/** Layer normalization over each row's features (Keras's LayerNormalization), learnable γ and β, then `activation`. */
+export interface LayerNormSpec {
+  type: 'layerNormalization';
+  /** Added to the variance (default 1e-3, Keras's). */
+  epsilon?: number;
+  activation?: NormActivationName;
+  alpha?: number;
+}
+
+export type LayerSpec = DenseSpec | DropoutSpec | BatchNormSpec | LayerNormSpec;
+export const LAYER_TYPES = ['dense', 'dropout', 'batchNormalization', 'layerNormalization'] as const;
+export type LayerType = (typeof LAYER_TYPES)[number];
+
+/** A dense layer (one without a type, or with type 'dense'). */
+export const isDense = (l: LayerSpec): l is DenseSpec => l.type === undefined || l.type === 'dense';
+
+/** Each layer's output width, in order (dropout and the normalizations keep their input's). */
+export function layerWidths(spec: Pick<ModelSpec, 'inputs' | 'layers'>): number[] {
+  let w = spec.inputs;
+  return spec.layers.map((l) => (w = isDense(l) ? l.units : w));
+}
+
+/** Learnable parameters of a layer whose input has `inp` values (dense: W and b; normalizations: γ and β). */
+export function layerParams(l: LayerSpec, inp: number): number {
+  if (isDense(l)) return inp * l.units + l.units;
+  return l.type === 'dropout' ? 0 : 2 * inp;
+}
+
+/** A layer in a few words, for one-line model descriptions: '64 relu', 'dropout 0.2', 'batchNormalization'. */
+export function describeLayer(l: LayerSpec): string {
+  if (isDense(l)) return `${l.units} ${l.activation}`;
+  if (l.type === 'dropout') return `dropout ${l.rate}`;
+  return l.activation && l.activation !== 'linear' ? `${l.type} ${l.activation}` : l.type;
 }
 
 export type Schedule =
@@ -46,7 +107,8 @@ export interface Normalization {
 export interface ModelSpec {
   /** Width of an input row. */
   inputs: number;
-  layers: DenseSpec[];
+  /** Dense layers and, between them, dropout and normalization layers; the last is dense. */
+  layers: LayerSpec[];
   loss: LossName;
   optimizer: OptimizerSpec;
   /** Seed for the initial weights (and the default shuffling seed of `fit`). */
@@ -114,28 +176,12 @@ export function checkSpec(spec: ModelSpec): ModelSpec {
   if (!Array.isArray(spec.layers) || spec.layers.length === 0) {
     throw new SpecError('layers: need at least one dense layer');
   }
-  const layers = spec.layers.map((l, i): DenseSpec => {
-    const where = `layer ${i + 1}`;
-    if (typeof l !== 'object' || l === null) throw new SpecError(`${where}: expected { units, activation }`);
-    if (!positiveInt(l.units)) throw new SpecError(`${where}: units must be a positive integer, got ${shown(l.units)}`);
-    if (!ACTIVATIONS.includes(l.activation)) {
-      throw new SpecError(`${where}: unknown activation ${named(l.activation)} (known: ${ACTIVATIONS.join(', ')})`);
-    }
-    if (l.activation === 'softmax' && i !== spec.layers.length - 1) {
-      throw new SpecError(`${where}: softmax is only allowed on the output layer`);
-    }
-    if (l.alpha !== undefined && !nonNegative(l.alpha)) throw new SpecError(`${where}: alpha must be a number ≥ 0${float32Note(l.alpha)}, got ${shown(l.alpha)}`);
-    if (l.init !== undefined && l.init !== 'he' && l.init !== 'glorot') {
-      throw new SpecError(`${where}: unknown init ${named(l.init)} (known: he, glorot)`);
-    }
-    const init = l.init ?? (l.activation === 'relu' || l.activation === 'leakyRelu' ? 'he' : 'glorot');
-    return { units: l.units, activation: l.activation, alpha: l.activation === 'leakyRelu' ? (l.alpha ?? 0.01) : 0, init };
-  });
+  const layers = spec.layers.map((l, i): LayerSpec => checkLayer(l, i, spec.layers.length));
   if (!LOSSES.includes(spec.loss)) {
     throw new SpecError(`loss: unknown loss ${named(spec.loss)} (known: ${LOSSES.join(', ')})`);
   }
   checkSize(spec.inputs, layers);
-  const out = layers[layers.length - 1];
+  const out = layers[layers.length - 1] as DenseSpec; // checkLayer: the output layer is dense
   if (spec.loss === 'categoricalCrossEntropy' && out.activation !== 'softmax') {
     throw new SpecError(`loss: categoricalCrossEntropy needs a softmax output layer, got ${out.activation}`);
   }
@@ -164,6 +210,68 @@ export function checkSpec(spec: ModelSpec): ModelSpec {
   if (spec.normalization !== undefined) checked.normalization = { mean: spec.normalization.mean, std: spec.normalization.std };
   if (spec.classes !== undefined) checked.classes = spec.classes;
   return checked;
+}
+
+const KEYS: Record<string, readonly string[]> = {
+  dense: ['type', 'units', 'activation', 'alpha', 'init'],
+  dropout: ['type', 'rate'],
+  batchNormalization: ['type', 'momentum', 'epsilon', 'activation', 'alpha'],
+  layerNormalization: ['type', 'epsilon', 'activation', 'alpha'],
+};
+
+/** One layer, checked, with its defaults filled in (a dense layer's `type` is left out, as before types existed). */
+function checkLayer(l: LayerSpec, i: number, count: number): LayerSpec {
+  const where = `layer ${i + 1}`;
+  if (typeof l !== 'object' || l === null) throw new SpecError(`${where}: expected { units, activation } or { type, … }`);
+  const type: unknown = l.type ?? 'dense';
+  if (!(LAYER_TYPES as readonly unknown[]).includes(type)) {
+    throw new SpecError(`${where}: unknown layer type ${named(type)} (known: ${LAYER_TYPES.join(', ')})`);
+  }
+  if (type !== 'dense') {
+    if (i === count - 1) throw new SpecError(`${where}: the output layer must be dense, got ${type as string} (the loss is taken on a dense layer's activation)`);
+    const extra = Object.keys(l).find((k) => !KEYS[type as string].includes(k) && (l as unknown as Record<string, unknown>)[k] !== undefined);
+    if (extra !== undefined) {
+      const why = extra === 'units' ? ` (${type as string} keeps its input's width)` : '';
+      throw new SpecError(`${where}: ${type as string} takes no ${clipped(extra)}${why}; its options are ${KEYS[type as string].slice(1).join(', ')}`);
+    }
+  }
+  if (type === 'dropout') {
+    const d = l as DropoutSpec;
+    if (!unitInterval(d.rate) || !(Math.fround(d.rate) < 1)) throw new SpecError(`${where}: dropout rate must be a number in [0, 1), got ${shown(d.rate)}`);
+    return { type: 'dropout', rate: d.rate };
+  }
+  if (type === 'batchNormalization' || type === 'layerNormalization') {
+    const n = l as BatchNormSpec | LayerNormSpec;
+    const epsilon = n.epsilon ?? 1e-3;
+    if (!positive(epsilon) || Math.fround(epsilon) === 0) throw new SpecError(`${where}: ${type} epsilon must be a number > 0${float32Note(epsilon)}, got ${shown(epsilon)}`);
+    const activation = n.activation ?? 'linear';
+    if (activation === ('softmax' as string)) throw new SpecError(`${where}: softmax is only allowed on the output layer, which is dense`);
+    if (!ACTIVATIONS.includes(activation)) {
+      throw new SpecError(`${where}: unknown activation ${named(activation)} (known: ${ACTIVATIONS.filter((a) => a !== 'softmax').join(', ')})`);
+    }
+    if (n.alpha !== undefined && !nonNegative(n.alpha)) throw new SpecError(`${where}: alpha must be a number ≥ 0${float32Note(n.alpha)}, got ${shown(n.alpha)}`);
+    const alpha = activation === 'leakyRelu' ? (n.alpha ?? 0.01) : 0;
+    if (type === 'layerNormalization') return { type, epsilon, activation, alpha };
+    const momentum = (n as BatchNormSpec).momentum ?? 0.99;
+    if (!(typeof momentum === 'number' && momentum >= 0 && momentum <= 1)) {
+      throw new SpecError(`${where}: batchNormalization momentum must be a number in [0, 1], got ${shown(momentum)}`);
+    }
+    return { type, momentum, epsilon, activation, alpha };
+  }
+  const d = l as DenseSpec;
+  if (!positiveInt(d.units)) throw new SpecError(`${where}: units must be a positive integer, got ${shown(d.units)}`);
+  if (!ACTIVATIONS.includes(d.activation)) {
+    throw new SpecError(`${where}: unknown activation ${named(d.activation)} (known: ${ACTIVATIONS.join(', ')})`);
+  }
+  if (d.activation === 'softmax' && i !== count - 1) {
+    throw new SpecError(`${where}: softmax is only allowed on the output layer`);
+  }
+  if (d.alpha !== undefined && !nonNegative(d.alpha)) throw new SpecError(`${where}: alpha must be a number ≥ 0${float32Note(d.alpha)}, got ${shown(d.alpha)}`);
+  if (d.init !== undefined && d.init !== 'he' && d.init !== 'glorot') {
+    throw new SpecError(`${where}: unknown init ${named(d.init)} (known: he, glorot)`);
+  }
+  const init = d.init ?? (d.activation === 'relu' || d.activation === 'leakyRelu' ? 'he' : 'glorot');
+  return { units: d.units, activation: d.activation, alpha: d.activation === 'leakyRelu' ? (d.alpha ?? 0.01) : 0, init };
 }
 
 function checkOptimizer(o: OptimizerSpec): OptimizerSpec {
@@ -225,21 +333,22 @@ function checkNormalization(n: Normalization, inputs: number): void {
 }
 
 /** Parameters, and one row of every layer's activations, within what a buffer and a model file hold. */
-function checkSize(inputs: number, layers: DenseSpec[]): void {
+function checkSize(inputs: number, layers: LayerSpec[]): void {
   let params = 0, inp = inputs, biggest = 0, biggestAt = 0;
+  const widths = layerWidths({ inputs, layers });
   layers.forEach((l, i) => {
-    const n = inp * l.units + l.units;
+    const n = layerParams(l, inp);
     params += n;
     if (n > biggest) {
       biggest = n;
       biggestAt = i;
     }
-    inp = l.units;
+    inp = widths[i];
   });
   if (params > MAX_PARAMS) {
-    const l = layers[biggestAt], from = biggestAt === 0 ? inputs : layers[biggestAt - 1].units;
+    const from = biggestAt === 0 ? inputs : widths[biggestAt - 1];
     throw new SpecError(`model size: ${count(params)} parameters is more than a model can hold (${count(MAX_PARAMS)}, 4 GiB of float32); `
-      + `layer ${biggestAt + 1} alone (${count(from)} inputs × ${count(l.units)} units) has ${count(biggest)}`);
+      + `layer ${biggestAt + 1} alone (${count(from)} inputs × ${count(widths[biggestAt])} units) has ${count(biggest)}`);
   }
 }
 
@@ -248,8 +357,7 @@ function checkSize(inputs: number, layers: DenseSpec[]): void {
  * included) beyond MAX_BUFFER_FLOATS, naming the batch size that would fit.
  */
 export function checkBatchSize(spec: ModelSpec, rows: number): void {
-  let widest = spec.inputs;
-  for (const l of spec.layers) widest = Math.max(widest, l.units);
+  const widest = Math.max(spec.inputs, ...layerWidths(spec));
   if (rows * widest > MAX_BUFFER_FLOATS) {
     throw new InputError(`batch size: ${count(rows)} rows × ${count(widest)} values (the widest layer) is more than a buffer holds `
       + `(${count(MAX_BUFFER_FLOATS)} floats); use batches of at most ${count(Math.floor(MAX_BUFFER_FLOATS / widest))} rows`);

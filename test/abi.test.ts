@@ -50,7 +50,8 @@ describe('the generated contract files', () => {
 
 describe('the layouts', () => {
   it('count their offsets from the field widths', () => {
-    expect(HYPER.at.loss).toBe(10);
+    expect(HYPER.at.step).toBe(10);
+    expect(HYPER.at.loss).toBe(11);
     expect(HYPER.size * 8).toBeLessThanOrEqual(PROGRAM_HYPER_BYTES);
   });
 

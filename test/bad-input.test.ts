@@ -5,7 +5,7 @@ import { fitNormalization, InputError } from '../src/data.js';
 import { trainTestSplit } from '../src/io/datasets.js';
 import { Model } from '../src/model/model.js';
 import { TrainingError } from '../src/model/fit.js';
-import { checkBatchSize, checkSpec, MAX_BUFFER_FLOATS, MAX_PARAMS, SpecError, type ModelSpec } from '../src/spec.js';
+import { checkBatchSize, checkSpec, MAX_BUFFER_FLOATS, MAX_PARAMS, SpecError, type DenseSpec, type ModelSpec } from '../src/spec.js';
 import { BACKENDS } from './backends.js';
 
 const base: ModelSpec = {
@@ -46,7 +46,7 @@ describe('model spec', () => {
       + 'layer 1 alone (10 inputs × 1,000,000,000 units) has 11,000,000,000');
     // the largest that is allowed, and one more
     expect(() => checkSpec({ ...base, inputs: 1, layers: [{ units: MAX_PARAMS / 2 + 1, activation: 'sigmoid' }], loss: 'mse' })).toThrow(/model size/);
-    expect(checkSpec({ ...base, inputs: 1, layers: [{ units: MAX_PARAMS / 2, activation: 'sigmoid' }], loss: 'mse' }).layers[0].units).toBe(MAX_PARAMS / 2);
+    expect((checkSpec({ ...base, inputs: 1, layers: [{ units: MAX_PARAMS / 2, activation: 'sigmoid' }], loss: 'mse' }).layers[0] as DenseSpec).units).toBe(MAX_PARAMS / 2);
   });
   it('a batch whose activations would not fit a buffer names the batch size that does', () => {
     const wide: ModelSpec = { ...base, layers: [{ units: 2_000_000, activation: 'relu' }, { units: 3, activation: 'softmax' }] };

@@ -21,7 +21,7 @@ import { DatasetMissingError, findFashion, loadFashion, readIdx } from '../bench
 import { compileProgram } from '../bench/systems/compiled.js';
 import { GemmBuffers, gemmRunner } from '../bench/systems/deltaprop.js';
 import { childEnv, OPENBLAS_HANDICAPS, removedSettings, runPython, startPeerTimer } from '../bench/systems/python.js';
-import { gemmFlops, gemmShapes, shapeLabel, TRAIN_WORKLOADS, type GemmShape } from '../bench/workloads.js';
+import { gemmFlops, gemmShapes, modelSpec, shapeLabel, TRAIN_WORKLOADS, type GemmShape } from '../bench/workloads.js';
 import { benchBuild, cliBuild } from '../tsup.config.js';
 import { JsBackend } from '../src/backends/js.js';
 
@@ -240,6 +240,20 @@ describe('targets against the best peer', () => {
     expect(get('native mnist-mlp, % of FMA peak, 2 threads')).toMatchObject({ measured: `${mnist.toFixed(0)}%`, pass: mnist >= 60 });
     expect(get('native fashion end to end, % of FMA peak, 2 threads')).toMatchObject({ measured: 'not measured', pass: null });
     expect(markdown(results(rows))).toMatch(/\| native fashion end to end, % of FMA peak, 2 threads \| ≥ 60% \| not measured \| — \|/);
+  });
+
+  it('fashion-regularized: BN and dropout 0.2 after each hidden layer; its targets are ≤ 0.5× PyTorch\'s time and ≥ 0.895 within 20 epochs', () => {
+    const w = TRAIN_WORKLOADS['fashion-regularized'];
+    expect(modelSpec(w).layers.map((l) => l.type ?? `dense ${(l as { units: number }).units} ${(l as { activation: string }).activation}`)).toEqual([
+      'dense 512 linear', 'batchNormalization', 'dropout', 'dense 512 linear', 'batchNormalization', 'dropout', 'dense 10 softmax']);
+    expect(w.epochs).toBe(20);
+    const fashionRow = (system: string, secs: number[], acc: number[]): ResultRow =>
+      ({ workload: 'fashion-regularized', system, epoch_seconds: secs, test_accuracy: acc, total_seconds: secs.reduce((a, b) => a + b, 0), samples_per_s: 60000 / secs[0] });
+    const rows = [fashionRow('deltaprop-native', [2, 2], [0.88, 0.9]), fashionRow('pytorch', [5, 5], [0.87, 0.89])];
+    const t = targets(results(rows));
+    expect(t.find((x) => x.what === 'native vs PyTorch, fashion-regularized time for the epochs')).toMatchObject({ measured: '0.40×', pass: true });
+    expect(t.find((x) => x.what === 'native fashion-regularized test accuracy within 20 epochs')).toMatchObject({ measured: '0.9000', pass: true });
+    expect(markdown(results(rows))).toContain('### Fashion-MNIST regularized (784-512-512-10, batch normalization and dropout 0.2 after each hidden layer, Adam 1e-3, batch 128, 2 epochs)');
   });
 
   it('JSON lines carry the kernel, the peak and the row\'s share of it; oneDNN rows are "onednn"', () => {

@@ -17,10 +17,10 @@ const backends: Backend[] = [loadNativeBackend({ threads: 1 }), await loadWasmBa
 const SIZES: Record<string, number> = { m: 3, n: 4, k: 5, inp: 4, out: 5 };
 const NUMBERS: Record<string, number> = {
   alpha: 0.5, beta: 0, scale: 1 / 3, lr: 0.1, gradScale: 1, weightDecay: 0.01, mu: 0.9, beta1: 0.9, beta2: 0.999,
-  eps: 1e-8, bc1: 0.1, bc2: 0.001,
+  eps: 1e-8, bc1: 0.1, bc2: 0.001, rate: 0.25, momentum: 0.99, seed: 7, step: 4294967295, layer: 2,
 };
 const CODES: Record<string, number> = { act: 1, prevAct: 3, loss: 0 };
-const BOOLS: Record<string, boolean> = { transA: false, transB: true, nesterov: true, decoupled: true };
+const BOOLS: Record<string, boolean> = { transA: false, transB: true, nesterov: true, decoupled: true, update: true };
 // the optimizers' n: 12 floats, 6 of them decayed
 const N_OPT = 12;
 
@@ -34,6 +34,7 @@ function validArg(be: Backend, fn: KernelName, a: ArgContract): unknown {
     return b;
   }
   if (a.kind === 'size') return a.name === 'n' ? n : SIZES[a.name];
+  if (a.kind === 'u32' || a.kind === 'rate') return NUMBERS[a.name];
   if (a.kind === 'decayCount') return N_OPT / 2;
   if (a.kind === 'bool') return BOOLS[a.name];
   if (a.kind === 'act' || a.kind === 'prevAct' || a.kind === 'loss') return CODES[a.name];
@@ -88,6 +89,8 @@ function cases(): Case[] {
       for (const [label, v] of BAD.number) put(label, v);
       if (a.kind === 'float32' || a.kind === 'nonzero') for (const [label, v] of BAD.float32) put(label, v);
       else if (a.kind === 'size') for (const [label, v] of BAD.size) put(label, v);
+      else if (a.kind === 'u32') for (const [label, v] of [...BAD.size.filter(([l]) => l !== '2^31'), ['2^32', 2 ** 32]] as [string, number][]) put(label, v);
+      else if (a.kind === 'rate') for (const v of [-0.1, 1, 1.5, 0.99999999, NaN, Infinity]) put(String(v), v);
       else if (a.kind === 'decayCount') for (const v of [-1, 1.5, N_OPT + 1, NaN]) put(String(v), v);
       else for (const v of [-1, 0.5, a.kind === 'act' ? 6 : a.kind === 'prevAct' ? 5 : 3, 99]) put(String(v), v);
       if (a.kind === 'nonzero') put('1e-50 (0 in float32)', 1e-50);

@@ -301,6 +301,27 @@ describe('deltaprop train', () => {
     expect(j.seconds as number).toBeLessThan(20);
   }, 60_000);
 
+  it('--batch-norm and --dropout add the layers after each hidden layer (dense → batch norm → activation → dropout)', async () => {
+    const r = await cli('train', 'builtin:digits', '--layers', '64,32', '--batch-norm', '--dropout', '0.2', '--save', 'digits-bn.model');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.lines).toContain('model: 64 → 64 → batchNormalization relu → dropout 0.2 → 32 → batchNormalization relu → dropout 0.2 → 10 (relu, softmax output), '
+      + 'categoricalCrossEntropy, adam lr 0.01, 6,762 parameters');
+    expect(r.lines.some((l) => l.startsWith('batch_normalization_2 (relu)'))).toBe(true);
+    expect(r.lines).toContain('Non-trainable params: 192');
+    expect(Number(r.lines[r.lines.length - 1].split(': ')[1])).toBeGreaterThanOrEqual(0.96);
+    const model = await readModelFile(at('digits-bn.model'), new JsBackend());
+    expect(model.spec.layers.map((l) => l.type ?? 'dense')).toEqual(['dense', 'batchNormalization', 'dropout', 'dense', 'batchNormalization', 'dropout', 'dense']);
+    expect(model.getRunningStats().length).toBe(192);
+    const e = await cli('evaluate', 'digits-bn.model', 'builtin:digits', '--json');
+    expect(e.code, e.stderr).toBe(0);
+    expect(lastJson(e).accuracy as number).toBeGreaterThan(0.95);
+    for (const bad of ['1', '-0.1', 'x']) {
+      const b = await cli('train', 'builtin:iris', '--dropout', bad);
+      expect(b.code).not.toBe(0);
+      expect(b.stderr).toContain('--dropout must be a fraction in [0, 1).');
+    }
+  }, 60_000);
+
   it('--patience none trains every epoch; --validation-split 0 turns the automatic hold-out off', async () => {
     const j = lastJson(await cli('train', 'builtin:iris', '--epochs', '25', '--patience', 'none', '--json'));
     expect(j.epochs).toBe(25);

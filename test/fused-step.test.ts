@@ -8,7 +8,7 @@ import { interpret } from '../src/backends/interpreter.js';
 import type { Program } from '../src/backends/program.js';
 import { Model } from '../src/model/model.js';
 import { Random } from '../src/random.js';
-import type { ModelSpec, OptimizerSpec } from '../src/spec.js';
+import type { DenseSpec, ModelSpec, OptimizerSpec } from '../src/spec.js';
 import { BACKENDS } from './backends.js';
 
 /** The backend with its own compiled programs, or the js backend with the interpreter as its "compiler". */
@@ -44,7 +44,7 @@ const SPECS: Omit<ModelSpec, 'optimizer'>[] = [
 describe.each(BACKENDS.map((b) => [b.name, b] as const))('fused steps on %s', (_name, backend) => {
   for (const spec of SPECS) {
     it.each(OPTIMIZERS.map((o) => [o.type, o] as const))(`${spec.layers.length}-layer ${spec.loss}, %s: same bits as kernel by kernel`, async (_t, optimizer) => {
-      const r = new Random(5), rows = 37, outs = spec.layers[spec.layers.length - 1].units;
+      const r = new Random(5), rows = 37, outs = (spec.layers[spec.layers.length - 1] as DenseSpec).units;
       const x = { data: Float32Array.from({ length: rows * spec.inputs }, () => 4 * r.uniform() - 2), shape: [rows, spec.inputs] as [number, number] };
       const y = spec.loss === 'categoricalCrossEntropy' ? Array.from({ length: rows }, () => r.int(outs))
         : { data: Float32Array.from({ length: rows * outs }, () => (spec.loss === 'mse' ? 4 * r.uniform() - 2 : r.int(2))), shape: [rows, outs] as [number, number] };

@@ -4,14 +4,14 @@ import { describe, expect, it } from 'vitest';
 import type { ActivationName, LossName } from '../src/backends/backend.js';
 import { Model } from '../src/model/model.js';
 import { Random } from '../src/random.js';
-import type { ModelSpec } from '../src/spec.js';
+import type { DenseSpec, ModelSpec } from '../src/spec.js';
 import { BACKENDS } from './backends.js';
 
 const EPS = 1e-7;
 
 /** Float64 loss of the model spec at parameters `p` (arena layout: all W, then all b). */
 function referenceLoss(spec: ModelSpec, p: Float64Array, x: number[][], y: number[][]): number {
-  const dims = [spec.inputs, ...spec.layers.map((l) => l.units)];
+  const dims = [spec.inputs, ...spec.layers.map((l) => (l as DenseSpec).units)];
   const wOff: number[] = [], bOff: number[] = [];
   let off = 0;
   for (let l = 0; l < spec.layers.length; l++) { wOff.push(off); off += dims[l] * dims[l + 1]; }
@@ -19,7 +19,7 @@ function referenceLoss(spec: ModelSpec, p: Float64Array, x: number[][], y: numbe
   let total = 0;
   for (let s = 0; s < x.length; s++) {
     let a = x[s];
-    spec.layers.forEach((layer, l) => {
+    (spec.layers as DenseSpec[]).forEach((layer, l) => {
       const z = Array.from({ length: dims[l + 1] }, (_, j) => {
         let v = p[bOff[l] + j];
         for (let i = 0; i < dims[l]; i++) v += a[i] * p[wOff[l] + i * dims[l + 1] + j];

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { loadNativeAddon, loadNativeBackend } from '../src/backends/native.js';
 import { ACT, LOSS, OPT, type ActCode, type Buf, type LossCode, type OptCode, type StepDesc, type StepHyper } from '../src/backends/backend.js';
 import { JsBackend } from '../src/backends/js.js';
-import { OPS, OP_SLOTS, opSlots, type OpName } from '../src/backends/abi.js';
+import { OPS, OP_MAX, OP_SLOTS, opSlots, type OpName } from '../src/backends/abi.js';
 import { trainProgram } from '../src/backends/program.js';
 
 type Kind = 'f32' | 'f32?' | 'u32?' | 'size' | 'bool' | 'real' | 'act' | 'act4' | 'loss';
@@ -464,7 +464,7 @@ describe('native compileStep: bad step descriptions throw, never crash', () => {
   it('the raw program: unknown op codes, buffers out of range and freed ids are refused, naming the op', () => {
     const valid = records(good());
     const k = be.kernels;
-    for (const code of [0, 9, 99, -1, 1.5, NaN]) {
+    for (const code of [0, OP_MAX + 1, 99, -1, 1.5, NaN]) {
       const d = valid.slice();
       d[2 * OP_SLOTS] = code;
       expect(() => k.compileProgram(d), `code ${code}`).toThrow(new RangeError(`compileProgram: op 2: unknown op code ${code} (known: 1 to ${Object.keys(OPS).length})`));

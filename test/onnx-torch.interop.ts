@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromOnnx, JsBackend, Model, modelFromBytes, modelFromOnnx, modelToBytes, OnnxError, toOnnx, type ModelSpec } from '../src/index.js';
+import { fromOnnx, JsBackend, Model, modelFromBytes, modelFromOnnx, modelToBytes, OnnxError, toOnnx, type DenseSpec, type ModelSpec } from '../src/index.js';
 import { Random } from '../src/random.js';
 import { BACKENDS } from './backends.js';
 
@@ -80,7 +80,7 @@ describe("PyTorch's exports", () => {
       inputs: 4, loss: 'binaryCrossEntropy',
       layers: [{ units: 16, activation: 'leakyRelu', alpha: Math.fround(0.1) }, { units: 16, activation: 'tanh' }, { units: 1, activation: 'sigmoid' }],
     });
-    expect(spec('matmul_add').layers.map((l) => [l.units, l.activation])).toEqual([[7, 'sigmoid'], [5, 'tanh'], [4, 'softmax']]);
+    expect(spec('matmul_add').layers.map((l) => [(l as DenseSpec).units, (l as DenseSpec).activation])).toEqual([[7, 'sigmoid'], [5, 'tanh'], [4, 'softmax']]);
     expect(spec('linear_output')).toMatchObject({ loss: 'mse', layers: [{ units: 10, activation: 'relu' }, { units: 2, activation: 'linear' }] });
   });
 

@@ -17,7 +17,7 @@ import type { Backend } from '../src/backends/backend.js';
 import { JsBackend } from '../src/backends/js.js';
 import { exportCommand } from '../src/cli/export.js';
 import { importCommand } from '../src/cli/import.js';
-import { fitNormalization, fromOnnx, Model, modelFromBytes, modelFromOnnx, modelToBytes, ModelFileError, OnnxError, parseOnnx, readModelFile, saveModel, toOnnx, type ModelSpec } from '../src/index.js';
+import { fitNormalization, fromOnnx, Model, modelFromBytes, modelFromOnnx, modelToBytes, ModelFileError, OnnxError, parseOnnx, readModelFile, saveModel, toOnnx, type DenseSpec, type ModelSpec } from '../src/index.js';
 import * as web from '../src/web.js';
 import { onnx } from '../src/onnx/schema.js';
 import { Random } from '../src/random.js';
@@ -169,7 +169,7 @@ describe('fromOnnx', () => {
     expect(parsed.spec).toEqual({
       ...model.spec,
       ...(spec.normalization ? { normalization: { mean: f32(spec.normalization.mean), std: f32(spec.normalization.std) } } : {}),
-      layers: model.spec.layers.map((l) => ({ ...l, alpha: Math.fround(l.alpha ?? 0) })),
+      layers: model.spec.layers.map((l) => ({ ...l, alpha: Math.fround((l as DenseSpec).alpha ?? 0) })),
     });
     parsed.weights.forEach((lw, l) => {
       expect(lw.w).toEqual(model.getWeights()[l].w);

@@ -15,7 +15,7 @@ import type { Backend } from '../src/backends/backend.js';
 import { modelFromBytes, modelToBytes } from '../src/io/modelFile.js';
 import { Model } from '../src/model/model.js';
 import { Random } from '../src/random.js';
-import type { ModelSpec } from '../src/spec.js';
+import type { DenseSpec, ModelSpec } from '../src/spec.js';
 import { BACKENDS } from './backends.js';
 
 const STRICT = { loss: 1e-3, weights: 1e-3, strictSteps: 100 };
@@ -31,7 +31,7 @@ const SHAPES: Shape[] = [
 ];
 
 function data(s: Shape, rows: number): { x: { data: Float32Array; shape: [number, number] }; y: Int32Array | number[] } {
-  const r = new Random(100), inputs = s.spec.inputs, outs = s.spec.layers[s.spec.layers.length - 1].units;
+  const r = new Random(100), inputs = s.spec.inputs, outs = (s.spec.layers[s.spec.layers.length - 1] as DenseSpec).units;
   const x = new Float32Array(rows * inputs);
   for (let i = 0; i < x.length; i++) x[i] = r.uniform();
   const y = outs === 1 ? Array.from({ length: rows }, () => r.int(2)) : Int32Array.from({ length: rows }, () => r.int(outs));

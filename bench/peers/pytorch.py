@@ -31,7 +31,14 @@ WORKLOADS = {
     "wide-mlp": dict(sizes=[784, 512, 512, 10], hidden="relu", output="softmax", opt="adam", lr=1e-3, batch=256),
     "tiny-xor": dict(sizes=[2, 8, 1], hidden="tanh", output="sigmoid", opt="sgd", lr=0.5, batch=4),
     "fashion": dict(sizes=[784, 256, 128, 10], hidden="relu", output="softmax", opt="adam", lr=1e-3, batch=128),
+    # batch normalization and dropout after each hidden layer: Linear -> BatchNorm1d -> ReLU -> Dropout,
+    # with deltaprop's (Keras's) batch normalization settings: momentum 0.99 there is 0.01 here
+    # (PyTorch weights the new batch), epsilon 1e-3
+    "fashion-regularized": dict(sizes=[784, 512, 512, 10], hidden="relu", output="softmax", opt="adam", lr=1e-3, batch=128,
+                                dropout=0.2),
 }
+
+FASHION = ("fashion", "fashion-regularized")
 
 
 def emit(obj):
@@ -95,7 +102,11 @@ def build(w):
     for i in range(len(w["sizes"]) - 1):
         layers.append(torch.nn.Linear(w["sizes"][i], w["sizes"][i + 1]))
         if i < len(w["sizes"]) - 2:
+            if "dropout" in w:
+                layers.append(torch.nn.BatchNorm1d(w["sizes"][i + 1], eps=1e-3, momentum=0.01))
             layers.append(torch.nn.ReLU() if w["hidden"] == "relu" else torch.nn.Tanh())
+            if "dropout" in w:
+                layers.append(torch.nn.Dropout(w["dropout"]))
     model = torch.nn.Sequential(*layers)
     # the softmax / sigmoid is fused into the loss, as a PyTorch user writes it
     loss_fn = torch.nn.CrossEntropyLoss() if w["output"] == "softmax" else torch.nn.BCEWithLogitsLoss()
@@ -257,7 +268,7 @@ def read_idx(path):
     return np.frombuffer(buf, dtype=np.uint8, offset=4 + 4 * nd).reshape(dims)
 
 
-def fashion(cfg):
+def fashion(name, cfg):
     d, limit = cfg["fashion"], cfg.get("limit") or {}
     tx = read_idx(os.path.join(d, "train-images-idx3-ubyte.gz"))
     ty = read_idx(os.path.join(d, "train-labels-idx1-ubyte.gz"))
@@ -268,7 +279,7 @@ def fashion(cfg):
     Y = torch.from_numpy(ty[:nt].astype(np.int64))
     VX = torch.from_numpy(vx[:nv].reshape(nv, 784).astype(np.float32) / 255)
     VY = torch.from_numpy(vy[:nv].astype(np.int64))
-    w = WORKLOADS["fashion"]
+    w = WORKLOADS[name]
 
     def throwaway():
         torch.manual_seed(2)
@@ -288,6 +299,7 @@ def fashion(cfg):
     secs, accs, losses = [], [], []
     for _ in range(cfg["epochs"]):
         order = torch.randperm(nt, generator=g)
+        model.train()  # batch statistics and dropout (the plain model has neither)
         t0 = time.perf_counter()
         total = 0.0
         for s in range(0, nt, w["batch"]):
@@ -295,9 +307,10 @@ def fashion(cfg):
             total += step(model, loss_fn, opt, X[idx], Y[idx]).item() * len(idx)
         secs.append(time.perf_counter() - t0)
         losses.append(total / nt)
+        model.eval()  # running statistics, no dropout
         with torch.no_grad():
             accs.append((model(VX).argmax(1) == VY).float().mean().item())
-    emit(dict(workload="fashion", system="pytorch", threads=max(split), torch_threads=split[0], blas_threads=split[1],
+    emit(dict(workload=name, system="pytorch", threads=max(split), torch_threads=split[0], blas_threads=split[1],
               **({"split_speeds": tried} if tried else {}), epoch_seconds=secs,
               test_accuracy=accs, train_loss=losses, samples_per_s=nt / statistics.median(secs)))
 
@@ -325,8 +338,8 @@ def main():
         try:
             if cfg.get("probe_only"):
                 probe_rate(name, cfg)
-            elif name == "fashion":
-                fashion(cfg)
+            elif name in FASHION:
+                fashion(name, cfg)
             else:
                 train_workload(name, cfg)
         except Exception as e:  # one failing workload must not hide the others

@@ -166,6 +166,11 @@ class ArgErrors {
     if (ok_ && f == 0.f) fail(true, std::string(name) + " must be a nonzero finite float32, got " + js_number(d));
     return f;
   }
+  // A dropout rate: in [0, 1) once rounded to float32 (contract.ts isRate); NaN fails.
+  float check_rate(double d, const char* name) {
+    if (ok_ && !(d >= 0 && d < 1 && (float)d < 1.f)) fail(true, std::string(name) + " must be in [0, 1) as a float32, got " + js_number(d));
+    return ok_ ? (float)d : 0.f;
+  }
   __attribute__((noinline, cold)) void bad_integer(const char* name, double d, double lo, double hi) {
     fail(true, std::string(name) + " must be an integer in [" + js_number(lo) + ", " + js_number(hi) + "], got " +
                    js_number(d));
@@ -234,6 +239,7 @@ class Args : public ArgErrors {
   }
   float real(size_t i, const char* name) { return check_real(number(i, name), name); }
   float nonzero(size_t i, const char* name) { return check_nonzero(number(i, name), name); }
+  float rate(size_t i, const char* name) { return check_rate(number(i, name), name); }
   idx integer(size_t i, const char* name, double lo, double hi) { return check_integer(number(i, name), name, lo, hi); }
   idx size(size_t i, const char* name) { return integer(i, name, 0, kMaxSize); }
 
@@ -331,6 +337,7 @@ class BlockArgs : public ArgErrors {
   double number(size_t p, const char*) { return ok_ ? a_[Stride * p] : 0; }
   float real(size_t p, const char* name) { return check_real(number(p, name), name); }
   float nonzero(size_t p, const char* name) { return check_nonzero(number(p, name), name); }
+  float rate(size_t p, const char* name) { return check_rate(number(p, name), name); }
   idx integer(size_t p, const char* name, double lo, double hi) { return check_integer(a_[Stride * p], name, lo, hi); }
   idx size(size_t p, const char* name) { return integer(p, name, 0, kMaxSize); }
   bool boolean(size_t p, const char* name) {

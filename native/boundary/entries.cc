@@ -210,6 +210,146 @@ napi_value DenseForwardPacked(napi_env env, napi_callback_info info) {
   });
 }
 
+// dropoutForward(y, x, n, rate, seed, step, layer): y (n) written, x (n)
+template <class ArgsT>
+napi_value DropoutForward(napi_env env, napi_callback_info info) {
+  ArgsT A(env, info, "dropoutForward");
+  using P = abi::arg::dropoutForward;
+  idx n = A.size(P::n, "n");
+  float rate = A.rate(P::rate, "rate");
+  uint32_t seed = (uint32_t)A.integer(P::seed, "seed", 0, abi::MAX_U32);
+  uint32_t step = (uint32_t)A.integer(P::step, "step", 0, abi::MAX_U32);
+  uint32_t layer = (uint32_t)A.integer(P::layer, "layer", 0, abi::MAX_U32);
+  float* y = A.f32(P::y, "y", n, "n", false, true);
+  const float* x = A.f32(P::x, "x", n, "n");
+  A.no_overlap();
+  if (!A.ok()) return nullptr;
+  ctx_of(A).k->dropout_forward(y, x, n, rate, seed, step, layer);
+  return undefined(env);
+}
+
+// dropoutBackward(dx, dy, x, n, rate, seed, step, layer, prevAct, alpha): dx (n) written, dy, x (n)
+template <class ArgsT>
+napi_value DropoutBackward(napi_env env, napi_callback_info info) {
+  ArgsT A(env, info, "dropoutBackward");
+  using P = abi::arg::dropoutBackward;
+  idx n = A.size(P::n, "n");
+  float rate = A.rate(P::rate, "rate");
+  uint32_t seed = (uint32_t)A.integer(P::seed, "seed", 0, abi::MAX_U32);
+  uint32_t step = (uint32_t)A.integer(P::step, "step", 0, abi::MAX_U32);
+  uint32_t layer = (uint32_t)A.integer(P::layer, "layer", 0, abi::MAX_U32);
+  int prev = (int)A.integer(P::prevAct, "prevAct", 0, abi::PREV_ACT_MAX);
+  float alpha = A.real(P::alpha, "alpha");
+  float* dx = A.f32(P::dx, "dx", n, "n", false, true);
+  const float* dy = A.f32(P::dy, "dy", n, "n");
+  const float* x = A.f32(P::x, "x", n, "n");
+  A.no_overlap();
+  if (!A.ok()) return nullptr;
+  ctx_of(A).k->dropout_backward(dx, dy, x, n, rate, seed, step, layer, prev, alpha);
+  return undefined(env);
+}
+
+// batchNormForward(y, x, gamma, beta, runMean, runVar, mean, invStd, m, n, update, momentum, eps, act, alpha):
+// y (m,n), runMean, runVar, mean, invStd (n) written; x (m,n), gamma, beta (n)
+template <class ArgsT>
+napi_value BatchNormForward(napi_env env, napi_callback_info info) {
+  ArgsT A(env, info, "batchNormForward");
+  using P = abi::arg::batchNormForward;
+  idx m = A.size(P::m, "m"), n = A.size(P::n, "n");
+  bool update = A.boolean(P::update, "update");
+  float momentum = A.real(P::momentum, "momentum");
+  float eps = A.nonzero(P::eps, "eps");
+  int act = (int)A.integer(P::act, "act", 0, abi::PREV_ACT_MAX);
+  float alpha = A.real(P::alpha, "alpha");
+  float* y = A.f32(P::y, "y", m * n, "m*n", false, true);
+  const float* x = A.f32(P::x, "x", m * n, "m*n");
+  const float* gamma = A.f32(P::gamma, "gamma", n, "n");
+  const float* beta = A.f32(P::beta, "beta", n, "n");
+  float* run_mean = A.f32(P::runMean, "runMean", n, "n", false, true);
+  float* run_var = A.f32(P::runVar, "runVar", n, "n", false, true);
+  float* mean = A.f32(P::mean, "mean", n, "n", false, true);
+  float* inv_std = A.f32(P::invStd, "invStd", n, "n", false, true);
+  A.no_overlap();
+  if (!A.ok()) return nullptr;
+  ctx_of(A).k->batch_norm_forward(y, x, gamma, beta, run_mean, run_var, mean, inv_std, m, n, update, momentum, eps,
+                                  act, alpha);
+  return undefined(env);
+}
+
+// batchNormInference(y, x, gamma, beta, runMean, runVar, m, n, eps, act, alpha): y (m,n) written
+template <class ArgsT>
+napi_value BatchNormInference(napi_env env, napi_callback_info info) {
+  ArgsT A(env, info, "batchNormInference");
+  using P = abi::arg::batchNormInference;
+  idx m = A.size(P::m, "m"), n = A.size(P::n, "n");
+  float eps = A.nonzero(P::eps, "eps");
+  int act = (int)A.integer(P::act, "act", 0, abi::PREV_ACT_MAX);
+  float alpha = A.real(P::alpha, "alpha");
+  float* y = A.f32(P::y, "y", m * n, "m*n", false, true);
+  const float* x = A.f32(P::x, "x", m * n, "m*n");
+  const float* gamma = A.f32(P::gamma, "gamma", n, "n");
+  const float* beta = A.f32(P::beta, "beta", n, "n");
+  const float* run_mean = A.f32(P::runMean, "runMean", n, "n");
+  const float* run_var = A.f32(P::runVar, "runVar", n, "n");
+  A.no_overlap();
+  if (!A.ok()) return nullptr;
+  ctx_of(A).k->batch_norm_inference(y, x, gamma, beta, run_mean, run_var, m, n, eps, act, alpha);
+  return undefined(env);
+}
+
+// batchNormBackward / layerNormBackward(dx|null, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, scale,
+// prevAct, alpha): dx (m,n), dgamma, dbeta (n) written; the statistics hold n floats (per column,
+// batch normalization) or m (per row, layer normalization)
+template <class ArgsT, bool PER_ROW>
+napi_value NormBackward(napi_env env, napi_callback_info info) {
+  const char* fn = PER_ROW ? "layerNormBackward" : "batchNormBackward";
+  ArgsT A(env, info, fn);
+  using P = abi::arg::batchNormBackward;
+  static_assert((int)abi::arg::layerNormBackward::invStd == (int)P::invStd && (int)abi::arg::layerNormBackward::alpha == (int)P::alpha,
+                "both backward kernels take the same arguments");
+  idx m = A.size(P::m, "m"), n = A.size(P::n, "n");
+  float scale = A.real(P::scale, "scale");
+  int prev = (int)A.integer(P::prevAct, "prevAct", 0, abi::PREV_ACT_MAX);
+  float alpha = A.real(P::alpha, "alpha");
+  const idx stats = PER_ROW ? m : n;
+  const char* stats_shape = PER_ROW ? "m" : "n";
+  float* dx = A.f32(P::dx, "dx", m * n, "m*n", true, true);
+  float* dgamma = A.f32(P::dgamma, "dgamma", n, "n", false, true);
+  float* dbeta = A.f32(P::dbeta, "dbeta", n, "n", false, true);
+  const float* dy = A.f32(P::dy, "dy", m * n, "m*n");
+  const float* x = A.f32(P::x, "x", m * n, "m*n");
+  const float* gamma = A.f32(P::gamma, "gamma", n, "n");
+  const float* mean = A.f32(P::mean, "mean", stats, stats_shape);
+  const float* inv_std = A.f32(P::invStd, "invStd", stats, stats_shape);
+  A.no_overlap();
+  if (!A.ok()) return nullptr;
+  if (PER_ROW) ctx_of(A).k->layer_norm_backward(dx, dgamma, dbeta, dy, x, gamma, mean, inv_std, m, n, scale, prev, alpha);
+  else ctx_of(A).k->batch_norm_backward(dx, dgamma, dbeta, dy, x, gamma, mean, inv_std, m, n, scale, prev, alpha);
+  return undefined(env);
+}
+
+// layerNormForward(y, x, gamma, beta, mean, invStd, m, n, eps, act, alpha): y (m,n), mean, invStd (m)
+// written; x (m,n), gamma, beta (n)
+template <class ArgsT>
+napi_value LayerNormForward(napi_env env, napi_callback_info info) {
+  ArgsT A(env, info, "layerNormForward");
+  using P = abi::arg::layerNormForward;
+  idx m = A.size(P::m, "m"), n = A.size(P::n, "n");
+  float eps = A.nonzero(P::eps, "eps");
+  int act = (int)A.integer(P::act, "act", 0, abi::PREV_ACT_MAX);
+  float alpha = A.real(P::alpha, "alpha");
+  float* y = A.f32(P::y, "y", m * n, "m*n", false, true);
+  const float* x = A.f32(P::x, "x", m * n, "m*n");
+  const float* gamma = A.f32(P::gamma, "gamma", n, "n");
+  const float* beta = A.f32(P::beta, "beta", n, "n");
+  float* mean = A.f32(P::mean, "mean", m, "m", false, true);
+  float* inv_std = A.f32(P::invStd, "invStd", m, "m", false, true);
+  A.no_overlap();
+  if (!A.ok()) return nullptr;
+  ctx_of(A).k->layer_norm_forward(y, x, gamma, beta, mean, inv_std, m, n, eps, act, alpha);
+  return undefined(env);
+}
+
 // gatherRows(dst, src, order|null, start, count, cols): row i of dst (count rows of cols floats) is
 // row order[start+i] of src (row start+i without an order): the staging of a shuffled batch.
 // Every index is checked against src before anything is copied.
@@ -300,6 +440,14 @@ const EntryPoint kKernelEntries[] = {{"gemm", Gemm<Args>}, {"denseForward", Dens
     {"denseBackwardFast", DenseBackward<FastArgs>}, {"lossDeltaFast", LossDelta<FastArgs>},
     {"sumSquaresFast", SumSquares<FastArgs>}, {"sgdStepFast", SgdStep<FastArgs>},
     {"momentumStepFast", MomentumStep<FastArgs>}, {"adamStepFast", AdamStep<FastArgs>},
+    {"dropoutForward", DropoutForward<Args>}, {"dropoutBackward", DropoutBackward<Args>},
+    {"batchNormForward", BatchNormForward<Args>}, {"batchNormInference", BatchNormInference<Args>},
+    {"batchNormBackward", NormBackward<Args, false>}, {"layerNormForward", LayerNormForward<Args>},
+    {"layerNormBackward", NormBackward<Args, true>},
+    {"dropoutForwardFast", DropoutForward<FastArgs>}, {"dropoutBackwardFast", DropoutBackward<FastArgs>},
+    {"batchNormForwardFast", BatchNormForward<FastArgs>}, {"batchNormInferenceFast", BatchNormInference<FastArgs>},
+    {"batchNormBackwardFast", NormBackward<FastArgs, false>}, {"layerNormForwardFast", LayerNormForward<FastArgs>},
+    {"layerNormBackwardFast", NormBackward<FastArgs, true>},
     {"compileProgram", CompileProgram},
     {"gatherRows", GatherRows},
     {"packedWeightsLength", PackedWeightsLength}, {"packWeights", PackWeights}, {"denseForwardPacked", DenseForwardPacked},

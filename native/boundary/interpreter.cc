@@ -29,10 +29,11 @@ namespace {
 // c, float constants in f (the meaning per op is the case that fills it in compile_op).
 struct OpRec {
   int code = 0;
-  float* b[6] = {};
+  float* b[8] = {};
   idx s[3] = {};
   int c[2] = {};
-  float f[2] = {};
+  float f[3] = {};
+  uint32_t u[2] = {};  // dropout: seed, layer
   bool flag = false;
   // elementwise ops: one past the last op of the run of elementwise ops this one starts (0 if inside one)
   size_t run_end = 0;
@@ -145,6 +146,97 @@ bool compile_op(napi_env env, const Registry& reg, const double* rec, size_t i, 
       o.b[3] = A.f32(P::v, "v", n, "n", false, true);
       break;
     }
+    case OP_DROPOUT_FORWARD: {  // y (n) written, x (n)
+      using P = abi::op::dropoutForward;
+      idx n = o.s[0] = A.size(P::n, "n");
+      o.f[0] = A.rate(P::rate, "rate");
+      o.u[0] = (uint32_t)A.integer(P::seed, "seed", 0, abi::MAX_U32);
+      o.u[1] = (uint32_t)A.integer(P::layer, "layer", 0, abi::MAX_U32);
+      o.b[0] = A.f32(P::y, "y", n, "n", false, true);
+      o.b[1] = A.f32(P::x, "x", n, "n");
+      break;
+    }
+    case OP_DROPOUT_BACKWARD: {  // dx (n) written, dy, x (n)
+      using P = abi::op::dropoutBackward;
+      idx n = o.s[0] = A.size(P::n, "n");
+      o.f[0] = A.rate(P::rate, "rate");
+      o.u[0] = (uint32_t)A.integer(P::seed, "seed", 0, abi::MAX_U32);
+      o.u[1] = (uint32_t)A.integer(P::layer, "layer", 0, abi::MAX_U32);
+      o.c[0] = (int)A.integer(P::prevAct, "prevAct", 0, abi::PREV_ACT_MAX);
+      o.f[1] = A.real(P::alpha, "alpha");
+      o.b[0] = A.f32(P::dx, "dx", n, "n", false, true);
+      o.b[1] = A.f32(P::dy, "dy", n, "n");
+      o.b[2] = A.f32(P::x, "x", n, "n");
+      break;
+    }
+    case OP_BATCH_NORM_FORWARD: {  // y (m,n), runMean, runVar, mean, invStd (n) written; x (m,n), gamma, beta (n)
+      using P = abi::op::batchNormForward;
+      idx m = o.s[0] = A.size(P::m, "m"), n = o.s[1] = A.size(P::n, "n");
+      o.flag = A.boolean(P::update, "update");
+      o.f[0] = A.real(P::momentum, "momentum");
+      o.f[1] = A.nonzero(P::eps, "eps");
+      o.c[0] = (int)A.integer(P::act, "act", 0, abi::PREV_ACT_MAX);
+      o.f[2] = A.real(P::alpha, "alpha");
+      o.b[0] = A.f32(P::y, "y", m * n, "m*n", false, true);
+      o.b[1] = A.f32(P::x, "x", m * n, "m*n");
+      o.b[2] = A.f32(P::gamma, "gamma", n, "n");
+      o.b[3] = A.f32(P::beta, "beta", n, "n");
+      o.b[4] = A.f32(P::runMean, "runMean", n, "n", false, true);
+      o.b[5] = A.f32(P::runVar, "runVar", n, "n", false, true);
+      o.b[6] = A.f32(P::mean, "mean", n, "n", false, true);
+      o.b[7] = A.f32(P::invStd, "invStd", n, "n", false, true);
+      break;
+    }
+    case OP_BATCH_NORM_INFERENCE: {  // y (m,n) written; x (m,n), gamma, beta, runMean, runVar (n)
+      using P = abi::op::batchNormInference;
+      idx m = o.s[0] = A.size(P::m, "m"), n = o.s[1] = A.size(P::n, "n");
+      o.f[1] = A.nonzero(P::eps, "eps");
+      o.c[0] = (int)A.integer(P::act, "act", 0, abi::PREV_ACT_MAX);
+      o.f[2] = A.real(P::alpha, "alpha");
+      o.b[0] = A.f32(P::y, "y", m * n, "m*n", false, true);
+      o.b[1] = A.f32(P::x, "x", m * n, "m*n");
+      o.b[2] = A.f32(P::gamma, "gamma", n, "n");
+      o.b[3] = A.f32(P::beta, "beta", n, "n");
+      o.b[4] = A.f32(P::runMean, "runMean", n, "n");
+      o.b[5] = A.f32(P::runVar, "runVar", n, "n");
+      break;
+    }
+    case OP_LAYER_NORM_FORWARD: {  // y (m,n), mean, invStd (m) written; x (m,n), gamma, beta (n)
+      using P = abi::op::layerNormForward;
+      idx m = o.s[0] = A.size(P::m, "m"), n = o.s[1] = A.size(P::n, "n");
+      o.f[1] = A.nonzero(P::eps, "eps");
+      o.c[0] = (int)A.integer(P::act, "act", 0, abi::PREV_ACT_MAX);
+      o.f[2] = A.real(P::alpha, "alpha");
+      o.b[0] = A.f32(P::y, "y", m * n, "m*n", false, true);
+      o.b[1] = A.f32(P::x, "x", m * n, "m*n");
+      o.b[2] = A.f32(P::gamma, "gamma", n, "n");
+      o.b[3] = A.f32(P::beta, "beta", n, "n");
+      o.b[6] = A.f32(P::mean, "mean", m, "m", false, true);
+      o.b[7] = A.f32(P::invStd, "invStd", m, "m", false, true);
+      break;
+    }
+    case OP_BATCH_NORM_BACKWARD:
+    case OP_LAYER_NORM_BACKWARD: {  // dx (m,n), dgamma, dbeta (n) written; dy, x (m,n), gamma (n), stats (n or m)
+      using P = abi::op::batchNormBackward;
+      static_assert((int)abi::op::layerNormBackward::alpha == (int)P::alpha && (int)abi::op::layerNormBackward::invStd == (int)P::invStd,
+                    "both backward ops have one record layout");
+      const bool per_row = o.code == OP_LAYER_NORM_BACKWARD;
+      idx m = o.s[0] = A.size(P::m, "m"), n = o.s[1] = A.size(P::n, "n");
+      o.f[0] = A.real(P::scale, "scale");
+      o.c[0] = (int)A.integer(P::prevAct, "prevAct", 0, abi::PREV_ACT_MAX);
+      o.f[1] = A.real(P::alpha, "alpha");
+      const idx stats = per_row ? m : n;
+      const char* shape = per_row ? "m" : "n";
+      o.b[0] = A.f32(P::dx, "dx", m * n, "m*n", true, true);
+      o.b[1] = A.f32(P::dgamma, "dgamma", n, "n", false, true);
+      o.b[2] = A.f32(P::dbeta, "dbeta", n, "n", false, true);
+      o.b[3] = A.f32(P::dy, "dy", m * n, "m*n");
+      o.b[4] = A.f32(P::x, "x", m * n, "m*n");
+      o.b[5] = A.f32(P::gamma, "gamma", n, "n");
+      o.b[6] = A.f32(P::mean, "mean", stats, shape);
+      o.b[7] = A.f32(P::invStd, "invStd", stats, shape);
+      break;
+    }
   }
   A.no_overlap();
   return A.ok();
@@ -234,6 +326,29 @@ void run_program(const ProgramPlan& P, double* H) {
         }
         break;
       }
+      case OP_DROPOUT_FORWARD:
+        T.dropout_forward(o.b[0], o.b[1], o.s[0], o.f[0], o.u[0], (uint32_t)(int64_t)H[abi::HYPER_STEP], o.u[1]);
+        break;
+      case OP_DROPOUT_BACKWARD:
+        T.dropout_backward(o.b[0], o.b[1], o.b[2], o.s[0], o.f[0], o.u[0], (uint32_t)(int64_t)H[abi::HYPER_STEP], o.u[1], o.c[0],
+                           o.f[1]);
+        break;
+      case OP_BATCH_NORM_FORWARD:
+        T.batch_norm_forward(o.b[0], o.b[1], o.b[2], o.b[3], o.b[4], o.b[5], o.b[6], o.b[7], o.s[0], o.s[1], o.flag, o.f[0], o.f[1],
+                             o.c[0], o.f[2]);
+        break;
+      case OP_BATCH_NORM_INFERENCE:
+        T.batch_norm_inference(o.b[0], o.b[1], o.b[2], o.b[3], o.b[4], o.b[5], o.s[0], o.s[1], o.f[1], o.c[0], o.f[2]);
+        break;
+      case OP_LAYER_NORM_FORWARD:
+        T.layer_norm_forward(o.b[0], o.b[1], o.b[2], o.b[3], o.b[6], o.b[7], o.s[0], o.s[1], o.f[1], o.c[0], o.f[2]);
+        break;
+      case OP_BATCH_NORM_BACKWARD:
+        T.batch_norm_backward(o.b[0], o.b[1], o.b[2], o.b[3], o.b[4], o.b[5], o.b[6], o.b[7], o.s[0], o.s[1], o.f[0], o.c[0], o.f[1]);
+        break;
+      case OP_LAYER_NORM_BACKWARD:
+        T.layer_norm_backward(o.b[0], o.b[1], o.b[2], o.b[3], o.b[4], o.b[5], o.b[6], o.b[7], o.s[0], o.s[1], o.f[0], o.c[0], o.f[1]);
+        break;
       default:  // elementwise: the run of them this op starts
         run_elementwise(ctx, ops, i, o.run_end, H, (float)gs);
         i = o.run_end - 1;

@@ -15,6 +15,8 @@ namespace {
 #include "optim.inc"
 #include "gemm_small.inc"
 #include "gemv.inc"
+#include "dropout.inc"
+#include "normalization.inc"
 
 constexpr int MR = 14, NR = 32;
 

@@ -11,6 +11,8 @@ namespace {
 #include "optim.inc"
 #include "gemm_small.inc"
 #include "gemv.inc"
+#include "dropout.inc"
+#include "normalization.inc"
 
 constexpr int MR = 4, NR = 8;
 

@@ -14,6 +14,8 @@ namespace {
 #include "optim.inc"
 #include "gemm_small.inc"
 #include "gemv.inc"
+#include "dropout.inc"
+#include "normalization.inc"
 
 constexpr int MR = 8, NR = 8;
 

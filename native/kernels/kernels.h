@@ -75,6 +75,24 @@ struct KernelTable {
   // Vector exp/tanh/sigmoid over arrays (exposed for the accuracy tests).
   void (*vexp)(float* y, const float* x, std::ptrdiff_t n);
   void (*vact)(float* y, const float* x, std::ptrdiff_t n, int act, float alpha);
+  // The layers beyond dense (dropout.inc, normalization.inc; backend.ts documents them).
+  void (*dropout_forward)(float* y, const float* x, std::ptrdiff_t n, float rate, uint32_t seed, uint32_t step,
+                          uint32_t layer);
+  void (*dropout_backward)(float* dx, const float* dy, const float* x, std::ptrdiff_t n, float rate, uint32_t seed,
+                           uint32_t step, uint32_t layer, int prev_act, float alpha);
+  void (*batch_norm_forward)(float* y, const float* x, const float* gamma, const float* beta, float* run_mean,
+                             float* run_var, float* mean, float* inv_std, std::ptrdiff_t m, std::ptrdiff_t n,
+                             bool update, float momentum, float eps, int act, float alpha);
+  void (*batch_norm_inference)(float* y, const float* x, const float* gamma, const float* beta, const float* run_mean,
+                               const float* run_var, std::ptrdiff_t m, std::ptrdiff_t n, float eps, int act, float alpha);
+  void (*batch_norm_backward)(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                              const float* gamma, const float* mean, const float* inv_std, std::ptrdiff_t m,
+                              std::ptrdiff_t n, float scale, int prev_act, float alpha);
+  void (*layer_norm_forward)(float* y, const float* x, const float* gamma, const float* beta, float* mean,
+                             float* inv_std, std::ptrdiff_t m, std::ptrdiff_t n, float eps, int act, float alpha);
+  void (*layer_norm_backward)(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                              const float* gamma, const float* mean, const float* inv_std, std::ptrdiff_t m,
+                              std::ptrdiff_t n, float scale, int prev_act, float alpha);
 };
 
 // Filled by each ISA file; nullptr when that ISA was not compiled into this binary.

@@ -35,7 +35,7 @@ const INTS: [string, number][] = [
   ['ARG_SLOTS', abi.ARG_SLOTS], ['HYPER_INPUTS', abi.HYPER_INPUTS], ['OP_SLOTS', abi.OP_SLOTS],
 ];
 const REALS: [string, number][] = [
-  ['MAX_SIZE', abi.MAX_SIZE], ['F32_OVERFLOW', abi.F32_OVERFLOW], ['F32_HALF_MIN', abi.F32_HALF_MIN],
+  ['MAX_SIZE', abi.MAX_SIZE], ['MAX_U32', abi.MAX_U32], ['F32_OVERFLOW', abi.F32_OVERFLOW], ['F32_HALF_MIN', abi.F32_HALF_MIN],
 ];
 
 function fields(prefix: string, l: Layout<string>, scale = 1): [string, number][] {
@@ -100,14 +100,16 @@ export function renderAssembly(): string {
   out.push(`export const OP_SLOTS: i32 = ${abi.OP_SLOTS};`);
   out.push(`export const OP_BYTES: usize = ${abi.OP_SLOTS * 8};`);
   out.push(`export const OP_WORDS_BYTES: usize = ${abi.OP_SLOTS * 4};`);
-  out.push('export const SLOT_INT: u8 = 0;', 'export const SLOT_REAL: u8 = 1;', 'export const SLOT_BUFFER: u8 = 2;', 'export const SLOT_UNUSED: u8 = 3;');
+  out.push('export const SLOT_INT: u8 = 0;', 'export const SLOT_REAL: u8 = 1;', 'export const SLOT_BUFFER: u8 = 2;', 'export const SLOT_UNUSED: u8 = 3;',
+    'export const SLOT_U32: u8 = 4;');
   const kinds: number[] = new Array<number>((abi.OP_MAX + 1) * abi.OP_SLOTS).fill(3);
   for (const [name, o] of Object.entries(abi.OPS)) {
     const slots = abi.opSlots(name as abi.OpName), base = o.code * abi.OP_SLOTS;
     kinds[base] = 0;
     for (const a of o.operands as readonly abi.ArgContract[]) {
       const at = base + slots[a.name];
-      kinds[at] = a.kind === 'buffer' || a.kind === 'buffer?' ? 2 : a.kind === 'float32' || a.kind === 'nonzero' ? 1 : 0;
+      kinds[at] = a.kind === 'buffer' || a.kind === 'buffer?' ? 2 : a.kind === 'float32' || a.kind === 'nonzero' || a.kind === 'rate' ? 1
+        : a.kind === 'u32' ? 4 : 0;
     }
   }
   out.push(`export const OP_SLOT_KINDS: usize = memory.data<u8>([${kinds.join(', ')}]);`);

@@ -29,6 +29,9 @@ if (ACT.softmax !== ACT_MAX) throw new Error('abi: softmax must be the last acti
 /** Probabilities are clamped to [EPS_PROB, 1 - EPS_PROB] inside log() (as Keras does). */
 export const EPS_PROB = 1e-7;
 
+/** The largest u32 argument (the dropout generator's seed, step and layer). */
+export const MAX_U32 = 4294967295;
+
 /**
  * The smallest normal float32 (2^-126). Optimizer state below it is stored as 0: a subnormal moment
  * makes every multiply of it take a microcode assist on x86, and changes no parameter.
@@ -77,6 +80,8 @@ export type ArgKind =
   | 'act' // an activation code, ACT above
   | 'prevAct' // an activation code other than softmax
   | 'loss' // a loss code, LOSS above
+  | 'rate' // a number in [0, 1) once rounded to float32 (a dropout rate)
+  | 'u32' // an integer in [0, 2^32 − 1] (the dropout generator's key words)
   | 'bool';
 
 export interface ArgContract {
@@ -116,6 +121,29 @@ export const KERNELS = {
     arg('lr', 'float32'), arg('gradScale', 'float32'), arg('beta1', 'float32'), arg('beta2', 'float32'),
     arg('eps', 'float32'), arg('bc1', 'nonzero'), arg('bc2', 'nonzero'), arg('weightDecay', 'float32'),
     arg('decoupled', 'bool'), arg('decayCount', 'decayCount')],
+  // The layers beyond dense (backend.ts documents the math).
+  dropoutForward: [buf('y', ['n'], true), buf('x', ['n']), arg('n', 'size'), arg('rate', 'rate'), arg('seed', 'u32'),
+    arg('step', 'u32'), arg('layer', 'u32')],
+  dropoutBackward: [buf('dx', ['n'], true), buf('dy', ['n']), buf('x', ['n']), arg('n', 'size'), arg('rate', 'rate'),
+    arg('seed', 'u32'), arg('step', 'u32'), arg('layer', 'u32'), arg('prevAct', 'prevAct'), arg('alpha', 'float32')],
+  batchNormForward: [buf('y', ['m', 'n'], true), buf('x', ['m', 'n']), buf('gamma', ['n']), buf('beta', ['n']),
+    buf('runMean', ['n'], true), buf('runVar', ['n'], true), buf('mean', ['n'], true), buf('invStd', ['n'], true),
+    arg('m', 'size'), arg('n', 'size'), arg('update', 'bool'), arg('momentum', 'float32'), arg('eps', 'nonzero'),
+    arg('act', 'prevAct'), arg('alpha', 'float32')],
+  batchNormInference: [buf('y', ['m', 'n'], true), buf('x', ['m', 'n']), buf('gamma', ['n']), buf('beta', ['n']),
+    buf('runMean', ['n']), buf('runVar', ['n']), arg('m', 'size'), arg('n', 'size'), arg('eps', 'nonzero'),
+    arg('act', 'prevAct'), arg('alpha', 'float32')],
+  batchNormBackward: [{ name: 'dx', kind: 'buffer?', floats: ['m', 'n'], output: true }, buf('dgamma', ['n'], true),
+    buf('dbeta', ['n'], true), buf('dy', ['m', 'n']), buf('x', ['m', 'n']), buf('gamma', ['n']), buf('mean', ['n']),
+    buf('invStd', ['n']), arg('m', 'size'), arg('n', 'size'), arg('scale', 'float32'), arg('prevAct', 'prevAct'),
+    arg('alpha', 'float32')],
+  layerNormForward: [buf('y', ['m', 'n'], true), buf('x', ['m', 'n']), buf('gamma', ['n']), buf('beta', ['n']),
+    buf('mean', ['m'], true), buf('invStd', ['m'], true), arg('m', 'size'), arg('n', 'size'), arg('eps', 'nonzero'),
+    arg('act', 'prevAct'), arg('alpha', 'float32')],
+  layerNormBackward: [{ name: 'dx', kind: 'buffer?', floats: ['m', 'n'], output: true }, buf('dgamma', ['n'], true),
+    buf('dbeta', ['n'], true), buf('dy', ['m', 'n']), buf('x', ['m', 'n']), buf('gamma', ['n']), buf('mean', ['m']),
+    buf('invStd', ['m']), arg('m', 'size'), arg('n', 'size'), arg('scale', 'float32'), arg('prevAct', 'prevAct'),
+    arg('alpha', 'float32')],
 } as const satisfies Record<string, readonly ArgContract[]>;
 
 // ---- native argument block (the Float64Array `args` of a kernel object) --------------------------
@@ -146,7 +174,7 @@ if (Math.max(...Object.values(KERNELS).map((k) => k.length)) * ARG_STRIDE > ARG_
  */
 export const HYPER = layout([
   ['lr', 1], ['clipNorm', 1], ['weightDecay', 1], ['mu', 1], ['nesterov', 1], ['beta1', 1], ['beta2', 1],
-  ['eps', 1], ['bc1', 1], ['bc2', 1], ['loss', 1],
+  ['eps', 1], ['bc1', 1], ['bc2', 1], ['step', 1], ['loss', 1],
 ]);
 /** The hyper-parameters a run reads: slots [0, HYPER_INPUTS). */
 export const HYPER_INPUTS = HYPER.at.loss;
@@ -202,6 +230,17 @@ export const OPS = {
   adamUpdate: op(8, 'adamStep', [buf('p', ['n'], true), buf('g', ['n']), buf('m', ['n'], true), buf('v', ['n'], true),
     arg('n', 'size'), arg('decoupled', 'bool'), arg('decayCount', 'decayCount')],
   ['lr', 'weightDecay', 'beta1', 'beta2', 'eps', 'bc1', 'bc2'], true),
+  // The layers beyond dense. Dropout takes its step key from HYPER's step (the network's count of
+  // training steps), so that one compiled program draws a new mask every step.
+  dropoutForward: op(9, 'dropoutForward', [buf('y', ['n'], true), buf('x', ['n']), arg('n', 'size'), arg('rate', 'rate'),
+    arg('seed', 'u32'), arg('layer', 'u32')], ['step']),
+  dropoutBackward: op(10, 'dropoutBackward', [buf('dx', ['n'], true), buf('dy', ['n']), buf('x', ['n']), arg('n', 'size'),
+    arg('rate', 'rate'), arg('seed', 'u32'), arg('layer', 'u32'), arg('prevAct', 'prevAct'), arg('alpha', 'float32')], ['step']),
+  batchNormForward: op(11, 'batchNormForward', KERNELS.batchNormForward),
+  batchNormInference: op(12, 'batchNormInference', KERNELS.batchNormInference),
+  batchNormBackward: op(13, 'batchNormBackward', KERNELS.batchNormBackward),
+  layerNormForward: op(14, 'layerNormForward', KERNELS.layerNormForward),
+  layerNormBackward: op(15, 'layerNormBackward', KERNELS.layerNormBackward),
 } as const satisfies Record<string, OpContract>;
 export type OpName = keyof typeof OPS;
 export const OP_MAX = Math.max(...Object.values(OPS).map((o) => o.code));

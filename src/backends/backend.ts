@@ -137,6 +137,68 @@ export interface Backend extends Partial<StepCompiler>, Partial<WeightPacker> {
     beta1: number, beta2: number, eps: number, bc1: number, bc2: number,
     weightDecay: number, decoupled: boolean, decayCount: number): void;
 
+  // ---- layers beyond dense ------------------------------------------------------------------
+  // Each backward kernel takes dy, the delta at its own layer's pre-activation (per sample, not
+  // divided by m, as for denseBackward), and writes dx, the delta at the previous layer's
+  // pre-activation: the gradient with respect to its input x, times g'(x) of the previous layer's
+  // activation (`prevAct`, slope `alpha`). Learnable parameters' gradients are multiplied by
+  // `scale` (1/m for the batch mean). The forward kernels apply their own activation `act`
+  // (never softmax) after the affine part.
+
+  /**
+   * Inverted dropout over n floats: y = keep(i) ? x·s : 0, s = f32(1 / f32(1 − rate)).
+   * keep(i) comes from a counter-based generator, the same on every backend and thread count:
+   *   fmix(h) = murmur3's 32-bit finalizer (h ^= h>>>16; h *= 0x85ebca6b; h ^= h>>>13;
+   *             h *= 0xc2b2ae35; h ^= h>>>16), all arithmetic mod 2^32;
+   *   k1 = fmix(fmix(fmix(seed + 0x9e3779b9) ^ step) ^ (layer + 0x7f4a7c15));  k2 = fmix(k1 + 0x9e3779b9);
+   *   h(i) = fmix(fmix(i ^ k1) + k2);   keep(i) ⇔ (h(i) >>> 8) ≥ ⌊f32(rate)·2^24⌋.
+   * i is the element's index in the (rows × width) batch.
+   */
+  dropoutForward(y: Buf, x: Buf, n: number, rate: number, seed: number, step: number, layer: number): void;
+
+  /** dx = keep(i) ? (dy·s)·g'(x) : 0, with the mask of dropoutForward for the same key. */
+  dropoutBackward(dx: Buf, dy: Buf, x: Buf, n: number, rate: number, seed: number, step: number, layer: number,
+    prevAct: ActCode, alpha: number): void;
+
+  /**
+   * Batch normalization in training (Keras's BatchNormalization), per column j of x (m,n):
+   *   μ = (1/m) Σ_i x_ij;  σ² = (1/m) Σ_i (x_ij − μ)²  (biased);  r = 1/√(σ² + eps)
+   *   x̂ = (x − μ)·r;  y = act(γ·x̂ + β)
+   * mean, invStd (n) receive μ and r for the backward pass. When `update`, the running statistics
+   * move: runMean = momentum·runMean + (1 − momentum)·μ, runVar the same with σ². m = 0 writes nothing.
+   */
+  batchNormForward(y: Buf, x: Buf, gamma: Buf, beta: Buf, runMean: Buf, runVar: Buf, mean: Buf, invStd: Buf,
+    m: number, n: number, update: boolean, momentum: number, eps: number, act: ActCode, alpha: number): void;
+
+  /** Batch normalization in inference: y = act(γ·(x − runMean)/√(runVar + eps) + β). */
+  batchNormInference(y: Buf, x: Buf, gamma: Buf, beta: Buf, runMean: Buf, runVar: Buf, m: number, n: number,
+    eps: number, act: ActCode, alpha: number): void;
+
+  /**
+   * Backward of batchNormForward, per column, with x̂ recomputed from x, mean and invStd:
+   *   S = Σ_i dy_ij;  T = Σ_i dy_ij·x̂_ij
+   *   dx = γ·r·(dy − S/m − x̂·T/m) ⊙ g'(x)   (when dx is not null)
+   *   dgamma = scale·T;  dbeta = scale·S
+   */
+  batchNormBackward(dx: Buf | null, dgamma: Buf, dbeta: Buf, dy: Buf, x: Buf, gamma: Buf, mean: Buf, invStd: Buf,
+    m: number, n: number, scale: number, prevAct: ActCode, alpha: number): void;
+
+  /**
+   * Layer normalization (Keras's LayerNormalization over the last axis), per row i of x (m,n):
+   *   μ = (1/n) Σ_j x_ij;  σ² = (1/n) Σ_j (x_ij − μ)²;  r = 1/√(σ² + eps);  y = act(γ·(x − μ)·r + β)
+   * mean, invStd (m) receive μ and r per row.
+   */
+  layerNormForward(y: Buf, x: Buf, gamma: Buf, beta: Buf, mean: Buf, invStd: Buf, m: number, n: number,
+    eps: number, act: ActCode, alpha: number): void;
+
+  /**
+   * Backward of layerNormForward, per row, with ĝ = dy·γ and x̂ recomputed:
+   *   dx = r·(ĝ − mean_j ĝ − x̂·mean_j(ĝ·x̂)) ⊙ g'(x)   (when dx is not null)
+   *   dgamma = scale·Σ_i dy·x̂;  dbeta = scale·Σ_i dy
+   */
+  layerNormBackward(dx: Buf | null, dgamma: Buf, dbeta: Buf, dy: Buf, x: Buf, gamma: Buf, mean: Buf, invStd: Buf,
+    m: number, n: number, scale: number, prevAct: ActCode, alpha: number): void;
+
   /**
    * Optional batch staging: row i of dst = row order[start + i] of src (row start + i when order
    * is null), for i < count, each `cols` floats. A backend that has it copies a shuffled batch
@@ -194,6 +256,8 @@ export interface StepHyper {
   eps: number;
   bc1: number;
   bc2: number;
+  /** The dropout ops' step key: an integer in [0, 2^32) (absent: 0). */
+  step?: number;
 }
 
 /**

@@ -13,7 +13,7 @@
 //   4. overlaps: each output, in positional order, against every other buffer in positional order.
 // Type errors are TypeErrors, everything else RangeErrors; messages start with the kernel's name.
 import { type Buf, type StepDesc, type StepHyper } from './backend.js';
-import { ACT, ACT_MAX, F32_HALF_MIN, F32_OVERFLOW, KERNELS, LOSS_MAX, MAX_SIZE, OPS, OPT, OPT_MAX, PREV_ACT_MAX, HYPER, type HyperName, type ArgContract, type ArgKind, type OpName } from './abi.js';
+import { ACT, ACT_MAX, F32_HALF_MIN, F32_OVERFLOW, KERNELS, LOSS_MAX, MAX_SIZE, MAX_U32, OPS, OPT, OPT_MAX, PREV_ACT_MAX, HYPER, type HyperName, type ArgContract, type ArgKind, type OpName } from './abi.js';
 import type { Program } from './program.js';
 
 export { KERNELS, type ArgContract, type ArgKind } from './abi.js';
@@ -23,7 +23,7 @@ export type KernelName = keyof typeof KERNELS;
 export { MAX_SIZE };
 /** [lo, hi] of the integer kinds; decayCount's hi is the kernel's n. */
 const RANGES: Partial<Record<ArgKind, readonly [number, number]>> = {
-  size: [0, MAX_SIZE], act: [0, ACT_MAX], prevAct: [0, PREV_ACT_MAX], loss: [0, LOSS_MAX],
+  size: [0, MAX_SIZE], u32: [0, MAX_U32], act: [0, ACT_MAX], prevAct: [0, PREV_ACT_MAX], loss: [0, LOSS_MAX],
 };
 
 /** How a backend's buffers are recognized and placed, for the type and overlap checks. */
@@ -65,6 +65,8 @@ export function describe(v: unknown): string {
 }
 
 export const isFiniteF32 = (v: number): boolean => Number.isFinite(Math.fround(v));
+/** A dropout rate: in [0, 1) once rounded to float32 (0.99999999 rounds to 1). NaN fails. */
+export const isRate = (v: unknown): boolean => typeof v === 'number' && v >= 0 && Math.fround(v) < 1;
 
 // The contract's words (native/boundary/args.h builds the same strings).
 const msg = {
@@ -75,6 +77,7 @@ const msg = {
   integer: (name: string, v: number, lo: number, hi: number) => `${name} must be an integer in [${lo}, ${hi}], got ${v}`,
   float32: (name: string, v: number) => `${name} must be a finite float32, got ${v}`,
   nonzero: (name: string, v: number) => `${name} must be a nonzero finite float32, got ${v}`,
+  rate: (name: string, v: number) => `${name} must be in [0, 1) as a float32, got ${v}`,
   short: (name: string, len: number, expr: string, need: number) => `${name} has ${len} floats, fewer than ${expr} = ${need}`,
   overlap: (a: string, b: string) => `${a} and ${b} overlap (an output must not share memory with another argument)`,
 };
@@ -150,6 +153,10 @@ function rest(space: BufferSpace, k: Resolved): void {
       if (kind === 'nonzero' && Math.fround(v) === 0) fail(false, k.fn, msg.nonzero(a.name, v));
       continue;
     }
+    if (kind === 'rate') {
+      if (!isRate(v)) fail(false, k.fn, msg.rate(a.name, v));
+      continue;
+    }
     const r = RANGES[kind];
     const lo = r ? r[0] : 0, hi = r ? r[1] : (V[k.sizeAt[i][0]] as number);
     if (!(Number.isInteger(v) && v >= lo && v <= hi)) fail(false, k.fn, msg.integer(a.name, v, lo, hi));
@@ -221,7 +228,7 @@ export function hyperTypesOk(h: StepHyper): boolean {
   return typeof h === 'object' && h !== null && typeof h.lr === 'number' && typeof h.clipNorm === 'number' &&
     typeof h.weightDecay === 'number' && typeof h.mu === 'number' && typeof h.nesterov === 'boolean' &&
     typeof h.beta1 === 'number' && typeof h.beta2 === 'number' && typeof h.eps === 'number' &&
-    typeof h.bc1 === 'number' && typeof h.bc2 === 'number';
+    typeof h.bc1 === 'number' && typeof h.bc2 === 'number' && (h.step === undefined || typeof h.step === 'number');
 }
 
 /** Throws the contract's error for the first thing wrong with a run's hyper-parameters. */
@@ -234,6 +241,7 @@ function badHyper(h: StepHyper, optimizer: number): never {
   if (typeof h !== 'object' || h === null) hyperFail(true, `the hyper-parameters must be an object, got ${describe(h)}`);
   for (const f of HYPER_FIELDS) {
     const v = h[f];
+    if (f === 'step' && v === undefined) continue;
     if (f === 'nesterov') {
       if (typeof v !== 'boolean') hyperFail(true, msg.bool(f, v));
     } else if (typeof v !== 'number') {
@@ -441,7 +449,71 @@ export const FAST = {
     holds(s, p, n) && holds(s, g, n) && holds(s, m, n) && holds(s, v, n) &&
     apart(s, p, n, g, n) && apart(s, p, n, m, n) && apart(s, p, n, v, n) && apart(s, m, n, g, n) && apart(s, m, n, v, n) &&
     apart(s, v, n, g, n),
+  dropoutForward: (s: BufferSpace, y: Buf, x: Buf, n: number, rate: number, seed: number, step: number,
+    layer: number): boolean =>
+    isSize(n) && isRate(rate) && isInt(seed, MAX_U32) && isInt(step, MAX_U32) && isInt(layer, MAX_U32) &&
+    holds(s, y, n) && holds(s, x, n) && apart(s, y, n, x, n),
+  dropoutBackward: (s: BufferSpace, dx: Buf, dy: Buf, x: Buf, n: number, rate: number, seed: number, step: number,
+    layer: number, prevAct: number, alpha: number): boolean =>
+    isSize(n) && isRate(rate) && isInt(seed, MAX_U32) && isInt(step, MAX_U32) && isInt(layer, MAX_U32) &&
+    isInt(prevAct, PREV_ACT_MAX) && isF32(alpha) && holds(s, dx, n) && holds(s, dy, n) && holds(s, x, n) &&
+    apart(s, dx, n, dy, n) && apart(s, dx, n, x, n),
+  batchNormForward: (s: BufferSpace, y: Buf, x: Buf, gamma: Buf, beta: Buf, runMean: Buf, runVar: Buf, mean: Buf,
+    invStd: Buf, m: number, n: number, update: boolean, momentum: number, eps: number, act: number,
+    alpha: number): boolean => {
+    if (!(isSize(m) && isSize(n) && typeof update === 'boolean' && isF32(momentum) && isNonzero(eps) &&
+      isInt(act, PREV_ACT_MAX) && isF32(alpha) && holds(s, y, m * n) && holds(s, x, m * n) && holds(s, gamma, n) &&
+      holds(s, beta, n) && holds(s, runMean, n) && holds(s, runVar, n) && holds(s, mean, n) && holds(s, invStd, n))) return false;
+    const mn = m * n;
+    return apart(s, y, mn, x, mn) && apart(s, y, mn, gamma, n) && apart(s, y, mn, beta, n) && apart(s, y, mn, runMean, n) &&
+      apart(s, y, mn, runVar, n) && apart(s, y, mn, mean, n) && apart(s, y, mn, invStd, n) &&
+      apart(s, runMean, n, x, mn) && apart(s, runMean, n, gamma, n) && apart(s, runMean, n, beta, n) &&
+      apart(s, runMean, n, runVar, n) && apart(s, runMean, n, mean, n) && apart(s, runMean, n, invStd, n) &&
+      apart(s, runVar, n, x, mn) && apart(s, runVar, n, gamma, n) && apart(s, runVar, n, beta, n) &&
+      apart(s, runVar, n, mean, n) && apart(s, runVar, n, invStd, n) &&
+      apart(s, mean, n, x, mn) && apart(s, mean, n, gamma, n) && apart(s, mean, n, beta, n) && apart(s, mean, n, invStd, n) &&
+      apart(s, invStd, n, x, mn) && apart(s, invStd, n, gamma, n) && apart(s, invStd, n, beta, n);
+  },
+  batchNormInference: (s: BufferSpace, y: Buf, x: Buf, gamma: Buf, beta: Buf, runMean: Buf, runVar: Buf, m: number,
+    n: number, eps: number, act: number, alpha: number): boolean => {
+    if (!(isSize(m) && isSize(n) && isNonzero(eps) && isInt(act, PREV_ACT_MAX) && isF32(alpha))) return false;
+    const mn = m * n;
+    return holds(s, y, mn) && holds(s, x, mn) && holds(s, gamma, n) && holds(s, beta, n) && holds(s, runMean, n) &&
+      holds(s, runVar, n) && apart(s, y, mn, x, mn) && apart(s, y, mn, gamma, n) && apart(s, y, mn, beta, n) &&
+      apart(s, y, mn, runMean, n) && apart(s, y, mn, runVar, n);
+  },
+  batchNormBackward: (s: BufferSpace, dx: Buf | null, dgamma: Buf, dbeta: Buf, dy: Buf, x: Buf, gamma: Buf, mean: Buf,
+    invStd: Buf, m: number, n: number, scale: number, prevAct: number, alpha: number): boolean =>
+    normBackwardOk(s, dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, n, scale, prevAct, alpha),
+  layerNormForward: (s: BufferSpace, y: Buf, x: Buf, gamma: Buf, beta: Buf, mean: Buf, invStd: Buf, m: number,
+    n: number, eps: number, act: number, alpha: number): boolean => {
+    if (!(isSize(m) && isSize(n) && isNonzero(eps) && isInt(act, PREV_ACT_MAX) && isF32(alpha))) return false;
+    const mn = m * n;
+    return holds(s, y, mn) && holds(s, x, mn) && holds(s, gamma, n) && holds(s, beta, n) && holds(s, mean, m) &&
+      holds(s, invStd, m) && apart(s, y, mn, x, mn) && apart(s, y, mn, gamma, n) && apart(s, y, mn, beta, n) &&
+      apart(s, y, mn, mean, m) && apart(s, y, mn, invStd, m) && apart(s, mean, m, x, mn) && apart(s, mean, m, gamma, n) &&
+      apart(s, mean, m, beta, n) && apart(s, mean, m, invStd, m) && apart(s, invStd, m, x, mn) &&
+      apart(s, invStd, m, gamma, n) && apart(s, invStd, m, beta, n);
+  },
+  layerNormBackward: (s: BufferSpace, dx: Buf | null, dgamma: Buf, dbeta: Buf, dy: Buf, x: Buf, gamma: Buf, mean: Buf,
+    invStd: Buf, m: number, n: number, scale: number, prevAct: number, alpha: number): boolean =>
+    normBackwardOk(s, dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, m, scale, prevAct, alpha),
 };
+
+/** batchNormBackward / layerNormBackward: their statistics hold `stats` floats (n per column, m per row). */
+function normBackwardOk(s: BufferSpace, dx: Buf | null, dgamma: Buf, dbeta: Buf, dy: Buf, x: Buf, gamma: Buf, mean: Buf,
+  invStd: Buf, m: number, n: number, stats: number, scale: number, prevAct: number, alpha: number): boolean {
+  if (!(isSize(m) && isSize(n) && isF32(scale) && isInt(prevAct, PREV_ACT_MAX) && isF32(alpha))) return false;
+  const mn = m * n;
+  if (!((dx === null || holds(s, dx, mn)) && holds(s, dgamma, n) && holds(s, dbeta, n) && holds(s, dy, mn) &&
+    holds(s, x, mn) && holds(s, gamma, n) && holds(s, mean, stats) && holds(s, invStd, stats))) return false;
+  return apart(s, dx, mn, dgamma, n) && apart(s, dx, mn, dbeta, n) && apart(s, dx, mn, dy, mn) && apart(s, dx, mn, x, mn) &&
+    apart(s, dx, mn, gamma, n) && apart(s, dx, mn, mean, stats) && apart(s, dx, mn, invStd, stats) &&
+    apart(s, dgamma, n, dbeta, n) && apart(s, dgamma, n, dy, mn) && apart(s, dgamma, n, x, mn) &&
+    apart(s, dgamma, n, gamma, n) && apart(s, dgamma, n, mean, stats) && apart(s, dgamma, n, invStd, stats) &&
+    apart(s, dbeta, n, dy, mn) && apart(s, dbeta, n, x, mn) && apart(s, dbeta, n, gamma, n) &&
+    apart(s, dbeta, n, mean, stats) && apart(s, dbeta, n, invStd, stats);
+}
 
 /** Each kernel's types alone (the native backend checks the rest in C++). */
 export const FAST_TYPES = {
@@ -469,4 +541,31 @@ export const FAST_TYPES = {
     num(n) && num(lr) && num(gradScale) && num(beta1) && num(beta2) && num(eps) && num(bc1) && num(bc2) &&
     num(weightDecay) && typeof decoupled === 'boolean' && num(decayCount) && isBufLike(p) && isBufLike(g) &&
     isBufLike(m) && isBufLike(v),
+  dropoutForward: (y: Buf, x: Buf, n: number, rate: number, seed: number, step: number, layer: number): boolean =>
+    num(n) && num(rate) && num(seed) && num(step) && num(layer) && isBufLike(y) && isBufLike(x),
+  dropoutBackward: (dx: Buf, dy: Buf, x: Buf, n: number, rate: number, seed: number, step: number, layer: number,
+    prevAct: number, alpha: number): boolean =>
+    num(n) && num(rate) && num(seed) && num(step) && num(layer) && num(prevAct) && num(alpha) && isBufLike(dx) &&
+    isBufLike(dy) && isBufLike(x),
+  batchNormForward: (y: Buf, x: Buf, gamma: Buf, beta: Buf, runMean: Buf, runVar: Buf, mean: Buf, invStd: Buf, m: number,
+    n: number, update: boolean, momentum: number, eps: number, act: number, alpha: number): boolean =>
+    num(m) && num(n) && typeof update === 'boolean' && num(momentum) && num(eps) && num(act) && num(alpha) &&
+    isBufLike(y) && isBufLike(x) && isBufLike(gamma) && isBufLike(beta) && isBufLike(runMean) && isBufLike(runVar) &&
+    isBufLike(mean) && isBufLike(invStd),
+  batchNormInference: (y: Buf, x: Buf, gamma: Buf, beta: Buf, runMean: Buf, runVar: Buf, m: number, n: number, eps: number,
+    act: number, alpha: number): boolean =>
+    num(m) && num(n) && num(eps) && num(act) && num(alpha) && isBufLike(y) && isBufLike(x) && isBufLike(gamma) &&
+    isBufLike(beta) && isBufLike(runMean) && isBufLike(runVar),
+  batchNormBackward: (dx: Buf | null, dgamma: Buf, dbeta: Buf, dy: Buf, x: Buf, gamma: Buf, mean: Buf, invStd: Buf, m: number,
+    n: number, scale: number, prevAct: number, alpha: number): boolean =>
+    num(m) && num(n) && num(scale) && num(prevAct) && num(alpha) && (dx === null || isBufLike(dx)) && isBufLike(dgamma) &&
+    isBufLike(dbeta) && isBufLike(dy) && isBufLike(x) && isBufLike(gamma) && isBufLike(mean) && isBufLike(invStd),
+  layerNormForward: (y: Buf, x: Buf, gamma: Buf, beta: Buf, mean: Buf, invStd: Buf, m: number, n: number, eps: number,
+    act: number, alpha: number): boolean =>
+    num(m) && num(n) && num(eps) && num(act) && num(alpha) && isBufLike(y) && isBufLike(x) && isBufLike(gamma) &&
+    isBufLike(beta) && isBufLike(mean) && isBufLike(invStd),
+  layerNormBackward: (dx: Buf | null, dgamma: Buf, dbeta: Buf, dy: Buf, x: Buf, gamma: Buf, mean: Buf, invStd: Buf, m: number,
+    n: number, scale: number, prevAct: number, alpha: number): boolean =>
+    num(m) && num(n) && num(scale) && num(prevAct) && num(alpha) && (dx === null || isBufLike(dx)) && isBufLike(dgamma) &&
+    isBufLike(dbeta) && isBufLike(dy) && isBufLike(x) && isBufLike(gamma) && isBufLike(mean) && isBufLike(invStd),
 };

@@ -57,6 +57,28 @@ export function interpret(backend: Backend, program: Program, h: StepHyper | nul
           k.weightDecay, o.decoupled, o.decayCount);
         break;
       }
+      case 'dropoutForward':
+        backend.dropoutForward(o.y, o.x, o.n, o.rate, o.seed, (h?.step ?? 0) >>> 0, o.layer);
+        break;
+      case 'dropoutBackward':
+        backend.dropoutBackward(o.dx, o.dy, o.x, o.n, o.rate, o.seed, (h?.step ?? 0) >>> 0, o.layer, o.prevAct, o.alpha);
+        break;
+      case 'batchNormForward':
+        backend.batchNormForward(o.y, o.x, o.gamma, o.beta, o.runMean, o.runVar, o.mean, o.invStd, o.m, o.n, o.update, o.momentum,
+          o.eps, o.act, o.alpha);
+        break;
+      case 'batchNormInference':
+        backend.batchNormInference(o.y, o.x, o.gamma, o.beta, o.runMean, o.runVar, o.m, o.n, o.eps, o.act, o.alpha);
+        break;
+      case 'batchNormBackward':
+        backend.batchNormBackward(o.dx, o.dgamma, o.dbeta, o.dy, o.x, o.gamma, o.mean, o.invStd, o.m, o.n, o.scale, o.prevAct, o.alpha);
+        break;
+      case 'layerNormForward':
+        backend.layerNormForward(o.y, o.x, o.gamma, o.beta, o.mean, o.invStd, o.m, o.n, o.eps, o.act, o.alpha);
+        break;
+      case 'layerNormBackward':
+        backend.layerNormBackward(o.dx, o.dgamma, o.dbeta, o.dy, o.x, o.gamma, o.mean, o.invStd, o.m, o.n, o.scale, o.prevAct, o.alpha);
+        break;
       default:
         throw new RangeError(`interpret: op ${i}: unknown op ${String((o as { op: unknown }).op)}`);
     }

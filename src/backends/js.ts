@@ -6,6 +6,8 @@ import { F32_MIN_NORMAL } from './abi.js';
 import { ACT, EPS_PROB, LOSS, type ActCode, type Backend, type Buf, type LossCode } from './backend.js';
 import { FAST, RESOLVED, checkKernel, isBufLike, type BufferSpace } from './contract.js';
 
+const rowAct = (z: number, act: ActCode, alpha: number): number => activate(z, act, alpha);
+
 const K = RESOLVED;
 
 class JsBuf implements Buf {
@@ -59,6 +61,41 @@ export function derivative(a: number, act: ActCode, alpha: number): number {
 }
 
 const clampProb = (a: number): number => Math.min(Math.max(a, EPS_PROB), 1 - EPS_PROB);
+
+// ---- the dropout mask (backend.ts dropoutForward): a keyed integer hash, 32-bit arithmetic ----
+
+/** murmur3's 32-bit finalizer. */
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** The two key words of one (seed, step, layer). */
+export function dropoutKey(seed: number, step: number, layer: number): [number, number] {
+  const k1 = fmix(fmix(fmix((seed + 0x9e3779b9) >>> 0) ^ step) ^ ((layer + 0x7f4a7c15) >>> 0));
+  return [k1, fmix((k1 + 0x9e3779b9) >>> 0)];
+}
+
+/** Element i is kept when its hash's top 24 bits reach the threshold ⌊f32(rate)·2^24⌋. */
+export const dropoutThreshold = (rate: number): number => Math.floor(Math.fround(rate) * 16777216);
+export const dropoutHash = (i: number, k1: number, k2: number): number => fmix((fmix((i ^ k1) >>> 0) + k2) >>> 0);
+/** The kept elements' factor, in float32 arithmetic as every backend computes it. */
+export const dropoutScale = (rate: number): number => Math.fround(1 / Math.fround(1 - Math.fround(rate)));
+
+/** g'(a) in float32 arithmetic, operation by operation as the native and wasm kernels do it. */
+function derivativeF32(a: number, act: ActCode, alpha: number): number {
+  switch (act) {
+    case ACT.sigmoid: return Math.fround(a * Math.fround(1 - a));
+    case ACT.tanh: return Math.fround(1 - Math.fround(a * a));
+    case ACT.relu: return a > 0 ? 1 : 0;
+    case ACT.leakyRelu: return a > 0 ? 1 : Math.fround(alpha);
+    default: return 1;
+  }
+}
 
 export class JsBackend implements Backend {
   readonly name = 'js' as const;
@@ -201,6 +238,137 @@ export class JsBackend implements Backend {
       if (Math.abs(M[i]) < F32_MIN_NORMAL) M[i] = 0;
       if (Math.abs(V[i]) < F32_MIN_NORMAL) V[i] = 0;
       P[i] -= (lr * (M[i] / bc1)) / (Math.sqrt(V[i] / bc2) + eps);
+    }
+  }
+
+  // ---- layers beyond dense -----------------------------------------------------------------
+
+  dropoutForward(y: Buf, x: Buf, n: number, rate: number, seed: number, step: number, layer: number): void {
+    if (!FAST.dropoutForward(SPACE, y, x, n, rate, seed, step, layer)) checkKernel(SPACE, K.dropoutForward, y, x, n, rate, seed, step, layer);
+    const X = x.data, Y = y.data;
+    const [k1, k2] = dropoutKey(seed, step, layer), thr = dropoutThreshold(rate), s = dropoutScale(rate);
+    for (let i = 0; i < n; i++) Y[i] = (dropoutHash(i, k1, k2) >>> 8) >= thr ? X[i] * s : 0;
+  }
+
+  dropoutBackward(dx: Buf, dy: Buf, x: Buf, n: number, rate: number, seed: number, step: number, layer: number,
+    prevAct: ActCode, alpha: number): void {
+    if (!FAST.dropoutBackward(SPACE, dx, dy, x, n, rate, seed, step, layer, prevAct, alpha)) checkKernel(SPACE, K.dropoutBackward, dx, dy, x, n, rate, seed, step, layer, prevAct, alpha);
+    const X = x.data, DY = dy.data, DX = dx.data;
+    const [k1, k2] = dropoutKey(seed, step, layer), thr = dropoutThreshold(rate), s = dropoutScale(rate);
+    for (let i = 0; i < n; i++) {
+      DX[i] = (dropoutHash(i, k1, k2) >>> 8) >= thr ? Math.fround(DY[i] * s) * derivativeF32(X[i], prevAct, alpha) : 0;
+    }
+  }
+
+  batchNormForward(y: Buf, x: Buf, gamma: Buf, beta: Buf, runMean: Buf, runVar: Buf, mean: Buf, invStd: Buf,
+    m: number, n: number, update: boolean, momentum: number, eps: number, act: ActCode, alpha: number): void {
+    if (!FAST.batchNormForward(SPACE, y, x, gamma, beta, runMean, runVar, mean, invStd, m, n, update, momentum, eps, act, alpha)) {
+      checkKernel(SPACE, K.batchNormForward, y, x, gamma, beta, runMean, runVar, mean, invStd, m, n, update, momentum, eps, act, alpha);
+    }
+    if (m === 0) return;
+    const X = x.data, Y = y.data, G = gamma.data, B = beta.data, RM = runMean.data, RV = runVar.data;
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let i = 0; i < m; i++) s += X[i * n + j];
+      const mu = s / m;
+      let v = 0;
+      for (let i = 0; i < m; i++) v += (X[i * n + j] - mu) * (X[i * n + j] - mu);
+      const variance = v / m, r = 1 / Math.sqrt(variance + Math.fround(eps));
+      mean.data[j] = mu;
+      invStd.data[j] = r;
+      for (let i = 0; i < m; i++) Y[i * n + j] = rowAct(G[j] * (X[i * n + j] - mu) * r + B[j], act, alpha);
+      if (update) {
+        RM[j] = momentum * RM[j] + (1 - momentum) * mu;
+        RV[j] = momentum * RV[j] + (1 - momentum) * variance;
+      }
+    }
+  }
+
+  batchNormInference(y: Buf, x: Buf, gamma: Buf, beta: Buf, runMean: Buf, runVar: Buf, m: number, n: number,
+    eps: number, act: ActCode, alpha: number): void {
+    if (!FAST.batchNormInference(SPACE, y, x, gamma, beta, runMean, runVar, m, n, eps, act, alpha)) {
+      checkKernel(SPACE, K.batchNormInference, y, x, gamma, beta, runMean, runVar, m, n, eps, act, alpha);
+    }
+    const X = x.data, Y = y.data, G = gamma.data, B = beta.data, RM = runMean.data, RV = runVar.data;
+    for (let j = 0; j < n; j++) {
+      const r = 1 / Math.sqrt(RV[j] + Math.fround(eps));
+      for (let i = 0; i < m; i++) Y[i * n + j] = rowAct(G[j] * (X[i * n + j] - RM[j]) * r + B[j], act, alpha);
+    }
+  }
+
+  batchNormBackward(dx: Buf | null, dgamma: Buf, dbeta: Buf, dy: Buf, x: Buf, gamma: Buf, mean: Buf, invStd: Buf,
+    m: number, n: number, scale: number, prevAct: ActCode, alpha: number): void {
+    if (!FAST.batchNormBackward(SPACE, dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, scale, prevAct, alpha)) {
+      checkKernel(SPACE, K.batchNormBackward, dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, scale, prevAct, alpha);
+    }
+    const X = x.data, DY = dy.data, G = gamma.data, MU = mean.data, R = invStd.data;
+    for (let j = 0; j < n; j++) {
+      let S = 0, T = 0;
+      for (let i = 0; i < m; i++) {
+        S += DY[i * n + j];
+        T += DY[i * n + j] * (X[i * n + j] - MU[j]) * R[j];
+      }
+      dgamma.data[j] = scale * T;
+      dbeta.data[j] = scale * S;
+      if (dx === null) continue;
+      const DX = dx.data, k = G[j] * R[j];
+      for (let i = 0; i < m; i++) {
+        const xh = (X[i * n + j] - MU[j]) * R[j];
+        DX[i * n + j] = k * (DY[i * n + j] - S / m - xh * T / m) * derivative(X[i * n + j], prevAct, alpha);
+      }
+    }
+  }
+
+  layerNormForward(y: Buf, x: Buf, gamma: Buf, beta: Buf, mean: Buf, invStd: Buf, m: number, n: number,
+    eps: number, act: ActCode, alpha: number): void {
+    if (!FAST.layerNormForward(SPACE, y, x, gamma, beta, mean, invStd, m, n, eps, act, alpha)) {
+      checkKernel(SPACE, K.layerNormForward, y, x, gamma, beta, mean, invStd, m, n, eps, act, alpha);
+    }
+    if (n === 0) return;
+    const X = x.data, Y = y.data, G = gamma.data, B = beta.data;
+    for (let i = 0; i < m; i++) {
+      let s = 0;
+      for (let j = 0; j < n; j++) s += X[i * n + j];
+      const mu = s / n;
+      let v = 0;
+      for (let j = 0; j < n; j++) v += (X[i * n + j] - mu) * (X[i * n + j] - mu);
+      const r = 1 / Math.sqrt(v / n + Math.fround(eps));
+      mean.data[i] = mu;
+      invStd.data[i] = r;
+      for (let j = 0; j < n; j++) Y[i * n + j] = rowAct(G[j] * (X[i * n + j] - mu) * r + B[j], act, alpha);
+    }
+  }
+
+  layerNormBackward(dx: Buf | null, dgamma: Buf, dbeta: Buf, dy: Buf, x: Buf, gamma: Buf, mean: Buf, invStd: Buf,
+    m: number, n: number, scale: number, prevAct: ActCode, alpha: number): void {
+    if (!FAST.layerNormBackward(SPACE, dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, scale, prevAct, alpha)) {
+      checkKernel(SPACE, K.layerNormBackward, dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, scale, prevAct, alpha);
+    }
+    const X = x.data, DY = dy.data, G = gamma.data, MU = mean.data, R = invStd.data;
+    for (let j = 0; j < n; j++) {
+      let S = 0, T = 0;
+      for (let i = 0; i < m; i++) {
+        S += DY[i * n + j];
+        T += DY[i * n + j] * (X[i * n + j] - MU[i]) * R[i];
+      }
+      dgamma.data[j] = scale * T;
+      dbeta.data[j] = scale * S;
+    }
+    if (dx === null || n === 0) return;
+    const DX = dx.data;
+    for (let i = 0; i < m; i++) {
+      let a = 0, b = 0;
+      for (let j = 0; j < n; j++) {
+        const g = DY[i * n + j] * G[j];
+        a += g;
+        b += g * (X[i * n + j] - MU[i]) * R[i];
+      }
+      a /= n;
+      b /= n;
+      for (let j = 0; j < n; j++) {
+        const xh = (X[i * n + j] - MU[i]) * R[i];
+        DX[i * n + j] = R[i] * (DY[i * n + j] * G[j] - a - xh * b) * derivative(X[i * n + j], prevAct, alpha);
+      }
     }
   }
 }

@@ -62,6 +62,29 @@ export interface NativeKernels {
   packWeights(dst: Float32Array, w: Float32Array, inp: number, out: number): void;
   denseForwardPacked(y: Float32Array, x: Float32Array, w: Float32Array, packed: Float32Array, b: Float32Array, m: number,
     inp: number, out: number, act: number, alpha: number): void;
+  dropoutForward(y: Float32Array, x: Float32Array, n: number, rate: number, seed: number, step: number, layer: number): void;
+  dropoutBackward(dx: Float32Array, dy: Float32Array, x: Float32Array, n: number, rate: number, seed: number, step: number,
+    layer: number, prevAct: number, alpha: number): void;
+  batchNormForward(y: Float32Array, x: Float32Array, gamma: Float32Array, beta: Float32Array, runMean: Float32Array,
+    runVar: Float32Array, mean: Float32Array, invStd: Float32Array, m: number, n: number, update: boolean,
+    momentum: number, eps: number, act: number, alpha: number): void;
+  batchNormInference(y: Float32Array, x: Float32Array, gamma: Float32Array, beta: Float32Array, runMean: Float32Array,
+    runVar: Float32Array, m: number, n: number, eps: number, act: number, alpha: number): void;
+  batchNormBackward(dx: Float32Array | null, dgamma: Float32Array, dbeta: Float32Array, dy: Float32Array, x: Float32Array,
+    gamma: Float32Array, mean: Float32Array, invStd: Float32Array, m: number, n: number, scale: number, prevAct: number,
+    alpha: number): void;
+  layerNormForward(y: Float32Array, x: Float32Array, gamma: Float32Array, beta: Float32Array, mean: Float32Array,
+    invStd: Float32Array, m: number, n: number, eps: number, act: number, alpha: number): void;
+  layerNormBackward(dx: Float32Array | null, dgamma: Float32Array, dbeta: Float32Array, dy: Float32Array, x: Float32Array,
+    gamma: Float32Array, mean: Float32Array, invStd: Float32Array, m: number, n: number, scale: number, prevAct: number,
+    alpha: number): void;
+  dropoutForwardFast(): void;
+  dropoutBackwardFast(): void;
+  batchNormForwardFast(): void;
+  batchNormInferenceFast(): void;
+  batchNormBackwardFast(): void;
+  layerNormForwardFast(): void;
+  layerNormBackwardFast(): void;
   /**
    * Checks and resolves a program's op records once (abi.ts OP_SLOTS doubles each; see
    * NativeBackend.compileProgram). run() reads the hyper-parameters from `args` and leaves the
@@ -115,6 +138,13 @@ const SUM_SQUARES = argSlots('sumSquares');
 const SGD_STEP = argSlots('sgdStep');
 const MOMENTUM_STEP = argSlots('momentumStep');
 const ADAM_STEP = argSlots('adamStep');
+const DROPOUT_FORWARD = argSlots('dropoutForward');
+const DROPOUT_BACKWARD = argSlots('dropoutBackward');
+const BN_FORWARD = argSlots('batchNormForward');
+const BN_INFERENCE = argSlots('batchNormInference');
+const BN_BACKWARD = argSlots('batchNormBackward');
+const LN_FORWARD = argSlots('layerNormForward');
+const LN_BACKWARD = argSlots('layerNormBackward');
 const H = HYPER.at;
 
 /** Folders to start the search for package.json from: this module's, in the ESM and CJS builds. */
@@ -245,7 +275,7 @@ export class NativeCompiledStep implements CompiledStep {
     const A = this.A;
     A[H.lr] = h.lr; A[H.clipNorm] = h.clipNorm; A[H.weightDecay] = h.weightDecay; A[H.mu] = h.mu;
     A[H.nesterov] = +h.nesterov; A[H.beta1] = h.beta1; A[H.beta2] = h.beta2; A[H.eps] = h.eps;
-    A[H.bc1] = h.bc1; A[H.bc2] = h.bc2;
+    A[H.bc1] = h.bc1; A[H.bc2] = h.bc2; A[H.step] = h.step ?? 0;
     this.native();
     // A is the backend's, shared by its steps
     this.loss[0] = A[H.loss];
@@ -498,6 +528,123 @@ export class NativeBackend implements Backend {
       throw new TypeError('denseForwardPacked: y, x, w and b must be buffers of this backend');
     }
     this.kernels.denseForwardPacked(y.data, x.data, w.data, packed.buf.data, b.data, m, inp, out, act, alpha);
+  }
+
+  dropoutForward(y: Buf, x: Buf, n: number, rate: number, seed: number, step: number, layer: number): void {
+    if (!FAST_TYPES.dropoutForward(y, x, n, rate, seed, step, layer)) checkTypes(KERNEL_SPACE, K.dropoutForward, y, x, n, rate, seed, step, layer);
+    if (isNative(y) && isNative(x)) {
+      const A = this.A, S = DROPOUT_FORWARD;
+      this.buf(S.y, y); this.buf(S.x, x);
+      A[S.n] = n; A[S.rate] = rate; A[S.seed] = seed; A[S.step] = step; A[S.layer] = layer;
+      this.kernels.dropoutForwardFast();
+    } else {
+      this.kernels.dropoutForward(y.data, x.data, n, rate, seed, step, layer);
+    }
+  }
+
+  dropoutBackward(dx: Buf, dy: Buf, x: Buf, n: number, rate: number, seed: number, step: number, layer: number,
+    prevAct: ActCode, alpha: number): void {
+    if (!FAST_TYPES.dropoutBackward(dx, dy, x, n, rate, seed, step, layer, prevAct, alpha)) checkTypes(KERNEL_SPACE, K.dropoutBackward, dx, dy, x, n, rate, seed, step, layer, prevAct, alpha);
+    if (isNative(dx) && isNative(dy) && isNative(x)) {
+      const A = this.A, S = DROPOUT_BACKWARD;
+      this.buf(S.dx, dx); this.buf(S.dy, dy); this.buf(S.x, x);
+      A[S.n] = n; A[S.rate] = rate; A[S.seed] = seed; A[S.step] = step; A[S.layer] = layer; A[S.prevAct] = prevAct;
+      A[S.alpha] = alpha;
+      this.kernels.dropoutBackwardFast();
+    } else {
+      this.kernels.dropoutBackward(dx.data, dy.data, x.data, n, rate, seed, step, layer, prevAct, alpha);
+    }
+  }
+
+  batchNormForward(y: Buf, x: Buf, gamma: Buf, beta: Buf, runMean: Buf, runVar: Buf, mean: Buf, invStd: Buf,
+    m: number, n: number, update: boolean, momentum: number, eps: number, act: ActCode, alpha: number): void {
+    if (!FAST_TYPES.batchNormForward(y, x, gamma, beta, runMean, runVar, mean, invStd, m, n, update, momentum, eps, act, alpha)) {
+      checkTypes(KERNEL_SPACE, K.batchNormForward, y, x, gamma, beta, runMean, runVar, mean, invStd, m, n, update, momentum, eps, act, alpha);
+    }
+    if (isNative(y) && isNative(x) && isNative(gamma) && isNative(beta) && isNative(runMean) && isNative(runVar) &&
+      isNative(mean) && isNative(invStd)) {
+      const A = this.A, S = BN_FORWARD;
+      this.buf(S.y, y); this.buf(S.x, x); this.buf(S.gamma, gamma); this.buf(S.beta, beta);
+      this.buf(S.runMean, runMean); this.buf(S.runVar, runVar); this.buf(S.mean, mean); this.buf(S.invStd, invStd);
+      A[S.m] = m; A[S.n] = n; A[S.update] = +update; A[S.momentum] = momentum; A[S.eps] = eps; A[S.act] = act;
+      A[S.alpha] = alpha;
+      this.kernels.batchNormForwardFast();
+    } else {
+      this.kernels.batchNormForward(y.data, x.data, gamma.data, beta.data, runMean.data, runVar.data, mean.data,
+        invStd.data, m, n, update, momentum, eps, act, alpha);
+    }
+  }
+
+  batchNormInference(y: Buf, x: Buf, gamma: Buf, beta: Buf, runMean: Buf, runVar: Buf, m: number, n: number,
+    eps: number, act: ActCode, alpha: number): void {
+    if (!FAST_TYPES.batchNormInference(y, x, gamma, beta, runMean, runVar, m, n, eps, act, alpha)) {
+      checkTypes(KERNEL_SPACE, K.batchNormInference, y, x, gamma, beta, runMean, runVar, m, n, eps, act, alpha);
+    }
+    if (isNative(y) && isNative(x) && isNative(gamma) && isNative(beta) && isNative(runMean) && isNative(runVar)) {
+      const A = this.A, S = BN_INFERENCE;
+      this.buf(S.y, y); this.buf(S.x, x); this.buf(S.gamma, gamma); this.buf(S.beta, beta);
+      this.buf(S.runMean, runMean); this.buf(S.runVar, runVar);
+      A[S.m] = m; A[S.n] = n; A[S.eps] = eps; A[S.act] = act; A[S.alpha] = alpha;
+      this.kernels.batchNormInferenceFast();
+    } else {
+      this.kernels.batchNormInference(y.data, x.data, gamma.data, beta.data, runMean.data, runVar.data, m, n, eps, act, alpha);
+    }
+  }
+
+  batchNormBackward(dx: Buf | null, dgamma: Buf, dbeta: Buf, dy: Buf, x: Buf, gamma: Buf, mean: Buf, invStd: Buf,
+    m: number, n: number, scale: number, prevAct: ActCode, alpha: number): void {
+    if (!FAST_TYPES.batchNormBackward(dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, scale, prevAct, alpha)) {
+      checkTypes(KERNEL_SPACE, K.batchNormBackward, dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, scale, prevAct, alpha);
+    }
+    if (this.normBackwardFast(BN_BACKWARD, dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, scale, prevAct, alpha)) {
+      this.kernels.batchNormBackwardFast();
+    } else {
+      this.kernels.batchNormBackward(dx === null ? null : dx.data, dgamma.data, dbeta.data, dy.data, x.data, gamma.data,
+        mean.data, invStd.data, m, n, scale, prevAct, alpha);
+    }
+  }
+
+  layerNormForward(y: Buf, x: Buf, gamma: Buf, beta: Buf, mean: Buf, invStd: Buf, m: number, n: number,
+    eps: number, act: ActCode, alpha: number): void {
+    if (!FAST_TYPES.layerNormForward(y, x, gamma, beta, mean, invStd, m, n, eps, act, alpha)) {
+      checkTypes(KERNEL_SPACE, K.layerNormForward, y, x, gamma, beta, mean, invStd, m, n, eps, act, alpha);
+    }
+    if (isNative(y) && isNative(x) && isNative(gamma) && isNative(beta) && isNative(mean) && isNative(invStd)) {
+      const A = this.A, S = LN_FORWARD;
+      this.buf(S.y, y); this.buf(S.x, x); this.buf(S.gamma, gamma); this.buf(S.beta, beta);
+      this.buf(S.mean, mean); this.buf(S.invStd, invStd);
+      A[S.m] = m; A[S.n] = n; A[S.eps] = eps; A[S.act] = act; A[S.alpha] = alpha;
+      this.kernels.layerNormForwardFast();
+    } else {
+      this.kernels.layerNormForward(y.data, x.data, gamma.data, beta.data, mean.data, invStd.data, m, n, eps, act, alpha);
+    }
+  }
+
+  layerNormBackward(dx: Buf | null, dgamma: Buf, dbeta: Buf, dy: Buf, x: Buf, gamma: Buf, mean: Buf, invStd: Buf,
+    m: number, n: number, scale: number, prevAct: ActCode, alpha: number): void {
+    if (!FAST_TYPES.layerNormBackward(dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, scale, prevAct, alpha)) {
+      checkTypes(KERNEL_SPACE, K.layerNormBackward, dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, scale, prevAct, alpha);
+    }
+    if (this.normBackwardFast(LN_BACKWARD, dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, scale, prevAct, alpha)) {
+      this.kernels.layerNormBackwardFast();
+    } else {
+      this.kernels.layerNormBackward(dx === null ? null : dx.data, dgamma.data, dbeta.data, dy.data, x.data, gamma.data,
+        mean.data, invStd.data, m, n, scale, prevAct, alpha);
+    }
+  }
+
+  /** Fills the argument block of a normalization backward kernel when every buffer is this addon's. */
+  private normBackwardFast(S: typeof BN_BACKWARD, dx: Buf | null, dgamma: Buf, dbeta: Buf, dy: Buf, x: Buf, gamma: Buf,
+    mean: Buf, invStd: Buf, m: number, n: number, scale: number, prevAct: number, alpha: number): boolean {
+    if (!((dx === null || isNative(dx)) && isNative(dgamma) && isNative(dbeta) && isNative(dy) && isNative(x) &&
+      isNative(gamma) && isNative(mean) && isNative(invStd))) return false;
+    const A = this.A;
+    if (dx === null) A[S.dx] = -1;
+    else this.buf(S.dx, dx);
+    this.buf(S.dgamma, dgamma); this.buf(S.dbeta, dbeta); this.buf(S.dy, dy); this.buf(S.x, x);
+    this.buf(S.gamma, gamma); this.buf(S.mean, mean); this.buf(S.invStd, invStd);
+    A[S.m] = m; A[S.n] = n; A[S.scale] = scale; A[S.prevAct] = prevAct; A[S.alpha] = alpha;
+    return true;
   }
 
   gatherRows(dst: Buf, src: Float32Array, order: Uint32Array | null, start: number, count: number, cols: number): void {

@@ -51,7 +51,46 @@ export interface AdamUpdateOp {
   readonly decayCount: number;
 }
 
-export type Op = DenseForwardOp | LossDeltaOp | DenseBackwardOp | ClipNormOp | CopyOp | SgdUpdateOp | MomentumUpdateOp | AdamUpdateOp;
+/** Backend.dropoutForward with the step key from the hyper-parameters' step. */
+export interface DropoutForwardOp {
+  readonly op: 'dropoutForward';
+  readonly y: Buf; readonly x: Buf; readonly n: number; readonly rate: number; readonly seed: number; readonly layer: number;
+}
+/** Backend.dropoutBackward with the step key from the hyper-parameters' step. */
+export interface DropoutBackwardOp {
+  readonly op: 'dropoutBackward';
+  readonly dx: Buf; readonly dy: Buf; readonly x: Buf; readonly n: number; readonly rate: number; readonly seed: number;
+  readonly layer: number; readonly prevAct: ActCode; readonly alpha: number;
+}
+/** Backend.batchNormForward (training: batch statistics; `update` moves the running ones). */
+export interface BatchNormForwardOp {
+  readonly op: 'batchNormForward';
+  readonly y: Buf; readonly x: Buf; readonly gamma: Buf; readonly beta: Buf; readonly runMean: Buf; readonly runVar: Buf;
+  readonly mean: Buf; readonly invStd: Buf; readonly m: number; readonly n: number; readonly update: boolean;
+  readonly momentum: number; readonly eps: number; readonly act: ActCode; readonly alpha: number;
+}
+/** Backend.batchNormInference (the running statistics). */
+export interface BatchNormInferenceOp {
+  readonly op: 'batchNormInference';
+  readonly y: Buf; readonly x: Buf; readonly gamma: Buf; readonly beta: Buf; readonly runMean: Buf; readonly runVar: Buf;
+  readonly m: number; readonly n: number; readonly eps: number; readonly act: ActCode; readonly alpha: number;
+}
+/** Backend.batchNormBackward / layerNormBackward. */
+export interface NormBackwardOp {
+  readonly op: 'batchNormBackward' | 'layerNormBackward';
+  readonly dx: Buf | null; readonly dgamma: Buf; readonly dbeta: Buf; readonly dy: Buf; readonly x: Buf; readonly gamma: Buf;
+  readonly mean: Buf; readonly invStd: Buf; readonly m: number; readonly n: number; readonly scale: number;
+  readonly prevAct: ActCode; readonly alpha: number;
+}
+/** Backend.layerNormForward. */
+export interface LayerNormForwardOp {
+  readonly op: 'layerNormForward';
+  readonly y: Buf; readonly x: Buf; readonly gamma: Buf; readonly beta: Buf; readonly mean: Buf; readonly invStd: Buf;
+  readonly m: number; readonly n: number; readonly eps: number; readonly act: ActCode; readonly alpha: number;
+}
+
+export type Op = DenseForwardOp | LossDeltaOp | DenseBackwardOp | ClipNormOp | CopyOp | SgdUpdateOp | MomentumUpdateOp | AdamUpdateOp
+  | DropoutForwardOp | DropoutBackwardOp | BatchNormForwardOp | BatchNormInferenceOp | NormBackwardOp | LayerNormForwardOp;
 /** A program: its ops, run in order. */
 export type Program = readonly Op[];
 

@@ -10,6 +10,7 @@ import { toOnnx } from '../onnx/export.js';
 import { ONNX_NAMES } from '../onnx/schema.js';
 import { checkWritable, count, out } from './common.js';
 import { openForReading } from './data.js';
+import { describeLayer } from '../spec.js';
 
 export function exportCommand(version: string): Command {
   return new Command('export')
@@ -37,7 +38,7 @@ Examples:
       }
       const bytes = toOnnx(model, { producerVersion: version });
       await writeFileAtomic(flags.onnx, bytes);
-      const layers = model.spec.layers.map((l) => `${l.units} ${l.activation}`).join(' → ');
+      const layers = model.spec.layers.map(describeLayer).join(' → ');
       out(`wrote ${flags.onnx} (${count(bytes.length)} bytes, opset 13): ${ONNX_NAMES.input} [batch, ${model.inputs}] → ${layers} → ${ONNX_NAMES.output} [batch, ${model.outputs}]`);
     });
 }

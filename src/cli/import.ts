@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { JsBackend } from '../backends/js.js';
 import { saveModel } from '../io/files.js';
 import { modelFromOnnx, OnnxError } from '../onnx/import.js';
-import type { LossName } from '../spec.js';
+import { describeLayer, type LossName } from '../spec.js';
 import { checkWritable, out, positiveNumber } from './common.js';
 import { openForReading } from './data.js';
 
@@ -50,7 +50,7 @@ Examples:
         throw e;
       }
       await saveModel(model, flags.out);
-      const layers = model.spec.layers.map((l) => `${l.units} ${l.activation}`).join(' → ');
+      const layers = model.spec.layers.map(describeLayer).join(' → ');
       const extras = [model.spec.normalization ? 'normalization' : '', model.spec.classes ? `classes ${model.spec.classes.join(', ')}` : ''].filter(Boolean);
       out(`wrote ${flags.out}: ${model.inputs} inputs → ${layers}${extras.length ? ` (${extras.join('; ')})` : ''}, loss ${model.spec.loss}`);
     });

@@ -14,7 +14,7 @@ import { canonicalLabel, cellNumber, csvRecordChunks, csvSource, readCsvHead, ro
 export { rowFraction };
 import { Model } from '../model/model.js';
 import type { ClassificationMetrics } from '../metrics.js';
-import { clipped } from '../spec.js';
+import { clipped, describeLayer, type DenseSpec } from '../spec.js';
 import { checkWritable, chooseBackend, count, describeBackend, out } from './common.js';
 import { CliError, type Encoded } from './data.js';
 import {
@@ -283,7 +283,7 @@ export async function trainStreamed(path: string, flags: TrainFlags): Promise<vo
     const what = classes ? `${classes.length} classes` : 'regression';
     out(`data: ${path}: ${count(s.rows)} rows × ${cols} features, target '${s.head.names[s.tcol]}' (${what}), streamed`);
     out(`split: ${count(fitRows)} train, ${count(valRows)} validation, ${count(testRows)} test`);
-    out(`model: ${[spec.inputs, ...spec.layers.map((l) => l.units)].join(' → ')} (${flags.activation}, ${spec.layers[spec.layers.length - 1].activation} output), `
+    out(`model: ${[String(spec.inputs), ...spec.layers.map(describeLayer)].join(' → ')} (${flags.activation}, ${(spec.layers[spec.layers.length - 1] as DenseSpec).activation} output), `
       + `${spec.loss}, ${flags.optimizer} lr ${spec.optimizer.learningRate}, ${count(model.paramCount)} parameters`);
     for (const line of model.summary({ print: false }).text.split('\n')) out(line);
     const stopping = flags.patience === 'none' ? 'no early stopping'

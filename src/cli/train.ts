@@ -11,7 +11,7 @@ import { Model } from '../model/model.js';
 import type { ClassificationMetrics } from '../metrics.js';
 import { type EpochLogs, type Evaluation, type FitOptions, type History } from '../model/fit.js';
 import type { BackendReport } from '../backends/select.js';
-import type { DenseSpec, ModelSpec, OptimizerName } from '../spec.js';
+import { describeLayer, isDense, type DenseSpec, type LayerSpec, type ModelSpec, type OptimizerName } from '../spec.js';
 import {
   backendOptions, checkWritable, chooseBackend, classMetricLines, classMetrics, count, dataOptions, describeBackend, f4, fraction, layerList, nonNegativeInt,
   nonNegativeNumber, out, perClassJson, positiveInt, positiveNumber, regressionLine, seconds, TARGET_HELP, writeOutput, type BackendFlags,
@@ -32,6 +32,8 @@ export interface TrainFlags extends BackendFlags {
   task: 'auto' | 'classification' | 'regression';
   layers: number[];
   activation: ActivationName;
+  dropout?: number;
+  batchNorm?: boolean;
   loss?: LossName;
   optimizer: OptimizerName;
   lr?: number;
@@ -88,6 +90,8 @@ export function trainCommand(): Command {
       .choices(['auto', 'classification', 'regression']).default('auto'))
     .addOption(new Option('-l, --layers <WIDTHS>', "hidden layer widths, comma-separated ('none' for no hidden layer)").argParser(layerList).default([32], '32'))
     .addOption(new Option('-a, --activation <NAME>', 'activation of the hidden layers').choices(ACTIVATIONS).default('relu'))
+    .option('--dropout <RATE>', 'dropout after each hidden layer, at this rate in [0, 1) (off in evaluation and prediction)', fraction('--dropout'))
+    .option('--batch-norm', 'batch normalization after each hidden layer, before its activation (dense → batch norm → activation → dropout)')
     .addOption(new Option('--loss <NAME>', 'loss (default: categoricalCrossEntropy for classes, mse for values)').choices(LOSSES))
     .addOption(new Option('-o, --optimizer <NAME>', 'optimizer').choices(OPTIMIZERS).default('adam'))
     .option('--lr <RATE>', 'learning rate (default: 0.01)', positiveNumber('--lr'))
@@ -115,15 +119,32 @@ Examples:
   $ deltaprop train wine.csv --target cultivar --layers 32,16 --epochs 60 --seed 1 --save wine.model
   $ deltaprop train houses.csv --target price --task regression --plot curves.svg
   $ deltaprop train big.csv --stream --layers 64 --epochs 5 --save big.model
-  $ deltaprop train train-images-idx3-ubyte.gz --layers 256,128 --epochs 10 --batch-size 128 --json`)
+  $ deltaprop train train-images-idx3-ubyte.gz --layers 256,128 --epochs 10 --batch-size 128 --json
+  $ deltaprop train train-images-idx3-ubyte.gz --layers 512,512 --batch-norm --dropout 0.2 --batch-size 128`)
     .action(async (data: string, flags: TrainFlags) => {
       await train(data, flags);
     });
 }
 
+/**
+ * The hidden layers: per width a dense layer with the activation, or with --batch-norm a linear
+ * dense layer and a batch normalization that applies it (normalize, then the nonlinearity, as in
+ * the batch normalization paper and PyTorch's usual Linear → BatchNorm1d → ReLU); then dropout.
+ */
+function hiddenLayers(flags: TrainFlags): LayerSpec[] {
+  const act = flags.activation;
+  return flags.layers.flatMap((units): LayerSpec[] => [
+    ...(flags.batchNorm
+      ? [{ units, activation: 'linear', init: act === 'relu' || act === 'leakyRelu' ? 'he' : 'glorot' } as DenseSpec,
+        { type: 'batchNormalization', activation: act } as LayerSpec]
+      : [{ units, activation: act } as DenseSpec]),
+    ...(flags.dropout ? [{ type: 'dropout', rate: flags.dropout } as LayerSpec] : []),
+  ]);
+}
+
 /** Model spec for the task: softmax + cross-entropy for classes, a linear output + mse for values. */
 export function buildSpec(inputs: number, enc: Encoded, flags: TrainFlags): ModelSpec {
-  const hidden: DenseSpec[] = flags.layers.map((units) => ({ units, activation: flags.activation }));
+  const hidden = hiddenLayers(flags);
   const lr = flags.lr ?? DEFAULT_LR[flags.optimizer];
   const optimizer = { type: flags.optimizer, learningRate: lr, ...(flags.weightDecay !== undefined ? { weightDecay: flags.weightDecay } : {}) };
   if (enc.task === 'classification') {
@@ -275,7 +296,7 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
     const what = enc.task === 'classification' ? `${enc.classes.length} classes` : 'regression';
     out(`data: ${source}: ${count(rowsRead)} rows × ${cols} features, target '${targetName}' (${what})`);
     out(`split: ${count(fitRows)} train, ${count(valRows)} validation, ${count(test?.x.shape[0] ?? 0)} test`);
-    out(`model: ${[spec.inputs, ...spec.layers.map((l) => l.units)].join(' → ')} (${flags.activation}, ${spec.layers[spec.layers.length - 1].activation} output), `
+    out(`model: ${[spec.inputs, ...spec.layers.map((l) => (isDense(l) ? l.units : describeLayer(l)))].join(' → ')} (${flags.activation}, ${(spec.layers[spec.layers.length - 1] as DenseSpec).activation} output), `
       + `${spec.loss}, ${flags.optimizer} lr ${spec.optimizer.learningRate}, ${count(model.paramCount)} parameters`);
     for (const line of model.summary({ print: false }).text.split('\n')) out(line);
     const stopping = flags.patience === 'none' ? 'no early stopping'

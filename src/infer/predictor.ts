@@ -4,7 +4,17 @@
 import { ACT, type ActCode, type Backend, type Buf, type PackedWeights } from '../backends/backend.js';
 import { InputError, toMatrix, type Matrix, type MatrixInput } from '../data.js';
 import { parseModelFile } from '../io/modelFile.js';
-import { checkBatchSize, checkSpec, MAX_BUFFER_FLOATS, type ModelSpec, type Normalization } from '../spec.js';
+import { checkBatchSize, checkSpec, isDense, MAX_BUFFER_FLOATS, type DenseSpec, type ModelSpec, type Normalization } from '../spec.js';
+
+/** The spec's layers, all dense: the serving entry runs no dropout or normalization layers yet. */
+function denseLayers(spec: ModelSpec): DenseSpec[] {
+  const other = spec.layers.find((l) => !isDense(l));
+  if (other) {
+    throw new InputError(`deltaprop/infer runs dense layers only, and this model has a ${other.type} layer; `
+      + "load it with the full entry (deltaprop's loadModel), whose predict runs every layer type");
+  }
+  return spec.layers as DenseSpec[];
+}
 
 /** A model as data: its spec and, per layer, w (in, out) row-major and b (out). */
 export interface ModelParts {
@@ -42,11 +52,12 @@ export class Predictor {
     this.spec = checkSpec(spec);
     this.backend = backend;
     this.norm = this.spec.normalization;
-    const dims = [this.spec.inputs, ...this.spec.layers.map((l) => l.units)];
+    const dense = denseLayers(this.spec);
+    const dims = [this.spec.inputs, ...dense.map((l) => l.units)];
     if (!Array.isArray(weights) || weights.length !== this.spec.layers.length) {
       throw new InputError(`weights: expected ${this.spec.layers.length} layers, got ${Array.isArray(weights) ? weights.length : typeof weights}`);
     }
-    this.layers = this.spec.layers.map((s, l) => {
+    this.layers = dense.map((s, l) => {
       const inp = dims[l], out = dims[l + 1], lw = weights[l];
       if (lw?.w?.length !== inp * out || lw?.b?.length !== out) {
         throw new InputError(`weights: layer ${l + 1} needs w of ${inp}×${out} and b of ${out} values`);
@@ -153,7 +164,7 @@ export function predictorFrom(source: Uint8Array | ModelParts, backend: Backend)
 
 /** The model file's params arena (all weights, then all biases) as per-layer views. */
 function splitParams(spec: ModelSpec, params: Float32Array): ModelParts['weights'] {
-  const dims = [spec.inputs, ...spec.layers.map((l) => l.units)];
+  const dims = [spec.inputs, ...denseLayers(spec).map((l) => l.units)];
   let w = 0, b = 0;
   for (let l = 0; l + 1 < dims.length; l++) b += dims[l] * dims[l + 1];
   const out: ModelParts['weights'] = [];

@@ -3,18 +3,26 @@
 //
 //   offset  size  what
 //   0       8     magic "DPMODEL\n"
-//   8       4     format version (u32 LE) = 1
+//   8       4     format version (u32 LE) = 2
 //   12      4     header length H in bytes (u32 LE)
-//   16      H     header: UTF-8 JSON { spec: ModelSpec, paramCount, layout, createdBy }
+//   16      H     header: UTF-8 JSON { spec: ModelSpec, paramCount, statCount, layout, createdBy }
 //   16+H    pad   zero bytes up to a multiple of 4
-//   …       4·P   parameters, float32 LE: all weights (in,out) layer by layer, then all biases
+//   …       4·P   parameters, float32 LE: all dense weights (in,out) layer by layer, then all dense
+//                 biases, then each normalization layer's γ and β (width each), in layer order
+//   …       4·S   statistics, float32 LE: each batch normalization's running mean and variance
 //   end-4   4     CRC-32 of every byte before it (u32 LE)
+//
+// Version 1 (dense layers only) is the same without statCount and the statistics; it still loads.
 import type { Backend } from '../backends/backend.js';
 import { Model } from '../model/model.js';
-import { checkSpec, shown, type ModelSpec } from '../spec.js';
+import { checkSpec, isDense, layerParams, layerWidths, shown, type ModelSpec } from '../spec.js';
 
 export const MAGIC = 'DPMODEL\n';
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
+/** The versions this deltaprop reads. */
+const READS = [1, 2];
+const LAYOUT_V1 = 'weights-then-biases/float32le';
+const LAYOUT = 'weights-then-biases-then-normalization-then-statistics/float32le';
 /**
  * Bounds on the JSON header, checked on its bytes before JSON.parse so that a hostile header
  * cannot make parsing recurse or allocate without limit (parsing 10 MB of `[{},{},…]` takes
@@ -31,22 +39,24 @@ export class ModelFileError extends Error {
 interface Header {
   spec: ModelSpec;
   paramCount: number;
-  layout: 'weights-then-biases/float32le';
+  /** Version 2: the floats of running statistics after the parameters (absent: 0). */
+  statCount?: number;
+  layout: string;
   createdBy: string;
 }
 
 /** Serializes the model (spec and current weights) into the model-file format. */
 export function modelToBytes(model: Model): Uint8Array {
+  const stats = model.getRunningStats();
   const header: Header = {
-    spec: model.spec, paramCount: model.paramCount,
-    layout: 'weights-then-biases/float32le', createdBy: 'deltaprop',
+    spec: model.spec, paramCount: model.paramCount, statCount: stats.length, layout: LAYOUT, createdBy: 'deltaprop',
   };
   const json = new TextEncoder().encode(JSON.stringify(header));
   // refuse to write what parseModelFile would refuse to read
   const tooBig = headerProblem(json, 0, json.length);
   if (tooBig) throw new ModelFileError(`model file: cannot save this model: its header ${tooBig}`);
   const paramsAt = align4(16 + json.length);
-  const total = paramsAt + 4 * model.paramCount + 4;
+  const total = paramsAt + 4 * (model.paramCount + stats.length) + 4;
   const bytes = new Uint8Array(total);
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < MAGIC.length; i++) bytes[i] = MAGIC.charCodeAt(i);
@@ -55,12 +65,14 @@ export function modelToBytes(model: Model): Uint8Array {
   bytes.set(json, 16);
   const p = model.params.data;
   for (let i = 0; i < model.paramCount; i++) view.setFloat32(paramsAt + 4 * i, p[i], true);
+  const statsAt = paramsAt + 4 * model.paramCount;
+  for (let i = 0; i < stats.length; i++) view.setFloat32(statsAt + 4 * i, stats[i], true);
   view.setUint32(total - 4, crc32(bytes.subarray(0, total - 4)), true);
   return bytes;
 }
 
 /** Reads a model file's bytes; throws ModelFileError naming what is wrong. */
-export function parseModelFile(bytes: Uint8Array): { spec: ModelSpec; params: Float32Array } {
+export function parseModelFile(bytes: Uint8Array): { spec: ModelSpec; params: Float32Array; stats: Float32Array; version: number } {
   if (!(bytes instanceof Uint8Array)) throw new ModelFileError('model file: expected bytes (Uint8Array)');
   if (bytes.length < 20) throw new ModelFileError(`model file: ${bytes.length} bytes is too short to be a deltaprop model (truncated?)`);
   for (let i = 0; i < MAGIC.length; i++) {
@@ -68,8 +80,8 @@ export function parseModelFile(bytes: Uint8Array): { spec: ModelSpec; params: Fl
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(8, true);
-  if (version !== FORMAT_VERSION) {
-    throw new ModelFileError(`model file: format version ${version} is not supported (this deltaprop reads version ${FORMAT_VERSION})`);
+  if (!READS.includes(version)) {
+    throw new ModelFileError(`model file: format version ${version} is not supported (this deltaprop reads versions ${READS.join(' and ')})`);
   }
   const headerLength = view.getUint32(12, true);
   if (16 + headerLength + 4 > bytes.length) {
@@ -93,8 +105,9 @@ export function parseModelFile(bytes: Uint8Array): { spec: ModelSpec; params: Fl
   if (typeof header.spec !== 'object' || header.spec === null || Array.isArray(header.spec)) {
     throw new ModelFileError(`model file: header has no model spec (spec is ${shown(header.spec)})`);
   }
-  if (header.layout !== undefined && header.layout !== 'weights-then-biases/float32le') {
-    throw new ModelFileError(`model file: unknown parameter layout ${typeof header.layout === 'string' ? `'${header.layout}'` : shown(header.layout)} (this deltaprop reads 'weights-then-biases/float32le')`);
+  const layout = version === 1 ? LAYOUT_V1 : LAYOUT;
+  if (header.layout !== undefined && header.layout !== layout) {
+    throw new ModelFileError(`model file: unknown parameter layout ${typeof header.layout === 'string' ? `'${header.layout.slice(0, 80)}'` : shown(header.layout)} (format ${version} has '${layout}')`);
   }
   if (typeof header.paramCount !== 'number') {
     throw new ModelFileError(`model file: paramCount must be a number, got ${shown(header.paramCount)}`);
@@ -105,13 +118,23 @@ export function parseModelFile(bytes: Uint8Array): { spec: ModelSpec; params: Fl
   } catch (e) {
     throw new ModelFileError(`model file: invalid model spec: ${(e as Error).message}`);
   }
-  const expected = countParams(spec);
+  if (version === 1) {
+    const beyond = spec.layers.findIndex((l) => !isDense(l));
+    if (beyond >= 0) throw new ModelFileError(`model file: layer ${beyond + 1} is not dense, which format 1 cannot hold (a corrupted or hand-made file)`);
+  }
+  const expected = countParams(spec), expectedStats = countStats(spec);
   if (header.paramCount !== expected) {
     throw new ModelFileError(`model file: header says ${String(header.paramCount)} parameters, the architecture has ${expected}`);
   }
-  const paramsAt = align4(16 + headerLength);
-  if (paramsAt + 4 * expected + 4 !== bytes.length) {
-    throw new ModelFileError(`model file: ${bytes.length} bytes, expected ${paramsAt + 4 * expected + 4} for ${expected} parameters (truncated or padded)`);
+  // absent: none (a version-2 header of a model without batch normalization may leave it out)
+  const statCount = version === 1 ? 0 : (header.statCount ?? 0);
+  if (statCount !== expectedStats) {
+    throw new ModelFileError(`model file: header says ${shown(statCount)} running statistics, the architecture has ${expectedStats}`);
+  }
+  const paramsAt = align4(16 + headerLength), floats = expected + expectedStats;
+  if (paramsAt + 4 * floats + 4 !== bytes.length) {
+    const what = expectedStats ? `${expected} parameters and ${expectedStats} running statistics` : `${expected} parameters`;
+    throw new ModelFileError(`model file: ${bytes.length} bytes, expected ${paramsAt + 4 * floats + 4} for ${what} (truncated or padded)`);
   }
   const params = new Float32Array(expected);
   for (let i = 0; i < expected; i++) {
@@ -119,14 +142,28 @@ export function parseModelFile(bytes: Uint8Array): { spec: ModelSpec; params: Fl
     if (!Number.isFinite(v)) throw new ModelFileError(`model file: parameter ${i} is ${v}`);
     params[i] = v;
   }
-  return { spec, params };
+  const stats = new Float32Array(expectedStats), statsAt = paramsAt + 4 * expected;
+  let at = 0, width = spec.inputs;
+  spec.layers.forEach((l, k) => {
+    if (isDense(l)) width = l.units;
+    if (isDense(l) || l.type !== 'batchNormalization') return;
+    for (let j = 0; j < 2 * width; j++) {
+      const v = view.getFloat32(statsAt + 4 * (at + j), true);
+      const what = j < width ? 'running mean' : 'running variance';
+      if (!Number.isFinite(v) || (j >= width && v < 0)) throw new ModelFileError(`model file: layer ${k + 1} (batchNormalization) ${what} ${j % width} is ${v}`);
+      stats[at + j] = v;
+    }
+    at += 2 * width;
+  });
+  return { spec, params, stats, version };
 }
 
 /** Builds a model on `backend` from model-file bytes. */
 export function modelFromBytes(bytes: Uint8Array, backend: Backend): Model {
-  const { spec, params } = parseModelFile(bytes);
+  const { spec, params, stats } = parseModelFile(bytes);
   const model = new Model(spec, backend);
   model.params.data.set(params);
+  model.setRunningStats(stats);
   return model;
 }
 
@@ -156,12 +193,14 @@ function headerProblem(bytes: Uint8Array, from: number, to: number): string | nu
 }
 
 function countParams(spec: ModelSpec): number {
-  let n = 0, inp = spec.inputs;
-  for (const l of spec.layers) {
-    n += inp * l.units + l.units;
-    inp = l.units;
-  }
-  return n;
+  const widths = layerWidths(spec);
+  return spec.layers.reduce((n, l, k) => n + layerParams(l, k === 0 ? spec.inputs : widths[k - 1]), 0);
+}
+
+/** Batch normalization's running mean and variance: 2 × width per such layer. */
+function countStats(spec: ModelSpec): number {
+  const widths = layerWidths(spec);
+  return spec.layers.reduce((n, l, k) => n + (!isDense(l) && l.type === 'batchNormalization' ? 2 * widths[k] : 0), 0);
 }
 
 const align4 = (n: number): number => (n + 3) & ~3;

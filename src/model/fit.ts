@@ -240,6 +240,8 @@ export interface FitLoop {
   bestEpoch: number;
   wait: number;
   bestWeights: Float32Array | null;
+  /** Batch normalization's running statistics with the best weights: they belong to the weights they were averaged for. */
+  bestStats: Float32Array | null;
   ckMonitor: Monitor;
   ckBest: number;
   /** Batches run off the event loop's thread (Network.trainStepAsync). */
@@ -286,7 +288,8 @@ scoreRows: number, saver: CheckpointSaver | null): Promise<FitLoop> {
     epochs, batchSize, options, saver, control, rng: new Random(options.seed ?? net.spec.seed ?? 0), metrics,
     history: { epochs: [], stoppedEarly: false, offThread }, offThread, yieldEvery: options.yieldEveryMs ?? 10, lastYield: now(),
     monitor, higherIsBetter, best: higherIsBetter ? -Infinity : Infinity, bestEpoch: -1, wait: 0,
-    bestWeights: es?.restoreBestWeights ? new Float32Array(net.paramCount) : null, ckMonitor, ckBest: NaN,
+    bestWeights: es?.restoreBestWeights ? new Float32Array(net.paramCount) : null,
+    bestStats: es?.restoreBestWeights && net.stats ? new Float32Array(net.statCount) : null, ckMonitor, ckBest: NaN,
   };
 }
 
@@ -431,6 +434,7 @@ export async function endEpoch(net: Network, loop: FitLoop, logs: EpochLogs): Pr
       loop.bestEpoch = epoch + 1;
       loop.wait = 0;
       loop.bestWeights?.set(net.params.data);
+      if (loop.bestStats) loop.bestStats.set(net.stats!.data);
     } else if (++loop.wait > (es.patience ?? 0)) {
       loop.history.stoppedEarly = true;
       return true;
@@ -447,6 +451,7 @@ export async function endEpoch(net: Network, loop: FitLoop, logs: EpochLogs): Pr
 export function finishLoop(net: Network, loop: FitLoop): History {
   if (loop.bestWeights && loop.bestEpoch > 0) {
     net.params.data.set(loop.bestWeights);
+    if (loop.bestStats) net.stats!.data.set(loop.bestStats);
     loop.history.bestEpoch = loop.bestEpoch;
   } else if (loop.bestEpoch > 0) {
     loop.history.bestEpoch = loop.bestEpoch;

@@ -117,7 +117,25 @@ export class Model implements FitControl {
     }
   }
 
-  /** Gradients of the mean loss over (x, y) at the current weights, without updating (for tests). */
+  /**
+   * Batch normalization's running means and variances (each such layer's mean, then its variance,
+   * in layer order), a copy; empty without batch normalization. Saved in model files.
+   */
+  getRunningStats(): Float32Array {
+    return this.net.getStats();
+  }
+
+  /** Sets what getRunningStats returns (variances ≥ 0, all finite). */
+  setRunningStats(values: ArrayLike<number>): void {
+    this.refuseWhileTraining('setRunningStats');
+    this.net.setStats(values);
+  }
+
+  /**
+   * Gradients of the mean loss over (x, y) at the current weights, without updating (for tests).
+   * Batch normalization uses the batch's statistics and dropout the mask of the next training step,
+   * as a training step would; nothing (running statistics, the dropout step) moves.
+   */
   gradients(x: MatrixInput, y: TargetInput): { loss: number; grads: Float32Array } {
     this.refuseWhileTraining('gradients');
     const net = this.net;

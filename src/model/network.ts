@@ -5,10 +5,10 @@
 // public face; fit.ts drives the epochs.
 import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledProgram, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from '../backends/backend.js';
 import { interpret } from '../backends/interpreter.js';
-import { forwardProgram, gradientProgram, trainProgram, type Program } from '../backends/program.js';
+import { forwardProgram, gradientProgram, trainProgram, type Op, type Program } from '../backends/program.js';
 import { InputError, toTargets, type Matrix, type TargetInput } from '../data.js';
 import { Random } from '../random.js';
-import { checkBatchSize, checkSpec, MAX_BUFFER_FLOATS, type ModelSpec, type Normalization } from '../spec.js';
+import { checkBatchSize, checkSpec, isDense, MAX_BUFFER_FLOATS, type DenseSpec, type ModelSpec, type Normalization } from '../spec.js';
 
 export interface Metrics {
   loss: number;
@@ -19,8 +19,12 @@ export interface Metrics {
 /** Buffers and views for one batch size: created once, reused by every step of that size. */
 export interface Plan {
   m: number;
+  /** One per layer (of the whole stack when the network has layers beyond dense). */
   acts: Buf[];
   deltas: Buf[];
+  /** Per normalization layer (else unused): its saved statistics, per column (batch) or per row (layer). */
+  means: (Buf | null)[];
+  invStds: (Buf | null)[];
   x: Buf;
   y: Buf;
   /** The training step's program (built on the first step) and, where the backend compiles programs, its one call. */
@@ -60,6 +64,22 @@ interface LayerInfo {
   db: Buf;
 }
 
+// ---- layers beyond dense (dropout, batch and layer normalization) ------------------------------
+// A network with any of them runs the stack below, kernel by kernel (compiled steps cover dense
+// layers only). Each entry's output has its activation `act` (dropout: linear), so that the next
+// entry's backward kernel turns the delta at its input into the delta at this entry's
+// pre-activation, as denseBackward does.
+
+/** How a forward pass runs: training (batch statistics, running averages move, dropout on),
+ * gradients (the same, but nothing moves: the check of Model.gradients), or inference. */
+export type PassMode = 'train' | 'gradients' | 'inference';
+
+type StackLayer =
+  | { kind: 'dense'; width: number; act: ActCode; alpha: number; dense: LayerInfo }
+  | { kind: 'dropout'; width: number; act: ActCode; alpha: number; rate: number }
+  | { kind: 'batchNormalization' | 'layerNormalization'; width: number; act: ActCode; alpha: number; eps: number;
+    momentum: number; gamma: Buf; beta: Buf; dgamma: Buf; dbeta: Buf; runMean: Buf | null; runVar: Buf | null };
+
 export class Network {
   readonly spec: ModelSpec;
   readonly backend: Backend;
@@ -97,24 +117,51 @@ export class Network {
   private xStore: Buf | null = null;
   private yStore: Buf | null = null;
 
+  /** The whole layer sequence, when it has layers beyond dense (else null: the dense-only path). */
+  readonly stack: StackLayer[] | null;
+  /** Batch normalization's running means and variances (not trained: outside params), or null. */
+  readonly stats: Buf | null;
+  readonly statCount: number;
+  /** The stats from before the last training step (restored with the params when it diverges). */
+  private statsBackup: Buf | null = null;
+  /** Counts training forward passes: the dropout generator's step key. */
+  private passes = 0;
+  private meanStore: (Buf | null)[] = [];
+  private invStdStore: (Buf | null)[] = [];
+
   constructor(spec: ModelSpec, backend: Backend) {
     this.spec = checkSpec(spec);
     this.backend = backend;
     this.loss = LOSS[this.spec.loss];
-    const dims = [this.spec.inputs, ...this.spec.layers.map((l) => l.units)];
-    let weights = 0, biases = 0;
-    for (let l = 0; l < this.spec.layers.length; l++) {
-      weights += dims[l] * dims[l + 1];
-      biases += dims[l + 1];
+    const specs = this.spec.layers;
+    const denseSpecs = specs.filter(isDense);
+    // input width of each dense layer: the width reaching it through the stack
+    const inputsOf: number[] = [];
+    let w = this.spec.inputs, normParams = 0, statCount = 0;
+    for (const s of specs) {
+      if (isDense(s)) {
+        inputsOf.push(w);
+        w = s.units;
+      } else if (s.type !== 'dropout') {
+        normParams += 2 * w;
+        if (s.type === 'batchNormalization') statCount += 2 * w;
+      }
     }
+    let weights = 0, biases = 0;
+    denseSpecs.forEach((s, l) => {
+      weights += inputsOf[l] * s.units;
+      biases += s.units;
+    });
     this.decayCount = weights;
-    this.paramCount = weights + biases;
+    this.paramCount = weights + biases + normParams;
     this.params = backend.alloc(this.paramCount);
     this.grads = backend.alloc(this.paramCount);
+    this.statCount = statCount;
+    this.stats = statCount > 0 ? backend.alloc(statCount) : null;
     this.layers = [];
     let wOff = 0, bOff = weights;
-    for (let l = 0; l < this.spec.layers.length; l++) {
-      const inp = dims[l], out = dims[l + 1], s = this.spec.layers[l];
+    denseSpecs.forEach((s, l) => {
+      const inp = inputsOf[l], out = s.units;
       this.layers.push({
         inp, out, act: ACT[s.activation], alpha: s.alpha ?? 0,
         w: this.params.view(wOff, inp * out), b: this.params.view(bOff, out),
@@ -122,6 +169,32 @@ export class Network {
       });
       wOff += inp * out;
       bOff += out;
+    });
+    if (denseSpecs.length === specs.length) {
+      this.stack = null;
+    } else {
+      // norm parameters after the biases (no weight decay), stats in their own buffer
+      let nOff = weights + biases, sOff = 0, dense = 0;
+      w = this.spec.inputs;
+      this.stack = specs.map((s): StackLayer => {
+        if (isDense(s)) {
+          const L = this.layers[dense++];
+          w = L.out;
+          return { kind: 'dense', width: L.out, act: L.act, alpha: L.alpha, dense: L };
+        }
+        if (s.type === 'dropout') return { kind: 'dropout', width: w, act: ACT.linear, alpha: 0, rate: s.rate };
+        const bn = s.type === 'batchNormalization';
+        const e: StackLayer = {
+          kind: s.type, width: w, act: ACT[s.activation ?? 'linear'], alpha: s.alpha ?? 0, eps: s.epsilon ?? 1e-3,
+          momentum: bn ? (s.momentum ?? 0.99) : 0,
+          gamma: this.params.view(nOff, w), beta: this.params.view(nOff + w, w),
+          dgamma: this.grads.view(nOff, w), dbeta: this.grads.view(nOff + w, w),
+          runMean: bn ? this.stats!.view(sOff, w) : null, runVar: bn ? this.stats!.view(sOff + w, w) : null,
+        };
+        nOff += 2 * w;
+        if (bn) sOff += 2 * w;
+        return e;
+      });
     }
     const o = this.spec.optimizer;
     this.hyper = {
@@ -132,6 +205,11 @@ export class Network {
       eps: o.type === 'adam' || o.type === 'adamw' ? (o.epsilon ?? 1e-8) : 0, bc1: 1, bc2: 1,
     };
     this.initialize(this.spec.seed ?? 0);
+  }
+
+  /** Layers in the stack (or dense layers when there is no stack). */
+  private get depth(): number {
+    return this.stack ? this.stack.length : this.layers.length;
   }
 
   get inputs(): number {
@@ -151,17 +229,49 @@ export class Network {
     const p = this.params.data;
     p.fill(0);
     let off = 0;
+    const denseSpecs = this.spec.layers.filter(isDense) as DenseSpec[];
     for (let l = 0; l < this.layers.length; l++) {
       const { inp, out } = this.layers[l];
-      const he = this.spec.layers[l].init === 'he';
+      const he = denseSpecs[l].init === 'he';
       const scale = he ? Math.sqrt(2 / inp) : Math.sqrt(6 / (inp + out));
       for (let i = 0; i < inp * out; i++) p[off + i] = he ? scale * rng.normal() : scale * (2 * rng.uniform() - 1);
       off += inp * out;
     }
+    // normalization: γ = 1, β = 0; running mean 0, variance 1 (Keras's initializers)
+    for (const e of this.stack ?? []) {
+      if (e.kind === 'batchNormalization' || e.kind === 'layerNormalization') {
+        e.gamma.data.fill(1);
+        e.runMean?.data.fill(0);
+        e.runVar?.data.fill(1);
+      }
+    }
+    this.passes = 0;
     this.resetOptimizer();
   }
 
-  /** Layer l's weights (in, out) and bias (out), copies. */
+  /** The running statistics (batch normalization's means and variances, layer by layer), a copy. */
+  getStats(): Float32Array {
+    return this.stats ? this.stats.data.slice() : new Float32Array(0);
+  }
+
+  /** Sets the running statistics (statCount values; variances must be ≥ 0). */
+  setStats(values: ArrayLike<number>): void {
+    if (values.length !== this.statCount) throw new InputError(`setStats: expected ${this.statCount} values, got ${values.length}`);
+    let at = 0;
+    for (const e of this.stack ?? []) {
+      if (e.kind !== 'batchNormalization') continue;
+      for (let j = 0; j < 2 * e.width; j++) {
+        const v = values[at + j];
+        if (!Number.isFinite(v) || (j >= e.width && v < 0)) {
+          throw new InputError(`setStats: ${j < e.width ? 'running mean' : 'running variance'} ${j % e.width} of a batch normalization is ${v}`);
+        }
+      }
+      at += 2 * e.width;
+    }
+    this.stats?.data.set(values);
+  }
+
+  /** Dense layer l's weights (in, out) and bias (out), copies (normalization parameters: see params). */
   getWeights(): { w: Float32Array; b: Float32Array }[] {
     return this.layers.map((l) => ({ w: l.w.data.slice(), b: l.b.data.slice() }));
   }
@@ -204,17 +314,28 @@ export class Network {
       // doubling (for fewer regrowths) only as far as a buffer may go
       let widest = this.inputs;
       for (const l of this.layers) widest = Math.max(widest, l.out);
+      for (const e of this.stack ?? []) widest = Math.max(widest, e.width);
       this.capacity = Math.max(m, Math.min(this.capacity * 2, Math.floor(MAX_BUFFER_FLOATS / widest)));
       this.plans.clear();
-      this.actStore = this.layers.map((l) => this.backend.alloc(this.capacity * l.out));
-      this.deltaStore = this.layers.map((l) => this.backend.alloc(this.capacity * l.out));
+      const widths = this.stack ? this.stack.map((e) => e.width) : this.layers.map((l) => l.out);
+      this.actStore = widths.map((w) => this.backend.alloc(this.capacity * w));
+      this.deltaStore = widths.map((w) => this.backend.alloc(this.capacity * w));
+      // per normalization layer: batch statistics per column, layer statistics per row
+      const statFloats = (this.stack ?? []).map((e) => (e.kind === 'batchNormalization' ? e.width : e.kind === 'layerNormalization' ? this.capacity : 0));
+      this.meanStore = statFloats.map((n) => (n > 0 ? this.backend.alloc(n) : null));
+      this.invStdStore = statFloats.map((n) => (n > 0 ? this.backend.alloc(n) : null));
       this.xStore = this.backend.alloc(this.capacity * this.inputs);
       this.yStore = this.backend.alloc(this.capacity * this.outputs);
     }
+    const widths = this.stack ? this.stack.map((e) => e.width) : this.layers.map((l) => l.out);
+    const statView = (b: Buf | null, i: number): Buf | null =>
+      b === null ? null : this.stack![i].kind === 'layerNormalization' ? b.view(0, m) : b;
     const p: Plan = {
       m,
-      acts: this.layers.map((l, i) => this.actStore[i].view(0, m * l.out)),
-      deltas: this.layers.map((l, i) => this.deltaStore[i].view(0, m * l.out)),
+      acts: widths.map((w, i) => this.actStore[i].view(0, m * w)),
+      deltas: widths.map((w, i) => this.deltaStore[i].view(0, m * w)),
+      means: this.meanStore.map(statView),
+      invStds: this.invStdStore.map(statView),
       x: this.xStore!.view(0, m * this.inputs),
       y: this.yStore!.view(0, m * this.outputs),
     };
@@ -232,9 +353,18 @@ export class Network {
   // ---------------------------------------------------------------------------------------------
   // The loop
 
-  /** Forward pass of the rows in plan.x; the output is plan.acts[last]. */
-  forward(p: Plan): void {
+  /** Forward pass of the rows in plan.x (inference unless told); the output is plan.acts[last]. */
+  forward(p: Plan, mode: PassMode = 'inference'): void {
     this.settle(); // a batch training off the thread shares the buffers
+    if (this.stack) {
+      if (mode !== 'inference') {
+        interpret(this.backend, this.stackForwardOps(p, mode), this.stackHyper(), this.noLoss);
+        return;
+      }
+      p.forward ??= this.stackForwardOps(p, 'inference');
+      p.compiledForward = this.runOps(p.forward, p.compiledForward, null, this.noLoss);
+      return;
+    }
     if (this.fusedSteps && this.backend.compileProgram) {
       const compiled = p.compiledForward ?? (p.compiledForward = this.backend.compileProgram(p.forward ?? this.forwardOps(p)));
       compiled.run(null);
@@ -249,17 +379,147 @@ export class Network {
 
   /** Loss summed over the batch; fills the output delta. */
   lossDelta(p: Plan): number {
-    const last = this.layers[this.layers.length - 1];
-    return this.backend.lossDelta(p.deltas[this.layers.length - 1], p.acts[this.layers.length - 1], p.y,
-      p.m, last.out, this.loss, last.act, last.alpha);
+    const last = this.layers[this.layers.length - 1], out = this.depth - 1;
+    return this.backend.lossDelta(p.deltas[out], p.acts[out], p.y, p.m, last.out, this.loss, last.act, last.alpha);
   }
 
   /** Gradients of the mean loss over the staged batch into the grads arena; returns the summed loss. */
   gradients(p: Plan): number {
+    if (this.stack) {
+      // batch statistics and the next step's dropout masks, with nothing moving (PassMode 'gradients')
+      const out = new Float64Array(1);
+      interpret(this.backend, [...this.stackForwardOps(p, 'gradients'), ...this.stackBackwardOps(p)], this.stackHyper(), out);
+      return out[0];
+    }
     const out = new Float64Array(1);
     interpret(this.backend, gradientProgram(this.describe(p)), null, out);
     return out[0];
   }
+
+  /** The hyper-parameters with the step key of the next training step (for passes outside one). */
+  private stackHyper(): StepHyper {
+    this.hyper.step = this.passes >>> 0;
+    return this.hyper;
+  }
+
+  /** The dropout generator's key words for a pass: the model's seed and the pass count (mod 2^32). */
+  private dropoutSeed(): number {
+    return (this.spec.seed ?? 0) >>> 0;
+  }
+
+  /**
+   * The stack's forward pass as program ops: 'train' and 'gradients' with batch statistics and
+   * dropout (its mask keyed by the run's step), 'train' moving the running statistics; in
+   * 'inference' dropout is left out (the next layer reads its input) and batch normalization uses
+   * the running statistics.
+   */
+  private stackForwardOps(p: Plan, mode: PassMode): Op[] {
+    const m = p.m, stack = this.stack!, ops: Op[] = [];
+    const training = mode !== 'inference', seed = this.dropoutSeed();
+    let input = p.x;
+    for (let k = 0; k < stack.length; k++) {
+      const e = stack[k], y = p.acts[k];
+      switch (e.kind) {
+        case 'dense': {
+          const L = e.dense;
+          ops.push({ op: 'denseForward', y, x: input, w: L.w, b: L.b, m, inp: L.inp, out: L.out, act: L.act, alpha: L.alpha });
+          break;
+        }
+        case 'dropout':
+          if (!training) continue;
+          ops.push({ op: 'dropoutForward', y, x: input, n: m * e.width, rate: e.rate, seed, layer: k });
+          break;
+        case 'batchNormalization':
+          ops.push(training
+            ? { op: 'batchNormForward', y, x: input, gamma: e.gamma, beta: e.beta, runMean: e.runMean!, runVar: e.runVar!,
+              mean: p.means[k]!, invStd: p.invStds[k]!, m, n: e.width, update: mode === 'train', momentum: e.momentum, eps: e.eps,
+              act: e.act, alpha: e.alpha }
+            : { op: 'batchNormInference', y, x: input, gamma: e.gamma, beta: e.beta, runMean: e.runMean!, runVar: e.runVar!, m,
+              n: e.width, eps: e.eps, act: e.act, alpha: e.alpha });
+          break;
+        default:
+          ops.push({ op: 'layerNormForward', y, x: input, gamma: e.gamma, beta: e.beta, mean: p.means[k]!, invStd: p.invStds[k]!, m,
+            n: e.width, eps: e.eps, act: e.act, alpha: e.alpha });
+      }
+      input = y;
+    }
+    return ops;
+  }
+
+  /** The loss and the stack's backward pass as program ops (after a 'train' or 'gradients' forward). */
+  private stackBackwardOps(p: Plan): Op[] {
+    const m = p.m, stack = this.stack!, scale = 1 / m, seed = this.dropoutSeed(), last = this.layers[this.layers.length - 1];
+    const ops: Op[] = [{ op: 'lossDelta', dz: p.deltas[stack.length - 1], a: p.acts[stack.length - 1], y: p.y, m, n: last.out,
+      loss: this.loss, act: last.act, alpha: last.alpha }];
+    for (let k = stack.length - 1; k >= 0; k--) {
+      const e = stack[k], dy = p.deltas[k];
+      const x = k === 0 ? p.x : p.acts[k - 1];
+      const dx = k === 0 ? null : p.deltas[k - 1];
+      // the first layer has no previous activation: linear, which every backend accepts
+      const prevAct = k === 0 ? ACT.linear : stack[k - 1].act, alpha = k === 0 ? 0 : stack[k - 1].alpha;
+      switch (e.kind) {
+        case 'dense': {
+          const L = e.dense;
+          ops.push({ op: 'denseBackward', dw: L.dw, db: L.db, dx, dz: dy, x, w: L.w, m, inp: L.inp, out: L.out, scale, prevAct, alpha });
+          break;
+        }
+        case 'dropout':
+          if (dx) ops.push({ op: 'dropoutBackward', dx, dy, x, n: m * e.width, rate: e.rate, seed, layer: k, prevAct, alpha });
+          break;
+        default:
+          ops.push({ op: e.kind === 'batchNormalization' ? 'batchNormBackward' : 'layerNormBackward', dx, dgamma: e.dgamma,
+            dbeta: e.dbeta, dy, x, gamma: e.gamma, mean: p.means[k]!, invStd: p.invStds[k]!, m, n: e.width, scale, prevAct, alpha });
+      }
+    }
+    return ops;
+  }
+
+  /** Runs a program of this network: in one backend call where it compiles programs (kept in `slot`), else op by op. */
+  private runOps(program: Program, compiled: CompiledProgram | undefined, h: StepHyper | null, loss: Float64Array): CompiledProgram | undefined {
+    if (this.fusedSteps && this.backend.compileProgram) {
+      const c = compiled ?? this.backend.compileProgram(program);
+      c.run(h);
+      loss[0] = c.loss[0];
+      return c;
+    }
+    interpret(this.backend, program, h, loss);
+    return compiled;
+  }
+
+  /**
+   * The end of a training step after the backward pass, as the program tail trainProgram ends
+   * with: clip by norm, backup <- params, the optimizer's update (program.ts ops; compiled where
+   * the backend compiles programs).
+   */
+  private updateOps(): Program {
+    const p = this.params, g = this.grads, n = this.paramCount, decayCount = this.decayCount, o = this.spec.optimizer;
+    const ops: Op[] = [{ op: 'clipNorm', g, n }, { op: 'copy', dst: this.backup!, src: p, n }];
+    if (o.type === 'sgd') ops.push({ op: 'sgdUpdate', p, g, n, decayCount });
+    else if (o.type === 'momentum') ops.push({ op: 'momentumUpdate', p, g, v: this.state1!, n, decayCount });
+    else ops.push({ op: 'adamUpdate', p, g, m: this.state1!, v: this.state2!, n, decoupled: o.type === 'adamw', decayCount });
+    return ops;
+  }
+
+  /** A training step of a network with layers beyond dense: one program (stats backup, forward, loss, backward, update). */
+  private trainStack(p: Plan, h: StepHyper): void {
+    if (!p.train) {
+      // the running statistics move in the forward pass: copied first, to restore if the step diverges
+      const backup: Op[] = this.stats ? [{ op: 'copy', dst: this.statsBackupBuf(), src: this.stats, n: this.statCount }] : [];
+      p.train = [...backup, ...this.stackForwardOps(p, 'train'), ...this.stackBackwardOps(p), ...this.updateOps()];
+    }
+    h.step = this.passes >>> 0;
+    p.compiledTrain = this.runOps(p.train, p.compiledTrain, h, this.stepLoss);
+    if (!Number.isFinite(this.stepLoss[0])) {
+      if (this.stats) this.stats.data.set(this.statsBackupBuf().data);
+      return;
+    }
+    this.passes++;
+  }
+
+  private statsBackupBuf(): Buf {
+    return this.statsBackup ?? (this.statsBackup = this.backend.alloc(this.statCount));
+  }
+
 
   /**
    * One training step on a batch already staged in plan.x / plan.y: forward, loss, backward,
@@ -268,6 +528,11 @@ export class Network {
    */
   trainStep(p: Plan, lr: number): void {
     const h = this.hyperFor(lr);
+    if (this.stack) {
+      this.trainStack(p, h);
+      if (Number.isFinite(this.stepLoss[0])) this.step++;
+      return;
+    }
     if (this.fusedSteps && this.backend.compileProgram) {
       const compiled = p.compiledTrain ?? (p.compiledTrain = this.backend.compileProgram(p.train ?? this.trainOps(p)));
       compiled.run(h);
@@ -295,7 +560,8 @@ export class Network {
    * (OFF_THREAD_MIN_MACS).
    */
   offThreadWorthIt(m: number, whatever = false): boolean {
-    if (!this.fusedSteps || !this.backend.asyncPrograms || !this.backend.compileProgram) return false;
+    // networks with layers beyond dense (dropout, normalization) train on the thread for now
+    if (!this.fusedSteps || !this.backend.asyncPrograms || !this.backend.compileProgram || this.stack) return false;
     if (whatever) return true;
     let macs = 0;
     for (const L of this.layers) macs += 3 * m * L.inp * L.out; // forward, dW and dX
@@ -396,7 +662,7 @@ export class Network {
 
   /** Number of correct predictions in the plan's output against its targets. */
   correct(p: Plan): number {
-    const outs = this.outputs, a = p.acts[this.layers.length - 1].data, y = p.y.data;
+    const outs = this.outputs, a = p.acts[this.depth - 1].data, y = p.y.data;
     // one loop per rule: V8 compiled the two rules in one loop, the unused one included, into
     // code that boxed a number on every call (16 B per step on wasm)
     return this.loss === LOSS.categoricalCrossEntropy ? argmaxMatches(a, y, p.m, outs) : thresholdMatches(a, y, p.m, outs);
@@ -413,7 +679,7 @@ export class Network {
       const p = this.plan(Math.min(batchSize, rows - start));
       this.stage(p, X, null, start);
       this.forward(p);
-      into.set(p.acts[this.layers.length - 1].data.subarray(0, p.m * outs), start * outs);
+      into.set(p.acts[this.depth - 1].data.subarray(0, p.m * outs), start * outs);
     }
   }
 }

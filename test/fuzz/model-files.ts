@@ -15,7 +15,7 @@ import { JsBackend } from '../../src/backends/js.js';
 import { crc32, ModelFileError, modelFromBytes, modelToBytes, parseModelFile } from '../../src/io/modelFile.js';
 import { readModelFile, saveModel } from '../../src/io/files.js';
 import { Model } from '../../src/model/model.js';
-import type { ModelSpec } from '../../src/spec.js';
+import type { DenseSpec, ModelSpec } from '../../src/spec.js';
 import { rng } from '../rng.js';
 import { loadTestBackend } from './kernels.js';
 import { caseSeed, type CaseOutcome, type Suite } from './protocol.js';
@@ -48,7 +48,7 @@ async function trainedBases(): Promise<Base[]> {
   const out: Base[] = [];
   for (const spec of BASE_SPECS) {
     const model = new Model(spec, js);
-    const r = rng(spec.seed ?? 0), rows = 16, outs = spec.layers[spec.layers.length - 1].units;
+    const r = rng(spec.seed ?? 0), rows = 16, outs = (spec.layers[spec.layers.length - 1] as DenseSpec).units;
     const x = new Float32Array(rows * spec.inputs).map(() => r() * 2 - 1);
     const y = new Float32Array(rows * outs);
     for (let i = 0; i < rows; i++) {
@@ -435,7 +435,7 @@ function costProblem(rssBefore: number, peakBefore: number, t0: number): [string
 }
 
 function describeMutation(m: Mutated & { base: number }, viaFile: boolean): string {
-  return `base model ${m.base} (${BASE_SPECS[m.base].inputs}-${BASE_SPECS[m.base].layers.map((l) => l.units).join('-')}), ${m.kind} mutation: ${m.label}; ${m.bytes.length} bytes${viaFile ? ', read from a file' : ''}`;
+  return `base model ${m.base} (${BASE_SPECS[m.base].inputs}-${BASE_SPECS[m.base].layers.map((l) => (l as DenseSpec).units).join('-')}), ${m.kind} mutation: ${m.label}; ${m.bytes.length} bytes${viaFile ? ', read from a file' : ''}`;
 }
 
 export const modelFileSuite: Suite = {

@@ -8,6 +8,8 @@ import { HYPER_ADAM, encodeProgram, hyperUse, trainProgram, type Program } from 
 import { Arena, WasmBuf } from './arena.js';
 
 const K = RESOLVED;
+/** A checked buffer's byte address. */
+const ptr = (b: Buf): number => (b as WasmBuf).ptr;
 
 interface Exports {
   memory: WebAssembly.Memory;
@@ -24,6 +26,19 @@ interface Exports {
     weightDecay: number, decayCount: number): void;
   adamStep(p: number, g: number, m: number, v: number, n: number, lr: number, gradScale: number, beta1: number, beta2: number,
     eps: number, bc1: number, bc2: number, weightDecay: number, decoupled: number, decayCount: number): void;
+  dropoutForward(y: number, x: number, n: number, rate: number, seed: number, step: number, layer: number): void;
+  dropoutBackward(dx: number, dy: number, x: number, n: number, rate: number, seed: number, step: number, layer: number,
+    prevAct: number, alpha: number): void;
+  batchNormForward(y: number, x: number, gamma: number, beta: number, runMean: number, runVar: number, mean: number,
+    invStd: number, m: number, n: number, update: number, momentum: number, eps: number, act: number, alpha: number): void;
+  batchNormInference(y: number, x: number, gamma: number, beta: number, runMean: number, runVar: number, m: number,
+    n: number, eps: number, act: number, alpha: number): void;
+  batchNormBackward(dx: number, dgamma: number, dbeta: number, dy: number, x: number, gamma: number, mean: number,
+    invStd: number, m: number, n: number, scale: number, prevAct: number, alpha: number): void;
+  layerNormForward(y: number, x: number, gamma: number, beta: number, mean: number, invStd: number, m: number, n: number,
+    eps: number, act: number, alpha: number): void;
+  layerNormBackward(dx: number, dgamma: number, dbeta: number, dy: number, x: number, gamma: number, mean: number,
+    invStd: number, m: number, n: number, scale: number, prevAct: number, alpha: number): void;
   /**
    * Runs `count` op records at byte `ops` with the hyper-parameter block at byte `h` (checked when
    * `use` says so); leaves the loss in the block; returns 1 when the hyper-parameters are refused.
@@ -175,6 +190,60 @@ export class WasmBackend implements Backend {
       gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled ? 1 : 0, decayCount);
   }
 
+  dropoutForward(y: Buf, x: Buf, n: number, rate: number, seed: number, step: number, layer: number): void {
+    if (!FAST.dropoutForward(this.space, y, x, n, rate, seed, step, layer)) checkKernel(this.space, K.dropoutForward, y, x, n, rate, seed, step, layer);
+    this.k.dropoutForward(ptr(y), ptr(x), n, rate, seed, step, layer);
+  }
+
+  dropoutBackward(dx: Buf, dy: Buf, x: Buf, n: number, rate: number, seed: number, step: number, layer: number,
+    prevAct: ActCode, alpha: number): void {
+    if (!FAST.dropoutBackward(this.space, dx, dy, x, n, rate, seed, step, layer, prevAct, alpha)) checkKernel(this.space, K.dropoutBackward, dx, dy, x, n, rate, seed, step, layer, prevAct, alpha);
+    this.k.dropoutBackward(ptr(dx), ptr(dy), ptr(x), n, rate, seed, step, layer, prevAct, alpha);
+  }
+
+  batchNormForward(y: Buf, x: Buf, gamma: Buf, beta: Buf, runMean: Buf, runVar: Buf, mean: Buf, invStd: Buf,
+    m: number, n: number, update: boolean, momentum: number, eps: number, act: ActCode, alpha: number): void {
+    if (!FAST.batchNormForward(this.space, y, x, gamma, beta, runMean, runVar, mean, invStd, m, n, update, momentum, eps, act, alpha)) {
+      checkKernel(this.space, K.batchNormForward, y, x, gamma, beta, runMean, runVar, mean, invStd, m, n, update, momentum, eps, act, alpha);
+    }
+    this.k.batchNormForward(ptr(y), ptr(x), ptr(gamma), ptr(beta), ptr(runMean), ptr(runVar), ptr(mean), ptr(invStd), m, n,
+      update ? 1 : 0, momentum, eps, act, alpha);
+  }
+
+  batchNormInference(y: Buf, x: Buf, gamma: Buf, beta: Buf, runMean: Buf, runVar: Buf, m: number, n: number,
+    eps: number, act: ActCode, alpha: number): void {
+    if (!FAST.batchNormInference(this.space, y, x, gamma, beta, runMean, runVar, m, n, eps, act, alpha)) {
+      checkKernel(this.space, K.batchNormInference, y, x, gamma, beta, runMean, runVar, m, n, eps, act, alpha);
+    }
+    this.k.batchNormInference(ptr(y), ptr(x), ptr(gamma), ptr(beta), ptr(runMean), ptr(runVar), m, n, eps, act, alpha);
+  }
+
+  batchNormBackward(dx: Buf | null, dgamma: Buf, dbeta: Buf, dy: Buf, x: Buf, gamma: Buf, mean: Buf, invStd: Buf,
+    m: number, n: number, scale: number, prevAct: ActCode, alpha: number): void {
+    if (!FAST.batchNormBackward(this.space, dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, scale, prevAct, alpha)) {
+      checkKernel(this.space, K.batchNormBackward, dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, scale, prevAct, alpha);
+    }
+    this.k.batchNormBackward(dx === null ? 0 : ptr(dx), ptr(dgamma), ptr(dbeta), ptr(dy), ptr(x), ptr(gamma), ptr(mean),
+      ptr(invStd), m, n, scale, prevAct, alpha);
+  }
+
+  layerNormForward(y: Buf, x: Buf, gamma: Buf, beta: Buf, mean: Buf, invStd: Buf, m: number, n: number,
+    eps: number, act: ActCode, alpha: number): void {
+    if (!FAST.layerNormForward(this.space, y, x, gamma, beta, mean, invStd, m, n, eps, act, alpha)) {
+      checkKernel(this.space, K.layerNormForward, y, x, gamma, beta, mean, invStd, m, n, eps, act, alpha);
+    }
+    this.k.layerNormForward(ptr(y), ptr(x), ptr(gamma), ptr(beta), ptr(mean), ptr(invStd), m, n, eps, act, alpha);
+  }
+
+  layerNormBackward(dx: Buf | null, dgamma: Buf, dbeta: Buf, dy: Buf, x: Buf, gamma: Buf, mean: Buf, invStd: Buf,
+    m: number, n: number, scale: number, prevAct: ActCode, alpha: number): void {
+    if (!FAST.layerNormBackward(this.space, dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, scale, prevAct, alpha)) {
+      checkKernel(this.space, K.layerNormBackward, dx, dgamma, dbeta, dy, x, gamma, mean, invStd, m, n, scale, prevAct, alpha);
+    }
+    this.k.layerNormBackward(dx === null ? 0 : ptr(dx), ptr(dgamma), ptr(dbeta), ptr(dy), ptr(x), ptr(gamma), ptr(mean),
+      ptr(invStd), m, n, scale, prevAct, alpha);
+  }
+
   /**
    * A program (program.ts) in one call to the module (assembly/interpreter.ts). Checked here, once,
    * op by op against its kernel's contract (every buffer ours and long enough, outputs apart from
@@ -241,6 +310,7 @@ class WasmCompiledProgram implements CompiledStep {
       v[at + H.eps] = k.eps;
       v[at + H.bc1] = k.bc1;
       v[at + H.bc2] = k.bc2;
+      v[at + H.step] = k.step ?? 0;
     }
     if (this.run_(this.ops, this.count, this.rec.ptr, this.use) !== 0) checkHyper(h!, this.optimizer);
     this.loss[0] = v[at + H.loss];
