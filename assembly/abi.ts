@@ -9,6 +9,8 @@ export const ACT_SOFTMAX: i32 = 5;
 export const LOSS_MSE: i32 = 0;
 export const LOSS_BINARY_CROSS_ENTROPY: i32 = 1;
 export const LOSS_CATEGORICAL_CROSS_ENTROPY: i32 = 2;
+export const LOSS_HUBER: i32 = 3;
+export const LOSS_MEAN_ABSOLUTE_ERROR: i32 = 4;
 export const OPT_SGD: i32 = 0;
 export const OPT_MOMENTUM: i32 = 1;
 export const OPT_ADAM: i32 = 2;
@@ -47,7 +49,9 @@ export const D_BACKUP_BYTES: usize = 44;
 export const D_STATE1: usize = 48;
 export const D_STATE2: usize = 52;
 export const D_HYPER: usize = 56;
-export const D_HEADER: usize = 64;
+export const D_DELTA: usize = 60;
+export const D_WEIGHTS: usize = 64;
+export const D_HEADER: usize = 80;
 
 // Then per layer, LAYER_BYTES from D_HEADER on.
 export const R_INP: usize = 0;

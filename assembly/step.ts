@@ -9,7 +9,7 @@ import { adamStep, momentumStep, sgdStep } from './optim';
 // The descriptor and hyper-parameter layouts (D_*, R_*, H_*) and the codes, generated from
 // src/backends/abi.ts, the one source src/backends/wasm.ts writes the descriptor from.
 import {
-  ACT_LINEAR, D_BACKUP, D_BACKUP_BYTES, D_DECAY_COUNT, D_GRADS, D_HEADER, D_HYPER, D_LAYERS, D_LOSS, D_M, D_N,
+  ACT_LINEAR, D_BACKUP, D_BACKUP_BYTES, D_DECAY_COUNT, D_DELTA, D_WEIGHTS, D_GRADS, D_HEADER, D_HYPER, D_LAYERS, D_LOSS, D_M, D_N,
   D_OPTIMIZER, D_PARAMS, D_STATE1, D_STATE2, D_X, D_Y, F32_HALF_MIN, F32_OVERFLOW, HYPER_INPUTS, H_BC1, H_BC2, H_BETA1,
   H_BETA2, H_CLIP_NORM, H_EPS, H_LOSS, H_LR, H_MU, H_NESTEROV, H_WEIGHT_DECAY, LAYER_BYTES, OPT_ADAMW, OPT_MOMENTUM,
   OPT_SGD, R_A, R_ACT, R_ALPHA, R_B, R_DB, R_DELTA, R_DW, R_INP, R_OUT, R_W,
@@ -49,7 +49,7 @@ export function trainStep(d: usize): i32 {
   }
   const last = layers + <usize>(L - 1) * LAYER_BYTES;
   const loss = lossDelta(addr(last, R_DELTA), addr(last, R_A), addr(d, D_Y), m, load<i32>(last + R_OUT),
-    load<i32>(d + D_LOSS), load<i32>(last + R_ACT), load<f32>(last + R_ALPHA));
+    load<i32>(d + D_LOSS), load<i32>(last + R_ACT), load<f32>(last + R_ALPHA), load<f32>(d + D_DELTA), addr(d, D_WEIGHTS));
   const h = addr(d, D_HYPER);
   store<f64>(h + H_LOSS, loss);
   if (!isFinite<f64>(loss)) return 0;

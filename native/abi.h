@@ -4,7 +4,7 @@
 namespace deltaprop {
 
 enum Act : int { ACT_LINEAR = 0, ACT_SIGMOID = 1, ACT_TANH = 2, ACT_RELU = 3, ACT_LEAKY_RELU = 4, ACT_SOFTMAX = 5 };
-enum Loss : int { LOSS_MSE = 0, LOSS_BINARY_CROSS_ENTROPY = 1, LOSS_CATEGORICAL_CROSS_ENTROPY = 2 };
+enum Loss : int { LOSS_MSE = 0, LOSS_BINARY_CROSS_ENTROPY = 1, LOSS_CATEGORICAL_CROSS_ENTROPY = 2, LOSS_HUBER = 3, LOSS_MEAN_ABSOLUTE_ERROR = 4 };
 enum Opt : int { OPT_SGD = 0, OPT_MOMENTUM = 1, OPT_ADAM = 2, OPT_ADAMW = 3 };
 constexpr float EPS_PROB = 1e-7f;
 
@@ -12,7 +12,7 @@ namespace abi {
 
 constexpr int ACT_MAX = 5;
 constexpr int PREV_ACT_MAX = 4;
-constexpr int LOSS_MAX = 2;
+constexpr int LOSS_MAX = 4;
 constexpr int OPT_MAX = 3;
 constexpr int MAX_THREADS = 256;
 constexpr int BUF_SLOTS = 3;
@@ -52,7 +52,9 @@ constexpr int STEP_GRADS = 15;
 constexpr int STEP_BACKUP = 18;
 constexpr int STEP_STATE1 = 21;
 constexpr int STEP_STATE2 = 24;
-constexpr int STEP_SIZE = 27;
+constexpr int STEP_DELTA = 27;
+constexpr int STEP_WEIGHTS = 28;
+constexpr int STEP_SIZE = 31;
 
 // Then per layer, STEP_LAYER_SIZE slots from STEP_SIZE + l * STEP_LAYER_SIZE.
 constexpr int STEP_LAYER_INP = 0;
@@ -70,7 +72,7 @@ namespace arg {
 struct gemm { enum : int { transA = 0, transB = 1, m = 2, n = 3, k = 4, alpha = 5, a = 6, b = 7, beta = 8, c = 9, count = 10 }; };
 struct denseForward { enum : int { y = 0, x = 1, w = 2, b = 3, m = 4, inp = 5, out = 6, act = 7, alpha = 8, count = 9 }; };
 struct denseBackward { enum : int { dw = 0, db = 1, dx = 2, dz = 3, x = 4, w = 5, m = 6, inp = 7, out = 8, scale = 9, prevAct = 10, alpha = 11, count = 12 }; };
-struct lossDelta { enum : int { dz = 0, a = 1, y = 2, m = 3, n = 4, loss = 5, act = 6, alpha = 7, count = 8 }; };
+struct lossDelta { enum : int { dz = 0, a = 1, y = 2, m = 3, n = 4, loss = 5, act = 6, alpha = 7, delta = 8, weights = 9, count = 10 }; };
 struct sumSquares { enum : int { g = 0, n = 1, count = 2 }; };
 struct sgdStep { enum : int { p = 0, g = 1, n = 2, lr = 3, gradScale = 4, weightDecay = 5, decayCount = 6, count = 7 }; };
 struct momentumStep { enum : int { p = 0, g = 1, v = 2, n = 3, lr = 4, gradScale = 5, mu = 6, nesterov = 7, weightDecay = 8, decayCount = 9, count = 10 }; };

@@ -40,8 +40,9 @@ describe('the generated contract files', () => {
 
 describe('the layouts', () => {
   it('count their offsets from the field widths', () => {
-    // the descriptor the native addon has always read: 6 numbers and 7 buffers, then 12 per layer
-    expect(NATIVE_STEP.size).toBe(6 + 7 * 3);
+    // the descriptor the native addon reads: 6 numbers and 7 buffers, the loss's delta and the
+    // row weights' buffer, then 12 per layer
+    expect(NATIVE_STEP.size).toBe(6 + 7 * 3 + 1 + 3);
     expect(NATIVE_STEP_LAYER.size).toBe(6 + 2 * 3);
     expect(NATIVE_STEP.at.state2).toBe(24);
     expect(HYPER.at.loss).toBe(10);

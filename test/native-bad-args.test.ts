@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { loadNativeAddon, loadNativeBackend } from '../src/backends/native.js';
 import { ACT, LOSS, OPT, type ActCode, type Buf, type LossCode, type OptCode, type StepDesc, type StepHyper } from '../src/backends/backend.js';
 import { JsBackend } from '../src/backends/js.js';
+import { NATIVE_STEP, NATIVE_STEP_LAYER } from '../src/backends/abi.js';
 
 type Kind = 'f32' | 'f32?' | 'u32?' | 'size' | 'bool' | 'real' | 'act' | 'act4' | 'loss';
 interface Spec {
@@ -39,8 +40,8 @@ const SPECS: Spec[] = [
   {
     fn: 'lossDelta',
     args: [['dz', 'f32'], ['a', 'f32'], ['y', 'f32'], ['m', 'size'], ['n', 'size'], ['loss', 'loss'], ['act', 'act'],
-      ['alpha', 'real']],
-    valid: () => [f(12), f(12), f(12), 3, 4, 2, 5, 0],
+      ['alpha', 'real'], ['delta', 'real'], ['weights', 'f32?']],
+    valid: () => [f(12), f(12), f(12), 3, 4, 2, 5, 0, 1, f(3)],
   },
   { fn: 'sumSquares', args: [['g', 'f32'], ['n', 'size']], valid: () => [f(12), 12] },
   {
@@ -107,7 +108,7 @@ const BAD: Record<Kind, [string, (v: unknown) => unknown][]> = {
   real: [['a string', () => '0.5'], ['NaN', () => NaN], ['Infinity', () => -Infinity], ['undefined', () => undefined]],
   act: [['out of range', () => 6], ['negative', () => -1], ['fractional', () => 1.5], ['a string', () => 'relu']],
   act4: [['softmax (not allowed here)', () => 5], ['negative', () => -1], ['a string', () => 'relu']],
-  loss: [['out of range', () => 3], ['negative', () => -1], ['a string', () => 'mse']],
+  loss: [['out of range', () => 5], ['negative', () => -1], ['a string', () => 'mse']],
 };
 
 describe('native boundary: bad arguments throw, never crash', () => {
@@ -192,7 +193,7 @@ describe('native boundary: bad arguments throw, never crash', () => {
       expect(() => be.gemm(false, false, 3, 4, 5, 1, ok, ok, 0, small)).toThrow(/gemm: c has 11 floats, fewer than m\*n = 12/);
       expect(() => be.denseForward(small, ok, ok, ok, 3, 4, 4, 0, 0)).toThrow(/denseForward: y has 11 floats/);
       expect(() => be.denseBackward(ok, ok, small, ok, ok, ok, 3, 4, 4, 1, 0, 0)).toThrow(/denseBackward: dx has 11 floats/);
-      expect(() => be.lossDelta(ok, small, ok, 3, 4, 0, 0, 0)).toThrow(/lossDelta: a has 11 floats/);
+      expect(() => be.lossDelta(ok, small, ok, 3, 4, 0, 0, 0, 1, null)).toThrow(/lossDelta: a has 11 floats/);
       expect(() => be.sumSquares(small, 12)).toThrow(/sumSquares: g has 11 floats/);
       expect(() => be.sgdStep(ok, small, 12, 0.1, 1, 0, 0)).toThrow(/sgdStep: g has 11 floats/);
       expect(() => be.momentumStep(ok, ok, small, 12, 0.1, 1, 0.9, false, 0, 0)).toThrow(/momentumStep: v has 11 floats/);
@@ -378,7 +379,7 @@ describe('native compileStep: bad step descriptions throw, never crash', () => {
       ['softmax on a hidden layer', { acts: [ACT.softmax, ACT.softmax] }, /softmax/],
       ['act 6', { acts: [6 as ActCode, ACT.softmax] }],
       ['act -1', { acts: [ACT.relu, -1 as ActCode] }],
-      ['loss 3', { loss: 3 as LossCode }],
+      ['loss 5', { loss: 5 as LossCode }],
       ['optimizer 4', { optimizer: 4 as OptCode }],
       ['optimizer NaN', { optimizer: NaN as OptCode }],
       ['alpha NaN', { alphas: [NaN, 0] }, /alphas\[0\] must be a finite float32, got NaN/],
@@ -445,12 +446,12 @@ describe('native compileStep: bad step descriptions throw, never crash', () => {
     }) as typeof be;
     spy.compileStep(good());
     const valid = raw! as Float64Array;
-    const L = valid[1], deltas0 = 27 + 9, params = 12; // layer 0's delta triple, the params triple
+    const S = NATIVE_STEP.size, L = valid[1], deltas0 = S + NATIVE_STEP_LAYER.at.delta, params = NATIVE_STEP.at.params; // layer 0's delta triple, the params triple
     const d = valid.slice();
     d.set([d[params], d[params + 1], 20], deltas0); // deltas[0] over the params
     expect(() => be.kernels.compileStep(d)).toThrow('compileStep: params and deltas[0] overlap (a buffer the step writes must not share memory with another)');
     const x = valid.slice();
-    x.set([valid[27 + 6], valid[27 + 7], 12], 6); // x inside layer 0's output
+    x.set([valid[S + NATIVE_STEP_LAYER.at.output], valid[S + NATIVE_STEP_LAYER.at.output + 1], 12], NATIVE_STEP.at.x); // x inside layer 0's output
     expect(() => be.kernels.compileStep(x)).toThrow(/x and outs\[0\] overlap/);
     expect(L).toBe(2);
     expect(() => be.kernels.compileStep(valid)).not.toThrow();

@@ -33,6 +33,8 @@ struct StepPlan {
   CtxBox* box = nullptr;  // one reference of the box, held as long as the step
   idx m = 0, n = 0, dc = 0;
   int loss = 0, opt = 0;
+  float delta = 0;
+  const float* weights = nullptr;  // per row, or null
   float *x = nullptr, *y = nullptr, *params = nullptr, *grads = nullptr, *backup = nullptr, *s1 = nullptr,
         *s2 = nullptr;
   std::vector<StepLayer> layers;
@@ -86,7 +88,8 @@ napi_value StepRun(napi_env env, napi_callback_info info) {
       in = s.y;
     }
     const StepLayer& last = P.layers[(size_t)L - 1];
-    const double loss = last.out == 0 ? 0.0 : T.loss_delta(last.dz, last.y, P.y, P.m, last.out, P.loss, last.act, last.alpha);
+    const double loss = last.out == 0 ? 0.0 : T.loss_delta(last.dz, last.y, P.y, P.m, last.out, P.loss, last.act, last.alpha,
+                                                                  P.delta, P.weights);
     P.box->inst.args[abi::HYPER_LOSS] = loss;
     if (!std::isfinite(loss)) return undefined(env);
     const float scale = (float)(1.0 / (double)P.m);
@@ -199,6 +202,9 @@ napi_value CompileStep(napi_env env, napi_callback_info info) {
   p->opt = (int)integer(STEP_OPTIMIZER, "optimizer", 0, OPT_MAX);
   p->n = integer(STEP_N, "n", 0, kMaxSize);
   p->dc = integer(STEP_DECAY_COUNT, "decayCount", 0, kMaxSize);
+  if (err.empty() && (size_t)STEP_DELTA >= len) fail("delta is missing");
+  if (err.empty() && !finite_f32(d[STEP_DELTA])) fail("delta must be a finite float32");
+  if (err.empty()) p->delta = (float)d[STEP_DELTA];
   if (err.empty() && len != STEP_SIZE + (size_t)L * STEP_LAYER_SIZE) fail("desc length does not match its layer count");
   if (err.empty() && p->dc > p->n) fail("decayCount exceeds n");
   if (err.empty()) {
@@ -236,6 +242,7 @@ napi_value CompileStep(napi_env env, napi_callback_info info) {
   if (err.empty()) {
     p->x = buffer(STEP_X, "x", p->m * first_in, false, 0, false);
     p->y = buffer(STEP_Y, "y", p->m * prev_out, false, 1, false);
+    p->weights = buffer(STEP_WEIGHTS, "weights", p->m, true, 7 + 2 * (int)L, false);
   }
   // No buffer the step writes may share a float with another (as contract.ts checkStep): sorted by
   // address, each against the one reaching furthest before it.
@@ -247,6 +254,7 @@ napi_value CompileStep(napi_env env, napi_callback_info info) {
       static const char* fixed[] = {"x", "y", "params", "grads", "backup", "state1", "state2"};
       if (order < 7) return fixed[order];
       const idx k = order - 7;
+      if (k == 2 * L) return "weights";
       return k < L ? "outs[" + std::to_string((long long)k) + "]" : "deltas[" + std::to_string((long long)(k - L)) + "]";
     };
     const Used* reach = &used[0];

@@ -10,7 +10,7 @@ export type ActivationName = keyof typeof ACT;
 export type ActCode = (typeof ACT)[ActivationName];
 
 /** Loss codes. */
-export const LOSS = { mse: 0, binaryCrossEntropy: 1, categoricalCrossEntropy: 2 } as const;
+export const LOSS = { mse: 0, binaryCrossEntropy: 1, categoricalCrossEntropy: 2, huber: 3, meanAbsoluteError: 4 } as const;
 export type LossName = keyof typeof LOSS;
 export type LossCode = (typeof LOSS)[LossName];
 
@@ -98,8 +98,10 @@ export const KERNELS = {
     { name: 'dx', kind: 'buffer?', floats: ['m', 'inp'], output: true }, buf('dz', ['m', 'out']), buf('x', ['m', 'inp']),
     buf('w', ['inp', 'out']), arg('m', 'size'), arg('inp', 'size'), arg('out', 'size'), arg('scale', 'float32'),
     arg('prevAct', 'prevAct'), arg('alpha', 'float32')],
+  // delta: huber's threshold (read by huber only); weights: one factor per row, or null for all 1
   lossDelta: [buf('dz', ['m', 'n'], true), buf('a', ['m', 'n']), buf('y', ['m', 'n']), arg('m', 'size'), arg('n', 'size'),
-    arg('loss', 'loss'), arg('act', 'act'), arg('alpha', 'float32')],
+    arg('loss', 'loss'), arg('act', 'act'), arg('alpha', 'float32'), arg('delta', 'float32'),
+    { name: 'weights', kind: 'buffer?', floats: ['m'] }],
   sumSquares: [buf('g', ['n']), arg('n', 'size')],
   sgdStep: [buf('p', ['n'], true), buf('g', ['n']), arg('n', 'size'), arg('lr', 'float32'), arg('gradScale', 'float32'),
     arg('weightDecay', 'float32'), arg('decayCount', 'decayCount')],
@@ -152,6 +154,8 @@ export const NATIVE_STEP = layout([
   ['m', 1], ['layers', 1], ['loss', 1], ['optimizer', 1], ['n', 1], ['decayCount', 1],
   ['x', BUF_SLOTS], ['y', BUF_SLOTS], ['params', BUF_SLOTS], ['grads', BUF_SLOTS], ['backup', BUF_SLOTS],
   ['state1', BUF_SLOTS], ['state2', BUF_SLOTS],
+  // the loss's parameter (huber's delta) and the per-row weights of the staged batch (id -1: none)
+  ['delta', 1], ['weights', BUF_SLOTS],
 ]);
 /** Per layer: sizes, activation, slope, its W and b offsets in params, its output and delta buffers. */
 export const NATIVE_STEP_LAYER = layout([
@@ -167,7 +171,9 @@ export const WASM_STEP_HYPER_BYTES = 128;
 export const WASM_STEP = layout([
   ['m', 1], ['layers', 1], ['loss', 1], ['optimizer', 1], ['n', 1], ['decayCount', 1], ['x', 1], ['y', 1],
   ['params', 1], ['grads', 1], ['backup', 1], ['backupBytes', 1], ['state1', 1], ['state2', 1], ['hyper', 1],
-], 16);
+  // huber's delta (f32) and the address of the per-row weights (0: none)
+  ['delta', 1], ['weights', 1],
+], 20);
 /** Per layer: sizes, activation, slope (f32), byte addresses of W, b, dW, db, its output and delta. */
 export const WASM_STEP_LAYER = layout([
   ['inp', 1], ['out', 1], ['act', 1], ['alpha', 1], ['w', 1], ['b', 1], ['dw', 1], ['db', 1], ['a', 1], ['delta', 1],

@@ -25,7 +25,7 @@ export interface NativeKernels {
     x: Float32Array, w: Float32Array, m: number, inp: number, out: number, scale: number,
     prevAct: number, alpha: number): void;
   lossDelta(dz: Float32Array, a: Float32Array, y: Float32Array, m: number, n: number, loss: number,
-    act: number, alpha: number): number;
+    act: number, alpha: number, delta: number, weights: Float32Array | null): number;
   sumSquares(g: Float32Array, n: number): number;
   sgdStep(p: Float32Array, g: Float32Array, n: number, lr: number, gradScale: number,
     weightDecay: number, decayCount: number): void;
@@ -341,16 +341,18 @@ export class NativeBackend implements Backend {
   }
 
   lossDelta(dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: LossCode, act: ActCode,
-    alpha: number): number {
-    if (!FAST_TYPES.lossDelta(dz, a, y, m, n, loss, act, alpha)) checkTypes(KERNEL_SPACE, K.lossDelta, dz, a, y, m, n, loss, act, alpha);
-    if (isNative(dz) && isNative(a) && isNative(y)) {
+    alpha: number, delta: number, weights: Buf | null): number {
+    if (!FAST_TYPES.lossDelta(dz, a, y, m, n, loss, act, alpha, delta, weights)) checkTypes(KERNEL_SPACE, K.lossDelta, dz, a, y, m, n, loss, act, alpha, delta, weights);
+    if (isNative(dz) && isNative(a) && isNative(y) && (weights === null || isNative(weights))) {
       const A = this.A;
       const S = LOSS_DELTA;
       this.buf(S.dz, dz); this.buf(S.a, a); this.buf(S.y, y);
-      A[S.m] = m; A[S.n] = n; A[S.loss] = loss; A[S.act] = act; A[S.alpha] = alpha;
+      A[S.m] = m; A[S.n] = n; A[S.loss] = loss; A[S.act] = act; A[S.alpha] = alpha; A[S.delta] = delta;
+      if (weights === null) A[S.weights] = -1;
+      else this.buf(S.weights, weights);
       return this.kernels.lossDeltaFast();
     }
-    return this.kernels.lossDelta(dz.data, a.data, y.data, m, n, loss, act, alpha);
+    return this.kernels.lossDelta(dz.data, a.data, y.data, m, n, loss, act, alpha, delta, weights === null ? null : weights.data);
   }
 
   sumSquares(g: Buf, n: number): number {
@@ -427,13 +429,13 @@ export class NativeBackend implements Backend {
     const S = NATIVE_STEP.at, R = NATIVE_STEP_LAYER.at;
     const d = new Float64Array(NATIVE_STEP.size + L * NATIVE_STEP_LAYER.size);
     d[S.m] = desc.m; d[S.layers] = L; d[S.loss] = desc.loss; d[S.optimizer] = desc.optimizer; d[S.n] = desc.n;
-    d[S.decayCount] = desc.decayCount;
+    d[S.decayCount] = desc.decayCount; d[S.delta] = desc.delta ?? 1;
     const put = (at: number, b: Buf | null) => {
       if (b === null) d.set([-1, 0, 0], at);
       else d.set([(b as NativeBuf).id, (b as NativeBuf).offset, b.length], at);
     };
     put(S.x, desc.x); put(S.y, desc.y); put(S.params, desc.params); put(S.grads, desc.grads);
-    put(S.backup, desc.backup); put(S.state1, desc.state1); put(S.state2, desc.state2);
+    put(S.backup, desc.backup); put(S.state1, desc.state1); put(S.state2, desc.state2); put(S.weights, desc.weights ?? null);
     for (let l = 0; l < L; l++) {
       const at = NATIVE_STEP.size + l * NATIVE_STEP_LAYER.size;
       d[at + R.inp] = desc.dims[l]; d[at + R.out] = desc.dims[l + 1]; d[at + R.act] = desc.acts[l];

@@ -16,7 +16,8 @@ export function stepFromKernels(backend: Backend, d: StepDesc): CompiledStep {
       for (let l = 0; l < L; l++) {
         backend.denseForward(d.outs[l], l === 0 ? d.x : d.outs[l - 1], w[l], b[l], d.m, d.dims[l], d.dims[l + 1], d.acts[l], d.alphas[l]);
       }
-      const loss = backend.lossDelta(d.deltas[L - 1], d.outs[L - 1], d.y, d.m, d.dims[L], d.loss, d.acts[L - 1], d.alphas[L - 1]);
+      const loss = backend.lossDelta(d.deltas[L - 1], d.outs[L - 1], d.y, d.m, d.dims[L], d.loss, d.acts[L - 1], d.alphas[L - 1],
+        d.delta ?? 1, d.weights ?? null);
       out[0] = loss;
       if (!Number.isFinite(loss)) return;
       for (let l = L - 1; l >= 0; l--) {

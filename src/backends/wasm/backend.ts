@@ -16,7 +16,8 @@ interface Exports {
   denseForward(y: number, x: number, w: number, b: number, m: number, inp: number, out: number, act: number, alpha: number): void;
   denseBackward(dw: number, db: number, dx: number, dz: number, x: number, w: number, m: number, inp: number, out: number,
     scale: number, prevAct: number, alpha: number): void;
-  lossDelta(dz: number, a: number, y: number, m: number, n: number, loss: number, act: number, alpha: number): number;
+  lossDelta(dz: number, a: number, y: number, m: number, n: number, loss: number, act: number, alpha: number,
+    delta: number, weights: number): number;
   sumSquares(g: number, n: number): number;
   sgdStep(p: number, g: number, n: number, lr: number, gradScale: number, weightDecay: number, decayCount: number): void;
   momentumStep(p: number, g: number, v: number, n: number, lr: number, gradScale: number, mu: number, nesterov: number,
@@ -96,9 +97,10 @@ export class WasmBackend implements Backend {
   }
 
   lossDelta(dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: LossCode, act: ActCode,
-    alpha: number): number {
-    if (!FAST.lossDelta(this.space, dz, a, y, m, n, loss, act, alpha)) checkKernel(this.space, K.lossDelta, dz, a, y, m, n, loss, act, alpha);
-    return this.k.lossDelta((dz as WasmBuf).ptr, (a as WasmBuf).ptr, (y as WasmBuf).ptr, m, n, loss, act, alpha);
+    alpha: number, delta: number, weights: Buf | null): number {
+    if (!FAST.lossDelta(this.space, dz, a, y, m, n, loss, act, alpha, delta, weights)) checkKernel(this.space, K.lossDelta, dz, a, y, m, n, loss, act, alpha, delta, weights);
+    return this.k.lossDelta((dz as WasmBuf).ptr, (a as WasmBuf).ptr, (y as WasmBuf).ptr, m, n, loss, act, alpha, delta,
+      weights === null ? 0 : (weights as WasmBuf).ptr);
   }
 
   sumSquares(g: Buf, n: number): number {
@@ -136,7 +138,7 @@ export class WasmBackend implements Backend {
     const L = dims.length - 1;
     const ptr = (b: Buf | null | undefined): number => (b ? (b as WasmBuf).ptr : 0);
     const params = ptr(desc.params), grads = ptr(desc.grads), backup = ptr(desc.backup);
-    const state1 = ptr(desc.state1), state2 = ptr(desc.state2), x = ptr(desc.x), y = ptr(desc.y);
+    const state1 = ptr(desc.state1), state2 = ptr(desc.state2), x = ptr(desc.x), y = ptr(desc.y), weights = ptr(desc.weights);
     const outs = desc.outs.map(ptr), deltas = desc.deltas.map(ptr);
 
     const rec = this.alloc(D_BASE / 4 + D_HEADER_WORDS + L * LAYER_WORDS) as WasmBuf; // zeroed
@@ -158,6 +160,8 @@ export class WasmBackend implements Backend {
     u32[base + D.state1] = state1;
     u32[base + D.state2] = state2;
     u32[base + D.hyper] = rec.ptr;
+    f32[base + D.delta] = desc.delta ?? 1;
+    u32[base + D.weights] = weights;
     for (let l = 0; l < L; l++) {
       const wo = desc.wOffsets[l], bo = desc.bOffsets[l];
       const r = base + D_HEADER_WORDS + l * LAYER_WORDS;
