@@ -19,7 +19,7 @@ import { CliError, encodeTarget, readTable, type Encoded } from './data.js';
 import { trainingCurvesSvg } from './plot.js';
 
 const ACTIVATIONS: ActivationName[] = ['relu', 'leakyRelu', 'tanh', 'sigmoid', 'linear'];
-const LOSSES: LossName[] = ['categoricalCrossEntropy', 'binaryCrossEntropy', 'mse'];
+const LOSSES: LossName[] = ['categoricalCrossEntropy', 'binaryCrossEntropy', 'mse', 'huber', 'meanAbsoluteError'];
 const OPTIMIZERS: OptimizerName[] = ['adam', 'adamw', 'sgd', 'momentum'];
 
 interface TrainFlags extends BackendFlags {
@@ -31,6 +31,8 @@ interface TrainFlags extends BackendFlags {
   layers: number[];
   activation: ActivationName;
   loss?: LossName;
+  huberDelta?: number;
+  classWeight?: 'balanced';
   optimizer: OptimizerName;
   lr?: number;
   weightDecay?: number;
@@ -85,6 +87,8 @@ export function trainCommand(): Command {
     .addOption(new Option('-l, --layers <WIDTHS>', "hidden layer widths, comma-separated ('none' for no hidden layer)").argParser(layerList).default([32], '32'))
     .addOption(new Option('-a, --activation <NAME>', 'activation of the hidden layers').choices(ACTIVATIONS).default('relu'))
     .addOption(new Option('--loss <NAME>', 'loss (default: categoricalCrossEntropy for classes, mse for values)').choices(LOSSES))
+    .option('--huber-delta <DELTA>', 'the threshold of --loss huber: squared error below it, linear beyond (default: 1)', positiveNumber('--huber-delta'))
+    .addOption(new Option('--class-weight <MODE>', "weight the training rows by class; balanced: n_rows / (n_classes · rows of the class), as scikit-learn and Keras").choices(['balanced']))
     .addOption(new Option('-o, --optimizer <NAME>', 'optimizer').choices(OPTIMIZERS).default('adam'))
     .option('--lr <RATE>', 'learning rate (default: 0.01)', positiveNumber('--lr'))
     .option('--weight-decay <L2>', 'L2 weight decay on the weights', nonNegativeNumber('--weight-decay'))
@@ -108,6 +112,8 @@ Examples:
   $ deltaprop train builtin:digits --layers 64 --epochs 30 --seed 1
   $ deltaprop train wine.csv --target cultivar --layers 32,16 --epochs 60 --seed 1 --save wine.model
   $ deltaprop train houses.csv --target price --task regression --plot curves.svg
+  $ deltaprop train houses.csv --target price --task regression --loss huber --huber-delta 2
+  $ deltaprop train fraud.csv --target label --class-weight balanced
   $ deltaprop train train-images-idx3-ubyte.gz --layers 256,128 --epochs 10 --batch-size 128 --json`)
     .action(async (data: string, flags: TrainFlags) => {
       await train(data, flags);
@@ -119,16 +125,19 @@ function buildSpec(inputs: number, enc: Encoded, flags: TrainFlags): ModelSpec {
   const hidden: DenseSpec[] = flags.layers.map((units) => ({ units, activation: flags.activation }));
   const lr = flags.lr ?? DEFAULT_LR[flags.optimizer];
   const optimizer = { type: flags.optimizer, learningRate: lr, ...(flags.weightDecay !== undefined ? { weightDecay: flags.weightDecay } : {}) };
+  if (flags.huberDelta !== undefined && flags.loss !== 'huber') throw new CliError(`--huber-delta needs --loss huber${flags.loss ? `, not ${flags.loss}` : ''}`);
+  const delta = flags.huberDelta !== undefined ? { huberDelta: flags.huberDelta } : {};
   if (enc.task === 'classification') {
     const loss = flags.loss ?? 'categoricalCrossEntropy';
     // mse and binary cross-entropy on classes: one sigmoid unit per class against one-hot targets,
     // so that the class names still map one-to-one onto the outputs
     const activation: ActivationName = loss === 'categoricalCrossEntropy' ? 'softmax' : 'sigmoid';
-    return { inputs, layers: [...hidden, { units: enc.classes.length, activation }], loss, optimizer, seed: flags.seed, classes: enc.classes } as ModelSpec;
+    return { inputs, layers: [...hidden, { units: enc.classes.length, activation }], loss, ...delta, optimizer, seed: flags.seed, classes: enc.classes } as ModelSpec;
   }
   const loss = flags.loss ?? 'mse';
   if (loss === 'categoricalCrossEntropy') throw new CliError('--loss categoricalCrossEntropy needs a class target, but this is regression (--task)');
-  return { inputs, layers: [...hidden, { units: 1, activation: loss === 'binaryCrossEntropy' ? 'sigmoid' : 'linear' }], loss, optimizer, seed: flags.seed } as ModelSpec;
+  if (flags.classWeight) throw new CliError('--class-weight needs a class target, but this is regression (--task); the rows of a regression are not in classes');
+  return { inputs, layers: [...hidden, { units: 1, activation: loss === 'binaryCrossEntropy' ? 'sigmoid' : 'linear' }], loss, ...delta, optimizer, seed: flags.seed } as ModelSpec;
 }
 
 /** One-hot rows for classes (works for softmax and per-class sigmoid outputs alike), else values. */
@@ -290,6 +299,7 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
       batchSize: flags.batchSize,
       seed: flags.seed,
       validationSplit,
+      ...(flags.classWeight ? { classWeight: flags.classWeight } : {}),
       earlyStopping: flags.patience !== 'none' ? { patience: flags.patience, restoreBestWeights: true } : undefined,
       checkpoint: flags.checkpoint ? { path: flags.checkpoint, saveBestOnly: true } : undefined,
       onBatchEnd: progress.onBatchEnd,

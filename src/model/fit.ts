@@ -5,6 +5,7 @@ import { Random } from '../random.js';
 import { MetricAccumulator, type ClassificationMetrics, type PerClassMetrics, type RegressionMetrics } from '../metrics.js';
 import { scheduledRate } from '../spec.js';
 import type { Metrics, Network } from './network.js';
+import { checkNotAllZero, checkSampleWeight, rowWeights, weightSum, type ClassWeight } from './weights.js';
 
 export type { Metrics } from './network.js';
 
@@ -55,7 +56,20 @@ export interface FitOptions {
   seed?: number;
   /** Hold out the last fraction of the rows (before shuffling) for validation. */
   validationSplit?: number;
-  validationData?: [MatrixInput, TargetInput];
+  /** Validation rows and targets, and optionally their weights (one per row). */
+  validationData?: [MatrixInput, TargetInput] | [MatrixInput, TargetInput, ArrayLike<number>];
+  /**
+   * One weight per row: its loss, gradient and metrics count that much (Keras's sample_weight:
+   * the batch's weighted loss sum over the batch size). With validationSplit, the held-out rows
+   * keep their weights for the validation metrics.
+   */
+  sampleWeight?: ArrayLike<number>;
+  /**
+   * A weight per class for the training rows (keys: class indices or the model's class names;
+   * classes left out weigh 1), or 'balanced': n_samples / (n_classes · count_c) over the training
+   * rows. Multiplies sampleWeight when both are given. Classification losses only.
+   */
+  classWeight?: ClassWeight;
   earlyStopping?: { monitor?: Monitor; patience?: number; minDelta?: number; restoreBestWeights?: boolean };
   onBatchEnd?: (logs: BatchLogs) => void | Promise<void>;
   onEpochEnd?: (logs: EpochLogs) => void | Promise<void>;
@@ -116,6 +130,8 @@ export interface FitClock {
 interface BatchRun {
   X: Matrix;
   Y: Matrix;
+  /** The rows' weights, or null. */
+  W: Float32Array | null;
   order: Uint32Array;
   batchSize: number;
   epoch: number;
@@ -142,19 +158,27 @@ options: FitOptions, saver: CheckpointSaver | null = null): Promise<History> {
   if (!(split >= 0 && split < 1)) throw new InputError(`validationSplit: must be in [0, 1), got ${String(split)}`);
   let X = toMatrix(x, 'inputs', net.inputs);
   let Y = net.targets(y, X.shape[0]);
-  let val: [Matrix, Matrix] | null = null;
+  let sw = checkSampleWeight(options.sampleWeight, X.shape[0]);
+  let val: [Matrix, Matrix] | null = null, valW: Float32Array | null = null;
   if (options.validationData) {
     const vx = toMatrix(options.validationData[0], 'validation inputs', net.inputs);
     val = [vx, net.targets(options.validationData[1], vx.shape[0])];
+    valW = checkSampleWeight(options.validationData[2], vx.shape[0], 'validationData[2] (the validation sample weights)');
   } else if (split > 0) {
     const rows = X.shape[0], held = Math.floor(rows * split), keep = rows - held;
     if (held < 1 || keep < 1) throw new InputError(`validationSplit: ${split} of ${rows} rows leaves an empty training or validation set`);
     val = [slice(X, keep, rows), slice(Y, keep, rows)];
+    valW = sw && sw.subarray(keep);
     X = slice(X, 0, keep);
     Y = slice(Y, 0, keep);
+    sw = sw && sw.subarray(0, keep);
   }
   const rows = X.shape[0];
   if (rows === 0) throw new InputError('inputs: no rows to train on');
+  const W = rowWeights(net.spec, net.outputs, Y, sw, options.classWeight);
+  checkNotAllZero(valW, options.validationData ? 'validationData[2] (the validation sample weights)' : 'sampleWeight of the validation rows');
+  // what accuracy divides by: the rows, or their weights (a weighted mean, as Keras's weighted metrics)
+  const weightTotal = weightSum(W, rows);
 
   const es = options.earlyStopping;
   const monitor = checkMonitor('earlyStopping', es?.monitor, val !== null, net.hasAccuracy());
@@ -204,7 +228,7 @@ options: FitOptions, saver: CheckpointSaver | null = null): Promise<History> {
     const t0 = now();
     trainMetrics.reset();
     const run: BatchRun = {
-      X, Y, order, batchSize, epoch, deadline: lastYield + yieldEvery, slice: yieldEvery,
+      X, Y, W, order, batchSize, epoch, deadline: lastYield + yieldEvery, slice: yieldEvery,
       lossSum: 0, correct: 0, lastLoss: 0, lastCorrect: 0,
     };
     for (let bi = 0; bi < batches;) {
@@ -214,7 +238,7 @@ options: FitOptions, saver: CheckpointSaver | null = null): Promise<History> {
       if (options.onBatchEnd) {
         const m = Math.min(batchSize, rows - bi * batchSize);
         const logs: BatchLogs = { epoch: epoch + 1, batch: bi + 1, batches, size: m, loss: run.lastLoss / m };
-        if (net.hasAccuracy()) logs.accuracy = run.lastCorrect / m;
+        if (net.hasAccuracy()) logs.accuracy = run.lastCorrect / (W ? weightSum(net.plan(m).w.data, m) : m);
         await options.onBatchEnd(logs);
       }
       bi = next;
@@ -235,10 +259,10 @@ options: FitOptions, saver: CheckpointSaver | null = null): Promise<History> {
       epoch: epoch + 1, loss: lossSum / rows, learningRate: lr,
       samplesPerSecond: rows / Math.max(seconds, 1e-9), seconds,
     };
-    if (net.hasAccuracy()) logs.accuracy = correct / rows;
+    if (net.hasAccuracy()) logs.accuracy = correct / weightTotal;
     Object.assign(logs, metricsOf(trainMetrics));
     if (val) {
-      const vm = evaluateNetwork(net, val[0], val[1], batchSize);
+      const vm = evaluateNetwork(net, val[0], val[1], batchSize, valW);
       logs.valLoss = vm.loss;
       if (vm.accuracy !== undefined) logs.valAccuracy = vm.accuracy;
       if (vm.precision !== undefined) {
@@ -310,10 +334,10 @@ function trainBatches(net: Network, control: FitControl, clock: FitClock, run: B
   while (bi < to) {
     const start = bi * run.batchSize, m = Math.min(run.batchSize, rows - start);
     const p = net.plan(m);
-    net.stage(p, run.X, run.Y, start, run.order);
+    net.stage(p, run.X, run.Y, start, run.order, run.W);
     net.trainStep(p, lr);
     // the epoch's training metrics, from this step's outputs (before its update, like the loss)
-    metrics.add(p.acts[p.acts.length - 1].data, p.y.data, m);
+    metrics.add(p.acts[p.acts.length - 1].data, p.y.data, m, p.weighted ? p.w.data : null);
     const loss = net.stepLoss[0];
     if (!Number.isFinite(loss)) {
       net.params.data.set(net.backup!.data);
@@ -366,20 +390,24 @@ function metricsOf(acc: MetricAccumulator): Partial<Evaluation> {
   return acc.kind === 'classification' ? acc.classification() : acc.regression();
 }
 
-/** Loss, accuracy and every metric of the task over (X, Y), in one forward pass per batch. */
-export function evaluateNetwork(net: Network, X: Matrix, Y: Matrix, batchSize: number): Evaluation {
+/**
+ * Loss, accuracy and every metric of the task over (X, Y), in one forward pass per batch; with
+ * row weights W, the weighted loss sum over the rows and weighted metrics (as Keras evaluates
+ * with sample_weight).
+ */
+export function evaluateNetwork(net: Network, X: Matrix, Y: Matrix, batchSize: number, W: Float32Array | null = null): Evaluation {
   const rows = X.shape[0], acc = accumulatorFor(net, rows);
   let loss = 0, correct = 0;
   for (let start = 0; start < rows; start += batchSize) {
     const p = net.plan(Math.min(batchSize, rows - start));
-    net.stage(p, X, Y, start);
+    net.stage(p, X, Y, start, undefined, W);
     net.forward(p);
     loss += net.lossDelta(p);
     if (net.hasAccuracy()) correct += net.correct(p);
-    acc.add(p.acts[p.acts.length - 1].data, p.y.data, p.m);
+    acc.add(p.acts[p.acts.length - 1].data, p.y.data, p.m, p.weighted ? p.w.data : null);
   }
   const result: Evaluation = { loss: loss / rows };
-  if (net.hasAccuracy()) result.accuracy = correct / rows;
+  if (net.hasAccuracy()) result.accuracy = correct / weightSum(W, rows);
   return Object.assign(result, metricsOf(acc));
 }
 

@@ -6,6 +6,14 @@ import { InputError, toMatrix, type Matrix, type MatrixInput, type TargetInput }
 import type { ModelSpec, OptimizerSpec } from '../spec.js';
 import { evaluateNetwork, fit, TrainingError, type CheckpointSaver, type Evaluation, type FitClock, type FitControl, type FitOptions, type History } from './fit.js';
 import { Network } from './network.js';
+import { checkNotAllZero, checkSampleWeight, rowWeights, type ClassWeight } from './weights.js';
+
+/** Options of `evaluate`. */
+export interface EvaluateOptions {
+  batchSize?: number;
+  /** One weight per row: the loss is the weighted sum over the rows, the metrics weighted means. */
+  sampleWeight?: ArrayLike<number>;
+}
 import { summarize, type ModelSummary } from './summary.js';
 
 /** How this runtime writes model files: set by the Node entry (src/index.ts); none in browsers. */
@@ -104,13 +112,17 @@ export class Model implements FitControl {
     }
   }
 
-  /** Gradients of the mean loss over (x, y) at the current weights, without updating (for tests). */
-  gradients(x: MatrixInput, y: TargetInput): { loss: number; grads: Float32Array } {
+  /**
+   * Gradients of the mean loss over (x, y) at the current weights, without updating (for tests);
+   * with weights as fit takes them, of the weighted loss sum over the rows.
+   */
+  gradients(x: MatrixInput, y: TargetInput, weights: { sampleWeight?: ArrayLike<number>; classWeight?: ClassWeight } = {}): { loss: number; grads: Float32Array } {
     const net = this.net;
     const X = toMatrix(x, 'inputs', net.inputs);
     const Y = net.targets(y, X.shape[0]);
+    const W = rowWeights(this.spec, net.outputs, Y, checkSampleWeight(weights.sampleWeight, X.shape[0]), weights.classWeight);
     const p = net.plan(X.shape[0]);
-    net.stage(p, X, Y, 0);
+    net.stage(p, X, Y, 0, undefined, W);
     net.forward(p);
     const loss = net.lossDelta(p) / p.m;
     net.backward(p);
@@ -135,13 +147,18 @@ export class Model implements FitControl {
 
   /**
    * Mean loss over (x, y), and for classifiers the accuracy, precision, recall and F1 (macro and
-   * per class) and for a binary task the ROC AUC; for mse, MAE, RMSE and R² (src/metrics.ts).
+   * per class) and for a binary task the ROC AUC; for regression losses, MAE, RMSE and R²
+   * (src/metrics.ts). The third argument is the batch size (default 256) or { batchSize,
+   * sampleWeight }: with weights, the loss is Σ wᵢ·Lᵢ / rows and the metrics are weighted (Keras).
    */
-  evaluate(x: MatrixInput, y: TargetInput, batchSize = 256): Evaluation {
+  evaluate(x: MatrixInput, y: TargetInput, options: number | EvaluateOptions = 256): Evaluation {
+    const o: EvaluateOptions = typeof options === 'number' ? { batchSize: options } : (options ?? {});
+    const batchSize = o.batchSize ?? 256;
     const X = toMatrix(x, 'inputs', this.inputs);
     if (X.shape[0] === 0) throw new InputError('inputs: no rows to evaluate');
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize: must be a positive integer, got ${String(batchSize)}`);
-    return evaluateNetwork(this.net, X, this.net.targets(y, X.shape[0]), batchSize);
+    const W = checkNotAllZero(checkSampleWeight(o.sampleWeight, X.shape[0]), 'sampleWeight');
+    return evaluateNetwork(this.net, X, this.net.targets(y, X.shape[0]), batchSize, W);
   }
 
   /** Outputs (rows, outputs) for the rows of x: probabilities for classifiers, values otherwise. */

@@ -5,7 +5,7 @@
 import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type StepHyper } from '../backends/backend.js';
 import { InputError, toTargets, type Matrix, type TargetInput } from '../data.js';
 import { Random } from '../random.js';
-import { checkBatchSize, checkSpec, MAX_BUFFER_FLOATS, type ModelSpec, type Normalization } from '../spec.js';
+import { checkBatchSize, checkSpec, isClassificationLoss, MAX_BUFFER_FLOATS, type ModelSpec, type Normalization } from '../spec.js';
 
 export interface Metrics {
   loss: number;
@@ -20,8 +20,14 @@ export interface Plan {
   deltas: Buf[];
   x: Buf;
   y: Buf;
+  /** The staged rows' weights (m): lossDelta reads them when `weighted`. */
+  w: Buf;
+  /** Whether the last stage() gave per-row weights (else every row weighs 1). */
+  weighted: boolean;
   /** This plan's whole step in one backend call, where the backend compiles steps. */
   compiled?: CompiledStep;
+  /** The same with the staged weights. */
+  compiledWeighted?: CompiledStep;
 }
 
 /** Staging copies of at least this many floats go through the backend's gatherRows, if it has one. */
@@ -50,6 +56,9 @@ export class Network {
   readonly layers: LayerInfo[];
   private readonly decayCount: number;
   private readonly loss: LossCode;
+  /** The loss's parameter (huber's delta; the kernels ignore it for the other losses). */
+  private readonly delta: number;
+  private readonly classifier: boolean;
   private state1: Buf | null = null;
   private state2: Buf | null = null;
   /** The params from before the last update, restored when training diverges. */
@@ -67,11 +76,14 @@ export class Network {
   private deltaStore: Buf[] = [];
   private xStore: Buf | null = null;
   private yStore: Buf | null = null;
+  private wStore: Buf | null = null;
 
   constructor(spec: ModelSpec, backend: Backend) {
     this.spec = checkSpec(spec);
     this.backend = backend;
     this.loss = LOSS[this.spec.loss];
+    this.delta = this.spec.huberDelta ?? 1;
+    this.classifier = isClassificationLoss(this.spec.loss);
     const dims = [this.spec.inputs, ...this.spec.layers.map((l) => l.units)];
     let weights = 0, biases = 0;
     for (let l = 0; l < this.spec.layers.length; l++) {
@@ -181,6 +193,7 @@ export class Network {
       this.deltaStore = this.layers.map((l) => this.backend.alloc(this.capacity * l.out));
       this.xStore = this.backend.alloc(this.capacity * this.inputs);
       this.yStore = this.backend.alloc(this.capacity * this.outputs);
+      this.wStore = this.backend.alloc(this.capacity);
     }
     const p: Plan = {
       m,
@@ -188,6 +201,8 @@ export class Network {
       deltas: this.layers.map((l, i) => this.deltaStore[i].view(0, m * l.out)),
       x: this.xStore!.view(0, m * this.inputs),
       y: this.yStore!.view(0, m * this.outputs),
+      w: this.wStore!.view(0, m),
+      weighted: false,
     };
     this.plans.set(m, p);
     return p;
@@ -217,7 +232,7 @@ export class Network {
   lossDelta(p: Plan): number {
     const last = this.layers[this.layers.length - 1];
     return this.backend.lossDelta(p.deltas[this.layers.length - 1], p.acts[this.layers.length - 1], p.y,
-      p.m, last.out, this.loss, last.act, last.alpha);
+      p.m, last.out, this.loss, last.act, last.alpha, this.delta, p.weighted ? p.w : null);
   }
 
   /** Gradients of the mean loss into the grads arena. */
@@ -265,7 +280,7 @@ export class Network {
    */
   trainStep(p: Plan, lr: number): void {
     if (this.fusedSteps && this.backend.compileStep) {
-      const compiled = p.compiled ?? (p.compiled = this.compileStep(p));
+      const compiled = p.weighted ? (p.compiledWeighted ??= this.compileStep(p)) : (p.compiled ??= this.compileStep(p));
       const h = this.hyper, o = this.spec.optimizer;
       h.lr = lr;
       if (o.type === 'adam' || o.type === 'adamw') {
@@ -297,8 +312,8 @@ export class Network {
     }
     return this.backend.compileStep!({
       m: p.m, dims: [this.inputs, ...this.layers.map((L) => L.out)],
-      acts: this.layers.map((L) => L.act), alphas: this.layers.map((L) => L.alpha), loss: this.loss,
-      x: p.x, y: p.y, outs: p.acts, deltas: p.deltas,
+      acts: this.layers.map((L) => L.act), alphas: this.layers.map((L) => L.alpha), loss: this.loss, delta: this.delta,
+      x: p.x, y: p.y, weights: p.weighted ? p.w : null, outs: p.acts, deltas: p.deltas,
       params: this.params, grads: this.grads, backup: this.backup!, n: this.paramCount, wOffsets, bOffsets,
       optimizer: OPT[o.type], state1: this.state1, state2: this.state2, decayCount: this.decayCount,
     });
@@ -308,10 +323,18 @@ export class Network {
     return toTargets(y, rows, this.outputs, this.loss === LOSS.categoricalCrossEntropy, this.loss === LOSS.binaryCrossEntropy);
   }
 
-  /** Copies the batch's rows of X (normalized) and Y into the plan's staging buffers. */
-  stage(p: Plan, X: Matrix, Y: Matrix | null, start: number, order?: Uint32Array): void {
+  /**
+   * Copies the batch's rows of X (normalized) and Y into the plan's staging buffers, and their
+   * weights W (one per row of X), if given, for the loss.
+   */
+  stage(p: Plan, X: Matrix, Y: Matrix | null, start: number, order?: Uint32Array, W?: Float32Array | null): void {
     this.stageRows(p.x, X, this.inputs, start, p.m, order, this.spec.normalization);
     if (Y) this.stageRows(p.y, Y, this.outputs, start, p.m, order);
+    p.weighted = !!W;
+    if (W) {
+      const d = p.w.data;
+      for (let i = 0; i < p.m; i++) d[i] = W[order ? order[start + i] : start + i];
+    }
   }
 
   /** Rows order[start + i] (start + i without an order), i < m, of src into dst; normalized if asked. */
@@ -335,16 +358,23 @@ export class Network {
     }
   }
 
-  /** Number of correct predictions in the plan's output against its targets. */
+  /**
+   * Number of correct predictions in the plan's output against its targets; with staged weights,
+   * the sum of the correct rows' weights.
+   */
   correct(p: Plan): number {
     const outs = this.outputs, a = p.acts[this.layers.length - 1].data, y = p.y.data;
     // one loop per rule: V8 compiled the two rules in one loop, the unused one included, into
     // code that boxed a number on every call (16 B per step on wasm)
+    if (p.weighted) {
+      const w = p.w.data;
+      return this.loss === LOSS.categoricalCrossEntropy ? argmaxMatchesWeighted(a, y, w, p.m, outs) : thresholdMatchesWeighted(a, y, w, p.m, outs);
+    }
     return this.loss === LOSS.categoricalCrossEntropy ? argmaxMatches(a, y, p.m, outs) : thresholdMatches(a, y, p.m, outs);
   }
 
   hasAccuracy(): boolean {
-    return this.loss !== LOSS.mse;
+    return this.classifier;
   }
 
   /** Outputs of the rows of X into `into` (rows, outputs). */
@@ -380,6 +410,31 @@ function thresholdMatches(a: Float32Array, y: Float32Array, m: number, outs: num
     let all = true;
     for (let j = 0; j < outs; j++) if ((a[i * outs + j] >= 0.5) !== (y[i * outs + j] >= 0.5)) all = false;
     if (all) c++;
+  }
+  return c;
+}
+
+/** The weights w of the rows (of m) whose largest output and largest target share a column, summed. */
+function argmaxMatchesWeighted(a: Float32Array, y: Float32Array, w: Float32Array, m: number, outs: number): number {
+  let c = 0;
+  for (let i = 0; i < m; i++) {
+    let best = 0, target = 0;
+    for (let j = 1; j < outs; j++) {
+      if (a[i * outs + j] > a[i * outs + best]) best = j;
+      if (y[i * outs + j] > y[i * outs + target]) target = j;
+    }
+    if (best === target) c += w[i];
+  }
+  return c;
+}
+
+/** The weights w of the rows (of m) with every output on its target's side of 0.5, summed. */
+function thresholdMatchesWeighted(a: Float32Array, y: Float32Array, w: Float32Array, m: number, outs: number): number {
+  let c = 0;
+  for (let i = 0; i < m; i++) {
+    let all = true;
+    for (let j = 0; j < outs; j++) if ((a[i * outs + j] >= 0.5) !== (y[i * outs + j] >= 0.5)) all = false;
+    if (all) c += w[i];
   }
   return c;
 }
