@@ -8,6 +8,8 @@ import { LOSS, ACT, type Backend } from '../src/backends/backend.js';
 import { JsBackend } from '../src/backends/js.js';
 import { InputError } from '../src/data.js';
 import { modelFromBytes, modelToBytes } from '../src/io/modelFile.js';
+import { toOnnx } from '../src/onnx/export.js';
+import { modelFromOnnx } from '../src/onnx/import.js';
 import { classificationMetrics, regressionMetrics, rocAuc } from '../src/metrics.js';
 import { Model } from '../src/model/model.js';
 import { Random } from '../src/random.js';
@@ -299,6 +301,19 @@ describe('huber and meanAbsoluteError models', () => {
         expect(again.evaluate(x, y).loss).toBe(m.evaluate(x, y).loss);
       }
     }
+  });
+
+  it('an ONNX export carries huber\'s delta in its training metadata (the graph is the same as for mse)', () => {
+    const spec: ModelSpec = { inputs: 3, layers: [{ units: 4, activation: 'relu' }, { units: 1, activation: 'linear' }], loss: 'huber', huberDelta: 0.25, optimizer: { type: 'sgd', learningRate: 0.1 }, seed: 2 };
+    const huber = new Model(spec, new JsBackend());
+    const again = modelFromOnnx(toOnnx(huber), new JsBackend());
+    expect(again.spec.loss).toBe('huber');
+    expect(again.spec.huberDelta).toBe(0.25);
+    // another loss chosen at import does not take the delta along
+    expect(modelFromOnnx(toOnnx(huber), new JsBackend(), { loss: 'mse' }).spec.huberDelta).toBeUndefined();
+    const mse = new Model({ ...spec, loss: 'mse', huberDelta: undefined }, new JsBackend());
+    mse.setWeights(huber.getWeights());
+    expect(again.predict([[1, 2, 3]]).data).toEqual(modelFromOnnx(toOnnx(mse), new JsBackend()).predict([[1, 2, 3]]).data);
   });
 
   it('huber defaults to delta 1 (as Keras), and the spec is checked', () => {
