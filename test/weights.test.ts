@@ -11,6 +11,7 @@ import { modelFromBytes, modelToBytes } from '../src/io/modelFile.js';
 import { toOnnx } from '../src/onnx/export.js';
 import { modelFromOnnx } from '../src/onnx/import.js';
 import { classificationMetrics, regressionMetrics, rocAuc } from '../src/metrics.js';
+import type { BatchLogs } from '../src/model/fit.js';
 import { Model } from '../src/model/model.js';
 import { Random } from '../src/random.js';
 import { SpecError, type ModelSpec } from '../src/spec.js';
@@ -257,10 +258,13 @@ describe('weighted training on every backend', () => {
     const be = BACKENDS[0];
     const m = new Model(SMALL, be);
     const before = m.evaluate(x, y, { sampleWeight, batchSize: 7 });
-    const h = await m.fit(x, y, { epochs: 1, batchSize: 48, sampleWeight, shuffle: false });
+    const batches: BatchLogs[] = [];
+    const h = await m.fit(x, y, { epochs: 1, batchSize: 48, sampleWeight, shuffle: false, onBatchEnd: (b) => { batches.push(b); } });
     // one batch of every row: the epoch's loss is the loss before its one update
     close(h.epochs[0].loss, before.loss, 5);
     close(h.epochs[0].accuracy, before.accuracy!, 6);
+    close(batches[0].loss, before.loss, 5);
+    close(batches[0].accuracy, before.accuracy!, 6);
   });
 });
 

@@ -238,7 +238,11 @@ options: FitOptions, saver: CheckpointSaver | null = null): Promise<History> {
       if (options.onBatchEnd) {
         const m = Math.min(batchSize, rows - bi * batchSize);
         const logs: BatchLogs = { epoch: epoch + 1, batch: bi + 1, batches, size: m, loss: run.lastLoss / m };
-        if (net.hasAccuracy()) logs.accuracy = run.lastCorrect / (W ? weightSum(net.plan(m).w.data, m) : m);
+        if (net.hasAccuracy()) {
+          // a batch whose rows all weigh 0 has no accuracy to speak of: 0, as Keras's divide_no_nan
+          const total = W ? weightSum(net.plan(m).w.data, m) : m;
+          logs.accuracy = total > 0 ? run.lastCorrect / total : 0;
+        }
         await options.onBatchEnd(logs);
       }
       bi = next;
