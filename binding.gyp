@@ -40,7 +40,7 @@
         "native/boundary/entries.cc",
         "native/boundary/init.cc",
         "native/boundary/registry.cc",
-        "native/boundary/step.cc",
+        "native/boundary/interpreter.cc",
         "native/gemm.cc",
         "native/dispatch.cc",
         "native/threadpool.cc",

@@ -15,12 +15,21 @@ export const OPT_SGD: i32 = 0;
 export const OPT_MOMENTUM: i32 = 1;
 export const OPT_ADAM: i32 = 2;
 export const OPT_ADAMW: i32 = 3;
+export const OP_DENSE_FORWARD: i32 = 1;
+export const OP_LOSS_DELTA: i32 = 2;
+export const OP_DENSE_BACKWARD: i32 = 3;
+export const OP_CLIP_NORM: i32 = 4;
+export const OP_COPY: i32 = 5;
+export const OP_SGD_UPDATE: i32 = 6;
+export const OP_MOMENTUM_UPDATE: i32 = 7;
+export const OP_ADAM_UPDATE: i32 = 8;
 export const EPS_PROB: f64 = 1e-7;
+export const F32_MIN_NORMAL: f32 = 1.1754943508222875e-38;
 export const HYPER_INPUTS: i32 = 10;
 export const F32_OVERFLOW: f64 = 3.4028235677973366e+38;
 export const F32_HALF_MIN: f64 = 7.006492321624085e-46;
 
-// A compiled step's hyper-parameter block: f64 at these byte offsets, then its loss.
+// A program's hyper-parameter block: f64 at these byte offsets, then its loss.
 export const H_LR: usize = 0;
 export const H_CLIP_NORM: usize = 8;
 export const H_WEIGHT_DECAY: usize = 16;
@@ -33,35 +42,83 @@ export const H_BC1: usize = 64;
 export const H_BC2: usize = 72;
 export const H_LOSS: usize = 80;
 
-// The compiled step descriptor header: u32 / i32 words at these byte offsets.
-export const D_M: usize = 0;
-export const D_LAYERS: usize = 4;
-export const D_LOSS: usize = 8;
-export const D_OPTIMIZER: usize = 12;
-export const D_N: usize = 16;
-export const D_DECAY_COUNT: usize = 20;
-export const D_X: usize = 24;
-export const D_Y: usize = 28;
-export const D_PARAMS: usize = 32;
-export const D_GRADS: usize = 36;
-export const D_BACKUP: usize = 40;
-export const D_BACKUP_BYTES: usize = 44;
-export const D_STATE1: usize = 48;
-export const D_STATE2: usize = 52;
-export const D_HYPER: usize = 56;
-export const D_DELTA: usize = 60;
-export const D_WEIGHTS: usize = 64;
-export const D_HEADER: usize = 80;
+// A program: op records of OP_SLOTS f64 after the hyper-parameter block, resolved in place
+// once into words (OP_WORDS_BYTES per op, slot k at byte 4k: an i32, an f32, or a buffer's byte
+// address in its first slot), kind of each slot per op code in OP_SLOT_KINDS (SLOT_*).
+export const PROGRAM_HYPER_BYTES: usize = 128;
+export const OP_SLOTS: i32 = 25;
+export const OP_BYTES: usize = 200;
+export const OP_WORDS_BYTES: usize = 100;
+export const SLOT_INT: u8 = 0;
+export const SLOT_REAL: u8 = 1;
+export const SLOT_BUFFER: u8 = 2;
+export const SLOT_UNUSED: u8 = 3;
+export const OP_SLOT_KINDS: usize = memory.data<u8>([3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 0, 0, 1, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 0, 0, 1, 1, 2, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 0, 1, 0, 1, 0, 2, 3, 3, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 0, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 0, 0, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3]);
 
-// Then per layer, LAYER_BYTES from D_HEADER on.
-export const R_INP: usize = 0;
-export const R_OUT: usize = 4;
-export const R_ACT: usize = 8;
-export const R_ALPHA: usize = 12;
-export const R_W: usize = 16;
-export const R_B: usize = 20;
-export const R_DW: usize = 24;
-export const R_DB: usize = 28;
-export const R_A: usize = 32;
-export const R_DELTA: usize = 36;
-export const LAYER_BYTES: usize = 48;
+// denseForward: its operands' byte offsets in the resolved record
+export const DENSE_FORWARD_Y: usize = 4;
+export const DENSE_FORWARD_X: usize = 16;
+export const DENSE_FORWARD_W: usize = 28;
+export const DENSE_FORWARD_B: usize = 40;
+export const DENSE_FORWARD_M: usize = 52;
+export const DENSE_FORWARD_INP: usize = 56;
+export const DENSE_FORWARD_OUT: usize = 60;
+export const DENSE_FORWARD_ACT: usize = 64;
+export const DENSE_FORWARD_ALPHA: usize = 68;
+
+// lossDelta: its operands' byte offsets in the resolved record
+export const LOSS_DELTA_DZ: usize = 4;
+export const LOSS_DELTA_A: usize = 16;
+export const LOSS_DELTA_Y: usize = 28;
+export const LOSS_DELTA_M: usize = 40;
+export const LOSS_DELTA_N: usize = 44;
+export const LOSS_DELTA_LOSS: usize = 48;
+export const LOSS_DELTA_ACT: usize = 52;
+export const LOSS_DELTA_ALPHA: usize = 56;
+export const LOSS_DELTA_DELTA: usize = 60;
+export const LOSS_DELTA_WEIGHTS: usize = 64;
+
+// denseBackward: its operands' byte offsets in the resolved record
+export const DENSE_BACKWARD_DW: usize = 4;
+export const DENSE_BACKWARD_DB: usize = 16;
+export const DENSE_BACKWARD_DX: usize = 28;
+export const DENSE_BACKWARD_DZ: usize = 40;
+export const DENSE_BACKWARD_X: usize = 52;
+export const DENSE_BACKWARD_W: usize = 64;
+export const DENSE_BACKWARD_M: usize = 76;
+export const DENSE_BACKWARD_INP: usize = 80;
+export const DENSE_BACKWARD_OUT: usize = 84;
+export const DENSE_BACKWARD_SCALE: usize = 88;
+export const DENSE_BACKWARD_PREV_ACT: usize = 92;
+export const DENSE_BACKWARD_ALPHA: usize = 96;
+
+// clipNorm: its operands' byte offsets in the resolved record
+export const CLIP_NORM_G: usize = 4;
+export const CLIP_NORM_N: usize = 16;
+
+// copy: its operands' byte offsets in the resolved record
+export const COPY_DST: usize = 4;
+export const COPY_SRC: usize = 16;
+export const COPY_N: usize = 28;
+
+// sgdUpdate: its operands' byte offsets in the resolved record
+export const SGD_UPDATE_P: usize = 4;
+export const SGD_UPDATE_G: usize = 16;
+export const SGD_UPDATE_N: usize = 28;
+export const SGD_UPDATE_DECAY_COUNT: usize = 32;
+
+// momentumUpdate: its operands' byte offsets in the resolved record
+export const MOMENTUM_UPDATE_P: usize = 4;
+export const MOMENTUM_UPDATE_G: usize = 16;
+export const MOMENTUM_UPDATE_V: usize = 28;
+export const MOMENTUM_UPDATE_N: usize = 40;
+export const MOMENTUM_UPDATE_DECAY_COUNT: usize = 44;
+
+// adamUpdate: its operands' byte offsets in the resolved record
+export const ADAM_UPDATE_P: usize = 4;
+export const ADAM_UPDATE_G: usize = 16;
+export const ADAM_UPDATE_M: usize = 28;
+export const ADAM_UPDATE_V: usize = 40;
+export const ADAM_UPDATE_N: usize = 52;
+export const ADAM_UPDATE_DECOUPLED: usize = 56;
+export const ADAM_UPDATE_DECAY_COUNT: usize = 60;

@@ -5,7 +5,7 @@ import { gemmEx, EPI_NONE, scratchEnd } from './gemm';
 export { denseForward, denseBackward } from './dense';
 export { lossDelta, sumSquares } from './loss';
 export { sgdStep, momentumStep, adamStep } from './optim';
-export { trainStep } from './step';
+export { resolveProgram, runProgram } from './interpreter';
 
 /** First free byte after static data and the GEMM scratch: the start of the buffer arena. */
 export function heapBase(): usize {

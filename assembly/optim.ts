@@ -1,7 +1,17 @@
 // Optimizer updates: one pass over the flat arenas, n entries. ĝ = gradScale·g + weightDecay·p for
 // i < decayCount (the weights, placed first), gradScale·g after it. Each kernel runs its SIMD body
 // over [0, decayCount) with decay and over [decayCount, n) without, then a scalar tail.
+import { F32_MIN_NORMAL } from './abi';
 import { madd, nmadd } from './simd';
+
+// Optimizer state below the smallest normal float32 is stored as 0, as in native/kernels/optim.inc
+// (which says why: subnormal moments make every multiply of them slow on x86). NaN is kept.
+// @ts-ignore: decorator
+@inline function flushSubnormal(x: f32): f32 { return Mathf.abs(x) < F32_MIN_NORMAL ? 0 : x; }
+// @ts-ignore: decorator
+@inline function flushSubnormalV(x: v128): v128 {
+  return v128.andnot(x, f32x4.lt(f32x4.abs(x), f32x4.splat(F32_MIN_NORMAL)));
+}
 
 // p (n) -= lr·ĝ
 function sgdRange(p: usize, g: usize, from: i32, to: i32, lr: f32, gradScale: f32, wd: f32): void {
@@ -36,7 +46,7 @@ function momentumRange(p: usize, g: usize, v: usize, from: i32, to: i32, lr: f32
     const o = <usize>i << 2;
     const pv = v128.load(p + o);
     const gv = madd(vwd, pv, f32x4.mul(vgs, v128.load(g + o)));
-    const vv = madd(vmu, v128.load(v + o), gv);
+    const vv = flushSubnormalV(madd(vmu, v128.load(v + o), gv));
     v128.store(v + o, vv);
     const step = nesterov ? madd(vmu, vv, gv) : vv;
     v128.store(p + o, nmadd(vlr, step, pv));
@@ -45,7 +55,7 @@ function momentumRange(p: usize, g: usize, v: usize, from: i32, to: i32, lr: f32
     const o = <usize>i << 2;
     const pv = load<f32>(p + o);
     const gi = gradScale * load<f32>(g + o) + wd * pv;
-    const vi = mu * load<f32>(v + o) + gi;
+    const vi = flushSubnormal(mu * load<f32>(v + o) + gi);
     store<f32>(v + o, vi);
     store<f32>(p + o, pv - lr * (nesterov ? gi + mu * vi : vi));
   }
@@ -72,8 +82,8 @@ function adamRange(p: usize, g: usize, m: usize, v: usize, from: i32, to: i32, l
     let pv = v128.load(p + o);
     pv = nmadd(vdk, pv, pv);
     const gv = madd(vwd, pv, f32x4.mul(vgs, v128.load(g + o)));
-    const mv = madd(v1b1, gv, f32x4.mul(vb1, v128.load(m + o)));
-    const vv = madd(v1b2, f32x4.mul(gv, gv), f32x4.mul(vb2, v128.load(v + o)));
+    const mv = flushSubnormalV(madd(v1b1, gv, f32x4.mul(vb1, v128.load(m + o))));
+    const vv = flushSubnormalV(madd(v1b2, f32x4.mul(gv, gv), f32x4.mul(vb2, v128.load(v + o))));
     v128.store(m + o, mv);
     v128.store(v + o, vv);
     const den = f32x4.add(f32x4.sqrt(f32x4.div(vv, vbc2)), veps);
@@ -84,8 +94,8 @@ function adamRange(p: usize, g: usize, m: usize, v: usize, from: i32, to: i32, l
     let pv = load<f32>(p + o);
     pv -= lr * dwd * pv;
     const gi = gradScale * load<f32>(g + o) + wd * pv;
-    const mi = beta1 * load<f32>(m + o) + (1 - beta1) * gi;
-    const vi = beta2 * load<f32>(v + o) + (1 - beta2) * gi * gi;
+    const mi = flushSubnormal(beta1 * load<f32>(m + o) + (1 - beta1) * gi);
+    const vi = flushSubnormal(beta2 * load<f32>(v + o) + (1 - beta2) * gi * gi);
     store<f32>(m + o, mi);
     store<f32>(v + o, vi);
     store<f32>(p + o, pv - (lr * (mi / bc1)) / (Mathf.sqrt(vi / bc2) + eps));

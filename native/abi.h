@@ -6,7 +6,9 @@ namespace deltaprop {
 enum Act : int { ACT_LINEAR = 0, ACT_SIGMOID = 1, ACT_TANH = 2, ACT_RELU = 3, ACT_LEAKY_RELU = 4, ACT_SOFTMAX = 5 };
 enum Loss : int { LOSS_MSE = 0, LOSS_BINARY_CROSS_ENTROPY = 1, LOSS_CATEGORICAL_CROSS_ENTROPY = 2, LOSS_HUBER = 3, LOSS_MEAN_ABSOLUTE_ERROR = 4 };
 enum Opt : int { OPT_SGD = 0, OPT_MOMENTUM = 1, OPT_ADAM = 2, OPT_ADAMW = 3 };
+enum OpCode : int { OP_DENSE_FORWARD = 1, OP_LOSS_DELTA = 2, OP_DENSE_BACKWARD = 3, OP_CLIP_NORM = 4, OP_COPY = 5, OP_SGD_UPDATE = 6, OP_MOMENTUM_UPDATE = 7, OP_ADAM_UPDATE = 8 };
 constexpr float EPS_PROB = 1e-7f;
+constexpr float F32_MIN_NORMAL = 1.1754943508222875e-38f;
 
 namespace abi {
 
@@ -14,16 +16,18 @@ constexpr int ACT_MAX = 5;
 constexpr int PREV_ACT_MAX = 4;
 constexpr int LOSS_MAX = 4;
 constexpr int OPT_MAX = 3;
+constexpr int OP_MAX = 8;
 constexpr int MAX_THREADS = 256;
 constexpr int BUF_SLOTS = 3;
 constexpr int ARG_STRIDE = 3;
 constexpr int ARG_SLOTS = 48;
 constexpr int HYPER_INPUTS = 10;
+constexpr int OP_SLOTS = 25;
 constexpr double MAX_SIZE = 2147483647.0;
 constexpr double F32_OVERFLOW = 3.4028235677973366e+38;
 constexpr double F32_HALF_MIN = 7.006492321624085e-46;
 
-// A compiled step's hyper-parameter slots in the argument block, then its loss.
+// A program's hyper-parameter slots in the argument block, then its loss.
 constexpr int HYPER_LR = 0;
 constexpr int HYPER_CLIP_NORM = 1;
 constexpr int HYPER_WEIGHT_DECAY = 2;
@@ -38,34 +42,22 @@ constexpr int HYPER_LOSS = 10;
 constexpr int HYPER_SIZE = 11;
 constexpr const char* HYPER_NAMES[HYPER_INPUTS] = {"lr", "clipNorm", "weightDecay", "mu", "nesterov", "beta1", "beta2", "eps", "bc1", "bc2"};
 
-// The compiled step descriptor (a Float64Array): header slots; buffers take BUF_SLOTS.
-constexpr int STEP_M = 0;
-constexpr int STEP_LAYERS = 1;
-constexpr int STEP_LOSS = 2;
-constexpr int STEP_OPTIMIZER = 3;
-constexpr int STEP_N = 4;
-constexpr int STEP_DECAY_COUNT = 5;
-constexpr int STEP_X = 6;
-constexpr int STEP_Y = 9;
-constexpr int STEP_PARAMS = 12;
-constexpr int STEP_GRADS = 15;
-constexpr int STEP_BACKUP = 18;
-constexpr int STEP_STATE1 = 21;
-constexpr int STEP_STATE2 = 24;
-constexpr int STEP_DELTA = 27;
-constexpr int STEP_WEIGHTS = 28;
-constexpr int STEP_SIZE = 31;
+// Per op code (index 0 is no op): its name, whether it reads HYPER, whether it is elementwise over [0, n).
+constexpr const char* OP_NAMES[OP_MAX + 1] = {"", "denseForward", "lossDelta", "denseBackward", "clipNorm", "copy", "sgdUpdate", "momentumUpdate", "adamUpdate"};
+constexpr bool OP_READS_HYPER[OP_MAX + 1] = {false, false, false, false, true, false, true, true, true};
+constexpr bool OP_ELEMENTWISE[OP_MAX + 1] = {false, false, false, false, false, true, true, true, true};
 
-// Then per layer, STEP_LAYER_SIZE slots from STEP_SIZE + l * STEP_LAYER_SIZE.
-constexpr int STEP_LAYER_INP = 0;
-constexpr int STEP_LAYER_OUT = 1;
-constexpr int STEP_LAYER_ACT = 2;
-constexpr int STEP_LAYER_ALPHA = 3;
-constexpr int STEP_LAYER_W_OFFSET = 4;
-constexpr int STEP_LAYER_B_OFFSET = 5;
-constexpr int STEP_LAYER_OUTPUT = 6;
-constexpr int STEP_LAYER_DELTA = 9;
-constexpr int STEP_LAYER_SIZE = 12;
+// Each op's operand slots in its record (OP_SLOTS doubles; slot 0 is the op code).
+namespace op {
+struct denseForward { enum : int { y = 1, x = 4, w = 7, b = 10, m = 13, inp = 14, out = 15, act = 16, alpha = 17 }; };
+struct lossDelta { enum : int { dz = 1, a = 4, y = 7, m = 10, n = 11, loss = 12, act = 13, alpha = 14, delta = 15, weights = 16 }; };
+struct denseBackward { enum : int { dw = 1, db = 4, dx = 7, dz = 10, x = 13, w = 16, m = 19, inp = 20, out = 21, scale = 22, prevAct = 23, alpha = 24 }; };
+struct clipNorm { enum : int { g = 1, n = 4 }; };
+struct copy { enum : int { dst = 1, src = 4, n = 7 }; };
+struct sgdUpdate { enum : int { p = 1, g = 4, n = 7, decayCount = 8 }; };
+struct momentumUpdate { enum : int { p = 1, g = 4, v = 7, n = 10, decayCount = 11 }; };
+struct adamUpdate { enum : int { p = 1, g = 4, m = 7, v = 10, n = 13, decoupled = 14, decayCount = 15 }; };
+}  // namespace op
 
 // Argument positions of each kernel entry point (the *Fast ones read position p at slot ARG_STRIDE * p).
 namespace arg {

@@ -4,8 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ACT, ARG_SLOTS, ARG_STRIDE, HYPER, KERNELS, NATIVE_STEP, NATIVE_STEP_LAYER, WASM_STEP, WASM_STEP_HYPER_BYTES,
-  WASM_STEP_LAYER, argSlots } from '../src/backends/abi.js';
+import { ACT, ARG_SLOTS, ARG_STRIDE, BUF_SLOTS, HYPER, KERNELS, OPS, OP_MAX, OP_SLOTS, PROGRAM_HYPER_BYTES, argSlots, opSlots,
+  type OpName } from '../src/backends/abi.js';
 import { BANNER, GENERATED, renderAll } from '../src/backends/abi-gen.js';
 
 const root = join(import.meta.dirname, '..');
@@ -29,25 +29,55 @@ describe('the generated contract files', () => {
     const h = files[GENERATED.native], as = files[GENERATED.assembly];
     expect(h).toContain('ACT_LEAKY_RELU = 4');
     expect(as).toContain('export const ACT_LEAKY_RELU: i32 = 4;');
-    expect(h).toContain(`constexpr int STEP_SIZE = ${NATIVE_STEP.size};`);
-    expect(h).toContain(`constexpr int STEP_LAYER_DELTA = ${NATIVE_STEP_LAYER.at.delta};`);
-    expect(as).toContain(`export const D_HEADER: usize = ${WASM_STEP.size * 4};`);
-    expect(as).toContain(`export const LAYER_BYTES: usize = ${WASM_STEP_LAYER.size * 4};`);
     expect(as).toContain(`export const H_LOSS: usize = ${HYPER.at.loss * 8};`);
     expect(h).toContain('struct adamStep { enum : int { p = 0,');
+    expect(h).toContain(`constexpr int OP_SLOTS = ${OP_SLOTS};`);
+    expect(as).toContain(`export const OP_BYTES: usize = ${OP_SLOTS * 8};`);
+    expect(as).toContain(`export const OP_WORDS_BYTES: usize = ${OP_SLOTS * 4};`);
+    expect(h).toContain('struct denseForward { enum : int { y = 1, x = 4,');
+    // every op: its code and each operand's slot, in both languages
+    for (const name of Object.keys(OPS) as OpName[]) {
+      const up = name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+      expect(h).toContain(`OP_${up} = ${OPS[name].code}`);
+      expect(as).toContain(`export const OP_${up}: i32 = ${OPS[name].code};`);
+      for (const [operand, at] of Object.entries(opSlots(name))) {
+        expect(h).toContain(`${operand} = ${at}`);
+        expect(as).toContain(`export const ${up}_${operand.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}: usize = ${at * 4};`);
+      }
+    }
   });
 });
 
 describe('the layouts', () => {
   it('count their offsets from the field widths', () => {
-    // the descriptor the native addon reads: 6 numbers and 7 buffers, the loss's delta and the
-    // row weights' buffer, then 12 per layer
-    expect(NATIVE_STEP.size).toBe(6 + 7 * 3 + 1 + 3);
-    expect(NATIVE_STEP_LAYER.size).toBe(6 + 2 * 3);
-    expect(NATIVE_STEP.at.state2).toBe(24);
     expect(HYPER.at.loss).toBe(10);
-    expect(WASM_STEP.used).toBeLessThanOrEqual(WASM_STEP.size);
-    expect(HYPER.size * 8).toBeLessThanOrEqual(WASM_STEP_HYPER_BYTES);
+    expect(HYPER.size * 8).toBeLessThanOrEqual(PROGRAM_HYPER_BYTES);
+  });
+
+  it('give every op one fixed-width record: its code in slot 0, its operands in order, none past OP_SLOTS', () => {
+    const codes = Object.values(OPS).map((o) => o.code);
+    expect(codes).toEqual(codes.map((_, i) => i + 1)); // 0 is no op: a zeroed record is refused
+    expect(OP_MAX).toBe(codes.length);
+    let widest = 0;
+    for (const name of Object.keys(OPS) as OpName[]) {
+      let at = 1;
+      for (const a of OPS[name].operands) {
+        expect(opSlots(name)[a.name], `${name}.${a.name}`).toBe(at);
+        at += a.kind === 'buffer' || a.kind === 'buffer?' ? BUF_SLOTS : 1;
+      }
+      expect(at).toBeLessThanOrEqual(OP_SLOTS);
+      widest = Math.max(widest, at);
+      // every op names a kernel, and every buffer's floats are sizes among its own operands
+      expect(OPS[name].kernel.length).toBeGreaterThan(0);
+      for (const a of OPS[name].operands) {
+        for (const f of a.floats ?? []) expect(OPS[name].operands.some((b) => b.name === f && b.kind === 'size'), `${name}.${a.name}: ${f}`).toBe(true);
+      }
+    }
+    expect(OP_SLOTS).toBe(widest);
+    // the ops that are one kernel call take that kernel's own contract
+    expect(OPS.denseForward.operands).toBe(KERNELS.denseForward);
+    expect(OPS.denseBackward.operands).toBe(KERNELS.denseBackward);
+    expect(OPS.lossDelta.operands).toBe(KERNELS.lossDelta);
   });
 
   it('give each kernel argument its own slots inside the argument block', () => {

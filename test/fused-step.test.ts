@@ -1,20 +1,27 @@
-// Compiled (fused) training steps give the same bits as the kernel-by-kernel sequence on the same
-// backend, for every optimizer, with clipping and weight decay, across layer counts and batch
-// sizes (including a last partial batch).
+// Compiled (fused) programs give the same bits as the TypeScript interpreter running the same ops
+// kernel by kernel on the same backend (Model.fusedSteps = false), for every optimizer, with
+// clipping and weight decay, across layer counts and batch sizes (including a last partial batch):
+// the training step through fit, and the forward pass through predict and evaluate.
 import { describe, expect, it } from 'vitest';
-import type { Backend } from '../src/backends/backend.js';
-import { stepFromKernels } from '../src/backends/step.js';
+import type { Backend, CompiledProgram, StepHyper } from '../src/backends/backend.js';
+import { interpret } from '../src/backends/interpreter.js';
+import type { Program } from '../src/backends/program.js';
 import { Model } from '../src/model/model.js';
 import { Random } from '../src/random.js';
 import type { ModelSpec, OptimizerSpec } from '../src/spec.js';
 import { BACKENDS } from './backends.js';
 
-/** The backend with its own compiled steps, or the js backend with the reference sequence compiled. */
+/** The backend with its own compiled programs, or the js backend with the interpreter as its "compiler". */
 function compiling(b: Backend): Backend {
-  if (b.compileStep) return b;
+  if (b.compileProgram) return b;
   return new Proxy(b, {
     get(target, key) {
-      if (key === 'compileStep') return (d: Parameters<typeof stepFromKernels>[1]) => stepFromKernels(target, d);
+      if (key === 'compileProgram') {
+        return (program: Program): CompiledProgram => {
+          const loss = new Float64Array(1);
+          return { loss, run: (h: StepHyper | null) => interpret(target, program, h, loss) };
+        };
+      }
       const v = Reflect.get(target, key, target) as unknown;
       return typeof v === 'function' ? v.bind(target) : v;
     },
@@ -41,16 +48,20 @@ describe.each(BACKENDS.map((b) => [b.name, b] as const))('fused steps on %s', (_
       const x = { data: Float32Array.from({ length: rows * spec.inputs }, () => 4 * r.uniform() - 2), shape: [rows, spec.inputs] as [number, number] };
       const y = spec.loss === 'categoricalCrossEntropy' ? Array.from({ length: rows }, () => r.int(outs))
         : { data: Float32Array.from({ length: rows * outs }, () => (spec.loss === 'mse' ? 4 * r.uniform() - 2 : r.int(2))), shape: [rows, outs] as [number, number] };
-      const run = async (fused: boolean): Promise<{ params: Float32Array; losses: number[] }> => {
+      const run = async (fused: boolean) => {
         const model = new Model({ ...spec, optimizer, seed: 3 }, compiling(backend));
         model.fusedSteps = fused;
         const losses: number[] = [];
         await model.fit(x, y, { epochs: 4, batchSize: 8, onBatchEnd: (b) => { losses.push(b.loss); } });
-        return { params: model.params.data.slice(), losses };
+        // the forward program, at two batch sizes (the last batch partial)
+        const predicted = model.predict(x, 16).data, evaluated = model.evaluate(x, y, 5).loss;
+        return { params: model.params.data.slice(), losses, predicted, evaluated };
       };
       const fused = await run(true), plain = await run(false);
       expect(fused.losses).toEqual(plain.losses);
       expect(Buffer.from(fused.params.buffer).equals(Buffer.from(plain.params.buffer))).toBe(true);
+      expect(Buffer.from(fused.predicted.buffer).equals(Buffer.from(plain.predicted.buffer))).toBe(true);
+      expect(fused.evaluated).toBe(plain.evaluated);
     });
   }
 });

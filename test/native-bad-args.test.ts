@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { loadNativeAddon, loadNativeBackend } from '../src/backends/native.js';
 import { ACT, LOSS, OPT, type ActCode, type Buf, type LossCode, type OptCode, type StepDesc, type StepHyper } from '../src/backends/backend.js';
 import { JsBackend } from '../src/backends/js.js';
-import { NATIVE_STEP, NATIVE_STEP_LAYER } from '../src/backends/abi.js';
+import { OPS, OP_SLOTS, opSlots, type OpName } from '../src/backends/abi.js';
+import { trainProgram } from '../src/backends/program.js';
 
 type Kind = 'f32' | 'f32?' | 'u32?' | 'size' | 'bool' | 'real' | 'act' | 'act4' | 'loss';
 interface Spec {
@@ -391,28 +392,49 @@ describe('native compileStep: bad step descriptions throw, never crash', () => {
     for (const [what, patch, pattern] of cases) refused({ ...good(), ...patch }, what, pattern);
   });
 
-  it('the raw descriptor: every slot set to a bad value throws or compiles a step that runs safely', () => {
-    // the Float64Array NativeBackend.compileStep hands the addon, captured through a spy
+  /** The op records NativeBackend.compileStep hands the addon (native/boundary/interpreter.cc), captured through a spy. */
+  function records(d: StepDesc): Float64Array {
     let raw: Float64Array | null = null;
     const spy = Object.create(be, {
-      kernels: { value: { compileStep: (d: Float64Array) => { raw = d.slice(); return be.kernels.compileStep(d); } } },
+      kernels: { value: { compileProgram: (r: Float64Array) => { raw = r.slice(); return be.kernels.compileProgram(r); } } },
     }) as typeof be;
-    spy.compileStep(good());
-    const valid = raw! as Float64Array;
-    expect(valid.length).toBeGreaterThan(20);
+    spy.compileStep(d);
+    return raw!;
+  }
+  /** The first slot of operand `name` of op `i` (whose op must be `op`) in the records. */
+  const slot = (r: Float64Array, i: number, op: OpName, name: string): number => {
+    expect(r[i * OP_SLOTS]).toBe(OPS[op].code);
+    return i * OP_SLOTS + opSlots(op)[name];
+  };
+  /** The slots a record uses: its code and its operands (the rest of the fixed-width record is unread). */
+  function usedSlots(r: Float64Array): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < r.length / OP_SLOTS; i++) {
+      const name = (Object.keys(OPS) as OpName[]).find((k) => OPS[k].code === r[i * OP_SLOTS])!;
+      const last = OPS[name].operands.at(-1)!, slots = opSlots(name);
+      const end = slots[last.name] + (last.kind === 'buffer' || last.kind === 'buffer?' ? 3 : 1);
+      for (let k = 0; k < end; k++) out.push(i * OP_SLOTS + k);
+    }
+    return out;
+  }
+
+  it('the raw program: every slot set to a bad value throws or compiles a program that runs safely', () => {
+    const valid = records(good());
+    expect(valid.length).toBe(trainProgram(good()).length * OP_SLOTS);
     const k = be.kernels;
     const values = [NaN, -1, -2, 0.5, 1e300, -Infinity, Infinity, 2 ** 31, 2 ** 53, 1e9, 0, 1, 7, 64];
+    const used = usedSlots(valid);
     let threw = 0, ran = 0;
-    for (let i = 0; i < valid.length; i++) {
+    for (const i of used) {
       for (const v of values) {
         const d = valid.slice();
         d[i] = v;
         let step: { run(): void } | null = null;
         try {
-          step = k.compileStep(d);
+          step = k.compileProgram(d);
         } catch (e) {
           expect([TypeError, RangeError].some((C) => e instanceof C), `slot ${i} = ${v}: ${String(e)}`).toBe(true);
-          expect((e as Error).message).toContain('compileStep');
+          expect((e as Error).message).toContain('compileProgram');
           threw++;
           continue;
         }
@@ -423,52 +445,99 @@ describe('native compileStep: bad step descriptions throw, never crash', () => {
           step.run();
           ran++;
         } catch (e) {
-          expect(String(e), `slot ${i} = ${v}`).toMatch(/compiled step/);
+          expect(String(e), `slot ${i} = ${v}`).toMatch(/compiled (step|program)/);
         }
       }
     }
-    expect(threw).toBeGreaterThan(valid.length * 5);
+    expect(threw).toBeGreaterThan(used.length * 5);
     expect(ran).toBeGreaterThan(0);
     // wrong container or length
     for (const d of [valid.subarray(0, valid.length - 1), Float64Array.from([...valid, 0]), new Float64Array(0)]) {
-      expect(() => k.compileStep(d), `length ${d.length}`).toThrow(/compileStep/);
+      expect(() => k.compileProgram(d), `length ${d.length}`).toThrow(/compileProgram: the program must be one or more op records/);
     }
     for (const d of [Float32Array.from(valid), Array.from(valid), null, undefined, 3]) {
-      expect(() => k.compileStep(d as unknown as Float64Array)).toThrow(TypeError);
+      expect(() => k.compileProgram(d as unknown as Float64Array)).toThrow(TypeError);
     }
-    expect(() => (k.compileStep as (d: Float64Array) => unknown).call({}, valid)).toThrow(/method of its kernel object/);
+    expect(() => (k.compileProgram as (d: Float64Array) => unknown).call({}, valid)).toThrow(/method of its kernel object/);
   });
 
-  it('the raw descriptor: a buffer the step writes that overlaps another is refused, as through the Backend', () => {
-    let raw: Float64Array | null = null;
-    const spy = Object.create(be, {
-      kernels: { value: { compileStep: (d: Float64Array) => { raw = d.slice(); return be.kernels.compileStep(d); } } },
-    }) as typeof be;
-    spy.compileStep(good());
-    const valid = raw! as Float64Array;
-    const S = NATIVE_STEP.size, L = valid[1], deltas0 = S + NATIVE_STEP_LAYER.at.delta, params = NATIVE_STEP.at.params; // layer 0's delta triple, the params triple
+  it('the raw program: unknown op codes, buffers out of range and freed ids are refused, naming the op', () => {
+    const valid = records(good());
+    const k = be.kernels;
+    for (const code of [0, 9, 99, -1, 1.5, NaN]) {
+      const d = valid.slice();
+      d[2 * OP_SLOTS] = code;
+      expect(() => k.compileProgram(d), `code ${code}`).toThrow(new RangeError(`compileProgram: op 2: unknown op code ${code} (known: 1 to ${Object.keys(OPS).length})`));
+    }
+    const x = slot(valid, 0, 'denseForward', 'x');
+    const view = valid.slice();
+    view[x + 1] = 1; // the same 12 floats, one float further: past the end of x's allocation
+    expect(() => k.compileProgram(view)).toThrow('compileProgram: op 0: denseForward: x: view [1, 13) is outside its buffer of 12 floats');
+    const short = valid.slice();
+    short[x + 2] = 11;
+    expect(() => k.compileProgram(short)).toThrow('compileProgram: op 0: denseForward: x has 11 floats, fewer than m*inp = 12');
+    const id = valid.slice();
+    id[x] = 1e6;
+    expect(() => k.compileProgram(id)).toThrow('compileProgram: op 0: denseForward: x: no live buffer with id 1000000');
+    const act = valid.slice();
+    act[slot(valid, 1, 'denseForward', 'act')] = 6;
+    expect(() => k.compileProgram(act)).toThrow('compileProgram: op 1: denseForward: act must be an integer in [0, 5], got 6');
+    const prev = valid.slice();
+    prev[slot(valid, 3, 'denseBackward', 'prevAct')] = 5; // softmax is never a previous activation
+    expect(() => k.compileProgram(prev)).toThrow('compileProgram: op 3: denseBackward: prevAct must be an integer in [0, 4], got 5');
+    const dec = valid.slice();
+    dec[slot(valid, 7, 'adamUpdate', 'decoupled')] = 2;
+    expect(() => k.compileProgram(dec)).toThrow('compileProgram: op 7: adamUpdate: decoupled must be a boolean (0 or 1 in the op record), got 2');
+    expect(() => k.compileProgram(valid)).not.toThrow();
+  });
+
+  it('the raw program: the loss op\'s row weights and delta are checked as the kernel checks them', () => {
+    const m = 4, weights = be.alloc(m);
+    weights.data.fill(2);
+    const valid = records({ ...good(), weights, delta: 0.5 });
+    const k = be.kernels;
+    const w = slot(valid, 2, 'lossDelta', 'weights'), delta = slot(valid, 2, 'lossDelta', 'delta');
+    expect(valid[w + 2]).toBe(m);
+    expect(valid[delta]).toBe(0.5);
+    const short = valid.slice();
+    short[w + 2] = 3;
+    expect(() => k.compileProgram(short)).toThrow('compileProgram: op 2: lossDelta: weights has 3 floats, fewer than m = 4');
+    const over = valid.slice();
+    over.set([valid[slot(valid, 2, 'lossDelta', 'dz')], valid[slot(valid, 2, 'lossDelta', 'dz') + 1], 4], w); // inside dz
+    expect(() => k.compileProgram(over)).toThrow('compileProgram: op 2: lossDelta: dz and weights overlap (an output must not share memory with another argument)');
+    const bad = valid.slice();
+    bad[delta] = 1e39;
+    expect(() => k.compileProgram(bad)).toThrow('compileProgram: op 2: lossDelta: delta must be a finite float32, got 1e+39');
+    const none = valid.slice();
+    none[w] = -1; // null: every row weighs 1
+    expect(() => k.compileProgram(none)).not.toThrow();
+    expect(() => k.compileProgram(valid)).not.toThrow();
+  });
+
+  it('the raw program: an output that overlaps another operand of its op is refused, as through the Backend', () => {
+    const valid = records(good());
     const d = valid.slice();
-    d.set([d[params], d[params + 1], 20], deltas0); // deltas[0] over the params
-    expect(() => be.kernels.compileStep(d)).toThrow('compileStep: params and deltas[0] overlap (a buffer the step writes must not share memory with another)');
-    const x = valid.slice();
-    x.set([valid[S + NATIVE_STEP_LAYER.at.output], valid[S + NATIVE_STEP_LAYER.at.output + 1], 12], NATIVE_STEP.at.x); // x inside layer 0's output
-    expect(() => be.kernels.compileStep(x)).toThrow(/x and outs\[0\] overlap/);
-    expect(L).toBe(2);
-    expect(() => be.kernels.compileStep(valid)).not.toThrow();
+    // op 3 (layer 1's backward): dx (deltas[0], 20 floats) over params [0, 20), which its w [15, 25) shares
+    const dx = slot(valid, 3, 'denseBackward', 'dx'), w = slot(valid, 3, 'denseBackward', 'w');
+    expect(valid[w + 1]).toBe(15);
+    d.set([d[w], 0, 20], dx);
+    expect(() => be.kernels.compileProgram(d)).toThrow('compileProgram: op 3: denseBackward: dx and w overlap (an output must not share memory with another argument)');
+    const x = slot(valid, 0, 'denseForward', 'x');
+    const y2 = valid.slice();
+    y2.set([valid[x], valid[x + 1], 12], slot(valid, 0, 'denseForward', 'y'));
+    y2[slot(valid, 0, 'denseForward', 'out')] = 3; // a 3-unit layer whose output is x itself
+    y2[slot(valid, 1, 'denseForward', 'inp')] = 3;
+    expect(() => be.kernels.compileProgram(y2)).toThrow('compileProgram: op 0: denseForward: y and x overlap (an output must not share memory with another argument)');
+    expect(() => be.kernels.compileProgram(valid)).not.toThrow();
   });
 
-  it('a step compiled from the raw descriptor whose buffer was garbage-collected throws instead of writing', async () => {
-    let raw: Float64Array | null = null;
-    const spy = Object.create(be, {
-      kernels: { value: { compileStep: (d: Float64Array) => { raw = d.slice(); return be.kernels.compileStep(d); } } },
-    }) as typeof be;
+  it('a program compiled from raw records whose buffer was garbage-collected throws instead of writing', async () => {
     const d = good();
-    spy.compileStep(d);
-    const desc = raw! as Float64Array;
-    // x (slots 6..8) replaced by a buffer nothing else references
+    const recs = records(d);
+    // layer 0's input replaced by a buffer nothing else references
     const addon = loadNativeAddon();
-    (() => { const [, id] = addon.allocBuf(12); desc.set([id, 0, 12], 6); })();
-    const step = be.kernels.compileStep(desc);
+    (() => { const [, id] = addon.allocBuf(12); recs.set([id, 0, 12], slot(recs, 0, 'denseForward', 'x')); })();
+    const step = be.kernels.compileProgram(recs);
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
     for (let i = 0; i < 4; i++) {
@@ -477,7 +546,7 @@ describe('native compileStep: bad step descriptions throw, never crash', () => {
     }
     be.kernels.args.set([0.1, 0, 0, 0, 0, 0.9, 0.999, 1e-8, 0.1, 0.001]);
     const before = Float32Array.from(d.params.data);
-    expect(() => step.run()).toThrow(/one of its buffers was freed/);
+    expect(() => step.run()).toThrow(/compiled program: one of its buffers was freed/);
     expect(d.params.data).toEqual(before);
   });
 

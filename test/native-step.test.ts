@@ -1,10 +1,13 @@
-// Compiled training steps on the native backend: one call must give exactly the bits of the same
-// kernels called one by one (forward, loss, backward, clip, backup, update), for every optimizer,
+// Compiled training steps on the native backend: one call (native/boundary/interpreter.cc) must
+// give exactly the bits of the same kernels called one by one (forward, loss, backward, clip,
+// backup, update), written out here and run by the TypeScript interpreter, for every optimizer;
 // and a bad description must be refused when compiling.
 import { describe, expect, it } from 'vitest';
 import { ACT, LOSS, OPT, type ActCode, type Buf, type LossCode, type OptCode, type StepDesc, type StepHyper } from '../src/backends/backend.js';
 import { loadNativeBackend, type NativeBackend } from '../src/backends/native.js';
 import { JsBackend } from '../src/backends/js.js';
+import { OP_SLOTS } from '../src/backends/abi.js';
+import { interpretedStep } from '../src/backends/interpreter.js';
 import { rng } from './native-helpers.js';
 
 
@@ -44,7 +47,7 @@ function clone(be: NativeBackend, d: StepDesc): StepDesc {
     backup: c(d.backup), state1: d.state1 && c(d.state1), state2: d.state2 && c(d.state2) };
 }
 
-// The facade's kernel-by-kernel step (src/model/network.ts trainStep), written out.
+// The kernel-by-kernel step (what program.ts trainProgram lists), written out by hand.
 function stepByKernels(be: NativeBackend, d: StepDesc, h: StepHyper): number {
   const L = d.dims.length - 1, P = d.params, G = d.grads;
   const W = (l: number) => P.view(d.wOffsets[l], d.dims[l] * d.dims[l + 1]), B = (l: number) => P.view(d.bOffsets[l], d.dims[l + 1]);
@@ -84,26 +87,30 @@ describe('native compiled steps', () => {
     ['mse regression', 9, [6, 12, 3], [ACT.sigmoid, ACT.linear], LOSS.mse],
     ['one layer', 7, [5, 4], [ACT.softmax], LOSS.categoricalCrossEntropy],
     ['wide (threads)', 64, [300, 200, 10], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy],
-    // 82k parameters: the update itself is split over threads (native/boundary/step.cc, n ≥ 65536)
+    // 82k parameters: the update itself is split over threads (native/boundary/interpreter.cc, n ≥ 65536)
     ['wider (threaded update)', 32, [400, 200, 10], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy],
   ];
   for (const [name, m, dims, acts, loss] of nets) {
     for (const [optName, opt] of Object.entries(OPT)) {
-      it(`${name}, ${optName}: 5 compiled steps = 5 kernel-by-kernel steps, bit for bit`, () => {
-        const a = makeNet(be, m, dims, acts, loss, opt, 11).desc, b = clone(be, a);
-        const step = be.compileStep(b);
+      it(`${name}, ${optName}: 5 compiled steps = 5 kernel-by-kernel steps = 5 interpreted steps, bit for bit`, () => {
+        const a = makeNet(be, m, dims, acts, loss, opt, 11).desc, b = clone(be, a), c = clone(be, a);
+        const step = be.compileStep(b), interpreted = interpretedStep(be, c);
         for (let t = 1; t <= 5; t++) {
           const h: StepHyper = { lr: 0.05, clipNorm: t % 2 ? 0.5 : 0, weightDecay: 0.01, mu: 0.9, nesterov: t > 2,
             beta1: 0.9, beta2: 0.999, eps: 1e-8, bc1: 1 - 0.9 ** t, bc2: 1 - 0.999 ** t };
           const la = stepByKernels(be, a, h);
           step.run(h);
+          interpreted.run(h);
           expect(step.loss[0]).toBe(la);
+          expect(interpreted.loss[0]).toBe(la);
         }
-        for (const k of ['params', 'grads', 'backup', 'x', 'y'] as const) same(a[k], b[k], k);
-        a.outs.forEach((o, l) => same(o, b.outs[l], `outs[${l}]`));
-        a.deltas.forEach((o, l) => same(o, b.deltas[l], `deltas[${l}]`));
-        if (a.state1) same(a.state1, b.state1!, 'state1');
-        if (a.state2) same(a.state2, b.state2!, 'state2');
+        for (const other of [b, c]) {
+          for (const k of ['params', 'grads', 'backup', 'x', 'y'] as const) same(a[k], other[k], k);
+          a.outs.forEach((o, l) => same(o, other.outs[l], `outs[${l}]`));
+          a.deltas.forEach((o, l) => same(o, other.deltas[l], `deltas[${l}]`));
+          if (a.state1) same(a.state1, other.state1!, 'state1');
+          if (a.state2) same(a.state2, other.state2!, 'state2');
+        }
       });
     }
   }
@@ -156,9 +163,9 @@ describe('native compiled steps', () => {
     expect(() => be.compileStep({ ...good(), m: 0 })).toThrow(/m must be an integer/);
     expect(() => be.compileStep({ ...good(), decayCount: 1e9 })).toThrow(/decayCount/);
     expect(() => be.compileStep({ ...good(), y: be.alloc(7) })).toThrow(/y has 7 floats, fewer than m\*dims\[2\] = 8/);
-    const detached = be.kernels.compileStep;
-    expect(() => detached(new Float64Array(51))).toThrow(/method of its kernel object/);
-    expect(() => be.kernels.compileStep([1, 2] as unknown as Float64Array)).toThrow(/Float64Array/);
+    const detached = be.kernels.compileProgram;
+    expect(() => detached(new Float64Array(OP_SLOTS))).toThrow(/method of its kernel object/);
+    expect(() => be.kernels.compileProgram([1, 2] as unknown as Float64Array)).toThrow(/Float64Array/);
     const s = be.compileStep(good());
     expect(() => s.run({ lr: NaN, clipNorm: 0, weightDecay: 0, mu: 0, nesterov: false, beta1: 0.9, beta2: 0.99, eps: 1e-8, bc1: 0.1, bc2: 0.01 }))
       .toThrow(/compiled step: lr must be a finite float32, got NaN/);

@@ -19,7 +19,7 @@ function expectedFiles(): string[] {
     'inline.js', 'inline.d.ts', 'cli.js']
     .flatMap((f) => (f.endsWith('.js') || f.endsWith('.cjs') ? [f, `${f}.map`] : [f])).map((f) => `dist/${f}`);
   return [
-    'package.json', 'README.md', 'binding.gyp', 'scripts/install-failed.cjs',
+    'package.json', 'README.md', 'LICENSE', 'binding.gyp', 'scripts/install-failed.cjs',
     'bench/README.md', // npm ships a README beside shipped files; this one documents `deltaprop bench`
     ...dist,
     'wasm/deltaprop-simd.wasm', 'wasm/deltaprop-relaxed.wasm',

@@ -9,7 +9,7 @@ import { runInNewContext } from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type LossCode, type OptCode, type StepDesc, type StepHyper } from '../src/backends/backend.js';
 import { JsBackend } from '../src/backends/js.js';
-import { stepFromKernels } from '../src/backends/step.js';
+import { interpretedStep } from '../src/backends/interpreter.js';
 import { loadWasmBackend, relaxedSimdSupported, simdSupported, WasmBackend } from '../src/backends/wasm.js';
 import { rng } from './rng.js';
 
@@ -330,7 +330,7 @@ describe.each(BUILDS)('wasm kernels, $name build', ({ relaxed, isa }) => {
     checkOptimizer('adamw', n, 2, adam(true));
   });
 
-  // compileStep: one call per step (assembly/step.ts), the same bits as the kernels one by one
+  // compileStep: one call per step (assembly/interpreter.ts), the same bits as the TS interpreter's kernels one by one
   const STEP_NETS: [string, number, number[], ActCode[], LossCode][] = [
     ['2-8-1 tanh/sigmoid bce', 4, [2, 8, 1], [ACT.tanh, ACT.sigmoid], LOSS.binaryCrossEntropy],
     ['12-16-9-5 relu/leaky/softmax cce', 7, [12, 16, 9, 5], [ACT.relu, ACT.leakyRelu, ACT.softmax], LOSS.categoricalCrossEntropy],
@@ -341,7 +341,7 @@ describe.each(BUILDS)('wasm kernels, $name build', ({ relaxed, isa }) => {
   it.each(STEP_NETS.flatMap(([label, m, ...net]) => STEP_OPTS.map(([name, code]) => [label, m, name, ...net, code] as const)))(
     'compiled step %s (m=%i), %s: same bits as kernel by kernel', (_label, m, _opt, dims, acts, loss, opt) => {
       const a = stepDesc(w, m, dims, acts, loss, opt, 11), b = stepDesc(w, m, dims, acts, loss, opt, 11);
-      const compiled = w.compileStep!(a), kernels = stepFromKernels(w, b);
+      const compiled = w.compileStep!(a), kernels = interpretedStep(w, b);
       for (let t = 1; t <= 5; t++) {
         // clipping on in some steps, with a norm that does clip
         const h = { ...HYPER, clipNorm: t % 2 ? 0.05 : 0, nesterov: t !== 3, bc1: 1 - 0.9 ** t, bc2: 1 - 0.999 ** t };

@@ -303,36 +303,53 @@ class Args : public ArgErrors {
   napi_value argv_[kMax];
 };
 
-// Reads arguments from the argument block: a number at slot ARG_STRIDE·p; a buffer as (id, offset,
-// length) in the BUF_SLOTS from there, id -1 for null. The JavaScript side (src/backends/native.ts) has checked the
-// types; the ranges, lengths and overlaps are checked here, with the same messages as Args.
-class FastArgs : public ArgErrors {
+// A buffer a compiled program reads or writes: each run checks that its id still names the same
+// allocation, at least `end` floats long (a program never touches freed memory).
+struct HeldBuffer { int id; const float* base; size_t end; };
+
+// Reads arguments from a block of doubles: a number at slot Stride·p; a buffer as (id, offset,
+// length) in the BUF_SLOTS from there, id -1 for null. FastArgs (Stride ARG_STRIDE) reads the
+// argument block of the *Fast entry points, whose JavaScript side (src/backends/native.ts) has
+// checked the types; RecordArgs (Stride 1, p the slot abi::op::<name> names) reads one op record of
+// a program (interpreter.cc). The ranges, lengths and overlaps are checked here, with the same
+// messages as Args.
+template <int Stride>
+class BlockArgs : public ArgErrors {
  public:
-  FastArgs(napi_env env, napi_callback_info info, const char* fn) : ArgErrors(env, fn) {
+  // the argument block of the kernel object whose function this is
+  BlockArgs(napi_env env, napi_callback_info info, const char* fn) : ArgErrors(env, fn) {
     size_t argc = 0;
     napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data_);
     const Instance* in = &static_cast<const CtxBox*>(data_)->inst;
     a_ = in->args;
     reg_ = in->reg;
   }
-  double number(size_t p, const char*) { return ok_ ? a_[abi::ARG_STRIDE * p] : 0; }
+  // one op record; every buffer it names goes to *held
+  BlockArgs(napi_env env, const char* fn, const Registry* reg, const double* rec, std::vector<HeldBuffer>* held)
+      : ArgErrors(env, fn), a_(rec), reg_(reg), held_(held) {}
+
+  double number(size_t p, const char*) { return ok_ ? a_[Stride * p] : 0; }
   float real(size_t p, const char* name) { return check_real(number(p, name), name); }
   float nonzero(size_t p, const char* name) { return check_nonzero(number(p, name), name); }
-  idx integer(size_t p, const char* name, double lo, double hi) { return check_integer(a_[abi::ARG_STRIDE * p], name, lo, hi); }
+  idx integer(size_t p, const char* name, double lo, double hi) { return check_integer(a_[Stride * p], name, lo, hi); }
   idx size(size_t p, const char* name) { return integer(p, name, 0, kMaxSize); }
   bool boolean(size_t p, const char* name) {
     double d = number(p, name);
-    if (ok_ && d != 0 && d != 1) type_error(std::string(name) + " must be a boolean (0 or 1 in the argument block), got " + js_number(d));
+    if (ok_ && d != 0 && d != 1) {
+      type_error(std::string(name) + " must be a boolean (0 or 1 in the " + (Stride == 1 ? "op record" : "argument block") +
+                 "), got " + js_number(d));
+    }
     return d == 1;
   }
   float* f32(size_t p, const char* name, idx need, const char* shape, bool nullable = false, bool output = false) {
-    const double id = a_[abi::ARG_STRIDE * p], off = a_[abi::ARG_STRIDE * p + 1], len = a_[abi::ARG_STRIDE * p + 2];
+    const double id = a_[Stride * p], off = a_[Stride * p + 1], len = a_[Stride * p + 2];
     // The common case in a few compares: a live id, an integral view inside it, long enough.
     if (ok_ && id >= 0 && id < (double)reg_->slots.size() && (double)(int64_t)id == id) {
       const Registry::Slot& s = reg_->slots[(size_t)id];
       if (s.data && off >= 0 && len >= (double)need && off + len <= (double)s.length &&
           (double)(int64_t)off == off && (double)(int64_t)len == len) {
         used(s.data + (size_t)off, need, name, output);
+        if (held_) held_->push_back({(int)id, s.data, (size_t)off + (size_t)need});
         return s.data + (size_t)off;
       }
     }
@@ -360,8 +377,11 @@ class FastArgs : public ArgErrors {
 
  private:
   const double* a_ = nullptr;
-  Registry* reg_ = nullptr;
+  const Registry* reg_ = nullptr;
+  std::vector<HeldBuffer>* held_ = nullptr;
 };
+using FastArgs = BlockArgs<abi::ARG_STRIDE>;
+using RecordArgs = BlockArgs<1>;
 
 }  // namespace boundary
 }  // namespace deltaprop

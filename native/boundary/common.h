@@ -48,8 +48,8 @@ struct EntryPoint {
 // entries.cc: the functions of a kernel object (the kernels, their *Fast twins, the helpers)
 extern const EntryPoint kKernelEntries[];
 extern const size_t kKernelEntryCount;
-// step.cc: compileStep(desc), a method of the kernel object
-napi_value CompileStep(napi_env env, napi_callback_info info);
+// interpreter.cc: compileProgram(records), a method of the kernel object
+napi_value CompileProgram(napi_env env, napi_callback_info info);
 // registry.cc: the module's allocation functions
 napi_value Alloc(napi_env env, napi_callback_info info);
 napi_value AllocBuf(napi_env env, napi_callback_info info);

@@ -259,7 +259,7 @@ const EntryPoint kKernelEntries[] = {{"gemm", Gemm<Args>}, {"denseForward", Dens
     {"denseBackwardFast", DenseBackward<FastArgs>}, {"lossDeltaFast", LossDelta<FastArgs>},
     {"sumSquaresFast", SumSquares<FastArgs>}, {"sgdStepFast", SgdStep<FastArgs>},
     {"momentumStepFast", MomentumStep<FastArgs>}, {"adamStepFast", AdamStep<FastArgs>},
-    {"compileStep", CompileStep},
+    {"compileProgram", CompileProgram},
     {"gatherRows", GatherRows},
     {"vexp", VExp}, {"vact", VAct}, {"setThreads", SetThreads}, {"getThreads", GetThreads}};
 const size_t kKernelEntryCount = sizeof kKernelEntries / sizeof kKernelEntries[0];

@@ -26,12 +26,13 @@ const CODES: [string, string, Record<string, number>][] = [
   ['Act', 'ACT', abi.ACT],
   ['Loss', 'LOSS', abi.LOSS],
   ['Opt', 'OPT', abi.OPT],
+  ['OpCode', 'OP', Object.fromEntries(Object.entries(abi.OPS).map(([k, o]) => [k, o.code]))],
 ];
 
 const INTS: [string, number][] = [
-  ['ACT_MAX', abi.ACT_MAX], ['PREV_ACT_MAX', abi.PREV_ACT_MAX], ['LOSS_MAX', abi.LOSS_MAX], ['OPT_MAX', abi.OPT_MAX],
+  ['ACT_MAX', abi.ACT_MAX], ['PREV_ACT_MAX', abi.PREV_ACT_MAX], ['LOSS_MAX', abi.LOSS_MAX], ['OPT_MAX', abi.OPT_MAX], ['OP_MAX', abi.OP_MAX],
   ['MAX_THREADS', abi.MAX_THREADS], ['BUF_SLOTS', abi.BUF_SLOTS], ['ARG_STRIDE', abi.ARG_STRIDE],
-  ['ARG_SLOTS', abi.ARG_SLOTS], ['HYPER_INPUTS', abi.HYPER_INPUTS],
+  ['ARG_SLOTS', abi.ARG_SLOTS], ['HYPER_INPUTS', abi.HYPER_INPUTS], ['OP_SLOTS', abi.OP_SLOTS],
 ];
 const REALS: [string, number][] = [
   ['MAX_SIZE', abi.MAX_SIZE], ['F32_OVERFLOW', abi.F32_OVERFLOW], ['F32_HALF_MIN', abi.F32_HALF_MIN],
@@ -46,7 +47,8 @@ export function renderNativeHeader(): string {
   for (const [type, prefix, map] of CODES) {
     out.push(`enum ${type} : int { ${codes(prefix, map).map(([k, v]) => `${k} = ${v}`).join(', ')} };`);
   }
-  out.push(`constexpr float EPS_PROB = ${num(abi.EPS_PROB)}f;`, '', 'namespace abi {', '');
+  out.push(`constexpr float EPS_PROB = ${num(abi.EPS_PROB)}f;`, `constexpr float F32_MIN_NORMAL = ${num(abi.F32_MIN_NORMAL)}f;`, '',
+    'namespace abi {', '');
   for (const [k, v] of INTS) out.push(`constexpr int ${k} = ${v};`);
   for (const [k, v] of REALS) out.push(`constexpr double ${k} = ${f64(v)};`);
   const layoutOut = (comment: string, prefix: string, l: Layout<string>): void => {
@@ -54,10 +56,19 @@ export function renderNativeHeader(): string {
     for (const [k, v] of fields(prefix, l)) out.push(`constexpr int ${k} = ${v};`);
     out.push(`constexpr int ${prefix}_SIZE = ${l.size};`);
   };
-  layoutOut('A compiled step\'s hyper-parameter slots in the argument block, then its loss.', 'HYPER', abi.HYPER);
+  layoutOut('A program\'s hyper-parameter slots in the argument block, then its loss.', 'HYPER', abi.HYPER);
   out.push(`constexpr const char* HYPER_NAMES[HYPER_INPUTS] = {${Object.keys(abi.HYPER.at).slice(0, abi.HYPER_INPUTS).map((k) => `"${k}"`).join(', ')}};`);
-  layoutOut('The compiled step descriptor (a Float64Array): header slots; buffers take BUF_SLOTS.', 'STEP', abi.NATIVE_STEP);
-  layoutOut('Then per layer, STEP_LAYER_SIZE slots from STEP_SIZE + l * STEP_LAYER_SIZE.', 'STEP_LAYER', abi.NATIVE_STEP_LAYER);
+  const ops = Object.entries(abi.OPS).sort(([, a], [, b]) => a.code - b.code);
+  out.push('', '// Per op code (index 0 is no op): its name, whether it reads HYPER, whether it is elementwise over [0, n).');
+  out.push(`constexpr const char* OP_NAMES[OP_MAX + 1] = {"", ${ops.map(([k]) => `"${k}"`).join(', ')}};`);
+  out.push(`constexpr bool OP_READS_HYPER[OP_MAX + 1] = {false, ${ops.map(([, o]) => String(o.hyper.length > 0)).join(', ')}};`);
+  out.push(`constexpr bool OP_ELEMENTWISE[OP_MAX + 1] = {false, ${ops.map(([, o]) => String(o.elementwise === true)).join(', ')}};`);
+  out.push('', '// Each op\'s operand slots in its record (OP_SLOTS doubles; slot 0 is the op code).');
+  out.push('namespace op {');
+  for (const name of Object.keys(abi.OPS) as abi.OpName[]) {
+    out.push(`struct ${name} { enum : int { ${Object.entries(abi.opSlots(name)).map(([k, v]) => `${k} = ${v}`).join(', ')} }; };`);
+  }
+  out.push('}  // namespace op');
   out.push('', '// Argument positions of each kernel entry point (the *Fast ones read position p at slot ARG_STRIDE * p).');
   out.push('namespace arg {');
   for (const [fn, args] of Object.entries(abi.KERNELS)) {
@@ -72,7 +83,7 @@ export function renderAssembly(): string {
   for (const [, prefix, map] of CODES) {
     for (const [k, v] of codes(prefix, map)) out.push(`export const ${k}: i32 = ${v};`);
   }
-  out.push(`export const EPS_PROB: f64 = ${num(abi.EPS_PROB)};`);
+  out.push(`export const EPS_PROB: f64 = ${num(abi.EPS_PROB)};`, `export const F32_MIN_NORMAL: f32 = ${num(abi.F32_MIN_NORMAL)};`);
   // only what the module reads: the argument block and the thread limit are the addon's
   out.push(`export const HYPER_INPUTS: i32 = ${abi.HYPER_INPUTS};`);
   for (const [k, v] of REALS.filter(([k]) => k.startsWith('F32_'))) out.push(`export const ${k}: f64 = ${f64(v)};`);
@@ -81,9 +92,29 @@ export function renderAssembly(): string {
     for (const [k, v] of fields(prefix, l, unit)) out.push(`export const ${k}: usize = ${v};`);
     if (sizeName) out.push(`export const ${sizeName}: usize = ${l.size * unit};`);
   };
-  layoutOut('A compiled step\'s hyper-parameter block: f64 at these byte offsets, then its loss.', 'H', abi.HYPER, 8, null);
-  layoutOut('The compiled step descriptor header: u32 / i32 words at these byte offsets.', 'D', abi.WASM_STEP, 4, 'D_HEADER');
-  layoutOut('Then per layer, LAYER_BYTES from D_HEADER on.', 'R', abi.WASM_STEP_LAYER, 4, 'LAYER_BYTES');
+  layoutOut('A program\'s hyper-parameter block: f64 at these byte offsets, then its loss.', 'H', abi.HYPER, 8, null);
+  out.push('', '// A program: op records of OP_SLOTS f64 after the hyper-parameter block, resolved in place');
+  out.push('// once into words (OP_WORDS_BYTES per op, slot k at byte 4k: an i32, an f32, or a buffer\'s byte');
+  out.push('// address in its first slot), kind of each slot per op code in OP_SLOT_KINDS (SLOT_*).');
+  out.push(`export const PROGRAM_HYPER_BYTES: usize = ${abi.PROGRAM_HYPER_BYTES};`);
+  out.push(`export const OP_SLOTS: i32 = ${abi.OP_SLOTS};`);
+  out.push(`export const OP_BYTES: usize = ${abi.OP_SLOTS * 8};`);
+  out.push(`export const OP_WORDS_BYTES: usize = ${abi.OP_SLOTS * 4};`);
+  out.push('export const SLOT_INT: u8 = 0;', 'export const SLOT_REAL: u8 = 1;', 'export const SLOT_BUFFER: u8 = 2;', 'export const SLOT_UNUSED: u8 = 3;');
+  const kinds: number[] = new Array<number>((abi.OP_MAX + 1) * abi.OP_SLOTS).fill(3);
+  for (const [name, o] of Object.entries(abi.OPS)) {
+    const slots = abi.opSlots(name as abi.OpName), base = o.code * abi.OP_SLOTS;
+    kinds[base] = 0;
+    for (const a of o.operands as readonly abi.ArgContract[]) {
+      const at = base + slots[a.name];
+      kinds[at] = a.kind === 'buffer' || a.kind === 'buffer?' ? 2 : a.kind === 'float32' || a.kind === 'nonzero' ? 1 : 0;
+    }
+  }
+  out.push(`export const OP_SLOT_KINDS: usize = memory.data<u8>([${kinds.join(', ')}]);`);
+  for (const name of Object.keys(abi.OPS) as abi.OpName[]) {
+    out.push('', `// ${name}: its operands' byte offsets in the resolved record`);
+    for (const [k, v] of Object.entries(abi.opSlots(name))) out.push(`export const ${snake(name)}_${snake(k)}: usize = ${v * 4};`);
+  }
   out.push('');
   return out.join('\n');
 }

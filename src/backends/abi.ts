@@ -29,6 +29,12 @@ if (ACT.softmax !== ACT_MAX) throw new Error('abi: softmax must be the last acti
 /** Probabilities are clamped to [EPS_PROB, 1 - EPS_PROB] inside log() (as Keras does). */
 export const EPS_PROB = 1e-7;
 
+/**
+ * The smallest normal float32 (2^-126). Optimizer state below it is stored as 0: a subnormal moment
+ * makes every multiply of it take a microcode assist on x86, and changes no parameter.
+ */
+export const F32_MIN_NORMAL = 1.1754943508222875e-38;
+
 /** The largest size argument: sizes are int32 on the JavaScript side. */
 export const MAX_SIZE = 2147483647;
 /** The smallest magnitude that rounds to infinity in float32 (2^128 − 2^103): finite below it. */
@@ -135,9 +141,10 @@ if (Math.max(...Object.values(KERNELS).map((k) => k.length)) * ARG_STRIDE > ARG_
 }
 
 /**
- * A compiled step's hyper-parameters, f64 slots of the native argument block and of the wasm
- * descriptor's hyper-parameter block, then the slot where the run leaves its summed loss (a
- * returned double would be a new heap number each step). nesterov is 0 or 1.
+ * A program's hyper-parameters (the numbers that change from run to run), f64 slots of the native
+ * argument block and of the wasm program's hyper-parameter block, then the slot where the run
+ * leaves its summed loss (a returned double would be a new heap number each step). nesterov is 0
+ * or 1.
  */
 export const HYPER = layout([
   ['lr', 1], ['clipNorm', 1], ['weightDecay', 1], ['mu', 1], ['nesterov', 1], ['beta1', 1], ['beta2', 1],
@@ -147,36 +154,89 @@ export const HYPER = layout([
 export const HYPER_INPUTS = HYPER.at.loss;
 export type HyperName = Exclude<keyof typeof HYPER.at, 'loss'>;
 
-// ---- native compiled step: the Float64Array desc read by compileStep ------------------------------
+// ---- programs: a training step or a forward pass as a list of ops --------------------------------
+//
+// TypeScript builds a program once per (network, batch size) (src/backends/program.ts) and each
+// backend runs it with one interpreter: src/backends/interpreter.ts (kernel by kernel, through the
+// Backend), native/boundary/interpreter.cc (the addon, one call), assembly/interpreter.ts (the
+// module, one call). An op is one kernel call. Its operands are listed here in record order, with
+// the kernel contract's kinds (buffers, sizes, codes, constants), and any hyper-parameters it reads
+// from the HYPER block on each run.
+//
+// To add an op: (1) its kernel on every backend (js.ts, native/, assembly/); (2) an entry below
+// with the next code; (3) `npm run gen`; (4) one case in each of the three interpreters, and in
+// the native interpreter's compile-time check (the same reader as the kernel's entry point);
+// (5) its builder in program.ts. The record layout, the generated slot names and the TypeScript
+// checks follow from the entry.
 
-/** Header: numbers, then buffers (BUF_SLOTS each); the layer records follow at NATIVE_STEP.size. */
-export const NATIVE_STEP = layout([
-  ['m', 1], ['layers', 1], ['loss', 1], ['optimizer', 1], ['n', 1], ['decayCount', 1],
-  ['x', BUF_SLOTS], ['y', BUF_SLOTS], ['params', BUF_SLOTS], ['grads', BUF_SLOTS], ['backup', BUF_SLOTS],
-  ['state1', BUF_SLOTS], ['state2', BUF_SLOTS],
-  // the loss's parameter (huber's delta) and the per-row weights of the staged batch (id -1: none)
-  ['delta', 1], ['weights', BUF_SLOTS],
-]);
-/** Per layer: sizes, activation, slope, its W and b offsets in params, its output and delta buffers. */
-export const NATIVE_STEP_LAYER = layout([
-  ['inp', 1], ['out', 1], ['act', 1], ['alpha', 1], ['wOffset', 1], ['bOffset', 1],
-  ['output', BUF_SLOTS], ['delta', BUF_SLOTS],
-]);
+/** A program op: its code, the kernel it calls, its operands in record order, the hyper-parameters it reads. */
+export interface OpContract {
+  readonly code: number;
+  readonly kernel: string;
+  readonly operands: readonly ArgContract[];
+  readonly hyper: readonly HyperName[];
+  /** Elementwise over [0, n): the native interpreter may split a run of such ops into ranges over threads. */
+  readonly elementwise?: boolean;
+}
 
-// ---- wasm compiled step: one allocation in linear memory ----------------------------------------
+const op = (code: number, kernel: string, operands: readonly ArgContract[], hyper: readonly HyperName[] = [],
+  elementwise = false): OpContract => ({ code, kernel, operands, hyper, elementwise });
 
-/** Bytes of the hyper-parameter block (HYPER as f64) at the start of a step's allocation. */
-export const WASM_STEP_HYPER_BYTES = 128;
-/** Header: u32 / i32 words (addresses are byte addresses); the layer records follow at its size. */
-export const WASM_STEP = layout([
-  ['m', 1], ['layers', 1], ['loss', 1], ['optimizer', 1], ['n', 1], ['decayCount', 1], ['x', 1], ['y', 1],
-  ['params', 1], ['grads', 1], ['backup', 1], ['backupBytes', 1], ['state1', 1], ['state2', 1], ['hyper', 1],
-  // huber's delta (f32) and the address of the per-row weights (0: none)
-  ['delta', 1], ['weights', 1],
-], 20);
-/** Per layer: sizes, activation, slope (f32), byte addresses of W, b, dW, db, its output and delta. */
-export const WASM_STEP_LAYER = layout([
-  ['inp', 1], ['out', 1], ['act', 1], ['alpha', 1], ['w', 1], ['b', 1], ['dw', 1], ['db', 1], ['a', 1], ['delta', 1],
-], 12);
+/**
+ * The op table. Codes start at 1 (a zeroed record is no op). Semantics beyond the kernel's:
+ * - lossDelta leaves the summed loss in HYPER's loss slot; a loss that is not finite ends the
+ *   program there (the step updates nothing);
+ * - clipNorm sets the run's gradScale (1 when HYPER.clipNorm <= 0 or the norm of g is at most
+ *   clipNorm, else clipNorm / ‖g‖) for the update ops after it; gradScale starts each run at 1;
+ * - the update ops take lr, weightDecay and their optimizer's numbers from HYPER and gradScale
+ *   from the last clipNorm.
+ */
+export const OPS = {
+  denseForward: op(1, 'denseForward', KERNELS.denseForward),
+  lossDelta: op(2, 'lossDelta', KERNELS.lossDelta),
+  denseBackward: op(3, 'denseBackward', KERNELS.denseBackward),
+  clipNorm: op(4, 'sumSquares', KERNELS.sumSquares, ['clipNorm']),
+  copy: op(5, 'copy', [buf('dst', ['n'], true), buf('src', ['n']), arg('n', 'size')], [], true),
+  sgdUpdate: op(6, 'sgdStep', [buf('p', ['n'], true), buf('g', ['n']), arg('n', 'size'), arg('decayCount', 'decayCount')],
+    ['lr', 'weightDecay'], true),
+  momentumUpdate: op(7, 'momentumStep', [buf('p', ['n'], true), buf('g', ['n']), buf('v', ['n'], true), arg('n', 'size'),
+    arg('decayCount', 'decayCount')], ['lr', 'weightDecay', 'mu', 'nesterov'], true),
+  adamUpdate: op(8, 'adamStep', [buf('p', ['n'], true), buf('g', ['n']), buf('m', ['n'], true), buf('v', ['n'], true),
+    arg('n', 'size'), arg('decoupled', 'bool'), arg('decayCount', 'decayCount')],
+  ['lr', 'weightDecay', 'beta1', 'beta2', 'eps', 'bc1', 'bc2'], true),
+} as const satisfies Record<string, OpContract>;
+export type OpName = keyof typeof OPS;
+export const OP_MAX = Math.max(...Object.values(OPS).map((o) => o.code));
 
-if (HYPER.size * 8 > WASM_STEP_HYPER_BYTES) throw new Error('abi: the hyper-parameter block does not fit');
+/** Each operand's first slot in an op record (slot 0 is the op code): buffers take BUF_SLOTS, numbers 1. */
+export function opSlots(name: OpName): Readonly<Record<string, number>> {
+  const out: Record<string, number> = {};
+  let at = 1;
+  for (const a of OPS[name].operands as readonly ArgContract[]) {
+    out[a.name] = at;
+    at += a.kind === 'buffer' || a.kind === 'buffer?' ? BUF_SLOTS : 1;
+  }
+  return Object.freeze(out);
+}
+const recordUsed = (name: OpName): number => {
+  const s = opSlots(name), last = (OPS[name].operands as readonly ArgContract[]).at(-1)!;
+  return s[last.name] + (last.kind === 'buffer' || last.kind === 'buffer?' ? BUF_SLOTS : 1);
+};
+
+/**
+ * One op record: f64 slots, the op code then its operands (a buffer as id, offset and length in
+ * floats, id -1 for null: on native the registry id and the view's offset in its allocation, on
+ * wasm id 0 and the float index in linear memory). The same layout on both backends; a program is
+ * OP_SLOTS · ops doubles.
+ */
+export const OP_SLOTS = Math.max(...(Object.keys(OPS) as OpName[]).map(recordUsed));
+{
+  const codes = Object.values(OPS).map((o) => o.code);
+  if (new Set(codes).size !== codes.length || codes.some((c, i) => c !== i + 1)) {
+    throw new Error('abi: op codes must be 1, 2, 3, … in table order');
+  }
+}
+
+/** Bytes of the hyper-parameter block (HYPER as f64) before a wasm program's records. */
+export const PROGRAM_HYPER_BYTES = 128;
+if (HYPER.size * 8 > PROGRAM_HYPER_BYTES) throw new Error('abi: the hyper-parameter block does not fit');

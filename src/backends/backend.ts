@@ -11,6 +11,7 @@
 //   trusts its arguments: shapes are checked once, in the facade and at the native/wasm boundary.
 
 import type { ActCode, LossCode, OptCode } from './abi.js';
+import type { Program } from './program.js';
 
 // The codes live with the rest of the cross-language contract (abi.ts); re-exported for importers.
 export { ACT, EPS_PROB, LOSS, OPT, type ActCode, type ActivationName, type LossCode, type LossName, type OptCode } from './abi.js';
@@ -176,15 +177,14 @@ export interface StepHyper {
   bc2: number;
 }
 
-export interface CompiledStep {
-  /**
-   * Exactly the kernel sequence of one step: denseForward per layer; lossDelta; if the loss is
-   * finite: denseBackward per layer (scale 1/m), the clip scale (sumSquares of the n grads when
-   * clipNorm > 0: gradScale = clipNorm/‖g‖ if ‖g‖ > clipNorm, else 1), backup ← params, and the
-   * optimizer update. Leaves the summed loss in `loss[0]` (not finite: nothing after lossDelta
-   * ran).
-   */
-  run(h: StepHyper): void;
+/**
+ * A program (program.ts) compiled by a backend into one call. `run` executes every op in order, as
+ * interpreter.ts does kernel by kernel, with the same bits; a lossDelta op leaves the summed loss
+ * in `loss[0]` and, when it is not finite, ends the run.
+ */
+export interface CompiledProgram {
+  /** `h`: the hyper-parameters the program's update ops read; a program without such ops ignores it. */
+  run(h: StepHyper | null): void;
   /**
    * The summed loss of the last run. An array, not a return value: a returned number is a new
    * heap number each step wherever V8 does not inline the call.
@@ -193,10 +193,24 @@ export interface CompiledStep {
 }
 
 /**
+ * A compiled training step (program.ts trainProgram): denseForward per layer; lossDelta; if the
+ * loss is finite: denseBackward per layer (scale 1/m), the clip scale (sumSquares of the n grads
+ * when clipNorm > 0: gradScale = clipNorm/‖g‖ if ‖g‖ > clipNorm, else 1), backup ← params, and the
+ * optimizer update. Leaves the summed loss in `loss[0]` (not finite: nothing after lossDelta ran).
+ */
+export interface CompiledStep extends CompiledProgram {
+  run(h: StepHyper): void;
+}
+
+/**
  * Optional capability: backends whose per-call cost is large next to a tiny net's work (an N-API
- * or wasm boundary crossing per kernel) compile the whole step into one call. Results must be
- * bitwise the same as the kernel-by-kernel sequence on the same backend.
+ * or wasm boundary crossing per kernel) run a whole program in one call, with their own
+ * interpreter (native/boundary/interpreter.cc, assembly/interpreter.ts). Results must be bitwise
+ * the same as interpreter.ts running the same program kernel by kernel on the same backend.
  */
 export interface StepCompiler {
+  /** Checks every op against its contract once (contract.ts checkProgram); each run only that its buffers live. */
+  compileProgram(program: Program): CompiledProgram;
+  /** The training program of a step description (checked as contract.ts checkStep says), compiled. */
   compileStep(desc: StepDesc): CompiledStep;
 }

@@ -13,7 +13,8 @@
 //   4. overlaps: each output, in positional order, against every other buffer in positional order.
 // Type errors are TypeErrors, everything else RangeErrors; messages start with the kernel's name.
 import { type Buf, type StepDesc, type StepHyper } from './backend.js';
-import { ACT, ACT_MAX, F32_HALF_MIN, F32_OVERFLOW, KERNELS, LOSS_MAX, MAX_SIZE, OPT, OPT_MAX, PREV_ACT_MAX, HYPER, type HyperName, type ArgContract, type ArgKind } from './abi.js';
+import { ACT, ACT_MAX, F32_HALF_MIN, F32_OVERFLOW, KERNELS, LOSS_MAX, MAX_SIZE, OPS, OPT, OPT_MAX, PREV_ACT_MAX, HYPER, type HyperName, type ArgContract, type ArgKind, type OpName } from './abi.js';
+import type { Program } from './program.js';
 
 export { KERNELS, type ArgContract, type ArgKind } from './abi.js';
 
@@ -350,6 +351,37 @@ export function checkStep(space: BufferSpace, d: StepDesc): StepBuffer[] {
     }
   }
   return used;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Programs (program.ts): each op is held to its kernel's contract once, when compiling.
+
+const RESOLVED_OPS = Object.fromEntries(
+  (Object.keys(OPS) as OpName[]).map((name) => [name, resolve(name, OPS[name].operands)]),
+) as Record<OpName, Resolved>;
+
+/**
+ * Checks every op of a program against its contract (abi.ts OPS: the kernel's, in record order).
+ * Messages start with "compileProgram: op i: " and then the kernel contract's words.
+ */
+export function checkProgram(space: BufferSpace, program: Program): void {
+  if (!Array.isArray(program) || program.length === 0) {
+    throw new TypeError(`compileProgram: the program must be a non-empty array of ops, got ${Array.isArray(program) ? 'an empty array' : describe(program)}`);
+  }
+  program.forEach((o: unknown, i) => {
+    const name = (o as { op?: unknown } | null)?.op;
+    if (typeof name !== 'string' || !Object.hasOwn(OPS, name)) {
+      throw new RangeError(`compileProgram: op ${i}: unknown op ${typeof name === 'string' ? `'${name}'` : describe(name)} (known: ${Object.keys(OPS).join(', ')})`);
+    }
+    const k = RESOLVED_OPS[name as OpName];
+    const v = k.args.map((a) => (o as Record<string, unknown>)[a.name]);
+    try {
+      checkKernel(space, k, ...v);
+    } catch (e) {
+      const E = e instanceof TypeError ? TypeError : RangeError;
+      throw new E(`compileProgram: op ${i}: ${(e as Error).message}`);
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

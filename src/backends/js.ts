@@ -2,6 +2,7 @@
 // tested against it. Products are accumulated in float64 and stored as float32, so that it is a
 // good oracle for the float32 SIMD kernels. Every call is checked against the kernel contract
 // (contract.ts) first, as on the other backends, with the same errors.
+import { F32_MIN_NORMAL } from './abi.js';
 import { ACT, EPS_PROB, LOSS, type ActCode, type Backend, type Buf, type LossCode } from './backend.js';
 import { FAST, RESOLVED, checkKernel, isBufLike, type BufferSpace } from './contract.js';
 
@@ -197,6 +198,7 @@ export class JsBackend implements Backend {
     for (let i = 0; i < n; i++) {
       const gi = gradScale * G[i] + (i < decayCount ? weightDecay * P[i] : 0);
       V[i] = mu * V[i] + gi;
+      if (Math.abs(V[i]) < F32_MIN_NORMAL) V[i] = 0;
       P[i] -= lr * (nesterov ? gi + mu * V[i] : V[i]);
     }
   }
@@ -212,6 +214,8 @@ export class JsBackend implements Backend {
       const gi = gradScale * G[i] + (!decoupled && decays ? weightDecay * P[i] : 0);
       M[i] = beta1 * M[i] + (1 - beta1) * gi;
       V[i] = beta2 * V[i] + (1 - beta2) * gi * gi;
+      if (Math.abs(M[i]) < F32_MIN_NORMAL) M[i] = 0;
+      if (Math.abs(V[i]) < F32_MIN_NORMAL) V[i] = 0;
       P[i] -= (lr * (M[i] / bc1)) / (Math.sqrt(V[i] / bc2) + eps);
     }
   }

@@ -6,9 +6,10 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installAdvice } from './install-advice.js';
-import { type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from './backend.js';
-import { HYPER, MAX_THREADS, NATIVE_STEP, NATIVE_STEP_LAYER, argSlots } from './abi.js';
-import { FAST_TYPES, RESOLVED, checkHyper, checkStep, checkTypes, describe, hyperTypesOk, isBufLike, type BufferSpace } from './contract.js';
+import { type ActCode, type Backend, type Buf, type CompiledProgram, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from './backend.js';
+import { HYPER, MAX_THREADS, OPT, argSlots } from './abi.js';
+import { FAST_TYPES, RESOLVED, checkHyper, checkProgram, checkStep, checkTypes, describe, hyperTypesOk, isBufLike, type BufferSpace } from './contract.js';
+import { HYPER_ADAM, HYPER_NONE, encodeProgram, hyperUse, trainProgram, type Program } from './program.js';
 
 const K = RESOLVED;
 
@@ -57,10 +58,11 @@ export interface NativeKernels {
   gatherRows(dst: Float32Array, src: Float32Array, order: Uint32Array | null, start: number, count: number,
     cols: number): void;
   /**
-   * Checks and resolves a whole training step once (see NativeBackend.compileStep). run() leaves
-   * the summed loss in args[HYPER.at.loss] (a returned double would be a new heap number every step).
+   * Checks and resolves a program's op records once (abi.ts OP_SLOTS doubles each; see
+   * NativeBackend.compileProgram). run() reads the hyper-parameters from `args` and leaves the
+   * summed loss in args[HYPER.at.loss] (a returned double would be a new heap number every step).
    */
-  compileStep(desc: Float64Array): { run(): void };
+  compileProgram(records: Float64Array): { run(): void };
 }
 
 /** The addon module itself. */
@@ -193,7 +195,7 @@ const KERNEL_SPACE: BufferSpace = {
   start: (b) => b.data.byteOffset / 4,
 };
 
-/** A compiled step names its buffers by id: only this addon's. */
+/** A compiled program names its buffers by id: only this addon's. */
 const STEP_SPACE: BufferSpace = {
   accepts: (b) => b instanceof NativeBuf,
   length: (b) => b.length,
@@ -201,12 +203,12 @@ const STEP_SPACE: BufferSpace = {
   start: (b) => (b as NativeBuf).offset,
 };
 
-/** A compiled step: hyperparameters go through the argument block, then one native call. */
+/** A compiled training program: hyperparameters go through the argument block, then one native call. */
 export class NativeCompiledStep implements CompiledStep {
   readonly loss = new Float64Array(1);
 
-  /** `bufs` keeps the step's buffers reachable, and so allocated, as long as the step. */
-  constructor(private readonly A: Float64Array, private readonly native: () => void, readonly bufs: Buf[],
+  /** `program` keeps the step's buffers reachable, and so allocated, as long as the step. */
+  constructor(private readonly A: Float64Array, private readonly native: () => void, readonly program: Program,
     private readonly optimizer: number) {}
 
   /** The last hyper-parameter object whose fields were all of the right type. */
@@ -231,6 +233,31 @@ export class NativeCompiledStep implements CompiledStep {
     this.loss[0] = A[H.loss];
   }
 }
+
+/** A compiled program that reads no hyper-parameters (a forward pass, the gradients): one native call. */
+class NativeCompiledForward implements CompiledProgram {
+  readonly loss = new Float64Array(1);
+
+  /** `program` keeps its buffers reachable, and so allocated, as long as it. */
+  constructor(private readonly A: Float64Array, private readonly native: () => void, readonly program: Program,
+    private readonly hasLoss: boolean) {}
+
+  run(_h: StepHyper | null = null): void {
+    this.native();
+    // without a lossDelta op (a forward pass), `loss` is left as it was
+    if (this.hasLoss) this.loss[0] = this.A[H.loss];
+  }
+}
+
+const putNative = (rec: Float64Array, at: number, b: Buf | null): void => {
+  if (b === null) {
+    rec[at] = -1;
+  } else {
+    rec[at] = (b as NativeBuf).id;
+    rec[at + 1] = (b as NativeBuf).offset;
+    rec[at + 2] = b.length;
+  }
+};
 
 function envVar(name: string): string | undefined {
   const v = process.env[name];
@@ -418,32 +445,25 @@ export class NativeBackend implements Backend {
   }
 
   /**
-   * The whole step (forward, loss, backward, clip, backup, update) as one native call: the same
-   * kernels in the same order as calling them one by one, so the same bits. Checked once here;
-   * each run checks only that its buffers are still alive. Bufs must come from this backend.
+   * A program (program.ts) as one native call (native/boundary/interpreter.cc): the same kernels in
+   * the same order as interpreter.ts calling them one by one, so the same bits. Checked once here
+   * (contract.ts) and again in C++; each run checks only that its buffers are still alive. Bufs
+   * must come from this backend.
    */
+  compileProgram(program: Program): CompiledProgram {
+    checkProgram(STEP_SPACE, program);
+    const run = this.kernels.compileProgram(encodeProgram(program, putNative)).run;
+    const use = hyperUse(program);
+    if (use === HYPER_NONE) return new NativeCompiledForward(this.A, run, program, program.some((o) => o.op === 'lossDelta'));
+    // the optimizer only picks which of checkHyper's rules apply (bc1, bc2 nonzero for Adam)
+    return new NativeCompiledStep(this.A, run, program, use === HYPER_ADAM ? OPT.adam : OPT.sgd);
+  }
+
+  /** The whole step (forward, loss, backward, clip, backup, update) as one native call. */
   compileStep(desc: StepDesc): NativeCompiledStep {
-    // the contract (the same checks and words as the wasm backend's); C++ checks the descriptor again
-    const all = checkStep(STEP_SPACE, desc).map((u) => u.buf);
-    const L = desc.dims.length - 1;
-    const S = NATIVE_STEP.at, R = NATIVE_STEP_LAYER.at;
-    const d = new Float64Array(NATIVE_STEP.size + L * NATIVE_STEP_LAYER.size);
-    d[S.m] = desc.m; d[S.layers] = L; d[S.loss] = desc.loss; d[S.optimizer] = desc.optimizer; d[S.n] = desc.n;
-    d[S.decayCount] = desc.decayCount; d[S.delta] = desc.delta ?? 1;
-    const put = (at: number, b: Buf | null) => {
-      if (b === null) d.set([-1, 0, 0], at);
-      else d.set([(b as NativeBuf).id, (b as NativeBuf).offset, b.length], at);
-    };
-    put(S.x, desc.x); put(S.y, desc.y); put(S.params, desc.params); put(S.grads, desc.grads);
-    put(S.backup, desc.backup); put(S.state1, desc.state1); put(S.state2, desc.state2); put(S.weights, desc.weights ?? null);
-    for (let l = 0; l < L; l++) {
-      const at = NATIVE_STEP.size + l * NATIVE_STEP_LAYER.size;
-      d[at + R.inp] = desc.dims[l]; d[at + R.out] = desc.dims[l + 1]; d[at + R.act] = desc.acts[l];
-      d[at + R.alpha] = desc.alphas[l]; d[at + R.wOffset] = desc.wOffsets[l]; d[at + R.bOffset] = desc.bOffsets[l];
-      put(at + R.output, desc.outs[l]);
-      put(at + R.delta, desc.deltas[l]);
-    }
-    return new NativeCompiledStep(this.A, this.kernels.compileStep(d).run, all, desc.optimizer);
+    // the contract (the same checks and words as the wasm backend's); C++ checks the program again
+    checkStep(STEP_SPACE, desc);
+    return this.compileProgram(trainProgram(desc)) as NativeCompiledStep;
   }
 }
 

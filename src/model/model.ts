@@ -55,8 +55,9 @@ export class Model implements FitControl {
   }
 
   /**
-   * Run each training step as one backend call where the backend can (native, wasm): the same
-   * kernels in the same order, so the same bits; false calls them one by one from here.
+   * Run each training step and each forward pass (predict, evaluate) as one backend call where
+   * the backend can (native, wasm): the same program of kernels in the same order, so the same
+   * bits; false runs the program kernel by kernel (src/backends/interpreter.ts).
    */
   get fusedSteps(): boolean {
     return this.net.fusedSteps;
@@ -123,9 +124,7 @@ export class Model implements FitControl {
     const W = rowWeights(this.spec, net.outputs, Y, checkSampleWeight(weights.sampleWeight, X.shape[0]), weights.classWeight);
     const p = net.plan(X.shape[0]);
     net.stage(p, X, Y, 0, undefined, W);
-    net.forward(p);
-    const loss = net.lossDelta(p) / p.m;
-    net.backward(p);
+    const loss = net.gradients(p) / p.m;
     return { loss, grads: this.grads.data.slice() };
   }
 

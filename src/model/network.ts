@@ -1,8 +1,11 @@
 // The network a Model trains: its arenas (params, grads, optimizer state, the backup), the
-// buffers for each batch size (plans), batch staging, and one training step, forward pass and
-// update, run kernel by kernel from here or compiled into one backend call. Model (model.ts) is
-// the public face; fit.ts drives the epochs.
-import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type StepHyper } from '../backends/backend.js';
+// buffers for each batch size (plans), batch staging, and the programs of each plan (a training
+// step, a forward pass: src/backends/program.ts builds them), run in one backend call where the
+// backend compiles programs, else op by op (src/backends/interpreter.ts). Model (model.ts) is the
+// public face; fit.ts drives the epochs.
+import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledProgram, type LossCode, type StepDesc, type StepHyper } from '../backends/backend.js';
+import { interpret } from '../backends/interpreter.js';
+import { forwardProgram, gradientProgram, trainProgram, type Program } from '../backends/program.js';
 import { InputError, toTargets, type Matrix, type TargetInput } from '../data.js';
 import { Random } from '../random.js';
 import { checkBatchSize, checkSpec, isClassificationLoss, MAX_BUFFER_FLOATS, type ModelSpec, type Normalization } from '../spec.js';
@@ -20,14 +23,19 @@ export interface Plan {
   deltas: Buf[];
   x: Buf;
   y: Buf;
-  /** The staged rows' weights (m): lossDelta reads them when `weighted`. */
+  /** The staged rows' weights (m): the loss reads them when `weighted`. */
   w: Buf;
   /** Whether the last stage() gave per-row weights (else every row weighs 1). */
   weighted: boolean;
-  /** This plan's whole step in one backend call, where the backend compiles steps. */
-  compiled?: CompiledStep;
-  /** The same with the staged weights. */
-  compiledWeighted?: CompiledStep;
+  /** The training step's program (built on the first step) and, where the backend compiles programs, its one call. */
+  train?: Program;
+  compiledTrain?: CompiledProgram;
+  /** The same with the staged weights in the loss. */
+  trainWeighted?: Program;
+  compiledTrainWeighted?: CompiledProgram;
+  /** The forward pass's program and its one call. */
+  forward?: Program;
+  compiledForward?: CompiledProgram;
 }
 
 /** Staging copies of at least this many floats go through the backend's gatherRows, if it has one. */
@@ -51,7 +59,10 @@ export class Network {
   readonly params: Buf;
   readonly grads: Buf;
   readonly paramCount: number;
-  /** Run each step as one backend call where the backend compiles steps (Model.fusedSteps). */
+  /**
+   * Run each program (training step, forward pass) as one backend call where the backend compiles
+   * programs (Model.fusedSteps); else op by op through the Backend's kernels.
+   */
   fusedSteps = true;
   readonly layers: LayerInfo[];
   private readonly decayCount: number;
@@ -70,6 +81,8 @@ export class Network {
    * number each step wherever V8 does not inline the call.
    */
   readonly stepLoss = new Float64Array(1);
+  /** Where a program without a loss op would leave one (never read). */
+  private readonly noLoss = new Float64Array(1);
   private capacity = 0;
   private plans = new Map<number, Plan>();
   private actStore: Buf[] = [];
@@ -220,12 +233,16 @@ export class Network {
 
   /** Forward pass of the rows in plan.x; the output is plan.acts[last]. */
   forward(p: Plan): void {
-    let input = p.x;
-    for (let l = 0; l < this.layers.length; l++) {
-      const L = this.layers[l];
-      this.backend.denseForward(p.acts[l], input, L.w, L.b, p.m, L.inp, L.out, L.act, L.alpha);
-      input = p.acts[l];
+    if (this.fusedSteps && this.backend.compileProgram) {
+      const compiled = p.compiledForward ?? (p.compiledForward = this.backend.compileProgram(p.forward ?? this.forwardOps(p)));
+      compiled.run(null);
+      return;
     }
+    interpret(this.backend, p.forward ?? this.forwardOps(p), null, this.noLoss);
+  }
+
+  private forwardOps(p: Plan): Program {
+    return (p.forward = forwardProgram(this.describe(p)));
   }
 
   /** Loss summed over the batch; fills the output delta. */
@@ -235,72 +252,44 @@ export class Network {
       p.m, last.out, this.loss, last.act, last.alpha, this.delta, p.weighted ? p.w : null);
   }
 
-  /** Gradients of the mean loss into the grads arena. */
-  backward(p: Plan): void {
-    const scale = 1 / p.m;
-    for (let l = this.layers.length - 1; l >= 0; l--) {
-      const L = this.layers[l];
-      const x = l === 0 ? p.x : p.acts[l - 1];
-      const dx = l === 0 ? null : p.deltas[l - 1];
-      // the first layer has no previous activation (dx is null): pass linear, which every backend
-      // accepts, rather than this layer's own (softmax is not a valid previous activation)
-      const prevAct = l === 0 ? ACT.linear : this.layers[l - 1].act, prevAlpha = l === 0 ? 0 : this.layers[l - 1].alpha;
-      this.backend.denseBackward(L.dw, L.db, dx, p.deltas[l], x, L.w, p.m, L.inp, L.out, scale, prevAct, prevAlpha);
-    }
-  }
-
-  /** One optimizer update from the grads arena. */
-  update(lr: number): void {
-    const o = this.spec.optimizer, b = this.backend, n = this.paramCount, wd = o.weightDecay ?? 0;
-    let gradScale = 1;
-    if (o.clipNorm !== undefined) {
-      const norm = Math.sqrt(b.sumSquares(this.grads, n));
-      if (norm > o.clipNorm) gradScale = o.clipNorm / norm;
-    }
-    this.step++;
-    switch (o.type) {
-      case 'sgd':
-        b.sgdStep(this.params, this.grads, n, lr, gradScale, wd, this.decayCount);
-        break;
-      case 'momentum':
-        b.momentumStep(this.params, this.grads, this.state1!, n, lr, gradScale, o.momentum ?? 0.9, o.nesterov ?? false, wd, this.decayCount);
-        break;
-      default: {
-        const b1 = o.beta1 ?? 0.9, b2 = o.beta2 ?? 0.999;
-        b.adamStep(this.params, this.grads, this.state1!, this.state2!, n, lr, gradScale, b1, b2, o.epsilon ?? 1e-8,
-          1 - Math.pow(b1, this.step), 1 - Math.pow(b2, this.step), wd, o.type === 'adamw', this.decayCount);
-      }
-    }
+  /** Gradients of the mean loss over the staged batch into the grads arena; returns the summed loss. */
+  gradients(p: Plan): number {
+    const out = new Float64Array(1);
+    interpret(this.backend, gradientProgram(this.describe(p)), null, out);
+    return out[0];
   }
 
   /**
    * One training step on a batch already staged in plan.x / plan.y: forward, loss, backward,
-   * update. Leaves the summed loss (before the update) in stepLoss[0]. A backend that compiles
-   * steps runs the same sequence in one call.
+   * clip, backup, update (program.ts trainProgram). Leaves the summed loss (before the update) in
+   * stepLoss[0].
    */
   trainStep(p: Plan, lr: number): void {
-    if (this.fusedSteps && this.backend.compileStep) {
-      const compiled = p.weighted ? (p.compiledWeighted ??= this.compileStep(p)) : (p.compiled ??= this.compileStep(p));
-      const h = this.hyper, o = this.spec.optimizer;
-      h.lr = lr;
-      if (o.type === 'adam' || o.type === 'adamw') {
-        h.bc1 = 1 - Math.pow(h.beta1, this.step + 1);
-        h.bc2 = 1 - Math.pow(h.beta2, this.step + 1);
-      }
-      compiled.run(h);
-      const loss = this.stepLoss[0] = compiled.loss[0];
-      if (Number.isFinite(loss)) this.step++;
-      return;
+    const h = this.hyper, o = this.spec.optimizer;
+    h.lr = lr;
+    if (o.type === 'adam' || o.type === 'adamw') {
+      h.bc1 = 1 - Math.pow(h.beta1, this.step + 1);
+      h.bc2 = 1 - Math.pow(h.beta2, this.step + 1);
     }
-    this.forward(p);
-    const loss = this.stepLoss[0] = this.lossDelta(p);
-    if (!Number.isFinite(loss)) return;
-    this.backward(p);
-    this.backup!.data.set(this.params.data);
-    this.update(lr);
+    if (this.fusedSteps && this.backend.compileProgram) {
+      const compiled = p.weighted
+        ? (p.compiledTrainWeighted ??= this.backend.compileProgram(this.trainOps(p)))
+        : (p.compiledTrain ??= this.backend.compileProgram(this.trainOps(p)));
+      compiled.run(h);
+      this.stepLoss[0] = compiled.loss[0];
+    } else {
+      interpret(this.backend, this.trainOps(p), h, this.stepLoss);
+    }
+    if (Number.isFinite(this.stepLoss[0])) this.step++;
   }
 
-  compileStep(p: Plan): CompiledStep {
+  /** The plan's training program, with or without the staged weights (as it was staged), built once each. */
+  private trainOps(p: Plan): Program {
+    return p.weighted ? (p.trainWeighted ??= trainProgram(this.describe(p))) : (p.train ??= trainProgram(this.describe(p)));
+  }
+
+  /** The plan's buffers and the network's shape, as program.ts builds programs from them. */
+  describe(p: Plan): StepDesc {
     const o = this.spec.optimizer;
     const wOffsets: number[] = [], bOffsets: number[] = [];
     let w = 0, b = this.decayCount;
@@ -310,13 +299,14 @@ export class Network {
       w += L.inp * L.out;
       b += L.out;
     }
-    return this.backend.compileStep!({
+    return {
       m: p.m, dims: [this.inputs, ...this.layers.map((L) => L.out)],
       acts: this.layers.map((L) => L.act), alphas: this.layers.map((L) => L.alpha), loss: this.loss, delta: this.delta,
       x: p.x, y: p.y, weights: p.weighted ? p.w : null, outs: p.acts, deltas: p.deltas,
+      // the backup exists once optimizerState() has run (before any training step)
       params: this.params, grads: this.grads, backup: this.backup!, n: this.paramCount, wOffsets, bOffsets,
       optimizer: OPT[o.type], state1: this.state1, state2: this.state2, decayCount: this.decayCount,
-    });
+    };
   }
 
   targets(y: TargetInput, rows: number): Matrix {

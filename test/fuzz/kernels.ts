@@ -11,7 +11,7 @@
 // Every case is generated from (seed, index) alone, so that one case replays by itself.
 import { ACT, LOSS, OPT, type Backend, type Buf, type StepDesc, type StepHyper } from '../../src/backends/backend.js';
 import { JsBackend } from '../../src/backends/js.js';
-import { stepFromKernels } from '../../src/backends/step.js';
+import { interpretedStep } from '../../src/backends/interpreter.js';
 import { rng } from '../rng.js';
 import { errorProblem, firstMismatch, close, sameBits, snapshot } from './oracle.js';
 import { caseSeed, type CaseOutcome, type Suite } from './protocol.js';
@@ -758,7 +758,7 @@ function runStepCase(ctx: Ctx, c: StepCase): CaseOutcome {
   // valid: the same step on the js reference, kernel by kernel
   const js = new JsBackend();
   const ref = materializeStep(c.plan, js, js);
-  const refStep = stepFromKernels(js, ref.desc);
+  const refStep = interpretedStep(js, ref.desc);
   try {
     refStep.run(c.hyper as unknown as StepHyper);
   } catch (e) {

@@ -1,9 +1,10 @@
 // The wasm backend: the AssemblyScript kernels of assembly/ called on buffers of one linear memory
-// (arena.ts), each call checked against the kernel contract, and compiled training steps
-// (assembly/step.ts) whose descriptor layout comes from abi.ts.
-import { type ActCode, type Backend, type Buf, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from '../backend.js';
-import { HYPER, WASM_STEP, WASM_STEP_HYPER_BYTES, WASM_STEP_LAYER } from '../abi.js';
-import { FAST, RESOLVED, checkHyper, checkKernel, checkStep, hyperTypesOk, type BufferSpace } from '../contract.js';
+// (arena.ts), each call checked against the kernel contract, and compiled programs run by the
+// module's interpreter (assembly/interpreter.ts) from op records laid out by abi.ts.
+import { type ActCode, type Backend, type Buf, type CompiledProgram, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from '../backend.js';
+import { HYPER, OPT, PROGRAM_HYPER_BYTES } from '../abi.js';
+import { FAST, RESOLVED, checkHyper, checkKernel, checkProgram, checkStep, hyperTypesOk, type BufferSpace } from '../contract.js';
+import { HYPER_ADAM, encodeProgram, hyperUse, trainProgram, type Program } from '../program.js';
 import { Arena, WasmBuf } from './arena.js';
 
 const K = RESOLVED;
@@ -24,16 +25,29 @@ interface Exports {
     weightDecay: number, decayCount: number): void;
   adamStep(p: number, g: number, m: number, v: number, n: number, lr: number, gradScale: number, beta1: number, beta2: number,
     eps: number, bc1: number, bc2: number, weightDecay: number, decoupled: number, decayCount: number): void;
-  /** Leaves the loss in the hyper-parameter block; returns 1 when the hyper-parameters are refused. */
-  trainStep(desc: number): number;
+  /**
+   * Runs `count` op records at byte `ops` with the hyper-parameter block at byte `h` (checked when
+   * `use` says so); leaves the loss in the block; returns 1 when the hyper-parameters are refused.
+   */
+  runProgram(ops: number, count: number, h: number, use: number): number;
+  /** Turns `count` op records at byte `ops` into the words runProgram reads, in place, once. */
+  resolveProgram(ops: number, count: number): void;
 }
 
-// The compiled-step descriptor of assembly/step.ts (abi.ts), in one allocation: the
-// hyper-parameter block (HYPER, f64) first, then the header (u32 words), then one record per layer.
-const D_BASE = WASM_STEP_HYPER_BYTES; // byte offset of the header in the allocation
-const D = WASM_STEP.at, R = WASM_STEP_LAYER.at, H = HYPER.at;
-const D_HEADER_WORDS = WASM_STEP.size;
-const LAYER_WORDS = WASM_STEP_LAYER.size;
+// A compiled program in one allocation: the hyper-parameter block (HYPER, f64) first, then the
+// op records (abi.ts OP_SLOTS f64 each), which the module resolves in place into words.
+const H = HYPER.at;
+
+/** A buffer operand on wasm: id 0 (the one linear memory), its first float's index there, its length. */
+const putWasm = (rec: Float64Array, at: number, b: Buf | null): void => {
+  if (b === null) {
+    rec[at] = -1;
+  } else {
+    rec[at] = 0;
+    rec[at + 1] = (b as WasmBuf).ptr / 4;
+    rec[at + 2] = b.length;
+  }
+};
 
 export class WasmBackend implements Backend {
   readonly name = 'wasm' as const;
@@ -129,68 +143,42 @@ export class WasmBackend implements Backend {
       gradScale, beta1, beta2, eps, bc1, bc2, weightDecay, decoupled ? 1 : 0, decayCount);
   }
 
-  // The whole step of src/backends/step.ts in one call to the module (assembly/step.ts). The
-  // descriptor is checked here, once: every buffer ours and long enough for its shape, every
-  // layer's W / b window inside the n params, the codes known.
-  compileStep(desc: StepDesc): CompiledStep {
-    const used = checkStep(this.space, desc); // the contract, the same as on the native backend
-    const { m, dims, n } = desc;
-    const L = dims.length - 1;
-    const ptr = (b: Buf | null | undefined): number => (b ? (b as WasmBuf).ptr : 0);
-    const params = ptr(desc.params), grads = ptr(desc.grads), backup = ptr(desc.backup);
-    const state1 = ptr(desc.state1), state2 = ptr(desc.state2), x = ptr(desc.x), y = ptr(desc.y), weights = ptr(desc.weights);
-    const outs = desc.outs.map(ptr), deltas = desc.deltas.map(ptr);
-
-    const rec = this.alloc(D_BASE / 4 + D_HEADER_WORDS + L * LAYER_WORDS) as WasmBuf; // zeroed
+  /**
+   * A program (program.ts) in one call to the module (assembly/interpreter.ts). Checked here, once,
+   * op by op against its kernel's contract (every buffer ours and long enough, outputs apart from
+   * the other operands, the codes known); the module trusts the records it is given.
+   */
+  compileProgram(program: Program): CompiledProgram {
+    checkProgram(this.space, program);
+    const records = encodeProgram(program, putWasm);
+    const rec = this.alloc(PROGRAM_HYPER_BYTES / 4 + records.length * 2) as WasmBuf; // zeroed
     // alloc may have grown the memory: views after it
-    const base = (rec.ptr + D_BASE) / 4;
-    const u32 = new Uint32Array(this.arena.buffer), f32 = new Float32Array(this.arena.buffer);
-    u32[base + D.m] = m;
-    u32[base + D.layers] = L;
-    u32[base + D.loss] = desc.loss;
-    u32[base + D.optimizer] = desc.optimizer;
-    u32[base + D.n] = n;
-    u32[base + D.decayCount] = desc.decayCount;
-    u32[base + D.x] = x;
-    u32[base + D.y] = y;
-    u32[base + D.params] = params;
-    u32[base + D.grads] = grads;
-    u32[base + D.backup] = backup;
-    u32[base + D.backupBytes] = n * 4; // the n params the contract checked backup for
-    u32[base + D.state1] = state1;
-    u32[base + D.state2] = state2;
-    u32[base + D.hyper] = rec.ptr;
-    f32[base + D.delta] = desc.delta ?? 1;
-    u32[base + D.weights] = weights;
-    for (let l = 0; l < L; l++) {
-      const wo = desc.wOffsets[l], bo = desc.bOffsets[l];
-      const r = base + D_HEADER_WORDS + l * LAYER_WORDS;
-      u32[r + R.inp] = dims[l];
-      u32[r + R.out] = dims[l + 1];
-      u32[r + R.act] = desc.acts[l];
-      f32[r + R.alpha] = desc.alphas[l];
-      u32[r + R.w] = params + wo * 4;
-      u32[r + R.b] = params + bo * 4;
-      u32[r + R.dw] = grads + wo * 4;
-      u32[r + R.db] = grads + bo * 4;
-      u32[r + R.a] = outs[l];
-      u32[r + R.delta] = deltas[l];
-    }
-    // the step holds every buffer it names, so that none is recycled while it can run
-    const keep = used.map((u) => u.buf);
-    return new WasmCompiledStep(this.arena, rec, this.k.trainStep, keep, desc.optimizer);
+    new Float64Array(this.arena.buffer, rec.ptr + PROGRAM_HYPER_BYTES, records.length).set(records);
+    this.k.resolveProgram(rec.ptr + PROGRAM_HYPER_BYTES, program.length);
+    const use = hyperUse(program);
+    return new WasmCompiledProgram(this.arena, rec, this.k.runProgram, program, program.length, use,
+      use === HYPER_ADAM ? OPT.adam : OPT.sgd);
+  }
+
+  /** The training program of a step description in one call to the module. */
+  compileStep(desc: StepDesc): CompiledStep {
+    checkStep(this.space, desc); // the contract, the same as on the native backend
+    return this.compileProgram(trainProgram(desc)) as CompiledStep;
   }
 }
 
-/** One compiled step: its descriptor allocation (held: the module reads it) and the buffers it names. */
-class WasmCompiledStep implements CompiledStep {
+/** One compiled program: its allocation (held: the module reads it) and its ops (which hold its buffers). */
+class WasmCompiledProgram implements CompiledStep {
   readonly loss = new Float64Array(1);
   /** f64 index of the hyper-parameter block (allocations are 64-byte aligned). */
   private readonly at: number;
+  private readonly ops: number;
 
-  constructor(private readonly owner: Arena, private readonly desc: WasmBuf,
-    private readonly run_: (d: number) => number, readonly keep: readonly Buf[], private readonly optimizer: number) {
-    this.at = desc.ptr / 8;
+  constructor(private readonly owner: Arena, private readonly rec: WasmBuf,
+    private readonly run_: (ops: number, count: number, h: number, use: number) => number, readonly program: Program,
+    private readonly count: number, private readonly use: number, private readonly optimizer: number) {
+    this.at = rec.ptr / 8;
+    this.ops = rec.ptr + PROGRAM_HYPER_BYTES;
   }
 
   /** The last hyper-parameter object whose fields were all of the right type. */
@@ -201,25 +189,28 @@ class WasmCompiledStep implements CompiledStep {
     this.typed = h;
   }
 
-  run(h: StepHyper): void {
-    // the contract (contract.ts): the types here, when the object is new (a Float64Array would take
-    // '0.1' as 0.1 and null as 0), the values in the module on every run (trainStep returns 1 and
-    // does nothing when they are out of contract). More checking here would cost the batch loop an
-    // inlining, and a boxed number a step.
-    if (h !== this.typed) this.checkTypes(h);
-    // owner.f64 follows memory growth; a view of the step's own would need a check per run
+  run(h: StepHyper | null): void {
+    // owner.f64 follows memory growth; a view of the program's own would need a check per run
     const v = this.owner.f64, at = this.at;
-    v[at + H.lr] = h.lr;
-    v[at + H.clipNorm] = h.clipNorm;
-    v[at + H.weightDecay] = h.weightDecay;
-    v[at + H.mu] = h.mu;
-    v[at + H.nesterov] = +h.nesterov;
-    v[at + H.beta1] = h.beta1;
-    v[at + H.beta2] = h.beta2;
-    v[at + H.eps] = h.eps;
-    v[at + H.bc1] = h.bc1;
-    v[at + H.bc2] = h.bc2;
-    if (this.run_(this.desc.ptr + D_BASE) !== 0) checkHyper(h, this.optimizer);
+    if (this.use !== 0) {
+      // the contract (contract.ts): the types here, when the object is new (a Float64Array would
+      // take '0.1' as 0.1 and null as 0), the values in the module on every run (runProgram
+      // returns 1 and does nothing when they are out of contract). More checking here would cost
+      // the batch loop an inlining, and a boxed number a step.
+      if (h !== this.typed) this.checkTypes(h!);
+      const k = h!;
+      v[at + H.lr] = k.lr;
+      v[at + H.clipNorm] = k.clipNorm;
+      v[at + H.weightDecay] = k.weightDecay;
+      v[at + H.mu] = k.mu;
+      v[at + H.nesterov] = +k.nesterov;
+      v[at + H.beta1] = k.beta1;
+      v[at + H.beta2] = k.beta2;
+      v[at + H.eps] = k.eps;
+      v[at + H.bc1] = k.bc1;
+      v[at + H.bc2] = k.bc2;
+    }
+    if (this.run_(this.ops, this.count, this.rec.ptr, this.use) !== 0) checkHyper(h!, this.optimizer);
     this.loss[0] = v[at + H.loss];
   }
 }

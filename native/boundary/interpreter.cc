@@ -1,0 +1,345 @@
+// The native interpreter of programs (src/backends/program.ts; op table and record layout in
+// src/backends/abi.ts, generated into native/abi.h). compileProgram checks every op record once,
+// with the same reader and words as the kernel's own entry point (args.h RecordArgs), and resolves
+// it into pointers; run() executes the whole list in one call: a training step or a forward pass
+// of a tiny net costs one boundary crossing, not one per kernel. The ops call the same functions
+// in the same order as the kernel-by-kernel path (src/backends/interpreter.ts), so the bits are
+// the same. Each run re-checks that every buffer is still the live allocation it was (a pointer
+// compare per buffer), so a program can never touch freed memory.
+//
+// A new op: its case in compile_op (the checks, as its kernel's entry point in entries.cc) and in
+// run_op or elementwise_range.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../threadpool.h"
+#include "common.h"
+
+namespace deltaprop {
+namespace boundary {
+namespace {
+
+// One resolved op. Operands in the op table's order, by kind: buffers in b, sizes in s, codes in
+// c, float constants in f (the meaning per op is the case that fills it in compile_op).
+struct OpRec {
+  int code = 0;
+  float* b[6] = {};
+  idx s[3] = {};
+  int c[2] = {};
+  float f[2] = {};
+  bool flag = false;
+  // elementwise ops: one past the last op of the run of elementwise ops this one starts (0 if inside one)
+  size_t run_end = 0;
+};
+
+struct ProgramPlan {
+  CtxBox* box = nullptr;  // one reference of the box, held as long as the program
+  std::vector<OpRec> ops;
+  std::vector<HeldBuffer> held;
+  bool reads_hyper = false, adam = false;
+};
+
+// Reads and checks op record `rec` (index i) into o; false when it threw.
+bool compile_op(napi_env env, const Registry& reg, const double* rec, size_t i, OpRec& o, std::vector<HeldBuffer>& held) {
+  const double code = rec[0];
+  if (!(code >= 1 && code <= abi::OP_MAX) || (double)(int)code != code) {
+    napi_throw_range_error(env, nullptr, ("compileProgram: op " + std::to_string(i) + ": unknown op code " + js_number(code) +
+                                          " (known: 1 to " + std::to_string(abi::OP_MAX) + ")").c_str());
+    return false;
+  }
+  o.code = (int)code;
+  const std::string fn = "compileProgram: op " + std::to_string(i) + ": " + abi::OP_NAMES[o.code];
+  RecordArgs A(env, fn.c_str(), &reg, rec, &held);
+  switch (o.code) {
+    case OP_DENSE_FORWARD: {  // y (m,out) written, x (m,inp), w (inp,out), b (out)
+      using P = abi::op::denseForward;
+      idx m = o.s[0] = A.size(P::m, "m"), inp = o.s[1] = A.size(P::inp, "inp"), out = o.s[2] = A.size(P::out, "out");
+      o.c[0] = (int)A.integer(P::act, "act", 0, abi::ACT_MAX);
+      o.f[0] = A.real(P::alpha, "alpha");
+      o.b[0] = A.f32(P::y, "y", m * out, "m*out", false, true);
+      o.b[1] = A.f32(P::x, "x", m * inp, "m*inp");
+      o.b[2] = A.f32(P::w, "w", inp * out, "inp*out");
+      o.b[3] = A.f32(P::b, "b", out, "out");
+      break;
+    }
+    case OP_LOSS_DELTA: {  // dz (m,n) written, a (m,n), y (m,n), weights (m) or null
+      using P = abi::op::lossDelta;
+      idx m = o.s[0] = A.size(P::m, "m"), n = o.s[1] = A.size(P::n, "n");
+      o.c[0] = (int)A.integer(P::loss, "loss", 0, abi::LOSS_MAX);
+      o.c[1] = (int)A.integer(P::act, "act", 0, abi::ACT_MAX);
+      o.f[0] = A.real(P::alpha, "alpha");
+      o.f[1] = A.real(P::delta, "delta");
+      o.b[0] = A.f32(P::dz, "dz", m * n, "m*n", false, true);
+      o.b[1] = A.f32(P::a, "a", m * n, "m*n");
+      o.b[2] = A.f32(P::y, "y", m * n, "m*n");
+      o.b[3] = A.f32(P::weights, "weights", m, "m", true);
+      break;
+    }
+    case OP_DENSE_BACKWARD: {  // dw (inp,out), db (out), dx (m,inp) written; dz (m,out), x (m,inp), w (inp,out)
+      using P = abi::op::denseBackward;
+      idx m = o.s[0] = A.size(P::m, "m"), inp = o.s[1] = A.size(P::inp, "inp"), out = o.s[2] = A.size(P::out, "out");
+      o.f[0] = A.real(P::scale, "scale");
+      o.c[0] = (int)A.integer(P::prevAct, "prevAct", 0, abi::PREV_ACT_MAX);  // never softmax
+      o.f[1] = A.real(P::alpha, "alpha");
+      o.b[0] = A.f32(P::dw, "dw", inp * out, "inp*out", false, true);
+      o.b[1] = A.f32(P::db, "db", out, "out", false, true);
+      o.b[2] = A.f32(P::dx, "dx", m * inp, "m*inp", true, true);
+      o.b[3] = A.f32(P::dz, "dz", m * out, "m*out");
+      o.b[4] = A.f32(P::x, "x", m * inp, "m*inp");
+      o.b[5] = A.f32(P::w, "w", inp * out, "inp*out");
+      break;
+    }
+    case OP_CLIP_NORM: {  // g (n)
+      using P = abi::op::clipNorm;
+      idx n = o.s[0] = A.size(P::n, "n");
+      o.b[0] = A.f32(P::g, "g", n, "n");
+      break;
+    }
+    case OP_COPY: {  // dst (n) written, src (n)
+      using P = abi::op::copy;
+      idx n = o.s[0] = A.size(P::n, "n");
+      o.b[0] = A.f32(P::dst, "dst", n, "n", false, true);
+      o.b[1] = A.f32(P::src, "src", n, "n");
+      break;
+    }
+    case OP_SGD_UPDATE: {  // p (n) updated, g (n)
+      using P = abi::op::sgdUpdate;
+      idx n = o.s[0] = A.size(P::n, "n");
+      o.s[1] = A.integer(P::decayCount, "decayCount", 0, (double)n);
+      o.b[0] = A.f32(P::p, "p", n, "n", false, true);
+      o.b[1] = A.f32(P::g, "g", n, "n");
+      break;
+    }
+    case OP_MOMENTUM_UPDATE: {  // p, v (n) updated, g (n)
+      using P = abi::op::momentumUpdate;
+      idx n = o.s[0] = A.size(P::n, "n");
+      o.s[1] = A.integer(P::decayCount, "decayCount", 0, (double)n);
+      o.b[0] = A.f32(P::p, "p", n, "n", false, true);
+      o.b[1] = A.f32(P::g, "g", n, "n");
+      o.b[2] = A.f32(P::v, "v", n, "n", false, true);
+      break;
+    }
+    case OP_ADAM_UPDATE: {  // p, m, v (n) updated, g (n)
+      using P = abi::op::adamUpdate;
+      idx n = o.s[0] = A.size(P::n, "n");
+      o.flag = A.boolean(P::decoupled, "decoupled");
+      o.s[1] = A.integer(P::decayCount, "decayCount", 0, (double)n);
+      o.b[0] = A.f32(P::p, "p", n, "n", false, true);
+      o.b[1] = A.f32(P::g, "g", n, "n");
+      o.b[2] = A.f32(P::m, "m", n, "n", false, true);
+      o.b[3] = A.f32(P::v, "v", n, "n", false, true);
+      break;
+    }
+  }
+  A.no_overlap();
+  return A.ok();
+}
+
+// Ops i..j-1, all elementwise over the same n, may run range by range (each thread takes a range
+// through all of them) only if every two of their buffers are the same pointer or share no float
+// in [0, n): then element k of each op still sees element k of the ops before it, and nothing else.
+bool can_join(const std::vector<OpRec>& ops, size_t i, size_t j) {
+  const idx n = ops[i].s[0];
+  if (!abi::OP_ELEMENTWISE[ops[j].code] || ops[j].s[0] != n) return false;
+  for (const float* p : ops[j].b) {
+    if (!p) continue;
+    for (size_t k = i; k <= j; k++) {
+      for (const float* q : ops[k].b) {
+        if (!q || q == p) continue;
+        if (std::less<const float*>()(p, q + n) && std::less<const float*>()(q, p + n)) return false;
+      }
+    }
+  }
+  return true;
+}
+
+// Op o over elements [lo, hi) of its n; gs is the run's gradScale (the last clipNorm's).
+void elementwise_range(const KernelTable& T, const OpRec& o, idx lo, idx hi, const double* H, float gs) {
+  const idx len = hi - lo, dc = o.s[1] - lo < 0 ? 0 : o.s[1] - lo;
+  const float lr = (float)H[abi::HYPER_LR], wd = (float)H[abi::HYPER_WEIGHT_DECAY];
+  switch (o.code) {
+    case OP_COPY: std::memcpy(o.b[0] + lo, o.b[1] + lo, (size_t)len * sizeof(float)); break;
+    case OP_SGD_UPDATE: T.sgd_step(o.b[0] + lo, o.b[1] + lo, len, lr, gs, wd, dc); break;
+    case OP_MOMENTUM_UPDATE:
+      T.momentum_step(o.b[0] + lo, o.b[1] + lo, o.b[2] + lo, len, lr, gs, (float)H[abi::HYPER_MU], H[abi::HYPER_NESTEROV] != 0,
+                      wd, dc);
+      break;
+    case OP_ADAM_UPDATE:
+      T.adam_step(o.b[0] + lo, o.b[1] + lo, o.b[2] + lo, o.b[3] + lo, len, lr, gs, (float)H[abi::HYPER_BETA1],
+                  (float)H[abi::HYPER_BETA2], (float)H[abi::HYPER_EPS], (float)H[abi::HYPER_BC1], (float)H[abi::HYPER_BC2], wd,
+                  o.flag, dc);
+      break;
+  }
+}
+
+// A run of elementwise ops [from, to), split over threads in ranges (the update of wide-mlp's 670k
+// parameters is ~7% of a 2-thread step). Range starts are multiples of 1024 floats, so each element
+// takes the same (vector or scalar) path whatever the thread count: the same bits for any count.
+void run_elementwise(const Ctx& ctx, const OpRec* ops, size_t from, size_t to, const double* H, float gs) {
+  const KernelTable& T = *ctx.k;
+  const idx n = ops[from].s[0];
+  const int parts = ctx.threads > 1 && n >= (1 << 16) ? 2 * ctx.threads : 1;
+  auto body = [&](int t) {
+    const idx lo = t == 0 ? 0 : (n * t / parts) & ~(idx)1023, hi = t == parts - 1 ? n : (n * (t + 1) / parts) & ~(idx)1023;
+    if (lo >= hi) return;
+    for (size_t j = from; j < to; j++) elementwise_range(T, ops[j], lo, hi, H, gs);
+  };
+  if (parts == 1) body(0);
+  else ThreadPool::instance().run(parts, ctx.threads, body);
+}
+
+// The whole program. H is the argument block: the hyper-parameters, and the loss slot a lossDelta fills.
+void run_program(const ProgramPlan& P, double* H) {
+  const Ctx& ctx = P.box->ctx;
+  const KernelTable& T = *ctx.k;
+  const OpRec* ops = P.ops.data();
+  const size_t count = P.ops.size();
+  double gs = 1.0;
+  for (size_t i = 0; i < count; i++) {
+    const OpRec& o = ops[i];
+    switch (o.code) {
+      case OP_DENSE_FORWARD:
+        dense_forward(ctx, o.b[0], o.b[1], o.b[2], o.b[3], o.s[0], o.s[1], o.s[2], o.c[0], o.f[0]);
+        break;
+      case OP_LOSS_DELTA: {
+        const double loss = o.s[1] == 0 ? 0.0 : T.loss_delta(o.b[0], o.b[1], o.b[2], o.s[0], o.s[1], o.c[0], o.c[1], o.f[0],
+                                                                o.f[1], o.b[3]);
+        H[abi::HYPER_LOSS] = loss;
+        if (!std::isfinite(loss)) return;
+        break;
+      }
+      case OP_DENSE_BACKWARD:
+        dense_backward(ctx, o.b[0], o.b[1], o.b[2], o.b[3], o.b[4], o.b[5], o.s[0], o.s[1], o.s[2], o.f[0], o.c[0], o.f[1]);
+        break;
+      case OP_CLIP_NORM: {
+        gs = 1.0;
+        const double clip = H[abi::HYPER_CLIP_NORM];
+        if (clip > 0) {
+          const double norm = std::sqrt(T.sum_squares(o.b[0], o.s[0]));
+          if (norm > clip) gs = clip / norm;
+        }
+        break;
+      }
+      default:  // elementwise: the run of them this op starts
+        run_elementwise(ctx, ops, i, o.run_end, H, (float)gs);
+        i = o.run_end - 1;
+    }
+  }
+}
+
+// run(): hyper-parameters from the argument block (abi::HYPER_* slots); the summed loss goes back
+// in slot HYPER_LOSS, because a returned double would be a new heap number every step.
+napi_value ProgramRun(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  void* data = nullptr;
+  napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data);
+  ProgramPlan& P = *static_cast<ProgramPlan*>(data);
+  const Registry& reg = *P.box->inst.reg;
+  for (const HeldBuffer& h : P.held) {
+    if ((size_t)h.id >= reg.slots.size() || reg.slots[(size_t)h.id].data != h.base || reg.slots[(size_t)h.id].length < h.end) {
+      napi_throw_error(env, nullptr, "compiled program: one of its buffers was freed; compile the program again");
+      return nullptr;
+    }
+  }
+  double* H = P.box->inst.args;
+  if (P.reads_hyper) {
+    // The same checks and words as contract.ts checkHyper (which the JavaScript side runs first).
+    const char* const* names = abi::HYPER_NAMES;
+    for (int i = 0; i < abi::HYPER_INPUTS; i++) {
+      const bool nesterov = i == abi::HYPER_NESTEROV;
+      const bool bad = nesterov ? !(H[i] == 0 || H[i] == 1) : !finite_f32(H[i]);
+      if (bad) {
+        napi_throw_range_error(env, nullptr, (std::string("compiled step: ") + names[i] +
+                                              (nesterov ? " must be a boolean (0 or 1 in the argument block), got "
+                                                      : " must be a finite float32, got ") + js_number(H[i])).c_str());
+        return nullptr;
+      }
+    }
+    for (int i : {abi::HYPER_BC1, abi::HYPER_BC2}) {
+      if (P.adam && (float)H[i] == 0.f) {
+        napi_throw_range_error(env, nullptr, (std::string("compiled step: ") + names[i] +
+                                              " must be a nonzero finite float32, got " + js_number(H[i])).c_str());
+        return nullptr;
+      }
+    }
+  }
+  return guarded(env, "compiled program", [&]() -> napi_value {
+    run_program(P, H);
+    return undefined(env);
+  });
+}
+
+void free_program(napi_env env, void* data, void*) {
+  ProgramPlan* p = static_cast<ProgramPlan*>(data);
+  p->box->unref(env);
+  delete p;
+}
+
+}  // namespace
+
+// compileProgram(records: Float64Array) -> { run(): void }: records holds the ops, abi::OP_SLOTS
+// doubles each (the op code, then its operands at the abi::op::<name> slots; a buffer as id,
+// offset, length, id -1 for null).
+napi_value CompileProgram(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], self;
+  void* data = nullptr;
+  napi_get_cb_info(env, info, &argc, argv, &self, &data);
+  CtxBox* box = static_cast<CtxBox*>(data);
+  void* wrapped = nullptr;
+  if (!self || napi_unwrap(env, self, &wrapped) != napi_ok || wrapped != box) {
+    napi_throw_type_error(env, nullptr, "compileProgram: must be called as a method of its kernel object");
+    return nullptr;
+  }
+  napi_typedarray_type tt;
+  size_t len = 0;
+  void* ptr = nullptr;
+  if (argc < 1 || napi_get_typedarray_info(env, argv[0], &tt, &len, &ptr, nullptr, nullptr) != napi_ok ||
+      tt != napi_float64_array) {
+    napi_throw_type_error(env, nullptr, "compileProgram: the program must be a Float64Array of op records");
+    return nullptr;
+  }
+  if (len == 0 || len % abi::OP_SLOTS != 0) {
+    napi_throw_range_error(env, nullptr, ("compileProgram: the program must be one or more op records of " +
+                                          std::to_string(abi::OP_SLOTS) + " doubles, got " + std::to_string(len) +
+                                          " doubles").c_str());
+    return nullptr;
+  }
+  const double* d = static_cast<const double*>(ptr);
+  const Registry& reg = *box->inst.reg;
+  auto p = std::make_unique<ProgramPlan>();
+  const size_t count = len / abi::OP_SLOTS;
+  p->ops.resize(count);
+  for (size_t i = 0; i < count; i++) {
+    if (!compile_op(env, reg, d + i * abi::OP_SLOTS, i, p->ops[i], p->held)) return nullptr;
+    p->reads_hyper = p->reads_hyper || abi::OP_READS_HYPER[p->ops[i].code];
+    p->adam = p->adam || p->ops[i].code == OP_ADAM_UPDATE;
+  }
+  for (size_t i = 0; i < count;) {
+    if (!abi::OP_ELEMENTWISE[p->ops[i].code]) { i++; continue; }
+    size_t j = i + 1;
+    while (j < count && can_join(p->ops, i, j)) j++;
+    p->ops[i].run_end = j;
+    i = j;
+  }
+  // one entry per allocation, the furthest float any op reaches
+  std::sort(p->held.begin(), p->held.end(), [](const HeldBuffer& a, const HeldBuffer& b) { return a.id < b.id || (a.id == b.id && a.end > b.end); });
+  p->held.erase(std::unique(p->held.begin(), p->held.end(), [](const HeldBuffer& a, const HeldBuffer& b) { return a.id == b.id; }),
+                p->held.end());
+  ProgramPlan* plan = p.release();
+  plan->box = box;
+  box->ref();
+  napi_value obj, run;
+  napi_create_object(env, &obj);
+  napi_create_function(env, "run", NAPI_AUTO_LENGTH, ProgramRun, plan, &run);
+  napi_add_finalizer(env, run, plan, free_program, nullptr, nullptr);  // the plan lives as long as run()
+  napi_set_named_property(env, obj, "run", run);
+  return obj;
+}
+
+}  // namespace boundary
+}  // namespace deltaprop

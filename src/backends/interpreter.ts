@@ -1,0 +1,65 @@
+// The TypeScript interpreter of programs (program.ts): each op is one call of the Backend's kernel.
+// It is how the js backend trains, and how native and wasm train with `fusedSteps = false`; their
+// own interpreters (native/boundary/interpreter.cc, assembly/interpreter.ts) run the same program
+// in one call and are held to these bits (test/fused-step.test.ts, native-step, wasm).
+import type { Backend, CompiledStep, StepDesc, StepHyper } from './backend.js';
+import { trainProgram, type Program } from './program.js';
+
+/**
+ * Runs `program` on `backend`. `h` holds the hyper-parameters the update ops read (null for a
+ * program without them, such as a forward pass); a lossDelta op leaves the summed loss in
+ * `loss[0]` and, when it is not finite, ends the run. Allocates nothing.
+ */
+export function interpret(backend: Backend, program: Program, h: StepHyper | null, loss: Float64Array): void {
+  let gradScale = 1;
+  for (let i = 0; i < program.length; i++) {
+    const o = program[i];
+    switch (o.op) {
+      case 'denseForward':
+        backend.denseForward(o.y, o.x, o.w, o.b, o.m, o.inp, o.out, o.act, o.alpha);
+        break;
+      case 'lossDelta': {
+        const l = loss[0] = backend.lossDelta(o.dz, o.a, o.y, o.m, o.n, o.loss, o.act, o.alpha, o.delta, o.weights);
+        if (!Number.isFinite(l)) return;
+        break;
+      }
+      case 'denseBackward':
+        backend.denseBackward(o.dw, o.db, o.dx, o.dz, o.x, o.w, o.m, o.inp, o.out, o.scale, o.prevAct, o.alpha);
+        break;
+      case 'clipNorm': {
+        gradScale = 1;
+        const clip = h!.clipNorm;
+        if (clip > 0) {
+          const norm = Math.sqrt(backend.sumSquares(o.g, o.n));
+          if (norm > clip) gradScale = clip / norm;
+        }
+        break;
+      }
+      case 'copy':
+        o.dst.data.set(o.src.data.subarray(0, o.n));
+        break;
+      case 'sgdUpdate':
+        backend.sgdStep(o.p, o.g, o.n, h!.lr, gradScale, h!.weightDecay, o.decayCount);
+        break;
+      case 'momentumUpdate':
+        backend.momentumStep(o.p, o.g, o.v, o.n, h!.lr, gradScale, h!.mu, h!.nesterov, h!.weightDecay, o.decayCount);
+        break;
+      case 'adamUpdate':
+        backend.adamStep(o.p, o.g, o.m, o.v, o.n, h!.lr, gradScale, h!.beta1, h!.beta2, h!.eps, h!.bc1, h!.bc2,
+          h!.weightDecay, o.decoupled, o.decayCount);
+        break;
+      default:
+        throw new RangeError(`interpret: op ${i}: unknown op ${String((o as { op: unknown }).op)}`);
+    }
+  }
+}
+
+/**
+ * A step description's training program (program.ts trainProgram) run by `interpret`: what a
+ * backend's compileStep runs in one call, kernel by kernel, on any backend (the reference the
+ * compiled programs are held to, bit for bit).
+ */
+export function interpretedStep(backend: Backend, desc: StepDesc): CompiledStep {
+  const program = trainProgram(desc), loss = new Float64Array(1);
+  return { loss, run: (h: StepHyper) => interpret(backend, program, h, loss) };
+}
