@@ -28,6 +28,17 @@ export const cliBuild: Options = {
 };
 
 /**
+ * The CSV worker, dist/csv-worker.js, which csvSource (dist/index.js, dist/cli.js) starts to parse
+ * a file on another thread. No source map: the package stays under its size budget, and the
+ * worker's code is csv-stream.ts's, mapped in the entries that import it.
+ */
+export const csvWorkerBuild: Options = {
+  ...programBuild,
+  sourcemap: false,
+  entry: { 'csv-worker': 'src/io/csv-worker.ts' },
+};
+
+/**
  * `npm run bench` (bench/run.ts → dist/bench.js), which `deltaprop bench` also imports from beside
  * dist/cli.js when it runs: the CLI does not bundle the suite. tinybench is bundled; the peers
  * (tfjs, brain.js) stay run-time imports, so a missing peer is reported by the bench instead of
@@ -96,5 +107,6 @@ export default defineConfig([
     }],
   },
   cliBuild,
+  csvWorkerBuild,
   benchBuild,
 ]);

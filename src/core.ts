@@ -6,8 +6,8 @@ export type { ActCode, ActivationName, Backend, BackendName, Buf, LossCode, Loss
 export { JsBackend } from './backends/js.js';
 export { BackendError, probeBackends, selectBackend, BACKEND_NAMES } from './backends/select.js';
 export type { BackendLoader, BackendOptions, BackendReport, BackendStatus } from './backends/select.js';
-export { fitNormalization, InputError, toMatrix, toTargets } from './data.js';
-export type { Matrix, MatrixInput, TargetInput } from './data.js';
+export { fitNormalization, InputError, isBatchSource, toMatrix, toTargets } from './data.js';
+export type { Batch, BatchSource, Matrix, MatrixInput, TargetInput } from './data.js';
 export { Model } from './model/model.js';
 export { TrainingError } from './model/fit.js';
 export type { BatchLogs, CheckpointOptions, EpochLogs, Evaluation, FitOptions, History, Metrics, Monitor } from './model/fit.js';

@@ -185,3 +185,24 @@ export function fitNormalization(x: Matrix): { mean: number[]; std: number[] } {
   for (let j = 0; j < cols; j++) std[j] = Math.sqrt(std[j] / rows) || 1;
   return { mean, std };
 }
+
+/** One batch of a source: rows of inputs and their targets, in the forms `fit(x, y)` takes. */
+export interface Batch {
+  x: MatrixInput;
+  y: TargetInput;
+}
+
+/**
+ * A source of batches for `fit`, `evaluate` and `validationData`: an async iterable of `{ x, y }`
+ * of any number of rows each, iterated once per epoch (every `[Symbol.asyncIterator]()` call
+ * starts a new pass; a one-shot async generator serves one epoch). `rows`, where the source knows
+ * it, is the rows of one pass: it gives BatchLogs their batch count and the ROC AUC its room.
+ */
+export interface BatchSource extends AsyncIterable<Batch> {
+  readonly rows?: number;
+}
+
+/** True for a BatchSource (anything async-iterable); arrays and matrices are not. */
+export function isBatchSource(v: unknown): v is BatchSource {
+  return typeof v === 'object' && v !== null && typeof (v as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
+}

@@ -17,6 +17,10 @@ export * from './core.js';
 export { checkWritableFile, FileWriteError, readModelFile, saveModel, writeFileAtomic } from './io/files.js';
 export { BUILTIN_DATASETS, loadBuiltin, trainTestSplit } from './io/datasets.js';
 export type { BuiltinName, Dataset } from './io/datasets.js';
+export { csvSource } from './io/csv-stream.js';
+export type { CsvSource, CsvSourceOptions, RowSplit } from './io/csv-stream.js';
+export { idxSource } from './io/idx-stream.js';
+export type { IdxSource, IdxSourceOptions } from './io/idx-stream.js';
 export * from './onnx/index.js';
 
 // the wasm loader reads the packaged .wasm files through this on every Node 20 (no

@@ -69,3 +69,51 @@ describe('600,000 rows in memory', () => {
     expect(loaded.evaluate(test.x, test.y)).toEqual(m);
   }, 60_000);
 });
+
+describe('5,000,000 rows', () => {
+  const ROWS5 = 5_000_000;
+  /** Two features, the class by the sign of their difference. */
+  function two(seed: number): { x: Float32Array; y: Int32Array } {
+    const rng = new Random(seed), x = new Float32Array(ROWS5 * 2), y = new Int32Array(ROWS5);
+    for (let i = 0; i < ROWS5; i++) {
+      const a = 2 * rng.uniform() - 1, b = 2 * rng.uniform() - 1;
+      x[2 * i] = a;
+      x[2 * i + 1] = b;
+      y[i] = a - b > 0 ? 1 : 0;
+    }
+    return { x, y };
+  }
+  const spec = {
+    inputs: 2, layers: [{ units: 4, activation: 'relu' as const }, { units: 2, activation: 'softmax' as const }],
+    loss: 'categoricalCrossEntropy' as const, optimizer: { type: 'adam' as const, learningRate: 0.01 }, seed: 1,
+  };
+
+  it('in memory: split, normalize, one epoch, evaluate, predict', async () => {
+    const d = two(5);
+    const { train, test } = trainTestSplit({ x: { data: d.x, shape: [ROWS5, 2] }, y: d.y }, 0.1, 2);
+    const model = await createModel({ ...spec, normalization: fitNormalization(train.x) });
+    const h = await model.fit(train.x, train.y, { epochs: 1, batchSize: 1024, validationSplit: 0.05 });
+    expect(h.epochs[0].valAccuracy).toBeGreaterThan(0.97);
+    expect(model.evaluate(test.x, test.y).accuracy).toBeGreaterThan(0.97);
+    expect(model.predictClasses(test.x).length).toBe(500_000);
+  }, 120_000);
+
+  it('from a source: one epoch through the shuffle buffer, validation from a second source, evaluate', async () => {
+    const d = two(6), chunk = 65_536;
+    const source = (from: number, to: number) => ({
+      rows: to - from,
+      async *[Symbol.asyncIterator]() {
+        for (let i = from; i < to; i += chunk) {
+          const j = Math.min(to, i + chunk);
+          yield { x: { data: d.x.subarray(2 * i, 2 * j), shape: [j - i, 2] as [number, number] }, y: d.y.subarray(i, j) };
+        }
+      },
+    });
+    const model = await createModel(spec);
+    const h = await model.fit(source(0, 4_500_000), { epochs: 1, batchSize: 1024, validationData: source(4_500_000, ROWS5) });
+    expect(h.epochs[0].valAccuracy).toBeGreaterThan(0.97);
+    expect(h.epochs[0].auc).toBeGreaterThan(0.99);
+    const e = await model.evaluate(source(4_500_000, ROWS5));
+    expect(e.accuracy).toBeCloseTo(h.epochs[0].valAccuracy!, 12);
+  }, 120_000);
+});

@@ -115,6 +115,72 @@ describe('native compiled steps', () => {
     }
   }
 
+  describe('runAsync: the same step on a libuv thread', () => {
+    const hyper = (t: number): StepHyper => ({ lr: 0.05, clipNorm: t % 2 ? 0.5 : 0, weightDecay: 0.01, mu: 0.9, nesterov: false,
+      beta1: 0.9, beta2: 0.999, eps: 1e-8, bc1: 1 - 0.9 ** t, bc2: 1 - 0.999 ** t });
+
+    for (const [optName, opt] of Object.entries(OPT)) {
+      it(`${optName}: 5 async steps = 5 synchronous steps, bit for bit, with the loss resolved`, async () => {
+        const a = makeNet(be, 64, [300, 200, 10], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy, opt, 21).desc, b = clone(be, a);
+        const sync = be.compileStep(a), async = be.compileStep(b);
+        for (let t = 1; t <= 5; t++) {
+          sync.run(hyper(t));
+          const loss = await async.runAsync!(hyper(t));
+          expect(loss).toBe(sync.loss[0]);
+          expect(async.loss[0]).toBe(sync.loss[0]);
+        }
+        for (const k of ['params', 'grads', 'backup'] as const) same(a[k], b[k], k);
+        if (a.state1) same(a.state1, b.state1!, 'state1');
+        if (a.state2) same(a.state2, b.state2!, 'state2');
+      });
+    }
+
+    it('the argument block is free once runAsync returns: other kernels may run meanwhile', async () => {
+      const a = makeNet(be, 64, [300, 200, 10], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy, OPT.adam, 22).desc, b = clone(be, a);
+      const sync = be.compileStep(a), async = be.compileStep(b);
+      sync.run(hyper(1));
+      const pending = async.runAsync!(hyper(1));
+      // a kernel call on the same backend overwrites the argument block while the step is away
+      const g = be.alloc(1000);
+      g.data.fill(2);
+      expect(be.sumSquares(g, 1000)).toBe(4000);
+      await pending;
+      same(a.params, b.params, 'params');
+    });
+
+    it('refuses run() and a second runAsync() while one is in flight, and wait() ends the flight', async () => {
+      // ~0.3 G multiply-adds: milliseconds in flight, so the refusals below meet it there
+      const d = makeNet(be, 256, [784, 512, 10], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy, OPT.sgd, 23).desc;
+      const step = be.compileStep(d);
+      const pending = step.runAsync!(hyper(1));
+      expect(() => step.run(hyper(2))).toThrow(/run\(\) while a runAsync\(\) of it is in flight/);
+      await expect(step.runAsync!(hyper(2))).rejects.toThrow(/runAsync\(\) while a runAsync\(\) of it is in flight/);
+      step.wait!();
+      // the arithmetic is done: the buffers may be read now, before the promise settles
+      const after = Float32Array.from(d.params.data);
+      await pending;
+      expect(Array.from(d.params.data)).toEqual(Array.from(after));
+      step.wait!(); // nothing in flight: returns at once
+      await step.runAsync!(hyper(2));
+    });
+
+    it('a non-finite loss resolves as that loss, with the weights untouched', async () => {
+      const d = makeNet(be, 4, [2, 3, 1], [ACT.tanh, ACT.linear], LOSS.mse, OPT.sgd, 3).desc;
+      d.y.data[0] = Infinity;
+      const before = Float32Array.from(d.params.data);
+      const loss = await be.compileStep(d).runAsync!(hyper(1));
+      expect(Number.isFinite(loss)).toBe(false);
+      expect(Array.from(d.params.data)).toEqual(Array.from(before));
+    });
+
+    it('keeps the step alive while it is in flight, even when nothing else refers to it', async () => {
+      const d = makeNet(be, 64, [300, 200, 10], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy, OPT.adam, 24).desc;
+      const pending = be.compileStep(d).runAsync!(hyper(1));
+      (globalThis as { gc?: () => void }).gc?.();
+      expect(Number.isFinite(await pending)).toBe(true);
+    });
+  });
+
   it('a non-finite loss stops the step after lossDelta, as the kernel sequence does', () => {
     const d = makeNet(be, 4, [2, 3, 1], [ACT.tanh, ACT.linear], LOSS.mse, OPT.sgd, 3).desc;
     d.y.data[0] = Infinity;

@@ -137,3 +137,17 @@ describe.skipIf(!BACKENDS.some((b) => b.name === 'native'))('native programs and
     one.forEach((b, i) => expect(b.equals(two[i]), `buffer ${i}`).toBe(true));
   });
 });
+
+describe('the TypeScript interpreter', () => {
+  it('runs on any backend, and an update op without hyper-parameters is a clear error before it writes', () => {
+    const js = new JsBackend(), d = desc(js, 2);
+    const program = trainProgram(d), loss = new Float64Array(1);
+    const before = bits(d.params);
+    expect(() => interpret(js, program, null, loss)).toThrow(new TypeError('interpret: op 5 (clipNorm) reads the hyper-parameters, but none were given'));
+    expect(bits(d.params).equals(before)).toBe(true);
+    interpret(js, program, H, loss);
+    expect(Number.isFinite(loss[0])).toBe(true);
+    expect(bits(d.params).equals(before)).toBe(false);
+    expect(bits(d.backup).equals(before)).toBe(true); // the copy op: the params from before the update
+  });
+});

@@ -17,7 +17,7 @@ const CHUNK = /^dist\/[a-z]+-[A-Za-z0-9_-]{8}\.d\.ts$/;
 function expectedFiles(): string[] {
   const dist = ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts', 'web.js', 'web.d.ts', 'workerd.js', 'workerd.d.ts',
     'inline.js', 'inline.d.ts', 'cli.js']
-    .flatMap((f) => (f.endsWith('.js') || f.endsWith('.cjs') ? [f, `${f}.map`] : [f])).map((f) => `dist/${f}`);
+    .flatMap((f) => (f.endsWith('.js') || f.endsWith('.cjs') ? [f, `${f}.map`] : [f])).concat('csv-worker.js').map((f) => `dist/${f}`);
   return [
     'package.json', 'README.md', 'LICENSE', 'binding.gyp', 'scripts/install-failed.cjs',
     'bench/README.md', // npm ships a README beside shipped files; this one documents `deltaprop bench`

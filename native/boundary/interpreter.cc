@@ -11,6 +11,8 @@
 // run_op or elementwise_range.
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -41,6 +43,17 @@ struct ProgramPlan {
   std::vector<OpRec> ops;
   std::vector<HeldBuffer> held;
   bool reads_hyper = false, adam = false;
+  // runAsync(): one run at a time on a libuv thread, with its own copy of the argument block (the
+  // kernel object stays free for other calls meanwhile). `self` is a weak reference to run(),
+  // whose finalizer frees the plan: strong while a run is in flight.
+  napi_ref self = nullptr;
+  napi_async_work work = nullptr;
+  napi_deferred deferred = nullptr;
+  double async_args[abi::ARG_SLOTS] = {};
+  std::string async_error;
+  std::mutex mu;
+  std::condition_variable idle;
+  bool in_flight = false;
 };
 
 // Reads and checks op record `rec` (index i) into o; false when it threw.
@@ -231,6 +244,48 @@ void run_program(const ProgramPlan& P, double* H) {
   }
 }
 
+// Throws (and returns false) unless every buffer of the program is still the live allocation it
+// was compiled against and the hyper-parameters in H pass contract.ts checkHyper.
+bool check_run(napi_env env, const ProgramPlan& P, const double* H) {
+  const Registry& reg = *P.box->inst.reg;
+  for (const HeldBuffer& h : P.held) {
+    if ((size_t)h.id >= reg.slots.size() || reg.slots[(size_t)h.id].data != h.base || reg.slots[(size_t)h.id].length < h.end) {
+      napi_throw_error(env, nullptr, "compiled program: one of its buffers was freed; compile the program again");
+      return false;
+    }
+  }
+  if (!P.reads_hyper) return true;
+  // The same checks and words as contract.ts checkHyper (which the JavaScript side runs first).
+  const char* const* names = abi::HYPER_NAMES;
+  for (int i = 0; i < abi::HYPER_INPUTS; i++) {
+    const bool nesterov = i == abi::HYPER_NESTEROV;
+    const bool bad = nesterov ? !(H[i] == 0 || H[i] == 1) : !finite_f32(H[i]);
+    if (bad) {
+      napi_throw_range_error(env, nullptr, (std::string("compiled step: ") + names[i] +
+                                            (nesterov ? " must be a boolean (0 or 1 in the argument block), got "
+                                                    : " must be a finite float32, got ") + js_number(H[i])).c_str());
+      return false;
+    }
+  }
+  for (int i : {abi::HYPER_BC1, abi::HYPER_BC2}) {
+    if (P.adam && (float)H[i] == 0.f) {
+      napi_throw_range_error(env, nullptr, (std::string("compiled step: ") + names[i] +
+                                            " must be a nonzero finite float32, got " + js_number(H[i])).c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+// Refuses a synchronous run or a second async run while one is in flight: both would share its buffers.
+bool check_idle(napi_env env, ProgramPlan& P, const char* what) {
+  std::lock_guard<std::mutex> lock(P.mu);
+  if (!P.in_flight) return true;
+  napi_throw_error(env, nullptr, (std::string("compiled program: ") + what +
+                                  " while a runAsync() of it is in flight; call wait() or await its promise first").c_str());
+  return false;
+}
+
 // run(): hyper-parameters from the argument block (abi::HYPER_* slots); the summed loss goes back
 // in slot HYPER_LOSS, because a returned double would be a new heap number every step.
 napi_value ProgramRun(napi_env env, napi_callback_info info) {
@@ -238,50 +293,112 @@ napi_value ProgramRun(napi_env env, napi_callback_info info) {
   void* data = nullptr;
   napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data);
   ProgramPlan& P = *static_cast<ProgramPlan*>(data);
-  const Registry& reg = *P.box->inst.reg;
-  for (const HeldBuffer& h : P.held) {
-    if ((size_t)h.id >= reg.slots.size() || reg.slots[(size_t)h.id].data != h.base || reg.slots[(size_t)h.id].length < h.end) {
-      napi_throw_error(env, nullptr, "compiled program: one of its buffers was freed; compile the program again");
-      return nullptr;
-    }
-  }
   double* H = P.box->inst.args;
-  if (P.reads_hyper) {
-    // The same checks and words as contract.ts checkHyper (which the JavaScript side runs first).
-    const char* const* names = abi::HYPER_NAMES;
-    for (int i = 0; i < abi::HYPER_INPUTS; i++) {
-      const bool nesterov = i == abi::HYPER_NESTEROV;
-      const bool bad = nesterov ? !(H[i] == 0 || H[i] == 1) : !finite_f32(H[i]);
-      if (bad) {
-        napi_throw_range_error(env, nullptr, (std::string("compiled step: ") + names[i] +
-                                              (nesterov ? " must be a boolean (0 or 1 in the argument block), got "
-                                                      : " must be a finite float32, got ") + js_number(H[i])).c_str());
-        return nullptr;
-      }
-    }
-    for (int i : {abi::HYPER_BC1, abi::HYPER_BC2}) {
-      if (P.adam && (float)H[i] == 0.f) {
-        napi_throw_range_error(env, nullptr, (std::string("compiled step: ") + names[i] +
-                                              " must be a nonzero finite float32, got " + js_number(H[i])).c_str());
-        return nullptr;
-      }
-    }
-  }
+  if (!check_idle(env, P, "run()") || !check_run(env, P, H)) return nullptr;
   return guarded(env, "compiled program", [&]() -> napi_value {
     run_program(P, H);
     return undefined(env);
   });
 }
 
+// The async run's body, on a libuv thread: no N-API calls here.
+void execute_async(napi_env, void* data) {
+  ProgramPlan& P = *static_cast<ProgramPlan*>(data);
+  try {
+    run_program(P, P.async_args);
+  } catch (const std::bad_alloc&) {
+    P.async_error = "out of memory";
+  } catch (const std::exception& e) {
+    P.async_error = e.what();
+  } catch (...) {
+    P.async_error = "unknown native error";
+  }
+  std::lock_guard<std::mutex> lock(P.mu);
+  P.in_flight = false;
+  P.idle.notify_all();
+}
+
+// Back on the JavaScript thread: settles the promise with the summed loss, or the error.
+void complete_async(napi_env env, napi_status status, void* data) {
+  ProgramPlan& P = *static_cast<ProgramPlan*>(data);
+  napi_deferred deferred = P.deferred;
+  P.deferred = nullptr;
+  napi_delete_async_work(env, P.work);
+  P.work = nullptr;
+  {  // a cancelled work never ran execute_async
+    std::lock_guard<std::mutex> lock(P.mu);
+    P.in_flight = false;
+  }
+  napi_value result;
+  if (status != napi_ok || !P.async_error.empty()) {
+    napi_value msg;
+    const std::string text = "compiled program: " + (P.async_error.empty() ? std::string("the run was cancelled") : P.async_error);
+    P.async_error.clear();
+    napi_create_string_utf8(env, text.c_str(), NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, nullptr, msg, &result);
+    napi_reject_deferred(env, deferred, result);
+  } else {
+    napi_create_double(env, P.async_args[abi::HYPER_LOSS], &result);
+    napi_resolve_deferred(env, deferred, result);
+  }
+  napi_reference_unref(env, P.self, nullptr);  // the plan may be freed from here on
+}
+
+// runAsync(): the same run on a libuv thread, so that the event loop stays free; the hyper-
+// parameters are read from the argument block now (it may be reused at once). Returns a promise
+// of the summed loss (NaN or Infinity when the loss was not finite: the run then stopped before
+// the backward pass, as run() does).
+napi_value ProgramRunAsync(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  void* data = nullptr;
+  napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data);
+  ProgramPlan& P = *static_cast<ProgramPlan*>(data);
+  const double* H = P.box->inst.args;
+  if (!check_idle(env, P, "runAsync()") || !check_run(env, P, H)) return nullptr;
+  std::memcpy(P.async_args, H, sizeof P.async_args);
+  napi_value promise, name;
+  napi_create_promise(env, &P.deferred, &promise);
+  napi_create_string_utf8(env, "deltaprop.program", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, nullptr, name, execute_async, complete_async, &P, &P.work) != napi_ok) {
+    napi_throw_error(env, nullptr, "compiled program: cannot create the async run");
+    return nullptr;
+  }
+  P.in_flight = true;
+  napi_reference_ref(env, P.self, nullptr);
+  if (napi_queue_async_work(env, P.work) != napi_ok) {
+    P.in_flight = false;
+    napi_reference_unref(env, P.self, nullptr);
+    napi_delete_async_work(env, P.work);
+    P.work = nullptr;
+    napi_throw_error(env, nullptr, "compiled program: cannot queue the async run");
+    return nullptr;
+  }
+  return promise;
+}
+
+// wait(): blocks until a runAsync() in flight has finished its arithmetic (its promise settles
+// later, on the event loop), so a synchronous reader can use the buffers it writes. Returns at once
+// when none is in flight.
+napi_value ProgramWait(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  void* data = nullptr;
+  napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data);
+  ProgramPlan& P = *static_cast<ProgramPlan*>(data);
+  std::unique_lock<std::mutex> lock(P.mu);
+  P.idle.wait(lock, [&] { return !P.in_flight; });
+  return undefined(env);
+}
+
 void free_program(napi_env env, void* data, void*) {
   ProgramPlan* p = static_cast<ProgramPlan*>(data);
+  if (p->self) napi_delete_reference(env, p->self);
   p->box->unref(env);
   delete p;
 }
 
 }  // namespace
 
-// compileProgram(records: Float64Array) -> { run(): void }: records holds the ops, abi::OP_SLOTS
+// compileProgram(records: Float64Array) -> { run(): void, runAsync(): Promise<number>, wait(): void }: records holds the ops, abi::OP_SLOTS
 // doubles each (the op code, then its operands at the abi::op::<name> slots; a buffer as id,
 // offset, length, id -1 for null).
 napi_value CompileProgram(napi_env env, napi_callback_info info) {
@@ -333,11 +450,19 @@ napi_value CompileProgram(napi_env env, napi_callback_info info) {
   ProgramPlan* plan = p.release();
   plan->box = box;
   box->ref();
-  napi_value obj, run;
+  napi_value obj, run, run_async, wait;
   napi_create_object(env, &obj);
   napi_create_function(env, "run", NAPI_AUTO_LENGTH, ProgramRun, plan, &run);
   napi_add_finalizer(env, run, plan, free_program, nullptr, nullptr);  // the plan lives as long as run()
+  napi_create_reference(env, run, 0, &plan->self);
   napi_set_named_property(env, obj, "run", run);
+  // runAsync and wait keep run() (and so the plan) alive as long as they live
+  napi_create_function(env, "runAsync", NAPI_AUTO_LENGTH, ProgramRunAsync, plan, &run_async);
+  napi_set_named_property(env, run_async, "program", run);
+  napi_set_named_property(env, obj, "runAsync", run_async);
+  napi_create_function(env, "wait", NAPI_AUTO_LENGTH, ProgramWait, plan, &wait);
+  napi_set_named_property(env, wait, "program", run);
+  napi_set_named_property(env, obj, "wait", wait);
   return obj;
 }
 

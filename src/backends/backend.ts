@@ -38,6 +38,11 @@ export interface Backend extends Partial<StepCompiler> {
   readonly threads: number;
   /** Sets the thread count (clamped to at least 1); a backend without threads keeps 1. */
   setThreads(n: number): void;
+  /**
+   * Its compiled training steps have runAsync and wait (CompiledStep): they can run on the
+   * backend's own threads while the caller's event loop runs (native).
+   */
+  readonly asyncPrograms?: boolean;
 
   /** A zero-filled buffer of `length` floats. */
   alloc(length: number): Buf;
@@ -200,6 +205,14 @@ export interface CompiledProgram {
  */
 export interface CompiledStep extends CompiledProgram {
   run(h: StepHyper): void;
+  /**
+   * Optional (native): the same run on another thread, so that the caller's event loop stays free;
+   * the same bits as `run`. Resolves with the summed loss (also left in `loss[0]`). While it is in
+   * flight, `run` and a second `runAsync` throw, and nothing may write the program's buffers.
+   */
+  runAsync?(h: StepHyper): Promise<number>;
+  /** Blocks until a `runAsync` in flight has finished its arithmetic; returns at once if none is. */
+  wait?(): void;
 }
 
 /**

@@ -28,30 +28,43 @@ export function interpret(backend: Backend, program: Program, h: StepHyper | nul
         break;
       case 'clipNorm': {
         gradScale = 1;
-        const clip = h!.clipNorm;
+        const clip = (h ?? noHyper(i, o.op)).clipNorm;
         if (clip > 0) {
           const norm = Math.sqrt(backend.sumSquares(o.g, o.n));
           if (norm > clip) gradScale = clip / norm;
         }
         break;
       }
-      case 'copy':
-        o.dst.data.set(o.src.data.subarray(0, o.n));
+      case 'copy': {
+        // the whole source when it is n long (the backup of the params): a subarray is an object a step
+        const src = o.src.data;
+        o.dst.data.set(src.length === o.n ? src : src.subarray(0, o.n));
         break;
-      case 'sgdUpdate':
-        backend.sgdStep(o.p, o.g, o.n, h!.lr, gradScale, h!.weightDecay, o.decayCount);
+      }
+      case 'sgdUpdate': {
+        const k = h ?? noHyper(i, o.op);
+        backend.sgdStep(o.p, o.g, o.n, k.lr, gradScale, k.weightDecay, o.decayCount);
         break;
-      case 'momentumUpdate':
-        backend.momentumStep(o.p, o.g, o.v, o.n, h!.lr, gradScale, h!.mu, h!.nesterov, h!.weightDecay, o.decayCount);
+      }
+      case 'momentumUpdate': {
+        const k = h ?? noHyper(i, o.op);
+        backend.momentumStep(o.p, o.g, o.v, o.n, k.lr, gradScale, k.mu, k.nesterov, k.weightDecay, o.decayCount);
         break;
-      case 'adamUpdate':
-        backend.adamStep(o.p, o.g, o.m, o.v, o.n, h!.lr, gradScale, h!.beta1, h!.beta2, h!.eps, h!.bc1, h!.bc2,
-          h!.weightDecay, o.decoupled, o.decayCount);
+      }
+      case 'adamUpdate': {
+        const k = h ?? noHyper(i, o.op);
+        backend.adamStep(o.p, o.g, o.m, o.v, o.n, k.lr, gradScale, k.beta1, k.beta2, k.eps, k.bc1, k.bc2,
+          k.weightDecay, o.decoupled, o.decayCount);
         break;
+      }
       default:
         throw new RangeError(`interpret: op ${i}: unknown op ${String((o as { op: unknown }).op)}`);
     }
   }
+}
+
+function noHyper(i: number, op: string): never {
+  throw new TypeError(`interpret: op ${i} (${op}) reads the hyper-parameters, but none were given`);
 }
 
 /**

@@ -62,7 +62,16 @@ export interface NativeKernels {
    * NativeBackend.compileProgram). run() reads the hyper-parameters from `args` and leaves the
    * summed loss in args[HYPER.at.loss] (a returned double would be a new heap number every step).
    */
-  compileProgram(records: Float64Array): { run(): void };
+  compileProgram(records: Float64Array): NativeProgram;
+}
+
+/** A program compiled by the addon (native/boundary/interpreter.cc). */
+export interface NativeProgram {
+  run(): void;
+  /** The same run on a libuv thread; resolves with the summed loss (args[HYPER.at.loss] is not written). */
+  runAsync(): Promise<number>;
+  /** Blocks until a runAsync in flight has finished. */
+  wait(): void;
 }
 
 /** The addon module itself. */
@@ -207,9 +216,13 @@ const STEP_SPACE: BufferSpace = {
 export class NativeCompiledStep implements CompiledStep {
   readonly loss = new Float64Array(1);
 
+  private readonly native: () => void;
+
   /** `program` keeps the step's buffers reachable, and so allocated, as long as the step. */
-  constructor(private readonly A: Float64Array, private readonly native: () => void, readonly program: Program,
-    private readonly optimizer: number) {}
+  constructor(private readonly A: Float64Array, private readonly compiled: NativeProgram, readonly program: Program,
+    private readonly optimizer: number) {
+    this.native = compiled.run;
+  }
 
   /** The last hyper-parameter object whose fields were all of the right type. */
   private typed: StepHyper | null = null;
@@ -231,6 +244,22 @@ export class NativeCompiledStep implements CompiledStep {
     this.native();
     // A is the backend's, shared by its steps
     this.loss[0] = A[H.loss];
+  }
+
+  async runAsync(h: StepHyper): Promise<number> {
+    if (h !== this.typed) this.checkTypes(h);
+    const A = this.A;
+    A[H.lr] = h.lr; A[H.clipNorm] = h.clipNorm; A[H.weightDecay] = h.weightDecay; A[H.mu] = h.mu;
+    A[H.nesterov] = +h.nesterov; A[H.beta1] = h.beta1; A[H.beta2] = h.beta2; A[H.eps] = h.eps;
+    A[H.bc1] = h.bc1; A[H.bc2] = h.bc2;
+    // the addon copies the block before it returns: A is free for other calls while the run is away
+    const loss = await this.compiled.runAsync();
+    this.loss[0] = loss;
+    return loss;
+  }
+
+  wait(): void {
+    this.compiled.wait();
   }
 }
 
@@ -266,6 +295,7 @@ function envVar(name: string): string | undefined {
 
 export class NativeBackend implements Backend {
   readonly name = 'native' as const;
+  readonly asyncPrograms = true;
   readonly isa: string;
   /** ISAs this CPU runs, newest first: the values `isa` may be forced to. */
   readonly availableIsas: string[];
@@ -452,11 +482,11 @@ export class NativeBackend implements Backend {
    */
   compileProgram(program: Program): CompiledProgram {
     checkProgram(STEP_SPACE, program);
-    const run = this.kernels.compileProgram(encodeProgram(program, putNative)).run;
+    const compiled = this.kernels.compileProgram(encodeProgram(program, putNative));
     const use = hyperUse(program);
-    if (use === HYPER_NONE) return new NativeCompiledForward(this.A, run, program, program.some((o) => o.op === 'lossDelta'));
+    if (use === HYPER_NONE) return new NativeCompiledForward(this.A, compiled.run, program, program.some((o) => o.op === 'lossDelta'));
     // the optimizer only picks which of checkHyper's rules apply (bc1, bc2 nonzero for Adam)
-    return new NativeCompiledStep(this.A, run, program, use === HYPER_ADAM ? OPT.adam : OPT.sgd);
+    return new NativeCompiledStep(this.A, compiled, program, use === HYPER_ADAM ? OPT.adam : OPT.sgd);
   }
 
   /** The whole step (forward, loss, backward, clip, backup, update) as one native call. */

@@ -2,7 +2,7 @@
 // Built once per (network, batch size) from a description of the network's buffers; every backend
 // runs the same list: interpreter.ts kernel by kernel through the Backend, the native addon and the
 // wasm module in one call each (Backend.compileProgram, after encodeProgram below).
-import { ACT, BUF_SLOTS, OPT, OPS, OP_SLOTS, opSlots, type ArgContract, type OpName } from './abi.js';
+import { ACT, OPT, OPS, OP_SLOTS, opSlots, type ArgContract, type OpName } from './abi.js';
 import type { ActCode, Buf, LossCode, StepDesc } from './backend.js';
 
 /** y = act(x·w + b) (Backend.denseForward). */
@@ -108,9 +108,6 @@ export function trainProgram(d: StepDesc): Op[] {
   return ops;
 }
 
-/** The operand contracts of an op, in record order. */
-export const operandsOf = (name: OpName): readonly ArgContract[] => OPS[name].operands;
-
 /**
  * What a run checks of its hyper-parameters: nothing (HYPER_NONE: no op reads them), every slot
  * (HYPER_ALL), or every slot and bc1, bc2 nonzero too (HYPER_ADAM: an Adam update divides by them).
@@ -146,5 +143,3 @@ export function encodeProgram(program: Program, put: PutBuffer): Float64Array {
   });
   return rec;
 }
-
-export { BUF_SLOTS, OP_SLOTS };

@@ -17,7 +17,7 @@ export class CliError extends Error {
 
 /** The target column as read: raw cells (CSV), or classes already decoded (IDX, built-ins). */
 export type Target =
-  | { kind: 'text'; name: string; values: string[]; lines: Int32Array }
+  | { kind: 'text'; name: string; column: TargetColumn }
   | { kind: 'classes'; name: string; classes: string[]; y: Int32Array };
 
 export interface Table {
@@ -123,19 +123,119 @@ async function readAllBytes(path: string, what: string): Promise<Uint8Array> {
 // ---------------------------------------------------------------------------------------------
 // CSV
 
-/** Growable float32 storage for rows whose count is unknown until the stream ends. */
-class RowBuffer {
-  data = new Float32Array(1024);
-  length = 0;
-  push(v: number): void {
-    if (this.length === this.data.length) {
-      const bigger = new Float32Array(this.data.length * 2);
-      bigger.set(this.data);
-      this.data = bigger;
+/**
+ * Line breaks in the file (decompressed): one more than the rows can be, so the rows are stored
+ * in one allocation of their final size, with no growth by copying.
+ */
+async function countLines(path: string): Promise<number> {
+  const fh = await openForReading(path, 'data file');
+  const gz = await startsWithGzipMagic(fh);
+  const file = fh.createReadStream({ start: 0, highWaterMark: 1 << 20 });
+  let lines = 0;
+  try {
+    const stream = gz ? file.pipe(createGunzip({ chunkSize: 1 << 20 })) : file;
+    for await (const piece of stream as AsyncIterable<Buffer>) {
+      for (let i = piece.indexOf(10); i >= 0; i = piece.indexOf(10, i + 1)) lines++;
     }
-    this.data[this.length++] = v;
+  } catch {
+    // the parsing pass reports read and gzip errors with its own messages
+  } finally {
+    file.destroy();
+  }
+  return lines;
+}
+
+/**
+ * The target column as read, encoded as it comes, so that no per-row string is kept: numbers
+ * as float64 while every cell is one; from the first text cell on, an index per row into the
+ * distinct labels (numbers among them by their canonical spelling). Lines are kept only where
+ * they are not the previous row's plus one (a header, blank lines, line breaks inside quotes).
+ */
+export class TargetColumn {
+  rows = 0;
+  /** Numeric mode: the values (null once a text cell was seen). */
+  values: Float64Array | null;
+  /** Text mode: each row's index into `labels`. */
+  index: Int32Array | null = null;
+  readonly labels: string[] = [];
+  readonly labelLine: number[] = [];
+  private readonly lookup = new Map<string, number>();
+  private readonly jumpRow: number[] = [];
+  private readonly jumpLine: number[] = [];
+  private lastLine = -1;
+  /** First fractional number, first number beyond float32: rows, or -1. */
+  fractionalRow = -1;
+  overflowRow = -1;
+  /** The overflowing cell as written (its number would print differently). */
+  overflowCell = '';
+  firstTextRow = -1;
+
+  constructor(private readonly capacity: number) {
+    this.values = new Float64Array(capacity);
+  }
+
+  push(raw: string, line: number): void {
+    if (line !== this.lastLine + 1) {
+      this.jumpRow.push(this.rows);
+      this.jumpLine.push(line);
+    }
+    this.lastLine = line;
+    const cell = raw.trim(), n = this.rows++;
+    const v = isNumber(cell) ? Number(cell) : NaN;
+    if (v === v) {
+      if (this.fractionalRow < 0 && !Number.isInteger(v)) this.fractionalRow = n;
+      if (this.overflowRow < 0 && !Number.isFinite(Math.fround(v))) {
+        this.overflowRow = n;
+        this.overflowCell = cell;
+      }
+    } else if (this.firstTextRow < 0) {
+      this.firstTextRow = n;
+      this.toText(n);
+    }
+    if (this.values) this.values[n] = v;
+    else this.index![n] = this.label(v === v ? canonical(cell) : cell, line);
+  }
+
+  private label(key: string, line: number): number {
+    let i = this.lookup.get(key);
+    if (i === undefined) {
+      if (this.labels.length >= MAX_LABELS) {
+        throw new CliError(`the target has more than ${MAX_LABELS.toLocaleString('en-US')} distinct labels (line ${line}), too many for classes`);
+      }
+      this.lookup.set(key, i = this.labels.length);
+      this.labels.push(key);
+      this.labelLine.push(line);
+    }
+    return i;
+  }
+
+  /** From numbers to labels, at the first text cell (row n). */
+  private toText(n: number): void {
+    const index = new Int32Array(this.capacity), values = this.values!;
+    for (let i = 0; i < n; i++) index[i] = this.label(String(values[i]), this.line(i));
+    this.index = index;
+    this.values = null;
+  }
+
+  /** The file line of row i. */
+  line(i: number): number {
+    let lo = 0, hi = this.jumpRow.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.jumpRow[mid] <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.jumpLine[lo] + (i - this.jumpRow[lo]);
+  }
+
+  /** Row i's label as text. */
+  text(i: number): string {
+    return this.values ? String(this.values[i]) : this.labels[this.index![i]];
   }
 }
+
+/** More distinct text labels than this cannot be classes (the output layer would be that wide). */
+const MAX_LABELS = 65_536;
 
 /** Records of a CSV file (gzip detected by its magic bytes), each with its line number. */
 async function* csvRecords(path: string, delimiter: string): AsyncGenerator<{ record: string[]; line: number }> {
@@ -203,15 +303,16 @@ function targetIndex(spec: string, names: string[], header: boolean, source: str
 
 async function readCsv(path: string, opts: ReadOptions): Promise<Table> {
   const delimiter = opts.delimiter ?? (/\.tsv(\.gz)?$/i.test(path) ? '\t' : ',');
+  const lines = await countLines(path);
   const records = csvRecords(path, delimiter);
   try {
-    return await tableFromRecords(path, records, opts);
+    return await tableFromRecords(path, records, opts, lines + 1);
   } finally {
     await records.return(undefined); // closes the file when we stop early
   }
 }
 
-async function tableFromRecords(path: string, records: AsyncGenerator<{ record: string[]; line: number }>, opts: ReadOptions): Promise<Table> {
+async function tableFromRecords(path: string, records: AsyncGenerator<{ record: string[]; line: number }>, opts: ReadOptions, maxRows: number): Promise<Table> {
   const first = await records.next();
   if (first.done) throw new CliError(`${path}: empty file (no rows)`);
   const second = await records.next();
@@ -237,12 +338,14 @@ async function tableFromRecords(path: string, records: AsyncGenerator<{ record: 
     throw new CliError(`${path}: rows have ${featureCols.length} feature columns${after}, but the model expects ${opts.features}`);
   }
 
-  const x = new RowBuffer();
-  const targetValues: string[] = [];
-  const targetLines: number[] = [];
+  const cols = featureCols.length;
+  const x = new Float32Array(maxRows * cols);
+  const target = tcol >= 0 ? new TargetColumn(maxRows) : null;
   const firstLine = first.value.line;
   let rows = 0;
+  let at = 0;
   const take = ({ record, line }: { record: string[]; line: number }): void => {
+    if (rows >= maxRows) throw new CliError(`${path}: the file changed while it was read (more rows than lines)`);
     if (record.length !== width) {
       throw new CliError(`${path}: ragged rows: line ${line} has ${record.length} fields, line ${firstLine} has ${width}`);
     }
@@ -260,24 +363,21 @@ async function tableFromRecords(path: string, records: AsyncGenerator<{ record: 
         const col = header ? `'${names[j]}'` : String(j);
         throw new CliError(`${path}: line ${line}, column ${col}: ${clipped(cell.trim())} is beyond the float32 range (±3.4e38)`);
       }
-      x.push(v);
+      x[at++] = v;
     }
-    if (tcol >= 0) {
-      targetValues.push(record[tcol].trim());
-      targetLines.push(line);
-    }
+    target?.push(record[tcol], line);
     rows++;
   };
   if (!header) take(first.value);
   if (!second.done) take(second.value);
   for (let r = await records.next(); !r.done; r = await records.next()) take(r.value);
   if (rows === 0) throw new CliError(`${path}: no data rows${header ? ' after the header' : ''}`);
-  const cols = featureCols.length;
   return {
     source: path,
-    x: { data: x.data.slice(0, rows * cols), shape: [rows, cols] },
+    // a view: the rows were stored where they end up (the few spare rows are header and blank lines)
+    x: { data: x.subarray(0, rows * cols), shape: [rows, cols] },
     featureNames: featureCols.map((j) => names[j]),
-    target: tcol >= 0 ? { kind: 'text', name: names[tcol], values: targetValues, lines: Int32Array.from(targetLines) } : null,
+    target: target ? { kind: 'text', name: names[tcol], column: target } : null,
   };
 }
 
@@ -378,10 +478,14 @@ async function readIdx(path: string, opts: ReadOptions): Promise<Table> {
   }
   if (labels.dims[0] !== rows) throw new CliError(`${labelsPath}: ${labels.dims[0]} labels for ${rows} images in ${path}; they must match`);
   // ubyte labels were scaled like pixels by parseIdx; undo that exactly
-  const raw = labels.type === 0x08 ? Array.from(labels.values, (v) => Math.round(v * 255)) : Array.from(labels.values);
-  const classes = [...new Set(raw)].sort((a, b) => a - b);
+  const raw = labels.values, scale = labels.type === 0x08 ? 255 : 1;
+  const distinct = new Set<number>();
+  for (let i = 0; i < raw.length; i++) distinct.add(Math.round(raw[i] * scale));
+  const classes = Array.from(distinct).sort((a, b) => a - b);
   const index = new Map(classes.map((c, i) => [c, i]));
-  table.target = { kind: 'classes', name: 'label', classes: classes.map(String), y: Int32Array.from(raw, (v) => index.get(v)!) };
+  const y = new Int32Array(raw.length);
+  for (let i = 0; i < raw.length; i++) y[i] = index.get(Math.round(raw[i] * scale))!;
+  table.target = { kind: 'classes', name: 'label', classes: classes.map(String), y };
   return table;
 }
 
@@ -403,44 +507,78 @@ export function encodeTarget(t: Target, task: 'auto' | 'classification' | 'regre
   if (t.kind === 'classes') {
     if (task !== 'regression') return { task: 'classification', classes: t.classes, y: t.y };
     if (!t.classes.every(isNumber)) throw new CliError(`${source}: --task regression needs a numeric target; '${t.name}' has class names`);
-    return { task: 'regression', values: Float32Array.from(t.y, (i) => Number(t.classes[i])) };
-  }
-  const firstText = t.values.findIndex((v) => !isNumber(v));
-  if (task === 'regression' || (task === 'auto' && firstText < 0 && t.values.some((v) => !Number.isInteger(Number(v))))) {
-    if (firstText >= 0) {
-      throw new CliError(`${source}: line ${t.lines[firstText]}, target '${t.name}': '${clipped(t.values[firstText])}' is not a number; regression needs a numeric target`);
-    }
-    const values = Float32Array.from(t.values, Number);
-    const overflow = values.findIndex((v) => !Number.isFinite(v));
-    if (overflow >= 0) {
-      throw new CliError(`${source}: line ${t.lines[overflow]}, target '${t.name}': ${clipped(t.values[overflow])} is beyond the float32 range (±3.4e38)`);
-    }
+    const values = new Float32Array(t.y.length);
+    for (let i = 0; i < values.length; i++) values[i] = Number(t.classes[t.y[i]]);
     return { task: 'regression', values };
   }
-  const labels = t.values.map(canonical);
-  const distinct = [...new Set(labels)];
-  const classes = firstText < 0 ? distinct.sort((a, b) => Number(a) - Number(b)) : distinct.sort();
+  const c = t.column, rows = c.rows;
+  if (task === 'regression' || (task === 'auto' && c.firstTextRow < 0 && c.fractionalRow >= 0)) {
+    if (c.firstTextRow >= 0) {
+      throw new CliError(`${source}: line ${c.line(c.firstTextRow)}, target '${t.name}': '${clipped(c.text(c.firstTextRow))}' is not a number; regression needs a numeric target`);
+    }
+    if (c.overflowRow >= 0) {
+      throw new CliError(`${source}: line ${c.line(c.overflowRow)}, target '${t.name}': ${clipped(c.overflowCell)} is beyond the float32 range (±3.4e38)`);
+    }
+    const values = new Float32Array(rows), v = c.values!;
+    for (let i = 0; i < rows; i++) values[i] = v[i];
+    return { task: 'regression', values };
+  }
+  let classes: string[], y: Int32Array;
+  if (c.values) {
+    // integers: classes in numeric order
+    const v = c.values, distinct = new Set<number>();
+    for (let i = 0; i < rows; i++) {
+      distinct.add(v[i]);
+      if (distinct.size > MAX_LABELS) {
+        throw new CliError(`${source}: the target '${t.name}' has more than ${MAX_LABELS.toLocaleString('en-US')} distinct values, too many for classes; for values, use --task regression`);
+      }
+    }
+    const sorted = Array.from(distinct).sort((a, b) => a - b);
+    const index = new Map(sorted.map((n, i) => [n, i]));
+    y = new Int32Array(rows);
+    for (let i = 0; i < rows; i++) y[i] = index.get(v[i])!;
+    classes = sorted.map(String);
+  } else {
+    const order = c.labels.map((_, i) => i).sort((a, b) => (c.labels[a] < c.labels[b] ? -1 : c.labels[a] > c.labels[b] ? 1 : 0));
+    const remap = new Int32Array(order.length);
+    order.forEach((label, k) => (remap[label] = k));
+    classes = order.map((i) => c.labels[i]);
+    y = new Int32Array(rows);
+    const index = c.index!;
+    for (let i = 0; i < rows; i++) y[i] = remap[index[i]];
+  }
   if (classes.length < 2) {
     throw new CliError(`${source}: the target '${t.name}' has a single class ('${classes[0]}'); a classifier needs at least 2`);
   }
-  const index = new Map(classes.map((c, i) => [c, i]));
-  return { task: 'classification', classes, y: Int32Array.from(labels, (l) => index.get(l)!) };
+  return { task: 'classification', classes, y };
 }
 
 /** Class indices of the target against a trained model's class names. */
 export function classIndices(t: Target, classes: string[], source: string): Int32Array {
   const index = new Map(classes.map((c, i) => [c, i]));
-  const values = t.kind === 'text' ? t.values : Array.from(t.y, (i) => t.classes[i]);
-  const y = new Int32Array(values.length);
-  values.forEach((v, i) => {
+  const shown = classes.length > 12 ? `${classes.slice(0, 12).join(', ')}, …` : classes.join(', ');
+  const find = (v: string, where: string): number => {
     const k = index.get(v) ?? index.get(canonical(v));
-    if (k === undefined) {
-      const where = t.kind === 'text' ? `line ${t.lines[i]}` : `row ${i}`;
-      const shown = classes.length > 12 ? `${classes.slice(0, 12).join(', ')}, …` : classes.join(', ');
-      throw new CliError(`${source}: ${where}: label '${v}' is not one of the model's classes (${shown})`);
+    if (k === undefined) throw new CliError(`${source}: ${where}: label '${v}' is not one of the model's classes (${shown})`);
+    return k;
+  };
+  if (t.kind === 'classes') {
+    const map = t.classes.map((c, i) => find(c, `row ${t.y.indexOf(i)}`));
+    return Int32Array.from(t.y, (c) => map[c]);
+  }
+  const c = t.column, y = new Int32Array(c.rows);
+  if (c.values) {
+    const seen = new Map<number, number>();
+    for (let i = 0; i < c.rows; i++) {
+      const v = c.values[i];
+      let k = seen.get(v);
+      if (k === undefined) seen.set(v, k = find(String(v), `line ${c.line(i)}`));
+      y[i] = k;
     }
-    y[i] = k;
-  });
+    return y;
+  }
+  const map = c.labels.map((l, i) => find(l, `line ${c.labelLine[i]}`));
+  for (let i = 0; i < c.rows; i++) y[i] = map[c.index![i]];
   return y;
 }
 

@@ -6,23 +6,25 @@ import type { ActivationName, LossName } from '../backends/backend.js';
 import type { Matrix } from '../data.js';
 import { fitNormalization } from '../data.js';
 import { saveModel } from '../io/files.js';
-import { trainTestSplit } from '../io/datasets.js';
+import { permuteRowsInPlace, splitRows } from '../io/datasets.js';
 import { Model } from '../model/model.js';
 import type { ClassificationMetrics } from '../metrics.js';
-import { type EpochLogs, type Evaluation, type FitOptions } from '../model/fit.js';
+import { type EpochLogs, type Evaluation, type FitOptions, type History } from '../model/fit.js';
+import type { BackendReport } from '../backends/select.js';
 import type { DenseSpec, ModelSpec, OptimizerName } from '../spec.js';
 import {
   backendOptions, checkWritable, chooseBackend, classMetricLines, classMetrics, count, dataOptions, describeBackend, f4, fraction, layerList, nonNegativeInt,
   nonNegativeNumber, out, perClassJson, positiveInt, positiveNumber, regressionLine, seconds, TARGET_HELP, writeOutput, type BackendFlags,
 } from './common.js';
-import { CliError, encodeTarget, readTable, type Encoded } from './data.js';
+import { CliError, encodeTarget, readTable, type Encoded, type Table } from './data.js';
 import { trainingCurvesSvg } from './plot.js';
+import { shouldStream, STREAM_AUTO_BYTES, trainStreamed } from './train-stream.js';
 
 const ACTIVATIONS: ActivationName[] = ['relu', 'leakyRelu', 'tanh', 'sigmoid', 'linear'];
 const LOSSES: LossName[] = ['categoricalCrossEntropy', 'binaryCrossEntropy', 'mse', 'huber', 'meanAbsoluteError'];
 const OPTIMIZERS: OptimizerName[] = ['adam', 'adamw', 'sgd', 'momentum'];
 
-interface TrainFlags extends BackendFlags {
+export interface TrainFlags extends BackendFlags {
   target?: string;
   header?: boolean;
   delimiter?: string;
@@ -48,6 +50,8 @@ interface TrainFlags extends BackendFlags {
   quiet?: boolean;
   json?: boolean;
   progress: boolean;
+  /** true: --stream, false: --no-stream, undefined: by the file's size. */
+  stream?: boolean;
 }
 
 /**
@@ -65,8 +69,8 @@ const DEFAULT_PATIENCE = 10;
  * there are at least AUTO_VALIDATION_MIN_ROWS of them; fewer rows are too precious to hold out
  * (iris: 120), so training stops on the training loss instead.
  */
-const AUTO_VALIDATION_SPLIT = 0.1;
-const AUTO_VALIDATION_MIN_ROWS = 1000;
+export const AUTO_VALIDATION_SPLIT = 0.1;
+export const AUTO_VALIDATION_MIN_ROWS = 1000;
 
 const patienceValue = (v: string): number | 'none' => (v.trim() === 'none' ? 'none' : nonNegativeInt('--patience')(v));
 
@@ -97,7 +101,9 @@ export function trainCommand(): Command {
     .option('--validation-split <FRACTION>', `fraction of the training rows held out for validation metrics and early stopping (default: ${AUTO_VALIDATION_SPLIT} with at least ${count(AUTO_VALIDATION_MIN_ROWS)} training rows, else 0)`, fraction('--validation-split'))
     .option('--test-split <FRACTION>', 'fraction of all rows held out for the final test metrics (0: none)', fraction('--test-split'), 0.2)
     .option('--patience <EPOCHS>', "stop early after this many epochs without improvement (of val_loss, else loss) and keep the best weights; 'none': train all --epochs", patienceValue, DEFAULT_PATIENCE)
-    .option('-s, --seed <N>', 'seed for the initial weights, the splits and the shuffling', nonNegativeInt('--seed'), 0);
+    .option('-s, --seed <N>', 'seed for the initial weights, the splits and the shuffling', nonNegativeInt('--seed'), 0)
+    .option('--stream', `train a CSV file without loading it: a first pass checks the rows, finds the classes and fits the standardization, then every epoch streams the file through a seeded shuffle buffer (the default for CSV files of ${STREAM_AUTO_BYTES / 1024 / 1024} MiB and more, gzip: a quarter of that); rows are split by a seeded hash of their index, not stratified`)
+    .option('--no-stream', 'load the CSV file into memory whatever its size');
   for (const o of backendOptions()) command.addOption(o);
   return command
     .option('--save <FILE>', 'save the trained model to FILE (written atomically)')
@@ -114,6 +120,7 @@ Examples:
   $ deltaprop train houses.csv --target price --task regression --plot curves.svg
   $ deltaprop train houses.csv --target price --task regression --loss huber --huber-delta 2
   $ deltaprop train fraud.csv --target label --class-weight balanced
+  $ deltaprop train big.csv --stream --layers 64 --epochs 5 --save big.model
   $ deltaprop train train-images-idx3-ubyte.gz --layers 256,128 --epochs 10 --batch-size 128 --json`)
     .action(async (data: string, flags: TrainFlags) => {
       await train(data, flags);
@@ -121,7 +128,7 @@ Examples:
 }
 
 /** Model spec for the task: softmax + cross-entropy for classes, a linear output + mse for values. */
-function buildSpec(inputs: number, enc: Encoded, flags: TrainFlags): ModelSpec {
+export function buildSpec(inputs: number, enc: Encoded, flags: TrainFlags): ModelSpec {
   const hidden: DenseSpec[] = flags.layers.map((units) => ({ units, activation: flags.activation }));
   const lr = flags.lr ?? DEFAULT_LR[flags.optimizer];
   const optimizer = { type: flags.optimizer, learningRate: lr, ...(flags.weightDecay !== undefined ? { weightDecay: flags.weightDecay } : {}) };
@@ -156,33 +163,24 @@ interface Split {
 }
 
 /**
- * Train/test split: stratified by class for classifiers (trainTestSplit); for values, the target
- * rides along as an extra column through the same seeded split with a single stratum.
+ * Train/test split: stratified by class for classifiers (trainTestSplit's choice of rows and
+ * order); for values, the same seeded split with a single stratum. The rows are reordered in
+ * place, train rows first: the two sets are views of the rows as read, not copies.
  */
 function split(x: Matrix, enc: Encoded, testFraction: number, seed: number): { train: Split; test: Split | null } {
-  if (testFraction === 0) return { train: { x, y: enc.task === 'classification' ? enc.y : enc.values }, test: null };
-  if (enc.task === 'classification') {
-    const s = trainTestSplit({ x, y: enc.y }, testFraction, seed);
-    return { train: s.train, test: s.test };
-  }
-  const [rows, cols] = x.shape, wide = new Float32Array(rows * (cols + 1));
-  for (let i = 0; i < rows; i++) {
-    wide.set(x.data.subarray(i * cols, (i + 1) * cols), i * (cols + 1));
-    wide[i * (cols + 1) + cols] = enc.values[i];
-  }
-  const s = trainTestSplit({ x: { data: wide, shape: [rows, cols + 1] }, y: new Int32Array(rows) }, testFraction, seed);
-  const narrow = (m: Matrix): Split => {
-    const n = m.shape[0], xs = new Float32Array(n * cols), ys = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      xs.set(m.data.subarray(i * (cols + 1), i * (cols + 1) + cols), i * cols);
-      ys[i] = m.data[i * (cols + 1) + cols];
-    }
-    return { x: { data: xs, shape: [n, cols] }, y: ys };
+  const y = enc.task === 'classification' ? enc.y : enc.values;
+  if (testFraction === 0) return { train: { x, y }, test: null };
+  const { train } = splitRows(enc.task === 'classification' ? enc.y : new Int32Array(y.length), testFraction, seed);
+  const order = new Uint32Array(train.buffer, 0, x.shape[0]);
+  permuteRowsInPlace(x, [y], order);
+  const n = train.length, cols = x.shape[1], rows = x.shape[0];
+  return {
+    train: { x: { data: x.data.subarray(0, n * cols), shape: [n, cols] }, y: y.subarray(0, n) },
+    test: { x: { data: x.data.subarray(n * cols, rows * cols), shape: [rows - n, cols] }, y: y.subarray(n) },
   };
-  return { train: narrow(s.train.x), test: narrow(s.test.x) };
 }
 
-function epochLine(e: EpochLogs, epochs: number): string {
+export function epochLine(e: EpochLogs, epochs: number): string {
   const parts = [`epoch ${String(e.epoch).padStart(String(epochs).length)}/${epochs}`, `loss ${f4(e.loss)}`];
   if (e.accuracy !== undefined) parts.push(`acc ${f4(e.accuracy)}`);
   if (e.valLoss !== undefined) parts.push(`val_loss ${f4(e.valLoss)}`);
@@ -192,7 +190,7 @@ function epochLine(e: EpochLogs, epochs: number): string {
 }
 
 /** A cli-progress bar per epoch on stderr: running loss and accuracy, samples/s, ETA. */
-function progressCallbacks(rows: number, epochs: number, enabled: boolean, hasAccuracy: boolean): Pick<FitOptions, 'onBatchEnd'> & { stop(): void } {
+export function progressCallbacks(rows: number, epochs: number, enabled: boolean, hasAccuracy: boolean): Pick<FitOptions, 'onBatchEnd'> & { stop(): void } {
   if (!enabled) return { stop() {} };
   const acc = hasAccuracy ? ' | acc {acc}' : '';
   const bar = new SingleBar({
@@ -234,14 +232,14 @@ function progressCallbacks(rows: number, epochs: number, enabled: boolean, hasAc
 }
 
 /** A backend that cannot allocate (wasm's 4 GiB, the machine's memory) is a model too big to train here. */
-function outOfMemory(backend: string, e: unknown): CliError | null {
+export function outOfMemory(backend: string, e: unknown): CliError | null {
   if (e instanceof RangeError && /cannot allocate/.test(e.message)) {
     return new CliError(`the model does not fit in memory on the ${backend} backend (${e.message}); use fewer or smaller layers, or a smaller --batch-size`);
   }
   return null;
 }
 
-function outOfMemoryIsUserError<T>(backend: string, make: () => T): T {
+export function outOfMemoryIsUserError<T>(backend: string, make: () => T): T {
   try {
     return make();
   } catch (e) {
@@ -250,6 +248,7 @@ function outOfMemoryIsUserError<T>(backend: string, make: () => T): T {
 }
 
 async function train(data: string, flags: TrainFlags): Promise<void> {
+  if (await shouldStream(data, flags)) return trainStreamed(data, flags);
   const human = !flags.json;
   const chatty = human && !flags.quiet;
   // fail on unwritable outputs before spending minutes training
@@ -257,11 +256,14 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
   if (flags.plot) await checkWritable(flags.plot, 'plot');
   if (flags.checkpoint) await checkWritable(flags.checkpoint, 'checkpoint');
 
-  const table = await readTable(data, { target: flags.target, header: flags.header, delimiter: flags.delimiter, labels: flags.labels, need: 'required' });
+  let table: Table | null = await readTable(data, { target: flags.target, header: flags.header, delimiter: flags.delimiter, labels: flags.labels, need: 'required' });
   const enc = encodeTarget(table.target!, flags.task, table.source);
   const { train: trainSet, test } = split(table.x, enc, flags.testSplit, flags.seed);
+  const rowsRead = table.x.shape[0], cols = table.x.shape[1], source = table.source, targetName = table.target!.name;
+  // the target column as read is garbage once encoded
+  table = null;
   if (test && test.x.shape[0] === 0) {
-    throw new CliError(`--test-split ${flags.testSplit} of ${table.x.shape[0]} rows leaves no test rows; use a larger fraction or --test-split 0`);
+    throw new CliError(`--test-split ${flags.testSplit} of ${rowsRead} rows leaves no test rows; use a larger fraction or --test-split 0`);
   }
   const trainRows = trainSet.x.shape[0];
   const validationSplit = flags.validationSplit ?? (trainRows >= AUTO_VALIDATION_MIN_ROWS ? AUTO_VALIDATION_SPLIT : 0);
@@ -271,16 +273,16 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
   }
 
   const { backend, report } = await chooseBackend(flags);
-  const spec = buildSpec(table.x.shape[1], enc, flags);
+  const spec = buildSpec(cols, enc, flags);
   // standardize with the statistics of the rows the model is fitted on: not the validation rows
   // (fit holds out the last ones) and never the test rows
-  spec.normalization = fitNormalization({ data: trainSet.x.data.subarray(0, fitRows * table.x.shape[1]), shape: [fitRows, table.x.shape[1]] });
+  spec.normalization = fitNormalization({ data: trainSet.x.data.subarray(0, fitRows * cols), shape: [fitRows, cols] });
   const model = outOfMemoryIsUserError(backend.name, () => new Model(spec, backend));
 
   if (chatty) {
     out(`backend: ${describeBackend(report)}`);
     const what = enc.task === 'classification' ? `${enc.classes.length} classes` : 'regression';
-    out(`data: ${table.source}: ${count(table.x.shape[0])} rows × ${table.x.shape[1]} features, target '${table.target!.name}' (${what})`);
+    out(`data: ${source}: ${count(rowsRead)} rows × ${cols} features, target '${targetName}' (${what})`);
     out(`split: ${count(fitRows)} train, ${count(valRows)} validation, ${count(test?.x.shape[0] ?? 0)} test`);
     out(`model: ${[spec.inputs, ...spec.layers.map((l) => l.units)].join(' → ')} (${flags.activation}, ${spec.layers[spec.layers.length - 1].activation} output), `
       + `${spec.loss}, ${flags.optimizer} lr ${spec.optimizer.learningRate}, ${count(model.paramCount)} parameters`);
@@ -314,7 +316,6 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
     progress.stop();
   }
   const elapsed = (performance.now() - t0) / 1000;
-  const last = history.epochs[history.epochs.length - 1];
   const testMetrics = test ? model.evaluate(test.x, targetsOf(enc, test.y)) : null;
   if (testMetrics && enc.task === 'classification') {
     // accuracy as `evaluate` and `predict` count it (argmax), whatever the output and loss: the
@@ -325,9 +326,33 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
     testMetrics.accuracy = right / predicted.length;
   }
   const testScores = test && enc.task === 'classification' ? classMetrics(model, test.x, test.y as Int32Array, enc.classes.length) : null;
+  await finishTraining(flags, {
+    model, spec, history, elapsed, testMetrics, testScores, enc, source, report,
+    rows: { train: fitRows, validation: valRows, test: test?.x.shape[0] ?? 0 },
+  });
+}
 
+/** What a training run ends with, in memory or streamed: for the model file, the plot and the summary. */
+export interface TrainingOutcome {
+  model: Model;
+  spec: ModelSpec;
+  history: History;
+  elapsed: number;
+  testMetrics: Evaluation | null;
+  testScores: ClassificationMetrics | null;
+  enc: { task: 'classification'; classes: string[] } | { task: 'regression' };
+  source: string;
+  report: BackendReport;
+  rows: { train: number; validation: number; test: number };
+}
+
+/** Saves the model and the plot, and prints the summary (or the --json object). */
+export async function finishTraining(flags: TrainFlags, o: TrainingOutcome): Promise<void> {
+  const { model, spec, history, elapsed, testMetrics, testScores, enc, report } = o;
+  const last = history.epochs[history.epochs.length - 1];
+  const fitRows = o.rows.train, testRows = o.rows.test;
   if (flags.save) await saveModel(model, flags.save);
-  if (flags.plot) await writeOutput(flags.plot, trainingCurvesSvg(history.epochs, `deltaprop: ${table.source}`), 'plot');
+  if (flags.plot) await writeOutput(flags.plot, trainingCurvesSvg(history.epochs, `deltaprop: ${o.source}`), 'plot');
 
   if (flags.json) {
     out(JSON.stringify({
@@ -338,7 +363,7 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
       backend: report.backend, isa: report.isa, threads: report.threads,
       epochs: history.epochs.length, stopped_early: history.stoppedEarly, best_epoch: history.bestEpoch ?? null,
       seconds: Number(elapsed.toFixed(3)),
-      rows: { train: fitRows, validation: valRows, test: test?.x.shape[0] ?? 0 },
+      rows: o.rows,
       task: enc.task, classes: enc.task === 'classification' ? enc.classes : null,
       model: flags.save ?? null, plot: flags.plot ?? null,
     }));
@@ -359,11 +384,11 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
   if (testMetrics) {
     if (testMetrics.accuracy !== undefined) {
       if (testScores && enc.task === 'classification') for (const line of classMetricLines(testScores, enc.classes, 'test: ')) out(line);
-      out(`test loss: ${f4(testMetrics.loss)} (${count(test!.x.shape[0])} held-out rows)`);
+      out(`test loss: ${f4(testMetrics.loss)} (${count(testRows)} held-out rows)`);
       out(`test accuracy: ${f4(testMetrics.accuracy)}`);
     } else {
       out(`test: ${regressionLine(testMetrics)}`);
-      out(`test loss (${spec.loss}): ${f4(testMetrics.loss)} (${count(test!.x.shape[0])} held-out rows)`);
+      out(`test loss (${spec.loss}): ${f4(testMetrics.loss)} (${count(testRows)} held-out rows)`);
     }
   }
 }
@@ -373,7 +398,7 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
  * and R² for values. (The per-epoch logs of a classifier trained with mse hold regression
  * numbers on the one-hot targets: not shown, the test lines count classes as evaluate does.)
  */
-function scoresText(f1: number | undefined, auc: number | undefined, reg: { mae?: number; rmse?: number; r2?: number }, enc: Encoded): string {
+function scoresText(f1: number | undefined, auc: number | undefined, reg: { mae?: number; rmse?: number; r2?: number }, enc: { task: string }): string {
   if (enc.task === 'classification') {
     if (f1 === undefined) return '';
     return `  macro f1 ${f4(f1)}${auc !== undefined ? `  roc_auc ${f4(auc)}` : ''}`;
@@ -382,7 +407,7 @@ function scoresText(f1: number | undefined, auc: number | undefined, reg: { mae?
 }
 
 /** The metrics of the --json summary beyond loss and accuracy, null where they do not apply. */
-function metricsJson(last: EpochLogs, test: Evaluation | null, scores: ClassificationMetrics | null, enc: Encoded): Record<string, unknown> {
+function metricsJson(last: EpochLogs, test: Evaluation | null, scores: ClassificationMetrics | null, enc: TrainingOutcome['enc']): Record<string, unknown> {
   const classes = enc.task === 'classification';
   const n = (v: number | undefined): number | null => v ?? null;
   return {

@@ -64,9 +64,22 @@ function loadDigits(): Dataset {
  */
 export function trainTestSplit(d: { x: Matrix; y: Int32Array }, testFraction: number, seed: number):
   { train: { x: Matrix; y: Int32Array }; test: { x: Matrix; y: Int32Array } } {
-  const rows = d.x.shape[0], cols = d.x.shape[1];
+  const rows = d.x.shape[0];
   if (d.y.length !== rows) throw new InputError(`trainTestSplit: ${d.y.length} labels for ${rows} rows; they must match`);
   if (!(testFraction >= 0 && testFraction < 1)) throw new InputError(`trainTestSplit: testFraction must be in [0, 1), got ${String(testFraction)}`);
+  const { train, test } = splitRows(d.y, testFraction, seed);
+  const take = (picked: Uint32Array): { x: Matrix; y: Int32Array } => ({ x: gatherRows(d.x, picked), y: Int32Array.from(picked, (r) => d.y[r]) });
+  return { train: take(train), test: take(test) };
+}
+
+/**
+ * trainTestSplit's choice as row indices, in the order of its train and test sets: stratified by
+ * the classes `y` (one class for a split without strata). The two are views of one array, train
+ * first: together, the order of permuteRowsInPlace that puts the test rows last.
+ */
+export function splitRows(y: Int32Array, testFraction: number, seed: number): { train: Uint32Array; test: Uint32Array } {
+  const rows = y.length;
+  const d = { y };
   const order = permutation(rows, seed);
   // rows per class, then each class's share of the test set
   const perClass = new Map<number, number>();
@@ -100,15 +113,50 @@ export function trainTestSplit(d: { x: Matrix; y: Int32Array }, testFraction: nu
     }
   }
   // shuffle the concatenated class runs so that rows of a class are not contiguous
-  const take = (picked: Uint32Array): { x: Matrix; y: Int32Array } => {
+  const out = new Uint32Array(rows);
+  const mixed = (picked: Uint32Array, at: number): void => {
     const mix = permutation(picked.length, seed + 1);
-    const x = new Float32Array(picked.length * cols), y = new Int32Array(picked.length);
-    for (let i = 0; i < picked.length; i++) {
-      const r = picked[mix[i]];
-      x.set(d.x.data.subarray(r * cols, r * cols + cols), i * cols);
-      y[i] = d.y[r];
-    }
-    return { x: { data: x, shape: [picked.length, cols] }, y };
+    for (let i = 0; i < picked.length; i++) out[at + i] = picked[mix[i]];
   };
-  return { train: take(trainRows), test: take(testRows) };
+  mixed(trainRows, 0);
+  mixed(testRows, nTrainAll);
+  return { train: out.subarray(0, nTrainAll), test: out.subarray(nTrainAll) };
+}
+
+/**
+ * Reorders the rows of x (and the entries of each of `ys`) in place so that row i becomes the
+ * row `order[i]` was: no second copy of the data, only a bit per row to follow the cycles.
+ */
+export function permuteRowsInPlace(x: Matrix, ys: (Int32Array | Float32Array)[], order: Uint32Array): void {
+  const rows = x.shape[0], cols = x.shape[1], d = x.data;
+  if (order.length !== rows) throw new InputError(`permuteRowsInPlace: ${order.length} indices for ${rows} rows`);
+  const done = new Uint8Array((rows + 7) >> 3), tmp = new Float32Array(cols), tmpY = new Float64Array(ys.length);
+  for (let start = 0; start < rows; start++) {
+    if (done[start >> 3] & (1 << (start & 7)) || order[start] === start) continue;
+    for (let j = 0; j < cols; j++) tmp[j] = d[start * cols + j];
+    for (let k = 0; k < ys.length; k++) tmpY[k] = ys[k][start];
+    let p = start;
+    for (;;) {
+      done[p >> 3] |= 1 << (p & 7);
+      const q = order[p];
+      if (q === start) {
+        for (let j = 0; j < cols; j++) d[p * cols + j] = tmp[j];
+        for (let k = 0; k < ys.length; k++) ys[k][p] = tmpY[k];
+        break;
+      }
+      for (let j = 0; j < cols; j++) d[p * cols + j] = d[q * cols + j];
+      for (let k = 0; k < ys.length; k++) ys[k][p] = ys[k][q];
+      p = q;
+    }
+  }
+}
+
+/** The rows of x at `rows`, in that order, as a new matrix. */
+export function gatherRows(x: Matrix, rows: Uint32Array): Matrix {
+  const cols = x.shape[1], out = new Float32Array(rows.length * cols), src = x.data;
+  for (let i = 0; i < rows.length; i++) {
+    const from = rows[i] * cols, to = i * cols;
+    for (let j = 0; j < cols; j++) out[to + j] = src[from + j];
+  }
+  return { data: out, shape: [rows.length, cols] };
 }

@@ -2,9 +2,10 @@
 // and prediction. One kernel call per layer per direction, one for the loss, one for the update,
 // or one call for the whole step where the backend compiles steps.
 import type { Backend, Buf } from '../backends/backend.js';
-import { InputError, toMatrix, type Matrix, type MatrixInput, type TargetInput } from '../data.js';
+import { InputError, isBatchSource, toMatrix, type BatchSource, type Matrix, type MatrixInput, type TargetInput } from '../data.js';
 import type { ModelSpec, OptimizerSpec } from '../spec.js';
 import { evaluateNetwork, fit, TrainingError, type CheckpointSaver, type Evaluation, type FitClock, type FitControl, type FitOptions, type History } from './fit.js';
+import { evaluateSource, fitSource } from './fit-source.js';
 import { Network } from './network.js';
 import { checkNotAllZero, checkSampleWeight, rowWeights, type ClassWeight } from './weights.js';
 
@@ -33,9 +34,6 @@ export function registerModelFileSaver(saver: ModelFileSaver): void {
 export class Model implements FitControl {
   readonly spec: ModelSpec;
   readonly backend: Backend;
-  /** All weights, then all biases, in one arena. */
-  readonly params: Buf;
-  readonly grads: Buf;
   readonly paramCount: number;
   /** Set to true from a callback to end `fit` after the current batch. */
   stopTraining = false;
@@ -49,9 +47,22 @@ export class Model implements FitControl {
     this.net = new Network(spec, backend);
     this.spec = this.net.spec;
     this.backend = backend;
-    this.params = this.net.params;
-    this.grads = this.net.grads;
     this.paramCount = this.net.paramCount;
+  }
+
+  /**
+   * All weights, then all biases, in one arena. While a fit trains a batch off the thread, reading
+   * this waits for that batch to finish; hold on to the array only until the next await.
+   */
+  get params(): Buf {
+    this.net.settle();
+    return this.net.params;
+  }
+
+  /** The gradients of the last step, laid out as `params` (the same wait applies). */
+  get grads(): Buf {
+    this.net.settle();
+    return this.net.grads;
   }
 
   /**
@@ -86,6 +97,7 @@ export class Model implements FitControl {
 
   /** Layer l's weights (in, out) and bias (out), copies. */
   getWeights(): { w: Float32Array; b: Float32Array }[] {
+    this.net.settle();
     return this.net.getWeights();
   }
 
@@ -118,6 +130,7 @@ export class Model implements FitControl {
    * with weights as fit takes them, of the weighted loss sum over the rows.
    */
   gradients(x: MatrixInput, y: TargetInput, weights: { sampleWeight?: ArrayLike<number>; classWeight?: ClassWeight } = {}): { loss: number; grads: Float32Array } {
+    this.refuseWhileTraining('gradients');
     const net = this.net;
     const X = toMatrix(x, 'inputs', net.inputs);
     const Y = net.targets(y, X.shape[0]);
@@ -129,35 +142,55 @@ export class Model implements FitControl {
   }
 
   /**
-   * Trains on (x, y) in mini-batches. Yields to the event loop between batches so that a long
-   * `fit` never blocks it for more than `yieldEveryMs`.
+   * Trains on (x, y) in mini-batches, or on the rows of a BatchSource (an async iterable of
+   * `{ x, y }`, read once per epoch through a seeded shuffle buffer, its next batches read ahead).
+   * Yields to the event loop between batches so that a long `fit` never blocks it for more than
+   * `yieldEveryMs`.
    */
-  async fit(x: MatrixInput, y: TargetInput, options: FitOptions = {}): Promise<History> {
+  async fit(x: MatrixInput, y: TargetInput, options?: FitOptions): Promise<History>;
+  async fit(source: BatchSource, options?: FitOptions): Promise<History>;
+  async fit(x: MatrixInput | BatchSource, y?: TargetInput | FitOptions, options: FitOptions = {}): Promise<History> {
     this.refuseWhileTraining('fit');
     this.training = true;
     try {
       const files = fileSaver;
       const saver: CheckpointSaver | null = files ? { check: (path) => files.check(path), save: (path) => files.save(this, path) } : null;
-      return await fit(this.net, this, this.clock, x, y, options, saver);
+      if (isBatchSource(x)) {
+        const o = (y ?? {}) as FitOptions;
+        if (o.sampleWeight !== undefined || o.classWeight !== undefined) {
+          throw new InputError(`${o.sampleWeight !== undefined ? 'sampleWeight' : 'classWeight'}: fitting a BatchSource takes no row weights (they need the rows in memory); fit(x, y, { sampleWeight, classWeight }) takes them`);
+        }
+        return await fitSource(this.net, this, this.clock, x, o, saver);
+      }
+      return await fit(this.net, this, this.clock, x, y as TargetInput, options, saver);
     } finally {
       this.training = false;
     }
   }
 
+  /** evaluate(x, y) over the rows of a BatchSource, in one pass (ROC AUC needs the source's `rows`). */
+  evaluate(source: BatchSource, batchSize?: number): Promise<Evaluation>;
   /**
    * Mean loss over (x, y), and for classifiers the accuracy, precision, recall and F1 (macro and
    * per class) and for a binary task the ROC AUC; for regression losses, MAE, RMSE and R²
    * (src/metrics.ts). The third argument is the batch size (default 256) or { batchSize,
    * sampleWeight }: with weights, the loss is Σ wᵢ·Lᵢ / rows and the metrics are weighted (Keras).
    */
-  evaluate(x: MatrixInput, y: TargetInput, options: number | EvaluateOptions = 256): Evaluation {
+  evaluate(x: MatrixInput, y: TargetInput, options?: number | EvaluateOptions): Evaluation;
+  evaluate(x: MatrixInput | BatchSource, y?: TargetInput | number, options: number | EvaluateOptions = 256): Evaluation | Promise<Evaluation> {
+    if (isBatchSource(x)) {
+      const size = y ?? 256;
+      if (!Number.isInteger(size) || (size as number) < 1) return Promise.reject(new InputError(`batchSize: must be a positive integer, got ${String(size)}`));
+      return evaluateSource(this.net, x, size as number, undefined);
+    }
     const o: EvaluateOptions = typeof options === 'number' ? { batchSize: options } : (options ?? {});
     const batchSize = o.batchSize ?? 256;
     const X = toMatrix(x, 'inputs', this.inputs);
     if (X.shape[0] === 0) throw new InputError('inputs: no rows to evaluate');
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize: must be a positive integer, got ${String(batchSize)}`);
     const W = checkNotAllZero(checkSampleWeight(o.sampleWeight, X.shape[0]), 'sampleWeight');
-    return evaluateNetwork(this.net, X, this.net.targets(y, X.shape[0]), batchSize, W);
+    this.net.settle(); // a batch training off the thread shares the buffers
+    return evaluateNetwork(this.net, X, this.net.targets(y as TargetInput, X.shape[0]), batchSize, W);
   }
 
   /** Outputs (rows, outputs) for the rows of x: probabilities for classifiers, values otherwise. */
@@ -165,6 +198,7 @@ export class Model implements FitControl {
     const X = toMatrix(x, 'inputs', this.inputs);
     const rows = X.shape[0], outs = this.outputs;
     const result = new Float32Array(rows * outs);
+    this.net.settle(); // a batch training off the thread shares the buffers
     this.net.predictInto(X, result, batchSize);
     return { data: result, shape: [rows, outs] };
   }

@@ -3,7 +3,7 @@
 // step, a forward pass: src/backends/program.ts builds them), run in one backend call where the
 // backend compiles programs, else op by op (src/backends/interpreter.ts). Model (model.ts) is the
 // public face; fit.ts drives the epochs.
-import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledProgram, type LossCode, type StepDesc, type StepHyper } from '../backends/backend.js';
+import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledProgram, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from '../backends/backend.js';
 import { interpret } from '../backends/interpreter.js';
 import { forwardProgram, gradientProgram, trainProgram, type Program } from '../backends/program.js';
 import { InputError, toTargets, type Matrix, type TargetInput } from '../data.js';
@@ -36,7 +36,24 @@ export interface Plan {
   /** The forward pass's program and its one call. */
   forward?: Program;
   compiledForward?: CompiledProgram;
+  /**
+   * Off-thread training (trainStepAsync): the training program followed by copies of the batch's
+   * outputs and targets into `outCopy` and `yCopy`, which the fit's metrics read after the await;
+   * a predict or evaluate in between may reuse acts and y.
+   */
+  compiledTrainAsync?: CompiledStep;
+  /** The same with the staged weights in the loss. */
+  compiledTrainAsyncWeighted?: CompiledStep;
+  outCopy?: Buf;
+  yCopy?: Buf;
 }
+
+/**
+ * A step of at least this many multiply-adds per batch runs off the event loop's thread where the
+ * backend can (Backend.asyncPrograms): the hand-off (about 30 µs: a libuv thread, then a promise)
+ * is then at most a few percent of the step. Smaller steps run on the thread, in time slices.
+ */
+export const OFF_THREAD_MIN_MACS = 4_000_000;
 
 /** Staging copies of at least this many floats go through the backend's gatherRows, if it has one. */
 const GATHER_MIN = 1024;
@@ -83,6 +100,8 @@ export class Network {
   readonly stepLoss = new Float64Array(1);
   /** Where a program without a loss op would leave one (never read). */
   private readonly noLoss = new Float64Array(1);
+  /** The step running off the thread (trainStepAsync), until its promise settles. */
+  private inFlight: CompiledStep | null = null;
   private capacity = 0;
   private plans = new Map<number, Plan>();
   private actStore: Buf[] = [];
@@ -233,6 +252,7 @@ export class Network {
 
   /** Forward pass of the rows in plan.x; the output is plan.acts[last]. */
   forward(p: Plan): void {
+    this.settle(); // a batch training off the thread shares the buffers
     if (this.fusedSteps && this.backend.compileProgram) {
       const compiled = p.compiledForward ?? (p.compiledForward = this.backend.compileProgram(p.forward ?? this.forwardOps(p)));
       compiled.run(null);
@@ -265,12 +285,7 @@ export class Network {
    * stepLoss[0].
    */
   trainStep(p: Plan, lr: number): void {
-    const h = this.hyper, o = this.spec.optimizer;
-    h.lr = lr;
-    if (o.type === 'adam' || o.type === 'adamw') {
-      h.bc1 = 1 - Math.pow(h.beta1, this.step + 1);
-      h.bc2 = 1 - Math.pow(h.beta2, this.step + 1);
-    }
+    const h = this.hyperFor(lr);
     if (this.fusedSteps && this.backend.compileProgram) {
       const compiled = p.weighted
         ? (p.compiledTrainWeighted ??= this.backend.compileProgram(this.trainOps(p)))
@@ -281,6 +296,71 @@ export class Network {
       interpret(this.backend, this.trainOps(p), h, this.stepLoss);
     }
     if (Number.isFinite(this.stepLoss[0])) this.step++;
+  }
+
+  /** The hyper-parameters of the next step at rate lr (Adam's bias corrections of its step count). */
+  private hyperFor(lr: number): StepHyper {
+    const h = this.hyper, o = this.spec.optimizer;
+    h.lr = lr;
+    if (o.type === 'adam' || o.type === 'adamw') {
+      h.bc1 = 1 - Math.pow(h.beta1, this.step + 1);
+      h.bc2 = 1 - Math.pow(h.beta2, this.step + 1);
+    }
+    return h;
+  }
+
+  /**
+   * Whether fit can run this network's batches of m rows off the thread: the backend runs programs
+   * on its own threads, steps are compiled, and (unless `whatever`) a step is large enough
+   * (OFF_THREAD_MIN_MACS).
+   */
+  offThreadWorthIt(m: number, whatever = false): boolean {
+    if (!this.fusedSteps || !this.backend.asyncPrograms || !this.backend.compileProgram) return false;
+    if (whatever) return true;
+    let macs = 0;
+    for (const L of this.layers) macs += 3 * m * L.inp * L.out; // forward, dW and dX
+    return macs >= OFF_THREAD_MIN_MACS;
+  }
+
+  /**
+   * trainStep on the backend's threads (offThreadWorthIt): the same program and bits, while the
+   * event loop runs. Readers (predict, evaluate, getWeights) call settle() first. The batch's
+   * outputs and targets are left in p.outCopy and p.yCopy.
+   */
+  async trainStepAsync(p: Plan, lr: number): Promise<void> {
+    const h = this.hyperFor(lr);
+    let compiled = p.weighted ? p.compiledTrainAsyncWeighted : p.compiledTrainAsync;
+    if (!compiled) {
+      const L = this.layers.length, n = p.m * this.outputs;
+      const outCopy = p.outCopy ??= this.backend.alloc(n), yCopy = p.yCopy ??= this.backend.alloc(n);
+      // with or without the staged weights, as the batch was staged (the weights stay put until the next stage)
+      const ops = [...this.trainOps(p), { op: 'copy', dst: outCopy, src: p.acts[L - 1], n } as const,
+        { op: 'copy', dst: yCopy, src: p.y, n } as const];
+      compiled = this.backend.compileProgram!(ops) as CompiledStep;
+      if (p.weighted) p.compiledTrainAsyncWeighted = compiled;
+      else p.compiledTrainAsync = compiled;
+      if (!compiled.runAsync) throw new Error(`backend ${this.backend.name}: asyncPrograms is set, but its compiled programs have no runAsync`);
+    }
+    this.inFlight = compiled;
+    try {
+      this.stepLoss[0] = await compiled.runAsync!(h);
+    } finally {
+      this.inFlight = null;
+    }
+    if (Number.isFinite(this.stepLoss[0])) this.step++;
+  }
+
+  /** Waits (blocking) for a step running off the thread to finish its arithmetic: before any read of the buffers. */
+  settle(): void {
+    if (this.inFlight) this.inFlight.wait!();
+  }
+
+  /** Correct predictions among m rows of outputs a and targets y (the rule of correct()); with weights w, their sum. */
+  correctRows(a: Float32Array, y: Float32Array, m: number, w: Float32Array | null = null): number {
+    if (w) {
+      return this.loss === LOSS.categoricalCrossEntropy ? argmaxMatchesWeighted(a, y, w, m, this.outputs) : thresholdMatchesWeighted(a, y, w, m, this.outputs);
+    }
+    return this.loss === LOSS.categoricalCrossEntropy ? argmaxMatches(a, y, m, this.outputs) : thresholdMatches(a, y, m, this.outputs);
   }
 
   /** The plan's training program, with or without the staged weights (as it was staged), built once each. */

@@ -1,0 +1,523 @@
+// CSV files read as streams (gzip or not), parsed by Papa Parse: the head of a file (delimiter,
+// line ending, header, column names), its records chunk by chunk with their line numbers, and a
+// BatchSource of its rows for `fit`. Nothing here holds more than a chunk of the file.
+import Papa from 'papaparse';
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { createGunzip } from 'node:zlib';
+import { InputError, type Batch, type BatchSource } from '../data.js';
+import { clipped } from '../spec.js';
+
+// spaces around a number are allowed here rather than by the parser, which would trim text too
+const NUMBER = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
+
+/** Strict: '', ' ', '0x10', 'Infinity' and 'NaN' are not numbers in a data file. */
+export const isNumber = (cell: string): boolean => NUMBER.test(cell);
+
+/**
+ * The cell as a number, or NaN when it is not one by isNumber's rule. Number() alone also takes
+ * '' and blanks (0), hex, binary and octal integers: those all come out as non-negative integers,
+ * so only integers need the pattern, and the common fractional cell costs one conversion.
+ */
+export function cellNumber(cell: string): number {
+  const v = +cell;
+  if (v - v !== 0) return NaN; // NaN, ±Infinity
+  if (Number.isInteger(v) && !NUMBER.test(cell)) return NaN;
+  return v;
+}
+
+/**
+ * A first row is a header when it is all text, or has text where the next row has numbers. Empty
+ * cells are neither: a missing value in the first data row must not turn it into names.
+ */
+export function looksLikeHeader(first: string[], second: string[] | undefined): boolean {
+  const text = first.map((c) => c.trim() !== '' && !isNumber(c));
+  if (text.every(Boolean)) return true;
+  return second !== undefined && first.some((_, j) => text[j] && j < second.length && isNumber(second[j]));
+}
+
+/** What a pass over a CSV file needs to know of it, read once from its first lines. */
+export interface CsvHead {
+  path: string;
+  delimiter: string;
+  newline: '\n' | '\r\n';
+  header: boolean;
+  /** Column names (from the header, else `column J`). */
+  names: string[];
+  /** Fields per row. */
+  width: number;
+}
+
+const REASONS: Record<string, string> = {
+  ENOENT: 'no such file', EACCES: 'permission denied', EPERM: 'permission denied', EISDIR: 'is a directory',
+  ENOTDIR: 'a parent is not a directory', EMFILE: 'too many open files',
+};
+
+/** Why a file operation failed, in words. */
+export function ioReason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  return (code && REASONS[code]) ?? (e as Error).message;
+}
+
+async function openFile(path: string): Promise<FileHandle> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    throw new InputError(`${path}: cannot read data file (${ioReason(e)})`);
+  }
+  if ((await fh.stat()).isDirectory()) {
+    await fh.close();
+    throw new InputError(`${path}: cannot read data file (is a directory)`);
+  }
+  return fh;
+}
+
+/** The file's text as a stream of strings (UTF-8, decompressed when it starts with gzip's magic). */
+async function textStream(path: string): Promise<{ stream: Readable; gzip: boolean; fail: () => unknown }> {
+  const fh = await openFile(path);
+  const head = Buffer.alloc(2);
+  const { bytesRead } = await fh.read(head, 0, 2, 0);
+  const gzip = bytesRead === 2 && head[0] === 0x1f && head[1] === 0x8b;
+  const file = fh.createReadStream({ start: 0, highWaterMark: 1 << 20 });
+  let failure: unknown = null;
+  file.on('error', (e) => (failure ??= new InputError(`${path}: cannot read data file (${ioReason(e)})`)));
+  let stream: Readable = file;
+  if (gzip) {
+    const unzip = createGunzip({ chunkSize: 1 << 20 });
+    unzip.on('error', (e) => (failure ??= new InputError(`${path}: corrupt gzip data (${e.message})`)));
+    file.on('error', () => unzip.destroy());
+    stream = file.pipe(unzip);
+  }
+  stream.setEncoding('utf8');
+  return { stream, gzip, fail: () => failure };
+}
+
+/** The first `bytes` of the file's text (decompressed), for sniffing. */
+async function firstText(path: string, bytes: number): Promise<string> {
+  const { stream, fail } = await textStream(path);
+  let text = '';
+  try {
+    for await (const piece of stream) {
+      text += piece as string;
+      if (text.length >= bytes) break;
+    }
+  } catch {
+    // reported below, or by the pass that reads on
+  } finally {
+    stream.destroy();
+  }
+  const f = fail();
+  if (f && text === '') throw f;
+  return text;
+}
+
+export interface CsvHeadOptions {
+  /** true/false forces, undefined detects. */
+  header?: boolean;
+  /** Default: a tab for .tsv files, else a comma. */
+  delimiter?: string;
+}
+
+/** Reads the head of a CSV file: line ending, header (detected unless given), column names. */
+export async function readCsvHead(path: string, opts: CsvHeadOptions = {}): Promise<CsvHead> {
+  const delimiter = opts.delimiter ?? (/\.tsv(\.gz)?$/i.test(path) ? '\t' : ',');
+  let text = await firstText(path, 1 << 16);
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const nl = text.indexOf('\n');
+  const newline = nl > 0 && text[nl - 1] === '\r' ? '\r\n' : '\n';
+  // the first two records: a chunk of the head, without a last line that may be cut off
+  const cut = text.lastIndexOf('\n');
+  const sample = Papa.parse<string[]>(cut > 0 ? text.slice(0, cut) : text, { delimiter, newline, skipEmptyLines: true, preview: 2 });
+  const [r0, r1] = sample.data;
+  if (!r0) throw new InputError(`${path}: empty file (no rows)`);
+  const header = opts.header ?? looksLikeHeader(r0, r1);
+  const names = header ? r0.map((n, j) => n.trim() || `column ${j}`) : r0.map((_, j) => `column ${j}`);
+  return { path, delimiter, newline, header, names, width: r0.length };
+}
+
+/** A chunk of records, and the line each starts on (1-based, counting the header and blank lines). */
+export interface RecordChunk {
+  records: string[][];
+  lines: Float64Array;
+}
+
+/**
+ * The records of the file, chunk by chunk (blank lines skipped, the header not included), with
+ * their line numbers, read ahead by the parser up to a few chunks and paused beyond (so a slow
+ * consumer holds a bounded amount). Ragged rows are refused with their line. `textColumn`: a
+ * column whose cells may hold quoted line breaks (the target); line numbers count those, while
+ * any other column with one fails as a non-number on that row.
+ */
+export async function* csvRecordChunks(head: CsvHead, textColumn = -1): AsyncGenerator<RecordChunk> {
+  const { stream, fail } = await textStream(head.path);
+  const queue: RecordChunk[] = [];
+  let wake: (() => void) | null = null, finished = false, failure: unknown = null;
+  let parser: Papa.Parser | null = null, paused = false;
+  let line = 0, skipHeader = head.header, bom = true;
+  const notify = (): void => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  stream.on('error', () => notify());
+  stream.on('close', () => notify());
+  Papa.parse<string[]>(stream, {
+    delimiter: head.delimiter, newline: head.newline, skipEmptyLines: false,
+    chunk: (res, p) => {
+      parser = p;
+      try {
+        const rows = res.data, records: string[][] = [], lines: number[] = [];
+        for (let r = 0; r < rows.length; r++) {
+          const rec = rows[r];
+          line++;
+          if (bom) {
+            bom = false;
+            if (rec.length > 0 && rec[0].charCodeAt(0) === 0xfeff) rec[0] = rec[0].slice(1);
+          }
+          if (rec.length === 1 && rec[0] === '') continue; // a blank line
+          if (skipHeader) {
+            skipHeader = false;
+            continue;
+          }
+          const at = line;
+          if (rec.length !== head.width) {
+            throw new InputError(`${head.path}: ragged rows: line ${at} has ${rec.length} field${rec.length === 1 ? '' : 's'}, the header${head.header ? '' : ' (first row)'} has ${head.width}`);
+          }
+          if (textColumn >= 0) {
+            const t = rec[textColumn];
+            for (let k = t.indexOf('\n'); k >= 0; k = t.indexOf('\n', k + 1)) line++;
+          }
+          records.push(rec);
+          lines.push(at);
+        }
+        if (res.errors.length > 0) {
+          const e = res.errors[0];
+          throw new InputError(`${head.path}: not valid CSV near line ${line}: ${e.message}`);
+        }
+        if (records.length > 0) queue.push({ records, lines: Float64Array.from(lines) });
+        if (queue.length >= 2 && !paused) {
+          paused = true;
+          p.pause();
+        }
+      } catch (e) {
+        failure = e;
+        p.abort();
+      }
+      notify();
+    },
+    complete: () => {
+      finished = true;
+      notify();
+    },
+    error: (e: Error) => {
+      failure ??= new InputError(`${head.path}: cannot read data file (${e.message})`);
+      notify();
+    },
+  });
+  try {
+    for (;;) {
+      if (queue.length > 0) {
+        const c = queue.shift()!;
+        if (paused && queue.length < 2) {
+          paused = false;
+          (parser as Papa.Parser | null)?.resume();
+        }
+        yield c;
+        continue;
+      }
+      const f = failure ?? fail();
+      if (f) throw f;
+      if (finished) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    if (!finished) (parser as Papa.Parser | null)?.abort();
+    stream.destroy();
+  }
+}
+
+export interface CsvSourceOptions extends CsvHeadOptions {
+  /** The target column: a header name, or an index (negative counts from the end). Default: the last column. */
+  target?: string | number;
+  /**
+   * Class names: target cells are mapped to their index (one-hot rows for a softmax model); a
+   * cell that is not one of them stops with its line. Without classes, target cells are numbers:
+   * class indices, 0/1, or values for regression.
+   */
+  classes?: string[];
+  /** Rows per batch handed to fit (default 4096). */
+  batchRows?: number;
+  /**
+   * Only the rows (0-based, counting data rows) for which this says true: a split of the file.
+   * A function cannot go to another thread: with `filter`, the file is parsed on this one.
+   */
+  filter?: (row: number) => boolean;
+  /**
+   * Only the rows whose seeded hash (rowFraction(seed, row), in [0, 1)) is in [from, to): a
+   * split of the file that is the same on every pass and needs nothing stored per row.
+   */
+  split?: RowSplit;
+  /**
+   * Parse in a worker thread (default: where the build ships the worker, dist/csv-worker.js),
+   * so that parsing overlaps training; false parses on this thread, between batches.
+   */
+  worker?: boolean;
+  /** The rows of a pass, where known (after filtering): BatchLogs' batch count and the ROC AUC use it. */
+  rows?: number;
+}
+
+/** Rows whose rowFraction(seed, row) is in [from, to). */
+export interface RowSplit {
+  seed: number;
+  from: number;
+  to: number;
+}
+
+/** splitmix32 of (seed, row) as a fraction in [0, 1): the row's place in a split. */
+export function rowFraction(seed: number, row: number): number {
+  let z = (row + Math.imul(seed | 0, 0x9e3779b9) + 0x7f4a7c15) | 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  return ((z ^ (z >>> 16)) >>> 0) / 4294967296;
+}
+
+/** A CSV file as a BatchSource, with what its head says. */
+export interface CsvSource extends BatchSource {
+  readonly path: string;
+  readonly featureNames: string[];
+  readonly targetName: string;
+  readonly inputs: number;
+}
+
+/** Index of the target column from a name or an index; the error lists the known columns. */
+export function targetColumn(spec: string | number | undefined, head: CsvHead): number {
+  const names = head.names;
+  if (spec === undefined) return names.length - 1;
+  const s = String(spec);
+  if (head.header && typeof spec === 'string') {
+    const all = names.flatMap((n, j) => (n === s ? [j] : []));
+    if (all.length > 1) {
+      throw new InputError(`${head.path}: the target '${s}' is ambiguous: the header has ${all.length} columns of that name `
+        + `(columns ${all.join(', ')}); rename them, or give the target by its 0-based index`);
+    }
+    if (all.length === 1) return all[0];
+  }
+  if (/^-?\d+$/.test(s)) {
+    const i = Number(s), j = i < 0 ? names.length + i : i;
+    if (j >= 0 && j < names.length) return j;
+    throw new InputError(`${head.path}: target column ${s} is out of range: the file has ${names.length} columns (0..${names.length - 1}, or -1 for the last)`);
+  }
+  const known = head.header ? names.map((n) => `'${n}'`).join(', ') : `0..${names.length - 1} (the file has no header row)`;
+  throw new InputError(`${head.path}: unknown target column '${s}' (known: ${known})`);
+}
+
+/** Canonical spelling of a numeric class label, so that '1', '1.0' and '01' are one class. */
+export const canonicalLabel = (v: string): string => (isNumber(v) ? String(Number(v)) : v);
+
+/** A cell that is not a number, as a message. */
+export function notANumber(path: string, line: number, column: string, cell: string, why: string): InputError {
+  const c = cell.trim();
+  const what = c === '' ? 'an empty cell' : `'${clipped(c)}'`;
+  return new InputError(`${path}: line ${line}, column ${column}: ${what} is not a number (${why})`);
+}
+
+/**
+ * A CSV file as a source of batches for `fit`: every pass streams the file (gzip or not) through
+ * the parser, so memory holds a few batches whatever the file's size. Feature cells must be
+ * numbers; a bad cell, a ragged row or a label outside `classes` stops the pass with its line.
+ */
+export async function csvSource(path: string, opts: CsvSourceOptions = {}): Promise<CsvSource> {
+  const head = await readCsvHead(path, opts);
+  if (head.width < 2) throw new InputError(`${path}: only ${head.width} column; need at least one feature column and the target`);
+  const tcol = targetColumn(opts.target, head);
+  const batchRows = opts.batchRows ?? 4096;
+  if (!Number.isInteger(batchRows) || batchRows < 1) throw new InputError(`batchRows: must be a positive integer, got ${String(opts.batchRows)}`);
+  const featureCols = Int32Array.from(head.names.map((_, j) => j).filter((j) => j !== tcol));
+  const cols = featureCols.length;
+  const filter = opts.filter;
+
+  const split = opts.split;
+  if (split && !(split.from >= 0 && split.to <= 1 && split.from <= split.to && Number.isFinite(split.seed))) {
+    throw new InputError(`split: must be { seed, from, to } with 0 ≤ from ≤ to ≤ 1, got ${JSON.stringify(split)}`);
+  }
+  const keep = filter ?? (split ? (row: number) => {
+    const u = rowFraction(split.seed, row);
+    return u >= split.from && u < split.to;
+  } : undefined);
+  const job: CsvJob = { head, tcol, classes: opts.classes ?? null, batchRows, split: split ?? null };
+  const workerFile = opts.worker === false || filter ? null : csvWorkerFile();
+  const pass = workerFile ? () => workerPass(workerFile, job) : () => localPass(job, keep);
+
+  return {
+    path, featureNames: Array.from(featureCols, (j) => head.names[j]), targetName: head.names[tcol], inputs: cols,
+    ...(opts.rows !== undefined ? { rows: opts.rows } : {}),
+    [Symbol.asyncIterator]: () => pass(),
+  };
+}
+
+/** What a pass needs, as data (it goes to the worker as it is). */
+export interface CsvJob {
+  head: CsvHead;
+  tcol: number;
+  classes: string[] | null;
+  batchRows: number;
+  split: RowSplit | null;
+}
+
+/** The batches of one pass over the file, parsed on this thread. */
+export async function* localPass(job: CsvJob, keep?: (row: number) => boolean): AsyncGenerator<Batch> {
+  const { head, tcol } = job;
+  const featureCols = Int32Array.from(head.names.map((_, j) => j).filter((j) => j !== tcol));
+  const colName = (j: number): string => (head.header ? `'${head.names[j]}'` : String(j));
+  const classIndex = job.classes ? new Map(job.classes.map((c, i) => [c, i])) : null;
+  const split = job.split;
+  keep ??= split ? (row: number) => {
+    const u = rowFraction(split.seed, row);
+    return u >= split.from && u < split.to;
+  } : undefined;
+  const fill = new BatchFiller(head.path, featureCols, tcol, colName, classIndex, job.classes, job.batchRows, keep);
+  for await (const chunk of csvRecordChunks(head, tcol)) {
+    for (let r = 0; r < chunk.records.length;) {
+      r = fill.take(chunk, r);
+      if (fill.full()) yield fill.batch();
+    }
+  }
+  if (fill.n > 0) yield fill.batch();
+}
+
+/** The worker's file beside this module in a build (dist/), or null (sources run by a test runner). */
+function csvWorkerFile(): URL | null {
+  try {
+    const url = new URL('./csv-worker.js', import.meta.url);
+    return url.protocol === 'file:' && existsSync(fileURLToPath(url)) ? url : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Batches the worker may have sent ahead of the consumer. */
+const WORKER_AHEAD = 8;
+
+/** The batches of one pass, parsed in a worker thread that stays up to WORKER_AHEAD batches ahead. */
+async function* workerPass(file: URL, job: CsvJob): AsyncGenerator<Batch> {
+  const worker = new Worker(file, { workerData: { job, ahead: WORKER_AHEAD } });
+  const queue: WorkerMessage[] = [];
+  let wake: (() => void) | null = null, exited = false;
+  const notify = (): void => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  worker.on('message', (m: WorkerMessage) => {
+    queue.push(m);
+    notify();
+  });
+  worker.on('error', (e) => {
+    queue.push({ kind: 'error', message: e.message, input: false });
+    notify();
+  });
+  worker.on('exit', () => {
+    exited = true;
+    notify();
+  });
+  try {
+    for (;;) {
+      const m = queue.shift();
+      if (!m) {
+        if (exited) throw new InputError(`${job.head.path}: the CSV worker ended before the end of the file`);
+        await new Promise<void>((resolve) => (wake = resolve));
+        continue;
+      }
+      if (m.kind === 'batch') {
+        worker.postMessage('more');
+        yield { x: { data: m.x, shape: [m.n, m.x.length / Math.max(1, m.n)] as [number, number] }, y: m.y };
+      } else if (m.kind === 'error') {
+        throw m.input ? new InputError(m.message) : new Error(m.message);
+      } else {
+        return;
+      }
+    }
+  } finally {
+    await worker.terminate();
+  }
+}
+
+export type WorkerMessage =
+  | { kind: 'batch'; x: Float32Array; y: Float32Array | Int32Array; n: number }
+  | { kind: 'error'; message: string; input: boolean }
+  | { kind: 'done' };
+
+
+const shownClasses = (cs: string[]): string => (cs.length > 12 ? `${cs.slice(0, 12).join(', ')}, …` : cs.join(', '));
+
+/**
+ * Records into batches of float32 rows and targets, checking every cell. Synchronous, so that the
+ * per-cell work runs as plain loops, not in an async generator's heap context.
+ */
+class BatchFiller {
+  x: Float32Array;
+  y: Float32Array | Int32Array;
+  n = 0;
+  /** Data rows seen (filtered or not): what `filter` is asked about. */
+  row = 0;
+  private readonly cols: number;
+
+  constructor(private readonly path: string, private readonly featureCols: Int32Array, private readonly tcol: number,
+    private readonly colName: (j: number) => string, private readonly classIndex: Map<string, number> | null,
+    private readonly classes: string[] | null, private readonly batchRows: number, private readonly filter: ((row: number) => boolean) | undefined) {
+    this.cols = featureCols.length;
+    this.x = new Float32Array(batchRows * this.cols);
+    this.y = classIndex ? new Int32Array(batchRows) : new Float32Array(batchRows);
+  }
+
+  full(): boolean {
+    return this.n === this.batchRows;
+  }
+
+  /** The rows so far as a batch; the next rows go to new arrays (the batch may be kept). */
+  batch(): Batch {
+    const n = this.n, cols = this.cols;
+    const b: Batch = n === this.batchRows ? { x: { data: this.x, shape: [n, cols] }, y: this.y }
+      : { x: { data: this.x.subarray(0, n * cols), shape: [n, cols] }, y: this.y.subarray(0, n) };
+    this.x = new Float32Array(this.batchRows * cols);
+    this.y = this.classIndex ? new Int32Array(this.batchRows) : new Float32Array(this.batchRows);
+    this.n = 0;
+    return b;
+  }
+
+  /** Takes records from `from` until the batch is full; returns the next record. */
+  take(chunk: RecordChunk, from: number): number {
+    const { records, lines } = chunk, cols = this.cols, fc = this.featureCols, x = this.x, y = this.y, tcol = this.tcol;
+    let r = from;
+    for (; r < records.length && this.n < this.batchRows; r++, this.row++) {
+      if (this.filter && !this.filter(this.row)) continue;
+      const rec = records[r], o = this.n * cols;
+      for (let k = 0; k < cols; k++) {
+        const j = fc[k], v = cellNumber(rec[j]);
+        if (v !== v) throw notANumber(this.path, lines[r], this.colName(j), rec[j], 'feature columns must be numeric');
+        const f = Math.fround(v);
+        if (f - f !== 0) throw new InputError(`${this.path}: line ${lines[r]}, column ${this.colName(j)}: ${clipped(rec[j].trim())} is beyond the float32 range (±3.4e38)`);
+        x[o + k] = f;
+      }
+      const cell = rec[tcol];
+      if (this.classIndex) {
+        const label = cell.trim();
+        const c = this.classIndex.get(label) ?? this.classIndex.get(canonicalLabel(label));
+        if (c === undefined) throw new InputError(`${this.path}: line ${lines[r]}: label '${clipped(label)}' is not one of the classes (${shownClasses(this.classes!)})`);
+        y[this.n] = c;
+      } else {
+        const v = cellNumber(cell);
+        if (v !== v) throw notANumber(this.path, lines[r], this.colName(tcol), cell, 'without classes, the target must be numeric');
+        const f = Math.fround(v);
+        if (f - f !== 0) throw new InputError(`${this.path}: line ${lines[r]}, column ${this.colName(tcol)}: ${clipped(cell.trim())} is beyond the float32 range (±3.4e38)`);
+        y[this.n] = f;
+      }
+      this.n++;
+    }
+    return r;
+  }
+}

@@ -1,0 +1,129 @@
+// Training off the event loop's thread: on native, each batch of a large enough network runs on
+// the addon's threads while the event loop stays free for the rest of the process (an HTTP server
+// here); callbacks, stopTraining, early stopping and the divergence check keep their meaning, and
+// the weights come out bit for bit as on-thread training gives them.
+import { createServer, get, Agent, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadNativeBackend } from '../src/backends/native.js';
+import { Model } from '../src/model/model.js';
+import type { FitOptions } from '../src/model/fit.js';
+import { Random } from '../src/random.js';
+import type { ModelSpec } from '../src/spec.js';
+
+const backend = loadNativeBackend();
+// wide-mlp's shape (bench/workloads.ts): a step of ~1 GFLOP, milliseconds on two cores
+const wide: ModelSpec = {
+  inputs: 784, layers: [{ units: 512, activation: 'relu' }, { units: 512, activation: 'relu' }, { units: 10, activation: 'softmax' }],
+  loss: 'categoricalCrossEntropy', optimizer: { type: 'adam', learningRate: 1e-3 }, seed: 3,
+};
+const ROWS = 256 * 24;
+const rng = new Random(11);
+const X = { data: Float32Array.from({ length: ROWS * 784 }, () => rng.uniform()), shape: [ROWS, 784] as [number, number] };
+const Y = Int32Array.from({ length: ROWS }, () => rng.int(10));
+const FIT: FitOptions = { epochs: 1, batchSize: 256 };
+const bytes = (m: Model): Buffer => Buffer.from(m.params.data.slice().buffer);
+
+describe('fit off the event loop on native', () => {
+  it('runs wide-mlp batches off the thread, and says so in the history', async () => {
+    const m = new Model(wide, backend);
+    const h = await m.fit(X, Y, FIT);
+    expect(h.offThread).toBe(true);
+  });
+
+  it('gives the same weights, bit for bit, as on-thread training', async () => {
+    const a = new Model(wide, backend), b = new Model(wide, backend);
+    const ha = await a.fit(X, Y, { ...FIT, epochs: 2 });
+    const hb = await b.fit(X, Y, { ...FIT, epochs: 2, offThread: false });
+    expect(ha.offThread).toBe(true);
+    expect(hb.offThread).toBe(false);
+    expect(bytes(a).equals(bytes(b))).toBe(true);
+    // the same step losses; on the thread, fit sums them per time slice first (a different rounding)
+    ha.epochs.forEach((e, i) => expect(e.loss).toBeCloseTo(hb.epochs[i].loss, 12));
+  });
+
+  it('keeps the event loop at most 10% busy during the fit', { retry: 2 }, async () => {
+    const m = new Model(wide, backend);
+    await m.fit(X, Y, { ...FIT, epochs: 1 }); // plans and compiled programs made
+    const start = performance.eventLoopUtilization();
+    await m.fit(X, Y, { ...FIT, epochs: 2 });
+    const elu = performance.eventLoopUtilization(start);
+    expect(elu.utilization, `event loop busy ${(100 * elu.utilization).toFixed(1)}% of ${elu.active.toFixed(0)} + ${elu.idle.toFixed(0)} ms`)
+      .toBeLessThanOrEqual(0.1);
+  });
+
+  describe('an HTTP server in the same process', () => {
+    let server: Server;
+    let port = 0;
+    beforeAll(async () => {
+      server = createServer((_req, res) => res.end('ok'));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      port = (server.address() as AddressInfo).port;
+    });
+    afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+    it('answers with p99 latency under 5 ms while a fit runs', { retry: 2 }, async () => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const request = (): Promise<void> => new Promise((resolve, reject) => {
+        get({ host: '127.0.0.1', port, path: '/', agent }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject);
+      });
+      await request(); // the connection, before timing
+      const m = new Model(wide, backend);
+      let done = false;
+      const fitting = m.fit(X, Y, { ...FIT, epochs: 3 }).finally(() => { done = true; });
+      const latencies: number[] = [];
+      // a bounded request loop: one request at a time until the fit ends
+      while (!done && latencies.length < 5000) {
+        const t = performance.now();
+        await request();
+        latencies.push(performance.now() - t);
+      }
+      await fitting;
+      agent.destroy();
+      latencies.sort((p, q) => p - q);
+      const p99 = latencies[Math.floor(0.99 * (latencies.length - 1))];
+      expect(latencies.length, 'requests answered during the fit').toBeGreaterThanOrEqual(100);
+      expect(p99, `p99 of ${latencies.length} requests (p50 ${latencies[latencies.length >> 1].toFixed(2)} ms)`).toBeLessThan(5);
+    });
+  });
+
+  it('reads between batches see whole weights: predict during the fit equals a model holding a snapshot', async () => {
+    const m = new Model(wide, backend);
+    const probe = { data: X.data.subarray(0, 4 * 784), shape: [4, 784] as [number, number] };
+    const fitting = m.fit(X, Y, FIT);
+    let checks = 0;
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 2));
+      // predict waits for a batch in flight; the weights it reads are those getWeights returns
+      const got = m.predict(probe).data;
+      const snap = new Model(wide, backend);
+      snap.setWeights(m.getWeights());
+      expect(Buffer.from(got.buffer).equals(Buffer.from(snap.predict(probe).data.buffer))).toBe(true);
+      checks++;
+    }
+    await fitting;
+    expect(checks).toBe(5);
+  });
+
+  it('stopTraining from a timer ends the fit after the current batch', async () => {
+    const m = new Model(wide, backend);
+    let batches = 0;
+    const fitting = m.fit(X, Y, { ...FIT, epochs: 50, onBatchEnd: () => { batches++; } });
+    await new Promise((r) => setTimeout(r, 30));
+    m.stopTraining = true;
+    const h = await fitting;
+    expect(h.epochs.length).toBeLessThan(50);
+    expect(batches).toBeGreaterThan(0);
+  });
+
+  it('stops with the weights from before the last update when training diverges, as on the thread', async () => {
+    // the first update (lr 1e30) leaves finite but huge weights; the second batch's loss is NaN
+    const m = new Model({ ...wide, optimizer: { type: 'sgd', learningRate: 1e30 } }, backend);
+    const before = bytes(m);
+    let batches = 0;
+    const err = await m.fit(X, Y, { ...FIT, epochs: 3, onBatchEnd: () => { batches++; } }).catch((e: Error) => e);
+    expect(String(err)).toMatch(/training diverged: the loss became NaN at epoch 1, batch 2; the weights from before the last update were restored/);
+    expect(batches).toBe(1);
+    expect(bytes(m).equals(before)).toBe(true);
+  });
+});
