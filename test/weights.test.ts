@@ -259,6 +259,27 @@ describe('weighted training on every backend', () => {
     }
   });
 
+  it('off the event loop\'s thread (native), the same weights, losses and weighted accuracy as on it', async () => {
+    for (const be of BACKENDS.filter((b) => b.name === 'native')) {
+      const run = async (offThread: boolean) => {
+        const m = new Model(SMALL, be);
+        const h = await m.fit(x, y, { epochs: 3, batchSize: 16, classWeight: 'balanced', sampleWeight, offThread });
+        expect(h.offThread).toBe(offThread);
+        return { params: m.params.data.slice(), logs: h.epochs.map((e) => [e.loss, e.accuracy!, e.f1!]).flat() };
+      };
+      const on = await run(false), off = await run(true);
+      expect(off.params).toEqual(on.params);
+      off.logs.forEach((v, i) => expect(v).toBeCloseTo(on.logs[i], 12));
+    }
+  });
+
+  it('fitting a BatchSource refuses row weights, by name', async () => {
+    const source = { async *[Symbol.asyncIterator]() { yield { x, y }; } };
+    const m = new Model(SMALL, BACKENDS[0]);
+    await expect(m.fit(source, { sampleWeight })).rejects.toThrow(/sampleWeight: fitting a BatchSource takes no row weights/);
+    await expect(m.fit(source, { classWeight: 'balanced' })).rejects.toThrow(/classWeight: fitting a BatchSource takes no row weights/);
+  });
+
   it('the training loss is the weighted sum over the rows (Keras: over the batch size, not the weights)', async () => {
     const be = BACKENDS[0];
     const m = new Model(SMALL, be);
