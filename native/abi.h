@@ -4,7 +4,7 @@
 namespace deltaprop {
 
 enum Act : int { ACT_LINEAR = 0, ACT_SIGMOID = 1, ACT_TANH = 2, ACT_RELU = 3, ACT_LEAKY_RELU = 4, ACT_SOFTMAX = 5 };
-enum Loss : int { LOSS_MSE = 0, LOSS_BINARY_CROSS_ENTROPY = 1, LOSS_CATEGORICAL_CROSS_ENTROPY = 2 };
+enum Loss : int { LOSS_MSE = 0, LOSS_BINARY_CROSS_ENTROPY = 1, LOSS_CATEGORICAL_CROSS_ENTROPY = 2, LOSS_HUBER = 3, LOSS_MEAN_ABSOLUTE_ERROR = 4 };
 enum Opt : int { OPT_SGD = 0, OPT_MOMENTUM = 1, OPT_ADAM = 2, OPT_ADAMW = 3 };
 enum OpCode : int { OP_DENSE_FORWARD = 1, OP_LOSS_DELTA = 2, OP_DENSE_BACKWARD = 3, OP_CLIP_NORM = 4, OP_COPY = 5, OP_SGD_UPDATE = 6, OP_MOMENTUM_UPDATE = 7, OP_ADAM_UPDATE = 8, OP_DROPOUT_FORWARD = 9, OP_DROPOUT_BACKWARD = 10, OP_BATCH_NORM_FORWARD = 11, OP_BATCH_NORM_INFERENCE = 12, OP_BATCH_NORM_BACKWARD = 13, OP_LAYER_NORM_FORWARD = 14, OP_LAYER_NORM_BACKWARD = 15 };
 constexpr float EPS_PROB = 1e-7f;
@@ -14,7 +14,7 @@ namespace abi {
 
 constexpr int ACT_MAX = 5;
 constexpr int PREV_ACT_MAX = 4;
-constexpr int LOSS_MAX = 2;
+constexpr int LOSS_MAX = 4;
 constexpr int OPT_MAX = 3;
 constexpr int OP_MAX = 15;
 constexpr int MAX_THREADS = 256;
@@ -52,7 +52,7 @@ constexpr bool OP_ELEMENTWISE[OP_MAX + 1] = {false, false, false, false, false, 
 // Each op's operand slots in its record (OP_SLOTS doubles; slot 0 is the op code).
 namespace op {
 struct denseForward { enum : int { y = 1, x = 4, w = 7, b = 10, m = 13, inp = 14, out = 15, act = 16, alpha = 17 }; };
-struct lossDelta { enum : int { dz = 1, a = 4, y = 7, m = 10, n = 11, loss = 12, act = 13, alpha = 14 }; };
+struct lossDelta { enum : int { dz = 1, a = 4, y = 7, m = 10, n = 11, loss = 12, act = 13, alpha = 14, delta = 15, weights = 16 }; };
 struct denseBackward { enum : int { dw = 1, db = 4, dx = 7, dz = 10, x = 13, w = 16, m = 19, inp = 20, out = 21, scale = 22, prevAct = 23, alpha = 24 }; };
 struct clipNorm { enum : int { g = 1, n = 4 }; };
 struct copy { enum : int { dst = 1, src = 4, n = 7 }; };
@@ -73,7 +73,7 @@ namespace arg {
 struct gemm { enum : int { transA = 0, transB = 1, m = 2, n = 3, k = 4, alpha = 5, a = 6, b = 7, beta = 8, c = 9, count = 10 }; };
 struct denseForward { enum : int { y = 0, x = 1, w = 2, b = 3, m = 4, inp = 5, out = 6, act = 7, alpha = 8, count = 9 }; };
 struct denseBackward { enum : int { dw = 0, db = 1, dx = 2, dz = 3, x = 4, w = 5, m = 6, inp = 7, out = 8, scale = 9, prevAct = 10, alpha = 11, count = 12 }; };
-struct lossDelta { enum : int { dz = 0, a = 1, y = 2, m = 3, n = 4, loss = 5, act = 6, alpha = 7, count = 8 }; };
+struct lossDelta { enum : int { dz = 0, a = 1, y = 2, m = 3, n = 4, loss = 5, act = 6, alpha = 7, delta = 8, weights = 9, count = 10 }; };
 struct sumSquares { enum : int { g = 0, n = 1, count = 2 }; };
 struct sgdStep { enum : int { p = 0, g = 1, n = 2, lr = 3, gradScale = 4, weightDecay = 5, decayCount = 6, count = 7 }; };
 struct momentumStep { enum : int { p = 0, g = 1, v = 2, n = 3, lr = 4, gradScale = 5, mu = 6, nesterov = 7, weightDecay = 8, decayCount = 9, count = 10 }; };

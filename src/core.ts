@@ -12,6 +12,8 @@ export { Model } from './model/model.js';
 export { TrainingError } from './model/fit.js';
 export type { BatchLogs, CheckpointOptions, EpochLogs, Evaluation, FitOptions, History, Metrics, Monitor } from './model/fit.js';
 export type { LayerSummary, ModelSummary } from './model/summary.js';
+export type { EvaluateOptions } from './model/model.js';
+export type { ClassWeight, ClassWeightMap } from './model/weights.js';
 export { classificationMetrics, MetricAccumulator, metricsFromConfusion, regressionMetrics, rocAuc } from './metrics.js';
 export type { ClassificationMetrics, PerClassMetrics, RegressionMetrics } from './metrics.js';
 export { checkSpec, scheduledRate, SpecError } from './spec.js';

@@ -110,6 +110,11 @@ export interface ModelSpec {
   /** Dense layers and, between them, dropout and normalization layers; the last is dense. */
   layers: LayerSpec[];
   loss: LossName;
+  /**
+   * Huber's threshold δ (loss `huber` only; default 1, as Keras): the loss is e²/2 for |e| ≤ δ,
+   * δ(|e| − δ/2) beyond.
+   */
+  huberDelta?: number;
   optimizer: OptimizerSpec;
   /** Seed for the initial weights (and the default shuffling seed of `fit`). */
   seed?: number;
@@ -169,6 +174,9 @@ const named = (v: unknown): string => (typeof v === 'string' ? `'${clipped(v)}'`
 /** A count with thousands separators; past 1e15 in exponent form (a hostile 1e308 stays short). */
 const count = (n: number): string => (Math.abs(n) < 1e15 ? n.toLocaleString('en-US') : n.toPrecision(3));
 
+/** Whether a loss is a classifier's (accuracy and the classification metrics apply). */
+export const isClassificationLoss = (loss: LossName): boolean => loss === 'binaryCrossEntropy' || loss === 'categoricalCrossEntropy';
+
 /** Throws a SpecError naming the first problem; returns the spec with defaults filled in. */
 export function checkSpec(spec: ModelSpec): ModelSpec {
   if (typeof spec !== 'object' || spec === null) throw new SpecError('model spec: expected an object');
@@ -188,8 +196,15 @@ export function checkSpec(spec: ModelSpec): ModelSpec {
   if (spec.loss === 'binaryCrossEntropy' && out.activation !== 'sigmoid') {
     throw new SpecError(`loss: binaryCrossEntropy needs a sigmoid output layer, got ${out.activation}`);
   }
-  if (spec.loss === 'mse' && out.activation === 'softmax') {
-    throw new SpecError('loss: a softmax output needs categoricalCrossEntropy, not mse');
+  if ((spec.loss === 'mse' || spec.loss === 'huber' || spec.loss === 'meanAbsoluteError') && out.activation === 'softmax') {
+    throw new SpecError(`loss: a softmax output needs categoricalCrossEntropy, not ${spec.loss}`);
+  }
+  if (spec.huberDelta !== undefined && spec.loss !== 'huber') {
+    throw new SpecError(`huberDelta: only the huber loss takes it, and the loss is ${spec.loss}`);
+  }
+  const huberDelta = spec.huberDelta ?? 1;
+  if (spec.loss === 'huber' && !positive(huberDelta)) {
+    throw new SpecError(`huberDelta: must be a number > 0${float32Note(huberDelta)}, got ${shown(huberDelta)}`);
   }
   if (spec.loss === 'categoricalCrossEntropy' && out.units < 2) {
     throw new SpecError('loss: categoricalCrossEntropy needs at least 2 output units');
@@ -207,6 +222,7 @@ export function checkSpec(spec: ModelSpec): ModelSpec {
   }
   // the fields a spec has, and no others: a model file's header carries nothing else along
   const checked: ModelSpec = { inputs: spec.inputs, layers, loss: spec.loss, optimizer, seed: spec.seed ?? 0 };
+  if (spec.loss === 'huber') checked.huberDelta = huberDelta;
   if (spec.normalization !== undefined) checked.normalization = { mean: spec.normalization.mean, std: spec.normalization.std };
   if (spec.classes !== undefined) checked.classes = spec.classes;
   return checked;

@@ -17,7 +17,7 @@ const backends: Backend[] = [loadNativeBackend({ threads: 1 }), await loadWasmBa
 const SIZES: Record<string, number> = { m: 3, n: 4, k: 5, inp: 4, out: 5 };
 const NUMBERS: Record<string, number> = {
   alpha: 0.5, beta: 0, scale: 1 / 3, lr: 0.1, gradScale: 1, weightDecay: 0.01, mu: 0.9, beta1: 0.9, beta2: 0.999,
-  eps: 1e-8, bc1: 0.1, bc2: 0.001, rate: 0.25, momentum: 0.99, seed: 7, step: 4294967295, layer: 2,
+  eps: 1e-8, bc1: 0.1, bc2: 0.001, rate: 0.25, momentum: 0.99, seed: 7, step: 4294967295, layer: 2, delta: 1,
 };
 const CODES: Record<string, number> = { act: 1, prevAct: 3, loss: 0 };
 const BOOLS: Record<string, boolean> = { transA: false, transB: true, nesterov: true, decoupled: true, update: true };
@@ -92,7 +92,7 @@ function cases(): Case[] {
       else if (a.kind === 'u32') for (const [label, v] of [...BAD.size.filter(([l]) => l !== '2^31'), ['2^32', 2 ** 32]] as [string, number][]) put(label, v);
       else if (a.kind === 'rate') for (const v of [-0.1, 1, 1.5, 0.99999999, NaN, Infinity]) put(String(v), v);
       else if (a.kind === 'decayCount') for (const v of [-1, 1.5, N_OPT + 1, NaN]) put(String(v), v);
-      else for (const v of [-1, 0.5, a.kind === 'act' ? 6 : a.kind === 'prevAct' ? 5 : 3, 99]) put(String(v), v);
+      else for (const v of [-1, 0.5, a.kind === 'act' ? 6 : a.kind === 'prevAct' ? 5 : 5, 99]) put(String(v), v);
       if (a.kind === 'nonzero') put('1e-50 (0 in float32)', 1e-50);
     });
     // every output against every other buffer: sharing one float is refused, adjacent is fine
@@ -200,7 +200,14 @@ describe('the kernel contract: every backend refuses the same bad calls with the
       'RangeError: sgdStep: lr must be a finite float32, got 1e+39'],
     ['gemm alpha = 1e39', 'gemm', (_, a) => { a[5] = 1e39; }, 'RangeError: gemm: alpha must be a finite float32, got 1e+39'],
     ['denseForward act = 99', 'denseForward', (_, a) => { a[7] = 99; }, 'RangeError: denseForward: act must be an integer in [0, 5], got 99'],
-    ['lossDelta loss = 7', 'lossDelta', (_, a) => { a[5] = 7; }, 'RangeError: lossDelta: loss must be an integer in [0, 2], got 7'],
+    ['lossDelta loss = 7', 'lossDelta', (_, a) => { a[5] = 7; }, 'RangeError: lossDelta: loss must be an integer in [0, 4], got 7'],
+    ['lossDelta delta = 1e39', 'lossDelta', (_, a) => { a[8] = 1e39; }, 'RangeError: lossDelta: delta must be a finite float32, got 1e+39'],
+    ['lossDelta weights one row short', 'lossDelta', (be, a) => { a[9] = be.alloc(2); },
+      'RangeError: lossDelta: weights has 2 floats, fewer than m = 3'],
+    ['lossDelta weights = undefined (null means none)', 'lossDelta', (_, a) => { a[9] = undefined; },
+      'TypeError: lossDelta: weights must be a buffer of this backend or null, got undefined'],
+    ['lossDelta dz = weights', 'lossDelta', (_, a) => { a[9] = (a[0] as Buf).view(0, 3); },
+      'RangeError: lossDelta: dz and weights overlap (an output must not share memory with another argument)'],
     ['sgdStep lr = NaN', 'sgdStep', (_, a) => { a[3] = NaN; }, 'RangeError: sgdStep: lr must be a finite float32, got NaN'],
     ['sgdStep decayCount = -1', 'sgdStep', (_, a) => { a[6] = -1; }, 'RangeError: sgdStep: decayCount must be an integer in [0, 12], got -1'],
     ['adamStep decayCount = 2.5', 'adamStep', (_, a) => { a[14] = 2.5; }, 'RangeError: adamStep: decayCount must be an integer in [0, 12], got 2.5'],
@@ -253,6 +260,11 @@ describe('compiled steps: the same description and hyper-parameter checks on nat
     ['alpha 1e39', (d) => { d.alphas[0] = 1e39; }, 'RangeError: compileStep: alphas[0] must be a finite float32, got 1e+39'],
     ['act 99', (d) => { d.acts[1] = 99 as never; }, 'RangeError: compileStep: acts[1] must be an integer in [0, 5], got 99'],
     ['x null', (d) => { d.x = null as never; }, 'TypeError: compileStep: x must be a buffer of this backend, got null'],
+    ['weights one row short', (d) => { (d as { weights?: Buf }).weights = d.x.view(0, 1); },
+      'RangeError: compileStep: weights has 1 floats, fewer than m = 2'],
+    ['weights inside a delta', (d) => { (d as { weights?: Buf }).weights = d.deltas[0].view(0, 2); },
+      'RangeError: compileStep: weights and deltas[0] overlap (a buffer the step writes must not share memory with another)'],
+    ['delta NaN', (d) => { (d as { delta?: number }).delta = NaN; }, 'RangeError: compileStep: delta must be a finite float32, got NaN'],
   ];
   it.each(bad)('refuses %s, with the same words on every backend', (_, change, message) => {
     for (const be of compilers) {

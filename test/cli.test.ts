@@ -264,6 +264,37 @@ describe('deltaprop train', () => {
     expect(human.lines[human.lines.length - 1]).toMatch(/^test loss \(mse\): \d+\.\d{4} \(60 held-out rows\)$/);
   }, 60_000);
 
+  it('regression with --loss huber --huber-delta and --loss meanAbsoluteError: the delta is saved with the model', async () => {
+    const r = await cli('train', 'reg.csv', '--loss', 'huber', '--huber-delta', '0.5', '--epochs', '60', '--seed', '2', '--save', 'huber.model', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r);
+    expect(j.test_r2 as number).toBeGreaterThan(0.9);
+    const { spec } = await readModelFile(at('huber.model'), new JsBackend());
+    expect(spec.loss).toBe('huber');
+    expect(spec.huberDelta).toBe(0.5);
+    const mae = await cli('train', 'reg.csv', '--loss', 'meanAbsoluteError', '--epochs', '3', '--quiet');
+    expect(mae.code, mae.stderr).toBe(0);
+    expect(mae.lines[mae.lines.length - 1]).toMatch(/^test loss \(meanAbsoluteError\): \d+\.\d{4} \(60 held-out rows\)$/);
+  }, 60_000);
+
+  it('--class-weight balanced trains a classifier with the rows weighted by class', async () => {
+    // 10% of the rows in class 'rare', overlapping the common class
+    const r0 = new Random(8), lines = ['x1,x2,label'];
+    for (let i = 0; i < 1000; i++) {
+      const rare = i % 10 === 0;
+      lines.push(`${(r0.normal() + (rare ? 1 : 0)).toFixed(4)},${(r0.normal() + (rare ? 1 : 0)).toFixed(4)},${rare ? 'rare' : 'common'}`);
+    }
+    writeFileSync(at('imbalanced.csv'), lines.join('\n') + '\n');
+    const args = ['train', 'imbalanced.csv', '--target', 'label', '--epochs', '30', '--patience', 'none', '--seed', '1', '--json'];
+    const plain = lastJson(await cli(...args));
+    const r = await cli(...args, '--class-weight', 'balanced');
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r);
+    // classes sorted: common, rare; the rare class's held-out recall rises with the weights
+    const recall = (run: Record<string, unknown>) => (run.test_per_class as { class: string; recall: number }[]).find((c) => c.class === 'rare')!.recall;
+    expect(recall(j), `${recall(plain)} → ${recall(j)}`).toBeGreaterThan(recall(plain) + 0.25);
+  }, 60_000);
+
   it('regression reports MAE, RMSE and R² for the training, validation and test rows', async () => {
     const j = lastJson(await cli('train', 'reg.csv', '--epochs', '40', '--seed', '2', '--validation-split', '0.2', '--json'));
     for (const key of ['mae', 'rmse', 'r2', 'val_mae', 'val_rmse', 'val_r2', 'test_mae', 'test_rmse', 'test_r2']) expect(typeof j[key], key).toBe('number');
@@ -640,6 +671,10 @@ describe('bad input: one line on stderr, a non-zero exit, no output file', () =>
     ['an unknown built-in', ['train', 'builtin:mnist'], /unknown built-in data set 'builtin:mnist' \(known: builtin:iris, builtin:digits\)/],
     ['a regression target with text', ['train', 'wine.csv', '--task', 'regression'], /line 2, target 'cultivar': 'grignolino' is not a number/],
     ['a bad option value', ['train', 'wine.csv', '--lr', '-1'], /--lr must be a positive number/],
+    ['--huber-delta without the huber loss', ['train', 'reg.csv', '--huber-delta', '2'], /--huber-delta needs --loss huber$/m],
+    ['a non-positive --huber-delta', ['train', 'reg.csv', '--loss', 'huber', '--huber-delta', '0'], /--huber-delta must be a positive number/],
+    ['--class-weight on a regression', ['train', 'reg.csv', '--class-weight', 'balanced'], /--class-weight needs a class target, but this is regression/],
+    ['an unknown --class-weight', ['train', 'wine.csv', '--class-weight', 'auto'], /option '--class-weight <MODE>' argument 'auto' is invalid/],
     ['bad layer widths', ['train', 'wine.csv', '--layers', '16,x'], /--layers takes hidden layer widths/],
     ['an unknown option', ['train', 'wine.csv', '--learning-rate', '0.1'], /unknown option '--learning-rate'/],
     ['an unknown command', ['fit', 'wine.csv'], /unknown command 'fit'/],

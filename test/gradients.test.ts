@@ -9,8 +9,11 @@ import { BACKENDS } from './backends.js';
 
 const EPS = 1e-7;
 
-/** Float64 loss of the model spec at parameters `p` (arena layout: all W, then all b). */
-function referenceLoss(spec: ModelSpec, p: Float64Array, x: number[][], y: number[][]): number {
+/**
+ * Float64 loss of the model spec at parameters `p` (arena layout: all W, then all b); with row
+ * weights w, Σ wᵢ·Lᵢ over the rows (Keras's sum over the batch size).
+ */
+function referenceLoss(spec: ModelSpec, p: Float64Array, x: number[][], y: number[][], w?: number[]): number {
   const dims = [spec.inputs, ...spec.layers.map((l) => (l as DenseSpec).units)];
   const wOff: number[] = [], bOff: number[] = [];
   let off = 0;
@@ -39,10 +42,14 @@ function referenceLoss(spec: ModelSpec, p: Float64Array, x: number[][], y: numbe
         default: a = z;
       }
     });
-    const t = y[s], n = a.length;
-    if (spec.loss === 'mse') total += a.reduce((q, v, j) => q + (v - t[j]) ** 2, 0) / n;
-    else if (spec.loss === 'binaryCrossEntropy') total -= a.reduce((q, v, j) => q + t[j] * Math.log(v) + (1 - t[j]) * Math.log(1 - v), 0) / n;
-    else total -= a.reduce((q, v, j) => q + t[j] * Math.log(Math.max(v, EPS)), 0);
+    const t = y[s], n = a.length, d = spec.huberDelta ?? 1;
+    let L: number;
+    if (spec.loss === 'mse') L = a.reduce((q, v, j) => q + (v - t[j]) ** 2, 0) / n;
+    else if (spec.loss === 'huber') L = a.reduce((q, v, j) => { const e = Math.abs(v - t[j]); return q + (e <= d ? 0.5 * e * e : d * (e - 0.5 * d)); }, 0) / n;
+    else if (spec.loss === 'meanAbsoluteError') L = a.reduce((q, v, j) => q + Math.abs(v - t[j]), 0) / n;
+    else if (spec.loss === 'binaryCrossEntropy') L = -a.reduce((q, v, j) => q + t[j] * Math.log(v) + (1 - t[j]) * Math.log(1 - v), 0) / n;
+    else L = -a.reduce((q, v, j) => q + t[j] * Math.log(Math.max(v, EPS)), 0);
+    total += (w ? w[s] : 1) * L;
   }
   return total / x.length;
 }
@@ -51,6 +58,7 @@ const HIDDEN: ActivationName[] = ['sigmoid', 'tanh', 'relu', 'leakyRelu', 'linea
 const OUTPUTS: [LossName, ActivationName][] = [
   ['mse', 'linear'], ['mse', 'sigmoid'], ['mse', 'tanh'], ['mse', 'relu'], ['mse', 'leakyRelu'],
   ['binaryCrossEntropy', 'sigmoid'], ['categoricalCrossEntropy', 'softmax'],
+  ['huber', 'linear'], ['huber', 'tanh'], ['huber', 'sigmoid'], ['meanAbsoluteError', 'linear'], ['meanAbsoluteError', 'leakyRelu'],
 ];
 
 function problem(loss: LossName, outputs: number, rows: number, inputs: number, seed: number): { x: number[][]; y: number[][] } {
@@ -68,22 +76,24 @@ function problem(loss: LossName, outputs: number, rows: number, inputs: number, 
   return { x, y };
 }
 
-function checkGradients(model: Model, x: number[][], y: number[][]): void {
+function checkGradients(model: Model, x: number[][], y: number[][], sampleWeight?: number[]): void {
   const spec = model.spec;
   // Random biases: with zero biases a dead ReLU layer puts the next z exactly on a kink, where a
   // finite difference measures the mean of both one-sided slopes.
   const r = new Random(99), params = model.params.data;
   for (let i = 0; i < params.length; i++) if (params[i] === 0) params[i] = r.uniform() - 0.5;
-  const { loss, grads } = model.gradients(x, y);
+  // the weights as float32, as the loss reads them
+  const w = sampleWeight?.map(Math.fround);
+  const { loss, grads } = model.gradients(x, y, { sampleWeight });
   const p = Float64Array.from(model.params.data);
-  expect(loss).toBeCloseTo(referenceLoss(spec, p, x, y), 5);
+  expect(loss).toBeCloseTo(referenceLoss(spec, p, x, y, w), 5);
   const h = 1e-5;
   for (let i = 0; i < p.length; i++) {
     const keep = p[i];
     p[i] = keep + h;
-    const up = referenceLoss(spec, p, x, y);
+    const up = referenceLoss(spec, p, x, y, w);
     p[i] = keep - h;
-    const down = referenceLoss(spec, p, x, y);
+    const down = referenceLoss(spec, p, x, y, w);
     p[i] = keep;
     const numeric = (up - down) / (2 * h);
     const tol = 2e-4 + 2e-3 * Math.abs(numeric);
@@ -105,6 +115,29 @@ describe.each(BACKENDS.map((b) => [b.name, b] as const))('gradients vs finite di
       const model = new Model(spec, backend);
       const { x, y } = problem(loss, outputs, 7, 5, 11);
       checkGradients(model, x, y);
+    });
+  }
+
+  // huber's delta small enough that the outputs fall on both sides of it
+  it.each([0.3, 1, 2.5])('huber with delta %s', (huberDelta) => {
+    const spec: ModelSpec = {
+      inputs: 4, layers: [{ units: 5, activation: 'tanh' }, { units: 3, activation: 'linear' }],
+      loss: 'huber', huberDelta, optimizer: { type: 'sgd', learningRate: 0.1 }, seed: 5,
+    };
+    const { x, y } = problem('huber', 3, 8, 4, 13);
+    checkGradients(new Model(spec, backend), x, y);
+  });
+
+  // per-row weights (0 included): the loss and every gradient are the weighted sums
+  for (const [loss, outAct] of OUTPUTS.filter(([, a]) => a === 'linear' || a === 'sigmoid' || a === 'softmax')) {
+    it(`${loss} with a ${outAct} output, with sample weights`, () => {
+      const outputs = loss === 'categoricalCrossEntropy' ? 4 : 2;
+      const spec: ModelSpec = {
+        inputs: 5, layers: [{ units: 6, activation: 'tanh' }, { units: outputs, activation: outAct }],
+        loss, optimizer: { type: 'sgd', learningRate: 0.1 }, seed: 7,
+      };
+      const { x, y } = problem(loss, outputs, 7, 5, 17);
+      checkGradients(new Model(spec, backend), x, y, [0.5, 2, 0, 1.3, 3, 0.1, 1]);
     });
   }
 

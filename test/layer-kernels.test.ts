@@ -313,7 +313,7 @@ describe('backward kernels against finite differences (float64 forward, loss Σ 
       be.dropoutForward(a3, a2, m * hid, rate, ...key);
       be.denseForward(a4, a3, W2, B2, m, hid, out, ACT.linear, 0);
       const d4 = be.alloc(m * out), d3 = be.alloc(m * hid), d2 = be.alloc(m * hid), d1 = be.alloc(m * hid);
-      be.lossDelta(d4, a4, on(be, t), m, out, 0, ACT.linear, 0);
+      be.lossDelta(d4, a4, on(be, t), m, out, 0, ACT.linear, 0, 1, null);
       const dw2 = be.alloc(hid * out), db2 = be.alloc(out), dg = be.alloc(hid), dbe = be.alloc(hid), dw1 = be.alloc(inp * hid), db1 = be.alloc(hid);
       be.denseBackward(dw2, db2, d3, d4, a3, W2, m, hid, out, 1 / m, ACT.linear, 0); // dropout's output is linear
       be.dropoutBackward(d2, d3, a2, m * hid, rate, ...key, ACT.relu, 0); // through the relu of BN's output
@@ -341,7 +341,7 @@ describe('backward kernels against finite differences (float64 forward, loss Σ 
       be.layerNormForward(a2, a1, G, BT, mean, invStd, m, hid, 1e-3, ACT.linear, 0);
       be.denseForward(a3, a2, W2, B2, m, hid, out, ACT.linear, 0);
       const d3 = be.alloc(m * out), d2 = be.alloc(m * hid), d1 = be.alloc(m * hid);
-      be.lossDelta(d3, a3, on(be, t), m, out, 0, ACT.linear, 0);
+      be.lossDelta(d3, a3, on(be, t), m, out, 0, ACT.linear, 0, 1, null);
       const dw2 = be.alloc(hid * out), db2 = be.alloc(out), dg = be.alloc(hid), dbt = be.alloc(hid), dw1 = be.alloc(inp * hid), db1 = be.alloc(hid);
       be.denseBackward(dw2, db2, d2, d3, a2, W2, m, hid, out, 1 / m, ACT.linear, 0);
       be.layerNormBackward(d1, dg, dbt, d2, a1, G, mean, invStd, m, hid, 1 / m, ACT.tanh, 0);

@@ -41,8 +41,8 @@ const SPECS: Spec[] = [
   {
     fn: 'lossDelta',
     args: [['dz', 'f32'], ['a', 'f32'], ['y', 'f32'], ['m', 'size'], ['n', 'size'], ['loss', 'loss'], ['act', 'act'],
-      ['alpha', 'real']],
-    valid: () => [f(12), f(12), f(12), 3, 4, 2, 5, 0],
+      ['alpha', 'real'], ['delta', 'real'], ['weights', 'f32?']],
+    valid: () => [f(12), f(12), f(12), 3, 4, 2, 5, 0, 1, f(3)],
   },
   { fn: 'sumSquares', args: [['g', 'f32'], ['n', 'size']], valid: () => [f(12), 12] },
   {
@@ -109,7 +109,7 @@ const BAD: Record<Kind, [string, (v: unknown) => unknown][]> = {
   real: [['a string', () => '0.5'], ['NaN', () => NaN], ['Infinity', () => -Infinity], ['undefined', () => undefined]],
   act: [['out of range', () => 6], ['negative', () => -1], ['fractional', () => 1.5], ['a string', () => 'relu']],
   act4: [['softmax (not allowed here)', () => 5], ['negative', () => -1], ['a string', () => 'relu']],
-  loss: [['out of range', () => 3], ['negative', () => -1], ['a string', () => 'mse']],
+  loss: [['out of range', () => 5], ['negative', () => -1], ['a string', () => 'mse']],
 };
 
 describe('native boundary: bad arguments throw, never crash', () => {
@@ -194,7 +194,7 @@ describe('native boundary: bad arguments throw, never crash', () => {
       expect(() => be.gemm(false, false, 3, 4, 5, 1, ok, ok, 0, small)).toThrow(/gemm: c has 11 floats, fewer than m\*n = 12/);
       expect(() => be.denseForward(small, ok, ok, ok, 3, 4, 4, 0, 0)).toThrow(/denseForward: y has 11 floats/);
       expect(() => be.denseBackward(ok, ok, small, ok, ok, ok, 3, 4, 4, 1, 0, 0)).toThrow(/denseBackward: dx has 11 floats/);
-      expect(() => be.lossDelta(ok, small, ok, 3, 4, 0, 0, 0)).toThrow(/lossDelta: a has 11 floats/);
+      expect(() => be.lossDelta(ok, small, ok, 3, 4, 0, 0, 0, 1, null)).toThrow(/lossDelta: a has 11 floats/);
       expect(() => be.sumSquares(small, 12)).toThrow(/sumSquares: g has 11 floats/);
       expect(() => be.sgdStep(ok, small, 12, 0.1, 1, 0, 0)).toThrow(/sgdStep: g has 11 floats/);
       expect(() => be.momentumStep(ok, ok, small, 12, 0.1, 1, 0.9, false, 0, 0)).toThrow(/momentumStep: v has 11 floats/);
@@ -380,7 +380,7 @@ describe('native compileStep: bad step descriptions throw, never crash', () => {
       ['softmax on a hidden layer', { acts: [ACT.softmax, ACT.softmax] }, /softmax/],
       ['act 6', { acts: [6 as ActCode, ACT.softmax] }],
       ['act -1', { acts: [ACT.relu, -1 as ActCode] }],
-      ['loss 3', { loss: 3 as LossCode }],
+      ['loss 5', { loss: 5 as LossCode }],
       ['optimizer 4', { optimizer: 4 as OptCode }],
       ['optimizer NaN', { optimizer: NaN as OptCode }],
       ['alpha NaN', { alphas: [NaN, 0] }, /alphas\[0\] must be a finite float32, got NaN/],
@@ -488,6 +488,29 @@ describe('native compileStep: bad step descriptions throw, never crash', () => {
     const dec = valid.slice();
     dec[slot(valid, 7, 'adamUpdate', 'decoupled')] = 2;
     expect(() => k.compileProgram(dec)).toThrow('compileProgram: op 7: adamUpdate: decoupled must be a boolean (0 or 1 in the op record), got 2');
+    expect(() => k.compileProgram(valid)).not.toThrow();
+  });
+
+  it('the raw program: the loss op\'s row weights and delta are checked as the kernel checks them', () => {
+    const m = 4, weights = be.alloc(m);
+    weights.data.fill(2);
+    const valid = records({ ...good(), weights, delta: 0.5 });
+    const k = be.kernels;
+    const w = slot(valid, 2, 'lossDelta', 'weights'), delta = slot(valid, 2, 'lossDelta', 'delta');
+    expect(valid[w + 2]).toBe(m);
+    expect(valid[delta]).toBe(0.5);
+    const short = valid.slice();
+    short[w + 2] = 3;
+    expect(() => k.compileProgram(short)).toThrow('compileProgram: op 2: lossDelta: weights has 3 floats, fewer than m = 4');
+    const over = valid.slice();
+    over.set([valid[slot(valid, 2, 'lossDelta', 'dz')], valid[slot(valid, 2, 'lossDelta', 'dz') + 1], 4], w); // inside dz
+    expect(() => k.compileProgram(over)).toThrow('compileProgram: op 2: lossDelta: dz and weights overlap (an output must not share memory with another argument)');
+    const bad = valid.slice();
+    bad[delta] = 1e39;
+    expect(() => k.compileProgram(bad)).toThrow('compileProgram: op 2: lossDelta: delta must be a finite float32, got 1e+39');
+    const none = valid.slice();
+    none[w] = -1; // null: every row weighs 1
+    expect(() => k.compileProgram(none)).not.toThrow();
     expect(() => k.compileProgram(valid)).not.toThrow();
   });
 

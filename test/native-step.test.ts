@@ -57,7 +57,8 @@ function stepByKernels(be: NativeBackend, d: StepDesc, h: StepHyper): number {
     be.denseForward(d.outs[l], input, W(l), B(l), d.m, d.dims[l], d.dims[l + 1], d.acts[l] as ActCode, d.alphas[l]);
     input = d.outs[l];
   }
-  const loss = be.lossDelta(d.deltas[L - 1], d.outs[L - 1], d.y, d.m, d.dims[L], d.loss as LossCode, d.acts[L - 1] as ActCode, d.alphas[L - 1]);
+  const loss = be.lossDelta(d.deltas[L - 1], d.outs[L - 1], d.y, d.m, d.dims[L], d.loss as LossCode, d.acts[L - 1] as ActCode, d.alphas[L - 1],
+    d.delta ?? 1, d.weights ?? null);
   if (!Number.isFinite(loss)) return loss;
   for (let l = L - 1; l >= 0; l--) {
     be.denseBackward(dW(l), dB(l), l ? d.deltas[l - 1] : null, d.deltas[l], l ? d.outs[l - 1] : d.x, W(l), d.m, d.dims[l], d.dims[l + 1],
@@ -207,7 +208,7 @@ describe('native compiled steps', () => {
       x.data.set(d.x.data); y.data.set(d.y.data);
       js.denseForward(o0, x, W(0), B(0), 16, 10, 12, ACT.tanh, 0.05);
       js.denseForward(o1, o0, W(1), B(1), 16, 12, 3, ACT.softmax, 0.05);
-      js.lossDelta(d1, o1, y, 16, 3, LOSS.categoricalCrossEntropy, ACT.softmax, 0.05);
+      js.lossDelta(d1, o1, y, 16, 3, LOSS.categoricalCrossEntropy, ACT.softmax, 0.05, 1, null);
       js.denseBackward(jsState.g.view(d.wOffsets[1], 36), jsState.g.view(d.bOffsets[1], 3), d0, d1, o0, W(1), 16, 12, 3, 1 / 16, ACT.tanh, 0.05);
       js.denseBackward(jsState.g.view(d.wOffsets[0], 120), jsState.g.view(d.bOffsets[0], 12), null, d0, x, W(0), 16, 10, 12, 1 / 16, ACT.linear, 0);
       js.adamStep(jsState.p, jsState.g, jsState.m, jsState.v, d.n, h.lr, 1, h.beta1, h.beta2, h.eps, h.bc1, h.bc2, 0, false, d.decayCount);

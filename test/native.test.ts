@@ -139,8 +139,8 @@ describe.each(ISAS)('native %s', (isa) => {
     be.gemm(true, false, inp, inp, m, 0.3, x, x, 0, c1);
     be.kernels.gemm(true, false, inp, inp, m, 0.3, x.data, x.data, 0, c2.data);
     expect(Array.from(c1.data)).toEqual(Array.from(c2.data));
-    const l1 = be.lossDelta(c1.view(0, m * out), y1, y2, m, out, LOSS.mse, ACT.tanh, 0);
-    const l2 = be.kernels.lossDelta(c2.data, y1.data, y2.data, m, out, LOSS.mse, ACT.tanh, 0);
+    const l1 = be.lossDelta(c1.view(0, m * out), y1, y2, m, out, LOSS.mse, ACT.tanh, 0, 1, null);
+    const l2 = be.kernels.lossDelta(c2.data, y1.data, y2.data, m, out, LOSS.mse, ACT.tanh, 0, 1, null);
     expect(l1).toBe(l2);
     expect(be.sumSquares(x, m * inp)).toBe(be.kernels.sumSquares(x.data, m * inp));
   });
@@ -207,24 +207,35 @@ describe.each(ISAS)('native %s', (isa) => {
     });
   }
 
-  it('lossDelta: every loss with the activations it is used with, including clamped probabilities', () => {
+  it('lossDelta: every loss with the activations it is used with, including clamped probabilities, with and without row weights', () => {
     const r = rng(6);
+    const regression = ACTS.filter(([, a]) => a !== ACT.softmax);
     const combos: [string, LossCode, ActCode][] = [
-      ...ACTS.filter(([, a]) => a !== ACT.softmax).map(([n, a]) => [`mse/${n}`, LOSS.mse, a] as [string, LossCode, ActCode]),
+      ...regression.map(([n, a]) => [`mse/${n}`, LOSS.mse, a] as [string, LossCode, ActCode]),
+      ...regression.map(([n, a]) => [`huber/${n}`, LOSS.huber, a] as [string, LossCode, ActCode]),
+      ...regression.map(([n, a]) => [`mae/${n}`, LOSS.meanAbsoluteError, a] as [string, LossCode, ActCode]),
       ['bce/sigmoid', LOSS.binaryCrossEntropy, ACT.sigmoid],
       ['cce/softmax', LOSS.categoricalCrossEntropy, ACT.softmax],
     ];
+    const regressionLoss = (loss: LossCode) => loss === LOSS.mse || loss === LOSS.huber || loss === LOSS.meanAbsoluteError;
     for (const [name, loss, act] of combos) {
       for (const [m, n] of [[1, 1], [4, 1], [7, 10], [64, 33]]) {
-        const a = randBuf(be, m * n, r, act === ACT.tanh || act === ACT.linear || act === ACT.leakyRelu ? -1 : 0, 1);
-        const y = randBuf(be, m * n, r, 0, 1);
-        for (let i = 0; i < m * n; i += 5) { y.data[i] = i % 2; a.data[i] = loss === LOSS.mse ? a.data[i] : (i % 10 === 0 ? 0 : 1); }
-        if (loss === LOSS.categoricalCrossEntropy) for (let i = 1; i < m * n; i += 4) y.data[i] = 0;
-        const dz = fill(be.alloc(m * n), NaN), dzr = ref.alloc(m * n);
-        const L = be.lossDelta(dz, a, y, m, n, loss, act, 0.1);
-        const Lr = ref.lossDelta(dzr, copyTo(ref, a), copyTo(ref, y), m, n, loss, act, 0.1);
-        expect(Math.abs(L - Lr), `${isa} ${name} m=${m} n=${n} loss ${L} vs ${Lr}`).toBeLessThanOrEqual(Math.max(1e-5, 1e-5 * Math.abs(Lr)));
-        expectClose(dz.data, dzr.data, m * n, `${isa} ${name} m=${m} n=${n} dz`, { abs: 1e-6, rel: 1e-6 });
+        for (const weighted of [false, true]) {
+          const a = randBuf(be, m * n, r, act === ACT.tanh || act === ACT.linear || act === ACT.leakyRelu ? -1 : 0, 1);
+          const y = randBuf(be, m * n, r, 0, 1);
+          for (let i = 0; i < m * n; i += 5) { y.data[i] = i % 2; a.data[i] = regressionLoss(loss) ? a.data[i] : (i % 10 === 0 ? 0 : 1); }
+          // e = 0 exactly: the MAE subgradient there is 0 on every backend
+          if (regressionLoss(loss)) for (let i = 3; i < m * n; i += 7) y.data[i] = a.data[i];
+          if (loss === LOSS.categoricalCrossEntropy) for (let i = 1; i < m * n; i += 4) y.data[i] = 0;
+          const w = weighted ? randBuf(be, m, r, 0, 3) : null;
+          if (w && m > 1) w.data[1] = 0;
+          const dz = fill(be.alloc(m * n), NaN), dzr = ref.alloc(m * n);
+          const L = be.lossDelta(dz, a, y, m, n, loss, act, 0.1, 0.3, w);
+          const Lr = ref.lossDelta(dzr, copyTo(ref, a), copyTo(ref, y), m, n, loss, act, 0.1, 0.3, w && copyTo(ref, w));
+          const what = `${isa} ${name} m=${m} n=${n}${weighted ? ' weighted' : ''}`;
+          expect(Math.abs(L - Lr), `${what} loss ${L} vs ${Lr}`).toBeLessThanOrEqual(Math.max(1e-5, 1e-5 * Math.abs(Lr)));
+          expectClose(dz.data, dzr.data, m * n, `${what} dz`, { abs: 1e-6, rel: 1e-6 });
+        }
       }
     }
   });

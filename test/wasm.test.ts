@@ -241,11 +241,16 @@ describe.each(BUILDS)('wasm kernels, $name build', ({ relaxed, isa }) => {
     ['mse', LOSS.mse, 'relu', ACT.relu], ['mse', LOSS.mse, 'leakyRelu', ACT.leakyRelu],
     ['binaryCrossEntropy', LOSS.binaryCrossEntropy, 'sigmoid', ACT.sigmoid],
     ['categoricalCrossEntropy', LOSS.categoricalCrossEntropy, 'softmax', ACT.softmax],
+    ['huber', LOSS.huber, 'linear', ACT.linear], ['huber', LOSS.huber, 'tanh', ACT.tanh], ['huber', LOSS.huber, 'relu', ACT.relu],
+    ['meanAbsoluteError', LOSS.meanAbsoluteError, 'linear', ACT.linear],
+    ['meanAbsoluteError', LOSS.meanAbsoluteError, 'sigmoid', ACT.sigmoid],
+    ['meanAbsoluteError', LOSS.meanAbsoluteError, 'leakyRelu', ACT.leakyRelu],
   ];
 
-  it.each(LOSSES.flatMap((l) => [[1, 1], [4, 3], [7, 10], [64, 10], [5, 1]].map(([m, n]) => [...l, m, n] as const)))(
-    'lossDelta %s with %s output m=%i n=%i', (_ln, loss, _an, act, m, n) => {
-      const r = rng(m * 100 + n + loss * 7 + act);
+  it.each(LOSSES.flatMap((l) => [[1, 1], [4, 3], [7, 10], [64, 10], [5, 1]].flatMap(([m, n]) => [
+    [...l, m, n, 'unweighted'] as const, [...l, m, n, 'weighted'] as const])))(
+    'lossDelta %s with %s output m=%i n=%i, %s', (_ln, loss, _an, act, m, n, weighting) => {
+      const r = rng(m * 100 + n + loss * 7 + act + (weighting === 'weighted' ? 5000 : 0));
       const a = new Float32Array(m * n), y = new Float32Array(m * n);
       for (let i = 0; i < m; i++) {
         let s = 0;
@@ -256,7 +261,7 @@ describe.each(BUILDS)('wasm kernels, $name build', ({ relaxed, isa }) => {
           else if (act === ACT.relu) a[idx] = r() < 0.3 ? 0 : 2 * r();
           else a[idx] = 4 * r() - 2;
           s += a[idx];
-          y[idx] = loss === LOSS.mse ? 2 * r() - 1 : r() < 0.5 ? 0 : 1;
+          y[idx] = loss === LOSS.mse || loss === LOSS.huber || loss === LOSS.meanAbsoluteError ? 2 * r() - 1 : r() < 0.5 ? 0 : 1;
         }
         if (act === ACT.softmax) {
           for (let j = 0; j < n; j++) a[i * n + j] /= s;
@@ -264,13 +269,18 @@ describe.each(BUILDS)('wasm kernels, $name build', ({ relaxed, isa }) => {
         }
       }
       if (loss === LOSS.binaryCrossEntropy && m * n > 2) { a[0] = 0; y[0] = 1; a[1] = 1; y[1] = 0; } // clamped logs
+      if (loss === LOSS.meanAbsoluteError && m * n > 2) y[2] = a[2]; // e = 0: the subgradient 0
+      const rowWeights = new Float32Array(m).map(() => 3 * r());
+      if (m > 1) rowWeights[0] = 0;
+      const weighted = weighting === 'weighted';
       const dz = w.alloc(m * n), dzr = ref.alloc(m * n);
       dz.data.fill(NaN);
-      const L = w.lossDelta(dz, put(w, a), put(w, y), m, n, loss, act, 0.01);
-      const Lr = ref.lossDelta(dzr, put(ref, a), put(ref, y), m, n, loss, act, 0.01);
+      const L = w.lossDelta(dz, put(w, a), put(w, y), m, n, loss, act, 0.01, 0.5, weighted ? put(w, rowWeights) : null);
+      const Lr = ref.lossDelta(dzr, put(ref, a), put(ref, y), m, n, loss, act, 0.01, 0.5, weighted ? put(ref, rowWeights) : null);
       expect(Number.isFinite(L)).toBe(true);
       expect(Math.abs(L - Lr)).toBeLessThanOrEqual(1e-6 * Math.abs(Lr) + 1e-12);
-      expectClose(dz.data, dzr.data, (i) => 4 * U * (Math.abs(dzr.data[i]) + 2 * Math.abs(a[i] - y[i]) * 2 / n) + 1e-30, 'dz');
+      const wMax = weighted ? 3 : 1;
+      expectClose(dz.data, dzr.data, (i) => 4 * U * wMax * (Math.abs(dzr.data[i]) + 2 * Math.abs(a[i] - y[i]) * 2 / n) + 1e-30, 'dz');
     });
 
   it.each([0, 1, 3, 4, 5, 17, 1000, 100003])('sumSquares n=%i', (n) => {
@@ -478,7 +488,7 @@ describe('wasm memory', () => {
     expect(bad((d) => { d.dims = [2, 8.5, 1]; })).toThrow(/dims\[1\] must be an integer in \[1, 2147483647\], got 8.5/);
     expect(bad((d) => { d.decayCount = 40; })).toThrow(/decayCount must be an integer in \[0, 33\]/);
     expect(bad((d) => { d.optimizer = 7 as OptCode; })).toThrow(/optimizer must be an integer in \[0, 3\], got 7/);
-    expect(bad((d) => { d.loss = 3 as LossCode; })).toThrow(/loss must be an integer in \[0, 2\], got 3/);
+    expect(bad((d) => { d.loss = 5 as LossCode; })).toThrow(/loss must be an integer in \[0, 4\], got 5/);
     expect(bad(() => undefined)).not.toThrow();
     // the step survives memory growth (its hyper-parameter view is re-resolved)
     const d = good(), step = w.compileStep!(d);

@@ -78,7 +78,8 @@ napi_value DenseBackward(napi_env env, napi_callback_info info) {
   });
 }
 
-// lossDelta(dz, a, y, m, n, loss, act, alpha) -> summed loss; dz (m,n) written, a (m,n), y (m,n)
+// lossDelta(dz, a, y, m, n, loss, act, alpha, delta, weights|null) -> summed loss; dz (m,n) written,
+// a (m,n), y (m,n), weights (m)
 template <class ArgsT>
 napi_value LossDelta(napi_env env, napi_callback_info info) {
   ArgsT A(env, info, "lossDelta");
@@ -87,14 +88,16 @@ napi_value LossDelta(napi_env env, napi_callback_info info) {
   int loss = (int)A.integer(P::loss, "loss", 0, abi::LOSS_MAX);
   int act = (int)A.integer(P::act, "act", 0, abi::ACT_MAX);
   float alpha = A.real(P::alpha, "alpha");
+  float delta = A.real(P::delta, "delta");
   float* dz = A.f32(P::dz, "dz", m * n, "m*n", false, true);
   const float* a = A.f32(P::a, "a", m * n, "m*n");
   const float* y = A.f32(P::y, "y", m * n, "m*n");
+  const float* w = A.f32(P::weights, "weights", m, "m", true);
   A.no_overlap();
   if (!A.ok()) return nullptr;
   if (n == 0) return number(env, 0);
   return guarded(env, "lossDelta", [&] {
-    return number(env, ctx_of(A).k->loss_delta(dz, a, y, m, n, loss, act, alpha));
+    return number(env, ctx_of(A).k->loss_delta(dz, a, y, m, n, loss, act, alpha, delta, w));
   });
 }
 

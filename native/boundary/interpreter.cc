@@ -80,15 +80,17 @@ bool compile_op(napi_env env, const Registry& reg, const double* rec, size_t i, 
       o.b[3] = A.f32(P::b, "b", out, "out");
       break;
     }
-    case OP_LOSS_DELTA: {  // dz (m,n) written, a (m,n), y (m,n)
+    case OP_LOSS_DELTA: {  // dz (m,n) written, a (m,n), y (m,n), weights (m) or null
       using P = abi::op::lossDelta;
       idx m = o.s[0] = A.size(P::m, "m"), n = o.s[1] = A.size(P::n, "n");
       o.c[0] = (int)A.integer(P::loss, "loss", 0, abi::LOSS_MAX);
       o.c[1] = (int)A.integer(P::act, "act", 0, abi::ACT_MAX);
       o.f[0] = A.real(P::alpha, "alpha");
+      o.f[1] = A.real(P::delta, "delta");
       o.b[0] = A.f32(P::dz, "dz", m * n, "m*n", false, true);
       o.b[1] = A.f32(P::a, "a", m * n, "m*n");
       o.b[2] = A.f32(P::y, "y", m * n, "m*n");
+      o.b[3] = A.f32(P::weights, "weights", m, "m", true);
       break;
     }
     case OP_DENSE_BACKWARD: {  // dw (inp,out), db (out), dx (m,inp) written; dz (m,out), x (m,inp), w (inp,out)
@@ -309,7 +311,8 @@ void run_program(const ProgramPlan& P, double* H) {
         dense_forward(ctx, o.b[0], o.b[1], o.b[2], o.b[3], o.s[0], o.s[1], o.s[2], o.c[0], o.f[0]);
         break;
       case OP_LOSS_DELTA: {
-        const double loss = o.s[1] == 0 ? 0.0 : T.loss_delta(o.b[0], o.b[1], o.b[2], o.s[0], o.s[1], o.c[0], o.c[1], o.f[0]);
+        const double loss = o.s[1] == 0 ? 0.0 : T.loss_delta(o.b[0], o.b[1], o.b[2], o.s[0], o.s[1], o.c[0], o.c[1], o.f[0],
+                                                                o.f[1], o.b[3]);
         H[abi::HYPER_LOSS] = loss;
         if (!std::isfinite(loss)) return;
         break;

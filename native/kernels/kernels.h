@@ -64,7 +64,7 @@ struct KernelTable {
   void (*softmax_rows)(float* y, std::ptrdiff_t m, std::ptrdiff_t n);
   void (*col_sums)(float* db, const float* dz, std::ptrdiff_t m, std::ptrdiff_t n, float scale);
   double (*loss_delta)(float* dz, const float* a, const float* y, std::ptrdiff_t m, std::ptrdiff_t n,
-                       int loss, int act, float alpha);
+                       int loss, int act, float alpha, float delta, const float* weights);
   double (*sum_squares)(const float* g, std::ptrdiff_t n);
   void (*sgd_step)(float* p, const float* g, std::ptrdiff_t n, float lr, float gs, float wd, std::ptrdiff_t dc);
   void (*momentum_step)(float* p, const float* g, float* v, std::ptrdiff_t n, float lr, float gs, float mu,

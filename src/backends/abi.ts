@@ -10,7 +10,7 @@ export type ActivationName = keyof typeof ACT;
 export type ActCode = (typeof ACT)[ActivationName];
 
 /** Loss codes. */
-export const LOSS = { mse: 0, binaryCrossEntropy: 1, categoricalCrossEntropy: 2 } as const;
+export const LOSS = { mse: 0, binaryCrossEntropy: 1, categoricalCrossEntropy: 2, huber: 3, meanAbsoluteError: 4 } as const;
 export type LossName = keyof typeof LOSS;
 export type LossCode = (typeof LOSS)[LossName];
 
@@ -109,8 +109,10 @@ export const KERNELS = {
     { name: 'dx', kind: 'buffer?', floats: ['m', 'inp'], output: true }, buf('dz', ['m', 'out']), buf('x', ['m', 'inp']),
     buf('w', ['inp', 'out']), arg('m', 'size'), arg('inp', 'size'), arg('out', 'size'), arg('scale', 'float32'),
     arg('prevAct', 'prevAct'), arg('alpha', 'float32')],
+  // delta: huber's threshold (read by huber only); weights: one factor per row, or null for all 1
   lossDelta: [buf('dz', ['m', 'n'], true), buf('a', ['m', 'n']), buf('y', ['m', 'n']), arg('m', 'size'), arg('n', 'size'),
-    arg('loss', 'loss'), arg('act', 'act'), arg('alpha', 'float32')],
+    arg('loss', 'loss'), arg('act', 'act'), arg('alpha', 'float32'), arg('delta', 'float32'),
+    { name: 'weights', kind: 'buffer?', floats: ['m'] }],
   sumSquares: [buf('g', ['n']), arg('n', 'size')],
   sgdStep: [buf('p', ['n'], true), buf('g', ['n']), arg('n', 'size'), arg('lr', 'float32'), arg('gradScale', 'float32'),
     arg('weightDecay', 'float32'), arg('decayCount', 'decayCount')],

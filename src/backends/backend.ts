@@ -100,17 +100,23 @@ export interface Backend extends Partial<StepCompiler>, Partial<WeightPacker> {
   /**
    * Loss of a batch and the output delta, fused. a (m,n) is the output layer's output (after its
    * activation `act`, slope `alpha`), y (m,n) the targets, dz (m,n) receives the delta at the
-   * output pre-activation. Returns the loss summed over the m samples (each sample's loss is a mean
-   * over its n outputs for mse and binary cross-entropy, a sum for categorical cross-entropy):
-   *   mse:  L = mean_j (a−y)²                       dz = (2/n)(a−y)·g'(a)
+   * output pre-activation. With e = a − y, each sample's loss L and dL/da are (a mean over its n
+   * outputs, except categorical cross-entropy's sum; Keras's definitions):
+   *   mse:  L = mean_j e²                           dz = (2/n)·e·g'(a)
    *   binaryCrossEntropy (sigmoid output):
    *         L = −mean_j [y log a + (1−y) log(1−a)]  dz = (a−y)/n
    *   categoricalCrossEntropy (softmax output):
    *         L = −Σ_j y log a                        dz = a − y
-   * Probabilities inside log() are clamped to [EPS_PROB, 1−EPS_PROB].
+   *   huber (threshold `delta`):
+   *         L = mean_j (|e| ≤ δ ? e²/2 : δ(|e| − δ/2))   dz = clamp(e, −δ, δ)/n·g'(a)
+   *   meanAbsoluteError:
+   *         L = mean_j |e|                          dz = sign(e)/n·g'(a)   (0 at e = 0)
+   * `weights` (m), when not null, multiplies row i's loss and its delta by weights[i]. Returns the
+   * (weighted) loss summed over the m samples. `delta` is read by huber only. Probabilities
+   * inside log() are clamped to [EPS_PROB, 1−EPS_PROB].
    */
   lossDelta(dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: LossCode, act: ActCode,
-    alpha: number): number;
+    alpha: number, delta: number, weights: Buf | null): number;
 
   /** Σ g[i]² over the first n entries (for clipping by global norm). */
   sumSquares(g: Buf, n: number): number;
@@ -220,9 +226,13 @@ export interface StepDesc {
   acts: ActCode[];
   alphas: number[];
   loss: LossCode;
+  /** The loss's parameter (huber's delta, default 1; lossDelta reads it for huber only). */
+  delta?: number;
   /** The staged batch: x (m, dims[0]) and targets y (m, dims[L]). */
   x: Buf;
   y: Buf;
+  /** The staged batch's per-row weights (m), or null (the default): every row weighs 1. */
+  weights?: Buf | null;
   /** Per layer: its output (m, dims[l+1]) and the delta at its pre-activation (m, dims[l+1]). */
   outs: Buf[];
   deltas: Buf[];

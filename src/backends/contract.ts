@@ -298,6 +298,10 @@ export function checkStep(space: BufferSpace, d: StepDesc): StepBuffer[] {
     if (!isFiniteF32(alpha)) bad(msg.float32(`alphas[${l}]`, alpha));
   }
   integer('loss', d.loss, 0, LOSS_MAX);
+  if (d.delta !== undefined) {
+    if (typeof d.delta !== 'number') bad(msg.number('delta', d.delta), true);
+    if (!isFiniteF32(d.delta)) bad(msg.float32('delta', d.delta));
+  }
   const opt = integer('optimizer', d.optimizer, 0, OPT_MAX);
   const n = integer('n', d.n, 1, MAX_SIZE);
   integer('decayCount', d.decayCount, 0, n);
@@ -312,6 +316,7 @@ export function checkStep(space: BufferSpace, d: StepDesc): StepBuffer[] {
     // name, buffer, floats, how they read, output, required
     ['x', d.x, m * dims[0], 'm*dims[0]', false, true],
     ['y', d.y, m * dims[L], `m*dims[${L}]`, false, true],
+    ['weights', d.weights, m, 'm', false, false],
     ['params', d.params, n, 'n', true, true],
     ['grads', d.grads, n, 'n', true, true],
     ['backup', d.backup, n, 'n', true, true],
@@ -428,9 +433,10 @@ export const FAST = {
       apart(s, db, out, w, nw) && apart(s, dx, nx, dz, nz) && apart(s, dx, nx, x, nx) && apart(s, dx, nx, w, nw);
   },
   lossDelta: (s: BufferSpace, dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: number, act: number,
-    alpha: number): boolean =>
-    isSize(m) && isSize(n) && isInt(loss, LOSS_MAX) && isInt(act, ACT_MAX) && isF32(alpha) &&
-    holds(s, dz, m * n) && holds(s, a, m * n) && holds(s, y, m * n) && apart(s, dz, m * n, a, m * n) && apart(s, dz, m * n, y, m * n),
+    alpha: number, delta: number, weights: Buf | null): boolean =>
+    isSize(m) && isSize(n) && isInt(loss, LOSS_MAX) && isInt(act, ACT_MAX) && isF32(alpha) && isF32(delta) &&
+    holds(s, dz, m * n) && holds(s, a, m * n) && holds(s, y, m * n) && (weights === null || holds(s, weights, m)) &&
+    apart(s, dz, m * n, a, m * n) && apart(s, dz, m * n, y, m * n) && apart(s, dz, m * n, weights, m),
   sumSquares: (s: BufferSpace, g: Buf, n: number): boolean => isSize(n) && holds(s, g, n),
   sgdStep: (s: BufferSpace, p: Buf, g: Buf, n: number, lr: number, gradScale: number, weightDecay: number,
     decayCount: number): boolean =>
@@ -527,8 +533,10 @@ export const FAST_TYPES = {
     scale: number, prevAct: number, alpha: number): boolean =>
     num(m) && num(inp) && num(out) && num(scale) && num(prevAct) && num(alpha) && isBufLike(dw) && isBufLike(db) &&
     (dx === null || isBufLike(dx)) && isBufLike(dz) && isBufLike(x) && isBufLike(w),
-  lossDelta: (dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: number, act: number, alpha: number): boolean =>
-    num(m) && num(n) && num(loss) && num(act) && num(alpha) && isBufLike(dz) && isBufLike(a) && isBufLike(y),
+  lossDelta: (dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: number, act: number, alpha: number, delta: number,
+    weights: Buf | null): boolean =>
+    num(m) && num(n) && num(loss) && num(act) && num(alpha) && num(delta) && isBufLike(dz) && isBufLike(a) &&
+    isBufLike(y) && (weights === null || isBufLike(weights)),
   sumSquares: (g: Buf, n: number): boolean => num(n) && isBufLike(g),
   sgdStep: (p: Buf, g: Buf, n: number, lr: number, gradScale: number, weightDecay: number, decayCount: number): boolean =>
     num(n) && num(lr) && num(gradScale) && num(weightDecay) && num(decayCount) && isBufLike(p) && isBufLike(g),

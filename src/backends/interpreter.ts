@@ -19,7 +19,7 @@ export function interpret(backend: Backend, program: Program, h: StepHyper | nul
         backend.denseForward(o.y, o.x, o.w, o.b, o.m, o.inp, o.out, o.act, o.alpha);
         break;
       case 'lossDelta': {
-        const l = loss[0] = backend.lossDelta(o.dz, o.a, o.y, o.m, o.n, o.loss, o.act, o.alpha);
+        const l = loss[0] = backend.lossDelta(o.dz, o.a, o.y, o.m, o.n, o.loss, o.act, o.alpha, o.delta, o.weights);
         if (!Number.isFinite(l)) return;
         break;
       }

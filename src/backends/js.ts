@@ -173,23 +173,39 @@ export class JsBackend implements Backend {
   }
 
   lossDelta(dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: LossCode, act: ActCode,
-    alpha: number): number {
-    if (!FAST.lossDelta(SPACE, dz, a, y, m, n, loss, act, alpha)) checkKernel(SPACE, K.lossDelta, dz, a, y, m, n, loss, act, alpha);
-    const A = a.data, Y = y.data, DZ = dz.data;
+    alpha: number, delta: number, weights: Buf | null): number {
+    if (!FAST.lossDelta(SPACE, dz, a, y, m, n, loss, act, alpha, delta, weights)) checkKernel(SPACE, K.lossDelta, dz, a, y, m, n, loss, act, alpha, delta, weights);
+    const A = a.data, Y = y.data, DZ = dz.data, W = weights === null ? null : weights.data;
+    // the float32 values the other backends compute with
+    const d = Math.fround(delta);
     let total = 0;
-    for (let idx = 0; idx < m * n; idx++) {
-      const av = A[idx], yv = Y[idx];
-      if (loss === LOSS.mse) {
-        total += (av - yv) * (av - yv) / n;
-        DZ[idx] = (2 / n) * (av - yv) * derivative(av, act, alpha);
-      } else if (loss === LOSS.binaryCrossEntropy) {
-        const p = clampProb(av);
-        total -= (yv * Math.log(p) + (1 - yv) * Math.log(1 - p)) / n;
-        DZ[idx] = (av - yv) / n;
-      } else {
-        if (yv !== 0) total -= yv * Math.log(clampProb(av));
-        DZ[idx] = av - yv;
+    for (let i = 0; i < m; i++) {
+      const w = W === null ? 1 : W[i];
+      let row = 0;
+      for (let idx = i * n; idx < (i + 1) * n; idx++) {
+        const av = A[idx], yv = Y[idx], e = av - yv;
+        let g: number; // dL/dz of this output, unweighted
+        if (loss === LOSS.mse) {
+          row += e * e / n;
+          g = (2 / n) * e * derivative(av, act, alpha);
+        } else if (loss === LOSS.binaryCrossEntropy) {
+          const p = clampProb(av);
+          row -= (yv * Math.log(p) + (1 - yv) * Math.log(1 - p)) / n;
+          g = e / n;
+        } else if (loss === LOSS.huber) {
+          const ae = Math.abs(e);
+          row += (ae <= d ? 0.5 * e * e : d * (ae - 0.5 * d)) / n;
+          g = Math.min(Math.max(e, -d), d) / n * derivative(av, act, alpha);
+        } else if (loss === LOSS.meanAbsoluteError) {
+          row += Math.abs(e) / n;
+          g = Math.sign(e) / n * derivative(av, act, alpha);
+        } else {
+          if (yv !== 0) row -= yv * Math.log(clampProb(av));
+          g = e;
+        }
+        DZ[idx] = w * g;
       }
+      total += w * row;
     }
     return total;
   }

@@ -26,7 +26,7 @@ export interface NativeKernels {
     x: Float32Array, w: Float32Array, m: number, inp: number, out: number, scale: number,
     prevAct: number, alpha: number): void;
   lossDelta(dz: Float32Array, a: Float32Array, y: Float32Array, m: number, n: number, loss: number,
-    act: number, alpha: number): number;
+    act: number, alpha: number, delta: number, weights: Float32Array | null): number;
   sumSquares(g: Float32Array, n: number): number;
   sgdStep(p: Float32Array, g: Float32Array, n: number, lr: number, gradScale: number,
     weightDecay: number, decayCount: number): void;
@@ -438,16 +438,18 @@ export class NativeBackend implements Backend {
   }
 
   lossDelta(dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: LossCode, act: ActCode,
-    alpha: number): number {
-    if (!FAST_TYPES.lossDelta(dz, a, y, m, n, loss, act, alpha)) checkTypes(KERNEL_SPACE, K.lossDelta, dz, a, y, m, n, loss, act, alpha);
-    if (isNative(dz) && isNative(a) && isNative(y)) {
+    alpha: number, delta: number, weights: Buf | null): number {
+    if (!FAST_TYPES.lossDelta(dz, a, y, m, n, loss, act, alpha, delta, weights)) checkTypes(KERNEL_SPACE, K.lossDelta, dz, a, y, m, n, loss, act, alpha, delta, weights);
+    if (isNative(dz) && isNative(a) && isNative(y) && (weights === null || isNative(weights))) {
       const A = this.A;
       const S = LOSS_DELTA;
       this.buf(S.dz, dz); this.buf(S.a, a); this.buf(S.y, y);
-      A[S.m] = m; A[S.n] = n; A[S.loss] = loss; A[S.act] = act; A[S.alpha] = alpha;
+      A[S.m] = m; A[S.n] = n; A[S.loss] = loss; A[S.act] = act; A[S.alpha] = alpha; A[S.delta] = delta;
+      if (weights === null) A[S.weights] = -1;
+      else this.buf(S.weights, weights);
       return this.kernels.lossDeltaFast();
     }
-    return this.kernels.lossDelta(dz.data, a.data, y.data, m, n, loss, act, alpha);
+    return this.kernels.lossDelta(dz.data, a.data, y.data, m, n, loss, act, alpha, delta, weights === null ? null : weights.data);
   }
 
   sumSquares(g: Buf, n: number): number {

@@ -16,6 +16,8 @@ export interface LossDeltaOp {
   readonly op: 'lossDelta';
   readonly dz: Buf; readonly a: Buf; readonly y: Buf;
   readonly m: number; readonly n: number; readonly loss: LossCode; readonly act: ActCode; readonly alpha: number;
+  /** huber's threshold (the other losses ignore it) and the rows' weights (null: every row 1). */
+  readonly delta: number; readonly weights: Buf | null;
 }
 /** Backend.denseBackward. */
 export interface DenseBackwardOp {
@@ -119,7 +121,7 @@ export function gradientProgram(d: StepDesc): Op[] {
   const ops = forwardProgram(d);
   const L = d.dims.length - 1;
   ops.push({ op: 'lossDelta', dz: d.deltas[L - 1], a: d.outs[L - 1], y: d.y, m: d.m, n: d.dims[L], loss: d.loss,
-    act: d.acts[L - 1], alpha: d.alphas[L - 1] });
+    act: d.acts[L - 1], alpha: d.alphas[L - 1], delta: d.delta ?? 1, weights: d.weights ?? null });
   for (let l = L - 1; l >= 0; l--) {
     const [w] = layerViews(d, l, d.params), [dw, db] = layerViews(d, l, d.grads);
     // the first layer has no previous activation (dx is null): linear, which every backend accepts

@@ -24,7 +24,7 @@ export function importCommand(): Command {
     .argument('<ONNX>', 'the ONNX file to read')
     .requiredOption('--out <FILE>', 'the model file to write (atomically)')
     .addOption(new Option('--loss <NAME>', 'loss for later training (default: the exported one, else from the output activation)')
-      .choices(['mse', 'binaryCrossEntropy', 'categoricalCrossEntropy']))
+      .choices(['mse', 'binaryCrossEntropy', 'categoricalCrossEntropy', 'huber', 'meanAbsoluteError']))
     .option('--lr <RATE>', 'Adam learning rate for later training (default: the exported optimizer, else Adam 0.001)', positiveNumber('--lr'))
     .addHelpText('after', `
 Examples:

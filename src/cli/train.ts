@@ -21,7 +21,7 @@ import { trainingCurvesSvg } from './plot.js';
 import { shouldStream, STREAM_AUTO_BYTES, trainStreamed } from './train-stream.js';
 
 const ACTIVATIONS: ActivationName[] = ['relu', 'leakyRelu', 'tanh', 'sigmoid', 'linear'];
-const LOSSES: LossName[] = ['categoricalCrossEntropy', 'binaryCrossEntropy', 'mse'];
+const LOSSES: LossName[] = ['categoricalCrossEntropy', 'binaryCrossEntropy', 'mse', 'huber', 'meanAbsoluteError'];
 const OPTIMIZERS: OptimizerName[] = ['adam', 'adamw', 'sgd', 'momentum'];
 
 export interface TrainFlags extends BackendFlags {
@@ -35,6 +35,8 @@ export interface TrainFlags extends BackendFlags {
   dropout?: number;
   batchNorm?: boolean;
   loss?: LossName;
+  huberDelta?: number;
+  classWeight?: 'balanced';
   optimizer: OptimizerName;
   lr?: number;
   weightDecay?: number;
@@ -93,6 +95,8 @@ export function trainCommand(): Command {
     .option('--dropout <RATE>', 'dropout after each hidden layer, at this rate in [0, 1) (off in evaluation and prediction)', fraction('--dropout'))
     .option('--batch-norm', 'batch normalization after each hidden layer, before its activation (dense → batch norm → activation → dropout)')
     .addOption(new Option('--loss <NAME>', 'loss (default: categoricalCrossEntropy for classes, mse for values)').choices(LOSSES))
+    .option('--huber-delta <DELTA>', 'the threshold of --loss huber: squared error below it, linear beyond (default: 1)', positiveNumber('--huber-delta'))
+    .addOption(new Option('--class-weight <MODE>', "weight the training rows by class; balanced: n_rows / (n_classes · rows of the class), as scikit-learn and Keras").choices(['balanced']))
     .addOption(new Option('-o, --optimizer <NAME>', 'optimizer').choices(OPTIMIZERS).default('adam'))
     .option('--lr <RATE>', 'learning rate (default: 0.01)', positiveNumber('--lr'))
     .option('--weight-decay <L2>', 'L2 weight decay on the weights', nonNegativeNumber('--weight-decay'))
@@ -118,6 +122,8 @@ Examples:
   $ deltaprop train builtin:digits --layers 64 --epochs 30 --seed 1
   $ deltaprop train wine.csv --target cultivar --layers 32,16 --epochs 60 --seed 1 --save wine.model
   $ deltaprop train houses.csv --target price --task regression --plot curves.svg
+  $ deltaprop train houses.csv --target price --task regression --loss huber --huber-delta 2
+  $ deltaprop train fraud.csv --target label --class-weight balanced
   $ deltaprop train big.csv --stream --layers 64 --epochs 5 --save big.model
   $ deltaprop train train-images-idx3-ubyte.gz --layers 256,128 --epochs 10 --batch-size 128 --json
   $ deltaprop train train-images-idx3-ubyte.gz --layers 512,512 --batch-norm --dropout 0.2 --batch-size 128`)
@@ -147,16 +153,19 @@ export function buildSpec(inputs: number, enc: Encoded, flags: TrainFlags): Mode
   const hidden = hiddenLayers(flags);
   const lr = flags.lr ?? DEFAULT_LR[flags.optimizer];
   const optimizer = { type: flags.optimizer, learningRate: lr, ...(flags.weightDecay !== undefined ? { weightDecay: flags.weightDecay } : {}) };
+  if (flags.huberDelta !== undefined && flags.loss !== 'huber') throw new CliError(`--huber-delta needs --loss huber${flags.loss ? `, not ${flags.loss}` : ''}`);
+  const delta = flags.huberDelta !== undefined ? { huberDelta: flags.huberDelta } : {};
   if (enc.task === 'classification') {
     const loss = flags.loss ?? 'categoricalCrossEntropy';
     // mse and binary cross-entropy on classes: one sigmoid unit per class against one-hot targets,
     // so that the class names still map one-to-one onto the outputs
     const activation: ActivationName = loss === 'categoricalCrossEntropy' ? 'softmax' : 'sigmoid';
-    return { inputs, layers: [...hidden, { units: enc.classes.length, activation }], loss, optimizer, seed: flags.seed, classes: enc.classes } as ModelSpec;
+    return { inputs, layers: [...hidden, { units: enc.classes.length, activation }], loss, ...delta, optimizer, seed: flags.seed, classes: enc.classes } as ModelSpec;
   }
   const loss = flags.loss ?? 'mse';
   if (loss === 'categoricalCrossEntropy') throw new CliError('--loss categoricalCrossEntropy needs a class target, but this is regression (--task)');
-  return { inputs, layers: [...hidden, { units: 1, activation: loss === 'binaryCrossEntropy' ? 'sigmoid' : 'linear' }], loss, optimizer, seed: flags.seed } as ModelSpec;
+  if (flags.classWeight) throw new CliError('--class-weight needs a class target, but this is regression (--task); the rows of a regression are not in classes');
+  return { inputs, layers: [...hidden, { units: 1, activation: loss === 'binaryCrossEntropy' ? 'sigmoid' : 'linear' }], loss, ...delta, optimizer, seed: flags.seed } as ModelSpec;
 }
 
 /** One-hot rows for classes (works for softmax and per-class sigmoid outputs alike), else values. */
@@ -313,6 +322,7 @@ async function train(data: string, flags: TrainFlags): Promise<void> {
       batchSize: flags.batchSize,
       seed: flags.seed,
       validationSplit,
+      ...(flags.classWeight ? { classWeight: flags.classWeight } : {}),
       earlyStopping: flags.patience !== 'none' ? { patience: flags.patience, restoreBestWeights: true } : undefined,
       checkpoint: flags.checkpoint ? { path: flags.checkpoint, saveBestOnly: true } : undefined,
       onBatchEnd: progress.onBatchEnd,

@@ -6,6 +6,7 @@ import { MetricAccumulator, type ClassificationMetrics, type PerClassMetrics, ty
 import { scheduledRate } from '../spec.js';
 import { evaluateSource } from './fit-source.js';
 import type { Metrics, Network } from './network.js';
+import { checkNotAllZero, checkSampleWeight, rowWeights, weightSum, type ClassWeight } from './weights.js';
 
 export type { Metrics } from './network.js';
 
@@ -56,8 +57,23 @@ export interface FitOptions {
   seed?: number;
   /** Hold out the last fraction of the rows (before shuffling) for validation. */
   validationSplit?: number;
-  /** Validation rows: `[x, y]` in memory, or a BatchSource read through once per epoch. */
-  validationData?: [MatrixInput, TargetInput] | BatchSource;
+  /**
+   * Validation rows: `[x, y]` in memory (optionally `[x, y, sampleWeight]`, one weight per row),
+   * or a BatchSource read through once per epoch.
+   */
+  validationData?: [MatrixInput, TargetInput] | [MatrixInput, TargetInput, ArrayLike<number>] | BatchSource;
+  /**
+   * One weight per row: its loss, gradient and metrics count that much (Keras's sample_weight:
+   * the batch's weighted loss sum over the batch size). With validationSplit, the held-out rows
+   * keep their weights for the validation metrics. Rows in memory only (not a BatchSource).
+   */
+  sampleWeight?: ArrayLike<number>;
+  /**
+   * A weight per class for the training rows (keys: class indices or the model's class names;
+   * classes left out weigh 1), or 'balanced': n_samples / (n_classes · count_c) over the training
+   * rows. Multiplies sampleWeight when both are given. Classification losses, rows in memory only.
+   */
+  classWeight?: ClassWeight;
   /**
    * Fitting a BatchSource: the rows its shuffle buffer holds (default 16,384, fewer where that
    * would take more than 32 MiB: 10,000 rows of 784 pixels). Each epoch streams
@@ -139,6 +155,8 @@ export interface BatchRun {
   Y: Matrix;
   /** The rows' order (an epoch's shuffle), or none: X's rows as they are (a block already shuffled). */
   order: Uint32Array | undefined;
+  /** The rows' weights, or null. */
+  W: Float32Array | null;
   /** Batches of the epoch before this run's first (a streamed epoch trains block by block). */
   batchBase: number;
   batchSize: number;
@@ -164,22 +182,30 @@ options: FitOptions, saver: CheckpointSaver | null = null): Promise<History> {
   if (!(split >= 0 && split < 1)) throw new InputError(`validationSplit: must be in [0, 1), got ${String(split)}`);
   let X = toMatrix(x, 'inputs', net.inputs);
   let Y = net.targets(y, X.shape[0]);
-  let val: [Matrix, Matrix] | null = null;
+  let sw = checkSampleWeight(options.sampleWeight, X.shape[0]);
+  let val: [Matrix, Matrix] | null = null, valW: Float32Array | null = null;
   // a source of validation rows is read through once per epoch
   const valSource: BatchSource | null = isBatchSource(options.validationData) ? options.validationData : null;
-  const valArrays = valSource ? undefined : options.validationData as [MatrixInput, TargetInput] | undefined;
+  const valArrays = valSource ? undefined : options.validationData as [MatrixInput, TargetInput, ArrayLike<number>?] | undefined;
   if (valArrays) {
     const vx = toMatrix(valArrays[0], 'validation inputs', net.inputs);
     val = [vx, net.targets(valArrays[1], vx.shape[0])];
+    valW = checkSampleWeight(valArrays[2], vx.shape[0], 'validationData[2] (the validation sample weights)');
   } else if (!valSource && split > 0) {
     const rows = X.shape[0], held = Math.floor(rows * split), keep = rows - held;
     if (held < 1 || keep < 1) throw new InputError(`validationSplit: ${split} of ${rows} rows leaves an empty training or validation set`);
     val = [slice(X, keep, rows), slice(Y, keep, rows)];
+    valW = sw && sw.subarray(keep);
     X = slice(X, 0, keep);
     Y = slice(Y, 0, keep);
+    sw = sw && sw.subarray(0, keep);
   }
   const rows = X.shape[0];
   if (rows === 0) throw new InputError('inputs: no rows to train on');
+  const W = rowWeights(net.spec, net.outputs, Y, sw, options.classWeight);
+  checkNotAllZero(valW, valArrays ? 'validationData[2] (the validation sample weights)' : 'sampleWeight of the validation rows');
+  // what accuracy divides by: the rows, or their weights (a weighted mean, as Keras's weighted metrics)
+  const weightTotal = weightSum(W, rows);
 
   const loop = await startLoop(net, control, clock, options, val !== null || valSource !== null, rows, saver);
   const order = new Uint32Array(rows);
@@ -199,11 +225,11 @@ options: FitOptions, saver: CheckpointSaver | null = null): Promise<History> {
     }
     const t0 = now();
     loop.metrics.reset();
-    const run = newRun(loop, X, Y, order, epoch);
+    const run = newRun(loop, X, Y, order, epoch, 0, W);
     await trainRun(net, control, clock, loop, run, lr, batches, batches);
     checkWeights(net, epoch, batches);
-    const logs = epochLogs(net, loop, epoch, rows, run, lr, t0);
-    if (val) addValidation(logs, evaluateNetwork(net, val[0], val[1], batchSize));
+    const logs = epochLogs(net, loop, epoch, rows, run, lr, t0, weightTotal);
+    if (val) addValidation(logs, evaluateNetwork(net, val[0], val[1], batchSize, valW));
     else if (valSource) addValidation(logs, await evaluateSource(net, valSource, batchSize, options.prefetch, 'validationData'));
     if (await endEpoch(net, loop, logs)) break;
   }
@@ -294,9 +320,10 @@ scoreRows: number, saver: CheckpointSaver | null): Promise<FitLoop> {
 }
 
 /** The state of one run of batches over the rows of X (an epoch, or a block of a streamed epoch). */
-export function newRun(loop: FitLoop, X: Matrix, Y: Matrix, order: Uint32Array | undefined, epoch: number, batchBase = 0): BatchRun {
+export function newRun(loop: FitLoop, X: Matrix, Y: Matrix, order: Uint32Array | undefined, epoch: number, batchBase = 0,
+  W: Float32Array | null = null): BatchRun {
   return {
-    X, Y, order, batchSize: loop.batchSize, epoch, batchBase, deadline: loop.lastYield + loop.yieldEvery, slice: loop.yieldEvery,
+    X, Y, order, W, batchSize: loop.batchSize, epoch, batchBase, deadline: loop.lastYield + loop.yieldEvery, slice: loop.yieldEvery,
     lossSum: 0, correct: 0, lastLoss: 0, lastCorrect: 0,
   };
 }
@@ -317,7 +344,7 @@ count: number, total: number): Promise<void> {
     if (onBatchEnd) {
       const m = Math.min(batchSize, rows - bi * batchSize);
       const logs: BatchLogs = { epoch: run.epoch + 1, batch: run.batchBase + bi + 1, batches: total, size: m, loss: run.lastLoss / m };
-      if (net.hasAccuracy()) logs.accuracy = run.lastCorrect / m;
+      if (net.hasAccuracy()) logs.accuracy = batchAccuracy(net, run, m);
       await onBatchEnd(logs);
     }
     bi = next;
@@ -341,7 +368,7 @@ async function trainRunOffThread(net: Network, control: FitControl, loop: FitLoo
   for (let bi = 0; bi < count; bi++) {
     const start = bi * batchSize, m = Math.min(batchSize, rows - start);
     const p = net.plan(m);
-    net.stage(p, run.X, run.Y, start, run.order);
+    net.stage(p, run.X, run.Y, start, run.order, run.W);
     await net.trainStepAsync(p, lr);
     const loss = net.stepLoss[0];
     if (!Number.isFinite(loss)) {
@@ -349,16 +376,16 @@ async function trainRunOffThread(net: Network, control: FitControl, loop: FitLoo
       throw new TrainingError(`training diverged: the loss became ${loss} at epoch ${run.epoch + 1}, batch ${run.batchBase + bi + 1}; `
         + 'the weights from before the last update were restored (try a lower learning rate or clipNorm)');
     }
-    const out = p.outCopy!.data, y = p.yCopy!.data;
-    loop.metrics.add(out, y, m);
-    const c = net.hasAccuracy() ? net.correctRows(out, y, m) : 0;
+    const out = p.outCopy!.data, y = p.yCopy!.data, w = p.weighted ? p.w.data : null;
+    loop.metrics.add(out, y, m, w);
+    const c = net.hasAccuracy() ? net.correctRows(out, y, m, w) : 0;
     run.lossSum += loss;
     run.correct += c;
     run.lastLoss = loss;
     run.lastCorrect = c;
     if (onBatchEnd) {
       const logs: BatchLogs = { epoch: run.epoch + 1, batch: run.batchBase + bi + 1, batches: total, size: m, loss: loss / m };
-      if (net.hasAccuracy()) logs.accuracy = c / m;
+      if (net.hasAccuracy()) logs.accuracy = batchAccuracy(net, run, m);
       await onBatchEnd(logs);
     }
     if (control.stopTraining) break;
@@ -376,13 +403,13 @@ export function checkWeights(net: Network, epoch: number, batches: number): void
 
 /** An epoch's logs from its summed loss and correct count over `rows` training rows. */
 export function epochLogs(net: Network, loop: FitLoop, epoch: number, rows: number, sums: { lossSum: number; correct: number },
-lr: number, t0: number): EpochLogs {
+lr: number, t0: number, weightTotal = rows): EpochLogs {
   const seconds = (now() - t0) / 1000;
   const logs: EpochLogs = {
     epoch: epoch + 1, loss: sums.lossSum / rows, learningRate: lr,
     samplesPerSecond: rows / Math.max(seconds, 1e-9), seconds,
   };
-  if (net.hasAccuracy()) logs.accuracy = sums.correct / rows;
+  if (net.hasAccuracy()) logs.accuracy = sums.correct / weightTotal;
   Object.assign(logs, metricsOf(loop.metrics));
   return logs;
 }
@@ -472,10 +499,10 @@ export function trainBatches(net: Network, control: FitControl, clock: FitClock,
   while (bi < to) {
     const start = bi * run.batchSize, m = Math.min(run.batchSize, rows - start);
     const p = net.plan(m);
-    net.stage(p, run.X, run.Y, start, run.order);
+    net.stage(p, run.X, run.Y, start, run.order, run.W);
     net.trainStep(p, lr);
     // the epoch's training metrics, from this step's outputs (before its update, like the loss)
-    metrics.add(p.acts[p.acts.length - 1].data, p.y.data, m);
+    metrics.add(p.acts[p.acts.length - 1].data, p.y.data, m, p.weighted ? p.w.data : null);
     const loss = net.stepLoss[0];
     if (!Number.isFinite(loss)) {
       net.params.data.set(net.backup!.data);
@@ -528,21 +555,34 @@ export function metricsOf(acc: MetricAccumulator): Partial<Evaluation> {
   return acc.kind === 'classification' ? acc.classification() : acc.regression();
 }
 
-/** Loss, accuracy and every metric of the task over (X, Y), in one forward pass per batch. */
-export function evaluateNetwork(net: Network, X: Matrix, Y: Matrix, batchSize: number): Evaluation {
+/**
+ * Loss, accuracy and every metric of the task over (X, Y), in one forward pass per batch; with
+ * row weights W, the weighted loss sum over the rows and weighted metrics (as Keras evaluates
+ * with sample_weight).
+ */
+export function evaluateNetwork(net: Network, X: Matrix, Y: Matrix, batchSize: number, W: Float32Array | null = null): Evaluation {
   const rows = X.shape[0], acc = accumulatorFor(net, rows);
   let loss = 0, correct = 0;
   for (let start = 0; start < rows; start += batchSize) {
     const p = net.plan(Math.min(batchSize, rows - start));
-    net.stage(p, X, Y, start);
+    net.stage(p, X, Y, start, undefined, W);
     net.forward(p);
     loss += net.lossDelta(p);
     if (net.hasAccuracy()) correct += net.correct(p);
-    acc.add(p.acts[p.acts.length - 1].data, p.y.data, p.m);
+    acc.add(p.acts[p.acts.length - 1].data, p.y.data, p.m, p.weighted ? p.w.data : null);
   }
   const result: Evaluation = { loss: loss / rows };
-  if (net.hasAccuracy()) result.accuracy = correct / rows;
+  if (net.hasAccuracy()) result.accuracy = correct / weightSum(W, rows);
   return Object.assign(result, metricsOf(acc));
+}
+
+/**
+ * The accuracy of a run's last batch of m rows: its correct rows over m, or with weights their
+ * weight over the batch's (0 when its rows all weigh 0, as Keras's divide_no_nan).
+ */
+function batchAccuracy(net: Network, run: BatchRun, m: number): number {
+  const total = run.W ? weightSum(net.plan(m).w.data, m) : m;
+  return total > 0 ? run.lastCorrect / total : 0;
 }
 
 function slice(m: Matrix, from: number, to: number): Matrix {

@@ -7,6 +7,14 @@ import type { ModelSpec, OptimizerSpec } from '../spec.js';
 import { evaluateNetwork, fit, TrainingError, type CheckpointSaver, type Evaluation, type FitClock, type FitControl, type FitOptions, type History } from './fit.js';
 import { evaluateSource, fitSource } from './fit-source.js';
 import { Network } from './network.js';
+import { checkNotAllZero, checkSampleWeight, rowWeights, type ClassWeight } from './weights.js';
+
+/** Options of `evaluate`. */
+export interface EvaluateOptions {
+  batchSize?: number;
+  /** One weight per row: the loss is the weighted sum over the rows, the metrics weighted means. */
+  sampleWeight?: ArrayLike<number>;
+}
 import { summarize, type ModelSummary } from './summary.js';
 
 /** How this runtime writes model files: set by the Node entry (src/index.ts); none in browsers. */
@@ -132,17 +140,19 @@ export class Model implements FitControl {
   }
 
   /**
-   * Gradients of the mean loss over (x, y) at the current weights, without updating (for tests).
-   * Batch normalization uses the batch's statistics and dropout the mask of the next training step,
-   * as a training step would; nothing (running statistics, the dropout step) moves.
+   * Gradients of the mean loss over (x, y) at the current weights, without updating (for tests);
+   * with weights as fit takes them, of the weighted loss sum over the rows. Batch normalization
+   * uses the batch's statistics and dropout the mask of the next training step, as a training step
+   * would; nothing (running statistics, the dropout step) moves.
    */
-  gradients(x: MatrixInput, y: TargetInput): { loss: number; grads: Float32Array } {
+  gradients(x: MatrixInput, y: TargetInput, weights: { sampleWeight?: ArrayLike<number>; classWeight?: ClassWeight } = {}): { loss: number; grads: Float32Array } {
     this.refuseWhileTraining('gradients');
     const net = this.net;
     const X = toMatrix(x, 'inputs', net.inputs);
     const Y = net.targets(y, X.shape[0]);
+    const W = rowWeights(this.spec, net.outputs, Y, checkSampleWeight(weights.sampleWeight, X.shape[0]), weights.classWeight);
     const p = net.plan(X.shape[0]);
-    net.stage(p, X, Y, 0);
+    net.stage(p, X, Y, 0, undefined, W);
     const loss = net.gradients(p) / p.m;
     return { loss, grads: this.grads.data.slice() };
   }
@@ -161,7 +171,13 @@ export class Model implements FitControl {
     try {
       const files = fileSaver;
       const saver: CheckpointSaver | null = files ? { check: (path) => files.check(path), save: (path) => files.save(this, path) } : null;
-      if (isBatchSource(x)) return await fitSource(this.net, this, this.clock, x, (y ?? {}) as FitOptions, saver);
+      if (isBatchSource(x)) {
+        const o = (y ?? {}) as FitOptions;
+        if (o.sampleWeight !== undefined || o.classWeight !== undefined) {
+          throw new InputError(`${o.sampleWeight !== undefined ? 'sampleWeight' : 'classWeight'}: fitting a BatchSource takes no row weights (they need the rows in memory); fit(x, y, { sampleWeight, classWeight }) takes them`);
+        }
+        return await fitSource(this.net, this, this.clock, x, o, saver);
+      }
       return await fit(this.net, this, this.clock, x, y as TargetInput, options, saver);
     } finally {
       this.training = false;
@@ -172,20 +188,25 @@ export class Model implements FitControl {
   evaluate(source: BatchSource, batchSize?: number): Promise<Evaluation>;
   /**
    * Mean loss over (x, y), and for classifiers the accuracy, precision, recall and F1 (macro and
-   * per class) and for a binary task the ROC AUC; for mse, MAE, RMSE and R² (src/metrics.ts).
+   * per class) and for a binary task the ROC AUC; for regression losses, MAE, RMSE and R²
+   * (src/metrics.ts). The third argument is the batch size (default 256) or { batchSize,
+   * sampleWeight }: with weights, the loss is Σ wᵢ·Lᵢ / rows and the metrics are weighted (Keras).
    */
-  evaluate(x: MatrixInput, y: TargetInput, batchSize?: number): Evaluation;
-  evaluate(x: MatrixInput | BatchSource, y?: TargetInput | number, batchSize = 256): Evaluation | Promise<Evaluation> {
+  evaluate(x: MatrixInput, y: TargetInput, options?: number | EvaluateOptions): Evaluation;
+  evaluate(x: MatrixInput | BatchSource, y?: TargetInput | number, options: number | EvaluateOptions = 256): Evaluation | Promise<Evaluation> {
     if (isBatchSource(x)) {
       const size = y ?? 256;
       if (!Number.isInteger(size) || (size as number) < 1) return Promise.reject(new InputError(`batchSize: must be a positive integer, got ${String(size)}`));
       return evaluateSource(this.net, x, size as number, undefined);
     }
+    const o: EvaluateOptions = typeof options === 'number' ? { batchSize: options } : (options ?? {});
+    const batchSize = o.batchSize ?? 256;
     const X = toMatrix(x, 'inputs', this.inputs);
     if (X.shape[0] === 0) throw new InputError('inputs: no rows to evaluate');
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize: must be a positive integer, got ${String(batchSize)}`);
+    const W = checkNotAllZero(checkSampleWeight(o.sampleWeight, X.shape[0]), 'sampleWeight');
     this.net.settle(); // a batch training off the thread shares the buffers
-    return evaluateNetwork(this.net, X, this.net.targets(y as TargetInput, X.shape[0]), batchSize);
+    return evaluateNetwork(this.net, X, this.net.targets(y as TargetInput, X.shape[0]), batchSize, W);
   }
 
   /** Outputs (rows, outputs) for the rows of x: probabilities for classifiers, values otherwise. */

@@ -8,7 +8,7 @@ import { interpret } from '../backends/interpreter.js';
 import { forwardProgram, gradientProgram, trainProgram, type Op, type Program } from '../backends/program.js';
 import { InputError, toTargets, type Matrix, type TargetInput } from '../data.js';
 import { Random } from '../random.js';
-import { checkBatchSize, checkSpec, isDense, MAX_BUFFER_FLOATS, type DenseSpec, type ModelSpec, type Normalization } from '../spec.js';
+import { checkBatchSize, checkSpec, isClassificationLoss, isDense, MAX_BUFFER_FLOATS, type DenseSpec, type ModelSpec, type Normalization } from '../spec.js';
 
 export interface Metrics {
   loss: number;
@@ -27,9 +27,16 @@ export interface Plan {
   invStds: (Buf | null)[];
   x: Buf;
   y: Buf;
+  /** The staged rows' weights (m): the loss reads them when `weighted`. */
+  w: Buf;
+  /** Whether the last stage() gave per-row weights (else every row weighs 1). */
+  weighted: boolean;
   /** The training step's program (built on the first step) and, where the backend compiles programs, its one call. */
   train?: Program;
   compiledTrain?: CompiledProgram;
+  /** The same with the staged weights in the loss. */
+  trainWeighted?: Program;
+  compiledTrainWeighted?: CompiledProgram;
   /** The forward pass's program and its one call. */
   forward?: Program;
   compiledForward?: CompiledProgram;
@@ -39,6 +46,8 @@ export interface Plan {
    * a predict or evaluate in between may reuse acts and y.
    */
   compiledTrainAsync?: CompiledStep;
+  /** The same with the staged weights in the loss. */
+  compiledTrainAsyncWeighted?: CompiledStep;
   outCopy?: Buf;
   yCopy?: Buf;
 }
@@ -95,6 +104,9 @@ export class Network {
   readonly layers: LayerInfo[];
   private readonly decayCount: number;
   private readonly loss: LossCode;
+  /** The loss's parameter (huber's delta; the kernels ignore it for the other losses). */
+  private readonly delta: number;
+  private readonly classifier: boolean;
   private state1: Buf | null = null;
   private state2: Buf | null = null;
   /** The params from before the last update, restored when training diverges. */
@@ -116,6 +128,7 @@ export class Network {
   private deltaStore: Buf[] = [];
   private xStore: Buf | null = null;
   private yStore: Buf | null = null;
+  private wStore: Buf | null = null;
 
   /** The whole layer sequence, when it has layers beyond dense (else null: the dense-only path). */
   readonly stack: StackLayer[] | null;
@@ -133,6 +146,8 @@ export class Network {
     this.spec = checkSpec(spec);
     this.backend = backend;
     this.loss = LOSS[this.spec.loss];
+    this.delta = this.spec.huberDelta ?? 1;
+    this.classifier = isClassificationLoss(this.spec.loss);
     const specs = this.spec.layers;
     const denseSpecs = specs.filter(isDense);
     // input width of each dense layer: the width reaching it through the stack
@@ -326,6 +341,7 @@ export class Network {
       this.invStdStore = statFloats.map((n) => (n > 0 ? this.backend.alloc(n) : null));
       this.xStore = this.backend.alloc(this.capacity * this.inputs);
       this.yStore = this.backend.alloc(this.capacity * this.outputs);
+      this.wStore = this.backend.alloc(this.capacity);
     }
     const widths = this.stack ? this.stack.map((e) => e.width) : this.layers.map((l) => l.out);
     const statView = (b: Buf | null, i: number): Buf | null =>
@@ -338,6 +354,8 @@ export class Network {
       invStds: this.invStdStore.map(statView),
       x: this.xStore!.view(0, m * this.inputs),
       y: this.yStore!.view(0, m * this.outputs),
+      w: this.wStore!.view(0, m),
+      weighted: false,
     };
     this.plans.set(m, p);
     return p;
@@ -380,7 +398,8 @@ export class Network {
   /** Loss summed over the batch; fills the output delta. */
   lossDelta(p: Plan): number {
     const last = this.layers[this.layers.length - 1], out = this.depth - 1;
-    return this.backend.lossDelta(p.deltas[out], p.acts[out], p.y, p.m, last.out, this.loss, last.act, last.alpha);
+    return this.backend.lossDelta(p.deltas[out], p.acts[out], p.y, p.m, last.out, this.loss, last.act, last.alpha, this.delta,
+      p.weighted ? p.w : null);
   }
 
   /** Gradients of the mean loss over the staged batch into the grads arena; returns the summed loss. */
@@ -450,7 +469,7 @@ export class Network {
   private stackBackwardOps(p: Plan): Op[] {
     const m = p.m, stack = this.stack!, scale = 1 / m, seed = this.dropoutSeed(), last = this.layers[this.layers.length - 1];
     const ops: Op[] = [{ op: 'lossDelta', dz: p.deltas[stack.length - 1], a: p.acts[stack.length - 1], y: p.y, m, n: last.out,
-      loss: this.loss, act: last.act, alpha: last.alpha }];
+      loss: this.loss, act: last.act, alpha: last.alpha, delta: this.delta, weights: p.weighted ? p.w : null }];
     for (let k = stack.length - 1; k >= 0; k--) {
       const e = stack[k], dy = p.deltas[k];
       const x = k === 0 ? p.x : p.acts[k - 1];
@@ -502,13 +521,18 @@ export class Network {
 
   /** A training step of a network with layers beyond dense: one program (stats backup, forward, loss, backward, update). */
   private trainStack(p: Plan, h: StepHyper): void {
-    if (!p.train) {
+    const weighted = p.weighted;
+    let program = weighted ? p.trainWeighted : p.train;
+    if (!program) {
       // the running statistics move in the forward pass: copied first, to restore if the step diverges
       const backup: Op[] = this.stats ? [{ op: 'copy', dst: this.statsBackupBuf(), src: this.stats, n: this.statCount }] : [];
-      p.train = [...backup, ...this.stackForwardOps(p, 'train'), ...this.stackBackwardOps(p), ...this.updateOps()];
+      program = [...backup, ...this.stackForwardOps(p, 'train'), ...this.stackBackwardOps(p), ...this.updateOps()];
+      if (weighted) p.trainWeighted = program;
+      else p.train = program;
     }
     h.step = this.passes >>> 0;
-    p.compiledTrain = this.runOps(p.train, p.compiledTrain, h, this.stepLoss);
+    if (weighted) p.compiledTrainWeighted = this.runOps(program, p.compiledTrainWeighted, h, this.stepLoss);
+    else p.compiledTrain = this.runOps(program, p.compiledTrain, h, this.stepLoss);
     if (!Number.isFinite(this.stepLoss[0])) {
       if (this.stats) this.stats.data.set(this.statsBackupBuf().data);
       return;
@@ -534,11 +558,13 @@ export class Network {
       return;
     }
     if (this.fusedSteps && this.backend.compileProgram) {
-      const compiled = p.compiledTrain ?? (p.compiledTrain = this.backend.compileProgram(p.train ?? this.trainOps(p)));
+      const compiled = p.weighted
+        ? (p.compiledTrainWeighted ??= this.backend.compileProgram(this.trainOps(p)))
+        : (p.compiledTrain ??= this.backend.compileProgram(this.trainOps(p)));
       compiled.run(h);
       this.stepLoss[0] = compiled.loss[0];
     } else {
-      interpret(this.backend, p.train ?? this.trainOps(p), h, this.stepLoss);
+      interpret(this.backend, this.trainOps(p), h, this.stepLoss);
     }
     if (Number.isFinite(this.stepLoss[0])) this.step++;
   }
@@ -575,14 +601,16 @@ export class Network {
    */
   async trainStepAsync(p: Plan, lr: number): Promise<void> {
     const h = this.hyperFor(lr);
-    let compiled = p.compiledTrainAsync;
+    let compiled = p.weighted ? p.compiledTrainAsyncWeighted : p.compiledTrainAsync;
     if (!compiled) {
       const L = this.layers.length, n = p.m * this.outputs;
-      p.outCopy = this.backend.alloc(n);
-      p.yCopy = this.backend.alloc(n);
-      const ops = [...(p.train ?? this.trainOps(p)), { op: 'copy', dst: p.outCopy, src: p.acts[L - 1], n } as const,
-        { op: 'copy', dst: p.yCopy, src: p.y, n } as const];
-      compiled = p.compiledTrainAsync = this.backend.compileProgram!(ops) as CompiledStep;
+      const outCopy = p.outCopy ??= this.backend.alloc(n), yCopy = p.yCopy ??= this.backend.alloc(n);
+      // with or without the staged weights, as the batch was staged (the weights stay put until the next stage)
+      const ops = [...this.trainOps(p), { op: 'copy', dst: outCopy, src: p.acts[L - 1], n } as const,
+        { op: 'copy', dst: yCopy, src: p.y, n } as const];
+      compiled = this.backend.compileProgram!(ops) as CompiledStep;
+      if (p.weighted) p.compiledTrainAsyncWeighted = compiled;
+      else p.compiledTrainAsync = compiled;
       if (!compiled.runAsync) throw new Error(`backend ${this.backend.name}: asyncPrograms is set, but its compiled programs have no runAsync`);
     }
     this.inFlight = compiled;
@@ -599,13 +627,17 @@ export class Network {
     if (this.inFlight) this.inFlight.wait!();
   }
 
-  /** Correct predictions among m rows of outputs a and targets y (the rule of correct()). */
-  correctRows(a: Float32Array, y: Float32Array, m: number): number {
+  /** Correct predictions among m rows of outputs a and targets y (the rule of correct()); with weights w, their sum. */
+  correctRows(a: Float32Array, y: Float32Array, m: number, w: Float32Array | null = null): number {
+    if (w) {
+      return this.loss === LOSS.categoricalCrossEntropy ? argmaxMatchesWeighted(a, y, w, m, this.outputs) : thresholdMatchesWeighted(a, y, w, m, this.outputs);
+    }
     return this.loss === LOSS.categoricalCrossEntropy ? argmaxMatches(a, y, m, this.outputs) : thresholdMatches(a, y, m, this.outputs);
   }
 
+  /** The plan's training program, with or without the staged weights (as it was staged), built once each. */
   private trainOps(p: Plan): Program {
-    return (p.train = trainProgram(this.describe(p)));
+    return p.weighted ? (p.trainWeighted ??= trainProgram(this.describe(p))) : (p.train ??= trainProgram(this.describe(p)));
   }
 
   /** The plan's buffers and the network's shape, as program.ts builds programs from them. */
@@ -621,8 +653,8 @@ export class Network {
     }
     return {
       m: p.m, dims: [this.inputs, ...this.layers.map((L) => L.out)],
-      acts: this.layers.map((L) => L.act), alphas: this.layers.map((L) => L.alpha), loss: this.loss,
-      x: p.x, y: p.y, outs: p.acts, deltas: p.deltas,
+      acts: this.layers.map((L) => L.act), alphas: this.layers.map((L) => L.alpha), loss: this.loss, delta: this.delta,
+      x: p.x, y: p.y, weights: p.weighted ? p.w : null, outs: p.acts, deltas: p.deltas,
       // the backup exists once optimizerState() has run (before any training step)
       params: this.params, grads: this.grads, backup: this.backup!, n: this.paramCount, wOffsets, bOffsets,
       optimizer: OPT[o.type], state1: this.state1, state2: this.state2, decayCount: this.decayCount,
@@ -633,10 +665,18 @@ export class Network {
     return toTargets(y, rows, this.outputs, this.loss === LOSS.categoricalCrossEntropy, this.loss === LOSS.binaryCrossEntropy);
   }
 
-  /** Copies the batch's rows of X (normalized) and Y into the plan's staging buffers. */
-  stage(p: Plan, X: Matrix, Y: Matrix | null, start: number, order?: Uint32Array): void {
+  /**
+   * Copies the batch's rows of X (normalized) and Y into the plan's staging buffers, and their
+   * weights W (one per row of X), if given, for the loss.
+   */
+  stage(p: Plan, X: Matrix, Y: Matrix | null, start: number, order?: Uint32Array, W?: Float32Array | null): void {
     this.stageRows(p.x, X, this.inputs, start, p.m, order, this.spec.normalization);
     if (Y) this.stageRows(p.y, Y, this.outputs, start, p.m, order);
+    p.weighted = !!W;
+    if (W) {
+      const d = p.w.data;
+      for (let i = 0; i < p.m; i++) d[i] = W[order ? order[start + i] : start + i];
+    }
   }
 
   /** Rows order[start + i] (start + i without an order), i < m, of src into dst; normalized if asked. */
@@ -660,16 +700,23 @@ export class Network {
     }
   }
 
-  /** Number of correct predictions in the plan's output against its targets. */
+  /**
+   * Number of correct predictions in the plan's output against its targets; with staged weights,
+   * the sum of the correct rows' weights.
+   */
   correct(p: Plan): number {
     const outs = this.outputs, a = p.acts[this.depth - 1].data, y = p.y.data;
     // one loop per rule: V8 compiled the two rules in one loop, the unused one included, into
     // code that boxed a number on every call (16 B per step on wasm)
+    if (p.weighted) {
+      const w = p.w.data;
+      return this.loss === LOSS.categoricalCrossEntropy ? argmaxMatchesWeighted(a, y, w, p.m, outs) : thresholdMatchesWeighted(a, y, w, p.m, outs);
+    }
     return this.loss === LOSS.categoricalCrossEntropy ? argmaxMatches(a, y, p.m, outs) : thresholdMatches(a, y, p.m, outs);
   }
 
   hasAccuracy(): boolean {
-    return this.loss !== LOSS.mse;
+    return this.classifier;
   }
 
   /** Outputs of the rows of X into `into` (rows, outputs). */
@@ -705,6 +752,31 @@ function thresholdMatches(a: Float32Array, y: Float32Array, m: number, outs: num
     let all = true;
     for (let j = 0; j < outs; j++) if ((a[i * outs + j] >= 0.5) !== (y[i * outs + j] >= 0.5)) all = false;
     if (all) c++;
+  }
+  return c;
+}
+
+/** The weights w of the rows (of m) whose largest output and largest target share a column, summed. */
+function argmaxMatchesWeighted(a: Float32Array, y: Float32Array, w: Float32Array, m: number, outs: number): number {
+  let c = 0;
+  for (let i = 0; i < m; i++) {
+    let best = 0, target = 0;
+    for (let j = 1; j < outs; j++) {
+      if (a[i * outs + j] > a[i * outs + best]) best = j;
+      if (y[i * outs + j] > y[i * outs + target]) target = j;
+    }
+    if (best === target) c += w[i];
+  }
+  return c;
+}
+
+/** The weights w of the rows (of m) with every output on its target's side of 0.5, summed. */
+function thresholdMatchesWeighted(a: Float32Array, y: Float32Array, w: Float32Array, m: number, outs: number): number {
+  let c = 0;
+  for (let i = 0; i < m; i++) {
+    let all = true;
+    for (let j = 0; j < outs; j++) if ((a[i * outs + j] >= 0.5) !== (y[i * outs + j] >= 0.5)) all = false;
+    if (all) c += w[i];
   }
   return c;
 }

@@ -110,7 +110,7 @@ export function toOnnx(model: Model, options: { producerVersion?: string } = {})
   });
 
   const metadataProps: onnx.StringStringEntryProto.$Properties[] = [
-    { key: ONNX_NAMES.trainingKey, value: JSON.stringify({ loss: spec.loss, optimizer: spec.optimizer, seed: spec.seed }) },
+    { key: ONNX_NAMES.trainingKey, value: JSON.stringify({ loss: spec.loss, ...(spec.huberDelta !== undefined ? { huberDelta: spec.huberDelta } : {}), optimizer: spec.optimizer, seed: spec.seed }) },
   ];
   if (spec.classes) metadataProps.unshift({ key: ONNX_NAMES.classesKey, value: JSON.stringify(spec.classes) });
 

@@ -240,6 +240,8 @@ export function parseOnnx(bytes: Uint8Array, options: OnnxImportOptions = {}): P
     inputs,
     layers: layers.map((l) => ({ units: l.out, activation: l.activation, ...(l.activation === 'leakyRelu' ? { alpha: l.alpha } : {}) })),
     loss,
+    // huber's delta travels with the exported loss, not with another one chosen here
+    ...(loss === 'huber' && training.loss === 'huber' && training.huberDelta !== undefined ? { huberDelta: training.huberDelta } : {}),
     optimizer: options.optimizer ?? training.optimizer ?? { type: 'adam', learningRate: 1e-3 },
     ...(training.seed !== undefined ? { seed: training.seed } : {}),
     ...(normalized ? { normalization: { mean: normalization.mean ?? new Array(inputs).fill(0), std: normalization.std ?? new Array(inputs).fill(1) } } : {}),
@@ -376,12 +378,12 @@ function typeName(code: number): string {
   return T[code] ?? `code ${code}`;
 }
 
-function readTraining(json: string | undefined): { loss?: LossName; optimizer?: OptimizerSpec; seed?: number } {
+function readTraining(json: string | undefined): { loss?: LossName; huberDelta?: number; optimizer?: OptimizerSpec; seed?: number } {
   if (json === undefined) return {};
   try {
-    const t = JSON.parse(json) as { loss?: LossName; optimizer?: OptimizerSpec; seed?: number };
+    const t = JSON.parse(json) as { loss?: LossName; huberDelta?: number; optimizer?: OptimizerSpec; seed?: number };
     if (typeof t !== 'object' || t === null) throw new Error('not an object');
-    return { loss: t.loss, optimizer: t.optimizer, seed: t.seed };
+    return { loss: t.loss, huberDelta: t.huberDelta, optimizer: t.optimizer, seed: t.seed };
   } catch (e) {
     return fail(`metadata '${ONNX_NAMES.trainingKey}' is not valid JSON (${(e as Error).message})`);
   }

@@ -33,9 +33,9 @@ type Plan =
   | { t: 'u32'; values: number[] }
   | { t: 'value'; v: unknown };
 
-type Kind = 'in' | 'out' | 'inout' | 'out?' | 'size' | 'count' | 'real' | 'nonzero' | 'bool' | 'act' | 'act4' | 'loss' | 'src' | 'order';
+type Kind = 'in' | 'in?' | 'out' | 'inout' | 'out?' | 'size' | 'count' | 'real' | 'nonzero' | 'bool' | 'act' | 'act4' | 'loss' | 'src' | 'order';
 interface ArgDef { name: string; kind: Kind }
-const isBufKind = (k: Kind): boolean => k === 'in' || k === 'out' || k === 'inout' || k === 'out?';
+const isBufKind = (k: Kind): boolean => k === 'in' || k === 'in?' || k === 'out' || k === 'inout' || k === 'out?';
 const isOutKind = (k: Kind): boolean => k === 'out' || k === 'inout' || k === 'out?';
 
 interface KernelSpec {
@@ -91,9 +91,11 @@ const SPECS: KernelSpec[] = [
   {
     name: 'lossDelta',
     defs: [{ name: 'dz', kind: 'out' }, { name: 'a', kind: 'in' }, { name: 'y', kind: 'in' }, { name: 'm', kind: 'size' },
-      { name: 'n', kind: 'size' }, { name: 'loss', kind: 'loss' }, { name: 'act', kind: 'act' }, { name: 'alpha', kind: 'real' }],
-    gen: (r) => [fill(r), fill(r, 0.01, 0.99), fill(r, 0, 1), dim(r), dim(r), int(r, 0, 2), int(r, 0, 5), uni(r, 0, 0.5)],
-    needs: (v) => ({ 0: N(v[3]) * N(v[4]), 1: N(v[3]) * N(v[4]), 2: N(v[3]) * N(v[4]) }),
+      { name: 'n', kind: 'size' }, { name: 'loss', kind: 'loss' }, { name: 'act', kind: 'act' }, { name: 'alpha', kind: 'real' },
+      { name: 'delta', kind: 'real' }, { name: 'weights', kind: 'in?' }],
+    gen: (r) => [fill(r), fill(r, 0.01, 0.99), fill(r, 0, 1), dim(r), dim(r), int(r, 0, 4), int(r, 0, 5), uni(r, 0, 0.5),
+      uni(r, 0.1, 2), r() < 0.5 ? null : fill(r, 0, 2)],
+    needs: (v) => ({ 0: N(v[3]) * N(v[4]), 1: N(v[3]) * N(v[4]), 2: N(v[3]) * N(v[4]), 9: N(v[3]) }),
   },
   {
     name: 'sumSquares',
@@ -224,7 +226,7 @@ function mutationsFor(spec: KernelSpec, i: number, vals: unknown[], r: R): Mutat
     };
   };
   switch (def.kind) {
-    case 'in': case 'out': case 'inout': case 'out?': {
+    case 'in': case 'in?': case 'out': case 'inout': case 'out?': {
       const need = needs[i];
       if (vals[i] === null) {
         // dx left out (null): give it back, or pass undefined
@@ -235,10 +237,11 @@ function mutationsFor(spec: KernelSpec, i: number, vals: unknown[], r: R): Mutat
       if (need >= 2) out.push({ label: 'empty (0 floats)', expect: 'invalid', names: [name], apply: (p) => { (p[i] as { len: number }).len = 0; } });
       for (const [label, make] of BAD_BUFS) {
         if (label.includes('one float short') && need < 1) continue;
-        if (label === 'null' && def.kind === 'out?') continue; // null is how a caller leaves dx out
+        if (label === 'null' && (def.kind === 'out?' || def.kind === 'in?')) continue; // null is how a caller leaves dx (or the weights) out
         out.push({ label, expect: 'invalid', names: [name], apply: (p) => { p[i] = make(need, r); } });
       }
       if (def.kind === 'out?') out.push(setValue('null (no dx)', null, 'valid'));
+      if (def.kind === 'in?') out.push(setValue('null (none)', null, 'valid'));
       out.push({ label: 'a view at an offset into a larger buffer', expect: 'valid', names: [name],
         apply: (p) => { (p[i] as { offset?: number }).offset = int(r, 1, 9); } });
       out.push({ label: 'longer than needed (the tail must stay untouched)', expect: 'valid', names: [name],
@@ -288,7 +291,7 @@ function mutationsFor(spec: KernelSpec, i: number, vals: unknown[], r: R): Mutat
       break;
     case 'act': case 'act4': case 'loss': {
       for (const [label, v] of BAD_CODES) out.push(setValue(label, v));
-      const top = def.kind === 'act' ? 5 : def.kind === 'act4' ? 4 : 2;
+      const top = def.kind === 'act' ? 5 : def.kind === 'act4' ? 4 : 4;
       out.push(setValue(`${top + 1} (one past the last code)`, top + 1));
       out.push(setValue(`the name ${def.kind === 'loss' ? '"mse"' : '"relu"'} instead of the code`, def.kind === 'loss' ? 'mse' : 'relu'));
       if (def.kind === 'act4') out.push(setValue('5 (softmax, never a previous layer)', 5));
@@ -608,7 +611,7 @@ function stepMutations(s: StepPlan, r: R): { label: string; expect: Expect; name
   set('m', 'one more than x holds', s.m + 1, 'invalid', ['m', 'x', 'y', 'outs', 'deltas']);
   set('n', 'one more than params holds', s.n + 1, 'invalid', ['n', 'params', 'grads', 'backup', 'state1', 'state2']);
   set('decayCount', 'n + 1', s.n + 1);
-  set('loss', '3', 3);
+  set('loss', '5', 5);
   set('optimizer', '4', 4);
   for (const f of ['dims', 'acts', 'alphas', 'wOffsets', 'bOffsets'] as const) {
     const l = int(r, 0, (f === 'dims' ? L : L - 1));

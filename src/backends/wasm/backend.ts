@@ -19,7 +19,8 @@ interface Exports {
   denseForward(y: number, x: number, w: number, b: number, m: number, inp: number, out: number, act: number, alpha: number): void;
   denseBackward(dw: number, db: number, dx: number, dz: number, x: number, w: number, m: number, inp: number, out: number,
     scale: number, prevAct: number, alpha: number): void;
-  lossDelta(dz: number, a: number, y: number, m: number, n: number, loss: number, act: number, alpha: number): number;
+  lossDelta(dz: number, a: number, y: number, m: number, n: number, loss: number, act: number, alpha: number,
+    delta: number, weights: number): number;
   sumSquares(g: number, n: number): number;
   sgdStep(p: number, g: number, n: number, lr: number, gradScale: number, weightDecay: number, decayCount: number): void;
   momentumStep(p: number, g: number, v: number, n: number, lr: number, gradScale: number, mu: number, nesterov: number,
@@ -159,9 +160,10 @@ export class WasmBackend implements Backend {
   }
 
   lossDelta(dz: Buf, a: Buf, y: Buf, m: number, n: number, loss: LossCode, act: ActCode,
-    alpha: number): number {
-    if (!FAST.lossDelta(this.space, dz, a, y, m, n, loss, act, alpha)) checkKernel(this.space, K.lossDelta, dz, a, y, m, n, loss, act, alpha);
-    return this.k.lossDelta((dz as WasmBuf).ptr, (a as WasmBuf).ptr, (y as WasmBuf).ptr, m, n, loss, act, alpha);
+    alpha: number, delta: number, weights: Buf | null): number {
+    if (!FAST.lossDelta(this.space, dz, a, y, m, n, loss, act, alpha, delta, weights)) checkKernel(this.space, K.lossDelta, dz, a, y, m, n, loss, act, alpha, delta, weights);
+    return this.k.lossDelta((dz as WasmBuf).ptr, (a as WasmBuf).ptr, (y as WasmBuf).ptr, m, n, loss, act, alpha, delta,
+      weights === null ? 0 : (weights as WasmBuf).ptr);
   }
 
   sumSquares(g: Buf, n: number): number {
