@@ -21,13 +21,14 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(tmpdir(), `deltaprop-infer-${process.pid}`);
 
 /**
- * Bound on the minified inference bundle (browser and workerd conditions). Measured: 43.5 kB (15 kB
- * gzipped): the predictor, the model-file reader, the spec check, the backend selection and the
- * wasm and js backends' kernel wrappers. The full web entry is 171 kB, of which the ONNX schema is
- * about 105 kB and Model with fit, metrics and the summary most of the rest: either one getting in
- * breaks 60 kB, while the entry's own code may grow by a third.
+ * Bound on the minified inference bundle (browser and workerd conditions). Measured: 61.3 kB: the
+ * predictor, the model-file reader, the spec check (every layer type), the backend selection and
+ * the wasm and js backends' kernel wrappers (dropout and normalization kernels among them). The
+ * ONNX schema alone is about 105 kB, and Model with fit, metrics and the summary about as much:
+ * either one getting in breaks 80 kB (the strings test above says which), while the entry's own
+ * code may grow by a quarter.
  */
-const INFER_BOUND = 60_000;
+const INFER_BOUND = 80_000;
 
 /** Strings that only training code or the ONNX schema contain (messages survive minification). */
 const TRAINING_MARKS = [
