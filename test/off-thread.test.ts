@@ -6,6 +6,7 @@ import { createServer, get, Agent, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JsBackend } from '../src/backends/js.js';
 import { loadNativeBackend } from '../src/backends/native.js';
 import { Model } from '../src/model/model.js';
 import type { FitOptions } from '../src/model/fit.js';
@@ -22,14 +23,21 @@ const ROWS = 256 * 24;
 const rng = new Random(11);
 const X = { data: Float32Array.from({ length: ROWS * 784 }, () => rng.uniform()), shape: [ROWS, 784] as [number, number] };
 const Y = Int32Array.from({ length: ROWS }, () => rng.int(10));
-const FIT: FitOptions = { epochs: 1, batchSize: 256 };
+const FIT: FitOptions = { epochs: 1, batchSize: 256, offThread: true };
 const bytes = (m: Model): Buffer => Buffer.from(m.params.data.slice().buffer);
 
 describe('fit off the event loop on native', () => {
-  it('runs wide-mlp batches off the thread, and says so in the history', async () => {
+  it('runs the batches off the thread when asked, and says so in the history; on the thread by default', async () => {
     const m = new Model(wide, backend);
-    const h = await m.fit(X, Y, FIT);
-    expect(h.offThread).toBe(true);
+    expect((await m.fit(X, Y, FIT)).offThread).toBe(true);
+    expect((await m.fit(X, Y, { epochs: 1, batchSize: 256 })).offThread).toBe(false);
+  });
+
+  it('stays on the thread, as asked, where the backend cannot leave it', async () => {
+    const m = new Model(wide, new JsBackend());
+    const h = await m.fit({ data: X.data.subarray(0, 8 * 784), shape: [8, 784] }, Y.subarray(0, 8), { ...FIT, batchSize: 8 });
+    expect(h.offThread).toBe(false);
+    await expect(m.fit(X, Y, { ...FIT, offThread: 'yes' as unknown as boolean })).rejects.toThrow(/offThread: must be true or false, got "yes"/);
   });
 
   it('gives the same weights, bit for bit, as on-thread training', async () => {

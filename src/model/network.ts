@@ -52,12 +52,6 @@ export interface Plan {
   yCopy?: Buf;
 }
 
-/**
- * A step of at least this many multiply-adds per batch runs off the event loop's thread where the
- * backend can (Backend.asyncPrograms): the hand-off (about 30 µs: a libuv thread, then a promise)
- * is then at most a few percent of the step. Smaller steps run on the thread, in time slices.
- */
-export const OFF_THREAD_MIN_MACS = 4_000_000;
 
 /** Staging copies of at least this many floats go through the backend's gatherRows, if it has one. */
 const GATHER_MIN = 1024;
@@ -581,21 +575,15 @@ export class Network {
   }
 
   /**
-   * Whether fit can run this network's batches of m rows off the thread: the backend runs programs
-   * on its own threads, steps are compiled, and (unless `whatever`) a step is large enough
-   * (OFF_THREAD_MIN_MACS).
+   * Whether fit can run this network's batches off the thread: the backend runs programs on its
+   * own threads and steps are compiled (networks with layers beyond dense train on the thread for now).
    */
-  offThreadWorthIt(m: number, whatever = false): boolean {
-    // networks with layers beyond dense (dropout, normalization) train on the thread for now
-    if (!this.fusedSteps || !this.backend.asyncPrograms || !this.backend.compileProgram || this.stack) return false;
-    if (whatever) return true;
-    let macs = 0;
-    for (const L of this.layers) macs += 3 * m * L.inp * L.out; // forward, dW and dX
-    return macs >= OFF_THREAD_MIN_MACS;
+  canTrainOffThread(): boolean {
+    return this.fusedSteps && !!this.backend.asyncPrograms && !!this.backend.compileProgram && !this.stack;
   }
 
   /**
-   * trainStep on the backend's threads (offThreadWorthIt): the same program and bits, while the
+   * trainStep on the backend's threads (canTrainOffThread): the same program and bits, while the
    * event loop runs. Readers (predict, evaluate, getWeights) call settle() first. The batch's
    * outputs and targets are left in p.outCopy and p.yCopy.
    */
