@@ -206,3 +206,18 @@ export interface BatchSource extends AsyncIterable<Batch> {
 export function isBatchSource(v: unknown): v is BatchSource {
   return typeof v === 'object' && v !== null && typeof (v as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
 }
+
+/** The predicted class of each row of outputs: the argmax, or for one sigmoid output 1 when p ≥ 0.5. */
+export function classesOf({ data, shape: [rows, outs] }: Matrix): Int32Array {
+  const classes = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) {
+    if (outs === 1) {
+      classes[i] = data[i] >= 0.5 ? 1 : 0;
+      continue;
+    }
+    let best = 0;
+    for (let j = 1; j < outs; j++) if (data[i * outs + j] > data[i * outs + best]) best = j;
+    classes[i] = best;
+  }
+  return classes;
+}

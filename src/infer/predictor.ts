@@ -2,7 +2,7 @@
 // optimizer state, no gradients, no checkpoints), so that a serving bundle (a Worker, a browser
 // page) carries only the forward pass. The weights are set once and never change under it.
 import { ACT, type ActCode, type Backend, type Buf, type PackedWeights } from '../backends/backend.js';
-import { InputError, toMatrix, type Matrix, type MatrixInput } from '../data.js';
+import { classesOf, InputError, toMatrix, type Matrix, type MatrixInput } from '../data.js';
 import { parseModelFile } from '../io/modelFile.js';
 import { checkBatchSize, checkSpec, isDense, MAX_BUFFER_FLOATS, type DenseSpec, type ModelSpec, type Normalization } from '../spec.js';
 
@@ -116,18 +116,7 @@ export class Predictor {
 
   /** Predicted class per row (argmax; for one sigmoid output, 1 when p ≥ 0.5). */
   predictClasses(x: MatrixInput, batchSize = 256): Int32Array {
-    const { data, shape: [rows, outs] } = this.predict(x, batchSize);
-    const classes = new Int32Array(rows);
-    for (let i = 0; i < rows; i++) {
-      if (outs === 1) {
-        classes[i] = data[i] >= 0.5 ? 1 : 0;
-        continue;
-      }
-      let best = 0;
-      for (let j = 1; j < outs; j++) if (data[i * outs + j] > data[i * outs + best]) best = j;
-      classes[i] = best;
-    }
-    return classes;
+    return classesOf(this.predict(x, batchSize));
   }
 
   /** The class names stored with the model, if any. */

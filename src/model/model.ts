@@ -2,7 +2,7 @@
 // and prediction. One kernel call per layer per direction, one for the loss, one for the update,
 // or one call for the whole step where the backend compiles steps.
 import type { Backend, Buf } from '../backends/backend.js';
-import { InputError, isBatchSource, toMatrix, type BatchSource, type Matrix, type MatrixInput, type TargetInput } from '../data.js';
+import { classesOf, InputError, isBatchSource, toMatrix, type BatchSource, type Matrix, type MatrixInput, type TargetInput } from '../data.js';
 import type { ModelSpec, OptimizerSpec } from '../spec.js';
 import { evaluateNetwork, fit, TrainingError, type CheckpointSaver, type Evaluation, type FitClock, type FitControl, type FitOptions, type History } from './fit.js';
 import { evaluateSource, fitSource } from './fit-source.js';
@@ -221,18 +221,7 @@ export class Model implements FitControl {
 
   /** Predicted class per row (argmax; for one sigmoid output, 1 when p ≥ 0.5). */
   predictClasses(x: MatrixInput, batchSize = 256): Int32Array {
-    const { data, shape: [rows, outs] } = this.predict(x, batchSize);
-    const classes = new Int32Array(rows);
-    for (let i = 0; i < rows; i++) {
-      if (outs === 1) {
-        classes[i] = data[i] >= 0.5 ? 1 : 0;
-        continue;
-      }
-      let best = 0;
-      for (let j = 1; j < outs; j++) if (data[i * outs + j] > data[i * outs + best]) best = j;
-      classes[i] = best;
-    }
-    return classes;
+    return classesOf(this.predict(x, batchSize));
   }
 
   /**
