@@ -149,15 +149,25 @@ describe('native compiled steps', () => {
     });
 
     it('refuses run() and a second runAsync() while one is in flight, and wait() ends the flight', async () => {
-      // ~0.3 G multiply-adds: milliseconds in flight, so the refusals below meet it there
-      const d = makeNet(be, 256, [784, 512, 10], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy, OPT.sgd, 23).desc;
+      // the flight is defined on the JavaScript side (from runAsync until wait or the promise), so
+      // the refusals hold however fast the thread is: this step is tiny on purpose
+      const d = makeNet(be, 4, [3, 5, 2], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy, OPT.sgd, 23).desc;
       const step = be.compileStep(d);
+      const before = Float32Array.from(d.params.data);
       const pending = step.runAsync!(hyper(1));
+      const t0 = Date.now();
+      while (Date.now() - t0 < 20); // the thread has long finished; the flight has not
       expect(() => step.run(hyper(2))).toThrow(/run\(\) while a runAsync\(\) of it is in flight/);
-      await expect(step.runAsync!(hyper(2))).rejects.toThrow(/runAsync\(\) while a runAsync\(\) of it is in flight/);
+      // (the refused promises are checked at the end: no await may let the first promise settle before then)
+      const refusedInFlight = step.runAsync!(hyper(2));
       step.wait!();
       // the arithmetic is done: the buffers may be read now, before the promise settles
       const after = Float32Array.from(d.params.data);
+      expect(Array.from(after)).not.toEqual(Array.from(before));
+      // the promise, with its work, is still the step's: a new runAsync must await it
+      const refusedUnsettled = step.runAsync!(hyper(2));
+      await expect(refusedInFlight).rejects.toThrow(/runAsync\(\) while a runAsync\(\) of it is in flight/);
+      await expect(refusedUnsettled).rejects.toThrow(/before the promise of the previous runAsync\(\) has settled/);
       await pending;
       expect(Array.from(d.params.data)).toEqual(Array.from(after));
       step.wait!(); // nothing in flight: returns at once

@@ -54,7 +54,11 @@ struct ProgramPlan {
   std::string async_error;
   std::mutex mu;
   std::condition_variable idle;
-  bool in_flight = false;
+  // `computing`: the libuv thread is in the arithmetic (set and cleared under mu). `async_owns`: seen from
+  // JavaScript, a runAsync() owns the buffers, from the call until wait() returns or the promise
+  // settles; only the JavaScript thread changes it, so a refusal never depends on thread timing.
+  bool computing = false;
+  bool async_owns = false;
 };
 
 // Reads and checks op record `rec` (index i) into o; false when it threw.
@@ -392,13 +396,21 @@ bool check_run(napi_env env, const ProgramPlan& P, const double* H) {
   return true;
 }
 
-// Refuses a synchronous run or a second async run while one is in flight: both would share its buffers.
-bool check_idle(napi_env env, ProgramPlan& P, const char* what) {
-  std::lock_guard<std::mutex> lock(P.mu);
-  if (!P.in_flight) return true;
-  napi_throw_error(env, nullptr, (std::string("compiled program: ") + what +
-                                  " while a runAsync() of it is in flight; call wait() or await its promise first").c_str());
-  return false;
+// Refuses a synchronous run or a second async run while one is in flight: both would share its
+// buffers. A second runAsync() also waits for the first one's promise (its work and deferred are
+// the plan's, one at a time), even after wait().
+bool check_idle(napi_env env, ProgramPlan& P, const char* what, bool async) {
+  if (P.async_owns) {
+    napi_throw_error(env, nullptr, (std::string("compiled program: ") + what +
+                                    " while a runAsync() of it is in flight; call wait() or await its promise first").c_str());
+    return false;
+  }
+  if (async && P.work) {
+    napi_throw_error(env, nullptr, (std::string("compiled program: ") + what +
+                                    " before the promise of the previous runAsync() has settled; await it first").c_str());
+    return false;
+  }
+  return true;
 }
 
 // run(): hyper-parameters from the argument block (abi::HYPER_* slots); the summed loss goes back
@@ -409,7 +421,7 @@ napi_value ProgramRun(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data);
   ProgramPlan& P = *static_cast<ProgramPlan*>(data);
   double* H = P.box->inst.args;
-  if (!check_idle(env, P, "run()") || !check_run(env, P, H)) return nullptr;
+  if (!check_idle(env, P, "run()", false) || !check_run(env, P, H)) return nullptr;
   return guarded(env, "compiled program", [&]() -> napi_value {
     run_program(P, H);
     return undefined(env);
@@ -429,7 +441,7 @@ void execute_async(napi_env, void* data) {
     P.async_error = "unknown native error";
   }
   std::lock_guard<std::mutex> lock(P.mu);
-  P.in_flight = false;
+  P.computing = false;
   P.idle.notify_all();
 }
 
@@ -442,8 +454,9 @@ void complete_async(napi_env env, napi_status status, void* data) {
   P.work = nullptr;
   {  // a cancelled work never ran execute_async
     std::lock_guard<std::mutex> lock(P.mu);
-    P.in_flight = false;
+    P.computing = false;
   }
+  P.async_owns = false;
   napi_value result;
   if (status != napi_ok || !P.async_error.empty()) {
     napi_value msg;
@@ -469,7 +482,7 @@ napi_value ProgramRunAsync(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data);
   ProgramPlan& P = *static_cast<ProgramPlan*>(data);
   const double* H = P.box->inst.args;
-  if (!check_idle(env, P, "runAsync()") || !check_run(env, P, H)) return nullptr;
+  if (!check_idle(env, P, "runAsync()", true) || !check_run(env, P, H)) return nullptr;
   std::memcpy(P.async_args, H, sizeof P.async_args);
   napi_value promise, name;
   napi_create_promise(env, &P.deferred, &promise);
@@ -478,10 +491,18 @@ napi_value ProgramRunAsync(napi_env env, napi_callback_info info) {
     napi_throw_error(env, nullptr, "compiled program: cannot create the async run");
     return nullptr;
   }
-  P.in_flight = true;
+  {
+    std::lock_guard<std::mutex> lock(P.mu);
+    P.computing = true;
+  }
+  P.async_owns = true;
   napi_reference_ref(env, P.self, nullptr);
   if (napi_queue_async_work(env, P.work) != napi_ok) {
-    P.in_flight = false;
+    {
+      std::lock_guard<std::mutex> lock(P.mu);
+      P.computing = false;
+    }
+    P.async_owns = false;
     napi_reference_unref(env, P.self, nullptr);
     napi_delete_async_work(env, P.work);
     P.work = nullptr;
@@ -499,8 +520,11 @@ napi_value ProgramWait(napi_env env, napi_callback_info info) {
   void* data = nullptr;
   napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data);
   ProgramPlan& P = *static_cast<ProgramPlan*>(data);
-  std::unique_lock<std::mutex> lock(P.mu);
-  P.idle.wait(lock, [&] { return !P.in_flight; });
+  {
+    std::unique_lock<std::mutex> lock(P.mu);
+    P.idle.wait(lock, [&] { return !P.computing; });
+  }
+  P.async_owns = false;
   return undefined(env);
 }
 

@@ -295,8 +295,10 @@ export interface CompiledStep extends CompiledProgram {
   run(h: StepHyper): void;
   /**
    * Optional (native): the same run on another thread, so that the caller's event loop stays free;
-   * the same bits as `run`. Resolves with the summed loss (also left in `loss[0]`). While it is in
-   * flight, `run` and a second `runAsync` throw, and nothing may write the program's buffers.
+   * the same bits as `run`. Resolves with the summed loss (also left in `loss[0]`). It is in
+   * flight from the call until `wait()` returns or the promise settles: meanwhile `run` and a
+   * second `runAsync` throw, and nothing may write the program's buffers. A second `runAsync`
+   * also waits for the first one's promise.
    */
   runAsync?(h: StepHyper): Promise<number>;
   /** Blocks until a `runAsync` in flight has finished its arithmetic; returns at once if none is. */
