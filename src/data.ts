@@ -27,8 +27,13 @@ function isShaped(x: unknown): x is { data: ArrayLike<number>; shape: [number, n
   return typeof x === 'object' && x !== null && 'data' in x && 'shape' in x;
 }
 
-/** Checks `x` and returns it as a Matrix (copying only when it is not already float32). */
-export function toMatrix(x: MatrixInput, what: string, cols?: number): Matrix {
+/**
+ * Checks `x` and returns it as a Matrix (copying only when it is not already float32).
+ * `finite: 'staged'` leaves out the scan for NaN and ±Infinity: the caller checks each batch once
+ * it is in backend memory (checkStagedFinite), where a SIMD reduction takes microseconds and this
+ * scan would cost as much as the forward pass of a small model.
+ */
+export function toMatrix(x: MatrixInput, what: string, cols?: number, finite: 'now' | 'staged' = 'now'): Matrix {
   let m: Matrix;
   if (isShaped(x)) {
     const [r, c] = x.shape ?? [];
@@ -74,16 +79,29 @@ export function toMatrix(x: MatrixInput, what: string, cols?: number): Matrix {
   if (cols !== undefined && m.shape[1] !== cols) {
     throw new InputError(`${what}: rows have ${m.shape[1]} values, the model expects ${cols}`);
   }
-  checkFinite(m.data, m.shape[1], what);
+  if (finite === 'now') checkFinite(m.data, m.shape[1], what);
   return m;
 }
 
+/**
+ * For rows [start, start + rows) of X, staged in backend memory whose sum of squares (the
+ * backend's reduction over the staged copy) is `sumOfSquares`: a NaN or ±Infinity there makes
+ * the sum non-finite, and only then are the rows scanned, to throw checkFinite's error naming the
+ * value. (Large finite values can overflow the sum too; the scan then finds nothing to refuse.)
+ */
+export function checkStagedFinite(sumOfSquares: number, X: Matrix, start: number, rows: number, what: string): void {
+  if (Number.isFinite(sumOfSquares)) return;
+  const cols = X.shape[1];
+  checkFinite(X.data.subarray(start * cols, (start + rows) * cols), cols, what, start);
+}
+
 /** Throws naming the first NaN or ±Infinity (row and column). */
-export function checkFinite(data: Float32Array, cols: number, what: string): void {
+/** Throws naming the first NaN or ±Infinity of data (rows of `cols`; row numbers from `firstRow`). */
+export function checkFinite(data: Float32Array, cols: number, what: string, firstRow = 0): void {
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i])) {
       const row = cols > 0 ? Math.floor(i / cols) : 0;
-      throw new InputError(`${what}: ${data[i]} at row ${row}, column ${i - row * cols}; values must be finite`);
+      throw new InputError(`${what}: ${data[i]} at row ${firstRow + row}, column ${i - row * cols}; values must be finite`);
     }
   }
 }

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { fitNormalization, InputError } from '../src/data.js';
 import { trainTestSplit } from '../src/io/datasets.js';
+import { Predictor } from '../src/infer/predictor.js';
 import { Model } from '../src/model/model.js';
 import { TrainingError } from '../src/model/fit.js';
 import { checkBatchSize, checkSpec, MAX_BUFFER_FLOATS, MAX_PARAMS, SpecError, type DenseSpec, type ModelSpec } from '../src/spec.js';
@@ -119,6 +120,26 @@ describe.each(BACKENDS.map((b) => [b.name, b] as const))('data given to %s', (_n
     await badFit([[1, 2, Infinity], [4, 5, 6]], [0, 1], /inputs: Infinity at row 0, column 2/);
     await badFit(X, [[1, 0, 0], [0, NaN, 1]], /targets: NaN at row 1, column 1/);
     expect(() => model.predict([[1, -Infinity, 3]])).toThrow(/-Infinity at row 0, column 1/);
+  });
+  it('predict names a NaN or ±Infinity by its row in the whole input, in any batch, for Model and Predictor', () => {
+    // predict checks each batch once it is staged (a reduction in backend memory), not before
+    const rows = 700, data = new Float32Array(rows * 3).map((_, i) => (i % 7) - 3);
+    const predictor = new Predictor(base, model.getWeights(), backend);
+    const normalized = new Model({ ...base, normalization: { mean: [1, 2, 3], std: [2, 2, 2] } }, backend);
+    for (const [row, col, v] of [[0, 0, NaN], [255, 2, Infinity], [256, 0, -Infinity], [699, 1, NaN]] as const) {
+      const x = { data: data.slice(), shape: [rows, 3] as [number, number] };
+      x.data[row * 3 + col] = v;
+      const message = new RegExp(`inputs: ${v} at row ${row}, column ${col}; values must be finite`);
+      expect(() => model.predict(x, 256)).toThrow(message);
+      expect(() => predictor.predict(x, 256)).toThrow(message);
+      expect(() => normalized.predict(x, 100)).toThrow(message);
+      expect(() => model.predictClasses(x)).toThrow(message);
+    }
+    // a finite value whose square overflows float32 flags the reduction but is not refused
+    const big = { data: data.slice(), shape: [rows, 3] as [number, number] };
+    big.data[5] = 3e38;
+    expect(model.predict(big).shape).toEqual([rows, 3]);
+    expect(predictor.predict(big).shape).toEqual([rows, 3]);
   });
   it('targets that are not probabilities for cross-entropy', async () => {
     await badFit(X, [[1, 0, 0], [0, 2, 0]], /targets: 2 at row 1, column 1 is not in \[0, 1\]/);

@@ -2,7 +2,7 @@
 // optimizer state, no gradients, no checkpoints), so that a serving bundle (a Worker, a browser
 // page) carries only the forward pass. The weights are set once and never change under it.
 import { ACT, type ActCode, type Backend, type Buf, type PackedWeights } from '../backends/backend.js';
-import { classesOf, InputError, toMatrix, type Matrix, type MatrixInput } from '../data.js';
+import { checkStagedFinite, classesOf, InputError, toMatrix, type Matrix, type MatrixInput } from '../data.js';
 import { parseModelFile } from '../io/modelFile.js';
 import { checkBatchSize, checkSpec, isDense, MAX_BUFFER_FLOATS, type DenseSpec, type ModelSpec, type Normalization } from '../spec.js';
 
@@ -83,7 +83,7 @@ export class Predictor {
 
   /** Outputs (rows, outputs) for the rows of x: probabilities for classifiers, values otherwise. */
   predict(x: MatrixInput, batchSize = 256): Matrix {
-    const X = toMatrix(x, 'inputs', this.inputs);
+    const X = toMatrix(x, 'inputs', this.inputs, 'staged');
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize: must be a positive integer, got ${String(batchSize)}`);
     const rows = X.shape[0], outs = this.outputs, inp = this.inputs;
     const result = new Float32Array(rows * outs);
@@ -102,6 +102,7 @@ export class Predictor {
       } else {
         xb.data.set(src);
       }
+      checkStagedFinite(this.backend.sumSquares(xb, m * inp), X, start, m, 'inputs');
       let input = xb;
       for (let l = 0; l < this.layers.length; l++) {
         const L = this.layers[l], y = this.acts[l].view(0, m * L.out);

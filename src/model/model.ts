@@ -211,11 +211,11 @@ export class Model implements FitControl {
 
   /** Outputs (rows, outputs) for the rows of x: probabilities for classifiers, values otherwise. */
   predict(x: MatrixInput, batchSize = 256): Matrix {
-    const X = toMatrix(x, 'inputs', this.inputs);
+    const X = toMatrix(x, 'inputs', this.inputs, 'staged');
     const rows = X.shape[0], outs = this.outputs;
     const result = new Float32Array(rows * outs);
     this.net.settle(); // a batch training off the thread shares the buffers
-    this.net.predictInto(X, result, batchSize);
+    this.net.predictInto(X, result, batchSize, 'inputs');
     return { data: result, shape: [rows, outs] };
   }
 

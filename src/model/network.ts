@@ -6,7 +6,7 @@
 import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledProgram, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from '../backends/backend.js';
 import { interpret } from '../backends/interpreter.js';
 import { forwardProgram, gradientProgram, trainProgram, type Op, type Program } from '../backends/program.js';
-import { InputError, toTargets, type Matrix, type TargetInput } from '../data.js';
+import { checkStagedFinite, InputError, toTargets, type Matrix, type TargetInput } from '../data.js';
 import { Random } from '../random.js';
 import { checkBatchSize, checkSpec, isClassificationLoss, isDense, MAX_BUFFER_FLOATS, type DenseSpec, type ModelSpec, type Normalization } from '../spec.js';
 
@@ -707,12 +707,13 @@ export class Network {
     return this.classifier;
   }
 
-  /** Outputs of the rows of X into `into` (rows, outputs). */
-  predictInto(X: Matrix, into: Float32Array, batchSize: number): void {
+  /** Outputs of the rows of X into `into` (rows, outputs); X's values are checked for NaN and ±Infinity here, batch by batch, once staged. */
+  predictInto(X: Matrix, into: Float32Array, batchSize: number, what: string): void {
     const rows = X.shape[0], outs = this.outputs;
     for (let start = 0; start < rows; start += batchSize) {
       const p = this.plan(Math.min(batchSize, rows - start));
       this.stage(p, X, null, start);
+      checkStagedFinite(this.backend.sumSquares(p.x, p.m * this.inputs), X, start, p.m, what);
       this.forward(p);
       into.set(p.acts[this.depth - 1].data.subarray(0, p.m * outs), start * outs);
     }
