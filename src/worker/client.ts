@@ -145,7 +145,7 @@ export class WorkerModel {
 
   /** Starts the worker and makes its model: from a spec, or from the bytes of a model file. */
   static async start(what: { spec: ModelSpec } | { bytes: Uint8Array }, opts: WorkerModelOptions = {}): Promise<WorkerModel> {
-    const worker = startWorker(opts.worker);
+    const { worker, release } = startWorker(opts.worker);
     const facts = await new Promise<ModelFacts>((resolve, reject) => {
       const failed = (why: string) => {
         worker.terminate();
@@ -171,7 +171,7 @@ export class WorkerModel {
         worker.terminate();
         reject(new InputError(`${'spec' in what ? 'spec' : 'bytes'}: cannot be sent to the model worker: ${(e as Error).message}`));
       }
-    });
+    }).finally(release); // the worker has loaded its script (or failed to)
     return new WorkerModel(worker, facts);
   }
 
@@ -215,8 +215,9 @@ export class WorkerModel {
       return Promise.reject(new InputError('validationData: a WorkerModel validates on arrays [x, y]; a BatchSource cannot be sent to its worker'));
     }
     if (transfer !== undefined && typeof transfer !== 'boolean') return Promise.reject(new InputError(`transfer: must be true or false, got ${JSON.stringify(transfer)}`));
-    // as Model.fit: a fit starts with stopTraining false (the worker's fit resets its own)
-    this.stopFlag = false;
+    // as Model.fit: a fit starts with stopTraining false (the worker's fit resets its own); a
+    // second fit while one runs is refused by the worker and leaves the flag alone
+    if (this.fits.size === 0) this.stopFlag = false;
     const id = this.nextId++;
     const state: FitState = { onBatchEnd, onEpochEnd };
     this.fits.set(id, state);
@@ -361,12 +362,25 @@ export class WorkerModel {
   }
 }
 
-function startWorker(opts: WorkerModelOptions['worker'] = {}): Worker {
+const WORKER_FILE = './model-worker.js';
+
+function startWorker(opts: WorkerModelOptions['worker'] = {}): { worker: Worker; release: () => void } {
   if (typeof Worker !== 'function') {
     throw new WorkerError('this runtime has no Web Workers (Worker): use createModel, which trains on this thread');
   }
   const name = opts.name ?? 'deltaprop model';
-  // written out in full so that bundlers see the pattern and emit the worker's file
-  if (opts.url === undefined) return new Worker(new URL('./model-worker.js', import.meta.url), { type: 'module', name });
-  return new Worker(opts.url, { type: 'module', name });
+  try {
+    // written out in full so that bundlers see the pattern and emit the worker's file
+    if (opts.url === undefined) return { worker: new Worker(new URL('./model-worker.js', import.meta.url), { type: 'module', name }), release: () => {} };
+    return { worker: new Worker(opts.url, { type: 'module', name }), release: () => {} };
+  } catch (e) {
+    // A page may not start a worker from a script of another origin (the package on a CDN), but
+    // a module worker of its own may import that script (served with CORS, as CDNs do).
+    if ((e as Error).name !== 'SecurityError' || typeof location === 'undefined' || typeof URL.createObjectURL !== 'function') throw e;
+    // (not the literal `new URL('./model-worker.js', import.meta.url)` again: bundlers would emit
+    // a second, unbundled copy of the file; a bundled worker is never on another origin anyway)
+    const script = new URL(String(opts.url ?? new URL(WORKER_FILE, import.meta.url)), location.href).href;
+    const local = URL.createObjectURL(new Blob([`import ${JSON.stringify(script)};\n`], { type: 'text/javascript' }));
+    return { worker: new Worker(local, { type: 'module', name }), release: () => URL.revokeObjectURL(local) };
+  }
 }

@@ -40,6 +40,15 @@ function post(message: FromWorker, transfer: Transferable[] = []): void {
   self.postMessage(message, transfer);
 }
 
+/** Sends a request's value, or its error (also when the value does not clone): the page never waits forever. */
+function reply(id: number, value: unknown, transfer: Transferable[] = []): void {
+  try {
+    post({ op: 'result', id, value }, transfer);
+  } catch (e) {
+    post({ op: 'error', id, error: toRemoteError(e) });
+  }
+}
+
 function theModel(): Model {
   if (!model) throw new Error('model worker: no model yet (create it first)');
   return model;
@@ -104,8 +113,7 @@ async function runFit(msg: Extract<ToWorker, { op: 'fit' }>): Promise<void> {
   if (msg.onBatchEnd) options.onBatchEnd = pageCallback(msg.id, 'batch');
   if (msg.onEpochEnd) options.onEpochEnd = pageCallback(msg.id, 'epoch');
   try {
-    const history = await theModel().fit(msg.x as never, msg.y as never, options);
-    post({ op: 'result', id: msg.id, value: history });
+    reply(msg.id, await theModel().fit(msg.x as never, msg.y as never, options));
   } catch (e) {
     post({ op: 'error', id: msg.id, error: toRemoteError(e), callbackFailed: e instanceof CallbackFailed });
   }
@@ -126,12 +134,12 @@ self.addEventListener('message', (event: MessageEvent<ToWorker>) => {
   const msg = event.data;
   switch (msg.op) {
     case 'create':
-      create(msg).then((facts) => post({ op: 'result', id: msg.id, value: facts }), (e) => post({ op: 'error', id: msg.id, error: toRemoteError(e) }));
+      create(msg).then((facts) => reply(msg.id, facts), (e: unknown) => post({ op: 'error', id: msg.id, error: toRemoteError(e) }));
       break;
     case 'call':
       try {
         const [value, transfer] = methods[msg.method](theModel(), msg.args);
-        post({ op: 'result', id: msg.id, value }, transfer);
+        reply(msg.id, value, transfer);
       } catch (e) {
         post({ op: 'error', id: msg.id, error: toRemoteError(e) });
       }

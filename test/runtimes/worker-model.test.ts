@@ -6,7 +6,7 @@
 // go through the worker and must behave as they do on the page. Then the same API in Deno.
 // Needs the built package (`npm run compile`: dist/ and wasm/).
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,7 @@ interface TrainResult {
 }
 
 let server: Server;
+let base: string;
 let browser: Browser;
 let page: Page;
 const pageErrors: string[] = [];
@@ -49,10 +50,12 @@ beforeAll(async () => {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream' }).end(readFileSync(path));
+    // CORS as a CDN sends it: worker-cdn.html loads the package from this origin into another
+    res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream', 'access-control-allow-origin': '*' }).end(readFileSync(path));
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const port = (server.address() as { port: number }).port;
+  base = `http://127.0.0.1:${port}`;
   browser = await launchChromium();
   page = await browser.newPage();
   page.on('pageerror', (e) => pageErrors.push(String(e)));
@@ -196,4 +199,87 @@ describe('WorkerModel in headless Chromium (slow)', () => {
     expect(r.usableAfterBadArgs).toEqual([5, 10]);
     expect(pageErrors).toEqual([]);
   }, 60_000);
+});
+
+describe('WorkerModel in a Vite build and in Deno (slow)', () => {
+  it('starts its worker when the package is served from another origin (a CDN)', async () => {
+    const viewer = await browser.newPage();
+    try {
+      const port = new URL(base).port;
+      await viewer.goto(`http://localhost:${port}/test/runtimes/worker-cdn.html?cdn=${encodeURIComponent(base)}`);
+      await viewer.waitForFunction(() => (window as unknown as { __result?: unknown }).__result !== undefined, undefined, { timeout: 60_000 });
+      const r = await viewer.evaluate(() => (window as unknown as { __result: Record<string, unknown> }).__result);
+      expect(r).toEqual({ direct: 'SecurityError', origin: `http://localhost:${port}`, backend: 'wasm', accuracy: 1 });
+    } finally {
+      await viewer.close();
+    }
+  }, 60_000);
+
+  it('a Vite build of an app that imports createWorkerModel emits the worker and its .wasm, and trains in it', async () => {
+    const work = join(root, '.tmp/worker-vite'), app = join(work, 'app'), out = join(work, 'out');
+    rmSync(work, { recursive: true, force: true });
+    // the package as installed: its package.json, dist/ and wasm/ in the app's node_modules
+    const pkg = join(app, 'node_modules/deltaprop');
+    mkdirSync(pkg, { recursive: true });
+    cpSync(join(root, 'package.json'), join(pkg, 'package.json'));
+    for (const d of ['dist', 'wasm']) cpSync(join(root, d), join(pkg, d), { recursive: true });
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'worker-app', private: true, type: 'module' }));
+    writeFileSync(join(app, 'index.html'), '<!doctype html><meta charset="utf-8"><title>vite</title><script type="module" src="./main.js"></script>\n');
+    writeFileSync(join(app, 'main.js'), `import { createModel, createWorkerModel } from 'deltaprop';
+const spec = { inputs: 2, layers: [{ units: 8, activation: 'tanh' }, { units: 1, activation: 'sigmoid' }],
+  loss: 'binaryCrossEntropy', optimizer: { type: 'adam', learningRate: 0.05 }, seed: 3 };
+const x = [[0, 0], [0, 1], [1, 0], [1, 1]], y = [0, 1, 1, 0];
+const bits = async (m) => (await m.getWeights()).flatMap((l) => [...new Uint32Array(l.w.buffer), ...new Uint32Array(l.b.buffer)]);
+async function main() {
+  const worker = await createWorkerModel(spec), here = await createModel(spec);
+  for (const m of [worker, here]) await m.fit(x, y, { epochs: 300, batchSize: 4, shuffle: false });
+  const a = await bits(worker), b = await bits(here);
+  const p = (await worker.predict(x)).data;
+  const r = { backend: worker.backend.name, isa: worker.backend.isa, params: a.length, differing: a.filter((v, i) => v !== b[i]).length,
+    accuracy: y.filter((t, i) => (p[i] > 0.5 ? 1 : 0) === t).length / 4 };
+  worker.terminate();
+  return r;
+}
+main().then((r) => { window.__result = r; }, (e) => { window.__result = { error: String(e && e.stack || e) }; });
+`);
+    const { build } = await import('vite');
+    await build({ root: app, base: './', logLevel: 'silent', configFile: false, build: { outDir: out, emptyOutDir: true } });
+    const assets = readdirSync(join(out, 'assets'));
+    expect(assets.filter((f) => /^model-worker-[\w-]+\.js$/.test(f)), 'the worker, emitted as its own file').toHaveLength(1);
+    expect(assets.filter((f) => f.endsWith('.wasm')).map((f) => f.replace(/-[\w-]{8}\.wasm$/, '')).sort()).toEqual(['deltaprop-relaxed', 'deltaprop-simd']);
+    const viewer = await browser.newPage();
+    const errors: string[] = [];
+    viewer.on('pageerror', (e) => errors.push(String(e)));
+    try {
+      await viewer.goto(`${base}/.tmp/worker-vite/out/index.html`);
+      await viewer.waitForFunction(() => (window as unknown as { __result?: unknown }).__result !== undefined, undefined, { timeout: 60_000 });
+      const r = await viewer.evaluate(() => (window as unknown as { __result: Record<string, unknown> }).__result);
+      expect(errors).toEqual([]);
+      expect(r).toEqual({ backend: 'wasm', isa: expect.stringMatching(/^wasm-(simd128|relaxed-simd)$/), params: 2 * 8 + 8 + 8 + 1, differing: 0, accuracy: 1 });
+    } finally {
+      await viewer.close();
+    }
+  }, 120_000);
+
+  it('Deno: the web entry starts dist/model-worker.js as a Deno Worker; the same bits as on the thread', async () => {
+    const { stdout } = await run(join(root, 'node_modules/.bin/deno'), ['run', '--no-prompt', `--allow-read=${root}`, join(root, 'test/runtimes/deno-worker.mjs')],
+      { cwd: root, timeout: 120_000, env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' } });
+    const r = JSON.parse(stdout) as { runtime: string; backend: string; params: number; differing: number; worker: Record<string, unknown>; thread: Record<string, unknown> };
+    console.info(`${r.runtime}: ${r.params} weights, ${r.differing} differ from the thread's fit`);
+    expect(r.runtime).toMatch(/^deno /);
+    expect(r.backend).toBe('wasm');
+    expect(r.params).toBe(4 * 16 + 16 + 16 * 3 + 3);
+    expect(r.differing).toBe(0);
+    // stopped from onEpochEnd at epoch 30 of 40; 150 rows in batches of 16: 10 an epoch
+    expect(r.worker).toEqual(r.thread);
+    expect(r.worker).toMatchObject({ epochs: 30, batches: 300, error: { name: 'InputError', message: 'inputs: rows have 3 values, the model expects 4' } });
+    expect(r.worker.accuracy).toBeGreaterThan(0.9);
+  }, 150_000);
+
+  it('dist/model-worker.js is self-contained and imports no Node module', () => {
+    const code = readFileSync(join(root, 'dist/model-worker.js'), 'utf8');
+    expect(code).not.toMatch(/\bfrom\s*["'](node:|fs|path|worker_threads)/);
+    expect(code).not.toMatch(/\bimport\s*\(\s*["']/);
+    expect(code).not.toMatch(/^\s*import\s/m);
+  });
 });
