@@ -194,6 +194,8 @@ describe('WorkerModel in headless Chromium (slow)', () => {
     expect(r.terminatedAfterCrash).toBe(true);
     expect(r.terminateDuringFit).toMatchObject({ threw: true, name: 'WorkerError', message: 'the model worker was terminated' });
     expect(r.callAfterTerminate).toMatchObject({ threw: true, name: 'WorkerError' });
+    expect(r.brokenFileOnPage).toMatchObject({ threw: true, name: 'ModelFileError', modelFileError: true });
+    expect(r.brokenFileInWorker).toMatchObject({ ...r.brokenFileOnPage, ms: expect.any(Number) });
     expect(r.unclonable).toMatchObject({ threw: true, name: 'InputError', message: expect.stringMatching(/^predict: its arguments cannot be sent to the model worker/) });
     expect(r.batchSource).toMatchObject({ threw: true, name: 'InputError', message: expect.stringMatching(/BatchSource/) });
     expect(r.usableAfterBadArgs).toEqual([5, 10]);

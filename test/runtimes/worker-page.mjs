@@ -321,7 +321,7 @@ export async function failures() {
       await f();
       out[name] = { threw: false };
     } catch (e) {
-      out[name] = { threw: true, name: e.name, message: e.message, workerError: e instanceof lib.WorkerError, ms: performance.now() - t0 };
+      out[name] = { threw: true, name: e.name, message: e.message, workerError: e instanceof lib.WorkerError, modelFileError: e instanceof lib.ModelFileError, ms: performance.now() - t0 };
     }
   };
   // a worker script that does not load
@@ -337,6 +337,10 @@ export async function failures() {
   setTimeout(() => ended.terminate(), 200);
   await timed('terminateDuringFit', () => fit);
   await timed('callAfterTerminate', () => ended.getWeights());
+  // the bytes of a broken model file: the page's ModelFileError and message
+  const broken = lib.modelToBytes(await lib.createModel(smallSpec(), { backend: 'js' })).slice(0, 200);
+  await timed('brokenFileInWorker', () => lib.loadWorkerModel(broken, { backend: 'wasm' }));
+  await timed('brokenFileOnPage', () => lib.loadModel(broken, { backend: 'wasm' }));
   // arguments that cannot be cloned, and a BatchSource
   const m = await lib.createWorkerModel(smallSpec(), { backend: 'wasm' });
   await timed('unclonable', () => m.predict([[() => 1]]));
