@@ -103,6 +103,10 @@ export default defineConfig([
     ...browserBuild,
     esbuildPlugins: [wasmExternal],
   },
+  // The model worker (src/worker/model-worker.ts) that createWorkerModel starts: dist/web.js finds
+  // it beside itself, and so do bundlers (new URL('./model-worker.js', import.meta.url)). No types
+  // (nothing imports it) and no source map (the package's size).
+  { entry: { 'model-worker': 'src/worker/model-worker.ts' }, ...browserBuild, dts: false, sourcemap: false },
   // deltaprop/infer: prediction only, no training code (src/infer/); for browsers and Deno, for
   // workerd, and deltaprop/infer/onnx, the ONNX reader, apart so that the schema is only in
   // bundles that read ONNX. One build each, so that each has its own self-contained declarations

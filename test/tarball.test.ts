@@ -18,8 +18,8 @@ function expectedFiles(): string[] {
   const dist = ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts', 'web.js', 'web.d.ts', 'workerd.js', 'workerd.d.ts',
     'inline.js', 'inline.d.ts', 'cli.js']
     .flatMap((f) => (f.endsWith('.js') || f.endsWith('.cjs') ? [f, `${f}.map`] : [f]))
-    // the CSV worker and the inference entries ship without source maps (the package's size)
-    .concat(['csv-worker.js', 'infer.js', 'infer.d.ts', 'infer-web.js', 'infer-web.d.ts', 'infer-workerd.js', 'infer-workerd.d.ts', 'infer-onnx.js', 'infer-onnx.d.ts'])
+    // the CSV and model workers and the inference entries ship without source maps (the package's size)
+    .concat(['csv-worker.js', 'model-worker.js', 'infer.js', 'infer.d.ts', 'infer-web.js', 'infer-web.d.ts', 'infer-workerd.js', 'infer-workerd.d.ts', 'infer-onnx.js', 'infer-onnx.d.ts'])
     .map((f) => `dist/${f}`);
   return [
     'package.json', 'README.md', 'LICENSE', 'binding.gyp', 'scripts/install-failed.cjs',
