@@ -8,7 +8,9 @@ import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsBackend } from '../src/backends/js.js';
 import { loadNativeBackend } from '../src/backends/native.js';
+import { fitNormalization } from '../src/data.js';
 import { Model } from '../src/model/model.js';
+import { Network } from '../src/model/network.js';
 import type { FitOptions } from '../src/model/fit.js';
 import { Random } from '../src/random.js';
 import type { ModelSpec } from '../src/spec.js';
@@ -49,6 +51,75 @@ describe('fit off the event loop on native', () => {
     expect(bytes(a).equals(bytes(b))).toBe(true);
     // the same step losses; on the thread, fit sums them per time slice first (a different rounding)
     ha.epochs.forEach((e, i) => expect(e.loss).toBeCloseTo(hb.epochs[i].loss, 12));
+  });
+
+  it('gathers each batch on the addon\'s threads from one copy of the rows, made once per fit and let go after it', async () => {
+    const m = new Model(wide, backend);
+    const made: unknown[] = [];
+    const resident = Network.prototype.residentRows;
+    Network.prototype.residentRows = function (this: Network, ...a: Parameters<Network['residentRows']>) {
+      const r = resident.apply(this, a);
+      made.push(r);
+      return r;
+    };
+    try {
+      await m.fit(X, Y, FIT);
+      await m.fit(X, Y, { ...FIT, offThread: false });
+    } finally {
+      Network.prototype.residentRows = resident;
+    }
+    expect(made.length).toBe(1); // only off the thread
+    const rows = made[0] as { x: { data: Float32Array }; rows: number };
+    expect(rows.rows).toBe(ROWS);
+    expect(Buffer.from(rows.x.data.buffer, rows.x.data.byteOffset, rows.x.data.byteLength).equals(Buffer.from(X.data.buffer))).toBe(true);
+    // no plan keeps the copy's program after the fit
+    const plan = (m as unknown as { net: Network }).net.plan(256);
+    expect(plan.gatherFrom).toBeUndefined();
+    expect(plan.compiledTrainGather).toBeUndefined();
+  });
+
+  it('the same bits with normalization, sample weights, no shuffle and a short last batch, gathered or staged on the loop', async () => {
+    const spec: ModelSpec = { ...wide, normalization: fitNormalization(X) };
+    const rows = ROWS - 100, x = { data: X.data.subarray(0, rows * 784), shape: [rows, 784] as [number, number] };
+    const y = Y.subarray(0, rows), sampleWeight = Float32Array.from({ length: rows }, (_, i) => (i % 7) / 3);
+    const fits: [string, FitOptions][] = [['shuffled', { ...FIT, epochs: 2, sampleWeight }], ['in order', { ...FIT, shuffle: false }]];
+    for (const [what, options] of fits) {
+      const onThread = new Model(spec, backend), gathered = new Model(spec, backend), staged = new Model(spec, backend);
+      const h0 = await onThread.fit(x, y, { ...options, offThread: false });
+      const h1 = await gathered.fit(x, y, options);
+      const resident = Network.prototype.residentRows;
+      Network.prototype.residentRows = () => null; // no room for a copy: staged on the event loop
+      let h2;
+      try {
+        h2 = await staged.fit(x, y, options);
+      } finally {
+        Network.prototype.residentRows = resident;
+      }
+      expect(h1.offThread && h2.offThread && !h0.offThread).toBe(true);
+      expect(bytes(gathered).equals(bytes(onThread)), `${what}: gathered`).toBe(true);
+      expect(bytes(staged).equals(bytes(onThread)), `${what}: staged`).toBe(true);
+      h1.epochs.forEach((e, i) => {
+        expect(e.loss, what).toBeCloseTo(h0.epochs[i].loss, 12);
+        expect(e.accuracy, what).toBeCloseTo(h0.epochs[i].accuracy!, 12);
+      });
+    }
+  });
+
+  it('a predict during the fit, of the fit\'s batch size (its staging buffers), leaves the training unchanged', async () => {
+    const a = new Model(wide, backend), b = new Model(wide, backend);
+    const probe = { data: X.data.subarray(0, 256 * 784), shape: [256, 784] as [number, number] };
+    let predictions = 0, done = false;
+    const fitting = a.fit(X, Y, { ...FIT, epochs: 2 }).finally(() => { done = true; });
+    while (!done) {
+      // the same batch size as the fit's: its staging buffers
+      a.predict(probe);
+      predictions++;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await fitting;
+    await b.fit(X, Y, { ...FIT, epochs: 2, offThread: false });
+    expect(predictions).toBeGreaterThan(3);
+    expect(bytes(a).equals(bytes(b))).toBe(true);
   });
 
   // Measured alone on this 2-core machine: 12.5-13.7% busy (staging a batch costs ~0.3 ms of the
