@@ -218,8 +218,9 @@ options: FitOptions, saver: CheckpointSaver | null = null): Promise<History> {
   const shuffle = options.shuffle ?? true;
   const batches = Math.ceil(rows / batchSize);
   // Off the thread, the steps gather their batches from a copy of the rows in backend memory: the
-  // event loop writes m row numbers a step instead of copying m rows (made once per fit, freed after).
-  const resident = loop.offThread ? net.residentRows(X, Y, W) : null;
+  // event loop writes m row numbers a step instead of copying m rows. The copy (made once per fit,
+  // freed after) costs the loop about what one epoch of staging does: worth it from two epochs on.
+  const resident = loop.offThread && loop.epochs > 1 ? net.residentRows(X, Y, W) : null;
   try {
     for (let epoch = 0; epoch < loop.epochs && !control.stopTraining; epoch++) {
       const lr = scheduledRate(net.spec.optimizer, epoch, loop.epochs);
