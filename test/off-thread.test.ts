@@ -79,6 +79,15 @@ describe('fit off the event loop on native', () => {
     expect(plan.compiledTrainGather).toBeUndefined();
   });
 
+  it('stages on the loop where a gatherRows op cannot address the rows: more than 2^24 (the row numbers are floats)', () => {
+    const net = new Network({ ...wide, inputs: 1 }, backend);
+    const huge = { data: new Float32Array(0), shape: [2 ** 24 + 1, 1] as [number, number] };
+    expect(net.residentRows(huge, { data: new Float32Array(0), shape: [2 ** 24 + 1, 10] }, null)).toBeNull();
+    const rows = net.residentRows({ data: new Float32Array(3).fill(2), shape: [3, 1] }, { data: new Float32Array(30).fill(1), shape: [3, 10] },
+      Float32Array.of(1, 2, 3));
+    expect(rows && [rows.rows, Array.from(rows.x.data), rows.y.data.length, Array.from(rows.w!.data)]).toEqual([3, [2, 2, 2], 30, [1, 2, 3]]);
+  });
+
   it('the same bits with normalization, sample weights, no shuffle and a short last batch, gathered or staged on the loop', async () => {
     const spec: ModelSpec = { ...wide, normalization: fitNormalization(X) };
     const rows = ROWS - 100, x = { data: X.data.subarray(0, rows * 784), shape: [rows, 784] as [number, number] };
