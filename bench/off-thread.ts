@@ -1,10 +1,8 @@
 // Off-thread training's cost, in alternating rounds on one process: each round fits the same
-// workload on the thread, off the thread with the batches staged on the event loop (the fallback
-// path: Network.residentRows refused), and off the thread with the batches gathered by the step
-// itself (gatherRows), in an order that rotates from round to round so that drift in the
-// machine's speed falls on every mode alike. Prints, per mode, the range and median of samples/s,
-// its ratio to the on-thread fit of the same round, and the event loop's utilization during the fit
-// (performance.eventLoopUtilization, as test/off-thread.test.ts measures it). On a loaded machine
+// workload on the thread and off it (fit's offThread), the order swapped from round to round so
+// that drift in the machine's speed falls on both alike. Prints, per mode, the range and median of
+// samples/s, its ratio to the on-thread fit of the same round, and the event loop's utilization
+// during the fit (performance.eventLoopUtilization, as test/off-thread.test.ts measures it). On a loaded machine
 // the utilization counts the time the loop's thread waits for a core inside a callback; the last
 // column, the loop thread's own CPU time per step (Linux: /proc/self/task/<pid>/schedstat), does not.
 // The rows are random (bench/workloads.ts makePool's kind), 6144 by default: test/off-thread.test.ts's
@@ -12,7 +10,6 @@
 //   npx vite-node bench/off-thread.ts -- [--workload wide-mlp,mnist-mlp] [--rounds 6] [--epochs 2] [--rows 6144]
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { Network } from '../src/model/network.js';
 import { createModel, Random, type FitOptions, type Model } from '../src/index.js';
 import { modelSpec, SEED, TRAIN_WORKLOADS, type TrainWorkloadName } from './workloads.js';
 
@@ -28,9 +25,8 @@ const rows = Number.parseInt(opt('rows', '6144'), 10);
 for (const w of workloads) if (!TRAIN_WORKLOADS[w]) throw new Error(`--workload: unknown workload '${w}'`);
 if (!(rounds >= 1 && epochs >= 1 && rows >= 1)) throw new Error('--rounds, --epochs and --rows must be positive integers');
 
-type Mode = 'on-thread' | 'off-thread, staged on the loop' | 'off-thread, gathered by the step';
-const MODES: Mode[] = ['on-thread', 'off-thread, staged on the loop', 'off-thread, gathered by the step'];
-const residentRows = Network.prototype.residentRows;
+type Mode = 'on-thread' | 'off-thread';
+const MODES: Mode[] = ['on-thread', 'off-thread'];
 /** The event loop's thread's CPU time so far (ms), or NaN where the kernel does not say. */
 const loopCpu = (): number => {
   try {
@@ -42,7 +38,6 @@ const loopCpu = (): number => {
 
 async function once(model: Model, mode: Mode, x: { data: Float32Array; shape: [number, number] }, y: { data: Float32Array; shape: [number, number] },
   batchSize: number): Promise<{ sps: number; elu: number; cpu: number }> {
-  Network.prototype.residentRows = mode === 'off-thread, staged on the loop' ? () => null : residentRows;
   const options: FitOptions = { epochs, batchSize, offThread: mode !== 'on-thread' };
   const t0 = performance.now(), start = performance.eventLoopUtilization(), cpu0 = loopCpu();
   const h = await model.fit(x, y, options);
@@ -80,7 +75,6 @@ for (const name of workloads) {
     }
     process.stderr.write(`${name} round ${r + 1}/${rounds}: ${MODES.map((m) => `${m} ${got.get(m)!.sps.toFixed(0)}/s, loop ${(100 * got.get(m)!.elu).toFixed(1)}%`).join('; ')}\n`);
   }
-  Network.prototype.residentRows = residentRows;
   console.log(`\n${name} (${rows} rows, batch ${w.batch}, ${epochs} epochs a fit, ${rounds} rounds, ${model.backend.threads} threads)`);
   console.log('| mode | samples/s | ÷ on-thread, same round | event loop busy | loop thread CPU per step (ms) |');
   console.log('|---|---|---|---|---|');
