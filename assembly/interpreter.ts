@@ -43,6 +43,8 @@ import {
   OP_LAYER_NORM_FORWARD, SLOT_U32,
 } from './abi';
 import { dropoutBackward, dropoutForward } from './dropout';
+import { GATHER_ROWS_COLS, GATHER_ROWS_DST, GATHER_ROWS_IDX, GATHER_ROWS_M, GATHER_ROWS_ROWS, GATHER_ROWS_SRC, OP_GATHER_ROWS } from './abi';
+import { gatherRows } from './gather';
 import { batchNormBackward, batchNormForward, batchNormInference, layerNormBackward, layerNormForward } from './normalization';
 
 /**
@@ -105,7 +107,9 @@ function hyperOk(h: usize, use: i32): bool {
  * Runs the `count` resolved op records at `ops`, reading the hyper-parameter block at `h` (checked first
  * when `use` says the program reads it). A lossDelta leaves the summed loss in the block; one that
  * is not finite ends the run. Returns 1, having done nothing, when the hyper-parameters break the
- * contract (the caller says which), else 0.
+ * contract (the caller says which); 2, the run ending there, when a gatherRows op's row numbers
+ * are not all rows of its source (it copied nothing; the caller finds and names the bad one);
+ * else 0.
  */
 export function runProgram(ops: usize, count: i32, h: usize, use: i32): i32 {
   if (use >= HYPER_ALL && !hyperOk(h, use)) return 1;
@@ -200,6 +204,10 @@ export function runProgram(ops: usize, count: i32, h: usize, use: i32): i32 {
           buf(r, LAYER_NORM_BACKWARD_MEAN), buf(r, LAYER_NORM_BACKWARD_INV_STD), int(r, LAYER_NORM_BACKWARD_M),
           int(r, LAYER_NORM_BACKWARD_N), real(r, LAYER_NORM_BACKWARD_SCALE), int(r, LAYER_NORM_BACKWARD_PREV_ACT),
           real(r, LAYER_NORM_BACKWARD_ALPHA));
+        break;
+      case OP_GATHER_ROWS:
+        if (gatherRows(buf(r, GATHER_ROWS_DST), buf(r, GATHER_ROWS_SRC), buf(r, GATHER_ROWS_IDX), int(r, GATHER_ROWS_M),
+          int(r, GATHER_ROWS_ROWS), int(r, GATHER_ROWS_COLS)) >= 0) return 2;
         break;
     }
   }

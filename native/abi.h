@@ -6,7 +6,7 @@ namespace deltaprop {
 enum Act : int { ACT_LINEAR = 0, ACT_SIGMOID = 1, ACT_TANH = 2, ACT_RELU = 3, ACT_LEAKY_RELU = 4, ACT_SOFTMAX = 5 };
 enum Loss : int { LOSS_MSE = 0, LOSS_BINARY_CROSS_ENTROPY = 1, LOSS_CATEGORICAL_CROSS_ENTROPY = 2, LOSS_HUBER = 3, LOSS_MEAN_ABSOLUTE_ERROR = 4 };
 enum Opt : int { OPT_SGD = 0, OPT_MOMENTUM = 1, OPT_ADAM = 2, OPT_ADAMW = 3 };
-enum OpCode : int { OP_DENSE_FORWARD = 1, OP_LOSS_DELTA = 2, OP_DENSE_BACKWARD = 3, OP_CLIP_NORM = 4, OP_COPY = 5, OP_SGD_UPDATE = 6, OP_MOMENTUM_UPDATE = 7, OP_ADAM_UPDATE = 8, OP_DROPOUT_FORWARD = 9, OP_DROPOUT_BACKWARD = 10, OP_BATCH_NORM_FORWARD = 11, OP_BATCH_NORM_INFERENCE = 12, OP_BATCH_NORM_BACKWARD = 13, OP_LAYER_NORM_FORWARD = 14, OP_LAYER_NORM_BACKWARD = 15 };
+enum OpCode : int { OP_DENSE_FORWARD = 1, OP_LOSS_DELTA = 2, OP_DENSE_BACKWARD = 3, OP_CLIP_NORM = 4, OP_COPY = 5, OP_SGD_UPDATE = 6, OP_MOMENTUM_UPDATE = 7, OP_ADAM_UPDATE = 8, OP_DROPOUT_FORWARD = 9, OP_DROPOUT_BACKWARD = 10, OP_BATCH_NORM_FORWARD = 11, OP_BATCH_NORM_INFERENCE = 12, OP_BATCH_NORM_BACKWARD = 13, OP_LAYER_NORM_FORWARD = 14, OP_LAYER_NORM_BACKWARD = 15, OP_GATHER_ROWS = 16 };
 constexpr float EPS_PROB = 1e-7f;
 constexpr float F32_MIN_NORMAL = 1.1754943508222875e-38f;
 
@@ -16,7 +16,7 @@ constexpr int ACT_MAX = 5;
 constexpr int PREV_ACT_MAX = 4;
 constexpr int LOSS_MAX = 4;
 constexpr int OPT_MAX = 3;
-constexpr int OP_MAX = 15;
+constexpr int OP_MAX = 16;
 constexpr int MAX_THREADS = 256;
 constexpr int BUF_SLOTS = 3;
 constexpr int ARG_STRIDE = 3;
@@ -45,9 +45,9 @@ constexpr int HYPER_SIZE = 12;
 constexpr const char* HYPER_NAMES[HYPER_INPUTS] = {"lr", "clipNorm", "weightDecay", "mu", "nesterov", "beta1", "beta2", "eps", "bc1", "bc2", "step"};
 
 // Per op code (index 0 is no op): its name, whether it reads HYPER, whether it is elementwise over [0, n).
-constexpr const char* OP_NAMES[OP_MAX + 1] = {"", "denseForward", "lossDelta", "denseBackward", "clipNorm", "copy", "sgdUpdate", "momentumUpdate", "adamUpdate", "dropoutForward", "dropoutBackward", "batchNormForward", "batchNormInference", "batchNormBackward", "layerNormForward", "layerNormBackward"};
-constexpr bool OP_READS_HYPER[OP_MAX + 1] = {false, false, false, false, true, false, true, true, true, true, true, false, false, false, false, false};
-constexpr bool OP_ELEMENTWISE[OP_MAX + 1] = {false, false, false, false, false, true, true, true, true, false, false, false, false, false, false, false};
+constexpr const char* OP_NAMES[OP_MAX + 1] = {"", "denseForward", "lossDelta", "denseBackward", "clipNorm", "copy", "sgdUpdate", "momentumUpdate", "adamUpdate", "dropoutForward", "dropoutBackward", "batchNormForward", "batchNormInference", "batchNormBackward", "layerNormForward", "layerNormBackward", "gatherRows"};
+constexpr bool OP_READS_HYPER[OP_MAX + 1] = {false, false, false, false, true, false, true, true, true, true, true, false, false, false, false, false, false};
+constexpr bool OP_ELEMENTWISE[OP_MAX + 1] = {false, false, false, false, false, true, true, true, true, false, false, false, false, false, false, false, false};
 
 // Each op's operand slots in its record (OP_SLOTS doubles; slot 0 is the op code).
 namespace op {
@@ -66,6 +66,7 @@ struct batchNormInference { enum : int { y = 1, x = 4, gamma = 7, beta = 10, run
 struct batchNormBackward { enum : int { dx = 1, dgamma = 4, dbeta = 7, dy = 10, x = 13, gamma = 16, mean = 19, invStd = 22, m = 25, n = 26, scale = 27, prevAct = 28, alpha = 29 }; };
 struct layerNormForward { enum : int { y = 1, x = 4, gamma = 7, beta = 10, mean = 13, invStd = 16, m = 19, n = 20, eps = 21, act = 22, alpha = 23 }; };
 struct layerNormBackward { enum : int { dx = 1, dgamma = 4, dbeta = 7, dy = 10, x = 13, gamma = 16, mean = 19, invStd = 22, m = 25, n = 26, scale = 27, prevAct = 28, alpha = 29 }; };
+struct gatherRows { enum : int { dst = 1, src = 4, idx = 7, m = 10, rows = 11, cols = 12 }; };
 }  // namespace op
 
 // Argument positions of each kernel entry point (the *Fast ones read position p at slot ARG_STRIDE * p).

@@ -8,7 +8,9 @@ import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsBackend } from '../src/backends/js.js';
 import { loadNativeBackend } from '../src/backends/native.js';
+import { fitNormalization } from '../src/data.js';
 import { Model } from '../src/model/model.js';
+import { Network } from '../src/model/network.js';
 import type { FitOptions } from '../src/model/fit.js';
 import { Random } from '../src/random.js';
 import type { ModelSpec } from '../src/spec.js';
@@ -51,9 +53,93 @@ describe('fit off the event loop on native', () => {
     ha.epochs.forEach((e, i) => expect(e.loss).toBeCloseTo(hb.epochs[i].loss, 12));
   });
 
-  // Measured alone on this 2-core machine: 12.5-13.7% busy (staging a batch costs ~0.3 ms of the
-  // event loop's time per 4.5 ms step; the hand-off ~0.2 ms). The goal is 10%: staging on the
-  // addon's thread would reach it. On the thread the fit keeps the loop ~100% busy.
+  it('gathers each batch on the addon\'s threads from one copy of the rows, made once per fit of two epochs or more and let go after it', async () => {
+    const m = new Model(wide, backend);
+    const made: unknown[] = [];
+    const resident = Network.prototype.residentRows;
+    Network.prototype.residentRows = function (this: Network, ...a: Parameters<Network['residentRows']>) {
+      const r = resident.apply(this, a);
+      made.push(r);
+      return r;
+    };
+    try {
+      await m.fit(X, Y, { ...FIT, epochs: 2 });
+      await m.fit(X, Y, { ...FIT, epochs: 2, offThread: false });
+    } finally {
+      Network.prototype.residentRows = resident;
+    }
+    await m.fit(X, Y, { ...FIT, epochs: 1 }); // one epoch: staged on the loop, which copies no more
+    expect(made.length).toBe(1); // only off the thread, from two epochs on
+    const rows = made[0] as { x: { data: Float32Array }; rows: number };
+    expect(rows.rows).toBe(ROWS);
+    expect(Buffer.from(rows.x.data.buffer, rows.x.data.byteOffset, rows.x.data.byteLength).equals(Buffer.from(X.data.buffer))).toBe(true);
+    // no plan keeps the copy's program after the fit
+    const plan = (m as unknown as { net: Network }).net.plan(256);
+    expect(plan.gatherFrom).toBeUndefined();
+    expect(plan.compiledTrainGather).toBeUndefined();
+  });
+
+  it('stages on the loop where a gatherRows op cannot address the rows: more than 2^24 (the row numbers are floats)', () => {
+    const net = new Network({ ...wide, inputs: 1 }, backend);
+    const huge = { data: new Float32Array(0), shape: [2 ** 24 + 1, 1] as [number, number] };
+    expect(net.residentRows(huge, { data: new Float32Array(0), shape: [2 ** 24 + 1, 10] }, null)).toBeNull();
+    const rows = net.residentRows({ data: new Float32Array(3).fill(2), shape: [3, 1] }, { data: new Float32Array(30).fill(1), shape: [3, 10] },
+      Float32Array.of(1, 2, 3));
+    expect(rows && [rows.rows, Array.from(rows.x.data), rows.y.data.length, Array.from(rows.w!.data)]).toEqual([3, [2, 2, 2], 30, [1, 2, 3]]);
+  });
+
+  it('the same bits with normalization, sample weights, no shuffle and a short last batch, gathered or staged on the loop', async () => {
+    const spec: ModelSpec = { ...wide, normalization: fitNormalization(X) };
+    const rows = ROWS - 100, x = { data: X.data.subarray(0, rows * 784), shape: [rows, 784] as [number, number] };
+    const y = Y.subarray(0, rows), sampleWeight = Float32Array.from({ length: rows }, (_, i) => (i % 7) / 3);
+    const fits: [string, FitOptions][] = [['shuffled', { ...FIT, epochs: 2, sampleWeight }], ['in order', { ...FIT, epochs: 2, shuffle: false }], ['one epoch', FIT]];
+    for (const [what, options] of fits) {
+      const onThread = new Model(spec, backend), gathered = new Model(spec, backend), staged = new Model(spec, backend);
+      const h0 = await onThread.fit(x, y, { ...options, offThread: false });
+      const h1 = await gathered.fit(x, y, options);
+      const resident = Network.prototype.residentRows;
+      Network.prototype.residentRows = () => null; // no room for a copy: staged on the event loop
+      let h2;
+      try {
+        h2 = await staged.fit(x, y, options);
+      } finally {
+        Network.prototype.residentRows = resident;
+      }
+      expect(h1.offThread && h2.offThread && !h0.offThread).toBe(true);
+      expect(bytes(gathered).equals(bytes(onThread)), `${what}: gathered`).toBe(true);
+      expect(bytes(staged).equals(bytes(onThread)), `${what}: staged`).toBe(true);
+      h1.epochs.forEach((e, i) => {
+        expect(e.loss, what).toBeCloseTo(h0.epochs[i].loss, 12);
+        expect(e.accuracy, what).toBeCloseTo(h0.epochs[i].accuracy!, 12);
+      });
+    }
+  });
+
+  it('a predict during the fit, of the fit\'s batch size (its staging buffers), leaves the training unchanged', async () => {
+    const a = new Model(wide, backend), b = new Model(wide, backend);
+    const probe = { data: X.data.subarray(0, 256 * 784), shape: [256, 784] as [number, number] };
+    let predictions = 0, done = false;
+    const fitting = a.fit(X, Y, { ...FIT, epochs: 2 }).finally(() => { done = true; });
+    while (!done) {
+      // the same batch size as the fit's: its staging buffers
+      a.predict(probe);
+      predictions++;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await fitting;
+    await b.fit(X, Y, { ...FIT, epochs: 2, offThread: false });
+    expect(predictions).toBeGreaterThan(3);
+    expect(bytes(a).equals(bytes(b))).toBe(true);
+  });
+
+  // Staging on the loop, measured alone on this 2-core machine: 12.5-13.7% busy. The steps now
+  // gather their batches on the addon's threads (the loop writes 256 row numbers a step), which
+  // cut the loop thread's own CPU time per step by about a third (0.79 -> 0.54 ms over 8-epoch
+  // fits, medians, measured under load); but this 2-epoch fit also pays its one-time work on the
+  // loop (the scan of the inputs for NaN, the copy of the rows into backend memory), about as much
+  // as the staging saved, and it measured 12-33% busy under load (load average 6-30, builds
+  // running), as with staging on the loop (13-32%). The goal of 10% is not shown: the bound stays.
+  // On the thread the fit keeps the loop ~100% busy.
   it('keeps the event loop at most 30% busy during the fit (on the thread: ~100%)', { retry: 2 }, async () => {
     const m = new Model(wide, backend);
     await m.fit(X, Y, { ...FIT, epochs: 1 }); // plans and compiled programs made

@@ -87,8 +87,8 @@ describe('bad programs are refused when compiling, with the same words on every 
     ['an empty program', () => [], 'TypeError: compileProgram: the program must be a non-empty array of ops, got an empty array'],
     ['not an array', () => ({ op: 'copy' }), 'TypeError: compileProgram: the program must be a non-empty array of ops, got an object'],
     ['an unknown op', (_be, d) => [...forwardProgram(d), { op: 'dropout', x: d.x }],
-      "RangeError: compileProgram: op 2: unknown op 'dropout' (known: denseForward, lossDelta, denseBackward, clipNorm, copy, sgdUpdate, momentumUpdate, adamUpdate, dropoutForward, dropoutBackward, batchNormForward, batchNormInference, batchNormBackward, layerNormForward, layerNormBackward)"],
-    ['a null op', (_be, d) => [forwardProgram(d)[0], null], 'RangeError: compileProgram: op 1: unknown op undefined (known: denseForward, lossDelta, denseBackward, clipNorm, copy, sgdUpdate, momentumUpdate, adamUpdate, dropoutForward, dropoutBackward, batchNormForward, batchNormInference, batchNormBackward, layerNormForward, layerNormBackward)'],
+      "RangeError: compileProgram: op 2: unknown op 'dropout' (known: denseForward, lossDelta, denseBackward, clipNorm, copy, sgdUpdate, momentumUpdate, adamUpdate, dropoutForward, dropoutBackward, batchNormForward, batchNormInference, batchNormBackward, layerNormForward, layerNormBackward, gatherRows)"],
+    ['a null op', (_be, d) => [forwardProgram(d)[0], null], 'RangeError: compileProgram: op 1: unknown op undefined (known: denseForward, lossDelta, denseBackward, clipNorm, copy, sgdUpdate, momentumUpdate, adamUpdate, dropoutForward, dropoutBackward, batchNormForward, batchNormInference, batchNormBackward, layerNormForward, layerNormBackward, gatherRows)'],
     ['a buffer too short', (be, d) => [{ ...forwardProgram(d)[0], y: be.alloc(41) }],
       'RangeError: compileProgram: op 0: denseForward: y has 41 floats, fewer than m*out = 42'],
     ['a size past its buffer', (_be, d) => [{ ...(trainProgram(d)[7] as Op), n: 67 }],
@@ -120,6 +120,98 @@ describe('bad programs are refused when compiling, with the same words on every 
       for (const s of seen) expect(s).toBe(message);
     });
   }
+});
+
+// gatherRows: a batch staged inside the program (off-thread training), on every backend: the js
+// backend runs it through the TypeScript interpreter, native and wasm in their own as well.
+describe.each(BACKENDS.map((b) => [b.name, b] as const))('the gatherRows op on %s', (_name, be) => {
+  const ROWS = 9, COLS = 5;
+  const setup = (m: number, cols = COLS) => {
+    const src = fill(be.alloc(ROWS * cols), 7), dst = be.alloc(m * cols), idx = be.alloc(m);
+    const op: Op = { op: 'gatherRows', dst, src, idx, m, rows: ROWS, cols };
+    return { src, dst, idx, op };
+  };
+  // the interpreters of this backend: kernel by kernel, and compiled where it compiles programs
+  const runners = (program: Program): [string, () => void][] => [
+    ['interpret', () => interpret(be, program, null, new Float64Array(1))],
+    ...(be.compileProgram ? [['compiled', ((c) => () => c.run(null))(be.compileProgram(program))] as [string, () => void]] : []),
+  ];
+  const expected = (src: Buf, rows: number[], cols: number): Float32Array => {
+    const out = new Float32Array(rows.length * cols);
+    rows.forEach((r, i) => out.set(src.data.subarray(r * cols, (r + 1) * cols), i * cols));
+    return out;
+  };
+
+  it('copies row idx[i] of src into row i of dst, repeats and the last row included, whatever idx holds on each run', () => {
+    const s = setup(6);
+    for (const [how, run] of runners([s.op])) {
+      for (const rows of [[8, 0, 3, 3, 7, 1], [0, 1, 2, 3, 4, 5], [8, 8, 8, 8, 8, 8]]) {
+        s.idx.data.set(rows);
+        s.dst.data.fill(NaN);
+        run();
+        expect(Buffer.from(s.dst.data.slice().buffer).equals(Buffer.from(expected(s.src, rows, COLS).buffer)), `${how} ${rows}`).toBe(true);
+      }
+    }
+  });
+
+  it('splits a large batch over threads with the same result (256 rows of 784)', () => {
+    const rows = 300, cols = 784, m = 256;
+    const src = fill(be.alloc(rows * cols), 3), dst = be.alloc(m * cols), idx = be.alloc(m);
+    for (let i = 0; i < m; i++) idx.data[i] = (i * 97 + 13) % rows;
+    const want = expected(src, Array.from(idx.data), cols);
+    for (const [how, run] of runners([{ op: 'gatherRows', dst, src, idx, m, rows, cols }])) {
+      dst.data.fill(0);
+      run();
+      expect(Buffer.from(dst.data.slice().buffer).equals(Buffer.from(want.buffer)), how).toBe(true);
+    }
+  });
+
+  it('a row number outside src, negative, fractional or NaN is a RangeError naming it, and nothing is copied', () => {
+    const s = setup(4);
+    for (const [how, run] of runners([s.op])) {
+      const prefix = how === 'interpret' ? 'interpret' : 'compiled program';
+      for (const [bad, shown] of [[9, '9'], [-1, '-1'], [2.5, '2.5'], [NaN, 'NaN'], [1e30, '1.0000000150474662e+30'], [Infinity, 'Infinity']] as const) {
+        s.idx.data.set([0, 1, 2, 3]);
+        s.idx.data[2] = bad;
+        s.dst.data.fill(42);
+        expect(run, `${how} ${bad}`).toThrow(new RangeError(`${prefix}: op 0 (gatherRows): idx[2] = ${shown} is not a row of src (an integer in [0, ${ROWS}))`));
+        expect(s.dst.data.every((v) => v === 42), `${how} ${bad}: dst untouched`).toBe(true);
+      }
+      // the same program runs again once the row numbers are good
+      s.idx.data.set([3, 2, 1, 0]);
+      run();
+      expect(Array.from(s.dst.data.subarray(0, COLS))).toEqual(Array.from(s.src.data.subarray(3 * COLS, 4 * COLS)));
+    }
+  });
+
+});
+
+describe.each(COMPILING.map((b) => [b.name, b] as const))('the gatherRows op compiled on %s', (_name, be) => {
+  const ROWS = 9, COLS = 5;
+  it('a bad row number ends a compiled step before it updates anything', () => {
+    const d = desc(be, 5);
+    const src = fill(be.alloc(ROWS * 5), 11), idx = be.alloc(6);
+    const program: Program = [{ op: 'gatherRows', dst: d.x, src, idx, m: 6, rows: ROWS, cols: 5 }, ...trainProgram(d)];
+    const compiled = be.compileProgram!(program);
+    const before = bits(d.params);
+    idx.data.set([0, 1, 2, 3, 4, 99]);
+    expect(() => compiled.run(H)).toThrow(/compiled program: op 0 \(gatherRows\): idx\[5\] = 99 is not a row of src/);
+    expect(bits(d.params).equals(before)).toBe(true);
+    idx.data.set([0, 1, 2, 3, 4, 5]);
+    compiled.run(H);
+    expect(bits(d.params).equals(before)).toBe(false);
+  });
+
+  it('is checked once when compiling, as every op: a source shorter than rows*cols, an output over an input', () => {
+    const src = fill(be.alloc(ROWS * COLS), 7);
+    const s = { src, op: { op: 'gatherRows', dst: be.alloc(4 * COLS), src, idx: be.alloc(4), m: 4, rows: ROWS, cols: COLS } as Op };
+    expect(() => be.compileProgram!([{ ...s.op, rows: ROWS + 1 } as Op]))
+      .toThrow(new RangeError(`compileProgram: op 0: gatherRows: src has ${ROWS * COLS} floats, fewer than rows*cols = ${(ROWS + 1) * COLS}`));
+    expect(() => be.compileProgram!([{ ...s.op, idx: be.alloc(3) } as Op]))
+      .toThrow(new RangeError('compileProgram: op 0: gatherRows: idx has 3 floats, fewer than m = 4'));
+    expect(() => be.compileProgram!([{ ...s.op, dst: s.src.view(0, 4 * COLS) } as Op]))
+      .toThrow(new RangeError('compileProgram: op 0: gatherRows: dst and src overlap (an output must not share memory with another argument)'));
+  });
 });
 
 describe.skipIf(!BACKENDS.some((b) => b.name === 'native'))('native programs and threads', () => {

@@ -15,11 +15,17 @@
 #include <mutex>
 #include <cstring>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "../gemm.h"
 #include "../threadpool.h"
 #include "common.h"
+
+namespace deltaprop {
+#include "../kernels/gather_rows.inc"
+}  // namespace deltaprop
 
 namespace deltaprop {
 namespace boundary {
@@ -59,6 +65,15 @@ struct ProgramPlan {
   // settles; only the JavaScript thread changes it, so a refusal never depends on thread timing.
   bool computing = false;
   bool async_owns = false;
+  // gatherRows: its checked row numbers (as many as the largest m), and whether the async run's
+  // error was a bad one (a RangeError, as the synchronous run throws)
+  mutable std::vector<uint32_t> rows;
+  bool async_range = false;
+};
+
+// A gatherRows row number that is not a row of its source: the run stops before the op copies.
+struct BadRow : std::range_error {
+  using std::range_error::range_error;
 };
 
 // Reads and checks op record `rec` (index i) into o; false when it threw.
@@ -221,6 +236,14 @@ bool compile_op(napi_env env, const Registry& reg, const double* rec, size_t i, 
       o.b[7] = A.f32(P::invStd, "invStd", m, "m", false, true);
       break;
     }
+    case OP_GATHER_ROWS: {  // dst (m,cols) written; src (rows,cols), idx (m): row numbers, checked on each run
+      using P = abi::op::gatherRows;
+      idx m = o.s[0] = A.size(P::m, "m"), rows = o.s[1] = A.size(P::rows, "rows"), cols = o.s[2] = A.size(P::cols, "cols");
+      o.b[0] = A.f32(P::dst, "dst", m * cols, "m*cols", false, true);
+      o.b[1] = A.f32(P::src, "src", rows * cols, "rows*cols");
+      o.b[2] = A.f32(P::idx, "idx", m, "m");
+      break;
+    }
     case OP_BATCH_NORM_BACKWARD:
     case OP_LAYER_NORM_BACKWARD: {  // dx (m,n), dgamma, dbeta (n) written; dy, x (m,n), gamma (n), stats (n or m)
       using P = abi::op::batchNormBackward;
@@ -356,6 +379,16 @@ void run_program(const ProgramPlan& P, double* H) {
       case OP_LAYER_NORM_BACKWARD:
         T.layer_norm_backward(o.b[0], o.b[1], o.b[2], o.b[3], o.b[4], o.b[5], o.b[6], o.b[7], o.s[0], o.s[1], o.f[0], o.c[0], o.f[1]);
         break;
+      case OP_GATHER_ROWS: {
+        uint32_t* rows = P.rows.data();
+        const idx bad = dp_row_numbers(rows, o.b[2], o.s[0], o.s[1]);
+        if (bad >= 0) {  // the same words as program.ts gatherRowsFault
+          throw BadRow("op " + std::to_string(i) + " (gatherRows): idx[" + std::to_string((long long)bad) + "] = " +
+                       js_number(o.b[2][bad]) + " is not a row of src (an integer in [0, " + std::to_string((long long)o.s[1]) + "))");
+        }
+        gather_rows(ctx, o.b[0], o.b[1], rows, 0, o.s[0], o.s[2]);
+        break;
+      }
       default:  // elementwise: the run of them this op starts
         run_elementwise(ctx, ops, i, o.run_end, H, (float)gs);
         i = o.run_end - 1;
@@ -423,7 +456,12 @@ napi_value ProgramRun(napi_env env, napi_callback_info info) {
   double* H = P.box->inst.args;
   if (!check_idle(env, P, "run()", false) || !check_run(env, P, H)) return nullptr;
   return guarded(env, "compiled program", [&]() -> napi_value {
-    run_program(P, H);
+    try {
+      run_program(P, H);
+    } catch (const BadRow& e) {
+      napi_throw_range_error(env, nullptr, (std::string("compiled program: ") + e.what()).c_str());
+      return nullptr;
+    }
     return undefined(env);
   });
 }
@@ -433,6 +471,9 @@ void execute_async(napi_env, void* data) {
   ProgramPlan& P = *static_cast<ProgramPlan*>(data);
   try {
     run_program(P, P.async_args);
+  } catch (const BadRow& e) {
+    P.async_error = e.what();
+    P.async_range = true;
   } catch (const std::bad_alloc&) {
     P.async_error = "out of memory";
   } catch (const std::exception& e) {
@@ -463,7 +504,9 @@ void complete_async(napi_env env, napi_status status, void* data) {
     const std::string text = "compiled program: " + (P.async_error.empty() ? std::string("the run was cancelled") : P.async_error);
     P.async_error.clear();
     napi_create_string_utf8(env, text.c_str(), NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, nullptr, msg, &result);
+    if (P.async_range) napi_create_range_error(env, nullptr, msg, &result);
+    else napi_create_error(env, nullptr, msg, &result);
+    P.async_range = false;
     napi_reject_deferred(env, deferred, result);
   } else {
     napi_create_double(env, P.async_args[abi::HYPER_LOSS], &result);
@@ -574,6 +617,7 @@ napi_value CompileProgram(napi_env env, napi_callback_info info) {
     if (!compile_op(env, reg, d + i * abi::OP_SLOTS, i, p->ops[i], p->held)) return nullptr;
     p->reads_hyper = p->reads_hyper || abi::OP_READS_HYPER[p->ops[i].code];
     p->adam = p->adam || p->ops[i].code == OP_ADAM_UPDATE;
+    if (p->ops[i].code == OP_GATHER_ROWS && (size_t)p->ops[i].s[0] > p->rows.size()) p->rows.resize((size_t)p->ops[i].s[0]);
   }
   for (size_t i = 0; i < count;) {
     if (!abi::OP_ELEMENTWISE[p->ops[i].code]) { i++; continue; }

@@ -243,6 +243,12 @@ export const OPS = {
   batchNormBackward: op(13, 'batchNormBackward', KERNELS.batchNormBackward),
   layerNormForward: op(14, 'layerNormForward', KERNELS.layerNormForward),
   layerNormBackward: op(15, 'layerNormBackward', KERNELS.layerNormBackward),
+  // Batch staging inside the program (off-thread training): row idx[i] of src (rows, cols) into
+  // row i of dst (m, cols). idx holds the row numbers as floats (exact integers up to 2^24); each
+  // run checks every one (an integer in [0, rows)) before it copies anything, and a bad one ends
+  // the run with an error that names it.
+  gatherRows: op(16, 'gatherRows', [buf('dst', ['m', 'cols'], true), buf('src', ['rows', 'cols']), buf('idx', ['m']),
+    arg('m', 'size'), arg('rows', 'size'), arg('cols', 'size')]),
 } as const satisfies Record<string, OpContract>;
 export type OpName = keyof typeof OPS;
 export const OP_MAX = Math.max(...Object.values(OPS).map((o) => o.code));

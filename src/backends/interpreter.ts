@@ -3,7 +3,7 @@
 // own interpreters (native/boundary/interpreter.cc, assembly/interpreter.ts) run the same program
 // in one call and are held to these bits (test/fused-step.test.ts, native-step, wasm).
 import type { Backend, CompiledStep, StepDesc, StepHyper } from './backend.js';
-import { trainProgram, type Program } from './program.js';
+import { gatherRowsFault, trainProgram, type Program } from './program.js';
 
 /**
  * Runs `program` on `backend`. `h` holds the hyper-parameters the update ops read (null for a
@@ -79,6 +79,17 @@ export function interpret(backend: Backend, program: Program, h: StepHyper | nul
       case 'layerNormBackward':
         backend.layerNormBackward(o.dx, o.dgamma, o.dbeta, o.dy, o.x, o.gamma, o.mean, o.invStd, o.m, o.n, o.scale, o.prevAct, o.alpha);
         break;
+      case 'gatherRows': {
+        // every row number checked before anything is copied, as the native and wasm interpreters do
+        const fault = gatherRowsFault(o, i);
+        if (fault) throw new RangeError(`interpret: ${fault}`);
+        const d = o.dst.data, s = o.src.data, idx = o.idx.data, cols = o.cols;
+        for (let r = 0; r < o.m; r++) {
+          const from = idx[r] * cols, to = r * cols;
+          for (let j = 0; j < cols; j++) d[to + j] = s[from + j];
+        }
+        break;
+      }
       default:
         throw new RangeError(`interpret: op ${i}: unknown op ${String((o as { op: unknown }).op)}`);
     }

@@ -91,8 +91,49 @@ export interface LayerNormForwardOp {
   readonly m: number; readonly n: number; readonly eps: number; readonly act: ActCode; readonly alpha: number;
 }
 
+/**
+ * Row idx[i] of src (rows, cols) into row i of dst (m, cols), for i < m: a batch staged inside the
+ * program. The row numbers are floats (exact integers up to 2^24: GATHER_MAX_ROWS); a run checks
+ * them all first and copies nothing when one is not an integer in [0, rows) (gatherRowsFault).
+ */
+export interface GatherRowsOp {
+  readonly op: 'gatherRows';
+  readonly dst: Buf; readonly src: Buf; readonly idx: Buf; readonly m: number; readonly rows: number; readonly cols: number;
+}
+
+/** The most rows a gatherRows op addresses: every row number below it is exact as a float32. */
+export const GATHER_MAX_ROWS = 2 ** 24;
+
+/**
+ * What is wrong with a gatherRows op's row numbers, as its run reports it, or null when every
+ * idx[i] (i < m) is an integer in [0, rows). `i` is the op's position in its program. The native
+ * interpreter builds the same words (native/boundary/interpreter.cc).
+ */
+export function gatherRowsFault(o: GatherRowsOp, i: number): string | null {
+  const idx = o.idx.data, m = o.m, rows = o.rows;
+  for (let j = 0; j < m; j++) {
+    const r = idx[j];
+    if (!(r >= 0 && r < rows && Math.floor(r) === r)) {
+      return `op ${i} (gatherRows): idx[${j}] = ${r} is not a row of src (an integer in [0, ${rows}))`;
+    }
+  }
+  return null;
+}
+
+/** The first fault of a program's gatherRows ops (gatherRowsFault), or null. */
+export function programGatherFault(program: Program): string | null {
+  for (let i = 0; i < program.length; i++) {
+    const o = program[i];
+    if (o.op === 'gatherRows') {
+      const fault = gatherRowsFault(o, i);
+      if (fault) return fault;
+    }
+  }
+  return null;
+}
+
 export type Op = DenseForwardOp | LossDeltaOp | DenseBackwardOp | ClipNormOp | CopyOp | SgdUpdateOp | MomentumUpdateOp | AdamUpdateOp
-  | DropoutForwardOp | DropoutBackwardOp | BatchNormForwardOp | BatchNormInferenceOp | NormBackwardOp | LayerNormForwardOp;
+  | DropoutForwardOp | DropoutBackwardOp | BatchNormForwardOp | BatchNormInferenceOp | NormBackwardOp | LayerNormForwardOp | GatherRowsOp;
 /** A program: its ops, run in order. */
 export type Program = readonly Op[];
 

@@ -5,7 +5,7 @@ import { Random } from '../random.js';
 import { MetricAccumulator, type ClassificationMetrics, type PerClassMetrics, type RegressionMetrics } from '../metrics.js';
 import { scheduledRate } from '../spec.js';
 import { evaluateSource } from './fit-source.js';
-import type { Metrics, Network } from './network.js';
+import type { Metrics, Network, ResidentRows } from './network.js';
 import { checkNotAllZero, checkSampleWeight, rowWeights, weightSum, type ClassWeight } from './weights.js';
 
 export type { Metrics } from './network.js';
@@ -97,9 +97,12 @@ export interface FitOptions {
   /**
    * Train each batch on the backend's own threads, so that the event loop stays free for the rest
    * of the program (native, dense networks; elsewhere the fit runs on the thread as without it).
-   * Off by default: the hand-off between the event loop and the addon's threads costs throughput
-   * (measured on 2 cores: 11-16% on wide-mlp, 22-30% on mnist-mlp). The weights come out the same,
-   * bit for bit. `History.offThread` says which way a fit ran.
+   * From two epochs on, the fit copies the training rows into the backend's memory once (rows ×
+   * (inputs + outputs, + 1 with weights) floats, freed when the fit ends) and each step gathers its
+   * batch there, so the event loop only writes the batch's row numbers. Off by default: the
+   * hand-off between the event loop and the addon's threads costs throughput (measured on 2 cores:
+   * 11-16% on wide-mlp, 22-30% on mnist-mlp, with staging on the loop). The weights come out the
+   * same, bit for bit. `History.offThread` says which way a fit ran.
    */
   offThread?: boolean;
 }
@@ -157,6 +160,11 @@ export interface BatchRun {
   order: Uint32Array | undefined;
   /** The rows' weights, or null. */
   W: Float32Array | null;
+  /**
+   * X, Y and W in backend memory (Network.residentRows), for off-thread steps that gather their own
+   * batches; null: batches are staged on the thread.
+   */
+  resident: ResidentRows | null;
   /** Batches of the epoch before this run's first (a streamed epoch trains block by block). */
   batchBase: number;
   batchSize: number;
@@ -212,26 +220,34 @@ options: FitOptions, saver: CheckpointSaver | null = null): Promise<History> {
   for (let i = 0; i < rows; i++) order[i] = i;
   const shuffle = options.shuffle ?? true;
   const batches = Math.ceil(rows / batchSize);
-
-  for (let epoch = 0; epoch < loop.epochs && !control.stopTraining; epoch++) {
-    const lr = scheduledRate(net.spec.optimizer, epoch, loop.epochs);
-    if (shuffle) {
-      const rng = loop.rng;
-      for (let i = rows - 1; i > 0; i--) {
-        const j = rng.int(i + 1), t = order[i];
-        order[i] = order[j];
-        order[j] = t;
+  // Off the thread, the steps gather their batches from a copy of the rows in backend memory: the
+  // event loop writes m row numbers a step instead of copying m rows. The copy (made once per fit,
+  // freed after) costs the loop about what one epoch of staging does: worth it from two epochs on.
+  const resident = loop.offThread && loop.epochs > 1 ? net.residentRows(X, Y, W) : null;
+  try {
+    for (let epoch = 0; epoch < loop.epochs && !control.stopTraining; epoch++) {
+      const lr = scheduledRate(net.spec.optimizer, epoch, loop.epochs);
+      if (shuffle) {
+        const rng = loop.rng;
+        for (let i = rows - 1; i > 0; i--) {
+          const j = rng.int(i + 1), t = order[i];
+          order[i] = order[j];
+          order[j] = t;
+        }
       }
+      const t0 = now();
+      loop.metrics.reset();
+      const run = newRun(loop, X, Y, order, epoch, 0, W);
+      run.resident = resident;
+      await trainRun(net, control, clock, loop, run, lr, batches, batches);
+      checkWeights(net, epoch, batches);
+      const logs = epochLogs(net, loop, epoch, rows, run, lr, t0, weightTotal);
+      if (val) addValidation(logs, evaluateNetwork(net, val[0], val[1], batchSize, valW));
+      else if (valSource) addValidation(logs, await evaluateSource(net, valSource, batchSize, options.prefetch, 'validationData'));
+      if (await endEpoch(net, loop, logs)) break;
     }
-    const t0 = now();
-    loop.metrics.reset();
-    const run = newRun(loop, X, Y, order, epoch, 0, W);
-    await trainRun(net, control, clock, loop, run, lr, batches, batches);
-    checkWeights(net, epoch, batches);
-    const logs = epochLogs(net, loop, epoch, rows, run, lr, t0, weightTotal);
-    if (val) addValidation(logs, evaluateNetwork(net, val[0], val[1], batchSize, valW));
-    else if (valSource) addValidation(logs, await evaluateSource(net, valSource, batchSize, options.prefetch, 'validationData'));
-    if (await endEpoch(net, loop, logs)) break;
+  } finally {
+    if (resident) net.releaseRows(resident);
   }
   return finishLoop(net, loop);
 }
@@ -322,7 +338,7 @@ scoreRows: number, saver: CheckpointSaver | null): Promise<FitLoop> {
 export function newRun(loop: FitLoop, X: Matrix, Y: Matrix, order: Uint32Array | undefined, epoch: number, batchBase = 0,
   W: Float32Array | null = null): BatchRun {
   return {
-    X, Y, order, W, batchSize: loop.batchSize, epoch, batchBase, deadline: loop.lastYield + loop.yieldEvery, slice: loop.yieldEvery,
+    X, Y, order, W, resident: null, batchSize: loop.batchSize, epoch, batchBase, deadline: loop.lastYield + loop.yieldEvery, slice: loop.yieldEvery,
     lossSum: 0, correct: 0, lastLoss: 0, lastCorrect: 0,
   };
 }
@@ -367,15 +383,16 @@ async function trainRunOffThread(net: Network, control: FitControl, loop: FitLoo
   for (let bi = 0; bi < count; bi++) {
     const start = bi * batchSize, m = Math.min(batchSize, rows - start);
     const p = net.plan(m);
-    net.stage(p, run.X, run.Y, start, run.order, run.W);
-    await net.trainStepAsync(p, lr);
+    if (run.resident) net.stageIndices(p, run.resident, start, run.order);
+    else net.stage(p, run.X, run.Y, start, run.order, run.W);
+    await net.trainStepAsync(p, lr, run.resident);
     const loss = net.stepLoss[0];
     if (!Number.isFinite(loss)) {
       net.params.data.set(net.backup!.data);
       throw new TrainingError(`training diverged: the loss became ${loss} at epoch ${run.epoch + 1}, batch ${run.batchBase + bi + 1}; `
         + 'the weights from before the last update were restored (try a lower learning rate or clipNorm)');
     }
-    const out = p.outCopy!.data, y = p.yCopy!.data, w = p.weighted ? p.w.data : null;
+    const out = p.outCopy!.data, y = p.yCopy!.data, w = p.weighted ? p.wCopy!.data : null;
     loop.metrics.add(out, y, m, w);
     const c = net.hasAccuracy() ? net.correctRows(out, y, m, w) : 0;
     run.lossSum += loss;

@@ -5,7 +5,7 @@
 // public face; fit.ts drives the epochs.
 import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledProgram, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from '../backends/backend.js';
 import { interpret } from '../backends/interpreter.js';
-import { forwardProgram, gradientProgram, trainProgram, type Op, type Program } from '../backends/program.js';
+import { forwardProgram, GATHER_MAX_ROWS, gradientProgram, trainProgram, type Op, type Program } from '../backends/program.js';
 import { checkStagedFinite, InputError, toTargets, type Matrix, type TargetInput } from '../data.js';
 import { Random } from '../random.js';
 import { checkBatchSize, checkSpec, isClassificationLoss, isDense, MAX_BUFFER_FLOATS, type DenseSpec, type ModelSpec, type Normalization } from '../spec.js';
@@ -42,14 +42,35 @@ export interface Plan {
   compiledForward?: CompiledProgram;
   /**
    * Off-thread training (trainStepAsync): the training program followed by copies of the batch's
-   * outputs and targets into `outCopy` and `yCopy`, which the fit's metrics read after the await;
-   * a predict or evaluate in between may reuse acts and y.
+   * outputs, targets and weights into `outCopy`, `yCopy` and `wCopy`, which the fit's metrics read
+   * after the await; a predict or evaluate in between may reuse acts, y and w.
    */
   compiledTrainAsync?: CompiledStep;
   /** The same with the staged weights in the loss. */
   compiledTrainAsyncWeighted?: CompiledStep;
+  /**
+   * The same again, staging its own batch first (gatherRows from `gatherFrom`, the rows idx names),
+   * for the rows it was compiled for.
+   */
+  compiledTrainGather?: CompiledStep;
+  gatherFrom?: ResidentRows;
+  /** The batch's row numbers in the resident rows (floats), written by stageIndices. */
+  idx?: Buf;
   outCopy?: Buf;
   yCopy?: Buf;
+  wCopy?: Buf;
+}
+
+/**
+ * A fit's training rows copied once into backend memory (Network.residentRows): inputs normalized
+ * as stage() normalizes them, targets, and the rows' weights if any. Off-thread steps gather their
+ * batches from them on the backend's threads, so the event loop only writes m row numbers a step.
+ */
+export interface ResidentRows {
+  readonly x: Buf;
+  readonly y: Buf;
+  readonly w: Buf | null;
+  readonly rows: number;
 }
 
 
@@ -583,22 +604,86 @@ export class Network {
   }
 
   /**
-   * trainStep on the backend's threads (canTrainOffThread): the same program and bits, while the
-   * event loop runs. Readers (predict, evaluate, getWeights) call settle() first. The batch's
-   * outputs and targets are left in p.outCopy and p.yCopy.
+   * The rows of X (normalized, as stage() normalizes them), Y and W (or none) copied into backend
+   * memory, for trainStepAsync to gather its batches on the backend's threads: rows·(inputs +
+   * outputs + 1 if weighted) floats more, for as long as the caller keeps them (a fit: until it
+   * ends). Null where a gatherRows op cannot address them (more than 2^24 rows: the row numbers
+   * are floats) or the backend has no room; the batches are then staged on the thread.
    */
-  async trainStepAsync(p: Plan, lr: number): Promise<void> {
+  residentRows(X: Matrix, Y: Matrix, W: Float32Array | null): ResidentRows | null {
+    const rows = X.shape[0], inp = this.inputs, outs = this.outputs;
+    if (rows > GATHER_MAX_ROWS || rows * inp > MAX_BUFFER_FLOATS || rows * outs > MAX_BUFFER_FLOATS) return null;
+    let x: Buf, y: Buf, w: Buf | null;
+    try {
+      x = this.backend.alloc(rows * inp);
+      y = this.backend.alloc(rows * outs);
+      w = W ? this.backend.alloc(rows) : null;
+    } catch {
+      return null; // no room for a copy: staging on the thread needs none
+    }
+    // views after the last alloc (a wasm memory may have grown)
+    const norm = this.spec.normalization, xd = x.data, src = X.data;
+    if (norm) {
+      // the expression of stageRows, so that a gathered row has the bits of a staged one
+      for (let r = 0; r < rows; r++) {
+        const at = r * inp;
+        for (let j = 0; j < inp; j++) xd[at + j] = (src[at + j] - norm.mean[j]) / norm.std[j];
+      }
+    } else {
+      xd.set(src.length === rows * inp ? src : src.subarray(0, rows * inp));
+    }
+    y.data.set(Y.data.length === rows * outs ? Y.data : Y.data.subarray(0, rows * outs));
+    if (w && W) w.data.set(W.subarray(0, rows));
+    return { x, y, w, rows };
+  }
+
+  /**
+   * Stages a batch for trainStepAsync(p, lr, rows) to gather: the row numbers order[start + i]
+   * (start + i without an order), i < m, of the resident rows into p.idx. m writes, no copy.
+   */
+  stageIndices(p: Plan, rows: ResidentRows, start: number, order?: Uint32Array): void {
+    this.settle(); // the step in flight reads idx
+    const idx = (p.idx ??= this.backend.alloc(p.m)).data, m = p.m;
+    if (order) for (let i = 0; i < m; i++) idx[i] = order[start + i];
+    else for (let i = 0; i < m; i++) idx[i] = start + i;
+    p.weighted = rows.w !== null;
+  }
+
+  /**
+   * trainStep on the backend's threads (canTrainOffThread): the same program and bits, while the
+   * event loop runs. Readers (predict, evaluate, getWeights) call settle() first. With `rows`,
+   * the step first gathers its batch from them (the row numbers stageIndices wrote), else it
+   * trains on the batch stage() staged. The batch's outputs, targets and weights are left in
+   * p.outCopy, p.yCopy and (weighted) p.wCopy.
+   */
+  async trainStepAsync(p: Plan, lr: number, rows: ResidentRows | null = null): Promise<void> {
     const h = this.hyperFor(lr);
-    let compiled = p.weighted ? p.compiledTrainAsyncWeighted : p.compiledTrainAsync;
+    let compiled = rows ? (p.gatherFrom === rows ? p.compiledTrainGather : undefined)
+      : p.weighted ? p.compiledTrainAsyncWeighted : p.compiledTrainAsync;
     if (!compiled) {
-      const L = this.layers.length, n = p.m * this.outputs;
+      const L = this.layers.length, n = p.m * this.outputs, m = p.m;
       const outCopy = p.outCopy ??= this.backend.alloc(n), yCopy = p.yCopy ??= this.backend.alloc(n);
+      const wCopy = p.weighted ? (p.wCopy ??= this.backend.alloc(m)) : null;
+      const gather: Op[] = [];
+      if (rows) {
+        const idx = p.idx!, count = rows.rows;
+        gather.push({ op: 'gatherRows', dst: p.x, src: rows.x, idx, m, rows: count, cols: this.inputs },
+          { op: 'gatherRows', dst: p.y, src: rows.y, idx, m, rows: count, cols: this.outputs });
+        if (rows.w) gather.push({ op: 'gatherRows', dst: p.w, src: rows.w, idx, m, rows: count, cols: 1 });
+      }
       // with or without the staged weights, as the batch was staged (the weights stay put until the next stage)
-      const ops = [...this.trainOps(p), { op: 'copy', dst: outCopy, src: p.acts[L - 1], n } as const,
-        { op: 'copy', dst: yCopy, src: p.y, n } as const];
+      const ops: Op[] = [...gather, ...this.trainOps(p), { op: 'copy', dst: outCopy, src: p.acts[L - 1], n },
+        { op: 'copy', dst: yCopy, src: p.y, n }];
+      if (wCopy) ops.push({ op: 'copy', dst: wCopy, src: p.w, n: m });
       compiled = this.backend.compileProgram!(ops) as CompiledStep;
-      if (p.weighted) p.compiledTrainAsyncWeighted = compiled;
-      else p.compiledTrainAsync = compiled;
+      if (rows) {
+        p.compiledTrainGather = compiled;
+        p.gatherFrom = rows;
+      } else if (p.weighted) {
+        p.compiledTrainAsyncWeighted = compiled;
+      } else {
+        p.compiledTrainAsync = compiled;
+      }
       if (!compiled.runAsync) throw new Error(`backend ${this.backend.name}: asyncPrograms is set, but its compiled programs have no runAsync`);
     }
     this.inFlight = compiled;
@@ -608,6 +693,16 @@ export class Network {
       this.inFlight = null;
     }
     if (Number.isFinite(this.stepLoss[0])) this.step++;
+  }
+
+  /** Drops the plans' gathering programs of `rows` (at the end of a fit), so that its copy can be freed. */
+  releaseRows(rows: ResidentRows): void {
+    this.settle();
+    for (const p of this.plans.values()) {
+      if (p.gatherFrom !== rows) continue;
+      p.gatherFrom = undefined;
+      p.compiledTrainGather = undefined;
+    }
   }
 
   /** Waits (blocking) for a step running off the thread to finish its arithmetic: before any read of the buffers. */
@@ -658,6 +753,8 @@ export class Network {
    * weights W (one per row of X), if given, for the loss.
    */
   stage(p: Plan, X: Matrix, Y: Matrix | null, start: number, order?: Uint32Array, W?: Float32Array | null): void {
+    // a step running off the thread reads the staging buffers (Model settles before its readers too)
+    this.settle();
     this.stageRows(p.x, X, this.inputs, start, p.m, order, this.spec.normalization);
     if (Y) this.stageRows(p.y, Y, this.outputs, start, p.m, order);
     p.weighted = !!W;

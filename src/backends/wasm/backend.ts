@@ -4,7 +4,7 @@
 import { type ActCode, type Backend, type Buf, type CompiledProgram, type CompiledStep, type LossCode, type PackedWeights, type StepDesc, type StepHyper } from '../backend.js';
 import { HYPER, OPT, PROGRAM_HYPER_BYTES } from '../abi.js';
 import { FAST, RESOLVED, checkHyper, checkKernel, checkProgram, checkStep, hyperTypesOk, type BufferSpace } from '../contract.js';
-import { HYPER_ADAM, encodeProgram, hyperUse, trainProgram, type Program } from '../program.js';
+import { HYPER_ADAM, encodeProgram, hyperUse, programGatherFault, trainProgram, type Program } from '../program.js';
 import { Arena, WasmBuf } from './arena.js';
 
 const K = RESOLVED;
@@ -314,7 +314,9 @@ class WasmCompiledProgram implements CompiledStep {
       v[at + H.bc2] = k.bc2;
       v[at + H.step] = k.step ?? 0;
     }
-    if (this.run_(this.ops, this.count, this.rec.ptr, this.use) !== 0) checkHyper(h!, this.optimizer);
+    const status = this.run_(this.ops, this.count, this.rec.ptr, this.use);
+    if (status === 2) throw new RangeError(`compiled program: ${programGatherFault(this.program) ?? 'a gatherRows op\'s row numbers changed while being checked'}`);
+    if (status !== 0) checkHyper(h!, this.optimizer);
     this.loss[0] = v[at + H.loss];
   }
 }
