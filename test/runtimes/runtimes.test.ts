@@ -169,6 +169,9 @@ describe('runtimes (slow)', () => {
       expect(errors).toEqual([]);
       expect(r.runtime).toMatch(/Chrome/);
       checkResult(r, 'chromium');
+      // fit's yields in a page are message tasks, not clamped zero timeouts (≥ 1,200 ms here)
+      const yieldingFitMs = (await page.evaluate(() => (window as unknown as { __yieldingFitMs: number }).__yieldingFitMs));
+      expect(yieldingFitMs, '300 epochs of XOR, each ending in a yield').toBeLessThan(600);
     } finally {
       await browser.close();
       server.close();
