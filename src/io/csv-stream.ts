@@ -141,14 +141,21 @@ async function textStream(path: string): Promise<{ stream: Readable; gzip: boole
   return { stream, gzip, fail: () => failure };
 }
 
-/** The first `bytes` of the file's text (decompressed), for sniffing. */
-async function firstText(path: string, bytes: number): Promise<string> {
+/** Most of a file read for its first rows: a first line longer than this is not a CSV head. */
+const HEAD_MAX_CHARS = 64 * 1024 * 1024;
+
+/**
+ * The first `chars` of the file's text (decompressed), for sniffing, and more while it has fewer
+ * than `lines` line breaks (a wide file's first rows may be longer).
+ */
+async function firstText(path: string, chars: number, lines: number): Promise<string> {
   const { stream, fail } = await textStream(path);
-  let text = '';
+  let text = '', breaks = 0;
   try {
     for await (const piece of stream) {
       text += piece as string;
-      if (text.length >= bytes) break;
+      for (let i = (piece as string).indexOf('\n'); i >= 0 && breaks < lines; i = (piece as string).indexOf('\n', i + 1)) breaks++;
+      if ((text.length >= chars && breaks >= lines) || text.length >= HEAD_MAX_CHARS) break;
     }
   } catch {
     // reported below, or by the pass that reads on
@@ -170,7 +177,8 @@ export interface CsvHeadOptions {
 /** Reads the head of a CSV file: line ending, header (detected unless given), column names. */
 export async function readCsvHead(path: string, opts: CsvHeadOptions = {}): Promise<CsvHead> {
   const delimiter = opts.delimiter ?? (/\.tsv(\.gz)?$/i.test(path) ? '\t' : ',');
-  let text = await firstText(path, 1 << 16);
+  // the header and a row, whole, and a third line break: a quoted cell may hold one
+  let text = await firstText(path, 1 << 16, 3);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const nl = text.indexOf('\n');
   const newline = nl > 0 && text[nl - 1] === '\r' ? '\r\n' : '\n';
@@ -197,9 +205,9 @@ export interface RecordChunk {
  * column whose cells may hold quoted line breaks (the target); line numbers count those, while
  * any other column with one fails as a non-number on that row.
  */
-export async function* csvRecordChunks(head: CsvHead, textColumn = -1): AsyncGenerator<RecordChunk> {
+export async function* csvRecordChunks(head: CsvHead, textColumn = -1, ragged: RaggedRow = raggedRow): AsyncGenerator<RecordChunk> {
   const { stream, fail } = await textStream(head.path);
-  const state = { line: 0, skipHeader: head.header, bom: true };
+  const state: ParseState = { line: 0, firstLine: 0, skipHeader: head.header, bom: true, ragged };
   let carry = '';
   try {
     // the file is pulled a piece at a time as the consumer asks: nothing piles up ahead of it
@@ -246,8 +254,23 @@ function lastRecordEnd(text: string): number {
   return end;
 }
 
+/** The error for a row of `fields` fields at `line`; `firstLine` is the line of the first row (the header, if any). */
+export type RaggedRow = (head: CsvHead, line: number, fields: number, firstLine: number) => Error;
+
+const raggedRow: RaggedRow = (head, line, fields) =>
+  new InputError(`${head.path}: ragged rows: line ${line} has ${fields} field${fields === 1 ? '' : 's'}, the header${head.header ? '' : ' (first row)'} has ${head.width}`);
+
+interface ParseState {
+  line: number;
+  /** The line of the first row, header or not (0 before it). */
+  firstLine: number;
+  skipHeader: boolean;
+  bom: boolean;
+  ragged: RaggedRow;
+}
+
 /** Whole lines of CSV text (no trailing line break) into records, counting lines. */
-function parseRecords(head: CsvHead, text: string, textColumn: number, state: { line: number; skipHeader: boolean; bom: boolean }): RecordChunk {
+function parseRecords(head: CsvHead, text: string, textColumn: number, state: ParseState): RecordChunk {
   // Papa's core parser, not Papa.parse: the same records and errors (delimiter, line ending and
   // blank lines are settled here), at twice the speed (no chunk streamer that concatenates results)
   if (text === '') { // one blank line, which the parser would not count
@@ -265,14 +288,13 @@ function parseRecords(head: CsvHead, text: string, textColumn: number, state: { 
       if (rec.length > 0 && rec[0].charCodeAt(0) === 0xfeff) rec[0] = rec[0].slice(1);
     }
     if (rec.length === 1 && rec[0] === '') continue; // a blank line
+    if (state.firstLine === 0) state.firstLine = state.line;
     if (state.skipHeader) {
       state.skipHeader = false;
       continue;
     }
     const at = state.line;
-    if (rec.length !== head.width) {
-      throw new InputError(`${head.path}: ragged rows: line ${at} has ${rec.length} field${rec.length === 1 ? '' : 's'}, the header${head.header ? '' : ' (first row)'} has ${head.width}`);
-    }
+    if (rec.length !== head.width) throw state.ragged(head, at, rec.length, state.firstLine);
     if (textColumn >= 0) {
       const t = rec[textColumn];
       for (let k = t.indexOf('\n'); k >= 0; k = t.indexOf('\n', k + 1)) state.line++;
