@@ -143,24 +143,38 @@ describe('csvSource', () => {
       await build({ ...csvWorkerBuild, config: false, silent: true, outDir: out });
       expect(existsSync(join(out, 'csv-worker.js'))).toBe(true);
       const built = await import(pathToFileURL(join(out, 'csv-stream.js')).href) as typeof import('../src/io/csv-stream.js');
-      const d = blobs(50_000, 3);
-      writeFileSync(at('w.csv'), d.text);
-      for (const opts of [{ batchRows: 300 }, { batchRows: 4096, split: { seed: 2, from: 0.1, to: 0.7 } }]) {
-        const o = { classes: ['neg', 'pos'], ...opts };
-        const threaded = await collect(await built.csvSource(at('w.csv'), o));
-        const here = await collect(await csvSource(at('w.csv'), { ...o, worker: false }));
-        expect(threaded.batches.length).toBeGreaterThan(5);
-        expect(threaded).toEqual(here);
+      // 200,000 rows (about 3.5 MiB: several 1 MiB blocks for the workers to share), blank lines, CRLF
+      const d = blobs(200_000, 3);
+      const withBlanks = d.text.replace(/\n(-?0\.1)/g, '\n\n$1');
+      writeFileSync(at('w.csv'), withBlanks);
+      writeFileSync(at('w-crlf.csv'), withBlanks.replace(/\n/g, '\r\n'));
+      // a quoted label: blocks with quotes are parsed by every worker to count their rows
+      writeFileSync(at('w-quoted.csv'), withBlanks.replace('\n0.5,', '\n0.5,').replace(/,pos\n/, ',"pos"\n'));
+      for (const name of ['w.csv', 'w-crlf.csv', 'w-quoted.csv']) {
+        for (const opts of [{ batchRows: 300 }, { batchRows: 4096, split: { seed: 2, from: 0.1, to: 0.7 } }]) {
+          const o = { classes: ['neg', 'pos'], ...opts };
+          const here = await collect(await csvSource(at(name), { ...o, worker: false }));
+          if (!opts.split) expect(here.y.length).toBe(200_000);
+          for (const workers of name === 'w.csv' ? [1, 2, 3] : [2]) {
+            const threaded = await collect(await built.csvSource(at(name), { ...o, workers }));
+            expect(threaded.batches.length).toBeGreaterThan(5);
+            expect(threaded).toEqual(here);
+          }
+        }
       }
+      // two bad rows: the first in the file is named, whichever worker finds its own first
       const lines = d.text.split('\n');
-      lines[40_001] = lines[40_001].replace(/^[^,]*/, 'n/a');
+      lines[185_001] = lines[185_001].replace(/^[^,]*/, 'n/a');
+      lines[130_001] = lines[130_001].replace(/^[^,]*/, '1e99');
       writeFileSync(at('w-bad.csv'), lines.join('\n'));
-      await expect(collect(await built.csvSource(at('w-bad.csv'), { classes: ['neg', 'pos'] }))).rejects.toThrow(
-        `${at('w-bad.csv')}: line 40002, column 'f0': 'n/a' is not a number (feature columns must be numeric)`);
+      for (const workers of [1, 2, 3]) {
+        await expect(collect(await built.csvSource(at('w-bad.csv'), { classes: ['neg', 'pos'], workers }))).rejects.toThrow(
+          `${at('w-bad.csv')}: line 130002, column 'f0': 1e99 is beyond the float32 range (±3.4e38)`);
+      }
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
-  }, 60_000);
+  }, 120_000);
 
   it('names the file that cannot be read and the target that does not exist', async () => {
     await expect(csvSource(at('missing.csv'))).rejects.toThrow(/missing\.csv: cannot read data file \(no such file\)/);

@@ -196,6 +196,20 @@ export async function readCsvHead(path: string, opts: CsvHeadOptions = {}): Prom
 export interface RecordChunk {
   records: string[][];
   lines: Float64Array;
+  /** The data row (0-based, of the whole file) of the first record. */
+  firstRow: number;
+  /** The block of the file the records are in (a read's whole lines): what a share of the file divides. */
+  block: number;
+}
+
+/**
+ * Blocks `index`, `index + of`, `index + 2·of`, … of the file: the part one of `of` parsers
+ * takes. The other blocks are read and only counted (lines, rows), so that line numbers and row
+ * indices are the whole file's; a block with quotes is parsed to count its rows.
+ */
+export interface FileShare {
+  of: number;
+  index: number;
 }
 
 /**
@@ -205,10 +219,12 @@ export interface RecordChunk {
  * column whose cells may hold quoted line breaks (the target); line numbers count those, while
  * any other column with one fails as a non-number on that row.
  */
-export async function* csvRecordChunks(head: CsvHead, textColumn = -1, ragged: RaggedRow = raggedRow): AsyncGenerator<RecordChunk> {
+export async function* csvRecordChunks(head: CsvHead, textColumn = -1, ragged: RaggedRow = raggedRow, share?: FileShare): AsyncGenerator<RecordChunk> {
   const { stream, fail } = await textStream(head.path);
-  const state: ParseState = { line: 0, firstLine: 0, skipHeader: head.header, bom: true, ragged };
-  let carry = '';
+  const state: ParseState = { line: 0, firstLine: 0, row: 0, skipHeader: head.header, bom: true, ragged };
+  let carry = '', block = 0;
+  // with a share, every block of this parser yields at least one chunk (maybe empty): the merge waits for each
+  const mine = (b: number): boolean => !share || b % share.of === share.index;
   try {
     // the file is pulled a piece at a time as the consumer asks: nothing piles up ahead of it
     for await (const piece of stream as AsyncIterable<string>) {
@@ -220,19 +236,29 @@ export async function* csvRecordChunks(head: CsvHead, textColumn = -1, ragged: R
       carry = text.slice(cut + 1);
       // quotes may hold line breaks: such a text is parsed whole, else in pieces of whole lines
       const quoted = text.indexOf('"') >= 0;
+      const b = block++;
+      if (!mine(b) && !quoted) {
+        countLines(text, cut, head, state);
+        continue;
+      }
+      let sent = false;
       for (let start = 0; start <= cut;) {
         const next = quoted ? -1 : text.indexOf('\n', start + PARSE_CHARS);
         const end = next < 0 || next > cut ? cut : next;
-        const chunk = parseRecords(head, text.slice(start, end + 1 - head.newline.length), textColumn, state);
-        if (chunk.records.length > 0) yield chunk;
+        const chunk = parseRecords(head, text.slice(start, end + 1 - head.newline.length), textColumn, state, b);
+        if (mine(b) && (chunk.records.length > 0 || (share && !sent && end === cut))) {
+          sent = true;
+          yield chunk;
+        }
         start = end + 1;
       }
     }
     const f = fail();
     if (f) throw f;
-    if (carry.length > 0) {
-      const chunk = parseRecords(head, carry, textColumn, state);
-      if (chunk.records.length > 0) yield chunk;
+    const b = block++;
+    if (carry.length > 0 || (share && mine(b))) {
+      const chunk = parseRecords(head, carry, textColumn, state, b);
+      if (mine(b) && (chunk.records.length > 0 || share)) yield chunk;
     }
   } catch (e) {
     throw fail() ?? e;
@@ -262,6 +288,8 @@ const raggedRow: RaggedRow = (head, line, fields) =>
 
 interface ParseState {
   line: number;
+  /** Data rows before the next record. */
+  row: number;
   /** The line of the first row, header or not (0 before it). */
   firstLine: number;
   skipHeader: boolean;
@@ -269,13 +297,34 @@ interface ParseState {
   ragged: RaggedRow;
 }
 
+/**
+ * A block that another parser takes: its lines and rows counted, not parsed (it has no quotes).
+ * Lines up to `cut` (a line break); a row is a line that is not empty.
+ */
+function countLines(text: string, cut: number, head: CsvHead, state: ParseState): void {
+  const cr = head.newline === '\r\n' ? 1 : 0;
+  for (let start = 0; start <= cut;) {
+    const end = text.indexOf('\n', start);
+    state.line++;
+    const length = end - start - (cr === 1 && text.charCodeAt(end - 1) === 13 ? 1 : 0);
+    if (length > 0) {
+      if (state.firstLine === 0) state.firstLine = state.line;
+      if (state.skipHeader) state.skipHeader = false;
+      else state.row++;
+    }
+    state.bom = false;
+    start = end + 1;
+  }
+}
+
 /** Whole lines of CSV text (no trailing line break) into records, counting lines. */
-function parseRecords(head: CsvHead, text: string, textColumn: number, state: ParseState): RecordChunk {
+function parseRecords(head: CsvHead, text: string, textColumn: number, state: ParseState, block = 0): RecordChunk {
+  const firstRow = state.row;
   // Papa's core parser, not Papa.parse: the same records and errors (delimiter, line ending and
   // blank lines are settled here), at twice the speed (no chunk streamer that concatenates results)
   if (text === '') { // one blank line, which the parser would not count
     state.line++;
-    return { records: [], lines: new Float64Array(0) };
+    return { records: [], lines: new Float64Array(0), firstRow, block };
   }
   const res = new Papa.Parser({ delimiter: head.delimiter, newline: head.newline }).parse(text, 0, false) as Papa.ParseResult<string[]>;
   const rows = res.data, records: string[][] = [], lines: number[] = [];
@@ -301,12 +350,13 @@ function parseRecords(head: CsvHead, text: string, textColumn: number, state: Pa
     }
     records.push(rec);
     lines.push(at);
+    state.row++;
   }
   if (res.errors.length > 0) {
     const e = res.errors[0];
     throw new InputError(`${head.path}: not valid CSV near line ${firstLine + (e.row ?? 0)}: ${e.message}`);
   }
-  return { records, lines: Float64Array.from(lines) };
+  return { records, lines: Float64Array.from(lines), firstRow, block };
 }
 
 export interface CsvSourceOptions extends CsvHeadOptions {
@@ -335,6 +385,12 @@ export interface CsvSourceOptions extends CsvHeadOptions {
    * so that parsing overlaps training; false parses on this thread, between batches.
    */
   worker?: boolean;
+  /**
+   * Worker threads that parse the file, each its share of its 1 MiB blocks (default 1). More help
+   * only with idle cores beside the training thread: each reads the whole file (a gzip file is
+   * decompressed by each) and holds its own heap, about 50 MiB more RSS a thread.
+   */
+  workers?: number;
   /** The rows of a pass, where known (after filtering): BatchLogs' batch count and the ROC AUC use it. */
   rows?: number;
 }
@@ -419,7 +475,9 @@ export async function csvSource(path: string, opts: CsvSourceOptions = {}): Prom
   } : undefined);
   const job: CsvJob = { head, tcol, classes: opts.classes ?? null, batchRows, split: split ?? null };
   const workerFile = opts.worker === false || filter ? null : csvWorkerFile();
-  const pass = workerFile ? () => workerPass(workerFile, job) : () => localPass(job, keep);
+  const workers = opts.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 1 || workers > 16) throw new InputError(`workers: must be an integer from 1 to 16, got ${String(opts.workers)}`);
+  const pass = !workerFile ? () => localPass(job, keep) : workers === 1 ? () => workerPass(workerFile, job) : () => sharedPass(workerFile, job, workers);
 
   return {
     path, featureNames: Array.from(featureCols, (j) => head.names[j]), targetName: head.names[tcol], inputs: cols,
@@ -534,8 +592,112 @@ async function* workerPass(file: URL, job: CsvJob): AsyncGenerator<Batch> {
   }
 }
 
+/**
+ * The batches of one pass, parsed by `count` worker threads, each its share of the file's blocks
+ * (FileShare), merged here in the file's order into batches of job.batchRows: the same batches,
+ * rows and errors as one parser. A worker's messages come in its blocks' order, so its error is
+ * met when the merge reaches the block it is in, after every row before it.
+ */
+async function* sharedPass(file: URL, job: CsvJob, count: number): AsyncGenerator<Batch> {
+  const perMessage = job.batchRows * batchesPerMessage(job);
+  const threads = Array.from({ length: count }, (_, index) => {
+    const t = { worker: new Worker(file, { workerData: { job: { ...job, batchRows: perMessage }, ahead: WORKER_AHEAD, share: { of: count, index } } }),
+      queue: [] as WorkerMessage[], exited: false };
+    t.worker.on('message', (m: WorkerMessage) => {
+      t.queue.push(m);
+      notify();
+    });
+    t.worker.on('error', (e) => {
+      t.queue.push({ kind: 'error', message: e.message, input: false });
+      notify();
+    });
+    t.worker.on('exit', () => {
+      t.exited = true;
+      notify();
+    });
+    return t;
+  });
+  let wake: (() => void) | null = null;
+  const notify = (): void => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const next = async (t: (typeof threads)[number]): Promise<WorkerMessage> => {
+    for (;;) {
+      const m = t.queue.shift();
+      if (m) return m;
+      if (t.exited) throw new InputError(`${job.head.path}: the CSV worker ended before the end of the file`);
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  };
+  const cols = job.head.width - 1, rows = job.batchRows;
+  const newY = (): Float32Array | Int32Array => (job.classes ? new Int32Array(rows) : new Float32Array(rows));
+  let x = new Float32Array(rows * cols), y = newY(), n = 0;
+  try {
+    for (let block = 0; ; block++) {
+      const t = threads[block % count];
+      for (let last = false; !last;) {
+        const m = await next(t);
+        if (m.kind === 'error') throw m.input ? new InputError(m.message) : new Error(m.message);
+        if (m.kind === 'done') {
+          if (n > 0) yield { x: { data: x.subarray(0, n * cols), shape: [n, cols] }, y: y.subarray(0, n) };
+          return;
+        }
+        t.worker.postMessage('more');
+        last = m.last ?? true;
+        // the message's rows into whole batches
+        for (let r = 0; r < m.n;) {
+          const take = Math.min(rows - n, m.n - r);
+          x.set(m.x.subarray(r * cols, (r + take) * cols), n * cols);
+          y.set(m.y.subarray(r, r + take), n);
+          n += take;
+          r += take;
+          if (n === rows) {
+            yield { x: { data: x, shape: [rows, cols] }, y };
+            x = new Float32Array(rows * cols);
+            y = newY();
+            n = 0;
+          }
+        }
+      }
+    }
+  } finally {
+    await Promise.all(threads.map((t) => t.worker.terminate()));
+  }
+}
+
+/**
+ * A worker's share of a pass (FileShare): the rows of each of its blocks, in messages of up to
+ * job.batchRows rows, the last of a block marked (a block with no rows still sends one).
+ */
+export async function* sharePass(job: CsvJob, share: FileShare): AsyncGenerator<{ batch: Batch; last: boolean }> {
+  const { head, tcol } = job;
+  const featureCols = Int32Array.from(head.names.map((_, j) => j).filter((j) => j !== tcol));
+  const colName = (j: number): string => (head.header ? `'${head.names[j]}'` : String(j));
+  const classIndex = job.classes ? new Map(job.classes.map((c, i) => [c, i])) : null;
+  const split = job.split;
+  const keep = split ? (row: number) => {
+    const u = rowFraction(split.seed, row);
+    return u >= split.from && u < split.to;
+  } : undefined;
+  const fill = new BatchFiller(head.path, featureCols, tcol, colName, classIndex, job.classes, job.batchRows, keep);
+  let block = -1;
+  for await (const chunk of csvRecordChunks(head, tcol, raggedRow, share)) {
+    if (chunk.block !== block) {
+      if (block >= 0) yield { batch: fill.batch(), last: true };
+      block = chunk.block;
+    }
+    for (let r = 0; r < chunk.records.length;) {
+      r = fill.take(chunk, r);
+      if (fill.full()) yield { batch: fill.batch(), last: false };
+    }
+  }
+  if (block >= 0) yield { batch: fill.batch(), last: true };
+}
+
 export type WorkerMessage =
-  | { kind: 'batch'; x: Float32Array; y: Float32Array | Int32Array; n: number }
+  | { kind: 'batch'; x: Float32Array; y: Float32Array | Int32Array; n: number; last?: boolean }
   | { kind: 'error'; message: string; input: boolean }
   | { kind: 'done' };
 
@@ -579,6 +741,7 @@ class BatchFiller {
 
   /** Takes records from `from` until the batch is full; returns the next record. */
   take(chunk: RecordChunk, from: number): number {
+    this.row = chunk.firstRow + from;
     const { records, lines } = chunk, cols = this.cols, fc = this.featureCols, x = this.x, y = this.y, tcol = this.tcol;
     let r = from;
     for (; r < records.length && this.n < this.batchRows; r++, this.row++) {
