@@ -320,12 +320,12 @@ function countLines(text: string, cut: number, head: CsvHead, state: ParseState)
 /** Whole lines of CSV text (no trailing line break) into records, counting lines. */
 function parseRecords(head: CsvHead, text: string, textColumn: number, state: ParseState, block = 0): RecordChunk {
   const firstRow = state.row;
-  // Papa's core parser, not Papa.parse: the same records and errors (delimiter, line ending and
-  // blank lines are settled here), at twice the speed (no chunk streamer that concatenates results)
   if (text === '') { // one blank line, which the parser would not count
     state.line++;
     return { records: [], lines: new Float64Array(0), firstRow, block };
   }
+  // Papa's core parser, not Papa.parse: the same records and errors (delimiter, line ending and
+  // blank lines are settled here), at twice the speed (no chunk streamer that concatenates results)
   const res = new Papa.Parser({ delimiter: head.delimiter, newline: head.newline }).parse(text, 0, false) as Papa.ParseResult<string[]>;
   const rows = res.data, records: string[][] = [], lines: number[] = [];
   const firstLine = state.line + 1;
