@@ -1,8 +1,10 @@
 // Training on a CSV file larger than memory should be: a generated ~1 GB file (10 M rows × 10
 // columns: 9 features and a class) trained with `deltaprop train --stream`, against the same rows'
 // first slice trained in memory. Reports the child's peak RSS, the training samples/s of each (the
-// epoch lines: fit's own timing, without validation), and checks that a malformed row deep in the
-// file stops with its line and leaves no model file. Not part of `npm test` (minutes, and a GB of
+// epoch lines: fit's own timing, without validation), the parser's own rate (a pass of the file
+// through csvSource on one thread, nothing trained: the bound of a streamed fit with one parsing
+// thread), and checks that a malformed row deep in the file stops with its line and leaves no
+// model file. Not part of `npm test` (minutes, and a GB of
 // disk): `npx vite-node bench/stream-csv.ts [--rows N] [--slice N] [--epochs N] [--layers W,…] [--keep]`.
 // The file goes to the OS temp folder and is deleted at the end unless --keep.
 import { spawn } from 'node:child_process';
@@ -12,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'tsup';
 import { cliBuild, csvWorkerBuild } from '../tsup.config.js';
-import { Random } from '../src/index.js';
+import { csvSource, Random } from '../src/index.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string): string => {
@@ -127,6 +129,12 @@ async function main(): Promise<void> {
     if (memory.code !== 0) throw new Error(`in-memory run failed: ${memory.stderr}`);
     const sSpeed = median(epochSpeeds(streamed)), mSpeed = median(epochSpeeds(memory));
 
+    // the parser alone: the same reader and checks as a worker's, on this thread, nothing trained
+    t = performance.now();
+    let parsed = 0;
+    for await (const b of await csvSource(BIG, { classes: ['no', 'yes'], worker: false })) parsed += (b.y as Int32Array).length;
+    const parseSeconds = (performance.now() - t) / 1000;
+
     console.log(`\nmalformed row near the end of the file (--stream --save):`);
     const bad = corruptLineAfter(BIG, Math.floor(bytes * 0.97));
     t = performance.now();
@@ -139,6 +147,8 @@ async function main(): Promise<void> {
     console.log(`  streamed: peak RSS ${streamed.maxRssMiB.toFixed(0)} MiB (target ≤ 400), ${sSpeed.toLocaleString('en-US')} samples/s per epoch (median), ${streamed.seconds.toFixed(1)} s in all`);
     console.log(`  in memory (${SLICE.toLocaleString('en-US')} rows): peak RSS ${memory.maxRssMiB.toFixed(0)} MiB, ${mSpeed.toLocaleString('en-US')} samples/s per epoch (median), ${memory.seconds.toFixed(1)} s in all`);
     console.log(`  throughput streamed ÷ in memory: ${(sSpeed / mSpeed).toFixed(2)} (target ≥ 0.80)`);
+    console.log(`  the parser alone (one thread, nothing trained): ${(bytes / 2 ** 20 / parseSeconds).toFixed(0)} MiB/s, `
+      + `${Math.round(parsed / parseSeconds).toLocaleString('en-US')} rows/s: a streamed fit's bound with one parsing thread`);
     console.log(`  malformed line ${bad.line.toLocaleString('en-US')}: ${stopped ? 'stopped with its line, no model file' : 'NOT as expected'} after ${failSeconds.toFixed(1)} s: ${failed.stderr.trim()}`);
   } finally {
     if (!args.includes('--keep')) rmSync(DIR, { recursive: true, force: true });

@@ -3,7 +3,7 @@
 // on a 600,000-row CSV is in cli.test.ts.)
 import { describe, expect, it } from 'vitest';
 import { fitNormalization } from '../src/data.js';
-import { trainTestSplit } from '../src/io/datasets.js';
+import { splitRows, trainTestSplit } from '../src/io/datasets.js';
 import { modelFromBytes, modelToBytes } from '../src/io/modelFile.js';
 import { createModel } from '../src/index.js';
 import { Random } from '../src/random.js';
@@ -50,6 +50,20 @@ describe('600,000 rows in memory', () => {
     expect(mismatches).toBe(0);
     const again = trainTestSplit(d, 0.2, 3);
     expect(bytesOf(again.test.x.data).equals(bytesOf(test.x.data))).toBe(true);
+  });
+
+  it('splitRows: labels far apart split as their ranks do; no strata is one class; every row once', () => {
+    const ranks = Int32Array.from(d.y, (v, i) => (v === 1 ? 2 : i % 7 === 0 ? 1 : 0));
+    const spread = Int32Array.from(ranks, (r) => [-2_000_000_000, 5, 2_000_000_000][r]); // wider than the rows
+    const a = splitRows(ranks, 0.25, 9), b = splitRows(spread, 0.25, 9);
+    expect(Buffer.from(b.train.buffer).equals(Buffer.from(a.train.buffer))).toBe(true);
+    const none = splitRows(null, 0.25, 9, ROWS), zeros = splitRows(new Int32Array(ROWS), 0.25, 9);
+    expect(Buffer.from(none.train.buffer).equals(Buffer.from(zeros.train.buffer))).toBe(true);
+    expect(none.test.length).toBe(Math.round(ROWS * 0.25));
+    const seen = new Uint8Array(ROWS);
+    expect(a.train.buffer).toBe(a.test.buffer); // train then test, in one array
+    for (const r of new Uint32Array(a.train.buffer)) seen[r]++;
+    expect(seen.every((n) => n === 1)).toBe(true);
   });
 
   it('normalize, fit, evaluate, predict, save and load', async () => {

@@ -1,12 +1,16 @@
 // The ready-made sources: CSV and IDX files read as streams, their rows and targets exactly as the
 // files say, their problems named with the file and line, and a fit on them.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { build } from 'tsup';
 import { afterAll, describe, expect, it } from 'vitest';
+import { csvWorkerBuild, programBuild } from '../tsup.config.js';
 import { csvSource, idxSource, InputError, JsBackend, Model, type Batch, type BatchSource, type Matrix } from '../src/index.js';
 import { parseIdx } from '../src/cli/data.js';
+import { cellNumber } from '../src/io/csv-stream.js';
 import { Random } from '../src/random.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'deltaprop-sources-'));
@@ -80,6 +84,97 @@ describe('csvSource', () => {
     writeFileSync(at('quote.csv'), 'a,b\n1,"2\n');
     await expect(collect(await csvSource(at('quote.csv')))).rejects.toThrow(/quote\.csv: not valid CSV near line \d+: Quoted field unterminated/);
   });
+
+  it('a file parsed in many pieces: blank lines and CRLF between them, a bad cell deep in it named with its line', async () => {
+    // 300,000 short rows: the file is read 1 MiB at a time and parsed 64 Ki characters at a time
+    const lines = ['a,b,label'];
+    for (let i = 0; i < 300_000; i++) {
+      lines.push(`${(i % 1000) / 8},${-i},${i % 3 === 0 ? 'y' : 'x'}`);
+      if (i % 977 === 0) lines.push('', ''); // blank lines, some at the edge of a piece
+    }
+    const badLine = 280_000;
+    const expected = lines[badLine - 1];
+    lines[badLine - 1] = expected.replace(/,/, ',?');
+    for (const [name, nl] of [['pieces.csv', '\n'], ['pieces-crlf.csv', '\r\n']]) {
+      writeFileSync(at(name), `${lines.join(nl)}${nl}`);
+      await expect(collect(await csvSource(at(name), { classes: ['x', 'y'] }))).rejects.toThrow(
+        new InputError(`${at(name)}: line ${badLine}, column 'b': '?${expected.split(',')[1]}' is not a number (feature columns must be numeric)`));
+    }
+    // a blank line that is the last line of a read (the 1 MiB read ends on its line break), after a
+    // row longer than a piece: the piece it is alone in is empty text, and still a line
+    const long = `1.${'0'.repeat(1_048_571 - 4 * 200_000 - 5)},2\n`;
+    writeFileSync(at('edge.csv'), `a,b\n${'1,2\n'.repeat(200_000)}${long}\n${'3,4\n'.repeat(1000)}5,x\n`);
+    await expect(collect(await csvSource(at('edge.csv')))).rejects.toThrow(`${at('edge.csv')}: line ${200_000 + 1004}, column 'b': 'x' is not a number`);
+    lines[badLine - 1] = expected;
+    writeFileSync(at('pieces.csv'), `${lines.join('\n')}\n`);
+    let rows = 0, sum = 0;
+    for await (const b of await csvSource(at('pieces.csv'), { classes: ['x', 'y'], batchRows: 7000 })) {
+      const x = (b.x as Matrix).data;
+      for (let i = 0; i < x.length; i += 2) sum += x[i + 1];
+      rows += (b.x as Matrix).shape[0];
+    }
+    expect(rows).toBe(300_000);
+    expect(sum).toBe(-(299_999 * 300_000) / 2);
+  });
+
+  it('cells convert to exactly what Number() makes of them, and the same cells are refused', () => {
+    const rng = new Random(4), cells = ['-0', '+0.0', '1.', '.5', '-.5', '00012', '123456789012345', '1234567890123456', '99999999999999999999',
+      '0.1', '-9.999999999999999', '1e5', '-2.5E-3', ' 1.5', '1.5 ', '', '.', '-', '+', '1.5.2', '0x10', 'NaN', 'Infinity', '1,2', '١'];
+    for (let k = 0; k < 200_000; k++) {
+      let c = '';
+      for (let j = 0, n = 1 + rng.int(17); j < n; j++) c += String(rng.int(10));
+      const dot = rng.int(c.length + 3);
+      if (dot <= c.length) c = `${c.slice(0, dot)}.${c.slice(dot)}`;
+      cells.push(rng.uniform() < 0.3 ? `-${c}` : c);
+    }
+    const NUMBER = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
+    let wrong = 0;
+    for (const c of cells) {
+      const want = NUMBER.test(c) ? Number(c) : NaN, got = cellNumber(c);
+      if (!(Object.is(got, want) || (Number.isNaN(got) && Number.isNaN(want)))) wrong++;
+    }
+    expect(wrong).toBe(0);
+  });
+
+  it('parsed in a worker thread (the built layout: csv-worker.js beside the module): the same batches, split and errors', async () => {
+    const out = join(fileURLToPath(new URL('..', import.meta.url)), '.tmp', `sources-worker-${process.pid}`);
+    try {
+      await build({ ...programBuild, config: false, silent: true, outDir: out, entry: { 'csv-stream': 'src/io/csv-stream.ts' } });
+      await build({ ...csvWorkerBuild, config: false, silent: true, outDir: out });
+      expect(existsSync(join(out, 'csv-worker.js'))).toBe(true);
+      const built = await import(pathToFileURL(join(out, 'csv-stream.js')).href) as typeof import('../src/io/csv-stream.js');
+      // 200,000 rows (about 3.5 MiB: several 1 MiB blocks for the workers to share), blank lines, CRLF
+      const d = blobs(200_000, 3);
+      const withBlanks = d.text.replace(/\n(-?0\.1)/g, '\n\n$1');
+      writeFileSync(at('w.csv'), withBlanks);
+      writeFileSync(at('w-crlf.csv'), withBlanks.replace(/\n/g, '\r\n'));
+      // a quoted label: blocks with quotes are parsed by every worker to count their rows
+      writeFileSync(at('w-quoted.csv'), withBlanks.replace('\n0.5,', '\n0.5,').replace(/,pos\n/, ',"pos"\n'));
+      for (const name of ['w.csv', 'w-crlf.csv', 'w-quoted.csv']) {
+        for (const opts of [{ batchRows: 300 }, { batchRows: 4096, split: { seed: 2, from: 0.1, to: 0.7 } }]) {
+          const o = { classes: ['neg', 'pos'], ...opts };
+          const here = await collect(await csvSource(at(name), { ...o, worker: false }));
+          if (!opts.split) expect(here.y.length).toBe(200_000);
+          for (const workers of name === 'w.csv' ? [1, 2, 3] : [2]) {
+            const threaded = await collect(await built.csvSource(at(name), { ...o, workers }));
+            expect(threaded.batches.length).toBeGreaterThan(5);
+            expect(threaded).toEqual(here);
+          }
+        }
+      }
+      // two bad rows: the first in the file is named, whichever worker finds its own first
+      const lines = d.text.split('\n');
+      lines[185_001] = lines[185_001].replace(/^[^,]*/, 'n/a');
+      lines[130_001] = lines[130_001].replace(/^[^,]*/, '1e99');
+      writeFileSync(at('w-bad.csv'), lines.join('\n'));
+      for (const workers of [1, 2, 3]) {
+        await expect(collect(await built.csvSource(at('w-bad.csv'), { classes: ['neg', 'pos'], workers }))).rejects.toThrow(
+          `${at('w-bad.csv')}: line 130002, column 'f0': 1e99 is beyond the float32 range (±3.4e38)`);
+      }
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('names the file that cannot be read and the target that does not exist', async () => {
     await expect(csvSource(at('missing.csv'))).rejects.toThrow(/missing\.csv: cannot read data file \(no such file\)/);

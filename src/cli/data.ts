@@ -1,12 +1,13 @@
-// Data files as the CLI reads them: CSV (streamed through csv-parse, gzip or not), IDX pairs (the
+// Data files as the CLI reads them: CSV (streamed through Papa Parse, gzip or not), IDX pairs (the
 // MNIST family's format, gzip or not) and the built-in sets; and the mapping of a target column to
 // classes or values. Every problem a user can cause is a CliError naming the file, line and column.
-import { parse, CsvError } from 'csv-parse';
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
 import type { Matrix } from '../data.js';
+import { InputError } from '../data.js';
+import { cellNumber, csvRecordChunks, readCsvHead, type CsvHead, type RaggedRow } from '../io/csv-stream.js';
 import { BUILTIN_DATASETS, loadBuiltin, type BuiltinName } from '../io/datasets.js';
 import { clipped } from '../spec.js';
 
@@ -45,7 +46,7 @@ export interface ReadOptions {
   features?: number;
 }
 
-// spaces around a number are allowed here rather than by csv-parse's `trim`, which halves its speed
+// spaces around a number are allowed (the parser does not trim: text cells keep their spaces)
 const NUMBER = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
 
 /** Strict: '', ' ', '0x10', 'Infinity' and 'NaN' are not numbers in a data file. */
@@ -154,7 +155,7 @@ async function countLines(path: string): Promise<number> {
 export class TargetColumn {
   rows = 0;
   /** Numeric mode: the values (null once a text cell was seen). */
-  values: Float64Array | null;
+  values: Float64Array | null = null;
   /** Text mode: each row's index into `labels`. */
   index: Int32Array | null = null;
   readonly labels: string[] = [];
@@ -170,9 +171,8 @@ export class TargetColumn {
   overflowCell = '';
   firstTextRow = -1;
 
-  constructor(private readonly capacity: number) {
-    this.values = new Float64Array(capacity);
-  }
+  /** The column's storage is chosen by its first cell: a text target never holds 8 bytes a row of numbers. */
+  constructor(private readonly capacity: number) {}
 
   push(raw: string, line: number): void {
     if (line !== this.lastLine + 1) {
@@ -181,7 +181,11 @@ export class TargetColumn {
     }
     this.lastLine = line;
     const cell = raw.trim(), n = this.rows++;
-    const v = isNumber(cell) ? Number(cell) : NaN;
+    const v = cellNumber(cell);
+    if (n === 0) {
+      if (v === v) this.values = new Float64Array(this.capacity);
+      else this.index = new Int32Array(this.capacity);
+    }
     if (v === v) {
       if (this.fractionalRow < 0 && !Number.isInteger(v)) this.fractionalRow = n;
       if (this.overflowRow < 0 && !Number.isFinite(Math.fround(v))) {
@@ -190,7 +194,7 @@ export class TargetColumn {
       }
     } else if (this.firstTextRow < 0) {
       this.firstTextRow = n;
-      this.toText(n);
+      if (this.values) this.toText(n);
     }
     if (this.values) this.values[n] = v;
     else this.index![n] = this.label(v === v ? canonical(cell) : cell, line);
@@ -237,48 +241,6 @@ export class TargetColumn {
 /** More distinct text labels than this cannot be classes (the output layer would be that wide). */
 const MAX_LABELS = 65_536;
 
-/** Records of a CSV file (gzip detected by its magic bytes), each with its line number. */
-async function* csvRecords(path: string, delimiter: string): AsyncGenerator<{ record: string[]; line: number }> {
-  const fh = await openForReading(path, 'data file');
-  const gz = await startsWithGzipMagic(fh);
-  const src = fh.createReadStream({ start: 0 });
-  // skip_empty_lines: trailing newlines and blank lines are not rows; relax_column_count so that a
-  // ragged row gets our message (with the expected width) instead of the parser's.
-  const parser = parse({ delimiter, skip_empty_lines: true, relax_column_count: true, info: true, bom: true });
-  const fail = (e: Error): void => {
-    parser.destroy(e);
-  };
-  src.on('error', fail);
-  if (gz) {
-    const unzip = createGunzip();
-    unzip.on('error', (e) => fail(new CliError(`${path}: corrupt gzip data (${e.message})`)));
-    src.pipe(unzip).pipe(parser);
-  } else {
-    src.pipe(parser);
-  }
-  try {
-    for await (const r of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-      yield { record: r.record, line: r.info.lines };
-    }
-  } catch (e) {
-    if (e instanceof CliError) throw e;
-    if (e instanceof CsvError) throw new CliError(`${path}: not valid CSV (${e.message})`);
-    throw new CliError(`${path}: cannot read data file (${ioReason(e)})`);
-  } finally {
-    src.destroy();
-  }
-}
-
-/**
- * A first row is a header when it is all text, or has text where the next row has numbers. Empty
- * cells are neither: a missing value in the first data row must not turn it into names.
- */
-function looksLikeHeader(first: string[], second: string[] | undefined): boolean {
-  const text = first.map((c) => c.trim() !== '' && !isNumber(c));
-  if (text.every(Boolean)) return true;
-  return second !== undefined && first.some((_, j) => text[j] && j < second.length && isNumber(second[j]));
-}
-
 /** Index of the target column from a name or an index; a CliError lists the known columns. */
 function targetIndex(spec: string, names: string[], header: boolean, source: string): number {
   if (header) {
@@ -301,26 +263,22 @@ function targetIndex(spec: string, names: string[], header: boolean, source: str
   throw new CliError(`${source}: unknown target column '${spec}' (known: ${known})`);
 }
 
+const raggedAgainstFirst: RaggedRow = (head, line, fields, firstLine) =>
+  new CliError(`${head.path}: ragged rows: line ${line} has ${fields} field${fields === 1 ? '' : 's'}, line ${firstLine} has ${head.width}`);
+
+/**
+ * The CSV file into one Float32Array of its feature rows (sized from a count of its lines, so
+ * never grown by copying) and its target column encoded as it comes, through the same reader
+ * as a streamed pass: Papa Parse over the file in pieces, every cell checked with its line.
+ */
 async function readCsv(path: string, opts: ReadOptions): Promise<Table> {
-  const delimiter = opts.delimiter ?? (/\.tsv(\.gz)?$/i.test(path) ? '\t' : ',');
-  const lines = await countLines(path);
-  const records = csvRecords(path, delimiter);
+  let head: CsvHead;
   try {
-    return await tableFromRecords(path, records, opts, lines + 1);
-  } finally {
-    await records.return(undefined); // closes the file when we stop early
+    head = await readCsvHead(path, { header: opts.header, delimiter: opts.delimiter });
+  } catch (e) {
+    throw e instanceof InputError ? new CliError(e.message) : e;
   }
-}
-
-async function tableFromRecords(path: string, records: AsyncGenerator<{ record: string[]; line: number }>, opts: ReadOptions, maxRows: number): Promise<Table> {
-  const first = await records.next();
-  if (first.done) throw new CliError(`${path}: empty file (no rows)`);
-  const second = await records.next();
-  const r0 = first.value.record;
-  const header = opts.header ?? looksLikeHeader(r0, second.done ? undefined : second.value.record);
-  const width = r0.length;
-  const names = header ? r0.map((n, j) => n.trim() || `column ${j}`) : r0.map((_, j) => `column ${j}`);
-
+  const { width, names, header } = head;
   let tcol = -1;
   if (opts.target !== undefined) {
     tcol = targetIndex(opts.target, names, header, path);
@@ -332,51 +290,46 @@ async function tableFromRecords(path: string, records: AsyncGenerator<{ record: 
   if (opts.need === 'required' && width < 2) {
     throw new CliError(`${path}: only ${width} column; need at least one feature column and the target`);
   }
-  const featureCols = names.map((_, j) => j).filter((j) => j !== tcol);
+  const featureCols = Int32Array.from(names.map((_, j) => j).filter((j) => j !== tcol));
   if (opts.features !== undefined && featureCols.length !== opts.features) {
     const after = tcol >= 0 ? ` besides the target '${names[tcol]}'` : '';
     throw new CliError(`${path}: rows have ${featureCols.length} feature columns${after}, but the model expects ${opts.features}`);
   }
 
+  const maxRows = (await countLines(path)) + 1;
   const cols = featureCols.length;
   const x = new Float32Array(maxRows * cols);
   const target = tcol >= 0 ? new TargetColumn(maxRows) : null;
-  const firstLine = first.value.line;
+  const colName = (j: number): string => (header ? `'${names[j]}'` : String(j));
   let rows = 0;
-  let at = 0;
-  const take = ({ record, line }: { record: string[]; line: number }): void => {
-    if (rows >= maxRows) throw new CliError(`${path}: the file changed while it was read (more rows than lines)`);
-    if (record.length !== width) {
-      throw new CliError(`${path}: ragged rows: line ${line} has ${record.length} fields, line ${firstLine} has ${width}`);
-    }
-    for (const j of featureCols) {
-      const cell = record[j];
-      if (!isNumber(cell)) {
-        const c = cell.trim();
-        const what = c === '' ? 'an empty cell' : `'${clipped(c)}'`;
-        const col = header ? `'${names[j]}'` : String(j);
-        throw new CliError(`${path}: line ${line}, column ${col}: ${what} is not a number (feature columns must be numeric)`);
+  try {
+    for await (const { records, lines } of csvRecordChunks(head, tcol, raggedAgainstFirst)) {
+      if (rows + records.length > maxRows) throw new CliError(`${path}: the file changed while it was read (more rows than lines)`);
+      for (let r = 0; r < records.length; r++, rows++) {
+        const record = records[r], o = rows * cols;
+        for (let k = 0; k < cols; k++) {
+          const j = featureCols[k], cell = record[j], v = cellNumber(cell);
+          if (v !== v) {
+            const c = cell.trim();
+            throw new CliError(`${path}: line ${lines[r]}, column ${colName(j)}: ${c === '' ? 'an empty cell' : `'${clipped(c)}'`} is not a number (feature columns must be numeric)`);
+          }
+          // a float32 holds at most ±3.4e38: 1e39 would become Infinity, and every statistic after it
+          const f = Math.fround(v);
+          if (f - f !== 0) throw new CliError(`${path}: line ${lines[r]}, column ${colName(j)}: ${clipped(cell.trim())} is beyond the float32 range (±3.4e38)`);
+          x[o + k] = f;
+        }
+        target?.push(record[tcol], lines[r]);
       }
-      const v = Number(cell);
-      // a float32 holds at most ±3.4e38: 1e39 would become Infinity, and every statistic after it
-      if (!Number.isFinite(Math.fround(v))) {
-        const col = header ? `'${names[j]}'` : String(j);
-        throw new CliError(`${path}: line ${line}, column ${col}: ${clipped(cell.trim())} is beyond the float32 range (±3.4e38)`);
-      }
-      x[at++] = v;
     }
-    target?.push(record[tcol], line);
-    rows++;
-  };
-  if (!header) take(first.value);
-  if (!second.done) take(second.value);
-  for (let r = await records.next(); !r.done; r = await records.next()) take(r.value);
+  } catch (e) {
+    throw e instanceof InputError ? new CliError(e.message) : e;
+  }
   if (rows === 0) throw new CliError(`${path}: no data rows${header ? ' after the header' : ''}`);
   return {
     source: path,
     // a view: the rows were stored where they end up (the few spare rows are header and blank lines)
     x: { data: x.subarray(0, rows * cols), shape: [rows, cols] },
-    featureNames: featureCols.map((j) => names[j]),
+    featureNames: Array.from(featureCols, (j) => names[j]),
     target: target ? { kind: 'text', name: names[tcol], column: target } : null,
   };
 }

@@ -191,7 +191,7 @@ interface Split {
 function split(x: Matrix, enc: Encoded, testFraction: number, seed: number): { train: Split; test: Split | null } {
   const y = enc.task === 'classification' ? enc.y : enc.values;
   if (testFraction === 0) return { train: { x, y }, test: null };
-  const { train } = splitRows(enc.task === 'classification' ? enc.y : new Int32Array(y.length), testFraction, seed);
+  const { train } = splitRows(enc.task === 'classification' ? enc.y : null, testFraction, seed, y.length);
   const order = new Uint32Array(train.buffer, 0, x.shape[0]);
   permuteRowsInPlace(x, [y], order);
   const n = train.length, cols = x.shape[1], rows = x.shape[0];

@@ -23,10 +23,46 @@ export const isNumber = (cell: string): boolean => NUMBER.test(cell);
  * so only integers need the pattern, and the common fractional cell costs one conversion.
  */
 export function cellNumber(cell: string): number {
+  const d = plainDecimal(cell);
+  if (d === d) return d;
   const v = +cell;
   if (v - v !== 0) return NaN; // NaN, ±Infinity
   if (Number.isInteger(v) && !NUMBER.test(cell)) return NaN;
   return v;
+}
+
+/** 10^k, exact in a double for k ≤ 22. */
+const POW10 = Float64Array.from({ length: 23 }, (_, k) => 10 ** k);
+
+/**
+ * The common cell, [+-]digits[.digits] with at most 15 digits, converted from its characters; NaN
+ * for any other (cellNumber then asks Number()). Exact as Number() is: the digits as an integer
+ * are below 2^53 and 10^k ≤ 10^15 is a double, so the one correctly rounded division is the
+ * correctly rounded value. Number() on a short string is a runtime call several times slower.
+ */
+function plainDecimal(s: string): number {
+  const n = s.length;
+  if (n === 0 || n > 17) return NaN;
+  let i = 0, c = s.charCodeAt(0), neg = false;
+  if (c === 45 || c === 43) {
+    neg = c === 45;
+    i = 1;
+  }
+  let m = 0, digits = 0, frac = -1;
+  for (; i < n; i++) {
+    c = s.charCodeAt(i) - 48;
+    if (c >= 0 && c <= 9) {
+      m = m * 10 + c;
+      digits++;
+    } else if (c === -2 && frac < 0) { // '.'
+      frac = digits;
+    } else {
+      return NaN;
+    }
+  }
+  if (digits === 0 || digits > 15) return NaN;
+  const v = frac < 0 || frac === digits ? m : m / POW10[digits - frac];
+  return neg ? -v : v;
 }
 
 /**
@@ -76,18 +112,27 @@ async function openFile(path: string): Promise<FileHandle> {
   return fh;
 }
 
+/** Bytes read (or decompressed) at a time: fewer, larger reads keep the reader ahead of the parser. */
+const READ_BYTES = 1 << 20;
+/**
+ * Characters parsed at a time. A piece's records are alive until they are taken, and a young-
+ * generation collection copies whatever is alive: 64 Ki pieces keep that small, where 1 Mi pieces
+ * had the collector take a third of the parsing time.
+ */
+const PARSE_CHARS = 1 << 16;
+
 /** The file's text as a stream of strings (UTF-8, decompressed when it starts with gzip's magic). */
 async function textStream(path: string): Promise<{ stream: Readable; gzip: boolean; fail: () => unknown }> {
   const fh = await openFile(path);
   const head = Buffer.alloc(2);
   const { bytesRead } = await fh.read(head, 0, 2, 0);
   const gzip = bytesRead === 2 && head[0] === 0x1f && head[1] === 0x8b;
-  const file = fh.createReadStream({ start: 0, highWaterMark: 1 << 20 });
+  const file = fh.createReadStream({ start: 0, highWaterMark: READ_BYTES });
   let failure: unknown = null;
   file.on('error', (e) => (failure ??= new InputError(`${path}: cannot read data file (${ioReason(e)})`)));
   let stream: Readable = file;
   if (gzip) {
-    const unzip = createGunzip({ chunkSize: 1 << 20 });
+    const unzip = createGunzip({ chunkSize: READ_BYTES });
     unzip.on('error', (e) => (failure ??= new InputError(`${path}: corrupt gzip data (${e.message})`)));
     file.on('error', () => unzip.destroy());
     stream = file.pipe(unzip);
@@ -96,14 +141,21 @@ async function textStream(path: string): Promise<{ stream: Readable; gzip: boole
   return { stream, gzip, fail: () => failure };
 }
 
-/** The first `bytes` of the file's text (decompressed), for sniffing. */
-async function firstText(path: string, bytes: number): Promise<string> {
+/** Most of a file read for its first rows: a first line longer than this is not a CSV head. */
+const HEAD_MAX_CHARS = 64 * 1024 * 1024;
+
+/**
+ * The first `chars` of the file's text (decompressed), for sniffing, and more while it has fewer
+ * than `lines` line breaks (a wide file's first rows may be longer).
+ */
+async function firstText(path: string, chars: number, lines: number): Promise<string> {
   const { stream, fail } = await textStream(path);
-  let text = '';
+  let text = '', breaks = 0;
   try {
     for await (const piece of stream) {
       text += piece as string;
-      if (text.length >= bytes) break;
+      for (let i = (piece as string).indexOf('\n'); i >= 0 && breaks < lines; i = (piece as string).indexOf('\n', i + 1)) breaks++;
+      if ((text.length >= chars && breaks >= lines) || text.length >= HEAD_MAX_CHARS) break;
     }
   } catch {
     // reported below, or by the pass that reads on
@@ -125,7 +177,8 @@ export interface CsvHeadOptions {
 /** Reads the head of a CSV file: line ending, header (detected unless given), column names. */
 export async function readCsvHead(path: string, opts: CsvHeadOptions = {}): Promise<CsvHead> {
   const delimiter = opts.delimiter ?? (/\.tsv(\.gz)?$/i.test(path) ? '\t' : ',');
-  let text = await firstText(path, 1 << 16);
+  // the header and a row, whole, and a third line break: a quoted cell may hold one
+  let text = await firstText(path, 1 << 16, 3);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const nl = text.indexOf('\n');
   const newline = nl > 0 && text[nl - 1] === '\r' ? '\r\n' : '\n';
@@ -143,6 +196,20 @@ export async function readCsvHead(path: string, opts: CsvHeadOptions = {}): Prom
 export interface RecordChunk {
   records: string[][];
   lines: Float64Array;
+  /** The data row (0-based, of the whole file) of the first record. */
+  firstRow: number;
+  /** The block of the file the records are in (a read's whole lines): what a share of the file divides. */
+  block: number;
+}
+
+/**
+ * Blocks `index`, `index + of`, `index + 2·of`, … of the file: the part one of `of` parsers
+ * takes. The other blocks are read and only counted (lines, rows), so that line numbers and row
+ * indices are the whole file's; a block with quotes is parsed to count its rows.
+ */
+export interface FileShare {
+  of: number;
+  index: number;
 }
 
 /**
@@ -152,10 +219,12 @@ export interface RecordChunk {
  * column whose cells may hold quoted line breaks (the target); line numbers count those, while
  * any other column with one fails as a non-number on that row.
  */
-export async function* csvRecordChunks(head: CsvHead, textColumn = -1): AsyncGenerator<RecordChunk> {
+export async function* csvRecordChunks(head: CsvHead, textColumn = -1, ragged: RaggedRow = raggedRow, share?: FileShare): AsyncGenerator<RecordChunk> {
   const { stream, fail } = await textStream(head.path);
-  const state = { line: 0, skipHeader: head.header, bom: true };
-  let carry = '';
+  const state: ParseState = { line: 0, firstLine: 0, row: 0, skipHeader: head.header, bom: true, ragged };
+  let carry = '', block = 0;
+  // with a share, every block of this parser yields at least one chunk (maybe empty): the merge waits for each
+  const mine = (b: number): boolean => !share || b % share.of === share.index;
   try {
     // the file is pulled a piece at a time as the consumer asks: nothing piles up ahead of it
     for await (const piece of stream as AsyncIterable<string>) {
@@ -165,14 +234,31 @@ export async function* csvRecordChunks(head: CsvHead, textColumn = -1): AsyncGen
         continue;
       }
       carry = text.slice(cut + 1);
-      const chunk = parseRecords(head, text.slice(0, cut + 1 - head.newline.length), textColumn, state);
-      if (chunk.records.length > 0) yield chunk;
+      // quotes may hold line breaks: such a text is parsed whole, else in pieces of whole lines
+      const quoted = text.indexOf('"') >= 0;
+      const b = block++;
+      if (!mine(b) && !quoted) {
+        countLines(text, cut, head, state);
+        continue;
+      }
+      let sent = false;
+      for (let start = 0; start <= cut;) {
+        const next = quoted ? -1 : text.indexOf('\n', start + PARSE_CHARS);
+        const end = next < 0 || next > cut ? cut : next;
+        const chunk = parseRecords(head, text.slice(start, end + 1 - head.newline.length), textColumn, state, b);
+        if (mine(b) && (chunk.records.length > 0 || (share && !sent && end === cut))) {
+          sent = true;
+          yield chunk;
+        }
+        start = end + 1;
+      }
     }
     const f = fail();
     if (f) throw f;
-    if (carry.length > 0) {
-      const chunk = parseRecords(head, carry, textColumn, state);
-      if (chunk.records.length > 0) yield chunk;
+    const b = block++;
+    if (carry.length > 0 || (share && mine(b))) {
+      const chunk = parseRecords(head, carry, textColumn, state, b);
+      if (mine(b) && (chunk.records.length > 0 || share)) yield chunk;
     }
   } catch (e) {
     throw fail() ?? e;
@@ -194,9 +280,53 @@ function lastRecordEnd(text: string): number {
   return end;
 }
 
+/** The error for a row of `fields` fields at `line`; `firstLine` is the line of the first row (the header, if any). */
+export type RaggedRow = (head: CsvHead, line: number, fields: number, firstLine: number) => Error;
+
+const raggedRow: RaggedRow = (head, line, fields) =>
+  new InputError(`${head.path}: ragged rows: line ${line} has ${fields} field${fields === 1 ? '' : 's'}, the header${head.header ? '' : ' (first row)'} has ${head.width}`);
+
+interface ParseState {
+  line: number;
+  /** Data rows before the next record. */
+  row: number;
+  /** The line of the first row, header or not (0 before it). */
+  firstLine: number;
+  skipHeader: boolean;
+  bom: boolean;
+  ragged: RaggedRow;
+}
+
+/**
+ * A block that another parser takes: its lines and rows counted, not parsed (it has no quotes).
+ * Lines up to `cut` (a line break); a row is a line that is not empty.
+ */
+function countLines(text: string, cut: number, head: CsvHead, state: ParseState): void {
+  const cr = head.newline === '\r\n' ? 1 : 0;
+  for (let start = 0; start <= cut;) {
+    const end = text.indexOf('\n', start);
+    state.line++;
+    const length = end - start - (cr === 1 && text.charCodeAt(end - 1) === 13 ? 1 : 0);
+    if (length > 0) {
+      if (state.firstLine === 0) state.firstLine = state.line;
+      if (state.skipHeader) state.skipHeader = false;
+      else state.row++;
+    }
+    state.bom = false;
+    start = end + 1;
+  }
+}
+
 /** Whole lines of CSV text (no trailing line break) into records, counting lines. */
-function parseRecords(head: CsvHead, text: string, textColumn: number, state: { line: number; skipHeader: boolean; bom: boolean }): RecordChunk {
-  const res = Papa.parse<string[]>(text, { delimiter: head.delimiter, newline: head.newline, skipEmptyLines: false });
+function parseRecords(head: CsvHead, text: string, textColumn: number, state: ParseState, block = 0): RecordChunk {
+  const firstRow = state.row;
+  if (text === '') { // one blank line, which the parser would not count
+    state.line++;
+    return { records: [], lines: new Float64Array(0), firstRow, block };
+  }
+  // Papa's core parser, not Papa.parse: the same records and errors (delimiter, line ending and
+  // blank lines are settled here), at twice the speed (no chunk streamer that concatenates results)
+  const res = new Papa.Parser({ delimiter: head.delimiter, newline: head.newline }).parse(text, 0, false) as Papa.ParseResult<string[]>;
   const rows = res.data, records: string[][] = [], lines: number[] = [];
   const firstLine = state.line + 1;
   for (let r = 0; r < rows.length; r++) {
@@ -207,26 +337,26 @@ function parseRecords(head: CsvHead, text: string, textColumn: number, state: { 
       if (rec.length > 0 && rec[0].charCodeAt(0) === 0xfeff) rec[0] = rec[0].slice(1);
     }
     if (rec.length === 1 && rec[0] === '') continue; // a blank line
+    if (state.firstLine === 0) state.firstLine = state.line;
     if (state.skipHeader) {
       state.skipHeader = false;
       continue;
     }
     const at = state.line;
-    if (rec.length !== head.width) {
-      throw new InputError(`${head.path}: ragged rows: line ${at} has ${rec.length} field${rec.length === 1 ? '' : 's'}, the header${head.header ? '' : ' (first row)'} has ${head.width}`);
-    }
+    if (rec.length !== head.width) throw state.ragged(head, at, rec.length, state.firstLine);
     if (textColumn >= 0) {
       const t = rec[textColumn];
       for (let k = t.indexOf('\n'); k >= 0; k = t.indexOf('\n', k + 1)) state.line++;
     }
     records.push(rec);
     lines.push(at);
+    state.row++;
   }
   if (res.errors.length > 0) {
     const e = res.errors[0];
     throw new InputError(`${head.path}: not valid CSV near line ${firstLine + (e.row ?? 0)}: ${e.message}`);
   }
-  return { records, lines: Float64Array.from(lines) };
+  return { records, lines: Float64Array.from(lines), firstRow, block };
 }
 
 export interface CsvSourceOptions extends CsvHeadOptions {
@@ -255,6 +385,12 @@ export interface CsvSourceOptions extends CsvHeadOptions {
    * so that parsing overlaps training; false parses on this thread, between batches.
    */
   worker?: boolean;
+  /**
+   * Worker threads that parse the file, each its share of its 1 MiB blocks (default 1). More help
+   * only with idle cores beside the training thread: each reads the whole file (a gzip file is
+   * decompressed by each) and holds its own heap, about 50 MiB more RSS a thread.
+   */
+  workers?: number;
   /** The rows of a pass, where known (after filtering): BatchLogs' batch count and the ROC AUC use it. */
   rows?: number;
 }
@@ -339,7 +475,9 @@ export async function csvSource(path: string, opts: CsvSourceOptions = {}): Prom
   } : undefined);
   const job: CsvJob = { head, tcol, classes: opts.classes ?? null, batchRows, split: split ?? null };
   const workerFile = opts.worker === false || filter ? null : csvWorkerFile();
-  const pass = workerFile ? () => workerPass(workerFile, job) : () => localPass(job, keep);
+  const workers = opts.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 1 || workers > 16) throw new InputError(`workers: must be an integer from 1 to 16, got ${String(opts.workers)}`);
+  const pass = !workerFile ? () => localPass(job, keep) : workers === 1 ? () => workerPass(workerFile, job) : () => sharedPass(workerFile, job, workers);
 
   return {
     path, featureNames: Array.from(featureCols, (j) => head.names[j]), targetName: head.names[tcol], inputs: cols,
@@ -388,12 +526,27 @@ function csvWorkerFile(): URL | null {
   }
 }
 
-/** Batches the worker may have sent ahead of the consumer. */
+/** Messages the worker may have sent ahead of the consumer. */
 const WORKER_AHEAD = 8;
+/**
+ * Bytes of rows per message, at least: a message costs the worker a fixed price (a tenth of its
+ * time at one 4096-row batch of 10 columns per message), so it sends several batches at once.
+ */
+const MESSAGE_BYTES = 1 << 20;
 
-/** The batches of one pass, parsed in a worker thread that stays up to WORKER_AHEAD batches ahead. */
+/** Batches per worker message: about MESSAGE_BYTES of features, whole batches, at least one. */
+export function batchesPerMessage(job: CsvJob): number {
+  const rowBytes = 4 * Math.max(1, job.head.width);
+  return Math.max(1, Math.floor(MESSAGE_BYTES / (rowBytes * job.batchRows)));
+}
+
+/**
+ * The batches of one pass, parsed in a worker thread that stays up to WORKER_AHEAD messages
+ * ahead; a message holds several batches' rows, handed on as views of its buffers.
+ */
 async function* workerPass(file: URL, job: CsvJob): AsyncGenerator<Batch> {
-  const worker = new Worker(file, { workerData: { job, ahead: WORKER_AHEAD } });
+  const worker = new Worker(file, { workerData: { job: { ...job, batchRows: job.batchRows * batchesPerMessage(job) }, ahead: WORKER_AHEAD } });
+  const rowsPerBatch = job.batchRows;
   const queue: WorkerMessage[] = [];
   let wake: (() => void) | null = null, exited = false;
   const notify = (): void => {
@@ -423,7 +576,11 @@ async function* workerPass(file: URL, job: CsvJob): AsyncGenerator<Batch> {
       }
       if (m.kind === 'batch') {
         worker.postMessage('more');
-        yield { x: { data: m.x, shape: [m.n, m.x.length / Math.max(1, m.n)] as [number, number] }, y: m.y };
+        const cols = m.x.length / Math.max(1, m.n);
+        for (let r = 0; r < m.n; r += rowsPerBatch) {
+          const n = Math.min(rowsPerBatch, m.n - r);
+          yield { x: { data: m.x.subarray(r * cols, (r + n) * cols), shape: [n, cols] as [number, number] }, y: m.y.subarray(r, r + n) };
+        }
       } else if (m.kind === 'error') {
         throw m.input ? new InputError(m.message) : new Error(m.message);
       } else {
@@ -435,8 +592,112 @@ async function* workerPass(file: URL, job: CsvJob): AsyncGenerator<Batch> {
   }
 }
 
+/**
+ * The batches of one pass, parsed by `count` worker threads, each its share of the file's blocks
+ * (FileShare), merged here in the file's order into batches of job.batchRows: the same batches,
+ * rows and errors as one parser. A worker's messages come in its blocks' order, so its error is
+ * met when the merge reaches the block it is in, after every row before it.
+ */
+async function* sharedPass(file: URL, job: CsvJob, count: number): AsyncGenerator<Batch> {
+  const perMessage = job.batchRows * batchesPerMessage(job);
+  const threads = Array.from({ length: count }, (_, index) => {
+    const t = { worker: new Worker(file, { workerData: { job: { ...job, batchRows: perMessage }, ahead: WORKER_AHEAD, share: { of: count, index } } }),
+      queue: [] as WorkerMessage[], exited: false };
+    t.worker.on('message', (m: WorkerMessage) => {
+      t.queue.push(m);
+      notify();
+    });
+    t.worker.on('error', (e) => {
+      t.queue.push({ kind: 'error', message: e.message, input: false });
+      notify();
+    });
+    t.worker.on('exit', () => {
+      t.exited = true;
+      notify();
+    });
+    return t;
+  });
+  let wake: (() => void) | null = null;
+  const notify = (): void => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const next = async (t: (typeof threads)[number]): Promise<WorkerMessage> => {
+    for (;;) {
+      const m = t.queue.shift();
+      if (m) return m;
+      if (t.exited) throw new InputError(`${job.head.path}: the CSV worker ended before the end of the file`);
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  };
+  const cols = job.head.width - 1, rows = job.batchRows;
+  const newY = (): Float32Array | Int32Array => (job.classes ? new Int32Array(rows) : new Float32Array(rows));
+  let x = new Float32Array(rows * cols), y = newY(), n = 0;
+  try {
+    for (let block = 0; ; block++) {
+      const t = threads[block % count];
+      for (let last = false; !last;) {
+        const m = await next(t);
+        if (m.kind === 'error') throw m.input ? new InputError(m.message) : new Error(m.message);
+        if (m.kind === 'done') {
+          if (n > 0) yield { x: { data: x.subarray(0, n * cols), shape: [n, cols] }, y: y.subarray(0, n) };
+          return;
+        }
+        t.worker.postMessage('more');
+        last = m.last ?? true;
+        // the message's rows into whole batches
+        for (let r = 0; r < m.n;) {
+          const take = Math.min(rows - n, m.n - r);
+          x.set(m.x.subarray(r * cols, (r + take) * cols), n * cols);
+          y.set(m.y.subarray(r, r + take), n);
+          n += take;
+          r += take;
+          if (n === rows) {
+            yield { x: { data: x, shape: [rows, cols] }, y };
+            x = new Float32Array(rows * cols);
+            y = newY();
+            n = 0;
+          }
+        }
+      }
+    }
+  } finally {
+    await Promise.all(threads.map((t) => t.worker.terminate()));
+  }
+}
+
+/**
+ * A worker's share of a pass (FileShare): the rows of each of its blocks, in messages of up to
+ * job.batchRows rows, the last of a block marked (a block with no rows still sends one).
+ */
+export async function* sharePass(job: CsvJob, share: FileShare): AsyncGenerator<{ batch: Batch; last: boolean }> {
+  const { head, tcol } = job;
+  const featureCols = Int32Array.from(head.names.map((_, j) => j).filter((j) => j !== tcol));
+  const colName = (j: number): string => (head.header ? `'${head.names[j]}'` : String(j));
+  const classIndex = job.classes ? new Map(job.classes.map((c, i) => [c, i])) : null;
+  const split = job.split;
+  const keep = split ? (row: number) => {
+    const u = rowFraction(split.seed, row);
+    return u >= split.from && u < split.to;
+  } : undefined;
+  const fill = new BatchFiller(head.path, featureCols, tcol, colName, classIndex, job.classes, job.batchRows, keep);
+  let block = -1;
+  for await (const chunk of csvRecordChunks(head, tcol, raggedRow, share)) {
+    if (chunk.block !== block) {
+      if (block >= 0) yield { batch: fill.batch(), last: true };
+      block = chunk.block;
+    }
+    for (let r = 0; r < chunk.records.length;) {
+      r = fill.take(chunk, r);
+      if (fill.full()) yield { batch: fill.batch(), last: false };
+    }
+  }
+  if (block >= 0) yield { batch: fill.batch(), last: true };
+}
+
 export type WorkerMessage =
-  | { kind: 'batch'; x: Float32Array; y: Float32Array | Int32Array; n: number }
+  | { kind: 'batch'; x: Float32Array; y: Float32Array | Int32Array; n: number; last?: boolean }
   | { kind: 'error'; message: string; input: boolean }
   | { kind: 'done' };
 
@@ -480,6 +741,7 @@ class BatchFiller {
 
   /** Takes records from `from` until the batch is full; returns the next record. */
   take(chunk: RecordChunk, from: number): number {
+    this.row = chunk.firstRow + from;
     const { records, lines } = chunk, cols = this.cols, fc = this.featureCols, x = this.x, y = this.y, tcol = this.tcol;
     let r = from;
     for (; r < records.length && this.n < this.batchRows; r++, this.row++) {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { InputError, type Matrix } from '../data.js';
-import { permutation } from '../random.js';
+import { Random } from '../random.js';
 import { packageRoot } from './packageRoot.js';
 
 export interface Dataset {
@@ -74,53 +74,96 @@ export function trainTestSplit(d: { x: Matrix; y: Int32Array }, testFraction: nu
 
 /**
  * trainTestSplit's choice as row indices, in the order of its train and test sets: stratified by
- * the classes `y` (one class for a split without strata). The two are views of one array, train
- * first: together, the order of permuteRowsInPlace that puts the test rows last.
+ * the classes `y` (one class for a split without strata: null, with `rows`). The two are views
+ * of one array, train first: together, the order of permuteRowsInPlace that puts the test rows
+ * last. Each class's rows go, in the order of a seeded permutation, first to the test set (its
+ * share, rounded) and then to the train set; each set is then mixed by a second permutation, so
+ * that rows of a class are not contiguous. Typed arrays only (12 bytes a row), no maps.
  */
-export function splitRows(y: Int32Array, testFraction: number, seed: number): { train: Uint32Array; test: Uint32Array } {
-  const rows = y.length;
-  const d = { y };
-  const order = permutation(rows, seed);
-  // rows per class, then each class's share of the test set
-  const perClass = new Map<number, number>();
-  for (let i = 0; i < rows; i++) perClass.set(d.y[i], (perClass.get(d.y[i]) ?? 0) + 1);
-  const classes = Array.from(perClass.keys()).sort((a, b) => a - b);
-  // Each class's rows form one run of each list, classes in ascending order and rows in the
-  // permutation's order within a class: a cursor per class into each list.
-  const testAt = new Map<number, number>(), trainAt = new Map<number, number>(), testLeft = new Map<number, number>();
-  let nTestAll = 0, nTrainAll = 0;
-  for (const c of classes) {
-    const n = perClass.get(c)!, nTest = Math.round(n * testFraction);
-    testAt.set(c, nTestAll);
-    trainAt.set(c, nTrainAll);
-    testLeft.set(c, nTest);
-    nTestAll += nTest;
-    nTrainAll += n - nTest;
+export function splitRows(y: Int32Array | null, testFraction: number, seed: number, rows = y?.length ?? 0): { train: Uint32Array; test: Uint32Array } {
+  const { id, count } = denseClasses(y, rows);
+  const order = new Uint32Array(rows);
+  shuffleInto(order, rows, seed);
+  // each class's rows form one run of each set, classes in ascending order: a cursor per class into each
+  const classes = count.length, testAt = new Float64Array(classes), trainAt = new Float64Array(classes), testLeft = new Float64Array(classes);
+  let nTest = 0, nTrain = 0;
+  for (let c = 0; c < classes; c++) {
+    const t = Math.round(count[c] * testFraction);
+    testAt[c] = nTest;
+    trainAt[c] = nTrain;
+    testLeft[c] = t;
+    nTest += t;
+    nTrain += count[c] - t;
   }
-  const testRows = new Uint32Array(nTestAll), trainRows = new Uint32Array(nTrainAll);
+  const runs = new Uint32Array(rows);
   for (let i = 0; i < rows; i++) {
-    const r = order[i], c = d.y[r];
-    const left = testLeft.get(c)!;
-    if (left > 0) {
-      testLeft.set(c, left - 1);
-      const at = testAt.get(c)!;
-      testRows[at] = r;
-      testAt.set(c, at + 1);
+    const r = order[i], c = id(r);
+    if (testLeft[c] > 0) {
+      testLeft[c]--;
+      runs[nTrain + testAt[c]++] = r;
     } else {
-      const at = trainAt.get(c)!;
-      trainRows[at] = r;
-      trainAt.set(c, at + 1);
+      runs[trainAt[c]++] = r;
     }
   }
-  // shuffle the concatenated class runs so that rows of a class are not contiguous
+  // the permutation's array serves again for each set's mix (12 bytes a row in all)
   const out = new Uint32Array(rows);
-  const mixed = (picked: Uint32Array, at: number): void => {
-    const mix = permutation(picked.length, seed + 1);
-    for (let i = 0; i < picked.length; i++) out[at + i] = picked[mix[i]];
-  };
-  mixed(trainRows, 0);
-  mixed(testRows, nTrainAll);
-  return { train: out.subarray(0, nTrainAll), test: out.subarray(nTrainAll) };
+  shuffleInto(order, nTrain, seed + 1);
+  for (let i = 0; i < nTrain; i++) out[i] = runs[order[i]];
+  shuffleInto(order, nTest, seed + 1);
+  for (let i = 0; i < nTest; i++) out[nTrain + i] = runs[nTrain + order[i]];
+  return { train: out.subarray(0, nTrain), test: out.subarray(nTrain) };
+}
+
+/**
+ * Each row's class as a dense index 0..k-1 in ascending order of the labels, and the rows per
+ * class: labels in a small range are their own index (offset); others are ranked once.
+ */
+function denseClasses(y: Int32Array | null, rows: number): { id: (r: number) => number; count: Float64Array } {
+  if (y === null || rows === 0) return { id: () => 0, count: Float64Array.of(rows) };
+  let min = y[0], max = y[0];
+  for (let i = 1; i < rows; i++) {
+    const v = y[i];
+    if (v < min) min = v;
+    else if (v > max) max = v;
+  }
+  if (max - min < Math.max(1 << 16, rows)) {
+    const span = max - min + 1, raw = new Float64Array(span);
+    for (let i = 0; i < rows; i++) raw[y[i] - min]++;
+    // classes with no rows take no index: a dense rank per label value
+    const rank = new Int32Array(span);
+    let k = 0;
+    for (let v = 0; v < span; v++) if (raw[v] > 0) rank[v] = k++;
+    const count = new Float64Array(k);
+    for (let v = 0; v < span; v++) if (raw[v] > 0) count[rank[v]] = raw[v];
+    return { id: (r) => rank[y[r] - min], count };
+  }
+  // labels spread wider than the rows: rank the distinct ones
+  const sorted = Int32Array.from(y).sort();
+  let k = 0;
+  for (let i = 0; i < rows; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) sorted[k++] = sorted[i];
+  const distinct = sorted.subarray(0, k), ids = new Int32Array(rows), count = new Float64Array(k);
+  for (let i = 0; i < rows; i++) {
+    let lo = 0, hi = k - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (distinct[mid] < y[i]) lo = mid + 1;
+      else hi = mid;
+    }
+    ids[i] = lo;
+    count[lo]++;
+  }
+  return { id: (r) => ids[r], count };
+}
+
+/** permutation(n, seed) (random.ts) written into the first n entries of `p`. */
+function shuffleInto(p: Uint32Array, n: number, seed: number): void {
+  const rng = new Random(seed);
+  for (let i = 0; i < n; i++) p[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1), t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
 }
 
 /**
