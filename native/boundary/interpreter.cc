@@ -4,8 +4,9 @@
 // it into pointers; run() executes the whole list in one call: a training step or a forward pass
 // of a tiny net costs one boundary crossing, not one per kernel. The ops call the same functions
 // in the same order as the kernel-by-kernel path (src/backends/interpreter.ts), so the bits are
-// the same. Each run re-checks that every buffer is still the live allocation it was (a pointer
-// compare per buffer), so a program can never touch freed memory.
+// the same. Each run re-checks that every buffer is still the live allocation it was (one compare
+// while no buffer has been released since the last check, a pointer compare per buffer after one
+// was), so a program can never touch freed memory.
 //
 // A new op: its case in compile_op (the checks, as its kernel's entry point in entries.cc) and in
 // run_op or elementwise_range.
@@ -43,6 +44,8 @@ struct ProgramPlan {
   CtxBox* box = nullptr;  // one reference of the box, held as long as the program
   std::vector<OpRec> ops;
   std::vector<HeldBuffer> held;
+  // Registry::releases when `held` last passed check_run (one more than any count: not yet checked)
+  mutable uint64_t checked_releases = ~(uint64_t)0;
   bool reads_hyper = false, adam = false;
   // runAsync(): one run at a time on a libuv thread, with its own copy of the argument block (the
   // kernel object stays free for other calls meanwhile). `self` is a weak reference to run(),
@@ -364,22 +367,31 @@ void run_program(const ProgramPlan& P, double* H) {
 }
 
 // Throws (and returns false) unless every buffer of the program is still the live allocation it
-// was compiled against and the hyper-parameters in H pass contract.ts checkHyper.
+// was compiled against and the hyper-parameters in H pass contract.ts checkHyper. The buffers are
+// compared one by one only when a buffer was released since they last passed (Registry::releases):
+// a step of a tiny net then pays one compare for them, not three per allocation.
 bool check_run(napi_env env, const ProgramPlan& P, const double* H) {
   const Registry& reg = *P.box->inst.reg;
-  for (const HeldBuffer& h : P.held) {
-    if ((size_t)h.id >= reg.slots.size() || reg.slots[(size_t)h.id].data != h.base || reg.slots[(size_t)h.id].length < h.end) {
-      napi_throw_error(env, nullptr, "compiled program: one of its buffers was freed; compile the program again");
-      return false;
+  if (reg.releases != P.checked_releases) {
+    for (const HeldBuffer& h : P.held) {
+      if ((size_t)h.id >= reg.slots.size() || reg.slots[(size_t)h.id].data != h.base || reg.slots[(size_t)h.id].length < h.end) {
+        napi_throw_error(env, nullptr, "compiled program: one of its buffers was freed; compile the program again");
+        return false;
+      }
     }
+    P.checked_releases = reg.releases;
   }
   if (!P.reads_hyper) return true;
-  // The same checks and words as contract.ts checkHyper (which the JavaScript side runs first).
+  // The same checks and words as contract.ts checkHyper (which the JavaScript side runs first):
+  // one pass without branches over the slots, and the message from the slow path below.
+  bool bad = !(H[abi::HYPER_NESTEROV] == 0 || H[abi::HYPER_NESTEROV] == 1);
+  for (int i = 0; i < abi::HYPER_INPUTS; i++) bad |= i != abi::HYPER_NESTEROV && !finite_f32(H[i]);
+  if (P.adam) bad |= (float)H[abi::HYPER_BC1] == 0.f || (float)H[abi::HYPER_BC2] == 0.f;
+  if (!bad) return true;
   const char* const* names = abi::HYPER_NAMES;
   for (int i = 0; i < abi::HYPER_INPUTS; i++) {
     const bool nesterov = i == abi::HYPER_NESTEROV;
-    const bool bad = nesterov ? !(H[i] == 0 || H[i] == 1) : !finite_f32(H[i]);
-    if (bad) {
+    if (nesterov ? !(H[i] == 0 || H[i] == 1) : !finite_f32(H[i])) {
       napi_throw_range_error(env, nullptr, (std::string("compiled step: ") + names[i] +
                                             (nesterov ? " must be a boolean (0 or 1 in the argument block), got "
                                                     : " must be a finite float32, got ") + js_number(H[i])).c_str());
@@ -387,7 +399,7 @@ bool check_run(napi_env env, const ProgramPlan& P, const double* H) {
     }
   }
   for (int i : {abi::HYPER_BC1, abi::HYPER_BC2}) {
-    if (P.adam && (float)H[i] == 0.f) {
+    if ((float)H[i] == 0.f) {
       napi_throw_range_error(env, nullptr, (std::string("compiled step: ") + names[i] +
                                             " must be a nonzero finite float32, got " + js_number(H[i])).c_str());
       return false;
