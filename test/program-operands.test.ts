@@ -9,11 +9,12 @@ import { loadNativeBackend } from '../src/backends/native.js';
 import type { Op, Program } from '../src/backends/program.js';
 
 const be = loadNativeBackend({ threads: 1 });
-/** Distinct sizes, so that a wrong product in a message shows. */
+/** Distinct sizes, so that a wrong product in a message shows; a size name not listed gets the next one. */
 const SIZES: Record<string, number> = { m: 3, n: 5, inp: 4, out: 2 };
+const sizeOf = (name: string): number => (SIZES[name] ??= 6 + Object.keys(SIZES).length);
 
 const isBuffer = (a: ArgContract): boolean => a.kind === 'buffer' || a.kind === 'buffer?';
-const floatsOf = (a: ArgContract): number => (a.floats ?? []).reduce((p, s) => p * SIZES[s], 1);
+const floatsOf = (a: ArgContract): number => (a.floats ?? []).reduce((p, s) => p * sizeOf(s), 1);
 
 /** A valid op `name`: every buffer its own allocation of exactly the floats it needs. */
 function validOp(name: OpName): Record<string, unknown> {
@@ -21,7 +22,7 @@ function validOp(name: OpName): Record<string, unknown> {
   for (const a of OPS[name].operands as readonly ArgContract[]) {
     switch (a.kind) {
       case 'buffer': case 'buffer?': o[a.name] = be.alloc(floatsOf(a)); break;
-      case 'size': o[a.name] = SIZES[a.name]; break;
+      case 'size': o[a.name] = sizeOf(a.name); break;
       case 'decayCount': o[a.name] = 1; break;
       case 'float32': o[a.name] = 0.5; break;
       case 'nonzero': o[a.name] = 1e-3; break;
