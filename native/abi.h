@@ -69,6 +69,156 @@ struct layerNormBackward { enum : int { dx = 1, dgamma = 4, dbeta = 7, dy = 10, 
 struct gatherRows { enum : int { dst = 1, src = 4, idx = 7, m = 10, rows = 11, cols = 12 }; };
 }  // namespace op
 
+// Operand kinds (abi.ts ArgKind) of the operand lists below.
+enum OperandKind : int { OPERAND_BUFFER = 0, OPERAND_BUFFER_OR_NULL = 1, OPERAND_SIZE = 2, OPERAND_DECAY_COUNT = 3, OPERAND_FLOAT32 = 4, OPERAND_NONZERO = 5, OPERAND_ACT = 6, OPERAND_PREV_ACT = 7, OPERAND_LOSS = 8, OPERAND_RATE = 9, OPERAND_U32 = 10, OPERAND_BOOL = 11 };
+// One operand of an op: its name, kind and first slot in the record; for a buffer, the operands
+// (indices in its op's list, -1 for none) whose product is the fewest floats it must hold, that
+// product as text, and whether the op writes it; for decayCount, its bound n in sizes[0].
+struct Operand { const char* name; int kind; int slot; int sizes[2]; const char* floats; bool output; };
+// Every op's operands in record order, op after op; op code c has OPERANDS[OPERANDS_BEGIN[c] ..
+// OPERANDS_BEGIN[c + 1]).
+constexpr Operand OPERANDS[136] = {
+    {"y", OPERAND_BUFFER, 1, {4, 6}, "m*out", true},  // denseForward
+    {"x", OPERAND_BUFFER, 4, {4, 5}, "m*inp", false},  // denseForward
+    {"w", OPERAND_BUFFER, 7, {5, 6}, "inp*out", false},  // denseForward
+    {"b", OPERAND_BUFFER, 10, {6, -1}, "out", false},  // denseForward
+    {"m", OPERAND_SIZE, 13, {-1, -1}, "", false},  // denseForward
+    {"inp", OPERAND_SIZE, 14, {-1, -1}, "", false},  // denseForward
+    {"out", OPERAND_SIZE, 15, {-1, -1}, "", false},  // denseForward
+    {"act", OPERAND_ACT, 16, {-1, -1}, "", false},  // denseForward
+    {"alpha", OPERAND_FLOAT32, 17, {-1, -1}, "", false},  // denseForward
+    {"dz", OPERAND_BUFFER, 1, {3, 4}, "m*n", true},  // lossDelta
+    {"a", OPERAND_BUFFER, 4, {3, 4}, "m*n", false},  // lossDelta
+    {"y", OPERAND_BUFFER, 7, {3, 4}, "m*n", false},  // lossDelta
+    {"m", OPERAND_SIZE, 10, {-1, -1}, "", false},  // lossDelta
+    {"n", OPERAND_SIZE, 11, {-1, -1}, "", false},  // lossDelta
+    {"loss", OPERAND_LOSS, 12, {-1, -1}, "", false},  // lossDelta
+    {"act", OPERAND_ACT, 13, {-1, -1}, "", false},  // lossDelta
+    {"alpha", OPERAND_FLOAT32, 14, {-1, -1}, "", false},  // lossDelta
+    {"delta", OPERAND_FLOAT32, 15, {-1, -1}, "", false},  // lossDelta
+    {"weights", OPERAND_BUFFER_OR_NULL, 16, {3, -1}, "m", false},  // lossDelta
+    {"dw", OPERAND_BUFFER, 1, {7, 8}, "inp*out", true},  // denseBackward
+    {"db", OPERAND_BUFFER, 4, {8, -1}, "out", true},  // denseBackward
+    {"dx", OPERAND_BUFFER_OR_NULL, 7, {6, 7}, "m*inp", true},  // denseBackward
+    {"dz", OPERAND_BUFFER, 10, {6, 8}, "m*out", false},  // denseBackward
+    {"x", OPERAND_BUFFER, 13, {6, 7}, "m*inp", false},  // denseBackward
+    {"w", OPERAND_BUFFER, 16, {7, 8}, "inp*out", false},  // denseBackward
+    {"m", OPERAND_SIZE, 19, {-1, -1}, "", false},  // denseBackward
+    {"inp", OPERAND_SIZE, 20, {-1, -1}, "", false},  // denseBackward
+    {"out", OPERAND_SIZE, 21, {-1, -1}, "", false},  // denseBackward
+    {"scale", OPERAND_FLOAT32, 22, {-1, -1}, "", false},  // denseBackward
+    {"prevAct", OPERAND_PREV_ACT, 23, {-1, -1}, "", false},  // denseBackward
+    {"alpha", OPERAND_FLOAT32, 24, {-1, -1}, "", false},  // denseBackward
+    {"g", OPERAND_BUFFER, 1, {1, -1}, "n", false},  // clipNorm
+    {"n", OPERAND_SIZE, 4, {-1, -1}, "", false},  // clipNorm
+    {"dst", OPERAND_BUFFER, 1, {2, -1}, "n", true},  // copy
+    {"src", OPERAND_BUFFER, 4, {2, -1}, "n", false},  // copy
+    {"n", OPERAND_SIZE, 7, {-1, -1}, "", false},  // copy
+    {"p", OPERAND_BUFFER, 1, {2, -1}, "n", true},  // sgdUpdate
+    {"g", OPERAND_BUFFER, 4, {2, -1}, "n", false},  // sgdUpdate
+    {"n", OPERAND_SIZE, 7, {-1, -1}, "", false},  // sgdUpdate
+    {"decayCount", OPERAND_DECAY_COUNT, 8, {2, -1}, "", false},  // sgdUpdate
+    {"p", OPERAND_BUFFER, 1, {3, -1}, "n", true},  // momentumUpdate
+    {"g", OPERAND_BUFFER, 4, {3, -1}, "n", false},  // momentumUpdate
+    {"v", OPERAND_BUFFER, 7, {3, -1}, "n", true},  // momentumUpdate
+    {"n", OPERAND_SIZE, 10, {-1, -1}, "", false},  // momentumUpdate
+    {"decayCount", OPERAND_DECAY_COUNT, 11, {3, -1}, "", false},  // momentumUpdate
+    {"p", OPERAND_BUFFER, 1, {4, -1}, "n", true},  // adamUpdate
+    {"g", OPERAND_BUFFER, 4, {4, -1}, "n", false},  // adamUpdate
+    {"m", OPERAND_BUFFER, 7, {4, -1}, "n", true},  // adamUpdate
+    {"v", OPERAND_BUFFER, 10, {4, -1}, "n", true},  // adamUpdate
+    {"n", OPERAND_SIZE, 13, {-1, -1}, "", false},  // adamUpdate
+    {"decoupled", OPERAND_BOOL, 14, {-1, -1}, "", false},  // adamUpdate
+    {"decayCount", OPERAND_DECAY_COUNT, 15, {4, -1}, "", false},  // adamUpdate
+    {"y", OPERAND_BUFFER, 1, {2, -1}, "n", true},  // dropoutForward
+    {"x", OPERAND_BUFFER, 4, {2, -1}, "n", false},  // dropoutForward
+    {"n", OPERAND_SIZE, 7, {-1, -1}, "", false},  // dropoutForward
+    {"rate", OPERAND_RATE, 8, {-1, -1}, "", false},  // dropoutForward
+    {"seed", OPERAND_U32, 9, {-1, -1}, "", false},  // dropoutForward
+    {"layer", OPERAND_U32, 10, {-1, -1}, "", false},  // dropoutForward
+    {"dx", OPERAND_BUFFER, 1, {3, -1}, "n", true},  // dropoutBackward
+    {"dy", OPERAND_BUFFER, 4, {3, -1}, "n", false},  // dropoutBackward
+    {"x", OPERAND_BUFFER, 7, {3, -1}, "n", false},  // dropoutBackward
+    {"n", OPERAND_SIZE, 10, {-1, -1}, "", false},  // dropoutBackward
+    {"rate", OPERAND_RATE, 11, {-1, -1}, "", false},  // dropoutBackward
+    {"seed", OPERAND_U32, 12, {-1, -1}, "", false},  // dropoutBackward
+    {"layer", OPERAND_U32, 13, {-1, -1}, "", false},  // dropoutBackward
+    {"prevAct", OPERAND_PREV_ACT, 14, {-1, -1}, "", false},  // dropoutBackward
+    {"alpha", OPERAND_FLOAT32, 15, {-1, -1}, "", false},  // dropoutBackward
+    {"y", OPERAND_BUFFER, 1, {8, 9}, "m*n", true},  // batchNormForward
+    {"x", OPERAND_BUFFER, 4, {8, 9}, "m*n", false},  // batchNormForward
+    {"gamma", OPERAND_BUFFER, 7, {9, -1}, "n", false},  // batchNormForward
+    {"beta", OPERAND_BUFFER, 10, {9, -1}, "n", false},  // batchNormForward
+    {"runMean", OPERAND_BUFFER, 13, {9, -1}, "n", true},  // batchNormForward
+    {"runVar", OPERAND_BUFFER, 16, {9, -1}, "n", true},  // batchNormForward
+    {"mean", OPERAND_BUFFER, 19, {9, -1}, "n", true},  // batchNormForward
+    {"invStd", OPERAND_BUFFER, 22, {9, -1}, "n", true},  // batchNormForward
+    {"m", OPERAND_SIZE, 25, {-1, -1}, "", false},  // batchNormForward
+    {"n", OPERAND_SIZE, 26, {-1, -1}, "", false},  // batchNormForward
+    {"update", OPERAND_BOOL, 27, {-1, -1}, "", false},  // batchNormForward
+    {"momentum", OPERAND_FLOAT32, 28, {-1, -1}, "", false},  // batchNormForward
+    {"eps", OPERAND_NONZERO, 29, {-1, -1}, "", false},  // batchNormForward
+    {"act", OPERAND_PREV_ACT, 30, {-1, -1}, "", false},  // batchNormForward
+    {"alpha", OPERAND_FLOAT32, 31, {-1, -1}, "", false},  // batchNormForward
+    {"y", OPERAND_BUFFER, 1, {6, 7}, "m*n", true},  // batchNormInference
+    {"x", OPERAND_BUFFER, 4, {6, 7}, "m*n", false},  // batchNormInference
+    {"gamma", OPERAND_BUFFER, 7, {7, -1}, "n", false},  // batchNormInference
+    {"beta", OPERAND_BUFFER, 10, {7, -1}, "n", false},  // batchNormInference
+    {"runMean", OPERAND_BUFFER, 13, {7, -1}, "n", false},  // batchNormInference
+    {"runVar", OPERAND_BUFFER, 16, {7, -1}, "n", false},  // batchNormInference
+    {"m", OPERAND_SIZE, 19, {-1, -1}, "", false},  // batchNormInference
+    {"n", OPERAND_SIZE, 20, {-1, -1}, "", false},  // batchNormInference
+    {"eps", OPERAND_NONZERO, 21, {-1, -1}, "", false},  // batchNormInference
+    {"act", OPERAND_PREV_ACT, 22, {-1, -1}, "", false},  // batchNormInference
+    {"alpha", OPERAND_FLOAT32, 23, {-1, -1}, "", false},  // batchNormInference
+    {"dx", OPERAND_BUFFER_OR_NULL, 1, {8, 9}, "m*n", true},  // batchNormBackward
+    {"dgamma", OPERAND_BUFFER, 4, {9, -1}, "n", true},  // batchNormBackward
+    {"dbeta", OPERAND_BUFFER, 7, {9, -1}, "n", true},  // batchNormBackward
+    {"dy", OPERAND_BUFFER, 10, {8, 9}, "m*n", false},  // batchNormBackward
+    {"x", OPERAND_BUFFER, 13, {8, 9}, "m*n", false},  // batchNormBackward
+    {"gamma", OPERAND_BUFFER, 16, {9, -1}, "n", false},  // batchNormBackward
+    {"mean", OPERAND_BUFFER, 19, {9, -1}, "n", false},  // batchNormBackward
+    {"invStd", OPERAND_BUFFER, 22, {9, -1}, "n", false},  // batchNormBackward
+    {"m", OPERAND_SIZE, 25, {-1, -1}, "", false},  // batchNormBackward
+    {"n", OPERAND_SIZE, 26, {-1, -1}, "", false},  // batchNormBackward
+    {"scale", OPERAND_FLOAT32, 27, {-1, -1}, "", false},  // batchNormBackward
+    {"prevAct", OPERAND_PREV_ACT, 28, {-1, -1}, "", false},  // batchNormBackward
+    {"alpha", OPERAND_FLOAT32, 29, {-1, -1}, "", false},  // batchNormBackward
+    {"y", OPERAND_BUFFER, 1, {6, 7}, "m*n", true},  // layerNormForward
+    {"x", OPERAND_BUFFER, 4, {6, 7}, "m*n", false},  // layerNormForward
+    {"gamma", OPERAND_BUFFER, 7, {7, -1}, "n", false},  // layerNormForward
+    {"beta", OPERAND_BUFFER, 10, {7, -1}, "n", false},  // layerNormForward
+    {"mean", OPERAND_BUFFER, 13, {6, -1}, "m", true},  // layerNormForward
+    {"invStd", OPERAND_BUFFER, 16, {6, -1}, "m", true},  // layerNormForward
+    {"m", OPERAND_SIZE, 19, {-1, -1}, "", false},  // layerNormForward
+    {"n", OPERAND_SIZE, 20, {-1, -1}, "", false},  // layerNormForward
+    {"eps", OPERAND_NONZERO, 21, {-1, -1}, "", false},  // layerNormForward
+    {"act", OPERAND_PREV_ACT, 22, {-1, -1}, "", false},  // layerNormForward
+    {"alpha", OPERAND_FLOAT32, 23, {-1, -1}, "", false},  // layerNormForward
+    {"dx", OPERAND_BUFFER_OR_NULL, 1, {8, 9}, "m*n", true},  // layerNormBackward
+    {"dgamma", OPERAND_BUFFER, 4, {9, -1}, "n", true},  // layerNormBackward
+    {"dbeta", OPERAND_BUFFER, 7, {9, -1}, "n", true},  // layerNormBackward
+    {"dy", OPERAND_BUFFER, 10, {8, 9}, "m*n", false},  // layerNormBackward
+    {"x", OPERAND_BUFFER, 13, {8, 9}, "m*n", false},  // layerNormBackward
+    {"gamma", OPERAND_BUFFER, 16, {9, -1}, "n", false},  // layerNormBackward
+    {"mean", OPERAND_BUFFER, 19, {8, -1}, "m", false},  // layerNormBackward
+    {"invStd", OPERAND_BUFFER, 22, {8, -1}, "m", false},  // layerNormBackward
+    {"m", OPERAND_SIZE, 25, {-1, -1}, "", false},  // layerNormBackward
+    {"n", OPERAND_SIZE, 26, {-1, -1}, "", false},  // layerNormBackward
+    {"scale", OPERAND_FLOAT32, 27, {-1, -1}, "", false},  // layerNormBackward
+    {"prevAct", OPERAND_PREV_ACT, 28, {-1, -1}, "", false},  // layerNormBackward
+    {"alpha", OPERAND_FLOAT32, 29, {-1, -1}, "", false},  // layerNormBackward
+    {"dst", OPERAND_BUFFER, 1, {3, 5}, "m*cols", true},  // gatherRows
+    {"src", OPERAND_BUFFER, 4, {4, 5}, "rows*cols", false},  // gatherRows
+    {"idx", OPERAND_BUFFER, 7, {3, -1}, "m", false},  // gatherRows
+    {"m", OPERAND_SIZE, 10, {-1, -1}, "", false},  // gatherRows
+    {"rows", OPERAND_SIZE, 11, {-1, -1}, "", false},  // gatherRows
+    {"cols", OPERAND_SIZE, 12, {-1, -1}, "", false},  // gatherRows
+};
+constexpr int OPERANDS_BEGIN[OP_MAX + 2] = {0, 0, 9, 19, 31, 33, 36, 40, 45, 52, 58, 67, 82, 93, 106, 117, 130, 136};
+// The most operands of one op kept in each of the interpreter's resolved-op arrays.
+constexpr int OP_MAX_BUFFERS = 8, OP_MAX_SIZES = 3, OP_MAX_CODES = 2, OP_MAX_REALS = 3, OP_MAX_WORDS = 2, OP_MAX_FLAGS = 1;
+
 // Argument positions of each kernel entry point (the *Fast ones read position p at slot ARG_STRIDE * p).
 namespace arg {
 struct gemm { enum : int { transA = 0, transB = 1, m = 2, n = 3, k = 4, alpha = 5, a = 6, b = 7, beta = 8, c = 9, count = 10 }; };

@@ -93,6 +93,9 @@ struct Registry {
   struct Slot { float* data; size_t length; };
   std::vector<Slot> slots;
   std::vector<int> free_ids;
+  // Buffers released so far: a live slot changes only when it is released, so a compiled program
+  // whose buffers were all live when this count was `releases` still has them all while it is.
+  uint64_t releases = 0;
   int refs = 1;
   int add(float* p, size_t n) {
     refs++;
@@ -109,6 +112,7 @@ struct Registry {
     if (id >= 0 && (size_t)id < slots.size()) {
       slots[(size_t)id] = {nullptr, 0};
       free_ids.push_back(id);
+      releases++;
     }
     unref();
   }

@@ -4,11 +4,12 @@
 // it into pointers; run() executes the whole list in one call: a training step or a forward pass
 // of a tiny net costs one boundary crossing, not one per kernel. The ops call the same functions
 // in the same order as the kernel-by-kernel path (src/backends/interpreter.ts), so the bits are
-// the same. Each run re-checks that every buffer is still the live allocation it was (a pointer
-// compare per buffer), so a program can never touch freed memory.
+// the same. Each run re-checks that every buffer is still the live allocation it was (one compare
+// while no buffer has been released since the last check, a pointer compare per buffer after one
+// was), so a program can never touch freed memory.
 //
-// A new op: its case in compile_op (the checks, as its kernel's entry point in entries.cc) and in
-// run_op or elementwise_range.
+// A new op: its entry in abi.ts OPS (`npm run gen` gives compile_op its operand list, so its checks
+// need no code here) and its case in run_program or elementwise_range.
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
@@ -31,24 +32,29 @@ namespace deltaprop {
 namespace boundary {
 namespace {
 
-// One resolved op. Operands in the op table's order, by kind: buffers in b, sizes in s, codes in
-// c, float constants in f (the meaning per op is the case that fills it in compile_op).
+// One resolved op. Operands in the op table's order, by kind: buffers in b, sizes (and
+// decayCount) in s, codes in c, float constants in f, u32 words in u, the boolean in flag (e.g.
+// denseForward: b = y, x, w, b; s = m, inp, out; c = act; f = alpha), as compile_op fills them from
+// the generated operand lists (abi::OPERANDS).
 struct OpRec {
   int code = 0;
-  float* b[8] = {};
-  idx s[3] = {};
-  int c[2] = {};
-  float f[3] = {};
-  uint32_t u[2] = {};  // dropout: seed, layer
+  float* b[abi::OP_MAX_BUFFERS] = {};
+  idx s[abi::OP_MAX_SIZES] = {};
+  int c[abi::OP_MAX_CODES] = {};
+  float f[abi::OP_MAX_REALS] = {};
+  uint32_t u[abi::OP_MAX_WORDS] = {};  // dropout: seed, layer
   bool flag = false;
   // elementwise ops: one past the last op of the run of elementwise ops this one starts (0 if inside one)
   size_t run_end = 0;
 };
+static_assert(abi::OP_MAX_FLAGS <= 1, "OpRec keeps one boolean operand");
 
 struct ProgramPlan {
   CtxBox* box = nullptr;  // one reference of the box, held as long as the program
   std::vector<OpRec> ops;
   std::vector<HeldBuffer> held;
+  // Registry::releases when `held` last passed check_run (one more than any count: not yet checked)
+  mutable uint64_t checked_releases = ~(uint64_t)0;
   bool reads_hyper = false, adam = false;
   // runAsync(): one run at a time on a libuv thread, with its own copy of the argument block (the
   // kernel object stays free for other calls meanwhile). `self` is a weak reference to run(),
@@ -76,7 +82,11 @@ struct BadRow : std::range_error {
   using std::range_error::range_error;
 };
 
-// Reads and checks op record `rec` (index i) into o; false when it threw.
+// Reads and checks op record `rec` (index i) into o; false when it threw. The operands come from
+// the generated list of the op (abi::OPERANDS, from abi.ts OPS): first every number in record
+// order (the ranges; a decayCount within its n), then every buffer against the product of its
+// sizes, then the outputs' overlaps: the order and words of contract.ts checkKernel, through the
+// reader of the kernels' own entry points (args.h RecordArgs).
 bool compile_op(napi_env env, const Registry& reg, const double* rec, size_t i, OpRec& o, std::vector<HeldBuffer>& held) {
   const double code = rec[0];
   if (!(code >= 1 && code <= abi::OP_MAX) || (double)(int)code != code) {
@@ -87,185 +97,33 @@ bool compile_op(napi_env env, const Registry& reg, const double* rec, size_t i, 
   o.code = (int)code;
   const std::string fn = "compileProgram: op " + std::to_string(i) + ": " + abi::OP_NAMES[o.code];
   RecordArgs A(env, fn.c_str(), &reg, rec, &held);
-  switch (o.code) {
-    case OP_DENSE_FORWARD: {  // y (m,out) written, x (m,inp), w (inp,out), b (out)
-      using P = abi::op::denseForward;
-      idx m = o.s[0] = A.size(P::m, "m"), inp = o.s[1] = A.size(P::inp, "inp"), out = o.s[2] = A.size(P::out, "out");
-      o.c[0] = (int)A.integer(P::act, "act", 0, abi::ACT_MAX);
-      o.f[0] = A.real(P::alpha, "alpha");
-      o.b[0] = A.f32(P::y, "y", m * out, "m*out", false, true);
-      o.b[1] = A.f32(P::x, "x", m * inp, "m*inp");
-      o.b[2] = A.f32(P::w, "w", inp * out, "inp*out");
-      o.b[3] = A.f32(P::b, "b", out, "out");
-      break;
+  const abi::Operand* const first = abi::OPERANDS + abi::OPERANDS_BEGIN[o.code];
+  const int count = abi::OPERANDS_BEGIN[o.code + 1] - abi::OPERANDS_BEGIN[o.code];
+  idx size[abi::OP_SLOTS] = {};  // the size operands' values, by operand index
+  int ns = 0, nc = 0, nf = 0, nu = 0;
+  for (int k = 0; k < count; k++) {
+    const abi::Operand& a = first[k];
+    switch (a.kind) {
+      case abi::OPERAND_SIZE: o.s[ns++] = size[k] = A.size(a.slot, a.name); break;
+      case abi::OPERAND_DECAY_COUNT: o.s[ns++] = A.integer(a.slot, a.name, 0, (double)size[a.sizes[0]]); break;
+      case abi::OPERAND_FLOAT32: o.f[nf++] = A.real(a.slot, a.name); break;
+      case abi::OPERAND_NONZERO: o.f[nf++] = A.nonzero(a.slot, a.name); break;
+      case abi::OPERAND_RATE: o.f[nf++] = A.rate(a.slot, a.name); break;
+      case abi::OPERAND_ACT: o.c[nc++] = (int)A.integer(a.slot, a.name, 0, abi::ACT_MAX); break;
+      case abi::OPERAND_PREV_ACT: o.c[nc++] = (int)A.integer(a.slot, a.name, 0, abi::PREV_ACT_MAX); break;  // never softmax
+      case abi::OPERAND_LOSS: o.c[nc++] = (int)A.integer(a.slot, a.name, 0, abi::LOSS_MAX); break;
+      case abi::OPERAND_U32: o.u[nu++] = (uint32_t)A.integer(a.slot, a.name, 0, abi::MAX_U32); break;
+      case abi::OPERAND_BOOL: o.flag = A.boolean(a.slot, a.name); break;
+      default: break;  // buffers, below
     }
-    case OP_LOSS_DELTA: {  // dz (m,n) written, a (m,n), y (m,n), weights (m) or null
-      using P = abi::op::lossDelta;
-      idx m = o.s[0] = A.size(P::m, "m"), n = o.s[1] = A.size(P::n, "n");
-      o.c[0] = (int)A.integer(P::loss, "loss", 0, abi::LOSS_MAX);
-      o.c[1] = (int)A.integer(P::act, "act", 0, abi::ACT_MAX);
-      o.f[0] = A.real(P::alpha, "alpha");
-      o.f[1] = A.real(P::delta, "delta");
-      o.b[0] = A.f32(P::dz, "dz", m * n, "m*n", false, true);
-      o.b[1] = A.f32(P::a, "a", m * n, "m*n");
-      o.b[2] = A.f32(P::y, "y", m * n, "m*n");
-      o.b[3] = A.f32(P::weights, "weights", m, "m", true);
-      break;
-    }
-    case OP_DENSE_BACKWARD: {  // dw (inp,out), db (out), dx (m,inp) written; dz (m,out), x (m,inp), w (inp,out)
-      using P = abi::op::denseBackward;
-      idx m = o.s[0] = A.size(P::m, "m"), inp = o.s[1] = A.size(P::inp, "inp"), out = o.s[2] = A.size(P::out, "out");
-      o.f[0] = A.real(P::scale, "scale");
-      o.c[0] = (int)A.integer(P::prevAct, "prevAct", 0, abi::PREV_ACT_MAX);  // never softmax
-      o.f[1] = A.real(P::alpha, "alpha");
-      o.b[0] = A.f32(P::dw, "dw", inp * out, "inp*out", false, true);
-      o.b[1] = A.f32(P::db, "db", out, "out", false, true);
-      o.b[2] = A.f32(P::dx, "dx", m * inp, "m*inp", true, true);
-      o.b[3] = A.f32(P::dz, "dz", m * out, "m*out");
-      o.b[4] = A.f32(P::x, "x", m * inp, "m*inp");
-      o.b[5] = A.f32(P::w, "w", inp * out, "inp*out");
-      break;
-    }
-    case OP_CLIP_NORM: {  // g (n)
-      using P = abi::op::clipNorm;
-      idx n = o.s[0] = A.size(P::n, "n");
-      o.b[0] = A.f32(P::g, "g", n, "n");
-      break;
-    }
-    case OP_COPY: {  // dst (n) written, src (n)
-      using P = abi::op::copy;
-      idx n = o.s[0] = A.size(P::n, "n");
-      o.b[0] = A.f32(P::dst, "dst", n, "n", false, true);
-      o.b[1] = A.f32(P::src, "src", n, "n");
-      break;
-    }
-    case OP_SGD_UPDATE: {  // p (n) updated, g (n)
-      using P = abi::op::sgdUpdate;
-      idx n = o.s[0] = A.size(P::n, "n");
-      o.s[1] = A.integer(P::decayCount, "decayCount", 0, (double)n);
-      o.b[0] = A.f32(P::p, "p", n, "n", false, true);
-      o.b[1] = A.f32(P::g, "g", n, "n");
-      break;
-    }
-    case OP_MOMENTUM_UPDATE: {  // p, v (n) updated, g (n)
-      using P = abi::op::momentumUpdate;
-      idx n = o.s[0] = A.size(P::n, "n");
-      o.s[1] = A.integer(P::decayCount, "decayCount", 0, (double)n);
-      o.b[0] = A.f32(P::p, "p", n, "n", false, true);
-      o.b[1] = A.f32(P::g, "g", n, "n");
-      o.b[2] = A.f32(P::v, "v", n, "n", false, true);
-      break;
-    }
-    case OP_ADAM_UPDATE: {  // p, m, v (n) updated, g (n)
-      using P = abi::op::adamUpdate;
-      idx n = o.s[0] = A.size(P::n, "n");
-      o.flag = A.boolean(P::decoupled, "decoupled");
-      o.s[1] = A.integer(P::decayCount, "decayCount", 0, (double)n);
-      o.b[0] = A.f32(P::p, "p", n, "n", false, true);
-      o.b[1] = A.f32(P::g, "g", n, "n");
-      o.b[2] = A.f32(P::m, "m", n, "n", false, true);
-      o.b[3] = A.f32(P::v, "v", n, "n", false, true);
-      break;
-    }
-    case OP_DROPOUT_FORWARD: {  // y (n) written, x (n)
-      using P = abi::op::dropoutForward;
-      idx n = o.s[0] = A.size(P::n, "n");
-      o.f[0] = A.rate(P::rate, "rate");
-      o.u[0] = (uint32_t)A.integer(P::seed, "seed", 0, abi::MAX_U32);
-      o.u[1] = (uint32_t)A.integer(P::layer, "layer", 0, abi::MAX_U32);
-      o.b[0] = A.f32(P::y, "y", n, "n", false, true);
-      o.b[1] = A.f32(P::x, "x", n, "n");
-      break;
-    }
-    case OP_DROPOUT_BACKWARD: {  // dx (n) written, dy, x (n)
-      using P = abi::op::dropoutBackward;
-      idx n = o.s[0] = A.size(P::n, "n");
-      o.f[0] = A.rate(P::rate, "rate");
-      o.u[0] = (uint32_t)A.integer(P::seed, "seed", 0, abi::MAX_U32);
-      o.u[1] = (uint32_t)A.integer(P::layer, "layer", 0, abi::MAX_U32);
-      o.c[0] = (int)A.integer(P::prevAct, "prevAct", 0, abi::PREV_ACT_MAX);
-      o.f[1] = A.real(P::alpha, "alpha");
-      o.b[0] = A.f32(P::dx, "dx", n, "n", false, true);
-      o.b[1] = A.f32(P::dy, "dy", n, "n");
-      o.b[2] = A.f32(P::x, "x", n, "n");
-      break;
-    }
-    case OP_BATCH_NORM_FORWARD: {  // y (m,n), runMean, runVar, mean, invStd (n) written; x (m,n), gamma, beta (n)
-      using P = abi::op::batchNormForward;
-      idx m = o.s[0] = A.size(P::m, "m"), n = o.s[1] = A.size(P::n, "n");
-      o.flag = A.boolean(P::update, "update");
-      o.f[0] = A.real(P::momentum, "momentum");
-      o.f[1] = A.nonzero(P::eps, "eps");
-      o.c[0] = (int)A.integer(P::act, "act", 0, abi::PREV_ACT_MAX);
-      o.f[2] = A.real(P::alpha, "alpha");
-      o.b[0] = A.f32(P::y, "y", m * n, "m*n", false, true);
-      o.b[1] = A.f32(P::x, "x", m * n, "m*n");
-      o.b[2] = A.f32(P::gamma, "gamma", n, "n");
-      o.b[3] = A.f32(P::beta, "beta", n, "n");
-      o.b[4] = A.f32(P::runMean, "runMean", n, "n", false, true);
-      o.b[5] = A.f32(P::runVar, "runVar", n, "n", false, true);
-      o.b[6] = A.f32(P::mean, "mean", n, "n", false, true);
-      o.b[7] = A.f32(P::invStd, "invStd", n, "n", false, true);
-      break;
-    }
-    case OP_BATCH_NORM_INFERENCE: {  // y (m,n) written; x (m,n), gamma, beta, runMean, runVar (n)
-      using P = abi::op::batchNormInference;
-      idx m = o.s[0] = A.size(P::m, "m"), n = o.s[1] = A.size(P::n, "n");
-      o.f[1] = A.nonzero(P::eps, "eps");
-      o.c[0] = (int)A.integer(P::act, "act", 0, abi::PREV_ACT_MAX);
-      o.f[2] = A.real(P::alpha, "alpha");
-      o.b[0] = A.f32(P::y, "y", m * n, "m*n", false, true);
-      o.b[1] = A.f32(P::x, "x", m * n, "m*n");
-      o.b[2] = A.f32(P::gamma, "gamma", n, "n");
-      o.b[3] = A.f32(P::beta, "beta", n, "n");
-      o.b[4] = A.f32(P::runMean, "runMean", n, "n");
-      o.b[5] = A.f32(P::runVar, "runVar", n, "n");
-      break;
-    }
-    case OP_LAYER_NORM_FORWARD: {  // y (m,n), mean, invStd (m) written; x (m,n), gamma, beta (n)
-      using P = abi::op::layerNormForward;
-      idx m = o.s[0] = A.size(P::m, "m"), n = o.s[1] = A.size(P::n, "n");
-      o.f[1] = A.nonzero(P::eps, "eps");
-      o.c[0] = (int)A.integer(P::act, "act", 0, abi::PREV_ACT_MAX);
-      o.f[2] = A.real(P::alpha, "alpha");
-      o.b[0] = A.f32(P::y, "y", m * n, "m*n", false, true);
-      o.b[1] = A.f32(P::x, "x", m * n, "m*n");
-      o.b[2] = A.f32(P::gamma, "gamma", n, "n");
-      o.b[3] = A.f32(P::beta, "beta", n, "n");
-      o.b[6] = A.f32(P::mean, "mean", m, "m", false, true);
-      o.b[7] = A.f32(P::invStd, "invStd", m, "m", false, true);
-      break;
-    }
-    case OP_GATHER_ROWS: {  // dst (m,cols) written; src (rows,cols), idx (m): row numbers, checked on each run
-      using P = abi::op::gatherRows;
-      idx m = o.s[0] = A.size(P::m, "m"), rows = o.s[1] = A.size(P::rows, "rows"), cols = o.s[2] = A.size(P::cols, "cols");
-      o.b[0] = A.f32(P::dst, "dst", m * cols, "m*cols", false, true);
-      o.b[1] = A.f32(P::src, "src", rows * cols, "rows*cols");
-      o.b[2] = A.f32(P::idx, "idx", m, "m");
-      break;
-    }
-    case OP_BATCH_NORM_BACKWARD:
-    case OP_LAYER_NORM_BACKWARD: {  // dx (m,n), dgamma, dbeta (n) written; dy, x (m,n), gamma (n), stats (n or m)
-      using P = abi::op::batchNormBackward;
-      static_assert((int)abi::op::layerNormBackward::alpha == (int)P::alpha && (int)abi::op::layerNormBackward::invStd == (int)P::invStd,
-                    "both backward ops have one record layout");
-      const bool per_row = o.code == OP_LAYER_NORM_BACKWARD;
-      idx m = o.s[0] = A.size(P::m, "m"), n = o.s[1] = A.size(P::n, "n");
-      o.f[0] = A.real(P::scale, "scale");
-      o.c[0] = (int)A.integer(P::prevAct, "prevAct", 0, abi::PREV_ACT_MAX);
-      o.f[1] = A.real(P::alpha, "alpha");
-      const idx stats = per_row ? m : n;
-      const char* shape = per_row ? "m" : "n";
-      o.b[0] = A.f32(P::dx, "dx", m * n, "m*n", true, true);
-      o.b[1] = A.f32(P::dgamma, "dgamma", n, "n", false, true);
-      o.b[2] = A.f32(P::dbeta, "dbeta", n, "n", false, true);
-      o.b[3] = A.f32(P::dy, "dy", m * n, "m*n");
-      o.b[4] = A.f32(P::x, "x", m * n, "m*n");
-      o.b[5] = A.f32(P::gamma, "gamma", n, "n");
-      o.b[6] = A.f32(P::mean, "mean", stats, shape);
-      o.b[7] = A.f32(P::invStd, "invStd", stats, shape);
-      break;
-    }
+  }
+  int nb = 0;
+  for (int k = 0; k < count; k++) {
+    const abi::Operand& a = first[k];
+    if (a.kind != abi::OPERAND_BUFFER && a.kind != abi::OPERAND_BUFFER_OR_NULL) continue;
+    idx need = 1;
+    for (int j : a.sizes) if (j >= 0) need *= size[j];
+    o.b[nb++] = A.f32(a.slot, a.name, need, a.floats, a.kind == abi::OPERAND_BUFFER_OR_NULL, a.output);
   }
   A.no_overlap();
   return A.ok();
@@ -368,10 +226,10 @@ void run_program(const ProgramPlan& P, double* H) {
                              o.c[0], o.f[2]);
         break;
       case OP_BATCH_NORM_INFERENCE:
-        T.batch_norm_inference(o.b[0], o.b[1], o.b[2], o.b[3], o.b[4], o.b[5], o.s[0], o.s[1], o.f[1], o.c[0], o.f[2]);
+        T.batch_norm_inference(o.b[0], o.b[1], o.b[2], o.b[3], o.b[4], o.b[5], o.s[0], o.s[1], o.f[0], o.c[0], o.f[1]);
         break;
       case OP_LAYER_NORM_FORWARD:
-        T.layer_norm_forward(o.b[0], o.b[1], o.b[2], o.b[3], o.b[6], o.b[7], o.s[0], o.s[1], o.f[1], o.c[0], o.f[2]);
+        T.layer_norm_forward(o.b[0], o.b[1], o.b[2], o.b[3], o.b[4], o.b[5], o.s[0], o.s[1], o.f[0], o.c[0], o.f[1]);
         break;
       case OP_BATCH_NORM_BACKWARD:
         T.batch_norm_backward(o.b[0], o.b[1], o.b[2], o.b[3], o.b[4], o.b[5], o.b[6], o.b[7], o.s[0], o.s[1], o.f[0], o.c[0], o.f[1]);
@@ -397,22 +255,31 @@ void run_program(const ProgramPlan& P, double* H) {
 }
 
 // Throws (and returns false) unless every buffer of the program is still the live allocation it
-// was compiled against and the hyper-parameters in H pass contract.ts checkHyper.
+// was compiled against and the hyper-parameters in H pass contract.ts checkHyper. The buffers are
+// compared one by one only when a buffer was released since they last passed (Registry::releases):
+// a step of a tiny net then pays one compare for them, not three per allocation.
 bool check_run(napi_env env, const ProgramPlan& P, const double* H) {
   const Registry& reg = *P.box->inst.reg;
-  for (const HeldBuffer& h : P.held) {
-    if ((size_t)h.id >= reg.slots.size() || reg.slots[(size_t)h.id].data != h.base || reg.slots[(size_t)h.id].length < h.end) {
-      napi_throw_error(env, nullptr, "compiled program: one of its buffers was freed; compile the program again");
-      return false;
+  if (reg.releases != P.checked_releases) {
+    for (const HeldBuffer& h : P.held) {
+      if ((size_t)h.id >= reg.slots.size() || reg.slots[(size_t)h.id].data != h.base || reg.slots[(size_t)h.id].length < h.end) {
+        napi_throw_error(env, nullptr, "compiled program: one of its buffers was freed; compile the program again");
+        return false;
+      }
     }
+    P.checked_releases = reg.releases;
   }
   if (!P.reads_hyper) return true;
-  // The same checks and words as contract.ts checkHyper (which the JavaScript side runs first).
+  // The same checks and words as contract.ts checkHyper (which the JavaScript side runs first):
+  // one pass without branches over the slots, and the message from the slow path below.
+  bool bad = !(H[abi::HYPER_NESTEROV] == 0 || H[abi::HYPER_NESTEROV] == 1);
+  for (int i = 0; i < abi::HYPER_INPUTS; i++) bad |= i != abi::HYPER_NESTEROV && !finite_f32(H[i]);
+  if (P.adam) bad |= (float)H[abi::HYPER_BC1] == 0.f || (float)H[abi::HYPER_BC2] == 0.f;
+  if (!bad) return true;
   const char* const* names = abi::HYPER_NAMES;
   for (int i = 0; i < abi::HYPER_INPUTS; i++) {
     const bool nesterov = i == abi::HYPER_NESTEROV;
-    const bool bad = nesterov ? !(H[i] == 0 || H[i] == 1) : !finite_f32(H[i]);
-    if (bad) {
+    if (nesterov ? !(H[i] == 0 || H[i] == 1) : !finite_f32(H[i])) {
       napi_throw_range_error(env, nullptr, (std::string("compiled step: ") + names[i] +
                                             (nesterov ? " must be a boolean (0 or 1 in the argument block), got "
                                                     : " must be a finite float32, got ") + js_number(H[i])).c_str());
@@ -420,7 +287,7 @@ bool check_run(napi_env env, const ProgramPlan& P, const double* H) {
     }
   }
   for (int i : {abi::HYPER_BC1, abi::HYPER_BC2}) {
-    if (P.adam && (float)H[i] == 0.f) {
+    if ((float)H[i] == 0.f) {
       napi_throw_range_error(env, nullptr, (std::string("compiled step: ") + names[i] +
                                             " must be a nonzero finite float32, got " + js_number(H[i])).c_str());
       return false;

@@ -42,6 +42,62 @@ function fields(prefix: string, l: Layout<string>, scale = 1): [string, number][
   return Object.entries(l.at).map(([k, v]) => [`${prefix}_${snake(k)}`, v * scale]);
 }
 
+/** abi.ts ArgKind → the generated OPERAND_* code (native/abi.h). */
+const OPERAND_KINDS: Record<abi.ArgKind, string> = {
+  buffer: 'OPERAND_BUFFER', 'buffer?': 'OPERAND_BUFFER_OR_NULL', size: 'OPERAND_SIZE', decayCount: 'OPERAND_DECAY_COUNT',
+  float32: 'OPERAND_FLOAT32', nonzero: 'OPERAND_NONZERO', act: 'OPERAND_ACT', prevAct: 'OPERAND_PREV_ACT', loss: 'OPERAND_LOSS',
+  rate: 'OPERAND_RATE', u32: 'OPERAND_U32', bool: 'OPERAND_BOOL',
+};
+/** Where the native interpreter keeps an operand of each kind once read (OpRec's arrays). */
+const OPERAND_HOME: Record<abi.ArgKind, 'buffers' | 'sizes' | 'codes' | 'reals' | 'words' | 'flags'> = {
+  buffer: 'buffers', 'buffer?': 'buffers', size: 'sizes', decayCount: 'sizes', float32: 'reals', nonzero: 'reals',
+  act: 'codes', prevAct: 'codes', loss: 'codes', rate: 'reals', u32: 'words', bool: 'flags',
+};
+/** The most size operands a buffer's float count is the product of (Operand::sizes in native/abi.h). */
+const MAX_FACTORS = 2;
+
+/**
+ * Each op's operand list for the native interpreter's compile-time checks: kind, record slot, and
+ * for a buffer the sizes (as operand indices) whose product it must hold and that product's text
+ * for messages; for decayCount its bound n. One table, so that compile_op has no per-op code.
+ */
+function renderOperandTable(): string[] {
+  const ops = Object.entries(abi.OPS).sort(([, a], [, b]) => a.code - b.code);
+  const kinds = Object.values(OPERAND_KINDS);
+  const out = ['', '// Operand kinds (abi.ts ArgKind) of the operand lists below.',
+    `enum OperandKind : int { ${kinds.map((k, i) => `${k} = ${i}`).join(', ')} };`,
+    '// One operand of an op: its name, kind and first slot in the record; for a buffer, the operands',
+    '// (indices in its op\'s list, -1 for none) whose product is the fewest floats it must hold, that',
+    '// product as text, and whether the op writes it; for decayCount, its bound n in sizes[0].',
+    `struct Operand { const char* name; int kind; int slot; int sizes[${MAX_FACTORS}]; const char* floats; bool output; };`];
+  const rows: string[] = [], begin: number[] = [0, 0];
+  const most = { buffers: 0, sizes: 0, codes: 0, reals: 0, words: 0, flags: 0 };
+  for (const [name, o] of ops) {
+    const list = o.operands as readonly abi.ArgContract[], slots = abi.opSlots(name as abi.OpName);
+    const index = (n: string): number => {
+      const i = list.findIndex((a) => a.name === n);
+      if (i < 0 || list[i].kind !== 'size') throw new Error(`abi: op ${name}: ${n} is not one of its size operands`);
+      return i;
+    };
+    const count = { buffers: 0, sizes: 0, codes: 0, reals: 0, words: 0, flags: 0 };
+    for (const a of list) {
+      const factors = a.kind === 'decayCount' ? ['n'] : [...(a.floats ?? [])];
+      if (factors.length > MAX_FACTORS) throw new Error(`abi: op ${name}: ${a.name} is a product of more than ${MAX_FACTORS} sizes`);
+      const sizes = [...factors.map(index), ...new Array<number>(MAX_FACTORS - factors.length).fill(-1)];
+      rows.push(`    {"${a.name}", ${OPERAND_KINDS[a.kind]}, ${slots[a.name]}, {${sizes.join(', ')}}, "${(a.floats ?? []).join('*')}", ${a.output === true}},  // ${name}`);
+      count[OPERAND_HOME[a.kind]]++;
+    }
+    for (const k of Object.keys(most) as (keyof typeof most)[]) most[k] = Math.max(most[k], count[k]);
+    begin.push(begin[begin.length - 1] + list.length);
+  }
+  out.push('// Every op\'s operands in record order, op after op; op code c has OPERANDS[OPERANDS_BEGIN[c] ..', '// OPERANDS_BEGIN[c + 1]).',
+    `constexpr Operand OPERANDS[${rows.length}] = {`, ...rows, '};',
+    `constexpr int OPERANDS_BEGIN[OP_MAX + 2] = {${begin.join(', ')}};`,
+    '// The most operands of one op kept in each of the interpreter\'s resolved-op arrays.',
+    `constexpr int OP_MAX_BUFFERS = ${most.buffers}, OP_MAX_SIZES = ${most.sizes}, OP_MAX_CODES = ${most.codes}, OP_MAX_REALS = ${most.reals}, OP_MAX_WORDS = ${most.words}, OP_MAX_FLAGS = ${most.flags};`);
+  return out;
+}
+
 export function renderNativeHeader(): string {
   const out: string[] = [`// ${BANNER}`, '#pragma once', '', 'namespace deltaprop {', ''];
   for (const [type, prefix, map] of CODES) {
@@ -69,6 +125,7 @@ export function renderNativeHeader(): string {
     out.push(`struct ${name} { enum : int { ${Object.entries(abi.opSlots(name)).map(([k, v]) => `${k} = ${v}`).join(', ')} }; };`);
   }
   out.push('}  // namespace op');
+  out.push(...renderOperandTable());
   out.push('', '// Argument positions of each kernel entry point (the *Fast ones read position p at slot ARG_STRIDE * p).');
   out.push('namespace arg {');
   for (const [fn, args] of Object.entries(abi.KERNELS)) {

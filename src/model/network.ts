@@ -139,6 +139,8 @@ export class Network {
   private inFlight: CompiledStep | null = null;
   private capacity = 0;
   private plans = new Map<number, Plan>();
+  /** The plan plan() returned last: every batch of an epoch but its last has the same m. */
+  private lastPlan: Plan | null = null;
   private actStore: Buf[] = [];
   private deltaStore: Buf[] = [];
   private xStore: Buf | null = null;
@@ -337,6 +339,13 @@ export class Network {
 
   /** The plan for batches of m rows; buffers grow (and plans are rebuilt) only for a larger m. */
   plan(m: number): Plan {
+    // a field compare instead of a Map lookup on each step: tiny steps (tiny-xor's) feel the lookup
+    const last = this.lastPlan;
+    if (last !== null && last.m === m) return last;
+    return (this.lastPlan = this.planFor(m));
+  }
+
+  private planFor(m: number): Plan {
     const cached = this.plans.get(m);
     if (cached) return cached;
     if (m > this.capacity) {
@@ -775,6 +784,12 @@ export class Network {
       return;
     }
     const d = dst.data, s = src.data;
+    if (!order && !norm) {
+      // rows in order: one contiguous run, one loop (not a subarray and set: an object a step)
+      const from = start * cols, n = m * cols;
+      for (let k = 0; k < n; k++) d[k] = s[from + k];
+      return;
+    }
     for (let i = 0; i < m; i++) {
       const from = (order ? order[start + i] : start + i) * cols, to = i * cols;
       if (norm) {
