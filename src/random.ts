@@ -64,8 +64,12 @@ function rotl(x: number, k: number): number {
 
 /** A seeded random permutation of 0..n-1 (Fisher–Yates). */
 export function permutation(n: number, seed: number): Uint32Array {
+  return permutationInto(new Uint32Array(n), n, seed);
+}
+
+/** permutation(n, seed) written into the first n entries of `p` (returned). */
+export function permutationInto(p: Uint32Array, n: number, seed: number): Uint32Array {
   const rng = new Random(seed);
-  const p = new Uint32Array(n);
   for (let i = 0; i < n; i++) p[i] = i;
   for (let i = n - 1; i > 0; i--) {
     const j = rng.int(i + 1), t = p[i];

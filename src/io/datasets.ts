@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { InputError, type Matrix } from '../data.js';
-import { Random } from '../random.js';
+import { permutationInto } from '../random.js';
 import { packageRoot } from './packageRoot.js';
 
 export interface Dataset {
@@ -83,7 +83,7 @@ export function trainTestSplit(d: { x: Matrix; y: Int32Array }, testFraction: nu
 export function splitRows(y: Int32Array | null, testFraction: number, seed: number, rows = y?.length ?? 0): { train: Uint32Array; test: Uint32Array } {
   const { id, count } = denseClasses(y, rows);
   const order = new Uint32Array(rows);
-  shuffleInto(order, rows, seed);
+  permutationInto(order, rows, seed);
   // each class's rows form one run of each set, classes in ascending order: a cursor per class into each
   const classes = count.length, testAt = new Float64Array(classes), trainAt = new Float64Array(classes), testLeft = new Float64Array(classes);
   let nTest = 0, nTrain = 0;
@@ -107,9 +107,9 @@ export function splitRows(y: Int32Array | null, testFraction: number, seed: numb
   }
   // the permutation's array serves again for each set's mix (12 bytes a row in all)
   const out = new Uint32Array(rows);
-  shuffleInto(order, nTrain, seed + 1);
+  permutationInto(order, nTrain, seed + 1);
   for (let i = 0; i < nTrain; i++) out[i] = runs[order[i]];
-  shuffleInto(order, nTest, seed + 1);
+  permutationInto(order, nTest, seed + 1);
   for (let i = 0; i < nTest; i++) out[nTrain + i] = runs[nTrain + order[i]];
   return { train: out.subarray(0, nTrain), test: out.subarray(nTrain) };
 }
@@ -153,17 +153,6 @@ function denseClasses(y: Int32Array | null, rows: number): { id: (r: number) => 
     count[lo]++;
   }
   return { id: (r) => ids[r], count };
-}
-
-/** permutation(n, seed) (random.ts) written into the first n entries of `p`. */
-function shuffleInto(p: Uint32Array, n: number, seed: number): void {
-  const rng = new Random(seed);
-  for (let i = 0; i < n; i++) p[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = rng.int(i + 1), t = p[i];
-    p[i] = p[j];
-    p[j] = t;
-  }
 }
 
 /**

@@ -15,7 +15,7 @@ export interface EvaluateOptions {
   /** One weight per row: the loss is the weighted sum over the rows, the metrics weighted means. */
   sampleWeight?: ArrayLike<number>;
 }
-import { summarize, type ModelSummary } from './summary.js';
+import { printSummary, type ModelSummary } from './summary.js';
 
 /** How this runtime writes model files: set by the Node entry (src/index.ts); none in browsers. */
 export interface ModelFileSaver {
@@ -230,11 +230,7 @@ export class Model implements FitControl {
    * `print` when it is a function (one call with the whole table).
    */
   summary(options: { print?: boolean | ((text: string) => void) } = {}): ModelSummary {
-    const s = summarize(this.spec);
-    const print = options.print ?? true;
-    if (typeof print === 'function') print(s.text);
-    else if (print) console.log(s.text);
-    return s;
+    return printSummary(this.spec, options.print);
   }
 
   /** The optimizer as configured (with defaults filled in). */

@@ -69,3 +69,14 @@ export function summarize(spec: ModelSpec): ModelSummary {
   ].join('\n');
   return { inputs: spec.inputs, layers, totalParams: total, trainableParams: total - frozen, text };
 }
+
+/**
+ * summarize(spec), printed with console.log unless `print` is false, or through `print` when it is
+ * a function (one call with the whole table): Model.summary's and WorkerModel.summary's rule.
+ */
+export function printSummary(spec: ModelSpec, print: boolean | ((text: string) => void) = true): ModelSummary {
+  const s = summarize(spec);
+  if (typeof print === 'function') print(s.text);
+  else if (print) console.log(s.text);
+  return s;
+}

@@ -10,7 +10,7 @@ import { InputError, isBatchSource, type BatchSource, type Matrix, type MatrixIn
 import { ModelFileError } from '../io/modelFile.js';
 import { TrainingError, type BatchLogs, type EpochLogs, type Evaluation, type FitOptions, type History } from '../model/fit.js';
 import type { EvaluateOptions } from '../model/model.js';
-import { summarize, type ModelSummary } from '../model/summary.js';
+import { printSummary, type ModelSummary } from '../model/summary.js';
 import type { ClassWeight } from '../model/weights.js';
 import type { WebBackendOptions } from '../runtimeEntry.js';
 import { SpecError, type ModelSpec, type OptimizerSpec } from '../spec.js';
@@ -279,11 +279,7 @@ export class WorkerModel {
 
   /** The layer table, as Model.summary (on the page: it needs only the spec). */
   summary(options: { print?: boolean | ((text: string) => void) } = {}): ModelSummary {
-    const s = summarize(this.spec);
-    const print = options.print ?? true;
-    if (typeof print === 'function') print(s.text);
-    else if (print) console.log(s.text);
-    return s;
+    return printSummary(this.spec, options.print);
   }
 
   /** Ends the worker at once; pending calls (a fit too) reject with a WorkerError. */
