@@ -5,10 +5,11 @@ import { Random } from '../random.js';
 import { MetricAccumulator, type ClassificationMetrics, type PerClassMetrics, type RegressionMetrics } from '../metrics.js';
 import { scheduledRate } from '../spec.js';
 import { evaluateSource } from './fit-source.js';
-import type { Metrics, Network, ResidentRows } from './network.js';
+import type { Network } from './network.js';
+import type { Metrics, ResidentRows } from './plan.js';
 import { checkNotAllZero, checkSampleWeight, rowWeights, weightSum, type ClassWeight } from './weights.js';
 
-export type { Metrics } from './network.js';
+export type { Metrics } from './plan.js';
 
 /**
  * What `evaluate` returns: the loss, and for classifiers the accuracy, precision, recall, F1

@@ -2,107 +2,21 @@
 // buffers for each batch size (plans), batch staging, and the programs of each plan (a training
 // step, a forward pass: src/backends/program.ts builds them), run in one backend call where the
 // backend compiles programs, else op by op (src/backends/interpreter.ts). Model (model.ts) is the
-// public face; fit.ts drives the epochs.
-import { ACT, LOSS, OPT, type ActCode, type Backend, type Buf, type CompiledProgram, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from '../backends/backend.js';
+// public face; fit.ts drives the epochs. Beside it: the shared types (plan.ts), the arenas'
+// layout (layout.ts), the programs of layers beyond dense (stack-ops.ts), batch staging
+// (staging.ts, resident-rows.ts) and the correct-prediction counts (row-matches.ts).
+import { LOSS, OPT, type Backend, type Buf, type CompiledProgram, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from '../backends/backend.js';
 import { interpret } from '../backends/interpreter.js';
-import { forwardProgram, GATHER_MAX_ROWS, gradientProgram, trainProgram, type Op, type Program } from '../backends/program.js';
+import { forwardProgram, gradientProgram, trainProgram, type Op, type Program } from '../backends/program.js';
 import { checkStagedFinite, InputError, toTargets, type Matrix, type TargetInput } from '../data.js';
 import { Random } from '../random.js';
 import { checkBatchSize, checkSpec, isClassificationLoss, isDense, MAX_BUFFER_FLOATS, type DenseSpec, type ModelSpec, type Normalization } from '../spec.js';
-
-export interface Metrics {
-  loss: number;
-  /** Classification accuracy (argmax for softmax, 0.5 threshold for sigmoid); absent for mse. */
-  accuracy?: number;
-}
-
-/** Buffers and views for one batch size: created once, reused by every step of that size. */
-export interface Plan {
-  m: number;
-  /** One per layer (of the whole stack when the network has layers beyond dense). */
-  acts: Buf[];
-  deltas: Buf[];
-  /** Per normalization layer (else unused): its saved statistics, per column (batch) or per row (layer). */
-  means: (Buf | null)[];
-  invStds: (Buf | null)[];
-  x: Buf;
-  y: Buf;
-  /** The staged rows' weights (m): the loss reads them when `weighted`. */
-  w: Buf;
-  /** Whether the last stage() gave per-row weights (else every row weighs 1). */
-  weighted: boolean;
-  /** The training step's program (built on the first step) and, where the backend compiles programs, its one call. */
-  train?: Program;
-  compiledTrain?: CompiledProgram;
-  /** The same with the staged weights in the loss. */
-  trainWeighted?: Program;
-  compiledTrainWeighted?: CompiledProgram;
-  /** The forward pass's program and its one call. */
-  forward?: Program;
-  compiledForward?: CompiledProgram;
-  /**
-   * Off-thread training (trainStepAsync): the training program followed by copies of the batch's
-   * outputs, targets and weights into `outCopy`, `yCopy` and `wCopy`, which the fit's metrics read
-   * after the await; a predict or evaluate in between may reuse acts, y and w.
-   */
-  compiledTrainAsync?: CompiledStep;
-  /** The same with the staged weights in the loss. */
-  compiledTrainAsyncWeighted?: CompiledStep;
-  /**
-   * The same again, staging its own batch first (gatherRows from `gatherFrom`, the rows idx names),
-   * for the rows it was compiled for.
-   */
-  compiledTrainGather?: CompiledStep;
-  gatherFrom?: ResidentRows;
-  /** The batch's row numbers in the resident rows (floats), written by stageIndices. */
-  idx?: Buf;
-  outCopy?: Buf;
-  yCopy?: Buf;
-  wCopy?: Buf;
-}
-
-/**
- * A fit's training rows copied once into backend memory (Network.residentRows): inputs normalized
- * as stage() normalizes them, targets, and the rows' weights if any. Off-thread steps gather their
- * batches from them on the backend's threads, so the event loop only writes m row numbers a step.
- */
-export interface ResidentRows {
-  readonly x: Buf;
-  readonly y: Buf;
-  readonly w: Buf | null;
-  readonly rows: number;
-}
-
-
-/** Staging copies of at least this many floats go through the backend's gatherRows, if it has one. */
-const GATHER_MIN = 1024;
-
-interface LayerInfo {
-  inp: number;
-  out: number;
-  act: ActCode;
-  alpha: number;
-  w: Buf;
-  b: Buf;
-  dw: Buf;
-  db: Buf;
-}
-
-// ---- layers beyond dense (dropout, batch and layer normalization) ------------------------------
-// A network with any of them runs the stack below, kernel by kernel (compiled steps cover dense
-// layers only). Each entry's output has its activation `act` (dropout: linear), so that the next
-// entry's backward kernel turns the delta at its input into the delta at this entry's
-// pre-activation, as denseBackward does.
-
-/** How a forward pass runs: training (batch statistics, running averages move, dropout on),
- * gradients (the same, but nothing moves: the check of Model.gradients), or inference. */
-export type PassMode = 'train' | 'gradients' | 'inference';
-
-type StackLayer =
-  | { kind: 'dense'; width: number; act: ActCode; alpha: number; dense: LayerInfo }
-  | { kind: 'dropout'; width: number; act: ActCode; alpha: number; rate: number }
-  | { kind: 'batchNormalization' | 'layerNormalization'; width: number; act: ActCode; alpha: number; eps: number;
-    momentum: number; gamma: Buf; beta: Buf; dgamma: Buf; dbeta: Buf; runMean: Buf | null; runVar: Buf | null };
+import { arenaSizes, layoutLayers } from './layout.js';
+import type { LayerInfo, PassMode, Plan, ResidentRows, StackLayer } from './plan.js';
+import { residentRows } from './resident-rows.js';
+import { argmaxMatches, argmaxMatchesWeighted, thresholdMatches, thresholdMatchesWeighted } from './row-matches.js';
+import { stackBackwardOps, stackForwardOps } from './stack-ops.js';
+import { stageRows } from './staging.js';
 
 export class Network {
   readonly spec: ModelSpec;
@@ -165,69 +79,14 @@ export class Network {
     this.loss = LOSS[this.spec.loss];
     this.delta = this.spec.huberDelta ?? 1;
     this.classifier = isClassificationLoss(this.spec.loss);
-    const specs = this.spec.layers;
-    const denseSpecs = specs.filter(isDense);
-    // input width of each dense layer: the width reaching it through the stack
-    const inputsOf: number[] = [];
-    let w = this.spec.inputs, normParams = 0, statCount = 0;
-    for (const s of specs) {
-      if (isDense(s)) {
-        inputsOf.push(w);
-        w = s.units;
-      } else if (s.type !== 'dropout') {
-        normParams += 2 * w;
-        if (s.type === 'batchNormalization') statCount += 2 * w;
-      }
-    }
-    let weights = 0, biases = 0;
-    denseSpecs.forEach((s, l) => {
-      weights += inputsOf[l] * s.units;
-      biases += s.units;
-    });
-    this.decayCount = weights;
-    this.paramCount = weights + biases + normParams;
+    const sizes = arenaSizes(this.spec);
+    this.decayCount = sizes.weights;
+    this.paramCount = sizes.weights + sizes.biases + sizes.normParams;
     this.params = backend.alloc(this.paramCount);
     this.grads = backend.alloc(this.paramCount);
-    this.statCount = statCount;
-    this.stats = statCount > 0 ? backend.alloc(statCount) : null;
-    this.layers = [];
-    let wOff = 0, bOff = weights;
-    denseSpecs.forEach((s, l) => {
-      const inp = inputsOf[l], out = s.units;
-      this.layers.push({
-        inp, out, act: ACT[s.activation], alpha: s.alpha ?? 0,
-        w: this.params.view(wOff, inp * out), b: this.params.view(bOff, out),
-        dw: this.grads.view(wOff, inp * out), db: this.grads.view(bOff, out),
-      });
-      wOff += inp * out;
-      bOff += out;
-    });
-    if (denseSpecs.length === specs.length) {
-      this.stack = null;
-    } else {
-      // norm parameters after the biases (no weight decay), stats in their own buffer
-      let nOff = weights + biases, sOff = 0, dense = 0;
-      w = this.spec.inputs;
-      this.stack = specs.map((s): StackLayer => {
-        if (isDense(s)) {
-          const L = this.layers[dense++];
-          w = L.out;
-          return { kind: 'dense', width: L.out, act: L.act, alpha: L.alpha, dense: L };
-        }
-        if (s.type === 'dropout') return { kind: 'dropout', width: w, act: ACT.linear, alpha: 0, rate: s.rate };
-        const bn = s.type === 'batchNormalization';
-        const e: StackLayer = {
-          kind: s.type, width: w, act: ACT[s.activation ?? 'linear'], alpha: s.alpha ?? 0, eps: s.epsilon ?? 1e-3,
-          momentum: bn ? (s.momentum ?? 0.99) : 0,
-          gamma: this.params.view(nOff, w), beta: this.params.view(nOff + w, w),
-          dgamma: this.grads.view(nOff, w), dbeta: this.grads.view(nOff + w, w),
-          runMean: bn ? this.stats!.view(sOff, w) : null, runVar: bn ? this.stats!.view(sOff + w, w) : null,
-        };
-        nOff += 2 * w;
-        if (bn) sOff += 2 * w;
-        return e;
-      });
-    }
+    this.statCount = sizes.statCount;
+    this.stats = sizes.statCount > 0 ? backend.alloc(sizes.statCount) : null;
+    ({ layers: this.layers, stack: this.stack } = layoutLayers(this.spec, sizes, this.params, this.grads, this.stats));
     const o = this.spec.optimizer;
     this.hyper = {
       lr: o.learningRate, clipNorm: o.clipNorm ?? 0, weightDecay: o.weightDecay ?? 0,
@@ -400,10 +259,10 @@ export class Network {
     this.settle(); // a batch training off the thread shares the buffers
     if (this.stack) {
       if (mode !== 'inference') {
-        interpret(this.backend, this.stackForwardOps(p, mode), this.stackHyper(), this.noLoss);
+        interpret(this.backend, stackForwardOps(this.stack!, p, mode, this.dropoutSeed()), this.stackHyper(), this.noLoss);
         return;
       }
-      p.forward ??= this.stackForwardOps(p, 'inference');
+      p.forward ??= stackForwardOps(this.stack!, p, 'inference', this.dropoutSeed());
       p.compiledForward = this.runOps(p.forward, p.compiledForward, null, this.noLoss);
       return;
     }
@@ -431,7 +290,7 @@ export class Network {
     if (this.stack) {
       // batch statistics and the next step's dropout masks, with nothing moving (PassMode 'gradients')
       const out = new Float64Array(1);
-      interpret(this.backend, [...this.stackForwardOps(p, 'gradients'), ...this.stackBackwardOps(p)], this.stackHyper(), out);
+      interpret(this.backend, [...stackForwardOps(this.stack!, p, 'gradients', this.dropoutSeed()), ...this.stackBackward(p)], this.stackHyper(), out);
       return out[0];
     }
     const out = new Float64Array(1);
@@ -450,71 +309,8 @@ export class Network {
     return (this.spec.seed ?? 0) >>> 0;
   }
 
-  /**
-   * The stack's forward pass as program ops: 'train' and 'gradients' with batch statistics and
-   * dropout (its mask keyed by the run's step), 'train' moving the running statistics; in
-   * 'inference' dropout is left out (the next layer reads its input) and batch normalization uses
-   * the running statistics.
-   */
-  private stackForwardOps(p: Plan, mode: PassMode): Op[] {
-    const m = p.m, stack = this.stack!, ops: Op[] = [];
-    const training = mode !== 'inference', seed = this.dropoutSeed();
-    let input = p.x;
-    for (let k = 0; k < stack.length; k++) {
-      const e = stack[k], y = p.acts[k];
-      switch (e.kind) {
-        case 'dense': {
-          const L = e.dense;
-          ops.push({ op: 'denseForward', y, x: input, w: L.w, b: L.b, m, inp: L.inp, out: L.out, act: L.act, alpha: L.alpha });
-          break;
-        }
-        case 'dropout':
-          if (!training) continue;
-          ops.push({ op: 'dropoutForward', y, x: input, n: m * e.width, rate: e.rate, seed, layer: k });
-          break;
-        case 'batchNormalization':
-          ops.push(training
-            ? { op: 'batchNormForward', y, x: input, gamma: e.gamma, beta: e.beta, runMean: e.runMean!, runVar: e.runVar!,
-              mean: p.means[k]!, invStd: p.invStds[k]!, m, n: e.width, update: mode === 'train', momentum: e.momentum, eps: e.eps,
-              act: e.act, alpha: e.alpha }
-            : { op: 'batchNormInference', y, x: input, gamma: e.gamma, beta: e.beta, runMean: e.runMean!, runVar: e.runVar!, m,
-              n: e.width, eps: e.eps, act: e.act, alpha: e.alpha });
-          break;
-        default:
-          ops.push({ op: 'layerNormForward', y, x: input, gamma: e.gamma, beta: e.beta, mean: p.means[k]!, invStd: p.invStds[k]!, m,
-            n: e.width, eps: e.eps, act: e.act, alpha: e.alpha });
-      }
-      input = y;
-    }
-    return ops;
-  }
-
-  /** The loss and the stack's backward pass as program ops (after a 'train' or 'gradients' forward). */
-  private stackBackwardOps(p: Plan): Op[] {
-    const m = p.m, stack = this.stack!, scale = 1 / m, seed = this.dropoutSeed(), last = this.layers[this.layers.length - 1];
-    const ops: Op[] = [{ op: 'lossDelta', dz: p.deltas[stack.length - 1], a: p.acts[stack.length - 1], y: p.y, m, n: last.out,
-      loss: this.loss, act: last.act, alpha: last.alpha, delta: this.delta, weights: p.weighted ? p.w : null }];
-    for (let k = stack.length - 1; k >= 0; k--) {
-      const e = stack[k], dy = p.deltas[k];
-      const x = k === 0 ? p.x : p.acts[k - 1];
-      const dx = k === 0 ? null : p.deltas[k - 1];
-      // the first layer has no previous activation: linear, which every backend accepts
-      const prevAct = k === 0 ? ACT.linear : stack[k - 1].act, alpha = k === 0 ? 0 : stack[k - 1].alpha;
-      switch (e.kind) {
-        case 'dense': {
-          const L = e.dense;
-          ops.push({ op: 'denseBackward', dw: L.dw, db: L.db, dx, dz: dy, x, w: L.w, m, inp: L.inp, out: L.out, scale, prevAct, alpha });
-          break;
-        }
-        case 'dropout':
-          if (dx) ops.push({ op: 'dropoutBackward', dx, dy, x, n: m * e.width, rate: e.rate, seed, layer: k, prevAct, alpha });
-          break;
-        default:
-          ops.push({ op: e.kind === 'batchNormalization' ? 'batchNormBackward' : 'layerNormBackward', dx, dgamma: e.dgamma,
-            dbeta: e.dbeta, dy, x, gamma: e.gamma, mean: p.means[k]!, invStd: p.invStds[k]!, m, n: e.width, scale, prevAct, alpha });
-      }
-    }
-    return ops;
+  private stackBackward(p: Plan): Op[] {
+    return stackBackwardOps(this.stack!, p, this.dropoutSeed(), this.layers[this.layers.length - 1], this.loss, this.delta);
   }
 
   /** Runs a program of this network: in one backend call where it compiles programs (kept in `slot`), else op by op. */
@@ -550,7 +346,7 @@ export class Network {
     if (!program) {
       // the running statistics move in the forward pass: copied first, to restore if the step diverges
       const backup: Op[] = this.stats ? [{ op: 'copy', dst: this.statsBackupBuf(), src: this.stats, n: this.statCount }] : [];
-      program = [...backup, ...this.stackForwardOps(p, 'train'), ...this.stackBackwardOps(p), ...this.updateOps()];
+      program = [...backup, ...stackForwardOps(this.stack!, p, 'train', this.dropoutSeed()), ...this.stackBackward(p), ...this.updateOps()];
       if (weighted) p.trainWeighted = program;
       else p.train = program;
     }
@@ -612,38 +408,9 @@ export class Network {
     return this.fusedSteps && !!this.backend.asyncPrograms && !!this.backend.compileProgram && !this.stack;
   }
 
-  /**
-   * The rows of X (normalized, as stage() normalizes them), Y and W (or none) copied into backend
-   * memory, for trainStepAsync to gather its batches on the backend's threads: rows·(inputs +
-   * outputs + 1 if weighted) floats more, for as long as the caller keeps them (a fit: until it
-   * ends). Null where a gatherRows op cannot address them (more than 2^24 rows: the row numbers
-   * are floats) or the backend has no room; the batches are then staged on the thread.
-   */
+  /** residentRows (resident-rows.ts) of this network's backend and normalization. */
   residentRows(X: Matrix, Y: Matrix, W: Float32Array | null): ResidentRows | null {
-    const rows = X.shape[0], inp = this.inputs, outs = this.outputs;
-    if (rows > GATHER_MAX_ROWS || rows * inp > MAX_BUFFER_FLOATS || rows * outs > MAX_BUFFER_FLOATS) return null;
-    let x: Buf, y: Buf, w: Buf | null;
-    try {
-      x = this.backend.alloc(rows * inp);
-      y = this.backend.alloc(rows * outs);
-      w = W ? this.backend.alloc(rows) : null;
-    } catch {
-      return null; // no room for a copy: staging on the thread needs none
-    }
-    // views after the last alloc (a wasm memory may have grown)
-    const norm = this.spec.normalization, xd = x.data, src = X.data;
-    if (norm) {
-      // the expression of stageRows, so that a gathered row has the bits of a staged one
-      for (let r = 0; r < rows; r++) {
-        const at = r * inp;
-        for (let j = 0; j < inp; j++) xd[at + j] = (src[at + j] - norm.mean[j]) / norm.std[j];
-      }
-    } else {
-      xd.set(src.length === rows * inp ? src : src.subarray(0, rows * inp));
-    }
-    y.data.set(Y.data.length === rows * outs ? Y.data : Y.data.subarray(0, rows * outs));
-    if (w && W) w.data.set(W.subarray(0, rows));
-    return { x, y, w, rows };
+    return residentRows(this.backend, X, Y, W, this.spec.normalization);
   }
 
   /**
@@ -773,31 +540,9 @@ export class Network {
     }
   }
 
-  /** Rows order[start + i] (start + i without an order), i < m, of src into dst; normalized if asked. */
-  stageRows(dst: Buf, src: Matrix, cols: number, start: number, m: number, order?: Uint32Array,
-    norm?: Normalization): void {
-    // A backend's gather is a call of a few hundred nanoseconds: worth it for real batches, not
-    // for tiny-xor's 4 × 2 (a whole compiled step there is about 150 ns).
-    const gather = this.backend.gatherRows;
-    if (gather && !norm && m * cols >= GATHER_MIN) {
-      gather.call(this.backend, dst, src.data, order ?? null, start, m, cols);
-      return;
-    }
-    const d = dst.data, s = src.data;
-    if (!order && !norm) {
-      // rows in order: one contiguous run, one loop (not a subarray and set: an object a step)
-      const from = start * cols, n = m * cols;
-      for (let k = 0; k < n; k++) d[k] = s[from + k];
-      return;
-    }
-    for (let i = 0; i < m; i++) {
-      const from = (order ? order[start + i] : start + i) * cols, to = i * cols;
-      if (norm) {
-        for (let j = 0; j < cols; j++) d[to + j] = (s[from + j] - norm.mean[j]) / norm.std[j];
-      } else {
-        for (let j = 0; j < cols; j++) d[to + j] = s[from + j];
-      }
-    }
+  /** stageRows (staging.ts) on this network's backend. */
+  stageRows(dst: Buf, src: Matrix, cols: number, start: number, m: number, order?: Uint32Array, norm?: Normalization): void {
+    stageRows(this.backend, dst, src, cols, start, m, order, norm);
   }
 
   /**
@@ -830,54 +575,4 @@ export class Network {
       into.set(p.acts[this.depth - 1].data.subarray(0, p.m * outs), start * outs);
     }
   }
-}
-
-/** Rows (of m) where the largest output and the largest target are in the same column. */
-function argmaxMatches(a: Float32Array, y: Float32Array, m: number, outs: number): number {
-  let c = 0;
-  for (let i = 0; i < m; i++) {
-    let best = 0, target = 0;
-    for (let j = 1; j < outs; j++) {
-      if (a[i * outs + j] > a[i * outs + best]) best = j;
-      if (y[i * outs + j] > y[i * outs + target]) target = j;
-    }
-    if (best === target) c++;
-  }
-  return c;
-}
-
-/** Rows (of m) where every output is on the same side of 0.5 as its target. */
-function thresholdMatches(a: Float32Array, y: Float32Array, m: number, outs: number): number {
-  let c = 0;
-  for (let i = 0; i < m; i++) {
-    let all = true;
-    for (let j = 0; j < outs; j++) if ((a[i * outs + j] >= 0.5) !== (y[i * outs + j] >= 0.5)) all = false;
-    if (all) c++;
-  }
-  return c;
-}
-
-/** The weights w of the rows (of m) whose largest output and largest target share a column, summed. */
-function argmaxMatchesWeighted(a: Float32Array, y: Float32Array, w: Float32Array, m: number, outs: number): number {
-  let c = 0;
-  for (let i = 0; i < m; i++) {
-    let best = 0, target = 0;
-    for (let j = 1; j < outs; j++) {
-      if (a[i * outs + j] > a[i * outs + best]) best = j;
-      if (y[i * outs + j] > y[i * outs + target]) target = j;
-    }
-    if (best === target) c += w[i];
-  }
-  return c;
-}
-
-/** The weights w of the rows (of m) with every output on its target's side of 0.5, summed. */
-function thresholdMatchesWeighted(a: Float32Array, y: Float32Array, w: Float32Array, m: number, outs: number): number {
-  let c = 0;
-  for (let i = 0; i < m; i++) {
-    let all = true;
-    for (let j = 0; j < outs; j++) if ((a[i * outs + j] >= 0.5) !== (y[i * outs + j] >= 0.5)) all = false;
-    if (all) c += w[i];
-  }
-  return c;
 }
