@@ -1,157 +1,23 @@
 // The fit loop: epochs, shuffling, validation, early stopping, divergence checks and yielding to
-// the event loop, over a Network's training steps.
+// the event loop, over a Network's training steps. Its options and results are in fit-options.ts.
 import { InputError, isBatchSource, toMatrix, type BatchSource, type Matrix, type MatrixInput, type TargetInput } from '../data.js';
+import { MetricAccumulator } from '../metrics.js';
 import { Random } from '../random.js';
-import { MetricAccumulator, type ClassificationMetrics, type PerClassMetrics, type RegressionMetrics } from '../metrics.js';
 import { scheduledRate } from '../spec.js';
+import { accumulatorFor, evaluateNetwork, metricsOf } from './evaluate.js';
 import { evaluateSource } from './fit-source.js';
+import { TrainingError, type BatchLogs, type CheckpointSaver, type EpochLogs, type Evaluation, type FitClock, type FitControl, type FitOptions, type History, type Monitor } from './fit-options.js';
 import type { Network } from './network.js';
-import type { Metrics, ResidentRows } from './plan.js';
-import { checkNotAllZero, checkSampleWeight, rowWeights, weightSum, type ClassWeight } from './weights.js';
+import type { ResidentRows } from './plan.js';
+import { checkNotAllZero, checkSampleWeight, rowWeights, weightSum } from './weights.js';
+import { now, yieldToEventLoop } from './yield.js';
 
+// what the loop's users import from here
 export type { Metrics } from './plan.js';
-
-/**
- * What `evaluate` returns: the loss, and for classifiers the accuracy, precision, recall, F1
- * (macro and per class) and, for a binary task, the ROC AUC; for mse, MAE, RMSE and R². See
- * src/metrics.ts for the exact definitions (scikit-learn's).
- */
-export interface Evaluation extends Metrics, Partial<Omit<ClassificationMetrics, 'perClass'>>, Partial<RegressionMetrics> {
-  perClass?: PerClassMetrics;
-}
-
-export interface EpochLogs extends Evaluation {
-  epoch: number;
-  valLoss?: number;
-  valAccuracy?: number;
-  valPrecision?: number;
-  valRecall?: number;
-  valF1?: number;
-  valPerClass?: PerClassMetrics;
-  valAuc?: number;
-  valMae?: number;
-  valRmse?: number;
-  valR2?: number;
-  learningRate: number;
-  samplesPerSecond: number;
-  seconds: number;
-}
-
-export interface BatchLogs {
-  epoch: number;
-  batch: number;
-  batches: number;
-  size: number;
-  loss: number;
-  /** Fraction of the batch classified correctly (absent for mse), for progress displays. */
-  accuracy?: number;
-}
-
-export type Monitor = 'loss' | 'accuracy' | 'valLoss' | 'valAccuracy';
-
-export interface FitOptions {
-  epochs?: number;
-  batchSize?: number;
-  /** Shuffle the rows before every epoch (default true), seeded by `seed`. */
-  shuffle?: boolean;
-  /** Shuffling seed; defaults to the model's seed. */
-  seed?: number;
-  /** Hold out the last fraction of the rows (before shuffling) for validation. */
-  validationSplit?: number;
-  /**
-   * Validation rows: `[x, y]` in memory (optionally `[x, y, sampleWeight]`, one weight per row),
-   * or a BatchSource read through once per epoch.
-   */
-  validationData?: [MatrixInput, TargetInput] | [MatrixInput, TargetInput, ArrayLike<number>] | BatchSource;
-  /**
-   * One weight per row: its loss, gradient and metrics count that much (Keras's sample_weight:
-   * the batch's weighted loss sum over the batch size). With validationSplit, the held-out rows
-   * keep their weights for the validation metrics. Rows in memory only (not a BatchSource).
-   */
-  sampleWeight?: ArrayLike<number>;
-  /**
-   * A weight per class for the training rows (keys: class indices or the model's class names;
-   * classes left out weigh 1), or 'balanced': n_samples / (n_classes · count_c) over the training
-   * rows. Multiplies sampleWeight when both are given. Classification losses, rows in memory only.
-   */
-  classWeight?: ClassWeight;
-  /**
-   * Fitting a BatchSource: the rows its shuffle buffer holds (default 16,384, fewer where that
-   * would take more than 32 MiB: 10,000 rows of 784 pixels). Each epoch streams
-   * the source through the buffer, which hands out a seeded random row of it for every row it
-   * takes in: the same seed and source give the same order, whatever the sizes of its batches.
-   */
-  shuffleBuffer?: number;
-  /** Fitting a BatchSource: how many of its batches are read ahead while training runs (default 4). */
-  prefetch?: number;
-  earlyStopping?: { monitor?: Monitor; patience?: number; minDelta?: number; restoreBestWeights?: boolean };
-  onBatchEnd?: (logs: BatchLogs) => void | Promise<void>;
-  onEpochEnd?: (logs: EpochLogs) => void | Promise<void>;
-  /**
-   * Save the model (model-file format, written atomically) after every epoch, or with
-   * `saveBestOnly` only when `monitor` improves. Needs a runtime that can write files (the Node
-   * entry); elsewhere fit throws, and onEpochEnd with modelToBytes does the job.
-   */
-  checkpoint?: CheckpointOptions;
-  /** Longest time (ms) the event loop is kept busy before `fit` yields to it (default 10). */
-  yieldEveryMs?: number;
-  /**
-   * Train each batch on the backend's own threads, so that the event loop stays free for the rest
-   * of the program (native, dense networks; elsewhere the fit runs on the thread as without it).
-   * From two epochs on, the fit copies the training rows into the backend's memory once (rows ×
-   * (inputs + outputs, + 1 with weights) floats, freed when the fit ends) and each step gathers its
-   * batch there, so the event loop only writes the batch's row numbers. Off by default: the
-   * hand-off between the event loop and the addon's threads costs throughput (measured on 2 cores:
-   * 11-16% on wide-mlp, 22-30% on mnist-mlp, with staging on the loop). The weights come out the
-   * same, bit for bit. `History.offThread` says which way a fit ran.
-   */
-  offThread?: boolean;
-}
-
-export interface CheckpointOptions {
-  /** The model file to write (replaced atomically at every save). */
-  path: string;
-  /** What `saveBestOnly` watches (default valLoss with validation data, else loss); lower loss, higher accuracy is better. */
-  monitor?: Monitor;
-  /** Save only in the epochs where `monitor` improves on its best so far (default false: every epoch). */
-  saveBestOnly?: boolean;
-}
-
-/** How a fit saves its model to a file: given by the runtime's entry (Node), absent in browsers. */
-export interface CheckpointSaver {
-  /** Fails (naming the path) when the file cannot be written, before any training. */
-  check(path: string): Promise<void>;
-  save(path: string): Promise<void>;
-}
-
-export interface History {
-  epochs: EpochLogs[];
-  stoppedEarly: boolean;
-  /** Whether the batches ran on the backend's threads, off the event loop (FitOptions.offThread). */
-  offThread: boolean;
-  bestEpoch?: number;
-}
-
-export class TrainingError extends Error {
-  override name = 'TrainingError';
-}
-
-/** What a fit reads on its Model between batches. */
-export interface FitControl {
-  /** Set to true (from a callback) to end the fit after the current batch. */
-  stopTraining: boolean;
-}
-
-/** Steps between reads of the clock, adapted to the step time; kept from one fit to the next. */
-export interface FitClock {
-  every: number;
-  /**
-   * The training metrics' accumulator, also kept from one fit to the next: optimized code holds
-   * the objects it has seen weakly, and a new accumulator per fit would send the batch loop back
-   * to slower code (that boxes numbers) whenever the last one is collected.
-   */
-  metrics?: MetricAccumulator;
-}
+export { TrainingError } from './fit-options.js';
+export type { BatchLogs, CheckpointOptions, CheckpointSaver, EpochLogs, Evaluation, FitClock, FitControl, FitOptions, History, Monitor } from './fit-options.js';
+export { accumulatorFor, evaluateNetwork, metricsOf } from './evaluate.js';
+export { now, yieldToEventLoop } from './yield.js';
 
 /** The state of one epoch's batches, shared between `fit` and `trainBatches`. */
 export interface BatchRun {
@@ -563,36 +429,6 @@ function checkMonitor(what: string, asked: Monitor | undefined, hasVal: boolean,
 
 const MONITORS: readonly Monitor[] = ['loss', 'accuracy', 'valLoss', 'valAccuracy'];
 
-/** An accumulator for the network's task, with room for `rows` scores (ROC AUC of a binary task). */
-export function accumulatorFor(net: Network, rows: number): MetricAccumulator {
-  return new MetricAccumulator(net.hasAccuracy() ? 'classification' : 'regression', net.outputs, rows);
-}
-
-export function metricsOf(acc: MetricAccumulator): Partial<Evaluation> {
-  return acc.kind === 'classification' ? acc.classification() : acc.regression();
-}
-
-/**
- * Loss, accuracy and every metric of the task over (X, Y), in one forward pass per batch; with
- * row weights W, the weighted loss sum over the rows and weighted metrics (as Keras evaluates
- * with sample_weight).
- */
-export function evaluateNetwork(net: Network, X: Matrix, Y: Matrix, batchSize: number, W: Float32Array | null = null): Evaluation {
-  const rows = X.shape[0], acc = accumulatorFor(net, rows);
-  let loss = 0, correct = 0;
-  for (let start = 0; start < rows; start += batchSize) {
-    const p = net.plan(Math.min(batchSize, rows - start));
-    net.stage(p, X, Y, start, undefined, W);
-    net.forward(p);
-    loss += net.lossDelta(p);
-    if (net.hasAccuracy()) correct += net.correct(p);
-    acc.add(p.acts[p.acts.length - 1].data, p.y.data, p.m, p.weighted ? p.w.data : null);
-  }
-  const result: Evaluation = { loss: loss / rows };
-  if (net.hasAccuracy()) result.accuracy = correct / weightSum(W, rows);
-  return Object.assign(result, metricsOf(acc));
-}
-
 /**
  * The accuracy of a run's last batch of m rows: its correct rows over m, or with weights their
  * weight over the batch's (0 when its rows all weigh 0, as Keras's divide_no_nan).
@@ -605,33 +441,4 @@ function batchAccuracy(net: Network, run: BatchRun, m: number): number {
 function slice(m: Matrix, from: number, to: number): Matrix {
   const c = m.shape[1];
   return { data: m.data.subarray(from * c, to * c), shape: [to - from, c] };
-}
-
-export const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
-
-/**
- * Lets timers, I/O and rendering run: setImmediate where it exists (Node, Bun, Deno), else a
- * message to ourselves (browsers, workerd), else a zero timeout. Browsers clamp a zero timeout
- * nested in timer tasks to 4 ms, which would idle an on-page fit for 4 ms of every 10 ms slice;
- * a message task is not clamped.
- */
-export function yieldToEventLoop(): Promise<void> {
-  const g = globalThis as { setImmediate?: (cb: () => void) => void };
-  if (g.setImmediate) return new Promise((resolve) => g.setImmediate!(resolve));
-  if (typeof MessageChannel === 'function') return new Promise(postToSelf);
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
-
-let selfChannel: InstanceType<typeof MessageChannel> | null = null;
-const selfWaiting: (() => void)[] = [];
-
-/** Calls `resolve` from a message task of its own (one channel, messages answered in order). */
-function postToSelf(resolve: () => void): void {
-  if (!selfChannel) {
-    selfChannel = new MessageChannel();
-    // the web's onmessage (it also starts the port), which Node's typings of MessagePort leave out
-    (selfChannel.port1 as unknown as { onmessage: (() => void) | null }).onmessage = () => selfWaiting.shift()?.();
-  }
-  selfWaiting.push(resolve);
-  selfChannel.port2.postMessage(null);
 }
