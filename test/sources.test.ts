@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { csvWorkerBuild, programBuild } from '../tsup.config.js';
 import { csvSource, idxSource, InputError, JsBackend, Model, type Batch, type BatchSource, type Matrix } from '../src/index.js';
 import { parseIdx } from '../src/cli/data.js';
-import { cellNumber } from '../src/io/csv-stream.js';
+import { cellNumber } from '../src/io/csv-cells.js';
 import { Random } from '../src/random.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'deltaprop-sources-'));

@@ -1,120 +1,17 @@
 // The native backend: the C++ addon (native/), loaded with node-gyp-build from the package root
-// (a prebuild in prebuilds/ or a local build in build/). Kernels are called with the Float32Arrays
-// of the Bufs directly; a call allocates nothing on the JS side.
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { installAdvice } from './install-advice.js';
-import { type ActCode, type Backend, type Buf, type CompiledProgram, type CompiledStep, type LossCode, type PackedWeights, type StepDesc, type StepHyper } from './backend.js';
-import { HYPER, MAX_THREADS, OPT, argSlots } from './abi.js';
-import { FAST_TYPES, RESOLVED, checkHyper, checkProgram, checkStep, checkTypes, describe, hyperTypesOk, isBufLike, type BufferSpace } from './contract.js';
+// (a prebuild in prebuilds/ or a local build in build/; native-addon.ts). Kernels are called with
+// the Float32Arrays of the Bufs directly; a call allocates nothing on the JS side.
+import { loadNativeAddon, type NativeAddon, type NativeKernels } from './native-addon.js';
+import { NativeCompiledForward, NativeCompiledStep } from './native-compiled.js';
+import { type ActCode, type Backend, type Buf, type CompiledProgram, type LossCode, type PackedWeights, type StepDesc } from './backend.js';
+import { MAX_THREADS, OPT, argSlots } from './abi.js';
+import { FAST_TYPES, RESOLVED, checkProgram, checkStep, checkTypes, describe, isBufLike, type BufferSpace } from './contract.js';
 import { HYPER_ADAM, HYPER_NONE, encodeProgram, hyperUse, trainProgram, type Program } from './program.js';
 
+export { loadNativeAddon, nativePackageRoot, type NativeAddon, type NativeKernels, type NativeProgram } from './native-addon.js';
+export { NativeCompiledStep } from './native-compiled.js';
+
 const K = RESOLVED;
-
-/** The addon's kernel object for one ISA (native/boundary/init.cc `create`). */
-export interface NativeKernels {
-  readonly isa: string;
-  readonly mr: number;
-  readonly nr: number;
-  gemm(ta: boolean, tb: boolean, m: number, n: number, k: number, alpha: number,
-    a: Float32Array, b: Float32Array, beta: number, c: Float32Array): void;
-  denseForward(y: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array, m: number,
-    inp: number, out: number, act: number, alpha: number): void;
-  denseBackward(dw: Float32Array, db: Float32Array, dx: Float32Array | null, dz: Float32Array,
-    x: Float32Array, w: Float32Array, m: number, inp: number, out: number, scale: number,
-    prevAct: number, alpha: number): void;
-  lossDelta(dz: Float32Array, a: Float32Array, y: Float32Array, m: number, n: number, loss: number,
-    act: number, alpha: number, delta: number, weights: Float32Array | null): number;
-  sumSquares(g: Float32Array, n: number): number;
-  sgdStep(p: Float32Array, g: Float32Array, n: number, lr: number, gradScale: number,
-    weightDecay: number, decayCount: number): void;
-  momentumStep(p: Float32Array, g: Float32Array, v: Float32Array, n: number, lr: number,
-    gradScale: number, mu: number, nesterov: boolean, weightDecay: number, decayCount: number): void;
-  adamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, lr: number,
-    gradScale: number, beta1: number, beta2: number, eps: number, bc1: number, bc2: number,
-    weightDecay: number, decoupled: boolean, decayCount: number): void;
-  /** y = e^x, the addon's vector exp (exposed for accuracy tests). */
-  vexp(y: Float32Array, x: Float32Array, n: number): void;
-  /** y = g(x) for act 0..4, the addon's vector activations (exposed for accuracy tests). */
-  vact(y: Float32Array, x: Float32Array, n: number, act: number, alpha: number): void;
-  setThreads(n: number): number;
-  getThreads(): number;
-  /**
-   * The argument block of the *Fast entry points: argument position p is read from slot
-   * ARG_STRIDE·p (a number) or the BUF_SLOTS from there (a buffer as id, offset, length; id -1
-   * for null), abi.ts. A call then costs one bare napi call, whatever its argument count.
-   */
-  readonly args: Float64Array;
-  gemmFast(): void;
-  denseForwardFast(): void;
-  denseBackwardFast(): void;
-  lossDeltaFast(): number;
-  sumSquaresFast(): number;
-  sgdStepFast(): void;
-  momentumStepFast(): void;
-  adamStepFast(): void;
-  gatherRows(dst: Float32Array, src: Float32Array, order: Uint32Array | null, start: number, count: number,
-    cols: number): void;
-  /** Floats of w (inp, out) packed for this kernel object's blocked GEMM. */
-  packedWeightsLength(inp: number, out: number): number;
-  packWeights(dst: Float32Array, w: Float32Array, inp: number, out: number): void;
-  denseForwardPacked(y: Float32Array, x: Float32Array, w: Float32Array, packed: Float32Array, b: Float32Array, m: number,
-    inp: number, out: number, act: number, alpha: number): void;
-  dropoutForward(y: Float32Array, x: Float32Array, n: number, rate: number, seed: number, step: number, layer: number): void;
-  dropoutBackward(dx: Float32Array, dy: Float32Array, x: Float32Array, n: number, rate: number, seed: number, step: number,
-    layer: number, prevAct: number, alpha: number): void;
-  batchNormForward(y: Float32Array, x: Float32Array, gamma: Float32Array, beta: Float32Array, runMean: Float32Array,
-    runVar: Float32Array, mean: Float32Array, invStd: Float32Array, m: number, n: number, update: boolean,
-    momentum: number, eps: number, act: number, alpha: number): void;
-  batchNormInference(y: Float32Array, x: Float32Array, gamma: Float32Array, beta: Float32Array, runMean: Float32Array,
-    runVar: Float32Array, m: number, n: number, eps: number, act: number, alpha: number): void;
-  batchNormBackward(dx: Float32Array | null, dgamma: Float32Array, dbeta: Float32Array, dy: Float32Array, x: Float32Array,
-    gamma: Float32Array, mean: Float32Array, invStd: Float32Array, m: number, n: number, scale: number, prevAct: number,
-    alpha: number): void;
-  layerNormForward(y: Float32Array, x: Float32Array, gamma: Float32Array, beta: Float32Array, mean: Float32Array,
-    invStd: Float32Array, m: number, n: number, eps: number, act: number, alpha: number): void;
-  layerNormBackward(dx: Float32Array | null, dgamma: Float32Array, dbeta: Float32Array, dy: Float32Array, x: Float32Array,
-    gamma: Float32Array, mean: Float32Array, invStd: Float32Array, m: number, n: number, scale: number, prevAct: number,
-    alpha: number): void;
-  dropoutForwardFast(): void;
-  dropoutBackwardFast(): void;
-  batchNormForwardFast(): void;
-  batchNormInferenceFast(): void;
-  batchNormBackwardFast(): void;
-  layerNormForwardFast(): void;
-  layerNormBackwardFast(): void;
-  /**
-   * Checks and resolves a program's op records once (abi.ts OP_SLOTS doubles each; see
-   * NativeBackend.compileProgram). run() reads the hyper-parameters from `args` and leaves the
-   * summed loss in args[HYPER.at.loss] (a returned double would be a new heap number every step).
-   */
-  compileProgram(records: Float64Array): NativeProgram;
-}
-
-/** A program compiled by the addon (native/boundary/interpreter.cc). */
-export interface NativeProgram {
-  run(): void;
-  /** The same run on a libuv thread; resolves with the summed loss (args[HYPER.at.loss] is not written). */
-  runAsync(): Promise<number>;
-  /** Blocks until a runAsync in flight has finished. */
-  wait(): void;
-}
-
-/** The addon module itself. */
-export interface NativeAddon {
-  /** ISAs this CPU runs, newest first, comma-separated (e.g. 'avx512,avx2-fma,scalar'). */
-  readonly availableIsas: string;
-  readonly hardwareThreads: number;
-  create(isa: string, threads: number, smallGemm?: number): NativeKernels;
-  /** A zero-filled Float32Array over 64-byte-aligned native memory. */
-  alloc(length: number): Float32Array;
-  /** The same, with the id that names it in an argument block. */
-  allocBuf(length: number): [Float32Array, number];
-  /** The array's data address modulo 64 (for tests). */
-  misalignment(a: Float32Array): number;
-}
 
 export interface NativeOptions {
   /** Force an ISA: 'avx512', 'avx2-fma', 'neon' or 'scalar' (default: DELTAPROP_ISA, else the newest). */
@@ -145,71 +42,6 @@ const BN_INFERENCE = argSlots('batchNormInference');
 const BN_BACKWARD = argSlots('batchNormBackward');
 const LN_FORWARD = argSlots('layerNormForward');
 const LN_BACKWARD = argSlots('layerNormBackward');
-const H = HYPER.at;
-
-/** Folders to start the search for package.json from: this module's, in the ESM and CJS builds. */
-function startDirs(): string[] {
-  const dirs: string[] = [];
-  try {
-    const url = import.meta.url; // undefined in a CommonJS bundle without shims
-    if (url) dirs.push(dirname(fileURLToPath(url)));
-  } catch {
-    // not an ES module
-  }
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const cjsDir = typeof __dirname === 'string' ? __dirname : undefined;
-  if (cjsDir) dirs.push(cjsDir);
-  return dirs;
-}
-
-/** The deltaprop package root above this module (where binding.gyp, build/ and prebuilds/ are). */
-export function nativePackageRoot(): string {
-  const tried: string[] = [];
-  for (const start of startDirs()) {
-    for (let dir = start; ;) {
-      const pkg = join(dir, 'package.json');
-      if (existsSync(pkg)) {
-        try {
-          if (JSON.parse(readFileSync(pkg, 'utf8')).name === 'deltaprop') return dir;
-        } catch {
-          // unreadable package.json: not ours, keep going up
-        }
-      }
-      const up = dirname(dir);
-      if (up === dir) break;
-      dir = up;
-    }
-    tried.push(start);
-  }
-  throw new Error(`cannot find the deltaprop package root (searched upward from ${tried.join(', ') || 'nowhere: no module location'})`);
-}
-
-let addon: NativeAddon | null = null;
-let addonError: Error | null = null;
-
-/** Loads the addon once per thread (prebuild or local build), or throws why it cannot. */
-export function loadNativeAddon(): NativeAddon {
-  if (addon) return addon;
-  if (addonError) throw addonError;
-  let root = '(unknown)';
-  try {
-    root = nativePackageRoot();
-    const req = createRequire(join(root, 'package.json'));
-    let nodeGypBuild: (dir: string) => NativeAddon;
-    try {
-      nodeGypBuild = req('node-gyp-build');
-    } catch (e) {
-      throw new Error(`the node-gyp-build package is missing (${(e as Error).message.split('\n')[0]})`);
-    }
-    addon = nodeGypBuild(root);
-    return addon;
-  } catch (e) {
-    const msg = (e as Error).message.split('\n')[0];
-    const hint = root === '(unknown)' ? '' : installAdvice(root, msg);
-    addonError = new Error(`native addon not loaded: ${msg}.${hint}`);
-    throw addonError;
-  }
-}
 
 class NativeBuf implements Buf {
   /** id: the addon's name for the whole allocation; offset: this view's start in it, in floats. */
@@ -247,71 +79,6 @@ const STEP_SPACE: BufferSpace = {
   start: (b) => (b as NativeBuf).offset,
 };
 
-/** A compiled training program: hyperparameters go through the argument block, then one native call. */
-export class NativeCompiledStep implements CompiledStep {
-  readonly loss = new Float64Array(1);
-
-  private readonly native: () => void;
-
-  /** `program` keeps the step's buffers reachable, and so allocated, as long as the step. */
-  constructor(private readonly A: Float64Array, private readonly compiled: NativeProgram, readonly program: Program,
-    private readonly optimizer: number) {
-    this.native = compiled.run;
-  }
-
-  /** The last hyper-parameter object whose fields were all of the right type. */
-  private typed: StepHyper | null = null;
-
-  private checkTypes(h: StepHyper): void {
-    if (!hyperTypesOk(h)) checkHyper(h, this.optimizer);
-    this.typed = h;
-  }
-
-  run(h: StepHyper): void {
-    // the contract (contract.ts): the types here, when the object is new (a Float64Array would take
-    // '0.1' as 0.1 and null as 0), the values in C++ on every run, with the same words. More
-    // checking here would cost the batch loop an inlining, and a boxed number a step.
-    if (h !== this.typed) this.checkTypes(h);
-    const A = this.A;
-    A[H.lr] = h.lr; A[H.clipNorm] = h.clipNorm; A[H.weightDecay] = h.weightDecay; A[H.mu] = h.mu;
-    A[H.nesterov] = +h.nesterov; A[H.beta1] = h.beta1; A[H.beta2] = h.beta2; A[H.eps] = h.eps;
-    A[H.bc1] = h.bc1; A[H.bc2] = h.bc2; A[H.step] = h.step ?? 0;
-    this.native();
-    // A is the backend's, shared by its steps
-    this.loss[0] = A[H.loss];
-  }
-
-  async runAsync(h: StepHyper): Promise<number> {
-    if (h !== this.typed) this.checkTypes(h);
-    const A = this.A;
-    A[H.lr] = h.lr; A[H.clipNorm] = h.clipNorm; A[H.weightDecay] = h.weightDecay; A[H.mu] = h.mu;
-    A[H.nesterov] = +h.nesterov; A[H.beta1] = h.beta1; A[H.beta2] = h.beta2; A[H.eps] = h.eps;
-    A[H.bc1] = h.bc1; A[H.bc2] = h.bc2;
-    // the addon copies the block before it returns: A is free for other calls while the run is away
-    const loss = await this.compiled.runAsync();
-    this.loss[0] = loss;
-    return loss;
-  }
-
-  wait(): void {
-    this.compiled.wait();
-  }
-}
-
-/** A compiled program that reads no hyper-parameters (a forward pass, the gradients): one native call. */
-class NativeCompiledForward implements CompiledProgram {
-  readonly loss = new Float64Array(1);
-
-  /** `program` keeps its buffers reachable, and so allocated, as long as it. */
-  constructor(private readonly A: Float64Array, private readonly native: () => void, readonly program: Program,
-    private readonly hasLoss: boolean) {}
-
-  run(_h: StepHyper | null = null): void {
-    this.native();
-    // without a lossDelta op (a forward pass), `loss` is left as it was
-    if (this.hasLoss) this.loss[0] = this.A[H.loss];
-  }
-}
 
 const putNative = (rec: Float64Array, at: number, b: Buf | null): void => {
   if (b === null) {

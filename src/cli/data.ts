@@ -7,7 +7,8 @@ import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
 import type { Matrix } from '../data.js';
 import { InputError } from '../data.js';
-import { cellNumber, csvRecordChunks, readCsvHead, type CsvHead, type RaggedRow } from '../io/csv-stream.js';
+import { cellNumber } from '../io/csv-cells.js';
+import { csvRecordChunks, readCsvHead, type CsvHead, type RaggedRow } from '../io/csv-stream.js';
 import { BUILTIN_DATASETS, loadBuiltin, type BuiltinName } from '../io/datasets.js';
 import { clipped } from '../spec.js';
 

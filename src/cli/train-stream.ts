@@ -9,7 +9,8 @@
 import { stat } from 'node:fs/promises';
 import type { Batch, BatchSource, Matrix } from '../data.js';
 import { InputError } from '../data.js';
-import { canonicalLabel, cellNumber, csvRecordChunks, csvSource, readCsvHead, rowFraction, targetColumn, type CsvHead } from '../io/csv-stream.js';
+import { canonicalLabel, cellNumber } from '../io/csv-cells.js';
+import { csvRecordChunks, csvSource, readCsvHead, rowFraction, targetColumn, type CsvHead } from '../io/csv-stream.js';
 
 export { rowFraction };
 import { Model } from '../model/model.js';

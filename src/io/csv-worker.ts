@@ -3,7 +3,8 @@
 // the consumer, so that parsing overlaps training.
 import { parentPort, workerData } from 'node:worker_threads';
 import { InputError, type Batch } from '../data.js';
-import { localPass, sharePass, type CsvJob, type FileShare, type WorkerMessage } from './csv-stream.js';
+import { localPass, sharePass, type CsvJob, type FileShare } from './csv-stream.js';
+import type { WorkerMessage } from './csv-workers.js';
 
 const { job, ahead, share } = workerData as { job: CsvJob; ahead: number; share?: FileShare };
 const port = parentPort!;
