@@ -249,7 +249,8 @@ export async function loadWasmBackend(source?: WasmSource | WasmSources,
   const canRelax = relaxedSimdSupported();
   if (opts.relaxed === true && !canRelax) throw new Error('wasm backend: relaxed SIMD was requested but this engine does not support it');
   // why the kernels run on one thread (null: they may run on `threads`)
-  let oneThread: string | null = threads > 1 ? threadsUnavailableReason() : asked.why;
+  // (what the runtime lacks first: on workerd the "hardware" is one thread because of it)
+  let oneThread: string | null = threadsUnavailableReason() ?? (threads > 1 ? null : asked.why);
   let src: WasmSource | PackagedUrl;
   let threadSrc: WasmSource | PackagedUrl | null = null;
   if (source === undefined || isSources(source)) {

@@ -2,8 +2,9 @@
 // The wasm backend's threads: workers that each instantiate the threads build of the module on the
 // same shared WebAssembly.Memory and block in its workerLoop (assembly/threads.ts), woken through
 // a futex word when the main thread's kernel publishes a task. Nothing crosses between threads per
-// op: the main thread's call into the module drives them. Node runs them on worker_threads, Bun,
-// Deno and browsers on their Worker (browsers only when the page is cross-origin isolated).
+// op: the main thread's call into the module drives them. Node runs them on worker_threads, Bun
+// and browsers on their Worker (browsers only when the page is cross-origin isolated), Deno on its
+// node:worker_threads (its Worker would keep the process alive: it has no unref).
 //
 // No Node-only import at the top level (this file loads in browsers, Deno, Bun and workerd): the
 // worker scripts are strings, started from a blob: URL or with worker_threads' eval.
@@ -90,15 +91,16 @@ const proc = (): Proc | undefined => (globalThis as { process?: Proc }).process;
 function nodeModules(): { Worker: NodeWorkerCtor; os: NodeOs } | null {
   if (registered) return registered;
   const p = proc();
-  if (!p?.versions?.node || !p.getBuiltinModule) return null;
+  if (!p?.getBuiltinModule) return null;
   const wt = p.getBuiltinModule('node:worker_threads') as { Worker?: NodeWorkerCtor } | undefined;
   const os = p.getBuiltinModule('node:os') as NodeOs | undefined;
   return wt?.Worker && os ? { Worker: wt.Worker, os } : null;
 }
 
-/** A web Worker where the runtime has one (browsers, Deno, Bun); Node has none. */
+/** A web Worker where the runtime has one (browsers, Bun; Deno's has no unref: see above); Node has none. */
 function webWorkerCtor(): (typeof Worker) | null {
   const W = (globalThis as { Worker?: typeof Worker }).Worker;
+  if ((globalThis as { Deno?: unknown }).Deno !== undefined && nodeModules()) return null;
   return typeof W === 'function' ? W : null;
 }
 
