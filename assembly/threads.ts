@@ -124,8 +124,11 @@ export function awaitTask(seen: i32): i32 {
   const at = control + GEN;
   let gen = atomic.load<i32>(at);
   for (let s = 0; s < SPIN && gen == seen; s++) gen = atomic.load<i32>(at);
+  // waits of at most 50 ms, so that an idle worker returns to code that a termination interrupts
+  // (Node stops every worker at process exit and waits for it: one blocked for good would hang
+  // the exit); the generation is checked again after each, so the bits are not affected
   while (gen == seen) {
-    memory.atomic.wait32(at, seen, -1);
+    memory.atomic.wait32(at, seen, 50_000_000);
     gen = atomic.load<i32>(at);
   }
   if (atomic.load<i32>(control + QUIT) != 0) return -1;

@@ -2,7 +2,8 @@
 // bits for any thread count, in kernels, a training run and inference; the threads option and
 // DELTAPROP_THREADS; why it runs on one thread; a stopped worker as an error, never a hang.
 import { spawnSync } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { availableParallelism } from 'node:os';
+import { describe, expect, it, vi } from 'vitest';
 import type { Backend, Buf } from '../src/backends/backend.js';
 import { loadWasmBackend, WasmBackend } from '../src/backends/wasm.js';
 import { backendInfo, createModel } from '../src/index.js';
@@ -108,4 +109,144 @@ describe('wasm threads: models', () => {
       expectSameBits(runs[t].predicted, runs[0].predicted, `256-row predict, ${THREADS[t]} threads vs 1`);
     }
   }, 120_000);
+});
+
+describe('wasm threads: the threads option, DELTAPROP_THREADS and the one-thread reasons', () => {
+  const saved = process.env.DELTAPROP_THREADS;
+  const restore = (): void => {
+    if (saved === undefined) delete process.env.DELTAPROP_THREADS;
+    else process.env.DELTAPROP_THREADS = saved;
+  };
+
+  it('defaults to every hardware thread, takes DELTAPROP_THREADS, and the option over it', async () => {
+    try {
+      delete process.env.DELTAPROP_THREADS;
+      const all = await loadWasmBackend();
+      expect(all.threads).toBe(availableParallelism());
+      (all as WasmBackend).dispose();
+      process.env.DELTAPROP_THREADS = '3';
+      const three = await loadWasmBackend();
+      expect(three.threads).toBe(3);
+      expect(three.threadsReason).toBeUndefined();
+      (three as WasmBackend).dispose();
+      const two = await loadWasmBackend(undefined, { threads: 2 });
+      expect(two.threads).toBe(2);
+      (two as WasmBackend).dispose();
+      process.env.DELTAPROP_THREADS = '1';
+      const one = await loadWasmBackend();
+      expect(one.threads).toBe(1);
+      expect(one.threadsReason).toBe('DELTAPROP_THREADS=1');
+      process.env.DELTAPROP_THREADS = 'two';
+      await expect(loadWasmBackend()).rejects.toThrow(/threads must be a positive integer, got two \(from DELTAPROP_THREADS\)/);
+      await expect(loadWasmBackend(undefined, { threads: 0 })).rejects.toThrow(/threads must be a positive integer, got 0/);
+    } finally {
+      restore();
+    }
+  });
+
+  it('createModel and backendInfo take threads for wasm; backendInfo says why one thread', async () => {
+    const model = await createModel({ inputs: 4, layers: [{ units: 2, activation: 'softmax' }], loss: 'categoricalCrossEntropy', optimizer: { type: 'sgd', learningRate: 0.1 } },
+      { backend: 'wasm', threads: 3 });
+    expect(model.backend.threads).toBe(3);
+    (model.backend as WasmBackend).dispose();
+    const info = await backendInfo({ backend: 'wasm', threads: 1 });
+    expect(info.backend).toBe('wasm');
+    expect(info.threads).toBe(1);
+    expect(info.threadsReason).toBe('threads: 1 was asked');
+    expect(info.backends.wasm.threadsReason).toBe('threads: 1 was asked');
+    const two = await backendInfo({ backend: 'wasm', threads: 2 });
+    expect(two.threads).toBe(2);
+    expect(two.threadsReason).toBeUndefined();
+  });
+
+  it('setThreads uses fewer of the pool (at most its size), with the same bits', async () => {
+    const b = await wasmOn(3);
+    const [m, n, k] = [200, 300, 250];
+    const a = fill(b, m * k, 8), w = fill(b, k * n, 9);
+    const outs = [3, 1, 2, 9].map((t) => {
+      b.setThreads(t);
+      const c = b.alloc(m * n);
+      b.gemm(false, false, m, n, k, 1, a, w, 0, c);
+      return { threads: b.threads, c: c.data.slice() };
+    });
+    expect(outs.map((o) => o.threads)).toEqual([3, 1, 2, 3]);
+    for (const o of outs.slice(1)) expectSameBits(o.c, outs[0].c, `${o.threads} threads vs 3`);
+    b.dispose();
+  });
+});
+
+describe('wasm threads: memory, lifetime and failures', () => {
+  it('the workers see the memory grow: a GEMM in the grown part has the bits of one thread', async () => {
+    const [one, two] = [await wasmOn(1), await wasmOn(2)];
+    const outs = [one, two].map((b) => {
+      const before = b.memory.buffer.byteLength;
+      const a = fill(b, 4_000_000, 10), w = fill(b, 512 * 512, 11); // 16 MB: the memory grows
+      expect(b.memory.buffer.byteLength).toBeGreaterThan(before);
+      const c = b.alloc(512 * 512);
+      b.gemm(false, false, 512, 512, 512, 1, a.view(1_000_000, 512 * 512), w, 0, c);
+      return c.data.slice();
+    });
+    expectSameBits(outs[1], outs[0], '2 threads vs 1 after growth');
+    two.dispose();
+  });
+
+  it('dispose stops the workers; the backend then refuses kernels with a clear error', async () => {
+    const b = await wasmOn(2);
+    const a = fill(b, 64, 1), c = b.alloc(64);
+    b.dispose();
+    expect(() => b.gemm(false, false, 8, 8, 8, 1, a, a, 0, c)).toThrow(/wasm backend: the backend was disposed/);
+    b.dispose(); // twice is harmless
+  });
+
+  it('a worker that traps surfaces as an error naming the thread, and the backend refuses later calls', async () => {
+    const b = await wasmOn(2);
+    const raw = (b as unknown as { raw: { gemm(...args: number[]): void } }).raw;
+    const a = fill(b, 256 * 256, 1);
+    const ptr = (a as unknown as { ptr: number }).ptr;
+    // c far beyond the memory: every block traps, the main thread's and the worker's
+    expect(() => raw.gemm(0, 0, 256, 256, 256, 1, ptr, ptr, 0, 0xfff00000)).toThrow(/out of bounds/);
+    // the worker wakes, claims a block of that task and traps too (nothing else is published
+    // meanwhile: the check alone, no kernel)
+    const pool = (b as unknown as { pool: { check(): void } }).pool;
+    let error: unknown = null;
+    for (let i = 0; i < 1000 && error === null; i++) {
+      try {
+        pool.check();
+        await new Promise((r) => setTimeout(r, 10));
+      } catch (e) {
+        error = e;
+      }
+    }
+    const c = b.alloc(256 * 256);
+    expect(String(error)).toMatch(/WasmPoolError: wasm backend: worker thread 1 stopped: .*out of bounds/);
+    expect(() => b.gemm(false, false, 256, 256, 256, 1, a, a, 0, c)).toThrow(/worker thread 1 stopped/);
+    b.dispose();
+  });
+
+  it('a worker that exits is an error at the next call, not a hang', async () => {
+    const b = await wasmOn(2);
+    const pool = (b as unknown as { pool: { workers: { terminate(): void }[]; broken: string | null } }).pool;
+    pool.workers[0].terminate();
+    // its 'exit' event, delivered to this thread's event loop, marks the pool broken
+    await vi.waitFor(() => expect(pool.broken).toMatch(/worker thread 1 stopped: exited/), { timeout: 10_000, interval: 20 });
+    const a = fill(b, 256 * 256, 1), c = b.alloc(256 * 256);
+    expect(() => b.gemm(false, false, 256, 256, 256, 1, a, a, 0, c)).toThrow(/wasm backend: worker thread 1 stopped: exited with code 1/);
+    b.dispose();
+  });
+
+  it('the workers do not keep a Node process alive (no dispose: the process exits when its work is done)', () => {
+    const script = `
+      import { createModel } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+      const model = await createModel({ inputs: 64, layers: [{ units: 256, activation: 'relu' }, { units: 10, activation: 'softmax' }],
+        loss: 'categoricalCrossEntropy', optimizer: { type: 'adam', learningRate: 1e-3 } }, { backend: 'wasm', threads: 2 });
+      const x = { data: new Float32Array(256 * 64).fill(0.5), shape: [256, 64] };
+      await model.fit(x, new Int32Array(256), { epochs: 1, batchSize: 128 });
+      console.log(model.backend.name, model.backend.threads);`;
+    const t = Date.now();
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('wasm 2');
+    expect(r.status).toBe(0);
+    expect(Date.now() - t).toBeLessThan(30_000);
+  });
 });

@@ -53,9 +53,10 @@ const WEB_WORKER = `${WORKER_BODY}
 self.onmessage = (e) => { self.onmessage = null; start(e.data, (m) => self.postMessage(m)); };
 `;
 
+// import(), not require: Node evaluates the string as CommonJS or as a module depending on its
+// version and on the main program (require is not defined in module scope)
 const NODE_WORKER = `${WORKER_BODY}
-const { parentPort, workerData } = require('node:worker_threads');
-start(workerData, (m) => parentPort.postMessage(m));
+import('node:worker_threads').then(({ parentPort, workerData }) => start(workerData, (m) => parentPort.postMessage(m)));
 `;
 
 interface NodeWorker {
@@ -149,6 +150,7 @@ export function mayBlock(): boolean {
 /** One started worker, whichever API runs it. */
 interface PoolWorker {
   terminate(): void;
+  unref(): void;
 }
 
 export class WasmPoolError extends Error {
@@ -203,13 +205,13 @@ export class WasmPool {
           };
           if (Web) {
             const w = new Web(url!, { type: 'module', name: `deltaprop-wasm-${tid}` });
-            (w as { unref?: () => void }).unref?.(); // Bun: do not keep the process alive
             w.onmessage = (e: MessageEvent<WorkerReply>) => onReply(e.data);
             w.onerror = (e: ErrorEvent) => {
               e.preventDefault?.();
               onError(e.message || 'the worker script failed');
             };
-            workers.push({ terminate: () => w.terminate() });
+            // Bun's Worker has unref (browsers need none)
+            workers.push({ terminate: () => w.terminate(), unref: () => (w as { unref?: () => void }).unref?.() });
             try {
               w.postMessage(data);
             } catch {
@@ -219,15 +221,18 @@ export class WasmPool {
             }
           } else {
             const w = new node!.Worker(NODE_WORKER, { eval: true, workerData: data });
-            w.unref(); // the pool must not keep a Node process alive
             w.on('message', onReply);
             w.on('error', (e) => onError(e.message));
             w.on('exit', (code) => onError(`exited with code ${code}`));
-            workers.push({ terminate: () => void w.terminate() });
+            // unref once started (a start awaited with nothing else pending must keep the process
+            // up), and after the listeners, which ref the port again
+            workers.push({ terminate: () => void w.terminate(), unref: () => w.unref() });
           }
         }));
       }
       await Promise.all(starts);
+      // the pool must not keep a process alive
+      for (const w of workers) w.unref();
     } catch (e) {
       for (const w of workers) w.terminate();
       throw e;
