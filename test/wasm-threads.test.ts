@@ -91,7 +91,7 @@ function dataset(rows: number, inputs: number, classes: number, seed: number): {
 describe('wasm threads: models', () => {
   it('a wide-mlp training run (784-512-512-10, Adam, batch 256) and 256-row inference: the same bits on 1, 2 and 3 threads', async () => {
     const { x, y } = dataset(768, 784, 10, 11);
-    const runs = [];
+    const runs: { loss: number[]; weights: { w: Float32Array; b: Float32Array }[]; predicted: Float32Array }[] = [];
     for (const threads of THREADS) {
       const model = await createModel(WIDE, { backend: 'wasm', threads });
       expect(model.backend.threads).toBe(threads);
@@ -118,12 +118,12 @@ describe('wasm threads: the threads option, DELTAPROP_THREADS and the one-thread
     else process.env.DELTAPROP_THREADS = saved;
   };
 
-  it('defaults to every hardware thread, takes DELTAPROP_THREADS, and the option over it', async () => {
+  it('defaults to one thread (and says so), takes DELTAPROP_THREADS, and the option over it', async () => {
     try {
       delete process.env.DELTAPROP_THREADS;
-      const all = await loadWasmBackend();
-      expect(all.threads).toBe(availableParallelism());
-      (all as WasmBackend).dispose();
+      const byDefault = await loadWasmBackend();
+      expect(byDefault.threads).toBe(1);
+      expect(byDefault.threadsReason).toBe(`one thread by default (threads: ${availableParallelism()} or DELTAPROP_THREADS starts a pool of workers for the backend)`);
       process.env.DELTAPROP_THREADS = '3';
       const three = await loadWasmBackend();
       expect(three.threads).toBe(3);

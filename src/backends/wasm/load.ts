@@ -29,7 +29,8 @@ export interface WasmBackendOptions {
   /** Upper bound on the module's memory in MB (default 2048, at most 4096). */
   maxMemoryMB?: number;
   /**
-   * Threads for the kernels (default: DELTAPROP_THREADS, else every hardware thread). More than 1
+   * Threads for the kernels (default: DELTAPROP_THREADS, else 1; `hardwareThreads()` has every
+   * core's count). More than 1
    * needs shared memory and workers (Node, Bun, Deno, cross-origin isolated pages); elsewhere the
    * backend runs on one thread and its `threadsReason` says why.
    */
@@ -215,15 +216,21 @@ function isSources(s: unknown): s is WasmSources {
     !ArrayBuffer.isView(s) && !(s instanceof ArrayBuffer) && 'simd' in s;
 }
 
-/** The thread count asked for: the option, else DELTAPROP_THREADS, else every hardware thread. */
+/**
+ * The thread count asked for: the option, else DELTAPROP_THREADS, else 1. Not every core by
+ * default: each wasm backend has a memory of its own and so a pool of its own, whose workers cost
+ * tens of milliseconds to start and megabytes each, and a program that creates a model (and a
+ * backend) after another would start and hold a pool for every one of them.
+ */
 function threadsAsked(opts: WasmBackendOptions): { threads: number; why: string } {
   const te = env('DELTAPROP_THREADS');
-  const threads = opts.threads ?? (te === undefined || te === '' ? hardwareThreads() : Number(te));
+  const threads = opts.threads ?? (te === undefined || te === '' ? 1 : Number(te));
   if (!(Number.isInteger(threads) && threads >= 1)) {
     throw new RangeError(`wasm backend: threads must be a positive integer, got ${String(opts.threads ?? te)}${opts.threads === undefined ? ' (from DELTAPROP_THREADS)' : ''}`);
   }
   const why = opts.threads !== undefined ? `threads: ${threads} was asked`
-    : te !== undefined && te !== '' ? `DELTAPROP_THREADS=${te}` : 'this machine has one hardware thread';
+    : te !== undefined && te !== '' ? `DELTAPROP_THREADS=${te}`
+      : `one thread by default (threads: ${hardwareThreads()} or DELTAPROP_THREADS starts a pool of workers for the backend)`;
   return { threads, why };
 }
 
@@ -235,7 +242,7 @@ export const MAX_WASM_THREADS = 64;
  * `{ simd, relaxed, simdThreads, relaxedThreads }`; without it the package's own `wasm/` files are
  * read (Node, Bun, Deno) or fetched next to the bundle (browsers). With both builds available,
  * relaxed SIMD is used where the engine validates it, unless `opts.relaxed` says otherwise. With
- * more than one thread (`opts.threads`, default every hardware thread) and a runtime with shared
+ * more than one thread (`opts.threads` or DELTAPROP_THREADS; default 1) and a runtime with shared
  * memory and workers, the threads build runs on a pool of workers; otherwise the backend runs on
  * one thread and its `threadsReason` says why.
  */
