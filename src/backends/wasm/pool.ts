@@ -54,9 +54,11 @@ self.onmessage = (e) => { self.onmessage = null; start(e.data, (m) => self.postM
 `;
 
 // import(), not require: Node evaluates the string as CommonJS or as a module depending on its
-// version and on the main program (require is not defined in module scope)
+// version and on the main program (require is not defined in module scope). The specifier is
+// computed: this string is in the browser and workerd bundles too, which import no Node module.
 const NODE_WORKER = `${WORKER_BODY}
-import('node:worker_threads').then(({ parentPort, workerData }) => start(workerData, (m) => parentPort.postMessage(m)));
+const threadsModule = ['node', 'worker_threads'].join(':');
+import(threadsModule).then(({ parentPort, workerData }) => start(workerData, (m) => parentPort.postMessage(m)));
 `;
 
 interface NodeWorker {
