@@ -9,6 +9,7 @@
 //   EPI_MUL_DERIV     c = (alpha·acc + beta·c) ⊙ g'(aux[i, j])        (dense backward, dx)
 // When beta is 0, c is not read: it may hold NaN.
 import { madd, vactivate, vderivative } from './simd';
+import { claim, CONTROL_BYTES, control, joinTask, publishTask, TASK_GEMM, TASK_PARAMS, threadsActive } from './threads';
 
 export const EPI_NONE: i32 = 0;
 export const EPI_BIAS_ACT: i32 = 1;
@@ -21,15 +22,37 @@ const KC: i32 = 256;
 const MC: i32 = 64;
 const NC: i32 = 2048;
 
-// Scratch lives right after static data, not in a data segment (2.2 MB of zeros in the binary).
-// Edge tiles are computed into the padded tile copies and the valid part copied back.
-const packA: usize = (__heap_base + 63) & ~<usize>63;
-const packB: usize = packA + <usize>(MC * KC * 4);
-const tileC: usize = packB + <usize>(KC * NC * 4);
-const tileAux: usize = tileC + <usize>(MR * NR * 4);
-const tileBias: usize = tileAux + <usize>(MR * NR * 4);
-/** First byte after the GEMM scratch: where the buffer arena may start. */
-export const scratchEnd: usize = tileBias + <usize>(NR * 4);
+// Scratch lives right after static data (and the threads build's control block), not in a data
+// segment (2.2 MB of zeros in the binary): one region per thread of the pool, this instance's
+// chosen by useScratch. Edge tiles are computed into the padded tile copies and the valid part
+// copied back.
+const PACK_A_BYTES: usize = <usize>(MC * KC * 4);
+const PACK_B_BYTES: usize = <usize>(KC * NC * 4);
+const TILE_BYTES: usize = <usize>(MR * NR * 4);
+/** Bytes of one thread's GEMM scratch (64-byte multiple). */
+const SCRATCH_BYTES: usize = (PACK_A_BYTES + PACK_B_BYTES + 2 * TILE_BYTES + <usize>(NR * 4) + 63) & ~<usize>63;
+const scratchStart: usize = control + CONTROL_BYTES;
+let packA: usize = scratchStart;
+let packB: usize = packA + PACK_A_BYTES;
+let tileC: usize = packB + PACK_B_BYTES;
+let tileAux: usize = tileC + TILE_BYTES;
+let tileBias: usize = tileAux + TILE_BYTES;
+/** First byte after the GEMM scratch of one thread: where the buffer arena may start. */
+export const scratchEnd: usize = scratchStart + SCRATCH_BYTES;
+
+/** First byte after the scratch of `threads` threads (the threads build's arena start). */
+export function scratchEndFor(threads: i32): usize {
+  return scratchStart + SCRATCH_BYTES * <usize>threads;
+}
+
+/** Points this instance's GEMM at thread `tid`'s scratch (each worker's instance calls it once). */
+export function useScratch(tid: i32): void {
+  packA = scratchStart + SCRATCH_BYTES * <usize>tid;
+  packB = packA + PACK_A_BYTES;
+  tileC = packB + PACK_B_BYTES;
+  tileAux = tileC + TILE_BYTES;
+  tileBias = tileAux + TILE_BYTES;
+}
 
 // Per-call state of the epilogue (set once by gemmEx, read by every tile).
 let gAlpha: f32 = 1;
@@ -515,13 +538,28 @@ export function gemmEx(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha
     gemvRows(m, n, k, a, b, c, bias, aux);
     return;
   }
+  if (ASC_FEATURE_THREADS) {
+    const threads = threadsActive();
+    if (threads > 1 && <i64>m * <i64>n * <i64>k >= PARALLEL_MACS) {
+      gemmParallel(threads, transA, transB, m, n, k, a, b, c, bias, aux);
+      return;
+    }
+  }
+  gemmBlocked(transA, transB, m, n, k, a, b, c, bias, aux, 0, m, 0, n);
+}
+
+// The blocked path over the block rows [i0, i1) × columns [j0, j1) of c (i0 a multiple of MR, j0
+// of NR), every k block. An element's sum runs over the same k blocks, each from p = 0 in order,
+// whatever block of c it lies in: the blocks of a split are the bits of the whole.
+function gemmBlocked(transA: bool, transB: bool, m: i32, n: i32, k: i32, a: usize, b: usize, c: usize,
+  bias: usize, aux: usize, i0: i32, i1: i32, j0: i32, j1: i32): void {
   const ldc = <usize>n << 2;
-  for (let jc = 0; jc < n; jc += NC) {
-    const nc = min(NC, n - jc);
+  // k split into equal blocks of at most KC (784 → 4 × 196, not 256 + 256 + 256 + 16): a thin
+  // last block would re-read and re-write all of c for little work
+  const kBlock = kBlockOf(k);
+  for (let jc = j0; jc < j1; jc += NC) {
+    const nc = min(NC, j1 - jc);
     // k = 0 still runs one (empty) block so that beta and the epilogue are applied
-    // k split into equal blocks of at most KC (784 → 4 × 196, not 256 + 256 + 256 + 16): a thin
-    // last block would re-read and re-write all of c for little work
-    const kBlock = k <= KC ? k : (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);
     let pc = 0;
     do {
       const kc = min(kBlock, k - pc);
@@ -531,8 +569,8 @@ export function gemmEx(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha
       // a packed copy: k block pc at npad·pc, in it column j's panel at j·kc (packWeights)
       if (gPacked != 0 && !transB) panels = gPacked + ((<usize>((n + NR - 1) / NR * NR) * pc + <usize>jc * kc) << 2);
       else packPanelsB(transB, b, n, k, pc, kc, jc, nc);
-      for (let ic = 0; ic < m; ic += MC) {
-        const mc = min(MC, m - ic);
+      for (let ic = i0; ic < i1; ic += MC) {
+        const mc = min(MC, i1 - ic);
         packPanelsA(transA, a, m, k, ic, mc, pc, kc);
         for (let jr = 0; jr < nc; jr += NR) {
           const cols = min(NR, nc - jr);
@@ -553,6 +591,102 @@ export function gemmEx(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha
       pc += kBlock;
     } while (pc < k);
   }
+}
+
+// Threads build: below this many multiply-adds (~0.1 ms on one core) the blocked path runs on the
+// calling thread; above, the hand-off (a futex wake, a few µs to tens of µs) is small beside it.
+const PARALLEL_MACS: i64 = 1 << 19;
+
+// The task parameters of a split GEMM (threads.ts TASK_PARAMS), read by every thread.
+const G_FLAGS: usize = 0; // transA | transB << 1
+const G_M: usize = 4;
+const G_N: usize = 8;
+const G_K: usize = 12;
+const G_ALPHA: usize = 16;
+const G_A: usize = 20;
+const G_B: usize = 24;
+const G_BETA: usize = 28;
+const G_C: usize = 32;
+const G_MODE: usize = 36;
+const G_BIAS: usize = 40;
+const G_ACT: usize = 44;
+const G_SLOPE: usize = 48;
+const G_AUX: usize = 52;
+const G_PACKED: usize = 56;
+const G_TM: usize = 60;
+const G_TN: usize = 64;
+
+// The blocked path split over the pool as native/gemm.cc splits it: a grid tm × tn of MR/NR-
+// aligned blocks of c minimizing the largest block (ties split n, so that each block packs all of
+// a, cheap, and its own part of b), four blocks per thread when there are tiles enough (else two)
+// so that whoever is free takes the next one.
+function gemmParallel(threads: i32, transA: bool, transB: bool, m: i32, n: i32, k: i32, a: usize, b: usize, c: usize,
+  bias: usize, aux: usize): void {
+  const mt = (m + MR - 1) / MR, nt = (n + NR - 1) / NR;
+  const tiles = <i64>mt * <i64>nt;
+  if (<i64>threads > tiles) threads = <i32>tiles;
+  const per = <i64>(4 * threads) <= tiles ? 4 : 2;
+  const tasks = <i64>(per * threads) <= tiles ? per * threads : threads;
+  let tm = 1, tn = tasks;
+  let best: i64 = -1;
+  for (let d = 1; d <= tasks; d++) {
+    if (tasks % d) continue;
+    const gm = d, gn = tasks / d;
+    const cost = <i64>((mt + gm - 1) / gm) * <i64>((nt + gn - 1) / gn);
+    if (best < 0 || cost < best || (cost == best && gn > tn)) {
+      best = cost;
+      tm = gm;
+      tn = gn;
+    }
+  }
+  const p = control + TASK_PARAMS;
+  store<i32>(p + G_FLAGS, (transA ? 1 : 0) | (transB ? 2 : 0));
+  store<i32>(p + G_M, m);
+  store<i32>(p + G_N, n);
+  store<i32>(p + G_K, k);
+  store<f32>(p + G_ALPHA, gAlpha);
+  store<u32>(p + G_A, <u32>a);
+  store<u32>(p + G_B, <u32>b);
+  store<f32>(p + G_BETA, gBeta);
+  store<u32>(p + G_C, <u32>c);
+  store<i32>(p + G_MODE, gMode);
+  store<u32>(p + G_BIAS, <u32>bias);
+  store<i32>(p + G_ACT, gAct);
+  store<f32>(p + G_SLOPE, gSlope);
+  store<u32>(p + G_AUX, <u32>aux);
+  store<u32>(p + G_PACKED, <u32>gPacked);
+  store<i32>(p + G_TM, tm);
+  store<i32>(p + G_TN, tn);
+  publishTask(TASK_GEMM);
+  runGemmBlocks();
+  joinTask();
+}
+
+/** Claims and computes blocks of the published GEMM until none is left (every thread, main included). */
+export function runGemmBlocks(): void {
+  const p = control + TASK_PARAMS;
+  const flags = load<i32>(p + G_FLAGS);
+  const transA = (flags & 1) != 0, transB = (flags & 2) != 0;
+  const m = load<i32>(p + G_M), n = load<i32>(p + G_N), k = load<i32>(p + G_K);
+  const a = <usize>load<u32>(p + G_A), b = <usize>load<u32>(p + G_B), c = <usize>load<u32>(p + G_C);
+  const bias = <usize>load<u32>(p + G_BIAS), aux = <usize>load<u32>(p + G_AUX);
+  const tm = load<i32>(p + G_TM), tn = load<i32>(p + G_TN);
+  gAlpha = load<f32>(p + G_ALPHA);
+  gBeta = load<f32>(p + G_BETA);
+  gMode = load<i32>(p + G_MODE);
+  gAct = load<i32>(p + G_ACT);
+  gSlope = load<f32>(p + G_SLOPE);
+  const packed = gPacked;
+  gPacked = <usize>load<u32>(p + G_PACKED);
+  const mt = (m + MR - 1) / MR, nt = (n + NR - 1) / NR;
+  const tasks = tm * tn;
+  for (let t = claim(); t < tasks; t = claim()) {
+    const bi = t / tn, bj = t % tn;
+    const i0 = <i32>(<i64>mt * bi / tm) * MR, i1 = min(m, <i32>(<i64>mt * (bi + 1) / tm) * MR);
+    const j0 = <i32>(<i64>nt * bj / tn) * NR, j1 = min(n, <i32>(<i64>nt * (bj + 1) / tn) * NR);
+    if (i0 < i1 && j0 < j1) gemmBlocked(transA, transB, m, n, k, a, b, c, bias, aux, i0, i1, j0, j1);
+  }
+  gPacked = packed;
 }
 
 // The k blocks of gemmEx's blocked path: equal blocks of at most KC.

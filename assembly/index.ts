@@ -1,7 +1,9 @@
 // The module's exports: the kernel set of src/backends/backend.ts over raw byte addresses in the
 // imported memory. Buffers are placed by the JavaScript side (src/backends/wasm.ts), which bumps
 // from heapBase(); the kernels' own scratch (GEMM packing) lies below it.
-import { gemmEx, EPI_NONE, scratchEnd } from './gemm';
+import { gemmEx, EPI_NONE, scratchEnd, scratchEndFor } from './gemm';
+export { poolControl, poolFailed, poolInit, poolQuit, poolSetActive } from './threads';
+export { workerLoop, workerStart } from './worker';
 export { denseForward, denseBackward, denseForwardPacked, packWeights, packedWeightsLength } from './dense';
 export { lossDelta, sumSquares } from './loss';
 export { sgdStep, momentumStep, adamStep } from './optim';
@@ -12,6 +14,11 @@ export { batchNormForward, batchNormInference, batchNormBackward, layerNormForwa
 /** First free byte after static data and the GEMM scratch: the start of the buffer arena. */
 export function heapBase(): usize {
   return scratchEnd;
+}
+
+/** The start of the buffer arena with the GEMM scratch of `threads` threads (the threads build). */
+export function heapBaseFor(threads: i32): usize {
+  return scratchEndFor(threads);
 }
 
 // c (m,n) = alpha·op(a)·op(b) + beta·c; op(a) (m,k), op(b) (k,n). beta = 0: c is not read.

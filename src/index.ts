@@ -1,10 +1,12 @@
 // The Node entry: everything in core, plus the native and wasm backends, automatic selection,
 // model files on disk and the built-in data sets.
 import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import * as workerThreads from 'node:worker_threads';
 import type { Backend } from './backends/backend.js';
 import { JsBackend } from './backends/js.js';
 import { loadNativeBackend } from './backends/native.js';
-import { loadWasmBackend, registerNodeFs } from './backends/wasm.js';
+import { loadWasmBackend, registerNodeFs, registerNodeThreads } from './backends/wasm.js';
 import { probeBackends, selectBackend, type BackendLoader, type BackendOptions, type BackendReport } from './backends/select.js';
 import { checkWritableFile, readModelFile, saveModel } from './io/files.js';
 import { modelFromOnnx, type OnnxImportOptions } from './onnx/import.js';
@@ -26,13 +28,15 @@ export * from './onnx/index.js';
 // the wasm loader reads the packaged .wasm files through this on every Node 20 (no
 // process.getBuiltinModule before 20.16)
 registerNodeFs({ existsSync, readFileSync });
+// and starts its worker threads through these (every Node 20)
+registerNodeThreads(workerThreads, os);
 // fit's checkpoints write model files through the atomic writer
 registerModelFileSaver({ check: (path) => checkWritableFile(path, 'checkpoint'), save: saveModel });
 
 /** The backends this runtime can try, fastest first. */
 export const loaders: Partial<Record<BackendName, BackendLoader>> = {
   native: (o) => loadNativeBackend({ isa: o.isa, threads: o.threads }),
-  wasm: () => loadWasmBackend(),
+  wasm: (o) => loadWasmBackend(undefined, { threads: o.threads }),
   js: () => new JsBackend(),
 };
 

@@ -21,7 +21,7 @@ export function makeEntry(defaultWasm?: () => WasmSource | WasmSources) {
   const loaders: Partial<Record<BackendName, BackendLoader>> = {
     wasm: (o) => {
       const w = o as WebBackendOptions;
-      return loadWasmBackend(w.wasm ?? defaultWasm?.(), w.wasmOptions);
+      return loadWasmBackend(w.wasm ?? defaultWasm?.(), { ...w.wasmOptions, threads: w.wasmOptions?.threads ?? o.threads });
     },
     js: () => new JsBackend(),
   };

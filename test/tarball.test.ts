@@ -25,7 +25,7 @@ function expectedFiles(): string[] {
     'package.json', 'README.md', 'LICENSE', 'binding.gyp', 'scripts/install-failed.cjs',
     'bench/README.md', // npm ships a README beside shipped files; this one documents `deltaprop bench`
     ...dist,
-    'wasm/deltaprop-simd.wasm', 'wasm/deltaprop-relaxed.wasm',
+    'wasm/deltaprop-simd.wasm', 'wasm/deltaprop-relaxed.wasm', 'wasm/deltaprop-simd-threads.wasm', 'wasm/deltaprop-relaxed-threads.wasm',
     ...packedPrebuilds().map((p) => `prebuilds/${p}/deltaprop.glibc.node`),
     ...tracked('native').filter((f) => !f.startsWith('native/test/')),
     ...tracked('data'),

@@ -3,6 +3,7 @@
 // Tolerances follow float32 error bounds: a dot product of length k may be off by about
 // k·u·Σ|a·b| (u = 2⁻²⁴), elementwise functions by a few ulps relative.
 import v8 from 'node:v8';
+import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { runInNewContext } from 'node:vm';
@@ -99,9 +100,16 @@ describe('feature detection', () => {
     const b = await loadWasmBackend();
     expect(b.isa).toBe('wasm-relaxed-simd');
     expect(b.name).toBe('wasm');
+    // one thread unless more are asked (test/wasm-threads.test.ts tests the pool)
     expect(b.threads).toBe(1);
     b.setThreads(4);
     expect(b.threads).toBe(1);
+    const all = await loadWasmBackend(undefined, { threads: availableParallelism() });
+    expect(all.isa).toBe('wasm-relaxed-simd');
+    expect(all.threads).toBe(availableParallelism());
+    all.setThreads(availableParallelism() + 4);
+    expect(all.threads).toBe(availableParallelism());
+    (all as WasmBackend).dispose();
   });
 });
 
@@ -376,7 +384,8 @@ describe.each(BUILDS)('wasm kernels, $name build', ({ relaxed, isa }) => {
 
 describe('wasm memory', () => {
   it('keeps every Buf valid across memory growth', async () => {
-    const w = await loadWasmBackend();
+    // one thread: a memory that is not shared detaches its old views when it grows
+    const w = await loadWasmBackend(undefined, { threads: 1 });
     const a = put(w, randomArray(1000, 1));
     const b = put(w, randomArray(1000, 2));
     const c = w.alloc(1000);

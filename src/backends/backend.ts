@@ -60,6 +60,8 @@ export interface Backend extends Partial<StepCompiler>, Partial<WeightPacker> {
   readonly isa: string;
   /** Threads the kernels may use. */
   readonly threads: number;
+  /** Why the kernels run on one thread where more were asked or the machine has more (wasm). */
+  readonly threadsReason?: string;
   /** Sets the thread count (clamped to at least 1); a backend without threads keeps 1. */
   setThreads(n: number): void;
   /**

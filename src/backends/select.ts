@@ -16,6 +16,8 @@ export interface BackendStatus {
   ok: boolean;
   isa?: string;
   threads?: number;
+  /** Why it runs on one thread (wasm without shared memory or workers, or one thread asked). */
+  threadsReason?: string;
   /** Why it did not load, and how to fix it. */
   reason?: string;
 }
@@ -24,6 +26,8 @@ export interface BackendReport {
   backend: BackendName;
   isa: string;
   threads: number;
+  /** Why it runs on one thread, when it says (the wasm backend). */
+  threadsReason?: string;
   /** Why this backend was chosen. */
   why: string;
   backends: Record<BackendName, BackendStatus>;
@@ -80,7 +84,7 @@ export async function selectBackend(loaders: Partial<Record<BackendName, Backend
     try {
       const b = await load(o);
       if (o.threads !== undefined) b.setThreads(o.threads);
-      statuses[name] = { ok: true, isa: b.isa, threads: b.threads };
+      statuses[name] = status(b);
       if (!chosen) chosen = b;
       break;
     } catch (e) {
@@ -97,7 +101,13 @@ export async function selectBackend(loaders: Partial<Record<BackendName, Backend
   const why = o.backend !== 'auto'
     ? `requested${opts.backend ? '' : ' by DELTAPROP_BACKEND'}`
     : skipped.length === 0 ? 'fastest available' : `fastest that loaded (${skipped.map((n) => `${n}: ${statuses[n].reason}`).join('; ')})`;
-  return { backend: chosen, report: { backend: chosen.name, isa: chosen.isa, threads: chosen.threads, why, backends: statuses } };
+  const threadsReason = chosen.threadsReason === undefined ? {} : { threadsReason: chosen.threadsReason };
+  return { backend: chosen, report: { backend: chosen.name, isa: chosen.isa, threads: chosen.threads, ...threadsReason, why, backends: statuses } };
+}
+
+function status(b: Backend): BackendStatus {
+  return b.threadsReason === undefined ? { ok: true, isa: b.isa, threads: b.threads }
+    : { ok: true, isa: b.isa, threads: b.threads, threadsReason: b.threadsReason };
 }
 
 let fallbackWarned = false;
@@ -126,7 +136,7 @@ export async function probeBackends(loaders: Partial<Record<BackendName, Backend
     }
     try {
       const b = await load({ ...opts, backend: name });
-      report.backends[name] = { ok: true, isa: b.isa, threads: b.threads };
+      report.backends[name] = status(b);
     } catch (e) {
       report.backends[name] = { ok: false, reason: (e as Error).message };
     }

@@ -136,7 +136,7 @@ export function dataOptions(targetHelp: string, { labels }: { labels: boolean })
 export function backendOptions(): Option[] {
   return [
     new Option('--backend <NAME>', 'backend (default: the fastest that loads; env DELTAPROP_BACKEND)').choices(['auto', 'native', 'wasm', 'js']),
-    new Option('--threads <N>', 'threads for the native backend (env DELTAPROP_THREADS)').argParser(positiveInt('--threads')),
+    new Option('--threads <N>', 'threads for the native and wasm backends (env DELTAPROP_THREADS)').argParser(positiveInt('--threads')),
   ];
 }
 

@@ -23,7 +23,7 @@ Examples:
       out(`deltaprop ${version} on Node ${process.versions.node} (${process.platform}-${process.arch})`);
       out(`backend: ${r.backend} (${r.isa}, ${r.threads} thread${r.threads === 1 ? '' : 's'}): ${r.why}`);
       for (const [name, s] of Object.entries(r.backends)) {
-        out(s.ok ? `  ${name.padEnd(6)} ok   ${s.isa ?? ''}${s.threads ? `, ${s.threads} thread${s.threads === 1 ? '' : 's'}` : ''}`
+        out(s.ok ? `  ${name.padEnd(6)} ok   ${s.isa ?? ''}${s.threads ? `, ${s.threads} thread${s.threads === 1 ? '' : 's'}` : ''}${s.threadsReason ? ` (${s.threadsReason})` : ''}`
           : `  ${name.padEnd(6)} no   ${s.reason ?? ''}`);
       }
     });

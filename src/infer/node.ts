@@ -2,10 +2,12 @@
 // model file by path or bytes.
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import * as workerThreads from 'node:worker_threads';
 import { JsBackend } from '../backends/js.js';
 import { loadNativeBackend } from '../backends/native.js';
 import type { BackendOptions } from '../backends/select.js';
-import { loadWasmBackend, registerNodeFs } from '../backends/wasm.js';
+import { loadWasmBackend, registerNodeFs, registerNodeThreads } from '../backends/wasm.js';
 import { ModelFileError } from '../io/modelFile.js';
 import { makeInferEntry } from './entry.js';
 import type { ModelParts, Predictor } from './predictor.js';
@@ -14,10 +16,11 @@ export * from './exports.js';
 export { loadNativeBackend } from '../backends/native.js';
 
 registerNodeFs({ existsSync, readFileSync });
+registerNodeThreads(workerThreads, os);
 
 const entry = makeInferEntry<BackendOptions>({
   native: (o) => loadNativeBackend({ isa: o.isa, threads: o.threads }),
-  wasm: () => loadWasmBackend(),
+  wasm: (o) => loadWasmBackend(undefined, { threads: o.threads }),
   js: () => new JsBackend(),
 });
 

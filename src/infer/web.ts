@@ -14,6 +14,9 @@ export interface InferBackendOptions extends BackendOptions {
 }
 
 export const { loaders, loadBackend, backendInfo, loadPredictor } = makeInferEntry<InferBackendOptions>({
-  wasm: (o) => loadWasmBackend((o as InferBackendOptions).wasm, (o as InferBackendOptions).wasmOptions),
+  wasm: (o) => {
+    const w = o as InferBackendOptions;
+    return loadWasmBackend(w.wasm, { ...w.wasmOptions, threads: w.wasmOptions?.threads ?? o.threads });
+  },
   js: () => new JsBackend(),
 }, { native: 'the native addon needs Node; this runtime uses WebAssembly' });

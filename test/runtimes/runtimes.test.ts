@@ -33,8 +33,17 @@ interface Result {
   entry?: string;
   compileFromBytes?: string;
   error?: string;
+  threads?: number;
+  threadsReason?: string;
   xor: { initialLoss: number; initialGrads: number[]; finalLoss: number; predictions: number[]; accuracy: number; params: number[] };
   iris: { finalLoss: number; trainAccuracy: number; testAccuracy: number; testLoss: number; params: number[] };
+}
+
+/** test/runtimes/threads.mjs: one run per thread count, the bits as fingerprints. */
+interface ThreadsResult {
+  runtime: string;
+  runs: { threads: number; threadsReason: string | null; loss: number[]; params: string; predicted: string; first: string }[];
+  oneThread: string | null;
 }
 
 const nodeResults: Record<string, Result> = {};
@@ -101,6 +110,25 @@ describe('runtimes (slow)', () => {
     checkResult(r, 'deno');
   }, 150_000);
 
+  it("Bun and Deno run the wasm backend on 1, 2 and 3 threads (Bun's Worker, Deno's worker_threads) with the same bits, and exit", async () => {
+    const runs = {
+      bun: run(bin('bun'), [join(root, 'test/runtimes/threads-bun.mjs')], { cwd: root, timeout: 120_000 }),
+      deno: run(bin('deno'), ['run', '--no-prompt', `--allow-read=${root}`, join(root, 'test/runtimes/threads-deno.mjs')],
+        { cwd: root, timeout: 120_000, env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' } }),
+    };
+    for (const [name, p] of Object.entries(runs)) {
+      const r = JSON.parse((await p).stdout) as ThreadsResult;
+      expect(r.runtime.startsWith(`${name} `), r.runtime).toBe(true);
+      expect(r.runs.map((x) => x.threads), name).toEqual([1, 2, 3]);
+      expect(r.runs.map((x) => x.threadsReason), name).toEqual(['threads: 1 was asked', null, null]);
+      for (const x of r.runs.slice(1)) {
+        expect({ ...x, threads: 0, threadsReason: null }, `${name}: ${x.threads} threads vs 1`).toEqual({ ...r.runs[0], threads: 0, threadsReason: null });
+      }
+      expect(r.oneThread).toBe('threads: 1 was asked');
+      console.info(`${name} threads: ${r.runtime}: 1, 2 and 3 threads, params ${r.runs[0].params}`);
+    }
+  }, 150_000);
+
   it('workerd (miniflare): bundled like wrangler does, .wasm as imported modules, trains on wasm', async () => {
     const out = join(root, '.tmp/runtimes-worker');
     rmSync(out, { recursive: true, force: true });
@@ -138,6 +166,9 @@ describe('runtimes (slow)', () => {
       const r = JSON.parse(text) as Result;
       expect(r.runtime).toBe('workerd');
       expect(r.compileFromBytes).toMatch(/^refused/);
+      // no shared memory and no Worker there: one thread, and the backend says why
+      expect(r.threads).toBe(1);
+      expect(r.threadsReason).toMatch(/SharedArrayBuffer unavailable|shared WebAssembly memory unavailable|no Worker API/);
       checkResult(r, 'workerd');
     } finally {
       await mf.dispose();
@@ -149,29 +180,49 @@ describe('runtimes (slow)', () => {
       '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.csv': 'text/csv', '.map': 'application/json',
     };
     const server: Server = createServer((req, res) => {
-      const path = resolve(root, `.${decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)}`);
+      const url = new URL(req.url ?? '/', 'http://x');
+      const path = resolve(root, `.${decodeURIComponent(url.pathname)}`);
       if (!path.startsWith(root) || !existsSync(path)) {
         res.writeHead(404).end();
         return;
       }
-      res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream' }).end(readFileSync(path));
+      // ?isolated: the headers that make a page cross-origin isolated (SharedArrayBuffer, threads)
+      const isolation = url.searchParams.has('isolated')
+        ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {};
+      res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream', ...isolation }).end(readFileSync(path));
     });
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
     const port = (server.address() as { port: number }).port;
     const browser = await launchChromium();
-    try {
+    const resultOf = async (path: string): Promise<unknown> => {
       const page = await browser.newPage();
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(String(e)));
-      await page.goto(`http://127.0.0.1:${port}/test/runtimes/browser.html`);
+      await page.goto(`http://127.0.0.1:${port}${path}`);
       await page.waitForFunction(() => (window as unknown as { __result?: unknown }).__result !== undefined, undefined, { timeout: 120_000 });
-      const r = (await page.evaluate(() => (window as unknown as { __result: unknown }).__result)) as Result;
+      const r = await page.evaluate(() => (window as unknown as { __result: unknown }).__result);
       expect(errors).toEqual([]);
+      await page.close();
+      return r;
+    };
+    try {
+      const r = (await resultOf('/test/runtimes/browser.html')) as Result;
       expect(r.runtime).toMatch(/Chrome/);
+      // a page that is not cross-origin isolated has no SharedArrayBuffer: one thread, and why
+      expect(r.threads).toBe(1);
+      expect(r.threadsReason).toMatch(/^SharedArrayBuffer unavailable: the page is not cross-origin isolated/);
       checkResult(r, 'chromium');
       // fit's yields in a page are message tasks, not clamped zero timeouts (≥ 1,200 ms here)
-      const yieldingFitMs = (await page.evaluate(() => (window as unknown as { __yieldingFitMs: number }).__yieldingFitMs));
-      expect(yieldingFitMs, '300 epochs of XOR, each ending in a yield').toBeLessThan(600);
+      expect((r as Result & { yieldingFitMs: number }).yieldingFitMs, '300 epochs of XOR, each ending in a yield').toBeLessThan(600);
+      // an isolated page: the pool of Workers, the same bits on 1, 2 and 3 threads (the main
+      // thread of a page may not block: it polls while the workers finish)
+      const t = (await resultOf('/test/runtimes/browser-threads.html?isolated')) as ThreadsResult & { crossOriginIsolated: boolean; error?: string };
+      expect(t.error).toBeUndefined();
+      expect(t.crossOriginIsolated).toBe(true);
+      expect(t.runs.map((x) => x.threads)).toEqual([1, 2, 3]);
+      for (const x of t.runs.slice(1)) {
+        expect({ ...x, threads: 0, threadsReason: null }, `chromium: ${x.threads} threads vs 1`).toEqual({ ...t.runs[0], threads: 0, threadsReason: null });
+      }
     } finally {
       await browser.close();
       server.close();

@@ -12,6 +12,8 @@ export default {
       const backend = await lib.loadBackend({ backend: 'wasm' });
       const result = await runScenario(lib, backend, irisCsv);
       result.runtime = 'workerd';
+      result.threads = backend.threads;
+      result.threadsReason = backend.threadsReason;
       // what a compile from bytes does here (it must be refused, which is why modules are imported)
       try {
         await WebAssembly.compile(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));

@@ -6,6 +6,7 @@ import { HYPER, OPT, PROGRAM_HYPER_BYTES } from '../abi.js';
 import { FAST, RESOLVED, checkHyper, checkKernel, checkProgram, checkStep, hyperTypesOk, type BufferSpace } from '../contract.js';
 import { HYPER_ADAM, encodeProgram, hyperUse, programGatherFault, trainProgram, type Program } from '../program.js';
 import { Arena, WasmBuf } from './arena.js';
+import type { WasmPool } from './pool.js';
 
 const K = RESOLVED;
 /** A checked buffer's byte address. */
@@ -50,6 +51,36 @@ interface Exports {
   packedWeightsLength(inp: number, out: number): number;
   packWeights(dst: number, w: number, inp: number, out: number): void;
   denseForwardPacked(y: number, x: number, w: number, packed: number, b: number, m: number, inp: number, out: number, act: number, alpha: number): void;
+  /** Threads build: threads taking part in kernels from now on, clamped to [1, pool]. */
+  poolSetActive(n: number): number;
+  /** Threads build: asks the workers to leave their loop. */
+  poolQuit(): void;
+}
+
+// Workers of a backend nobody references any more are stopped (the pool must not outlive it).
+const pools = typeof FinalizationRegistry === 'function'
+  ? new FinalizationRegistry<{ pool: WasmPool; quit: () => void }>(({ pool, quit }) => pool.dispose(quit))
+  : null;
+
+// Every export of a threads build, checked after the call: a worker that stopped on an error has
+// left its task, and its message is in the control block (pool.check throws it). Checked before
+// too: a worker that exited (its 'exit' event) would never take part again.
+function checkedExports(raw: Exports, pool: WasmPool): Exports {
+  const out: Record<string, unknown> = {};
+  for (const [name, v] of Object.entries(raw)) {
+    if (typeof v !== 'function' || name === 'poolQuit') {
+      out[name] = v;
+      continue;
+    }
+    const f = v as (...args: number[]) => number;
+    out[name] = (...args: number[]): number => {
+      pool.check();
+      const r = f(...args);
+      pool.check();
+      return r;
+    };
+  }
+  return out as unknown as Exports;
 }
 
 /** Weights packed by one WasmBackend's packWeights. */
@@ -75,19 +106,53 @@ const putWasm = (rec: Float64Array, at: number, b: Buf | null): void => {
 export class WasmBackend implements Backend {
   readonly name = 'wasm' as const;
   readonly isa: string;
-  readonly threads = 1;
   readonly memory: WebAssembly.Memory;
-  private readonly k: Exports;
+  /** Why the kernels run on one thread (unset when they run on a pool). */
+  threadsReason?: string;
+  private k: Exports;
+  private readonly raw: Exports;
   private readonly arena: Arena;
+  private pool: WasmPool | null = null;
+  private nThreads = 1;
 
-  constructor(instance: WebAssembly.Instance, memory: WebAssembly.Memory, maxBytes: number) {
-    this.k = instance.exports as unknown as Exports;
+  /** `base`: the arena's first byte (default heapBase(): one thread's GEMM scratch). */
+  constructor(instance: WebAssembly.Instance, memory: WebAssembly.Memory, maxBytes: number, base?: number) {
+    this.raw = this.k = instance.exports as unknown as Exports;
     this.memory = memory;
     this.isa = this.k.relaxedBuild() ? 'wasm-relaxed-simd' : 'wasm-simd128';
-    this.arena = new Arena(memory, this.k.heapBase(), maxBytes);
+    this.arena = new Arena(memory, base ?? this.k.heapBase(), maxBytes);
   }
 
-  setThreads(_n: number): void {}
+  /** Runs the kernels on `pool` (loadWasmBackend, threads build): its size is the thread count. */
+  attachPool(pool: WasmPool): void {
+    this.pool = pool;
+    this.k = checkedExports(this.raw, pool);
+    this.nThreads = pool.size;
+    this.threadsReason = undefined;
+    const raw = this.raw;
+    pools?.register(this, { pool, quit: () => raw.poolQuit() }, this);
+  }
+
+  /** Threads the kernels run on. */
+  get threads(): number {
+    return this.nThreads;
+  }
+
+  /** Threads for the kernels from now on: at most the pool's size (1 without a pool). */
+  setThreads(n: number): void {
+    if (this.pool) this.nThreads = this.raw.poolSetActive(Number.isFinite(n) ? Math.floor(n) : 1);
+  }
+
+  /**
+   * Stops the worker threads (a no-op on one thread). The backend refuses kernels afterwards
+   * (without a pool it keeps working: nothing was started).
+   */
+  dispose(): void {
+    if (!this.pool) return;
+    pools?.unregister(this);
+    const raw = this.raw;
+    this.pool.dispose(() => raw.poolQuit());
+  }
 
   /** Bytes of linear memory in use by live buffers and the kernels' scratch. */
   get bytesUsed(): number {

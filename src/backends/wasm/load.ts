@@ -4,16 +4,23 @@
 // Node-only import at the top level: this file loads in browsers, Deno, Bun and workerd; Node's fs
 // is reached only when a file: URL or a path has to be read.
 import type { Backend } from '../backend.js';
+import { env } from '../select.js';
 import { PAGE } from './arena.js';
 import { WasmBackend } from './backend.js';
+import { hardwareThreads, mayBlock, threadsUnavailableReason, WasmPool } from './pool.js';
 
 /** One build: a compiled module (what Cloudflare Workers need), bytes, or a URL / path to fetch or read. */
 export type WasmSource = WebAssembly.Module | BufferSource | URL | string;
 
-/** Both builds, so that feature detection can pick; `simd` is the fallback. */
+/**
+ * Both builds, so that feature detection can pick; `simd` is the fallback. The threads builds
+ * (shared memory and atomics) run the kernels on several threads where the runtime allows it.
+ */
 export interface WasmSources {
   simd: WasmSource;
   relaxed?: WasmSource;
+  simdThreads?: WasmSource;
+  relaxedThreads?: WasmSource;
 }
 
 export interface WasmBackendOptions {
@@ -21,9 +28,22 @@ export interface WasmBackendOptions {
   relaxed?: boolean;
   /** Upper bound on the module's memory in MB (default 2048, at most 4096). */
   maxMemoryMB?: number;
+  /**
+   * Threads for the kernels (default: DELTAPROP_THREADS, else 1; `hardwareThreads()` has every
+   * core's count). More than 1
+   * needs shared memory and workers (Node, Bun, Deno, cross-origin isolated pages); elsewhere the
+   * backend runs on one thread and its `threadsReason` says why.
+   */
+  threads?: number;
 }
 
-export const WASM_FILES = { simd: 'deltaprop-simd.wasm', relaxed: 'deltaprop-relaxed.wasm' } as const;
+export const WASM_FILES = {
+  simd: 'deltaprop-simd.wasm',
+  relaxed: 'deltaprop-relaxed.wasm',
+  simdThreads: 'deltaprop-simd-threads.wasm',
+  relaxedThreads: 'deltaprop-relaxed-threads.wasm',
+} as const;
+type BuildName = keyof typeof WASM_FILES;
 
 // The smallest modules using one SIMD op (v128.const) and one relaxed-SIMD op (f32x4.relaxed_madd):
 // validating them tells what this engine supports without compiling the real module twice.
@@ -114,20 +134,32 @@ async function readSource(src: URL | string): Promise<Uint8Array | ArrayBuffer> 
 
 // A module read from a file or URL is compiled once per program and instantiated for every backend:
 // each compile leaves its code and metadata to a later collection, about 1 KB of RSS per backend
-// that a program creating many models never gets back, and costs the compile time again.
-const compiled = new Map<string, Promise<WebAssembly.Module>>();
+// that a program creating many models never gets back, and costs the compile time again. The
+// bytes are kept beside it for workers of runtimes that cannot be passed a compiled module.
+interface Compiled {
+  module: WebAssembly.Module;
+  bytes: Uint8Array | null;
+}
+const compiled = new Map<string, Promise<Compiled>>();
+
+async function compileKeeping(src: WasmSource): Promise<Compiled> {
+  if (src instanceof WebAssembly.Module) return { module: src, bytes: null };
+  if (typeof src !== 'string' && !(src instanceof URL)) {
+    const bytes = ArrayBuffer.isView(src) ? new Uint8Array(src.buffer, src.byteOffset, src.byteLength) : new Uint8Array(src);
+    return { module: await compileBytes(src), bytes };
+  }
+  const key = String(src);
+  let entry = compiled.get(key);
+  if (!entry) {
+    entry = readSource(src).then(async (b) => ({ module: await compileBytes(b), bytes: new Uint8Array(b) }));
+    compiled.set(key, entry);
+    entry.catch(() => compiled.delete(key)); // a failed read or compile is tried again next time
+  }
+  return entry;
+}
 
 async function compile(src: WasmSource): Promise<WebAssembly.Module> {
-  if (src instanceof WebAssembly.Module) return src;
-  if (typeof src !== 'string' && !(src instanceof URL)) return compileBytes(src);
-  const key = String(src);
-  let module = compiled.get(key);
-  if (!module) {
-    module = readSource(src).then(compileBytes);
-    compiled.set(key, module);
-    module.catch(() => compiled.delete(key)); // a failed read or compile is tried again next time
-  }
-  return module;
+  return (await compileKeeping(src)).module;
 }
 
 function compileBytes(bytes: BufferSource | Uint8Array): WebAssembly.Module | Promise<WebAssembly.Module> {
@@ -142,16 +174,17 @@ const BUNDLE_HINT = "import from 'deltaprop/inline' (the .wasm inside the bundle
 // (src/backends/wasm/load.ts is three levels down). The first URLs are literal
 // `new URL('…', import.meta.url)` so that bundlers (Vite, webpack) emit the .wasm as an asset; the
 // others are computed so that they do not try to resolve them.
-function packagedCandidates(relaxed: boolean): URL[] {
+function packagedCandidates(build: BuildName): URL[] {
   const here: unknown = import.meta.url;
+  const file = WASM_FILES[build];
   // an IIFE or CommonJS bundle made for browsers has no module URL (esbuild makes import.meta {})
   if (typeof here !== 'string' || here === '') {
-    throw new Error(`wasm backend: this bundle has no import.meta.url to locate ${relaxed ? WASM_FILES.relaxed : WASM_FILES.simd} from (an IIFE or CommonJS bundle): ${BUNDLE_HINT}`);
+    throw new Error(`wasm backend: this bundle has no import.meta.url to locate ${file} from (an IIFE or CommonJS bundle): ${BUNDLE_HINT}`);
   }
-  const inPackage = relaxed
-    ? new URL('../wasm/deltaprop-relaxed.wasm', import.meta.url)
-    : new URL('../wasm/deltaprop-simd.wasm', import.meta.url);
-  const file = relaxed ? WASM_FILES.relaxed : WASM_FILES.simd;
+  const inPackage = build === 'relaxed' ? new URL('../wasm/deltaprop-relaxed.wasm', import.meta.url)
+    : build === 'simd' ? new URL('../wasm/deltaprop-simd.wasm', import.meta.url)
+      : build === 'relaxedThreads' ? new URL('../wasm/deltaprop-relaxed-threads.wasm', import.meta.url)
+        : new URL('../wasm/deltaprop-simd-threads.wasm', import.meta.url);
   return [inPackage, new URL(['..', '..', 'wasm', file].join('/'), here), new URL(['..', '..', '..', 'wasm', file].join('/'), here)];
 }
 
@@ -161,8 +194,8 @@ interface PackagedUrl {
   packaged: true;
 }
 
-async function packagedWasmUrl(relaxed: boolean): Promise<URL | PackagedUrl> {
-  const candidates = packagedCandidates(relaxed);
+async function packagedWasmUrl(build: BuildName): Promise<URL | PackagedUrl> {
+  const candidates = packagedCandidates(build);
   if (candidates[0].protocol === 'file:') {
     const fs = nodeFs();
     if (fs) {
@@ -184,50 +217,130 @@ function isSources(s: unknown): s is WasmSources {
 }
 
 /**
- * Loads the wasm backend. `source` is one build (module, bytes, URL or path) or both builds
- * `{ simd, relaxed }`; without it the package's own `wasm/` files are read (Node, Bun, Deno) or
- * fetched next to the bundle (browsers). With both builds available, relaxed SIMD is used where the
- * engine validates it, unless `opts.relaxed` says otherwise.
+ * The thread count asked for: the option, else DELTAPROP_THREADS, else 1. Not every core by
+ * default: each wasm backend has a memory of its own and so a pool of its own, whose workers cost
+ * tens of milliseconds to start and megabytes each, and a program that creates a model (and a
+ * backend) after another would start and hold a pool for every one of them.
+ */
+function threadsAsked(opts: WasmBackendOptions): { threads: number; why: string } {
+  const te = env('DELTAPROP_THREADS');
+  const threads = opts.threads ?? (te === undefined || te === '' ? 1 : Number(te));
+  if (!(Number.isInteger(threads) && threads >= 1)) {
+    throw new RangeError(`wasm backend: threads must be a positive integer, got ${String(opts.threads ?? te)}${opts.threads === undefined ? ' (from DELTAPROP_THREADS)' : ''}`);
+  }
+  const why = opts.threads !== undefined ? `threads: ${threads} was asked`
+    : te !== undefined && te !== '' ? `DELTAPROP_THREADS=${te}`
+      : `one thread by default (threads: ${hardwareThreads()} or DELTAPROP_THREADS starts a pool of workers for the backend)`;
+  return { threads, why };
+}
+
+/** The most threads a wasm backend starts (each has 2.2 MB of GEMM scratch in the one memory). */
+export const MAX_WASM_THREADS = 64;
+
+/**
+ * Loads the wasm backend. `source` is one build (module, bytes, URL or path) or the builds
+ * `{ simd, relaxed, simdThreads, relaxedThreads }`; without it the package's own `wasm/` files are
+ * read (Node, Bun, Deno) or fetched next to the bundle (browsers). With both builds available,
+ * relaxed SIMD is used where the engine validates it, unless `opts.relaxed` says otherwise. With
+ * more than one thread (`opts.threads` or DELTAPROP_THREADS; default 1) and a runtime with shared
+ * memory and workers, the threads build runs on a pool of workers; otherwise the backend runs on
+ * one thread and its `threadsReason` says why.
  */
 export async function loadWasmBackend(source?: WasmSource | WasmSources,
   opts: WasmBackendOptions = {}): Promise<Backend> {
   if (!simdSupported()) throw new Error('wasm backend: this engine has no WebAssembly SIMD (v128)');
   const maxMB = opts.maxMemoryMB ?? 2048;
   if (!(maxMB > 0 && maxMB <= 4096)) throw new RangeError(`wasm backend: maxMemoryMB must be in (0, 4096], got ${maxMB}`);
+  const asked = threadsAsked(opts);
+  const threads = Math.min(asked.threads, MAX_WASM_THREADS);
   const canRelax = relaxedSimdSupported();
   if (opts.relaxed === true && !canRelax) throw new Error('wasm backend: relaxed SIMD was requested but this engine does not support it');
+  // why the kernels run on one thread (null: they may run on `threads`)
+  // (what the runtime lacks first: on workerd the "hardware" is one thread because of it)
+  let oneThread: string | null = threadsUnavailableReason() ?? (threads > 1 ? null : asked.why);
   let src: WasmSource | PackagedUrl;
+  let threadSrc: WasmSource | PackagedUrl | null = null;
   if (source === undefined || isSources(source)) {
-    const both = source ?? {
-      simd: await packagedWasmUrl(false),
-      relaxed: await packagedWasmUrl(true),
-    };
     const relaxed = opts.relaxed ?? canRelax;
+    const both: WasmSources = source ?? {
+      simd: await packagedWasmUrl('simd'),
+      relaxed: await packagedWasmUrl('relaxed'),
+    };
     if (relaxed && both.relaxed === undefined) {
       if (opts.relaxed === true) throw new Error('wasm backend: relaxed SIMD was requested but no relaxed build was given');
     }
-    src = relaxed && both.relaxed !== undefined ? both.relaxed : both.simd;
-  } else {
-    src = source;
-  }
-  let module: WebAssembly.Module;
-  if (isPackagedUrl(src)) {
-    try {
-      module = await compile(src.url);
-    } catch (e) {
-      // fetched next to a bundle that does not carry the file (esbuild emits no .wasm assets)
-      throw new Error(`${(e as Error).message} (the packaged ${src.url.pathname.split('/').pop()}, located from the bundle's import.meta.url): ${BUNDLE_HINT}`);
+    const useRelaxed = relaxed && both.relaxed !== undefined;
+    src = useRelaxed ? both.relaxed! : both.simd;
+    if (oneThread === null) {
+      try {
+        threadSrc = source === undefined ? await packagedWasmUrl(useRelaxed ? 'relaxedThreads' : 'simdThreads')
+          : (useRelaxed ? source.relaxedThreads : source.simdThreads) ?? null;
+        if (threadSrc === null) oneThread = `no threads build was given (WasmSources.${useRelaxed ? 'relaxedThreads' : 'simdThreads'})`;
+      } catch (e) {
+        oneThread = (e as Error).message;
+      }
     }
   } else {
-    module = await compile(src);
+    src = source;
+    if (oneThread === null) oneThread = 'one wasm build was given: threads need the threads builds ({ simd, relaxed, simdThreads, relaxedThreads })';
   }
   const maxPages = Math.floor((maxMB * 1048576) / PAGE);
+  if (threadSrc !== null) {
+    try {
+      return await loadThreaded(threadSrc, threads, maxPages);
+    } catch (e) {
+      oneThread = `the threads build did not start: ${(e as Error).message}`;
+    }
+  }
+  const module = await compileSource(src);
+  const memory = new WebAssembly.Memory({ initial: Math.min(40, maxPages), maximum: maxPages });
+  const instance = await instantiate(module, memory);
+  const backend = new WasmBackend(instance, memory, maxPages * PAGE);
+  backend.threadsReason = oneThread ?? undefined;
+  return backend;
+}
+
+async function compileSource(src: WasmSource | PackagedUrl): Promise<WebAssembly.Module> {
+  return (await compileSourceKeeping(src)).module;
+}
+
+async function compileSourceKeeping(src: WasmSource | PackagedUrl): Promise<Compiled> {
+  if (!isPackagedUrl(src)) return compileKeeping(src);
+  try {
+    return await compileKeeping(src.url);
+  } catch (e) {
+    // fetched next to a bundle that does not carry the file (esbuild emits no .wasm assets)
+    throw new Error(`${(e as Error).message} (the packaged ${src.url.pathname.split('/').pop()}, located from the bundle's import.meta.url): ${BUNDLE_HINT}`);
+  }
+}
+
+async function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<WebAssembly.Instance> {
   const need = WebAssembly.Module.imports(module).find((i) => i.kind === 'memory');
   if (!need) throw new Error('wasm backend: the module does not import env.memory: not a deltaprop kernel build');
-  // The module declares a small minimum (its static data); the GEMM scratch after it (about 2.2 MB,
-  // heapBase() says exactly) is covered by the initial size or grown by the constructor.
-  const memory = new WebAssembly.Memory({ initial: Math.min(40, maxPages), maximum: maxPages });
+  // The module declares a small minimum (its static data); the GEMM scratch after it (about 2.2 MB
+  // a thread, heapBase() says exactly) is covered by the initial size or grown by the constructor.
   const imports = { env: { memory } };
-  const instance = compilesSynchronously() ? new WebAssembly.Instance(module, imports) : await WebAssembly.instantiate(module, imports);
-  return new WasmBackend(instance, memory, maxPages * PAGE);
+  return compilesSynchronously() ? new WebAssembly.Instance(module, imports) : WebAssembly.instantiate(module, imports);
+}
+
+interface PoolExports {
+  poolInit(threads: number, mainWaits: number): void;
+  poolControl(): number;
+  heapBaseFor(threads: number): number;
+}
+
+// The threads build on a shared memory, and `threads − 1` workers on it (pool.ts).
+async function loadThreaded(src: WasmSource | PackagedUrl, threads: number, maxPages: number): Promise<Backend> {
+  const { module, bytes } = await compileSourceKeeping(src);
+  const memory = new WebAssembly.Memory({ initial: Math.min(40, maxPages), maximum: maxPages, shared: true });
+  const instance = await instantiate(module, memory);
+  const k = instance.exports as unknown as PoolExports;
+  if (typeof k.poolInit !== 'function') throw new Error('not a deltaprop threads build (no poolInit export)');
+  k.poolInit(threads, mayBlock() ? 1 : 0);
+  const base = k.heapBaseFor(threads);
+  // the arena (and so the memory) first: the workers' scratch lies below its base
+  const backend = new WasmBackend(instance, memory, maxPages * PAGE, base);
+  const pool = await WasmPool.start(threads, module, bytes, memory, k.poolControl());
+  backend.attachPool(pool);
+  return backend;
 }
