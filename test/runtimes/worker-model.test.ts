@@ -250,7 +250,7 @@ main().then((r) => { window.__result = r; }, (e) => { window.__result = { error:
     await build({ root: app, base: './', logLevel: 'silent', configFile: false, build: { outDir: out, emptyOutDir: true } });
     const assets = readdirSync(join(out, 'assets'));
     expect(assets.filter((f) => /^model-worker-[\w-]+\.js$/.test(f)), 'the worker, emitted as its own file').toHaveLength(1);
-    expect(assets.filter((f) => f.endsWith('.wasm')).map((f) => f.replace(/-[\w-]{8}\.wasm$/, '')).sort()).toEqual(['deltaprop-relaxed', 'deltaprop-simd']);
+    expect(assets.filter((f) => f.endsWith('.wasm')).map((f) => f.replace(/-[\w-]{8}\.wasm$/, '')).sort()).toEqual(['deltaprop-relaxed', 'deltaprop-relaxed-threads', 'deltaprop-simd', 'deltaprop-simd-threads']);
     const viewer = await browser.newPage();
     const errors: string[] = [];
     viewer.on('pageerror', (e) => errors.push(String(e)));
