@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
 import type { Matrix } from '../data.js';
 import { InputError } from '../data.js';
-import { cellNumber } from '../io/csv-cells.js';
+import { canonicalLabel as canonical, cellNumber, isNumber } from '../io/csv-cells.js';
 import { csvRecordChunks, readCsvHead, type CsvHead, type RaggedRow } from '../io/csv-stream.js';
 import { BUILTIN_DATASETS, loadBuiltin, type BuiltinName } from '../io/datasets.js';
 import { clipped } from '../spec.js';
@@ -46,12 +46,6 @@ export interface ReadOptions {
   /** The model's input width, when there is a model (evaluate, predict). */
   features?: number;
 }
-
-// spaces around a number are allowed (the parser does not trim: text cells keep their spaces)
-const NUMBER = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
-
-/** Strict: '', ' ', '0x10', 'Infinity' and 'NaN' are not numbers in a data file. */
-export const isNumber = (cell: string): boolean => NUMBER.test(cell);
 
 /** Reads DATA: `builtin:NAME`, an IDX images file (with its labels), or a CSV file. */
 export async function readTable(source: string, opts: ReadOptions): Promise<Table> {
@@ -449,9 +443,6 @@ async function readIdx(path: string, opts: ReadOptions): Promise<Table> {
 export type Encoded =
   | { task: 'classification'; classes: string[]; y: Int32Array }
   | { task: 'regression'; values: Float32Array };
-
-/** Canonical spelling of a numeric class label, so that '1', '1.0' and '01' are one class. */
-const canonical = (v: string): string => (isNumber(v) ? String(Number(v)) : v);
 
 /**
  * Targets for training: strings are classes (sorted, for determinism), integers are classes,
