@@ -8,7 +8,7 @@ import { loadNativeBackend, type NativeBackend } from '../src/backends/native.js
 import { JsBackend } from '../src/backends/js.js';
 import { OP_SLOTS } from '../src/backends/abi.js';
 import { interpretedStep } from '../src/backends/interpreter.js';
-import { rng } from './native-helpers.js';
+import { ISAS, rng } from './native-helpers.js';
 
 
 interface Net { desc: StepDesc; }
@@ -248,6 +248,45 @@ describe('native compiled steps', () => {
     expect(() => s.run({ lr: 0.1, clipNorm: 0, weightDecay: 0, mu: 0, nesterov: false, beta1: 0.9, beta2: 0.99, eps: 1e-8, bc1: 0, bc2: 0.01 }))
       .toThrow(/compiled step: bc1 must be a nonzero finite float32, got 0/);
   });
+});
+
+// The update of a compiled step runs chunk by chunk (8,192 floats) through the backup copy and the
+// optimizer, each thread over its own ranges (native/boundary/interpreter.cc run_elementwise).
+// Here n = 77,007: several chunks and a short last one, with the weight-decay boundary (decayCount
+// = 76,750) inside a chunk and off any 1,024 boundary: every thread count must give the bits of
+// the kernel-by-kernel step, whose update is one call over all n.
+describe('native compiled steps: the chunked, threaded update', () => {
+  const dims = [300, 250, 7], acts = [ACT.relu, ACT.softmax] as ActCode[];
+  for (const isa of ISAS) {
+    for (const [optName, opt] of Object.entries(OPT)) {
+      it(`${isa}, ${optName}: 1, 2 and 3 threads = the kernel-by-kernel step, bit for bit`, () => {
+        const byKernels = loadNativeBackend({ isa, threads: 1 });
+        const ref = makeNet(byKernels, 16, dims, acts, LOSS.categoricalCrossEntropy, opt, 5).desc;
+        expect(ref.n).toBe(77007);
+        expect(ref.decayCount % 1024).not.toBe(0);
+        const nets = [1, 2, 3].map((threads) => {
+          const be = loadNativeBackend({ isa, threads });
+          expect(be.threads).toBe(threads);
+          const desc = makeNet(be, 16, dims, acts, LOSS.categoricalCrossEntropy, opt, 5).desc;
+          return { desc, step: be.compileStep(desc) };
+        });
+        for (let t = 1; t <= 3; t++) {
+          const h: StepHyper = { lr: 0.05, clipNorm: t === 2 ? 0.5 : 0, weightDecay: 0.01, mu: 0.9, nesterov: t > 1,
+            beta1: 0.9, beta2: 0.999, eps: 1e-8, bc1: 1 - 0.9 ** t, bc2: 1 - 0.999 ** t };
+          const loss = stepByKernels(byKernels, ref, h);
+          for (const { step } of nets) {
+            step.run(h);
+            expect(step.loss[0]).toBe(loss);
+          }
+        }
+        for (const { desc } of nets) {
+          for (const k of ['params', 'grads', 'backup'] as const) same(ref[k], desc[k], `${desc.n} ${k}`);
+          if (ref.state1) same(ref.state1, desc.state1!, 'state1');
+          if (ref.state2) same(ref.state2, desc.state2!, 'state2');
+        }
+      });
+    }
+  }
 });
 
 describe('deep networks on native', () => {

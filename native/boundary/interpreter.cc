@@ -169,14 +169,21 @@ void elementwise_range(const KernelTable& T, const OpRec& o, idx lo, idx hi, con
 // A run of elementwise ops [from, to), split over threads in ranges (the update of wide-mlp's 670k
 // parameters is ~7% of a 2-thread step). Range starts are multiples of 1024 floats, so each element
 // takes the same (vector or scalar) path whatever the thread count: the same bits for any count.
+constexpr idx kElementwiseChunk = 8 * 1024;  // floats: 32 KB of each of Adam's five arrays and the backup
+
 void run_elementwise(const Ctx& ctx, const OpRec* ops, size_t from, size_t to, const double* H, float gs) {
   const KernelTable& T = *ctx.k;
   const idx n = ops[from].s[0];
   const int parts = ctx.threads > 1 && n >= (1 << 16) ? 2 * ctx.threads : 1;
   auto body = [&](int t) {
     const idx lo = t == 0 ? 0 : (n * t / parts) & ~(idx)1023, hi = t == parts - 1 ? n : (n * (t + 1) / parts) & ~(idx)1023;
-    if (lo >= hi) return;
-    for (size_t j = from; j < to; j++) elementwise_range(T, ops[j], lo, hi, H, gs);
+    // Through every op of the run chunk by chunk, so that the chunk an op wrote is still in L2
+    // for the next (the backup copy then Adam read the params once from memory, not twice).
+    // Chunk starts are multiples of 1024 as well: the same paths per element as before.
+    for (idx c0 = lo; c0 < hi; c0 += kElementwiseChunk) {
+      const idx c1 = hi - c0 < kElementwiseChunk ? hi : c0 + kElementwiseChunk;
+      for (size_t j = from; j < to; j++) elementwise_range(T, ops[j], c0, c1, H, gs);
+    }
   };
   if (parts == 1) body(0);
   else ThreadPool::instance().run(parts, ctx.threads, body);
