@@ -8,6 +8,7 @@
 // The rows are random (bench/workloads.ts makePool's kind), 6144 by default: test/off-thread.test.ts's
 // 24 batches of wide-mlp.
 //   npx vite-node bench/off-thread.ts -- [--workload wide-mlp,mnist-mlp] [--rounds 6] [--epochs 2] [--rows 6144]
+//     [--modes on-thread,off-thread,off-thread+onBatchEnd]
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createModel, Random, type FitOptions, type Model } from '../src/index.js';
@@ -25,8 +26,13 @@ const rows = Number.parseInt(opt('rows', '6144'), 10);
 for (const w of workloads) if (!TRAIN_WORKLOADS[w]) throw new Error(`--workload: unknown workload '${w}'`);
 if (!(rounds >= 1 && epochs >= 1 && rows >= 1)) throw new Error('--rounds, --epochs and --rows must be positive integers');
 
-type Mode = 'on-thread' | 'off-thread';
-const MODES: Mode[] = ['on-thread', 'off-thread'];
+// 'off-thread+onBatchEnd': off the thread with a batch callback (a no-op), which hands the
+// batches off one at a time; without one they go up to 64 per hand-off.
+type Mode = 'on-thread' | 'off-thread' | 'off-thread+onBatchEnd';
+const ALL_MODES: Mode[] = ['on-thread', 'off-thread', 'off-thread+onBatchEnd'];
+const MODES = opt('modes', ALL_MODES.join(',')).split(',') as Mode[];
+for (const m of MODES) if (!ALL_MODES.includes(m)) throw new Error(`--modes: unknown mode '${m}' (known: ${ALL_MODES.join(', ')})`);
+if (!MODES.includes('on-thread')) throw new Error('--modes: must include on-thread (the ratios divide by it)');
 /** The event loop's thread's CPU time so far (ms), or NaN where the kernel does not say. */
 const loopCpu = (): number => {
   try {
@@ -39,6 +45,7 @@ const loopCpu = (): number => {
 async function once(model: Model, mode: Mode, x: { data: Float32Array; shape: [number, number] }, y: { data: Float32Array; shape: [number, number] },
   batchSize: number): Promise<{ sps: number; elu: number; cpu: number }> {
   const options: FitOptions = { epochs, batchSize, offThread: mode !== 'on-thread' };
+  if (mode === 'off-thread+onBatchEnd') options.onBatchEnd = () => {};
   const t0 = performance.now(), start = performance.eventLoopUtilization(), cpu0 = loopCpu();
   const h = await model.fit(x, y, options);
   const elu = performance.eventLoopUtilization(start).utilization, seconds = (performance.now() - t0) / 1000;

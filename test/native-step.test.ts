@@ -8,6 +8,7 @@ import { loadNativeBackend, type NativeBackend } from '../src/backends/native.js
 import { JsBackend } from '../src/backends/js.js';
 import { OP_SLOTS } from '../src/backends/abi.js';
 import { interpretedStep } from '../src/backends/interpreter.js';
+import { trainProgram } from '../src/backends/program.js';
 import { ISAS, rng } from './native-helpers.js';
 
 
@@ -188,6 +189,68 @@ describe('native compiled steps', () => {
       const pending = be.compileStep(d).runAsync!(hyper(1));
       (globalThis as { gc?: () => void }).gc?.();
       expect(Number.isFinite(await pending)).toBe(true);
+    });
+  });
+
+  describe('runStepsAsync: several steps of a program of step copies in one hand-off', () => {
+    const hyper = (t: number): StepHyper => ({ lr: 0.05, clipNorm: t % 2 ? 0.5 : 0, weightDecay: 0.01, mu: 0.9, nesterov: false,
+      beta1: 0.9, beta2: 0.999, eps: 1e-8, bc1: 1 - 0.9 ** t, bc2: 1 - 0.999 ** t });
+    /** Adam's bias corrections of steps t0 + 1 … t0 + k, as runStepsAsync takes them. */
+    const corrections = (t0: number, k: number): Float64Array => Float64Array.from({ length: 2 * k }, (_, i) => i % 2 ? 1 - 0.999 ** (t0 + 1 + (i >> 1)) : 1 - 0.9 ** (t0 + 1 + (i >> 1)));
+    const copies = (d: StepDesc, k: number) => {
+      const one = trainProgram(d);
+      return { step: be.compileProgram(Array.from({ length: k }, () => one).flat()) as ReturnType<NativeBackend['compileStep']>, per: one.length };
+    };
+
+    it('k steps = k synchronous steps, bit for bit, each with its own bias corrections and loss; a first part of them on request', async () => {
+      const a = makeNet(be, 64, [300, 200, 10], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy, OPT.adam, 25).desc, b = clone(be, a);
+      const sync = be.compileStep(a), { step, per } = copies(b, 5);
+      const want: number[] = [];
+      for (let t = 1; t <= 8; t++) {
+        sync.run({ ...hyper(t), clipNorm: 0.5 });
+        want.push(sync.loss[0]);
+      }
+      const losses = new Float64Array(5);
+      expect(await step.runStepsAsync!({ ...hyper(1), clipNorm: 0.5 }, corrections(0, 5), 5, per, losses)).toBe(5);
+      const first = Array.from(losses);
+      // 3 of the 5 copies: the last part of a fit's epoch
+      expect(await step.runStepsAsync!({ ...hyper(6), clipNorm: 0.5 }, corrections(5, 3), 3, per, losses)).toBe(3);
+      expect([...first, ...Array.from(losses.subarray(0, 3))]).toEqual(want);
+      for (const k of ['params', 'grads', 'backup', 'state1', 'state2'] as const) same(a[k]!, b[k]!, k);
+    });
+
+    it('ends after the first step whose loss is not finite: the steps after it never run', async () => {
+      const d = makeNet(be, 4, [2, 3, 1], [ACT.tanh, ACT.linear], LOSS.mse, OPT.sgd, 3).desc;
+      d.y.data[0] = Infinity;
+      const before = Float32Array.from(d.params.data), { step, per } = copies(d, 4), losses = new Float64Array(4).fill(7);
+      expect(await step.runStepsAsync!(hyper(1), corrections(0, 4), 4, per, losses)).toBe(1);
+      expect(Number.isFinite(losses[0])).toBe(false);
+      expect(Array.from(losses.subarray(1))).toEqual([7, 7, 7]);
+      expect(Array.from(d.params.data)).toEqual(Array.from(before));
+    });
+
+    it('stop() ends the run after the step in progress; the next run starts afresh', async () => {
+      // steps of milliseconds (wide-mlp's), next to the microseconds between the call and stop()
+      const d = makeNet(be, 256, [784, 512, 512, 10], [ACT.relu, ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy, OPT.sgd, 26).desc;
+      const { step, per } = copies(d, 6), losses = new Float64Array(6);
+      const pending = step.runStepsAsync!(hyper(1), corrections(0, 6), 6, per, losses);
+      step.stop!(); // before the thread reaches the end of its first step: it is the last
+      expect(await pending).toBe(1);
+      expect(await step.runStepsAsync!(hyper(1), corrections(0, 6), 6, per, losses)).toBe(6);
+    });
+
+    it('refuses steps that are not whole copies, more steps than copies, and too few hyper-parameter blocks', async () => {
+      const d = makeNet(be, 4, [3, 5, 2], [ACT.relu, ACT.softmax], LOSS.categoricalCrossEntropy, OPT.sgd, 27).desc;
+      const { step, per } = copies(d, 2), losses = new Float64Array(4);
+      await expect(step.runStepsAsync!(hyper(1), corrections(0, 1), 1, per + 1, losses)).rejects.toThrow(
+        new RegExp(`runStepsAsync: opsPerStep must be a whole divisor of the program's ${2 * per} ops, got ${per + 1}`));
+      await expect(step.runStepsAsync!(hyper(1), corrections(0, 3), 3, per, losses)).rejects.toThrow(/runStepsAsync: steps must be an integer in \[1, 2\], got 3/);
+      const raw = (step as unknown as { compiled: { runStepsAsync(b: Float64Array, s: number, p: number): Promise<number> } }).compiled;
+      expect(() => raw.runStepsAsync(new Float64Array(12), 2, per)).toThrow(/runStepsAsync: blocks must hold 2 steps of 12 doubles, got 12/);
+      // a step may not start inside a run of elementwise ops (two copies joined across steps)
+      const update = be.compileProgram([{ op: 'copy', dst: d.backup, src: d.params, n: d.n }, { op: 'sgdUpdate', p: d.params, g: d.grads, n: d.n, decayCount: 0 }]);
+      expect(() => (update as unknown as { compiled: typeof raw }).compiled.runStepsAsync(new Float64Array(24), 2, 1))
+        .toThrow(/op 1 would start a step inside a run of elementwise ops/);
     });
   });
 

@@ -11,6 +11,7 @@
 // A new op: its entry in abi.ts OPS (`npm run gen` gives compile_op its operand list, so its checks
 // need no code here) and its case in run_program or elementwise_range.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
@@ -75,6 +76,16 @@ struct ProgramPlan {
   // error was a bad one (a RangeError, as the synchronous run throws)
   mutable std::vector<uint32_t> rows;
   bool async_range = false;
+  // runStepsAsync(): the program is `steps_max` copies of one step's ops (ops_per_step each), run
+  // one after another with their own argument blocks (step_args) in one async work item.
+  // `steps_done`: the steps that ran (the last one's loss may be the non-finite one that ended it);
+  // `step_out`: the caller's blocks, which get each step's loss back; `stop_soon`: stop() asked the
+  // run to end after the step it is in.
+  bool stepping = false;
+  size_t ops_per_step = 0, steps_done = 0;
+  std::vector<double> step_args;
+  napi_ref step_out = nullptr;
+  std::atomic<bool> stop_soon{false};
 };
 
 // A gatherRows row number that is not a row of its source: the run stops before the op copies.
@@ -189,14 +200,15 @@ void run_elementwise(const Ctx& ctx, const OpRec* ops, size_t from, size_t to, c
   else ThreadPool::instance().run(parts, ctx.threads, body);
 }
 
-// The whole program. H is the argument block: the hyper-parameters, and the loss slot a lossDelta fills.
-void run_program(const ProgramPlan& P, double* H) {
+// Ops [from, to) of the program (the whole of it unless a step of runStepsAsync). H is the argument
+// block: the hyper-parameters, and the loss slot a lossDelta fills.
+void run_program(const ProgramPlan& P, double* H, size_t from, size_t to) {
   const Ctx& ctx = P.box->ctx;
   const KernelTable& T = *ctx.k;
   const OpRec* ops = P.ops.data();
-  const size_t count = P.ops.size();
+  const size_t count = to;
   double gs = 1.0;
-  for (size_t i = 0; i < count; i++) {
+  for (size_t i = from; i < count; i++) {
     const OpRec& o = ops[i];
     switch (o.code) {
       case OP_DENSE_FORWARD:
@@ -331,7 +343,7 @@ napi_value ProgramRun(napi_env env, napi_callback_info info) {
   if (!check_idle(env, P, "run()", false) || !check_run(env, P, H)) return nullptr;
   return guarded(env, "compiled program", [&]() -> napi_value {
     try {
-      run_program(P, H);
+      run_program(P, H, 0, P.ops.size());
     } catch (const BadRow& e) {
       napi_throw_range_error(env, nullptr, (std::string("compiled program: ") + e.what()).c_str());
       return nullptr;
@@ -340,11 +352,25 @@ napi_value ProgramRun(napi_env env, napi_callback_info info) {
   });
 }
 
+// runStepsAsync's steps, one after another: each with its own argument block, ending after the
+// first whose loss is not finite (its backward pass and update did not run, as in run()) or after
+// the one running when stop() was called.
+void run_steps(ProgramPlan& P) {
+  const size_t L = P.ops_per_step, steps = P.step_args.size() / abi::HYPER_SIZE;
+  for (size_t s = 0; s < steps; s++) {
+    double* H = P.step_args.data() + s * abi::HYPER_SIZE;
+    run_program(P, H, s * L, (s + 1) * L);
+    P.steps_done = s + 1;
+    if (!std::isfinite(H[abi::HYPER_LOSS]) || P.stop_soon.load(std::memory_order_relaxed)) break;
+  }
+}
+
 // The async run's body, on a libuv thread: no N-API calls here.
 void execute_async(napi_env, void* data) {
   ProgramPlan& P = *static_cast<ProgramPlan*>(data);
   try {
-    run_program(P, P.async_args);
+    if (P.stepping) run_steps(P);
+    else run_program(P, P.async_args, 0, P.ops.size());
   } catch (const BadRow& e) {
     P.async_error = e.what();
     P.async_range = true;
@@ -358,6 +384,30 @@ void execute_async(napi_env, void* data) {
   std::lock_guard<std::mutex> lock(P.mu);
   P.computing = false;
   P.idle.notify_all();
+}
+
+// runStepsAsync's losses back into the caller's blocks (their loss slots), for the steps that ran.
+void write_step_losses(napi_env env, const ProgramPlan& P) {
+  napi_value arr;
+  void* ptr = nullptr;
+  size_t len = 0;
+  napi_typedarray_type tt;
+  if (napi_get_reference_value(env, P.step_out, &arr) != napi_ok || !arr ||
+      napi_get_typedarray_info(env, arr, &tt, &len, &ptr, nullptr, nullptr) != napi_ok || tt != napi_float64_array || !ptr) {
+    return;  // gone (detached): nothing to write into
+  }
+  double* out = static_cast<double*>(ptr);
+  for (size_t s = 0; s < P.steps_done && (s + 1) * abi::HYPER_SIZE <= len; s++) {
+    out[s * abi::HYPER_SIZE + abi::HYPER_LOSS] = P.step_args[s * abi::HYPER_SIZE + abi::HYPER_LOSS];
+  }
+}
+
+// Forgets a runStepsAsync's state (after it settles, or when it could not be queued).
+void end_steps(napi_env env, ProgramPlan& P) {
+  if (P.step_out) napi_delete_reference(env, P.step_out);
+  P.step_out = nullptr;
+  P.stepping = false;
+  P.steps_done = 0;
 }
 
 // Back on the JavaScript thread: settles the promise with the summed loss, or the error.
@@ -382,12 +432,19 @@ void complete_async(napi_env env, napi_status status, void* data) {
     else napi_create_error(env, nullptr, msg, &result);
     P.async_range = false;
     napi_reject_deferred(env, deferred, result);
+  } else if (P.stepping) {
+    write_step_losses(env, P);
+    napi_create_double(env, (double)P.steps_done, &result);
+    napi_resolve_deferred(env, deferred, result);
   } else {
     napi_create_double(env, P.async_args[abi::HYPER_LOSS], &result);
     napi_resolve_deferred(env, deferred, result);
   }
+  end_steps(env, P);
   napi_reference_unref(env, P.self, nullptr);  // the plan may be freed from here on
 }
+
+napi_value queue_run(napi_env env, ProgramPlan& P);
 
 // runAsync(): the same run on a libuv thread, so that the event loop stays free; the hyper-
 // parameters are read from the argument block now (it may be reused at once). Returns a promise
@@ -401,10 +458,18 @@ napi_value ProgramRunAsync(napi_env env, napi_callback_info info) {
   const double* H = P.box->inst.args;
   if (!check_idle(env, P, "runAsync()", true) || !check_run(env, P, H)) return nullptr;
   std::memcpy(P.async_args, H, sizeof P.async_args);
+  return queue_run(env, P);
+}
+
+// Queues the plan's async run (runAsync's or runStepsAsync's, as P says): its promise, or null
+// after throwing.
+napi_value queue_run(napi_env env, ProgramPlan& P) {
   napi_value promise, name;
   napi_create_promise(env, &P.deferred, &promise);
   napi_create_string_utf8(env, "deltaprop.program", NAPI_AUTO_LENGTH, &name);
   if (napi_create_async_work(env, nullptr, name, execute_async, complete_async, &P, &P.work) != napi_ok) {
+    P.work = nullptr;
+    end_steps(env, P);
     napi_throw_error(env, nullptr, "compiled program: cannot create the async run");
     return nullptr;
   }
@@ -423,10 +488,86 @@ napi_value ProgramRunAsync(napi_env env, napi_callback_info info) {
     napi_reference_unref(env, P.self, nullptr);
     napi_delete_async_work(env, P.work);
     P.work = nullptr;
+    end_steps(env, P);
     napi_throw_error(env, nullptr, "compiled program: cannot queue the async run");
     return nullptr;
   }
   return promise;
+}
+
+// runStepsAsync(blocks: Float64Array, steps, opsPerStep): runAsync for a program made of copies of
+// one step's ops (opsPerStep each): its first `steps` steps run one after another in one async
+// work item, step s with the hyper-parameters of blocks[s·HYPER_SIZE, (s+1)·HYPER_SIZE), read now
+// (the caller may refill them at once). The event loop is woken once for them all, not once a
+// step. A step whose loss is not finite ends the run (the steps after it never run), and so does
+// stop(), after the step it is in. Resolves with the steps that ran; each one's summed loss is
+// written into its block's loss slot then.
+napi_value ProgramRunStepsAsync(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  void* data = nullptr;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
+  ProgramPlan& P = *static_cast<ProgramPlan*>(data);
+  if (!check_idle(env, P, "runStepsAsync()", true)) return nullptr;
+  napi_typedarray_type tt;
+  size_t len = 0;
+  void* ptr = nullptr;
+  double steps = 0, per = 0;
+  if (argc < 3 || napi_get_typedarray_info(env, argv[0], &tt, &len, &ptr, nullptr, nullptr) != napi_ok || tt != napi_float64_array ||
+      napi_get_value_double(env, argv[1], &steps) != napi_ok || napi_get_value_double(env, argv[2], &per) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "compiled program: runStepsAsync(blocks, steps, opsPerStep) takes a Float64Array and two numbers");
+    return nullptr;
+  }
+  const size_t count = P.ops.size();
+  if (!(per >= 1 && per <= (double)count && std::floor(per) == per) || count % (size_t)per != 0) {
+    napi_throw_range_error(env, nullptr, ("compiled program: runStepsAsync: opsPerStep must be a whole divisor of the program's " +
+                                          std::to_string(count) + " ops, got " + js_number(per)).c_str());
+    return nullptr;
+  }
+  const size_t L = (size_t)per, most = count / L;
+  if (!(steps >= 1 && steps <= (double)most && std::floor(steps) == steps)) {
+    napi_throw_range_error(env, nullptr, ("compiled program: runStepsAsync: steps must be an integer in [1, " + std::to_string(most) +
+                                          "], got " + js_number(steps)).c_str());
+    return nullptr;
+  }
+  const size_t n = (size_t)steps;
+  if (len < n * abi::HYPER_SIZE) {
+    napi_throw_range_error(env, nullptr, ("compiled program: runStepsAsync: blocks must hold " + std::to_string(n) + " steps of " +
+                                          std::to_string(abi::HYPER_SIZE) + " doubles, got " + std::to_string(len)).c_str());
+    return nullptr;
+  }
+  // a step runs its own ops only: none may start inside a run of elementwise ops joined across steps
+  for (size_t b = 0; b < count; b += L) {
+    if (abi::OP_ELEMENTWISE[P.ops[b].code] && P.ops[b].run_end == 0) {
+      napi_throw_range_error(env, nullptr, ("compiled program: runStepsAsync: op " + std::to_string(b) +
+                                            " would start a step inside a run of elementwise ops").c_str());
+      return nullptr;
+    }
+  }
+  const double* blocks = static_cast<const double*>(ptr);
+  for (size_t k = 0; k < n; k++) {
+    if (!check_run(env, P, blocks + k * abi::HYPER_SIZE)) return nullptr;
+  }
+  P.step_args.assign(blocks, blocks + n * abi::HYPER_SIZE);
+  if (napi_create_reference(env, argv[0], 1, &P.step_out) != napi_ok) {
+    napi_throw_error(env, nullptr, "compiled program: runStepsAsync: cannot hold the blocks");
+    return nullptr;
+  }
+  P.ops_per_step = L;
+  P.steps_done = 0;
+  P.stop_soon.store(false);
+  P.stepping = true;
+  return queue_run(env, P);
+}
+
+// stop(): a runStepsAsync in flight ends after the step it is in (its promise says how many ran);
+// nothing otherwise.
+napi_value ProgramStop(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  void* data = nullptr;
+  napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data);
+  static_cast<ProgramPlan*>(data)->stop_soon.store(true);
+  return undefined(env);
 }
 
 // wait(): blocks until a runAsync() in flight has finished its arithmetic (its promise settles
@@ -454,7 +595,7 @@ void free_program(napi_env env, void* data, void*) {
 
 }  // namespace
 
-// compileProgram(records: Float64Array) -> { run(): void, runAsync(): Promise<number>, wait(): void }: records holds the ops, abi::OP_SLOTS
+// compileProgram(records: Float64Array) -> { run(), runAsync(), runStepsAsync(), wait(), stop() }: records holds the ops, abi::OP_SLOTS
 // doubles each (the op code, then its operands at the abi::op::<name> slots; a buffer as id,
 // offset, length, id -1 for null).
 napi_value CompileProgram(napi_env env, napi_callback_info info) {
@@ -520,6 +661,13 @@ napi_value CompileProgram(napi_env env, napi_callback_info info) {
   napi_create_function(env, "wait", NAPI_AUTO_LENGTH, ProgramWait, plan, &wait);
   napi_set_named_property(env, wait, "program", run);
   napi_set_named_property(env, obj, "wait", wait);
+  napi_value run_steps_async, stop;
+  napi_create_function(env, "runStepsAsync", NAPI_AUTO_LENGTH, ProgramRunStepsAsync, plan, &run_steps_async);
+  napi_set_named_property(env, run_steps_async, "program", run);
+  napi_set_named_property(env, obj, "runStepsAsync", run_steps_async);
+  napi_create_function(env, "stop", NAPI_AUTO_LENGTH, ProgramStop, plan, &stop);
+  napi_set_named_property(env, stop, "program", run);
+  napi_set_named_property(env, obj, "stop", stop);
   return obj;
 }
 

@@ -69,6 +69,8 @@ export interface Backend extends Partial<StepCompiler>, Partial<WeightPacker> {
    * backend's own threads while the caller's event loop runs (native).
    */
   readonly asyncPrograms?: boolean;
+  /** Its compiled training steps also have runStepsAsync and stop: several steps per hand-off (native). */
+  readonly asyncSteps?: boolean;
 
   /** A zero-filled buffer of `length` floats. */
   alloc(length: number): Buf;
@@ -303,8 +305,20 @@ export interface CompiledStep extends CompiledProgram {
    * also waits for the first one's promise.
    */
   runAsync?(h: StepHyper): Promise<number>;
+  /**
+   * Optional (native), for a program of `steps` or more copies of one training step's ops
+   * (opsPerStep each): runs its first `steps` steps one after another on another thread, as
+   * `steps` runAsync calls would but with one hand-off to the event loop. Step s reads `h` with
+   * Adam's bias corrections bc[2s], bc[2s + 1] and step number (h.step ?? 0) + s; its summed loss
+   * goes into losses[s]. Ends after the first step whose loss is not finite (the steps after it
+   * do not run), or after the step in progress once `stop()` is called. Resolves with the steps
+   * that ran. In flight as runAsync is.
+   */
+  runStepsAsync?(h: StepHyper, bc: Float64Array, steps: number, opsPerStep: number, losses: Float64Array): Promise<number>;
   /** Blocks until a `runAsync` in flight has finished its arithmetic; returns at once if none is. */
   wait?(): void;
+  /** Asks a `runStepsAsync` in flight to end after the step it is in (then `wait()` is one step's wait). */
+  stop?(): void;
 }
 
 /**

@@ -91,8 +91,18 @@ export interface NativeProgram {
   run(): void;
   /** The same run on a libuv thread; resolves with the summed loss (args[HYPER.at.loss] is not written). */
   runAsync(): Promise<number>;
-  /** Blocks until a runAsync in flight has finished. */
+  /**
+   * runAsync for a program of copies of one step's ops (opsPerStep each): its first `steps` steps
+   * in one async run, step s with the hyper-parameters in blocks[s·HYPER.size, (s+1)·HYPER.size),
+   * read at the call. Ends after a step whose loss is not finite, or after the current step once
+   * stop() is called; resolves with the steps that ran, each one's loss written back into its
+   * block's loss slot.
+   */
+  runStepsAsync(blocks: Float64Array, steps: number, opsPerStep: number): Promise<number>;
+  /** Blocks until a runAsync or runStepsAsync in flight has finished. */
   wait(): void;
+  /** Asks a runStepsAsync in flight to end after the step it is in. */
+  stop(): void;
 }
 
 /** The addon module itself. */

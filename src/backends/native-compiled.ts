@@ -54,8 +54,33 @@ export class NativeCompiledStep implements CompiledStep {
     return loss;
   }
 
+  /** The steps' argument blocks (HYPER.size doubles each), grown to the most steps asked for. */
+  private blocks = new Float64Array(0);
+
+  async runStepsAsync(h: StepHyper, bc: Float64Array, steps: number, opsPerStep: number, losses: Float64Array): Promise<number> {
+    if (h !== this.typed) this.checkTypes(h);
+    const S = HYPER.size;
+    if (this.blocks.length < steps * S) this.blocks = new Float64Array(steps * S);
+    const B = this.blocks, step = h.step ?? 0;
+    for (let s = 0; s < steps; s++) {
+      const o = s * S;
+      B[o + H.lr] = h.lr; B[o + H.clipNorm] = h.clipNorm; B[o + H.weightDecay] = h.weightDecay; B[o + H.mu] = h.mu;
+      B[o + H.nesterov] = +h.nesterov; B[o + H.beta1] = h.beta1; B[o + H.beta2] = h.beta2; B[o + H.eps] = h.eps;
+      B[o + H.bc1] = bc[2 * s]; B[o + H.bc2] = bc[2 * s + 1]; B[o + H.step] = step + s;
+    }
+    // the addon copies the blocks at the call and writes the losses back when it settles
+    const ran = await this.compiled.runStepsAsync(B, steps, opsPerStep);
+    for (let s = 0; s < ran; s++) losses[s] = B[s * S + H.loss];
+    this.loss[0] = B[(ran - 1) * S + H.loss];
+    return ran;
+  }
+
   wait(): void {
     this.compiled.wait();
+  }
+
+  stop(): void {
+    this.compiled.stop();
   }
 }
 

@@ -103,6 +103,7 @@ class NativePackedWeights implements PackedWeights {
 export class NativeBackend implements Backend {
   readonly name = 'native' as const;
   readonly asyncPrograms = true;
+  readonly asyncSteps = true;
   readonly isa: string;
   /** ISAs this CPU runs, newest first: the values `isa` may be forced to. */
   readonly availableIsas: string[];

@@ -95,9 +95,10 @@ export interface FitOptions {
    * of the program (native, dense networks; elsewhere the fit runs on the thread as without it).
    * From two epochs on, the fit copies the training rows into the backend's memory once (rows ×
    * (inputs + outputs, + 1 with weights) floats, freed when the fit ends) and each step gathers its
-   * batch there, so the event loop only writes the batch's row numbers. Off by default: the
-   * hand-off between the event loop and the addon's threads costs throughput (measured on 2 cores:
-   * 11-16% on wide-mlp, 22-30% on mnist-mlp, with staging on the loop). The weights come out the
+   * batch there, so the event loop only writes the batches' row numbers; without `onBatchEnd`, up
+   * to 64 batches go per hand-off (one wake-up of the event loop for them), and `stopTraining`
+   * ends them after the batch in progress. Off by default: the hand-off between the event loop
+   * and the addon's threads has cost throughput (bench/off-thread.ts). The weights come out the
    * same, bit for bit. `History.offThread` says which way a fit ran.
    */
   offThread?: boolean;

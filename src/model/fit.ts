@@ -240,40 +240,64 @@ count: number, total: number): Promise<void> {
 }
 
 /**
- * trainRun with each batch on the backend's threads (Network.trainStepAsync): every await of a
+ * trainRun with the batches on the backend's threads (Network.trainStepAsync): every await of a
  * step gives the event loop its turn, so no time slices. The same checks, metrics and callbacks,
- * in the same order, as trainBatches; the metrics read the outputs the step copied aside.
+ * in the same order, as trainBatches; the metrics read the outputs the step copied aside. Without
+ * a batch callback, the batches gathered from resident rows run several per hand-off
+ * (Network.trainStepsAsync): the event loop wakes once for them; a divergent batch ends them, and
+ * stopTraining ends them after the batch in progress.
  */
 async function trainRunOffThread(net: Network, control: FitControl, loop: FitLoop, run: BatchRun, lr: number, count: number,
   total: number): Promise<void> {
   const onBatchEnd = loop.options.onBatchEnd, rows = run.X.shape[0], batchSize = run.batchSize;
-  for (let bi = 0; bi < count; bi++) {
+  // the batches of the full size (all but a short last one), which one chunk program serves
+  const full = Math.min(count, Math.floor(rows / batchSize));
+  for (let bi = 0; bi < count;) {
     const start = bi * batchSize, m = Math.min(batchSize, rows - start);
     const p = net.plan(m);
-    if (run.resident) net.stageIndices(p, run.resident, start, run.order);
-    else net.stage(p, run.X, run.Y, start, run.order, run.W);
-    await net.trainStepAsync(p, lr, run.resident);
-    const loss = net.stepLoss[0];
-    if (!Number.isFinite(loss)) {
-      net.params.data.set(net.backup!.data);
-      throw new TrainingError(`training diverged: the loss became ${loss} at epoch ${run.epoch + 1}, batch ${run.batchBase + bi + 1}; `
-        + 'the weights from before the last update were restored (try a lower learning rate or clipNorm)');
-    }
-    const out = p.outCopy!.data, y = p.yCopy!.data, w = p.weighted ? p.wCopy!.data : null;
-    loop.metrics.add(out, y, m, w);
-    const c = net.hasAccuracy() ? net.correctRows(out, y, m, w) : 0;
-    run.lossSum += loss;
-    run.correct += c;
-    run.lastLoss = loss;
-    run.lastCorrect = c;
-    if (onBatchEnd) {
-      const logs: BatchLogs = { epoch: run.epoch + 1, batch: run.batchBase + bi + 1, batches: total, size: m, loss: loss / m };
-      if (net.hasAccuracy()) logs.accuracy = batchAccuracy(net, run, m);
-      await onBatchEnd(logs);
+    const k = !onBatchEnd && run.resident ? net.chunkSteps(p, full - bi) : 1;
+    if (k > 1) {
+      const c = net.stageChunk(p, run.resident!, start, k, run.order);
+      const ran = await net.trainStepsAsync(p, lr, k);
+      const n = m * net.outputs, out = c.out.data, y = c.y.data, w = c.w ? c.w.data : null;
+      for (let s = 0; s < ran; s++, bi++) {
+        addBatch(net, loop, run, bi, c.losses[s], out.subarray(s * n, s * n + n), y.subarray(s * n, s * n + n), m,
+          w && w.subarray(s * m, s * m + m));
+      }
+    } else {
+      if (run.resident) net.stageIndices(p, run.resident, start, run.order);
+      else net.stage(p, run.X, run.Y, start, run.order, run.W);
+      await net.trainStepAsync(p, lr, run.resident);
+      addBatch(net, loop, run, bi, net.stepLoss[0], p.outCopy!.data, p.yCopy!.data, m, p.weighted ? p.wCopy!.data : null);
+      if (onBatchEnd) {
+        const logs: BatchLogs = { epoch: run.epoch + 1, batch: run.batchBase + bi + 1, batches: total, size: m, loss: run.lastLoss / m };
+        if (net.hasAccuracy()) logs.accuracy = batchAccuracy(net, run, m);
+        await onBatchEnd(logs);
+      }
+      bi++;
     }
     if (control.stopTraining) break;
   }
   loop.lastYield = now();
+}
+
+/**
+ * Batch bi's loss (the divergence check: the weights from before the last update come back) and
+ * its outputs, targets and weights into the epoch's sums and metrics.
+ */
+function addBatch(net: Network, loop: FitLoop, run: BatchRun, bi: number, loss: number, out: Float32Array, y: Float32Array, m: number,
+  w: Float32Array | null): void {
+  if (!Number.isFinite(loss)) {
+    net.params.data.set(net.backup!.data);
+    throw new TrainingError(`training diverged: the loss became ${loss} at epoch ${run.epoch + 1}, batch ${run.batchBase + bi + 1}; `
+      + 'the weights from before the last update were restored (try a lower learning rate or clipNorm)');
+  }
+  loop.metrics.add(out, y, m, w);
+  const c = net.hasAccuracy() ? net.correctRows(out, y, m, w) : 0;
+  run.lossSum += loss;
+  run.correct += c;
+  run.lastLoss = loss;
+  run.lastCorrect = c;
 }
 
 /** The divergence check at the end of an epoch: non-finite weights are replaced by the backup. */

@@ -35,8 +35,18 @@ export class Model implements FitControl {
   readonly spec: ModelSpec;
   readonly backend: Backend;
   readonly paramCount: number;
-  /** Set to true from a callback to end `fit` after the current batch. */
-  stopTraining = false;
+  /** Set to true (from a callback, or a timer) to end `fit` after the current batch. */
+  get stopTraining(): boolean {
+    return this.stopping;
+  }
+
+  set stopTraining(value: boolean) {
+    this.stopping = value;
+    // batches off the thread run several per hand-off: the one in progress is the last
+    if (value) this.net.stopSoon();
+  }
+
+  private stopping = false;
   private readonly net: Network;
   private readonly clock: FitClock = { every: 1 };
 

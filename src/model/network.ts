@@ -12,8 +12,9 @@ import { checkStagedFinite, InputError, toTargets, type Matrix, type TargetInput
 import { Random } from '../random.js';
 import { checkBatchSize, checkSpec, isClassificationLoss, isDense, MAX_BUFFER_FLOATS, type DenseSpec, type ModelSpec, type Normalization } from '../spec.js';
 import { arenaSizes, layoutLayers } from './layout.js';
-import type { LayerInfo, PassMode, Plan, ResidentRows, StackLayer } from './plan.js';
+import type { LayerInfo, PassMode, Plan, ResidentRows, StackLayer, StepChunk } from './plan.js';
 import { residentRows } from './resident-rows.js';
+import { chunkSteps, compileChunk, stageChunkIndices } from './step-chunk.js';
 import { argmaxMatches, argmaxMatchesWeighted, thresholdMatches, thresholdMatchesWeighted } from './row-matches.js';
 import { stackBackwardOps, stackForwardOps } from './stack-ops.js';
 import { stageRows } from './staging.js';
@@ -471,19 +472,82 @@ export class Network {
     if (Number.isFinite(this.stepLoss[0])) this.step++;
   }
 
+  /** How many batches of p's size trainStepsAsync may train per hand-off, at most `wanted` (1: one a call). */
+  chunkSteps(p: Plan, wanted: number): number {
+    return chunkSteps(this.backend, p, this.outputs, wanted);
+  }
+
+  /**
+   * Stages `steps` batches for trainStepsAsync to gather from `rows`: the row numbers of batch
+   * positions [start, start + steps·m) of `order` (in order without one). Returns the plan's
+   * chunk (compiled on first use, for at least `steps` steps), whose out, y and w slices hold
+   * each step's outputs, targets and weights after the steps ran.
+   */
+  stageChunk(p: Plan, rows: ResidentRows, start: number, steps: number, order?: Uint32Array): StepChunk {
+    this.settle(); // the steps in flight read idx
+    p.weighted = rows.w !== null;
+    let c = p.chunk;
+    if (!c || c.from !== rows || c.steps < steps) {
+      p.chunk = undefined; // let the old one's buffers go before the new one's
+      c = p.chunk = compileChunk(this.backend, p, rows, steps, this.trainOps(p), p.acts[this.layers.length - 1], this.inputs, this.outputs);
+    }
+    stageChunkIndices(c, p.m, start, steps, order);
+    return c;
+  }
+
+  /**
+   * `steps` training steps of the batches stageChunk staged, in one hand-off to the backend's
+   * threads: the bits of `steps` trainStepAsync calls. Ends after the first step whose loss is not
+   * finite (its update did not run; the steps after it did not run), or after the step in
+   * progress once stopSoon() is called. Resolves with the steps that ran; their losses are in
+   * chunk.losses and the last in stepLoss[0].
+   */
+  async trainStepsAsync(p: Plan, lr: number, steps: number): Promise<number> {
+    const c = p.chunk!, h = this.hyperFor(lr), bc = c.bc, o = this.spec.optimizer;
+    const adam = o.type === 'adam' || o.type === 'adamw';
+    for (let s = 0; s < steps; s++) {
+      // hyperFor's expressions for the steps to come, so that each step's bits are a single step's
+      bc[2 * s] = adam ? 1 - Math.pow(h.beta1, this.step + 1 + s) : h.bc1;
+      bc[2 * s + 1] = adam ? 1 - Math.pow(h.beta2, this.step + 1 + s) : h.bc2;
+    }
+    this.inFlight = c.compiled;
+    let ran: number;
+    try {
+      ran = await c.compiled.runStepsAsync!(h, bc, steps, c.opsPerStep, c.losses);
+    } finally {
+      this.inFlight = null;
+    }
+    const last = c.losses[ran - 1];
+    this.stepLoss[0] = last;
+    this.step += Number.isFinite(last) ? ran : ran - 1;
+    return ran;
+  }
+
+  /** Asks the steps in flight (trainStepsAsync) to end after the one in progress: stopTraining. */
+  stopSoon(): void {
+    this.inFlight?.stop?.();
+  }
+
   /** Drops the plans' gathering programs of `rows` (at the end of a fit), so that its copy can be freed. */
   releaseRows(rows: ResidentRows): void {
     this.settle();
     for (const p of this.plans.values()) {
+      if (p.chunk?.from === rows) p.chunk = undefined;
       if (p.gatherFrom !== rows) continue;
       p.gatherFrom = undefined;
       p.compiledTrainGather = undefined;
     }
   }
 
-  /** Waits (blocking) for a step running off the thread to finish its arithmetic: before any read of the buffers. */
+  /**
+   * Waits (blocking) for a step running off the thread to finish its arithmetic: before any read
+   * of the buffers. Steps in flight end after the one in progress (the fit runs the rest after),
+   * so a reader waits for one step, not a chunk of them.
+   */
   settle(): void {
-    if (this.inFlight) this.inFlight.wait!();
+    if (!this.inFlight) return;
+    this.inFlight.stop?.();
+    this.inFlight.wait!();
   }
 
   /** Correct predictions among m rows of outputs a and targets y (the rule of correct()); with weights w, their sum. */

@@ -53,6 +53,27 @@ export interface Plan {
   outCopy?: Buf;
   yCopy?: Buf;
   wCopy?: Buf;
+  /** Several gathering steps per hand-off off the thread (Network.trainStepsAsync), for the rows it was compiled for. */
+  chunk?: StepChunk;
+}
+
+/**
+ * A program of `steps` copies of a plan's gathering training step, which the backend runs in one
+ * hand-off (CompiledStep.runStepsAsync): step s gathers the rows idx[s·m, (s+1)·m) names, trains,
+ * and copies its outputs, targets and weights to its slice of out, y and w for the fit's metrics.
+ */
+export interface StepChunk {
+  readonly from: ResidentRows;
+  readonly steps: number;
+  readonly opsPerStep: number;
+  readonly compiled: CompiledStep;
+  readonly idx: Buf;
+  readonly out: Buf;
+  readonly y: Buf;
+  readonly w: Buf | null;
+  /** Adam's bias corrections of each step (bc1, bc2), and each step's summed loss. */
+  readonly bc: Float64Array;
+  readonly losses: Float64Array;
 }
 
 /**
