@@ -45,6 +45,9 @@ describe('wasm threads: kernels', async () => {
   const cases: [number, number, number, boolean, boolean][] = [
     [256, 512, 784, false, false], [784, 512, 256, true, false], [256, 784, 512, false, true], [255, 513, 300, true, true],
     [37, 129, 300, false, false], [256, 10, 512, false, false], [5, 1000, 400, false, false], [1000, 8, 200, false, false],
+    // a thread's later blocks read op(a) packed by its first (gemm.ts A_CACHE_BYTES): four k blocks,
+    // transposed; and an op(a) of more than the cache's 1 MB, packed by every block
+    [64, 3000, 1024, true, false], [600, 512, 500, false, false], [601, 300, 437, true, true],
   ];
   it.each(cases)('gemm %i×%i×%i (transA %s, transB %s): the same bits on 1, 2 and 3 threads', (m, n, k, ta, tb) => {
     const outs = backends.map((b) => {
