@@ -3,10 +3,20 @@
 import { EPI_BIAS_ACT, EPI_MUL_DERIV, EPI_NONE, gemmEx, gemmExPacked, packAll, packedLength } from './gemm';
 import { ACT_LINEAR, ACT_SOFTMAX } from './abi';
 import { expScalar, vexp } from './simd';
+import { claim, control, joinTask, publishTask, TASK_BIAS_GRAD, TASK_PARAMS, TASK_SOFTMAX, threadsFor } from './threads';
 
-// In place over each row of y (m,n): y = e^(y − max) / Σ e^(y − max).
+// In place over each row of y (m,n): y = e^(y − max) / Σ e^(y − max). Rows are independent: the
+// threads build splits a large one into row blocks (runSoftmaxBlocks), the same bits.
 export function softmaxRows(y: usize, m: i32, n: i32): void {
-  for (let i = 0; i < m; i++) {
+  if (ASC_FEATURE_THREADS && m > 1 && threadsFor(<i64>m * <i64>n) > 1) {
+    publishRows(TASK_SOFTMAX, y, 0, m, n, 0);
+    return;
+  }
+  softmaxRowRange(y, 0, m, n);
+}
+
+function softmaxRowRange(y: usize, i0: i32, i1: i32, n: i32): void {
+  for (let i = i0; i < i1; i++) {
     const row = y + ((<usize>i * n) << 2);
     let vmax = f32x4.splat(-Infinity);
     let j = 0;
@@ -65,11 +75,22 @@ export function denseForwardPacked(y: usize, x: usize, w: usize, packed: usize, 
   if (act == ACT_SOFTMAX) softmaxRows(y, m, out);
 }
 
-// db (n) = scale · Σ_rows dz (m,n), overwritten.
+// db (n) = scale · Σ_rows dz (m,n), overwritten. Each column sums its rows in order whatever
+// columns it is computed with: the threads build splits a large one into column blocks
+// (runBiasGradBlocks) of a multiple of 4 columns, so the vector and scalar columns stay the same.
 export function biasGrad(db: usize, dz: usize, m: i32, n: i32, scale: f32): void {
-  let j = 0;
+  if (ASC_FEATURE_THREADS && n > BIAS_COLS && threadsFor(<i64>m * <i64>n) > 1) {
+    publishRows(TASK_BIAS_GRAD, db, dz, m, n, scale);
+    return;
+  }
+  biasGradColumns(db, dz, m, n, scale, 0, n);
+}
+
+// biasGrad over the columns [j0, j1), j0 a multiple of 4
+function biasGradColumns(db: usize, dz: usize, m: i32, n: i32, scale: f32, j0: i32, j1: i32): void {
+  let j = j0;
   const vs = f32x4.splat(scale);
-  for (; j + 4 <= n; j += 4) {
+  for (; j + 4 <= j1; j += 4) {
     let s = f32x4.splat(0);
     let src = dz + (<usize>j << 2);
     for (let i = 0; i < m; i++) {
@@ -78,7 +99,7 @@ export function biasGrad(db: usize, dz: usize, m: i32, n: i32, scale: f32): void
     }
     v128.store(db + (<usize>j << 2), f32x4.mul(s, vs));
   }
-  for (; j < n; j++) {
+  for (; j < j1; j++) {
     let s: f32 = 0;
     for (let i = 0; i < m; i++) s += load<f32>(dz + ((<usize>i * n + j) << 2));
     store<f32>(db + (<usize>j << 2), s * scale);
@@ -95,4 +116,47 @@ export function denseBackward(dw: usize, db: usize, dx: usize, dz: usize, x: usi
   if (dx == 0) return;
   const mode = prevAct == ACT_LINEAR ? EPI_NONE : EPI_MUL_DERIV;
   gemmEx(false, true, m, inp, out, 1, dz, w, 0, dx, mode, 0, prevAct, alpha, x);
+}
+
+// Threads build: softmax in blocks of rows of about ROWS_BLOCK_ELEMENTS, the bias gradient in blocks
+// of BIAS_COLS columns.
+const ROWS_BLOCK_ELEMENTS: i32 = 4096;
+const BIAS_COLS: i32 = 64;
+
+// The task parameters (threads.ts TASK_PARAMS), read by every thread.
+const R_OUT: usize = 0; // y (softmax) or db
+const R_IN: usize = 4; // dz (bias gradient)
+const R_M: usize = 8;
+const R_N: usize = 12;
+const R_SCALE: usize = 16;
+
+function publishRows(kind: i32, out: usize, inp: usize, m: i32, n: i32, scale: f32): void {
+  const t = control + TASK_PARAMS;
+  store<u32>(t + R_OUT, <u32>out);
+  store<u32>(t + R_IN, <u32>inp);
+  store<i32>(t + R_M, m);
+  store<i32>(t + R_N, n);
+  store<f32>(t + R_SCALE, scale);
+  publishTask(kind);
+  if (kind == TASK_SOFTMAX) runSoftmaxBlocks();
+  else runBiasGradBlocks();
+  joinTask();
+}
+
+/** Claims and computes row blocks of the published softmax until none is left (every thread). */
+export function runSoftmaxBlocks(): void {
+  const t = control + TASK_PARAMS;
+  const y = <usize>load<u32>(t + R_OUT), m = load<i32>(t + R_M), n = load<i32>(t + R_N);
+  const rows = max(1, ROWS_BLOCK_ELEMENTS / max(n, 1));
+  const blocks = (m + rows - 1) / rows;
+  for (let b = claim(); b < blocks; b = claim()) softmaxRowRange(y, b * rows, min(m, (b + 1) * rows), n);
+}
+
+/** Claims and computes column blocks of the published bias gradient until none is left (every thread). */
+export function runBiasGradBlocks(): void {
+  const t = control + TASK_PARAMS;
+  const db = <usize>load<u32>(t + R_OUT), dz = <usize>load<u32>(t + R_IN);
+  const m = load<i32>(t + R_M), n = load<i32>(t + R_N), scale = load<f32>(t + R_SCALE);
+  const blocks = (n + BIAS_COLS - 1) / BIAS_COLS;
+  for (let b = claim(); b < blocks; b = claim()) biasGradColumns(db, dz, m, n, scale, b * BIAS_COLS, min(n, (b + 1) * BIAS_COLS));
 }

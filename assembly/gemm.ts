@@ -29,14 +29,19 @@ const NC: i32 = 2048;
 const PACK_A_BYTES: usize = <usize>(MC * KC * 4);
 const PACK_B_BYTES: usize = <usize>(KC * NC * 4);
 const TILE_BYTES: usize = <usize>(MR * NR * 4);
+// Threads build: all of op(a) packed once a split GEMM (runGemmBlocks), when it fits: a block of c
+// spans every row (tm = 1), so each block of a thread after its first reads the panels its first
+// block packed instead of packing all of a again (256 × 784 floats for the wide-mlp's first layer).
+const A_CACHE_BYTES: usize = ASC_FEATURE_THREADS ? <usize>(1 << 20) : 0;
 /** Bytes of one thread's GEMM scratch (64-byte multiple). */
-const SCRATCH_BYTES: usize = (PACK_A_BYTES + PACK_B_BYTES + 2 * TILE_BYTES + <usize>(NR * 4) + 63) & ~<usize>63;
+const SCRATCH_BYTES: usize = (PACK_A_BYTES + PACK_B_BYTES + 2 * TILE_BYTES + <usize>(NR * 4) + A_CACHE_BYTES + 63) & ~<usize>63;
 const scratchStart: usize = control + CONTROL_BYTES;
 let packA: usize = scratchStart;
 let packB: usize = packA + PACK_A_BYTES;
 let tileC: usize = packB + PACK_B_BYTES;
 let tileAux: usize = tileC + TILE_BYTES;
 let tileBias: usize = tileAux + TILE_BYTES;
+let aCache: usize = (tileBias + <usize>(NR * 4) + 63) & ~<usize>63;
 /** First byte after the GEMM scratch of one thread: where the buffer arena may start. */
 export const scratchEnd: usize = scratchStart + SCRATCH_BYTES;
 
@@ -52,6 +57,7 @@ export function useScratch(tid: i32): void {
   tileC = packB + PACK_B_BYTES;
   tileAux = tileC + TILE_BYTES;
   tileBias = tileAux + TILE_BYTES;
+  aCache = (tileBias + <usize>(NR * 4) + 63) & ~<usize>63;
 }
 
 // Per-call state of the epilogue (set once by gemmEx, read by every tile).
@@ -68,8 +74,7 @@ let gPacked: usize = 0;
 // Packs rows [i0, i0+mc) × depth [p0, p0+kc) of op(a) into MR-row panels: panel r holds, for each
 // p, the MR values op(a)[i0+r·MR .. +MR][p] contiguously; rows past m are zero.
 // a is (m,k) row-major, or (k,m) when transA.
-function packPanelsA(transA: bool, a: usize, m: i32, k: i32, i0: i32, mc: i32, p0: i32, kc: i32): void {
-  let dst = packA;
+function packPanelsA(dst: usize, transA: bool, a: usize, m: i32, k: i32, i0: i32, mc: i32, p0: i32, kc: i32): void {
   for (let ir = 0; ir < mc; ir += MR) {
     const rows = min(MR, mc - ir);
     const row0 = i0 + ir;
@@ -550,9 +555,11 @@ export function gemmEx(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha
 
 // The blocked path over the block rows [i0, i1) × columns [j0, j1) of c (i0 a multiple of MR, j0
 // of NR), every k block. An element's sum runs over the same k blocks, each from p = 0 in order,
-// whatever block of c it lies in: the blocks of a split are the bits of the whole.
+// whatever block of c it lies in: the blocks of a split are the bits of the whole. cached (a
+// split GEMM's A_CACHE): 1 packs op(a)'s panels there as it goes, 2 reads them packed already.
 function gemmBlocked(transA: bool, transB: bool, m: i32, n: i32, k: i32, a: usize, b: usize, c: usize,
-  bias: usize, aux: usize, i0: i32, i1: i32, j0: i32, j1: i32): void {
+  bias: usize, aux: usize, i0: i32, i1: i32, j0: i32, j1: i32, cached: i32 = 0): void {
+  const mpad = <usize>((m + MR - 1) / MR * MR);
   const ldc = <usize>n << 2;
   // k split into equal blocks of at most KC (784 → 4 × 196, not 256 + 256 + 256 + 16): a thin
   // last block would re-read and re-write all of c for little work
@@ -571,7 +578,10 @@ function gemmBlocked(transA: bool, transB: bool, m: i32, n: i32, k: i32, a: usiz
       else packPanelsB(transB, b, n, k, pc, kc, jc, nc);
       for (let ic = i0; ic < i1; ic += MC) {
         const mc = min(MC, i1 - ic);
-        packPanelsA(transA, a, m, k, ic, mc, pc, kc);
+        // the cache: k block pc at mpad·pc floats, in it row ic's panels at ic·kc (as packAll lays b)
+        let ablock = packA;
+        if (cached != 0) ablock = aCache + ((mpad * <usize>pc + <usize>ic * <usize>kc) << 2);
+        if (cached != 2) packPanelsA(ablock, transA, a, m, k, ic, mc, pc, kc);
         for (let jr = 0; jr < nc; jr += NR) {
           const cols = min(NR, nc - jr);
           const bp = panels + ((<usize>jr * kc) << 2);
@@ -579,7 +589,7 @@ function gemmBlocked(transA: bool, transB: bool, m: i32, n: i32, k: i32, a: usiz
           const biasJ = bias + (<usize>j << 2);
           for (let ir = 0; ir < mc; ir += MR) {
             const rows = min(MR, mc - ir);
-            const ap = packA + ((<usize>ir * kc) << 2);
+            const ap = ablock + ((<usize>ir * kc) << 2);
             const i = ic + ir;
             const cij = c + <usize>i * ldc + (<usize>j << 2);
             const auxij = aux + <usize>i * ldc + (<usize>j << 2);
@@ -680,11 +690,16 @@ export function runGemmBlocks(): void {
   gPacked = <usize>load<u32>(p + G_PACKED);
   const mt = (m + MR - 1) / MR, nt = (n + NR - 1) / NR;
   const tasks = tm * tn;
+  // every block spans all rows: this thread's first block packs all of op(a) into its cache
+  let cached = tm == 1 && <i64>mt * MR * <i64>k * 4 <= <i64>A_CACHE_BYTES ? 1 : 0;
   for (let t = claim(); t < tasks; t = claim()) {
     const bi = t / tn, bj = t % tn;
     const i0 = <i32>(<i64>mt * bi / tm) * MR, i1 = min(m, <i32>(<i64>mt * (bi + 1) / tm) * MR);
     const j0 = <i32>(<i64>nt * bj / tn) * NR, j1 = min(n, <i32>(<i64>nt * (bj + 1) / tn) * NR);
-    if (i0 < i1 && j0 < j1) gemmBlocked(transA, transB, m, n, k, a, b, c, bias, aux, i0, i1, j0, j1);
+    if (i0 < i1 && j0 < j1) {
+      gemmBlocked(transA, transB, m, n, k, a, b, c, bias, aux, i0, i1, j0, j1, cached);
+      if (cached == 1) cached = 2;
+    }
   }
   gPacked = packed;
 }

@@ -28,6 +28,13 @@ export const TASK_PARAMS_BYTES: usize = 128;
 // 192..256: a worker's error message (UTF-8, written by pool.ts)
 
 export const TASK_GEMM: i32 = 1;
+export const TASK_OPTIM: i32 = 2; // an optimizer update over element blocks (optim.ts)
+export const TASK_BIAS_GRAD: i32 = 3; // bias-gradient column blocks (dense.ts)
+export const TASK_SOFTMAX: i32 = 4; // softmax row blocks (dense.ts)
+export const TASK_DROPOUT: i32 = 5; // dropout element blocks (dropout.ts)
+
+/** Threads build: below this much work (in elements) an elementwise op runs on the calling thread. */
+export const PARALLEL_ELEMENTS: i32 = 1 << 16;
 
 // A few microseconds of polling before a futex wait: the kernels of a step follow each other by
 // less than a wake-up takes, and a short spin costs a loaded machine little.
@@ -75,6 +82,13 @@ export function poolQuit(): void {
 export function poolFailed(): i32 {
   if (!ASC_FEATURE_THREADS) return 0;
   return atomic.load<i32>(control + FAILED);
+}
+
+/** Threads for an elementwise op over `work` elements: threadsActive(), or 1 below PARALLEL_ELEMENTS. */
+// @ts-ignore: decorator
+@inline export function threadsFor(work: i64): i32 {
+  if (!ASC_FEATURE_THREADS) return 1;
+  return work >= <i64>PARALLEL_ELEMENTS ? threadsActive() : 1;
 }
 
 /** Claims the next block of the current task: its index, or `count` and above when none is left. */

@@ -1,8 +1,13 @@
 // The threads build's worker side: each worker of src/backends/wasm/pool.ts instantiates this
 // module on the shared memory, calls workerStart(tid) once and then workerLoop(tid), which returns
 // only when the pool quits. Workers never allocate: their scratch is thread tid's region.
+import { runBiasGradBlocks, runSoftmaxBlocks } from './dense';
+import { runDropoutBlocks } from './dropout';
 import { runGemmBlocks, useScratch } from './gemm';
-import { awaitTask, leaveTask, TASK_GEMM, taskKind, taskTakesPart } from './threads';
+import { runOptimBlocks } from './optim';
+import {
+  awaitTask, leaveTask, TASK_BIAS_GRAD, TASK_DROPOUT, TASK_GEMM, TASK_OPTIM, TASK_SOFTMAX, taskKind, taskTakesPart,
+} from './threads';
 
 /** Binds this instance to thread `tid`'s scratch. */
 export function workerStart(tid: i32): void {
@@ -16,7 +21,14 @@ export function workerLoop(tid: i32, seen: i32): void {
     const gen = awaitTask(seen);
     if (gen < 0) return;
     seen = gen;
-    if (taskTakesPart(tid) && taskKind() == TASK_GEMM) runGemmBlocks();
+    if (taskTakesPart(tid)) {
+      const kind = taskKind();
+      if (kind == TASK_GEMM) runGemmBlocks();
+      else if (kind == TASK_OPTIM) runOptimBlocks();
+      else if (kind == TASK_BIAS_GRAD) runBiasGradBlocks();
+      else if (kind == TASK_SOFTMAX) runSoftmaxBlocks();
+      else if (kind == TASK_DROPOUT) runDropoutBlocks();
+    }
     leaveTask();
   }
 }

@@ -45,6 +45,9 @@ describe('wasm threads: kernels', async () => {
   const cases: [number, number, number, boolean, boolean][] = [
     [256, 512, 784, false, false], [784, 512, 256, true, false], [256, 784, 512, false, true], [255, 513, 300, true, true],
     [37, 129, 300, false, false], [256, 10, 512, false, false], [5, 1000, 400, false, false], [1000, 8, 200, false, false],
+    // a thread's later blocks read op(a) packed by its first (gemm.ts A_CACHE_BYTES): four k blocks,
+    // transposed; and an op(a) of more than the cache's 1 MB, packed by every block
+    [64, 3000, 1024, true, false], [600, 512, 500, false, false], [601, 300, 437, true, true],
   ];
   it.each(cases)('gemm %i×%i×%i (transA %s, transB %s): the same bits on 1, 2 and 3 threads', (m, n, k, ta, tb) => {
     const outs = backends.map((b) => {
@@ -107,6 +110,36 @@ describe('wasm threads: models', () => {
         expectSameBits(runs[t].weights[i].b, l.b, `layer ${i} b, ${THREADS[t]} threads vs 1`);
       });
       expectSameBits(runs[t].predicted, runs[0].predicted, `256-row predict, ${THREADS[t]} threads vs 1`);
+    }
+  }, 120_000);
+
+  // the optimizer updates, dropout, the bias gradients and softmax on the pool too (assembly/optim.ts,
+  // dropout.ts, dense.ts): every optimizer, with weight decay on the weights only
+  const OTHERS: [string, ModelSpec['optimizer']][] = [
+    ['sgd', { type: 'sgd', learningRate: 0.05, weightDecay: 1e-3 }],
+    ['nesterov momentum', { type: 'momentum', learningRate: 0.02, momentum: 0.9, nesterov: true, weightDecay: 1e-3 }],
+    ['adamw', { type: 'adamw', learningRate: 1e-3, weightDecay: 1e-2 }],
+  ];
+  it.each(OTHERS)('784-512-dropout-512-10 with %s, batch 256: the same bits on 1, 2 and 3 threads', async (_name, optimizer) => {
+    const spec: ModelSpec = {
+      ...WIDE, optimizer,
+      layers: [{ units: 512, activation: 'relu' }, { type: 'dropout', rate: 0.25 }, { units: 512, activation: 'tanh' }, { units: 10, activation: 'softmax' }],
+    };
+    const { x, y } = dataset(512, 784, 10, 12);
+    const runs: { loss: number[]; weights: { w: Float32Array; b: Float32Array }[] }[] = [];
+    for (const threads of THREADS) {
+      const model = await createModel(spec, { backend: 'wasm', threads });
+      expect(model.backend.threads).toBe(threads);
+      const h = await model.fit(x, y, { epochs: 2, batchSize: 256, seed: 4 });
+      runs.push({ loss: h.epochs.map((e) => e.loss), weights: model.getWeights() });
+      (model.backend as WasmBackend).dispose();
+    }
+    for (let t = 1; t < runs.length; t++) {
+      expect(runs[t].loss, `losses, ${THREADS[t]} threads vs 1`).toEqual(runs[0].loss);
+      runs[0].weights.forEach((l, i) => {
+        expectSameBits(runs[t].weights[i].w, l.w, `layer ${i} w, ${THREADS[t]} threads vs 1`);
+        expectSameBits(runs[t].weights[i].b, l.b, `layer ${i} b, ${THREADS[t]} threads vs 1`);
+      });
     }
   }, 120_000);
 });
