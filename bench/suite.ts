@@ -685,7 +685,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
             for (const t of counts) {
               let wb = b;
               if (t !== b.threads) {
-                if (!wasmAt.has(t)) wasmAt.set(t, loaders.wasm!({ backend: 'wasm', threads: t }));
+                if (!wasmAt.has(t)) wasmAt.set(t, Promise.resolve(loaders.wasm!({ backend: 'wasm', threads: t })));
                 try {
                   wb = await wasmAt.get(t)!;
                 } catch (e) {
