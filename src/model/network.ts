@@ -626,9 +626,18 @@ export class Network {
   predictInto(X: Matrix, into: Float32Array, batchSize: number, what: string): void {
     const rows = X.shape[0], outs = this.outputs;
     const packed = this.fusedSteps && !this.paramsShared ? this.packedForward : null;
+    // rows in order and not normalized, on a backend without a gather kernel: one typed-array copy
+    // (a memcpy), where stage's element loop keeps training steps free of allocations
+    const copy = !this.spec.normalization && !this.backend.gatherRows, inp = this.inputs;
     for (let start = 0; start < rows; start += batchSize) {
       const p = this.plan(Math.min(batchSize, rows - start));
-      this.stage(p, X, null, start);
+      if (copy) {
+        this.settle(); // a step running off the thread reads the staging buffers
+        p.x.data.set(X.data.subarray(start * inp, (start + p.m) * inp));
+        p.weighted = false;
+      } else {
+        this.stage(p, X, null, start);
+      }
       checkStagedFinite(this.backend.sumSquares(p.x, p.m * this.inputs), X, start, p.m, what);
       if (packed !== null && p.m > GEMV_ROWS) packed.run(p, this.paramsVersion);
       else this.forward(p);
