@@ -28,6 +28,8 @@ export const INFER_TOLERANCE = 1e-5;
 export interface InferSystem {
   system: string;
   threads: number;
+  /** deltaprop's: the ISA of the backend it runs on. */
+  isa?: string;
   note?: string;
   /** Outputs for the check rows (rows × inputs), row-major. */
   check(rows: Float32Array, count: number): Promise<Float32Array>;
@@ -71,7 +73,12 @@ async function timed(units: number, once: () => unknown): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-/** deltaprop's public predict on a backend (a Model holding the shape's weights). */
+/** What a deltaprop row runs on, where the backend name and ISA do not say it: the wasm threads build. */
+function backendNote(backend: Backend): string | undefined {
+  return backend.name === 'wasm' && backend.threads > 1 ? `wasm threads build, ${backend.threads} threads (shared memory, ${backend.threads - 1} worker${backend.threads > 2 ? 's' : ''} beside the calling thread)` : undefined;
+}
+
+/** deltaprop's public predict on a backend (a Model holding the shape's weights; it packs them once where the backend can). */
 export function deltapropPredictor(model: Model, backend: Backend, label = `deltaprop-${backend.name}`): InferSystem {
   const m = new Model(model.spec, backend);
   m.setWeights(model.getWeights());
@@ -79,9 +86,12 @@ export function deltapropPredictor(model: Model, backend: Backend, label = `delt
   const one = { data: inferRows(1, inputs), shape: [1, inputs] as [number, number] };
   const many = { data: inferRows(INFER_BATCH, inputs), shape: [INFER_BATCH, inputs] as [number, number] };
   const threads = backend.threads;
+  const note = backendNote(backend);
   return {
     system: label,
     threads,
+    isa: backend.isa,
+    ...(note ? { note: `Model.predict, ${note}` } : {}),
     async check(rows, count) {
       return m.predict({ data: rows, shape: [count, inputs] }).data;
     },
@@ -107,7 +117,8 @@ export function deltapropInferPredictor(model: Model, backend: Backend): InferSy
   return {
     system: `deltaprop/infer-${backend.name}`,
     threads,
-    note: `deltaprop/infer Predictor${backend.packWeights ? ', weights packed once' : ''}`,
+    isa: backend.isa,
+    note: `deltaprop/infer Predictor${backend.packWeights ? ', weights packed once' : ''}${backendNote(backend) ? `, ${backendNote(backend)}` : ''}`,
     async check(rows, count) {
       return p.predict({ data: rows, shape: [count, inputs] }).data;
     },

@@ -308,7 +308,7 @@ function inferRow(res: BenchResults, shape: string, system: string, threads: num
   return res.rows.find((r) => inferOk(r) && r.shape === shape && r.system === system && (r.threads ?? 1) === threads);
 }
 
-/** deltaprop ÷ peer pairs worth comparing: the same thread count (wasm runs one thread). */
+/** deltaprop ÷ peer pairs worth comparing: the same thread count (wasm: the threads build above one thread). */
 function inferPairs(res: BenchResults, shape: string): [ResultRow, ResultRow][] {
   const rows = res.rows.filter((r) => inferOk(r) && r.shape === shape);
   const pairs: [ResultRow, ResultRow][] = [];
@@ -356,6 +356,13 @@ function inferMarkdown(res: BenchResults): string[] {
   return parts;
 }
 
+/** The median over the interleaved rounds of a's batch-256 throughput over b's in the same round. */
+function roundRatio(a?: ResultRow, b?: ResultRow): number | null {
+  const ra = a?.throughput_rounds, rb = b?.throughput_rounds;
+  if (!ra?.length || ra.length !== rb?.length) return null;
+  return median(ra.map((v, i) => v / rb[i]));
+}
+
 function inferTargets(res: BenchResults): Target[] {
   const out: Target[] = [];
   const all = res.meta.threads;
@@ -371,6 +378,16 @@ function inferTargets(res: BenchResults): Target[] {
     push(`infer ${shape}: wasm batch-1 p50 vs onnxruntime-web (1 thread)`, '≤ 0.7×', ratio(wasm, ortWeb), (v) => v <= 0.7);
     push(`infer ${shape}: native batch-256 throughput vs onnxruntime-node (${threadsText(all)})`, '≥ 1.2×', ratio(native, ortNode, (r) => r.rows_per_s!), (v) => v >= 1.2);
     push(`infer ${shape}: wasm batch-256 throughput vs onnxruntime-web (1 thread)`, '≥ 1.2×', ratio(wasm, ortWeb, (r) => r.rows_per_s!), (v) => v >= 1.2);
+    if (all > 1) {
+      // the wasm threads build against onnxruntime-web at the same numThreads (issues 14 and 16)
+      const wasmAll = inferRow(res, shape, 'deltaprop-wasm', all), ortWebAll = inferRow(res, shape, 'onnxruntime-web', all);
+      push(`infer ${shape}: wasm batch-1 p50 vs onnxruntime-web (${threadsText(all)})`, '≤ 0.7×', ratio(wasmAll, ortWebAll), (v) => v <= 0.7);
+      push(`infer ${shape}: wasm batch-256 throughput vs onnxruntime-web (${threadsText(all)})`, '≥ 1.2×', ratio(wasmAll, ortWebAll, (r) => r.rows_per_s!), (v) => v >= 1.2);
+      push(`infer ${shape}: wasm threads build batch-256 throughput vs onnxruntime-web (${threadsText(all)}, issue 16)`, '≥ 1.3×',
+        ratio(wasmAll, ortWebAll, (r) => r.rows_per_s!), (v) => v >= 1.3);
+      // issue 16's scaling: the median of the rounds' ratios (both measured in every round, next to each other)
+      push(`infer ${shape}: wasm batch-256 throughput, ${threadsText(all)} vs 1 (median of the rounds' ratios)`, '≥ 1.7×', roundRatio(wasmAll, wasm), (v) => v >= 1.7);
+    }
     const mine = res.coldStarts?.find((c) => c.system === `deltaprop-wasm ${shape}`), theirs = res.coldStarts?.find((c) => c.system === `onnxruntime-web ${shape}`);
     const total = (c: typeof mine): number | null => (c && !c.error && c.first_ms.length ? median(c.start_ms.map((v, i) => v + c.first_ms[i])) : null);
     const a = total(mine), b = total(theirs);

@@ -641,6 +641,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
   // ---- inference: predict against onnxruntime-node, onnxruntime-web and tfjs-wasm (bench/infer.ts)
   if (workloads.includes('infer')) {
     const dir = mkdtempSync(join(tmpdir(), 'deltaprop-infer-'));
+    // the wasm threads build at each thread count above 1, loaded once for both shapes (its workers start once)
+    const wasmAt = new Map<number, Promise<Backend>>();
     try {
       for (const name of INFER_SHAPES) {
         const w = TRAIN_WORKLOADS[name], shape = `${name} ${w.sizes.join('-')}`;
@@ -677,6 +679,29 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
               await tryAdd('deltaprop-native', t, () => deltapropPredictor(refModel, nb));
               await tryAdd('deltaprop/infer-native', t, () => deltapropInferPredictor(refModel, nb));
             }
+          } else if (b.name === 'wasm') {
+            // 1 thread: the default build (what createModel gives without `threads`); more: the
+            // threads build, compared with onnxruntime-web at the same numThreads
+            for (const t of counts) {
+              let wb = b;
+              if (t !== b.threads) {
+                if (!wasmAt.has(t)) wasmAt.set(t, Promise.resolve(loaders.wasm!({ backend: 'wasm', threads: t })));
+                try {
+                  wb = await wasmAt.get(t)!;
+                } catch (e) {
+                  for (const system of ['deltaprop-wasm', 'deltaprop/infer-wasm']) add({ workload: 'infer', system, shape, threads: t, error: `the wasm backend on ${t} threads did not load: ${(e as Error).message}` });
+                  continue;
+                }
+                if (wb.threads !== t) {
+                  for (const system of ['deltaprop-wasm', 'deltaprop/infer-wasm']) {
+                    add({ workload: 'infer', system, shape, threads: t, error: `the wasm backend runs ${wb.threads} thread${wb.threads > 1 ? 's' : ''} here, not ${t}: ${wb.threadsReason ?? 'no reason given'}` });
+                  }
+                  continue;
+                }
+              }
+              await tryAdd('deltaprop-wasm', t, () => deltapropPredictor(refModel, wb));
+              await tryAdd('deltaprop/infer-wasm', t, () => deltapropInferPredictor(refModel, wb));
+            }
           } else {
             await tryAdd(`deltaprop-${b.name}`, 1, () => deltapropPredictor(refModel, b));
             await tryAdd(`deltaprop/infer-${b.name}`, 1, () => deltapropInferPredictor(refModel, b));
@@ -688,7 +713,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
         const measured = await measureInterleaved(systems, quick ? 3 : 7, quick ? 100 : 300, quick ? 0.05 : 0.15, log);
         for (const s of systems) {
           const m = measured.get(s)!;
-          const isa = s.system.startsWith('deltaprop') ? backends.find((b) => s.system.endsWith(`-${b.name}`))?.isa : undefined;
+          const isa = s.isa ?? (s.system.startsWith('deltaprop') ? backends.find((b) => s.system.endsWith(`-${b.name}`))?.isa : undefined);
           const base: ResultRow = { workload: 'infer', system: s.system, shape, threads: s.threads, ...(isa ? { isa } : {}), ...(s.note ? { note: s.note } : {}),
             check: { vs_js_max_output_diff: (s as InferSystem & { diff?: number }).diff, ok: true } };
           if (m instanceof Error) add({ ...base, error: m.message });
@@ -728,6 +753,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResults> {
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
+      for (const w of wasmAt.values()) (await w.catch(() => null) as { dispose?: () => void } | null)?.dispose?.();
     }
     for (const p of ['onnxruntime-node', 'onnxruntime-web'] as const) {
       if (!peers.has(p)) continue;

@@ -1,10 +1,12 @@
 // The inference workload of the benchmark, quickly: a --quick run on wasm with onnxruntime-node and
-// onnxruntime-web (its own process) as peers: every system checked against the js reference before
-// it is timed, batch-1 p50 ≤ p99, batch-256 rows/s from every round, the ratios and targets in the
-// markdown, and the cold start in workerd (miniflare) of deltaprop/infer with its bundle's size,
+// onnxruntime-web (its own process) as peers, on 1 thread and, where the machine has more cores,
+// on all of them (deltaprop's wasm threads build against onnxruntime-web at the same numThreads):
+// every system checked against the js reference before it is timed, batch-1 p50 ≤ p99, batch-256
+// rows/s from every round, the ratios and targets in the markdown, and the cold start in workerd (miniflare) of deltaprop/infer with its bundle's size,
 // and onnxruntime-web's reason for not running there. Needs the built package (`npm run compile`),
 // as the worker bundles dist/infer-workerd.js. The interleaving and the percentiles on their own.
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -19,13 +21,25 @@ describe('bench --workload infer', () => {
     const logs: string[] = [];
     const res = await runBench({ workloads: ['infer'], backends: ['wasm'], peers: ['onnxruntime-node', 'onnxruntime-web'], quick: true, log: (m) => logs.push(m) });
     const rows = res.rows.filter((r) => r.workload === 'infer');
+    const all = availableParallelism();
     for (const shape of ['mnist-mlp 784-128-10', 'wide-mlp 784-512-512-10']) {
       const mine = rows.filter((r) => r.shape === shape);
       const names = mine.map((r) => `${r.system}/${r.threads}`);
-      expect(names).toContain('deltaprop-wasm/1');
-      expect(names).toContain('deltaprop/infer-wasm/1');
-      expect(names).toContain('onnxruntime-node/1');
-      expect(names).toContain('onnxruntime-web/1');
+      for (const t of all > 1 ? [1, all] : [1]) {
+        expect(names).toContain(`deltaprop-wasm/${t}`);
+        expect(names).toContain(`deltaprop/infer-wasm/${t}`);
+        expect(names).toContain(`onnxruntime-node/${t}`);
+        expect(names).toContain(`onnxruntime-web/${t}`);
+      }
+      if (all > 1) {
+        // the threads build, in rows of the same schema as the others
+        for (const system of ['deltaprop-wasm', 'deltaprop/infer-wasm']) {
+          const threaded = mine.find((r) => r.system === system && r.threads === all)!;
+          expect(threaded.kernel).toMatch(/^wasm-/);
+          expect(threaded.isa).toBe(threaded.kernel);
+          expect(threaded.note).toMatch(new RegExp(`wasm threads build, ${all} threads`));
+        }
+      }
       for (const r of mine) {
         expect(r.error, `${r.system} ${shape}: ${r.error}`).toBeUndefined();
         expect(r.check?.ok).toBe(true);
@@ -50,9 +64,22 @@ describe('bench --workload infer', () => {
     const md = markdown(res);
     expect(md).toContain('### Inference');
     expect(md).toMatch(/\| mnist-mlp 784-128-10 \| deltaprop-wasm \(1 thread\) \| onnxruntime-web \(1 thread\) \| [\d.]+× \| [\d.]+× \| [\d.]+× \|/);
+    if (all > 1) {
+      for (const shape of ['mnist-mlp 784-128-10', 'wide-mlp 784-512-512-10']) {
+        expect(md).toMatch(new RegExp(`\\| ${shape} \\| deltaprop-wasm \\(${all} threads\\) \\| onnxruntime-web \\(${all} threads\\) \\| [\\d.]+× \\| [\\d.]+× \\| [\\d.]+× \\|`));
+      }
+    }
     expect(md).toContain('### Cold start in workerd');
     const t = targets(res).filter((x) => x.what.startsWith('infer '));
     expect(t.find((x) => x.what.includes('wasm batch-1 p50 vs onnxruntime-web'))?.pass).not.toBeNull();
+    if (all > 1) {
+      for (const what of [`wasm batch-1 p50 vs onnxruntime-web (${all} threads)`, `wasm batch-256 throughput vs onnxruntime-web (${all} threads)`,
+        `wasm threads build batch-256 throughput vs onnxruntime-web (${all} threads, issue 16)`, `wasm batch-256 throughput, ${all} threads vs 1`]) {
+        const mineT = t.filter((x) => x.what.includes(what));
+        expect(mineT, what).toHaveLength(2); // both shapes
+        for (const x of mineT) expect(x.pass, `${x.what}: ${x.measured}`).not.toBeNull();
+      }
+    }
     expect(res.systems['onnxruntime-web']?.ok).toBe(true);
   }, 600_000);
 

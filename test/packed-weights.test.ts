@@ -2,7 +2,8 @@
 // bits on every ISA this machine runs, at batch sizes on both sides of the few-row path and at the
 // edges of the register tile and of the k blocks, for 1 and 2 threads; a packed copy from another
 // backend or of other dimensions is refused by name; and a copy made before the weights changed is
-// stale by design (the caller packs again), which the inference Predictor never lets happen.
+// stale by design (the caller packs again, into the same copy if it likes: `into`), which the
+// inference Predictor and Model.predict never let happen.
 import v8 from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { ACT } from '../src/backends/backend.js';
@@ -62,6 +63,13 @@ describe.each(ISAS)('native %s: packed weights', (isa) => {
     be.denseForwardPacked(fresh, x, w, be.packWeights(w, inp, out), b, m, inp, out, ACT.linear, 0);
     expect(bits(fresh.data).equals(bits(want.data))).toBe(true);
     expect(bits(stale.data).equals(bits(want.data))).toBe(false);
+    // packed again into the old copy: the same object, now current
+    expect(be.packWeights(w, inp, out, old)).toBe(old);
+    be.denseForwardPacked(stale, x, w, old, b, m, inp, out, ACT.linear, 0);
+    expect(bits(stale.data).equals(bits(want.data))).toBe(true);
+    expect(() => be.packWeights(w, out, inp, old)).toThrow(/into holds 40×48 weights, w is 48×40/);
+    expect(() => loadNativeBackend({ isa, threads: 1 }).packWeights(copyTo(loadNativeBackend({ isa, threads: 1 }), w), inp, out, old))
+      .toThrow(/into must come from packWeights of this backend/);
   });
 });
 
@@ -87,5 +95,20 @@ describe.each([{ name: 'simd', relaxed: false }, { name: 'relaxed', relaxed: tru
     expect(() => b.denseForwardPacked(y, x.view(0, 10), w, packed, bias, 8, 20, 40, ACT.relu, 0)).toThrow(/x/);
     expect(() => b.packWeights(w.view(0, 10), 20, 40)).toThrow(/w has 10 floats/);
     expect(() => b.packWeights(w, -1, 40)).toThrow(/inp must be a non-negative integer/);
+    // packing again into a copy (a shape past the small path, so that the copy is read): the same
+    // object, stale before, and denseForward's bits for the new weights after
+    const [m, inp, out] = [16, 64, 48];
+    const w2 = randBuf(b, inp * out, r), x2 = randBuf(b, m * inp, r), b2 = randBuf(b, out, r);
+    const copy = b.packWeights(w2, inp, out);
+    w2.data[3] += 1;
+    const want = b.alloc(m * out), got = b.alloc(m * out);
+    b.denseForward(want, x2, w2, b2, m, inp, out, ACT.linear, 0);
+    b.denseForwardPacked(got, x2, w2, copy, b2, m, inp, out, ACT.linear, 0);
+    expect(bits(got.data).equals(bits(want.data))).toBe(false);
+    expect(b.packWeights(w2, inp, out, copy)).toBe(copy);
+    b.denseForwardPacked(got, x2, w2, copy, b2, m, inp, out, ACT.linear, 0);
+    expect(bits(got.data).equals(bits(want.data))).toBe(true);
+    expect(() => b.packWeights(w, 40, 20, packed)).toThrow(/into holds 20×40 weights, w is 40×20/);
+    expect(() => other.packWeights(copyTo(other, w), 20, 40, packed)).toThrow(/into must come from packWeights of this backend/);
   });
 });

@@ -45,7 +45,11 @@ export interface PackedWeights {
  * the weights of every layer on every call (a batch of 256 rows uses them once per call).
  */
 export interface WeightPacker {
-  packWeights(w: Buf, inp: number, out: number): PackedWeights;
+  /**
+   * `into`, when given (a packed copy from this backend, of the same inp and out), is overwritten
+   * and returned: packing again after w changed allocates nothing.
+   */
+  packWeights(w: Buf, inp: number, out: number, into?: PackedWeights): PackedWeights;
   /**
    * denseForward with `packed` (from packWeights of this backend, of these w) read by the blocked
    * path: the same bits as denseForward. The paths for few rows and narrow outputs read w.

@@ -278,11 +278,14 @@ export class NativeBackend implements Backend {
   }
 
   /** w (inp, out) packed once for denseForwardPacked (WeightPacker); pack again when w changes. */
-  packWeights(w: Buf, inp: number, out: number): PackedWeights {
+  packWeights(w: Buf, inp: number, out: number, into?: PackedWeights): PackedWeights {
     if (!isBufLike(w)) throw new TypeError(`packWeights: w must be a buffer of this backend, got ${describe(w)}`);
-    const buf = this.alloc(this.kernels.packedWeightsLength(inp, out));
-    this.kernels.packWeights(buf.data, w.data, inp, out);
-    const packed = new NativePackedWeights(this, inp, out, buf);
+    if (into !== undefined) {
+      if (!(into instanceof NativePackedWeights) || into.backend !== this) throw new TypeError('packWeights: into must come from packWeights of this backend');
+      if (into.inp !== inp || into.out !== out) throw new RangeError(`packWeights: into holds ${into.inp}×${into.out} weights, w is ${inp}×${out}`);
+    }
+    const packed = into ?? new NativePackedWeights(this, inp, out, this.alloc(this.kernels.packedWeightsLength(inp, out)));
+    this.kernels.packWeights(packed.buf.data, w.data, inp, out);
     return packed;
   }
 

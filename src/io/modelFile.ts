@@ -63,7 +63,7 @@ export function modelToBytes(model: Model): Uint8Array {
   view.setUint32(8, FORMAT_VERSION, true);
   view.setUint32(12, json.length, true);
   bytes.set(json, 16);
-  const p = model.params.data;
+  const p = model.getParams();
   for (let i = 0; i < model.paramCount; i++) view.setFloat32(paramsAt + 4 * i, p[i], true);
   const statsAt = paramsAt + 4 * model.paramCount;
   for (let i = 0; i < stats.length; i++) view.setFloat32(statsAt + 4 * i, stats[i], true);
@@ -162,7 +162,7 @@ export function parseModelFile(bytes: Uint8Array): { spec: ModelSpec; params: Fl
 export function modelFromBytes(bytes: Uint8Array, backend: Backend): Model {
   const { spec, params, stats } = parseModelFile(bytes);
   const model = new Model(spec, backend);
-  model.params.data.set(params);
+  model.setParams(params);
   model.setRunningStats(stats);
   return model;
 }

@@ -288,7 +288,7 @@ async function trainRunOffThread(net: Network, control: FitControl, loop: FitLoo
 function addBatch(net: Network, loop: FitLoop, run: BatchRun, bi: number, loss: number, out: Float32Array, y: Float32Array, m: number,
   w: Float32Array | null): void {
   if (!Number.isFinite(loss)) {
-    net.params.data.set(net.backup!.data);
+    net.restoreParams(net.backup!.data);
     throw new TrainingError(`training diverged: the loss became ${loss} at epoch ${run.epoch + 1}, batch ${run.batchBase + bi + 1}; `
       + 'the weights from before the last update were restored (try a lower learning rate or clipNorm)');
   }
@@ -303,7 +303,7 @@ function addBatch(net: Network, loop: FitLoop, run: BatchRun, bi: number, loss: 
 /** The divergence check at the end of an epoch: non-finite weights are replaced by the backup. */
 export function checkWeights(net: Network, epoch: number, batches: number): void {
   if (!Number.isFinite(net.backend.sumSquares(net.params, net.paramCount))) {
-    net.params.data.set(net.backup!.data);
+    net.restoreParams(net.backup!.data);
     throw new TrainingError(`training diverged: the weights became non-finite at epoch ${epoch + 1}, batch ${batches}; the weights from before the last update were restored`);
   }
 }
@@ -384,7 +384,7 @@ export async function endEpoch(net: Network, loop: FitLoop, logs: EpochLogs): Pr
 /** Restores the best weights (restoreBestWeights) and returns the history. */
 export function finishLoop(net: Network, loop: FitLoop): History {
   if (loop.bestWeights && loop.bestEpoch > 0) {
-    net.params.data.set(loop.bestWeights);
+    net.restoreParams(loop.bestWeights);
     if (loop.bestStats) net.stats!.data.set(loop.bestStats);
     loop.history.bestEpoch = loop.bestEpoch;
   } else if (loop.bestEpoch > 0) {
@@ -412,7 +412,7 @@ export function trainBatches(net: Network, control: FitControl, clock: FitClock,
     metrics.add(p.acts[p.acts.length - 1].data, p.y.data, m, p.weighted ? p.w.data : null);
     const loss = net.stepLoss[0];
     if (!Number.isFinite(loss)) {
-      net.params.data.set(net.backup!.data);
+      net.restoreParams(net.backup!.data);
       throw new TrainingError(`training diverged: the loss became ${loss} at epoch ${run.epoch + 1}, batch ${run.batchBase + bi + 1}; `
         + 'the weights from before the last update were restored (try a lower learning rate or clipNorm)');
     }

@@ -61,12 +61,27 @@ export class Model implements FitControl {
   }
 
   /**
-   * All weights, then all biases, in one arena. While a fit trains a batch off the thread, reading
-   * this waits for that batch to finish; hold on to the array only until the next await.
+   * All weights, then all biases, in one arena: the live buffer, which may be written. While a fit
+   * trains a batch off the thread, reading this waits for that batch to finish; hold on to the
+   * array only until the next await. predict cannot see writes through it, so a model that has
+   * handed it out no longer predicts from weights packed once (it packs them on every call, as a
+   * training step does); getParams and setParams keep that path.
    */
   get params(): Buf {
     this.net.settle();
-    return this.net.params;
+    return this.net.shareParams();
+  }
+
+  /** Every parameter, laid out as `params` (all weights, then all biases, then normalization γ and β), a copy. */
+  getParams(): Float32Array {
+    this.net.settle();
+    return this.net.params.data.slice();
+  }
+
+  /** Sets every parameter (paramCount finite values, laid out as getParams returns them). */
+  setParams(values: ArrayLike<number>): void {
+    this.refuseWhileTraining('setParams');
+    this.net.setParams(values);
   }
 
   /** The gradients of the last step, laid out as `params` (the same wait applies). */

@@ -17,6 +17,7 @@ import { residentRows } from './resident-rows.js';
 import { chunkSteps, compileChunk, stageChunkIndices } from './step-chunk.js';
 import { argmaxMatches, argmaxMatchesWeighted, thresholdMatches, thresholdMatchesWeighted } from './row-matches.js';
 import { stackBackwardOps, stackForwardOps } from './stack-ops.js';
+import { GEMV_ROWS, PackedForward } from './packed-forward.js';
 import { stageRows } from './staging.js';
 
 export class Network {
@@ -73,6 +74,18 @@ export class Network {
   private passes = 0;
   private meanStore: (Buf | null)[] = [];
   private invStdStore: (Buf | null)[] = [];
+  /**
+   * Counts the changes of params (paramsChanged): every write this network makes or is told of.
+   * Packed copies of the weights (predictFast) are tagged with it.
+   */
+  private paramsVersion = 0;
+  /**
+   * Set once the live params arena has been handed out (Model.params): writes through it are not
+   * counted, so from then on predict packs nothing and runs the forward program (today's path).
+   */
+  private paramsShared = false;
+  /** predict's forward pass on packed weights, where the backend packs them (dense-only networks). */
+  private readonly packedForward: PackedForward | null;
 
   constructor(spec: ModelSpec, backend: Backend) {
     this.spec = checkSpec(spec);
@@ -88,6 +101,7 @@ export class Network {
     this.statCount = sizes.statCount;
     this.stats = sizes.statCount > 0 ? backend.alloc(sizes.statCount) : null;
     ({ layers: this.layers, stack: this.stack } = layoutLayers(this.spec, sizes, this.params, this.grads, this.stats));
+    this.packedForward = this.stack ? null : PackedForward.of(backend, this.layers);
     const o = this.spec.optimizer;
     this.hyper = {
       lr: o.learningRate, clipNorm: o.clipNorm ?? 0, weightDecay: o.weightDecay ?? 0,
@@ -138,7 +152,41 @@ export class Network {
       }
     }
     this.passes = 0;
+    this.paramsChanged();
     this.resetOptimizer();
+  }
+
+  /** Records a change of params (any write to the arena): packed copies of the weights are stale. */
+  paramsChanged(): void {
+    this.paramsVersion++;
+  }
+
+  /**
+   * The live params arena, for a caller that may write it without telling (Model.params): predict
+   * stops using packed copies for good, since it cannot see such writes.
+   */
+  shareParams(): Buf {
+    this.paramsShared = true;
+    return this.params;
+  }
+
+  /** Sets every parameter (paramCount values, checked finite), laid out as params. */
+  setParams(values: ArrayLike<number>, what = 'setParams'): void {
+    if (values?.length !== this.paramCount) throw new InputError(`${what}: expected ${this.paramCount} values, got ${values?.length ?? typeof values}`);
+    for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) throw new InputError(`${what}: value ${i} is not finite`);
+    this.params.data.set(values);
+    this.paramsChanged();
+  }
+
+  /** Puts back params saved before (the backup of a diverged step, the best epoch's weights). */
+  restoreParams(saved: Float32Array): void {
+    this.params.data.set(saved);
+    this.paramsChanged();
+  }
+
+  /** Whether predict's packed copies hold the current params (for tests: a copy is made once, kept until a change). */
+  packedCurrent(): boolean {
+    return this.packedForward !== null && this.packedForward.holds(this.paramsVersion);
   }
 
   /** The running statistics (batch normalization's means and variances, layer by layer), a copy. */
@@ -161,6 +209,7 @@ export class Network {
       at += 2 * e.width;
     }
     this.stats?.data.set(values);
+    this.paramsChanged();
   }
 
   /** Dense layer l's weights (in, out) and bias (out), copies (normalization parameters: see params). */
@@ -185,6 +234,7 @@ export class Network {
       this.layers[i].w.data.set(lw.w);
       this.layers[i].b.data.set(lw.b);
     });
+    this.paramsChanged();
   }
 
   /** Restarts the optimizer (step count and moment estimates). */
@@ -373,6 +423,7 @@ export class Network {
    */
   trainStep(p: Plan, lr: number): void {
     const h = this.hyperFor(lr);
+    this.paramsChanged(); // the update writes params
     if (this.stack) {
       this.trainStack(p, h);
       if (Number.isFinite(this.stepLoss[0])) this.step++;
@@ -435,6 +486,8 @@ export class Network {
    */
   async trainStepAsync(p: Plan, lr: number, rows: ResidentRows | null = null): Promise<void> {
     const h = this.hyperFor(lr);
+    // counted before the step starts: a predict while it runs settles first, then packs its result
+    this.paramsChanged();
     let compiled = rows ? (p.gatherFrom === rows ? p.compiledTrainGather : undefined)
       : p.weighted ? p.compiledTrainAsyncWeighted : p.compiledTrainAsync;
     if (!compiled) {
@@ -510,6 +563,7 @@ export class Network {
       bc[2 * s] = adam ? 1 - Math.pow(h.beta1, this.step + 1 + s) : h.bc1;
       bc[2 * s + 1] = adam ? 1 - Math.pow(h.beta2, this.step + 1 + s) : h.bc2;
     }
+    this.paramsChanged(); // counted before the steps start, as in trainStepAsync
     this.inFlight = c.compiled;
     let ran: number;
     try {
@@ -628,14 +682,30 @@ export class Network {
     return this.classifier;
   }
 
-  /** Outputs of the rows of X into `into` (rows, outputs); X's values are checked for NaN and ±Infinity here, batch by batch, once staged. */
+  /**
+   * Outputs of the rows of X into `into` (rows, outputs); X's values are checked for NaN and
+   * ±Infinity here, batch by batch, once staged. Batches of more than a few rows read weights
+   * packed once (packed-forward.ts) where the backend packs them, packed again after any change of
+   * params; with fusedSteps off, or once params was handed out (shareParams), the forward program.
+   */
   predictInto(X: Matrix, into: Float32Array, batchSize: number, what: string): void {
     const rows = X.shape[0], outs = this.outputs;
+    const packed = this.fusedSteps && !this.paramsShared ? this.packedForward : null;
+    // rows in order and not normalized, on a backend without a gather kernel: one typed-array copy
+    // (a memcpy), where stage's element loop keeps training steps free of allocations
+    const copy = !this.spec.normalization && !this.backend.gatherRows, inp = this.inputs;
     for (let start = 0; start < rows; start += batchSize) {
       const p = this.plan(Math.min(batchSize, rows - start));
-      this.stage(p, X, null, start);
+      if (copy) {
+        this.settle(); // a step running off the thread reads the staging buffers
+        p.x.data.set(X.data.subarray(start * inp, (start + p.m) * inp));
+        p.weighted = false;
+      } else {
+        this.stage(p, X, null, start);
+      }
       checkStagedFinite(this.backend.sumSquares(p.x, p.m * this.inputs), X, start, p.m, what);
-      this.forward(p);
+      if (packed !== null && p.m > GEMV_ROWS) packed.run(p, this.paramsVersion);
+      else this.forward(p);
       into.set(p.acts[this.depth - 1].data.subarray(0, p.m * outs), start * outs);
     }
   }

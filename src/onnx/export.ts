@@ -53,7 +53,7 @@ export function toOnnx(model: Model, options: { producerVersion?: string } = {})
   }
 
   let width = spec.inputs, dense = 0, statAt = 0;
-  const stats = model.getRunningStats(), params = model.params.data;
+  const stats = model.getRunningStats(), params = model.getParams();
   // γ and β of the normalization layers follow the dense weights and biases in the params arena
   let normAt = weights.reduce((n, w) => n + w.w.length + w.b.length, 0);
   const activation = (l: number, name: string, alpha: number | undefined, last: boolean): void => {

@@ -180,15 +180,19 @@ export class WasmBackend implements Backend {
   };
 
   /** w (inp, out) packed once for denseForwardPacked (WeightPacker); pack again when w changes. */
-  packWeights(w: Buf, inp: number, out: number): PackedWeights {
+  packWeights(w: Buf, inp: number, out: number, into?: PackedWeights): PackedWeights {
     for (const [name, v] of [['inp', inp], ['out', out]] as const) {
       if (!Number.isInteger(v) || v < 0 || v > 2 ** 30) throw new RangeError(`packWeights: ${name} must be a non-negative integer, got ${String(v)}`);
     }
     if (!this.space.accepts(w)) throw new TypeError('packWeights: w must be a buffer of this backend');
     if (w.length < inp * out) throw new RangeError(`packWeights: w has ${w.length} floats, inp*out = ${inp * out}`);
-    const buf = this.alloc(this.k.packedWeightsLength(inp, out));
-    this.k.packWeights((buf as WasmBuf).ptr, (w as WasmBuf).ptr, inp, out);
-    return new WasmPackedWeights(this, inp, out, buf);
+    if (into !== undefined) {
+      if (!(into instanceof WasmPackedWeights) || into.backend !== this) throw new TypeError('packWeights: into must come from packWeights of this backend');
+      if (into.inp !== inp || into.out !== out) throw new RangeError(`packWeights: into holds ${into.inp}×${into.out} weights, w is ${inp}×${out}`);
+    }
+    const packed = into ?? new WasmPackedWeights(this, inp, out, this.alloc(this.k.packedWeightsLength(inp, out)));
+    this.k.packWeights((packed.buf as WasmBuf).ptr, (w as WasmBuf).ptr, inp, out);
+    return packed;
   }
 
   denseForwardPacked(y: Buf, x: Buf, w: Buf, packed: PackedWeights, b: Buf, m: number, inp: number, out: number,
