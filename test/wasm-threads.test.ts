@@ -5,17 +5,20 @@ import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { describe, expect, it, vi } from 'vitest';
 import type { Backend, Buf } from '../src/backends/backend.js';
-import { loadWasmBackend, WasmBackend } from '../src/backends/wasm.js';
+import { loadWasmBackend, MAX_WASM_THREADS, WasmBackend } from '../src/backends/wasm.js';
 import { backendInfo, createModel } from '../src/index.js';
 import type { ModelSpec } from '../src/spec.js';
 import { rng } from './rng.js';
 
 const THREADS = [1, 2, 3];
 
+/** A wasm backend on `threads` threads whose workers are running (they otherwise start lazily). */
 async function wasmOn(threads: number): Promise<WasmBackend> {
-  const b = await loadWasmBackend(undefined, { threads });
+  const b = await loadWasmBackend(undefined, { threads }) as WasmBackend;
+  await b.startThreads();
   expect(b.threads, `wasm backend asked for ${threads} threads: ${String(b.threadsReason)}`).toBe(threads);
-  return b as WasmBackend;
+  expect(b.workersStarted).toBe(threads > 1);
+  return b;
 }
 
 function fill(b: Backend, n: number, seed: number): Buf {
@@ -118,12 +121,15 @@ describe('wasm threads: the threads option, DELTAPROP_THREADS and the one-thread
     else process.env.DELTAPROP_THREADS = saved;
   };
 
-  it('defaults to one thread (and says so), takes DELTAPROP_THREADS, and the option over it', async () => {
+  it('defaults to every hardware thread, takes DELTAPROP_THREADS, and the option over it', async () => {
     try {
       delete process.env.DELTAPROP_THREADS;
-      const byDefault = await loadWasmBackend();
-      expect(byDefault.threads).toBe(1);
-      expect(byDefault.threadsReason).toBe(`one thread by default (threads: ${availableParallelism()} or DELTAPROP_THREADS starts a pool of workers for the backend)`);
+      const byDefault = await loadWasmBackend() as WasmBackend;
+      const cores = Math.min(availableParallelism(), MAX_WASM_THREADS);
+      expect(byDefault.threads).toBe(cores);
+      expect(byDefault.threadsReason).toBe(cores === 1 ? 'one hardware thread (the default is every hardware thread)' : undefined);
+      expect(byDefault.workersStarted).toBe(false); // nothing has split its work yet
+      byDefault.dispose();
       process.env.DELTAPROP_THREADS = '3';
       const three = await loadWasmBackend();
       expect(three.threads).toBe(3);
@@ -136,6 +142,9 @@ describe('wasm threads: the threads option, DELTAPROP_THREADS and the one-thread
       const one = await loadWasmBackend();
       expect(one.threads).toBe(1);
       expect(one.threadsReason).toBe('DELTAPROP_THREADS=1');
+      const model = await createModel(WIDE, { backend: 'wasm' });
+      expect(model.backend.threads).toBe(1);
+      expect(model.backend.threadsReason).toBe('threads: 1 was asked'); // (createModel passes DELTAPROP_THREADS on as the option)
       process.env.DELTAPROP_THREADS = 'two';
       await expect(loadWasmBackend()).rejects.toThrow(/threads must be a positive integer, got two \(from DELTAPROP_THREADS\)/);
       await expect(loadWasmBackend(undefined, { threads: 0 })).rejects.toThrow(/threads must be a positive integer, got 0/);
@@ -143,6 +152,48 @@ describe('wasm threads: the threads option, DELTAPROP_THREADS and the one-thread
       restore();
     }
   });
+
+  it('a tiny model never starts a worker; one large enough starts them at its first split kernel, with the bits of one thread', async () => {
+    try {
+      delete process.env.DELTAPROP_THREADS;
+      const tiny = await createModel({ inputs: 2, layers: [{ units: 8, activation: 'tanh' }, { units: 1, activation: 'sigmoid' }],
+        loss: 'binaryCrossEntropy', optimizer: { type: 'adam', learningRate: 0.01 }, seed: 1 }, { backend: 'wasm' });
+      const tb = tiny.backend as WasmBackend;
+      await tiny.fit({ data: new Float32Array(128).map((_, i) => i % 2), shape: [64, 2] }, new Float32Array(64).map((_, i) => i % 3 & 1), { epochs: 3, batchSize: 4 });
+      tiny.predict({ data: new Float32Array(128), shape: [64, 2] });
+      await new Promise((r) => setTimeout(r, 200)); // time for a start, had one been asked
+      expect(tb.workersStarted).toBe(false);
+      tb.dispose();
+      // the same run by default and on threads: 1: an epoch (the workers start meanwhile), a wait
+      // until they run, an epoch on every thread, a prediction
+      const { x, y } = dataset(512, 784, 10, 12);
+      const run = async (opts: { threads?: number }) => {
+        const model = await createModel(WIDE, { backend: 'wasm', ...opts });
+        const b = model.backend as WasmBackend;
+        const before = b.workersStarted;
+        const h1 = await model.fit(x, y, { epochs: 1, batchSize: 256, seed: 4 });
+        if (b.threads > 1) await vi.waitFor(() => expect(b.workersStarted).toBe(true), { timeout: 20_000, interval: 10 });
+        const h2 = await model.fit(x, y, { epochs: 1, batchSize: 256, seed: 5 });
+        const p = model.predict({ data: x.data.subarray(0, 256 * 784), shape: [256, 784] });
+        const out = { before, threads: b.threads, started: b.workersStarted, loss: [...h1.epochs, ...h2.epochs].map((e) => e.loss), w: model.getWeights(), p: p.data.slice() };
+        b.dispose();
+        return out;
+      };
+      const [byDefault, one] = [await run({}), await run({ threads: 1 })];
+      expect(byDefault.before).toBe(false);
+      expect(byDefault.threads).toBe(Math.min(availableParallelism(), MAX_WASM_THREADS));
+      expect(byDefault.started).toBe(byDefault.threads > 1);
+      expect(one.threads).toBe(1);
+      expect(byDefault.loss).toEqual(one.loss);
+      one.w.forEach((l, i) => {
+        expectSameBits(byDefault.w[i].w, l.w, `layer ${i} w, default vs threads: 1`);
+        expectSameBits(byDefault.w[i].b, l.b, `layer ${i} b, default vs threads: 1`);
+      });
+      expectSameBits(byDefault.p, one.p, 'predict, default vs threads: 1');
+    } finally {
+      restore();
+    }
+  }, 120_000);
 
   it('createModel and backendInfo take threads for wasm; backendInfo says why one thread', async () => {
     const model = await createModel({ inputs: 4, layers: [{ units: 2, activation: 'softmax' }], loss: 'categoricalCrossEntropy', optimizer: { type: 'sgd', learningRate: 0.1 } },

@@ -10,7 +10,7 @@
 // worker scripts are strings, started from a blob: URL or with worker_threads' eval.
 
 /** Byte offsets of the control words pool.ts touches (assembly/threads.ts lays them out). */
-const CONTROL = { pending: 4, failed: 16, message: 192, messageBytes: 64 } as const;
+const CONTROL = { pending: 4, failed: 16, started: 56, wanted: 60, message: 192, messageBytes: 64 } as const;
 
 // What a worker runs. `seen` is the generation the pool was at when the worker started (0: no task
 // is published before every worker has said it is ready). On an error inside the loop the worker
@@ -160,35 +160,81 @@ export class WasmPoolError extends Error {
 }
 
 /**
- * The workers of one backend (threads − 1 of them: the main thread is thread 0). `broken` is set
- * when a worker stops (an error, an exit): every later call into the module is refused with it.
+ * The workers of one backend (threads − 1 of them: the main thread is thread 0), started lazily:
+ * a backend is created with none, and its kernels run on the calling thread (a split task is then
+ * the caller's alone, with the same bits: assembly/threads.ts publishTask) until the first task
+ * that would be split asks for them (the WANTED word, seen by check() after the call) or start()
+ * is called. The workers join between two calls, once every one of them is in its loop, so a tiny
+ * model, whose kernels never split, never starts a worker, and a program that creates backend
+ * after backend pays for workers only in those that need them.
+ *
+ * `broken` is set when a running worker stops (an error, an exit): every later call into the
+ * module is refused with it. A worker that cannot start leaves the backend on one thread
+ * (`startFailed` says why).
  */
 export class WasmPool {
   broken: string | null = null;
+  /** Why the workers did not start (the kernels stay on the calling thread), or null. */
+  startFailed: string | null = null;
+  /** Called once when the workers cannot start (the backend goes back to one thread). */
+  onStartFailed: (why: string) => void = () => {};
   private disposed = false;
+  private running = false;
+  private starting: Promise<void> | null = null;
+  private workers: PoolWorker[] = [];
+  private cached: Int32Array | null = null;
 
-  private constructor(readonly size: number, private readonly workers: PoolWorker[], private readonly words: () => Int32Array,
-    private readonly control: number) {}
+  /** A pool of `threads` (main included) on `memory`, whose control block poolInit has set up; no worker yet. */
+  constructor(readonly size: number, private readonly module: WebAssembly.Module, private readonly bytes: Uint8Array | null,
+    private readonly memory: WebAssembly.Memory, private readonly control: number) {}
+
+  private words(): Int32Array {
+    if (!this.cached || this.cached.buffer !== this.memory.buffer) this.cached = new Int32Array(this.memory.buffer, this.control, 64);
+    return this.cached;
+  }
+
+  /** Whether the workers run (take part in the tasks). */
+  get started(): boolean {
+    return this.running;
+  }
 
   /**
-   * Starts `threads − 1` workers on `memory` (poolInit already called by the main instance) and
-   * resolves when every one of them is in its loop; rejects, having stopped those started, when one
-   * cannot start.
+   * Starts the workers (once): resolves when they take part in the tasks, or when they could not
+   * start (`startFailed` then says why; never rejects).
    */
-  static async start(threads: number, module: WebAssembly.Module, bytes: Uint8Array | null, memory: WebAssembly.Memory,
-    control: number): Promise<WasmPool> {
-    const workers: PoolWorker[] = [];
-    let pool: WasmPool | null = null;
+  start(): Promise<void> {
+    this.starting ??= this.launch().then(() => {
+      if (this.disposed) return;
+      for (const w of this.workers) w.unref(); // the pool must not keep a process alive
+      Atomics.store(this.words(), CONTROL.started / 4, 1);
+      this.running = true;
+    }, (e: unknown) => {
+      for (const w of this.workers) w.terminate();
+      this.workers = [];
+      if (this.disposed) return;
+      this.startFailed = (e as Error).message;
+      this.onStartFailed(this.startFailed);
+    });
+    return this.starting;
+  }
+
+  // Starts `size − 1` workers and resolves when every one is in its loop; rejects when one cannot
+  // start or stops before the pool runs. The workers stay referenced until then: a start awaited
+  // with nothing else pending must keep the process up.
+  private async launch(): Promise<void> {
+    let lost: string | null = null;
     const fail = (tid: number, why: string): void => {
-      if (pool && !pool.broken && !pool.disposed) pool.broken = `wasm backend: worker thread ${tid} stopped: ${why}`;
+      if (!this.running) lost ??= `wasm backend: worker thread ${tid} stopped before the pool ran: ${why}`;
+      else if (!this.broken && !this.disposed) this.broken = `wasm backend: worker thread ${tid} stopped: ${why}`;
     };
+    const { module, bytes, memory, control } = this;
     const starts: Promise<void>[] = [];
     const Web = webWorkerCtor();
     const node = Web ? null : nodeModules();
     let url: string | null = null;
     if (Web) url = URL.createObjectURL(new Blob([WEB_WORKER], { type: 'text/javascript' }));
     try {
-      for (let tid = 1; tid < threads; tid++) {
+      for (let tid = 1; tid < this.size && !this.disposed; tid++) {
         const data = { module, bytes: null as Uint8Array | null, memory, tid, control };
         starts.push(new Promise<void>((resolve, reject) => {
           let ready = false;
@@ -213,7 +259,7 @@ export class WasmPool {
               onError(e.message || 'the worker script failed');
             };
             // Bun's Worker has unref (browsers need none)
-            workers.push({ terminate: () => w.terminate(), unref: () => (w as { unref?: () => void }).unref?.() });
+            this.workers.push({ terminate: () => w.terminate(), unref: () => (w as { unref?: () => void }).unref?.() });
             try {
               w.postMessage(data);
             } catch {
@@ -226,35 +272,26 @@ export class WasmPool {
             w.on('message', onReply);
             w.on('error', (e) => onError(e.message));
             w.on('exit', (code) => onError(`exited with code ${code}`));
-            // unref once started (a start awaited with nothing else pending must keep the process
-            // up), and after the listeners, which ref the port again
-            workers.push({ terminate: () => void w.terminate(), unref: () => w.unref() });
+            this.workers.push({ terminate: () => void w.terminate(), unref: () => w.unref() });
           }
         }));
       }
       await Promise.all(starts);
-      // the pool must not keep a process alive
-      for (const w of workers) w.unref();
-    } catch (e) {
-      for (const w of workers) w.terminate();
-      throw e;
+      if (lost) throw new WasmPoolError(lost);
     } finally {
       if (url) URL.revokeObjectURL(url);
     }
-    let cached: Int32Array | null = null;
-    const words = (): Int32Array => {
-      if (!cached || cached.buffer !== memory.buffer) cached = new Int32Array(memory.buffer, control, 64);
-      return cached;
-    };
-    pool = new WasmPool(threads, workers, words, control);
-    return pool;
   }
 
-  /** Throws why the pool is unusable: a worker stopped now or earlier. */
+  /**
+   * Throws why the pool is unusable: a worker stopped now or earlier. Starts the workers when a
+   * task asked for them (called before and after every call into the module).
+   */
   check(): void {
     if (this.disposed) throw new WasmPoolError('wasm backend: the backend was disposed');
     if (this.broken) throw new WasmPoolError(this.broken);
     const w = this.words();
+    if (this.starting === null && Atomics.load(w, CONTROL.wanted / 4) !== 0) void this.start();
     const tid = Atomics.load(w, CONTROL.failed / 4);
     if (tid !== 0) {
       const bytes = new Uint8Array(w.buffer, this.control + CONTROL.message, CONTROL.messageBytes).slice();
