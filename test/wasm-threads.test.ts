@@ -285,6 +285,32 @@ describe('wasm threads: memory, lifetime and failures', () => {
     b.dispose();
   });
 
+  it('a worker killed while the main thread waits in a call fails that call with a WasmPoolError, never hangs', () => {
+    // terminate() takes effect on the worker's thread while the main thread, in the GEMMs, waits
+    // for it to leave a task; its 'exit' event cannot be delivered then (the watchdog's job)
+    const script = `
+      import { loadWasmBackend } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+      const b = await loadWasmBackend(undefined, { threads: 2 });
+      await b.startThreads();
+      const n = 768, a = b.alloc(n * n), c = b.alloc(n * n);
+      a.data.fill(0.5);
+      b.pool.workers[0].terminate();
+      let calls = 0, msg = 'no error';
+      try {
+        for (; calls < 200; calls++) b.gemm(false, false, n, n, n, 1, a, a, 0, c);
+      } catch (e) {
+        msg = e.name + ': ' + e.message;
+      }
+      console.log(JSON.stringify({ calls, msg }));
+      process.exit(0);`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.signal, `the call hung (killed after 60 s): ${r.stderr}`).toBeNull();
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as { calls: number; msg: string };
+    expect(out.msg).toBe('WasmPoolError: wasm backend: worker thread 1 stopped: exited while the pool ran');
+    expect(out.calls).toBeLessThan(200);
+  });
+
   it('the workers do not keep a Node process alive (no dispose: the process exits when its work is done)', () => {
     const script = `
       import { createModel } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};

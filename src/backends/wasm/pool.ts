@@ -1,4 +1,5 @@
 /// <reference lib="dom" />
+import { watchChannel, watchWorker, type WatchdogThreads } from './watchdog.js';
 // The wasm backend's threads: workers that each instantiate the threads build of the module on the
 // same shared WebAssembly.Memory and block in its workerLoop (assembly/threads.ts), woken through
 // a futex word when the main thread's kernel publishes a task. Nothing crosses between threads per
@@ -58,17 +59,21 @@ self.onmessage = (e) => { self.onmessage = null; start(e.data, (m) => self.postM
 // computed: this string is in the browser and workerd bundles too, which import no Node module.
 const NODE_WORKER = `${WORKER_BODY}
 const threadsModule = ['node', 'worker_threads'].join(':');
-import(threadsModule).then(({ parentPort, workerData }) => start(workerData, (m) => parentPort.postMessage(m)));
+import(threadsModule).then(({ parentPort, workerData }) => {
+  globalThis.deltapropWatch = workerData.watch; // the watchdog's channel (watchdog.ts): open while this thread lives
+  start(workerData, (m) => parentPort.postMessage(m));
+});
 `;
 
 interface NodeWorker {
+  postMessage(m: unknown, transfer: unknown[]): void;
   on(event: 'message', fn: (m: WorkerReply) => void): void;
   on(event: 'error', fn: (e: Error) => void): void;
   on(event: 'exit', fn: (code: number) => void): void;
   unref(): void;
   terminate(): Promise<number>;
 }
-type NodeWorkerCtor = new (code: string, opts: { eval: true; workerData: unknown }) => NodeWorker;
+type NodeWorkerCtor = new (code: string, opts: { eval: true; workerData?: unknown; transferList?: unknown[] }) => NodeWorker;
 interface NodeOs {
   availableParallelism?(): number;
   cpus(): unknown[];
@@ -81,23 +86,24 @@ interface WorkerReply {
 
 // worker_threads and os of Node, registered by the Node entries (they import them statically: every
 // Node >= 20.0, where process.getBuiltinModule arrives in 20.16).
-let registered: { Worker: NodeWorkerCtor; os: NodeOs } | null = null;
+type NodeThreads = { Worker: NodeWorkerCtor; MessageChannel?: WatchdogThreads['MessageChannel']; os: NodeOs };
+let registered: NodeThreads | null = null;
 
 /** Gives the pool Node's worker_threads and os (called once by the Node entries). */
-export function registerNodeThreads(workerThreads: { Worker: unknown }, os: NodeOs): void {
-  registered = { Worker: workerThreads.Worker as NodeWorkerCtor, os };
+export function registerNodeThreads(workerThreads: { Worker: unknown; MessageChannel?: unknown }, os: NodeOs): void {
+  registered = { Worker: workerThreads.Worker as NodeWorkerCtor, MessageChannel: workerThreads.MessageChannel as NodeThreads['MessageChannel'], os };
 }
 
 type Proc = { versions?: { node?: string; bun?: string }; getBuiltinModule?: (id: string) => unknown };
 const proc = (): Proc | undefined => (globalThis as { process?: Proc }).process;
 
-function nodeModules(): { Worker: NodeWorkerCtor; os: NodeOs } | null {
+function nodeModules(): NodeThreads | null {
   if (registered) return registered;
   const p = proc();
   if (!p?.getBuiltinModule) return null;
-  const wt = p.getBuiltinModule('node:worker_threads') as { Worker?: NodeWorkerCtor } | undefined;
+  const wt = p.getBuiltinModule('node:worker_threads') as { Worker?: NodeWorkerCtor; MessageChannel?: NodeThreads['MessageChannel'] } | undefined;
   const os = p.getBuiltinModule('node:os') as NodeOs | undefined;
-  return wt?.Worker && os ? { Worker: wt.Worker, os } : null;
+  return wt?.Worker && os ? { Worker: wt.Worker, MessageChannel: wt.MessageChannel, os } : null;
 }
 
 /** A web Worker where the runtime has one (browsers, Bun; Deno's has no unref: see above); Node has none. */
@@ -182,6 +188,8 @@ export class WasmPool {
   private running = false;
   private starting: Promise<void> | null = null;
   private workers: PoolWorker[] = [];
+  /** Handed to the watchdog once the pool runs (Node: watchdog.ts). */
+  private watches: (() => void)[] = [];
   private cached: Int32Array | null = null;
 
   /** A pool of `threads` (main included) on `memory`, whose control block poolInit has set up; no worker yet. */
@@ -206,11 +214,14 @@ export class WasmPool {
     this.starting ??= this.launch().then(() => {
       if (this.disposed) return;
       for (const w of this.workers) w.unref(); // the pool must not keep a process alive
+      for (const watch of this.watches) watch();
+      this.watches = [];
       Atomics.store(this.words(), CONTROL.started / 4, 1);
       this.running = true;
     }, (e: unknown) => {
       for (const w of this.workers) w.terminate();
       this.workers = [];
+      this.watches = [];
       if (this.disposed) return;
       this.startFailed = (e as Error).message;
       this.onStartFailed(this.startFailed);
@@ -268,7 +279,11 @@ export class WasmPool {
               w.postMessage({ ...data, module: null, bytes });
             }
           } else {
-            const w = new node!.Worker(NODE_WORKER, { eval: true, workerData: data });
+            const channel = watchChannel(node!);
+            const w = channel
+              ? new node!.Worker(NODE_WORKER, { eval: true, workerData: { ...data, watch: channel.port2 }, transferList: [channel.port2] })
+              : new node!.Worker(NODE_WORKER, { eval: true, workerData: data });
+            if (channel) this.watches.push(() => watchWorker(node!, channel, memory, control, tid));
             w.on('message', onReply);
             w.on('error', (e) => onError(e.message));
             w.on('exit', (code) => onError(`exited with code ${code}`));
