@@ -22,6 +22,11 @@ const ACTIVE: usize = 20; // threads taking part in tasks (main included), at mo
 const MAIN_WAITS: usize = 24; // 1 where the main thread may block (not a browser's main thread)
 const POOL: usize = 28; // threads in the pool, main included
 const KIND: usize = 32; // what the current task is (TASK_*)
+// 1 once every worker is in its loop (set by pool.ts between calls). Until then a published task
+// is the caller's alone (see publishTask), and WANTED tells pool.ts that one was: the workers are
+// started lazily, so that a backend whose kernels never split never starts any.
+const STARTED: usize = 56;
+const WANTED: usize = 60;
 /** Where a task's parameters start (TASK_PARAMS bytes, laid out by the task's owner). */
 export const TASK_PARAMS: usize = 64;
 export const TASK_PARAMS_BYTES: usize = 128;
@@ -99,12 +104,20 @@ export function poolFailed(): i32 {
 
 /**
  * Publishes the task whose parameters the caller has written at TASK_PARAMS and wakes the workers.
- * The caller then claims blocks itself and calls joinTask.
+ * The caller then claims blocks itself (all of them while the workers are not started: every
+ * split must claim its blocks, never assume a thread's share) and calls joinTask.
  */
 export function publishTask(kind: i32): void {
   const workers = load<i32>(control + POOL) - 1;
   store<i32>(control + KIND, kind);
   atomic.store<i32>(control + NEXT, 0);
+  if (atomic.load<i32>(control + STARTED) == 0) {
+    // no worker is running yet: nobody is woken, the caller claims every block itself (the bits
+    // of a split do not depend on who computes a block) and pool.ts starts the workers
+    atomic.store<i32>(control + PENDING, 0);
+    atomic.store<i32>(control + WANTED, 1);
+    return;
+  }
   atomic.store<i32>(control + PENDING, workers);
   // the seq-cst add orders every plain store above before a worker's load that sees the new gen
   atomic.add<i32>(control + GEN, 1);

@@ -5,17 +5,20 @@ import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { describe, expect, it, vi } from 'vitest';
 import type { Backend, Buf } from '../src/backends/backend.js';
-import { loadWasmBackend, WasmBackend } from '../src/backends/wasm.js';
+import { loadWasmBackend, MAX_WASM_THREADS, WasmBackend } from '../src/backends/wasm.js';
 import { backendInfo, createModel } from '../src/index.js';
 import type { ModelSpec } from '../src/spec.js';
 import { rng } from './rng.js';
 
 const THREADS = [1, 2, 3];
 
+/** A wasm backend on `threads` threads whose workers are running (they otherwise start lazily). */
 async function wasmOn(threads: number): Promise<WasmBackend> {
-  const b = await loadWasmBackend(undefined, { threads });
+  const b = await loadWasmBackend(undefined, { threads }) as WasmBackend;
+  await b.startThreads();
   expect(b.threads, `wasm backend asked for ${threads} threads: ${String(b.threadsReason)}`).toBe(threads);
-  return b as WasmBackend;
+  expect(b.workersStarted).toBe(threads > 1);
+  return b;
 }
 
 function fill(b: Backend, n: number, seed: number): Buf {
@@ -151,12 +154,15 @@ describe('wasm threads: the threads option, DELTAPROP_THREADS and the one-thread
     else process.env.DELTAPROP_THREADS = saved;
   };
 
-  it('defaults to one thread (and says so), takes DELTAPROP_THREADS, and the option over it', async () => {
+  it('defaults to every hardware thread, takes DELTAPROP_THREADS, and the option over it', async () => {
     try {
       delete process.env.DELTAPROP_THREADS;
-      const byDefault = await loadWasmBackend();
-      expect(byDefault.threads).toBe(1);
-      expect(byDefault.threadsReason).toBe(`one thread by default (threads: ${availableParallelism()} or DELTAPROP_THREADS starts a pool of workers for the backend)`);
+      const byDefault = await loadWasmBackend() as WasmBackend;
+      const cores = Math.min(availableParallelism(), MAX_WASM_THREADS);
+      expect(byDefault.threads).toBe(cores);
+      expect(byDefault.threadsReason).toBe(cores === 1 ? 'one hardware thread (the default is every hardware thread)' : undefined);
+      expect(byDefault.workersStarted).toBe(false); // nothing has split its work yet
+      byDefault.dispose();
       process.env.DELTAPROP_THREADS = '3';
       const three = await loadWasmBackend();
       expect(three.threads).toBe(3);
@@ -169,6 +175,9 @@ describe('wasm threads: the threads option, DELTAPROP_THREADS and the one-thread
       const one = await loadWasmBackend();
       expect(one.threads).toBe(1);
       expect(one.threadsReason).toBe('DELTAPROP_THREADS=1');
+      const model = await createModel(WIDE, { backend: 'wasm' });
+      expect(model.backend.threads).toBe(1);
+      expect(model.backend.threadsReason).toBe('threads: 1 was asked'); // (createModel passes DELTAPROP_THREADS on as the option)
       process.env.DELTAPROP_THREADS = 'two';
       await expect(loadWasmBackend()).rejects.toThrow(/threads must be a positive integer, got two \(from DELTAPROP_THREADS\)/);
       await expect(loadWasmBackend(undefined, { threads: 0 })).rejects.toThrow(/threads must be a positive integer, got 0/);
@@ -176,6 +185,48 @@ describe('wasm threads: the threads option, DELTAPROP_THREADS and the one-thread
       restore();
     }
   });
+
+  it('a tiny model never starts a worker; one large enough starts them at its first split kernel, with the bits of one thread', async () => {
+    try {
+      delete process.env.DELTAPROP_THREADS;
+      const tiny = await createModel({ inputs: 2, layers: [{ units: 8, activation: 'tanh' }, { units: 1, activation: 'sigmoid' }],
+        loss: 'binaryCrossEntropy', optimizer: { type: 'adam', learningRate: 0.01 }, seed: 1 }, { backend: 'wasm' });
+      const tb = tiny.backend as WasmBackend;
+      await tiny.fit({ data: new Float32Array(128).map((_, i) => i % 2), shape: [64, 2] }, new Float32Array(64).map((_, i) => i % 3 & 1), { epochs: 3, batchSize: 4 });
+      tiny.predict({ data: new Float32Array(128), shape: [64, 2] });
+      await new Promise((r) => setTimeout(r, 200)); // time for a start, had one been asked
+      expect(tb.workersStarted).toBe(false);
+      tb.dispose();
+      // the same run by default and on threads: 1: an epoch (the workers start meanwhile), a wait
+      // until they run, an epoch on every thread, a prediction
+      const { x, y } = dataset(512, 784, 10, 12);
+      const run = async (opts: { threads?: number }) => {
+        const model = await createModel(WIDE, { backend: 'wasm', ...opts });
+        const b = model.backend as WasmBackend;
+        const before = b.workersStarted;
+        const h1 = await model.fit(x, y, { epochs: 1, batchSize: 256, seed: 4 });
+        if (b.threads > 1) await vi.waitFor(() => expect(b.workersStarted).toBe(true), { timeout: 20_000, interval: 10 });
+        const h2 = await model.fit(x, y, { epochs: 1, batchSize: 256, seed: 5 });
+        const p = model.predict({ data: x.data.subarray(0, 256 * 784), shape: [256, 784] });
+        const out = { before, threads: b.threads, started: b.workersStarted, loss: [...h1.epochs, ...h2.epochs].map((e) => e.loss), w: model.getWeights(), p: p.data.slice() };
+        b.dispose();
+        return out;
+      };
+      const [byDefault, one] = [await run({}), await run({ threads: 1 })];
+      expect(byDefault.before).toBe(false);
+      expect(byDefault.threads).toBe(Math.min(availableParallelism(), MAX_WASM_THREADS));
+      expect(byDefault.started).toBe(byDefault.threads > 1);
+      expect(one.threads).toBe(1);
+      expect(byDefault.loss).toEqual(one.loss);
+      one.w.forEach((l, i) => {
+        expectSameBits(byDefault.w[i].w, l.w, `layer ${i} w, default vs threads: 1`);
+        expectSameBits(byDefault.w[i].b, l.b, `layer ${i} b, default vs threads: 1`);
+      });
+      expectSameBits(byDefault.p, one.p, 'predict, default vs threads: 1');
+    } finally {
+      restore();
+    }
+  }, 120_000);
 
   it('createModel and backendInfo take threads for wasm; backendInfo says why one thread', async () => {
     const model = await createModel({ inputs: 4, layers: [{ units: 2, activation: 'softmax' }], loss: 'categoricalCrossEntropy', optimizer: { type: 'sgd', learningRate: 0.1 } },
@@ -265,6 +316,32 @@ describe('wasm threads: memory, lifetime and failures', () => {
     const a = fill(b, 256 * 256, 1), c = b.alloc(256 * 256);
     expect(() => b.gemm(false, false, 256, 256, 256, 1, a, a, 0, c)).toThrow(/wasm backend: worker thread 1 stopped: exited with code 1/);
     b.dispose();
+  });
+
+  it('a worker killed while the main thread waits in a call fails that call with a WasmPoolError, never hangs', () => {
+    // terminate() takes effect on the worker's thread while the main thread, in the GEMMs, waits
+    // for it to leave a task; its 'exit' event cannot be delivered then (the watchdog's job)
+    const script = `
+      import { loadWasmBackend } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+      const b = await loadWasmBackend(undefined, { threads: 2 });
+      await b.startThreads();
+      const n = 768, a = b.alloc(n * n), c = b.alloc(n * n);
+      a.data.fill(0.5);
+      b.pool.workers[0].terminate();
+      let calls = 0, msg = 'no error';
+      try {
+        for (; calls < 200; calls++) b.gemm(false, false, n, n, n, 1, a, a, 0, c);
+      } catch (e) {
+        msg = e.name + ': ' + e.message;
+      }
+      console.log(JSON.stringify({ calls, msg }));
+      process.exit(0);`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.signal, `the call hung (killed after 60 s): ${r.stderr}`).toBeNull();
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as { calls: number; msg: string };
+    expect(out.msg).toBe('WasmPoolError: wasm backend: worker thread 1 stopped: exited while the pool ran');
+    expect(out.calls).toBeLessThan(200);
   });
 
   it('the workers do not keep a Node process alive (no dispose: the process exits when its work is done)', () => {

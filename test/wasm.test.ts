@@ -100,10 +100,13 @@ describe('feature detection', () => {
     const b = await loadWasmBackend();
     expect(b.isa).toBe('wasm-relaxed-simd');
     expect(b.name).toBe('wasm');
-    // one thread unless more are asked (test/wasm-threads.test.ts tests the pool)
-    expect(b.threads).toBe(1);
-    b.setThreads(4);
-    expect(b.threads).toBe(1);
+    // every hardware thread unless fewer are asked (test/wasm-threads.test.ts tests the pool)
+    expect(b.threads).toBe(availableParallelism());
+    (b as WasmBackend).dispose();
+    const one = await loadWasmBackend(undefined, { threads: 1 });
+    expect(one.threads).toBe(1);
+    one.setThreads(4);
+    expect(one.threads).toBe(1);
     const all = await loadWasmBackend(undefined, { threads: availableParallelism() });
     expect(all.isa).toBe('wasm-relaxed-simd');
     expect(all.threads).toBe(availableParallelism());

@@ -42,7 +42,7 @@ interface Result {
 /** test/runtimes/threads.mjs: one run per thread count, the bits as fingerprints. */
 interface ThreadsResult {
   runtime: string;
-  runs: { threads: number; threadsReason: string | null; loss: number[]; params: string; predicted: string; first: string }[];
+  runs: { threads: number; workersStarted: boolean; threadsReason: string | null; loss: number[]; params: string; predicted: string; first: string }[];
   oneThread: string | null;
 }
 
@@ -121,8 +121,9 @@ describe('runtimes (slow)', () => {
       expect(r.runtime.startsWith(`${name} `), r.runtime).toBe(true);
       expect(r.runs.map((x) => x.threads), name).toEqual([1, 2, 3]);
       expect(r.runs.map((x) => x.threadsReason), name).toEqual(['threads: 1 was asked', null, null]);
+      expect(r.runs.map((x) => x.workersStarted), name).toEqual([false, true, true]);
       for (const x of r.runs.slice(1)) {
-        expect({ ...x, threads: 0, threadsReason: null }, `${name}: ${x.threads} threads vs 1`).toEqual({ ...r.runs[0], threads: 0, threadsReason: null });
+        expect({ ...x, threads: 0, workersStarted: null, threadsReason: null }, `${name}: ${x.threads} threads vs 1`).toEqual({ ...r.runs[0], threads: 0, workersStarted: null, threadsReason: null });
       }
       expect(r.oneThread).toBe('threads: 1 was asked');
       console.info(`${name} threads: ${r.runtime}: 1, 2 and 3 threads, params ${r.runs[0].params}`);
@@ -220,8 +221,9 @@ describe('runtimes (slow)', () => {
       expect(t.error).toBeUndefined();
       expect(t.crossOriginIsolated).toBe(true);
       expect(t.runs.map((x) => x.threads)).toEqual([1, 2, 3]);
+      expect(t.runs.map((x) => x.workersStarted)).toEqual([false, true, true]);
       for (const x of t.runs.slice(1)) {
-        expect({ ...x, threads: 0, threadsReason: null }, `chromium: ${x.threads} threads vs 1`).toEqual({ ...t.runs[0], threads: 0, threadsReason: null });
+        expect({ ...x, threads: 0, workersStarted: null, threadsReason: null }, `chromium: ${x.threads} threads vs 1`).toEqual({ ...t.runs[0], threads: 0, workersStarted: null, threadsReason: null });
       }
     } finally {
       await browser.close();

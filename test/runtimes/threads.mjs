@@ -22,6 +22,9 @@ export async function runThreads(lib) {
   const runs = [];
   for (const threads of [1, 2, 3]) {
     const backend = await lib.loadBackend({ backend: 'wasm', threads });
+    // the workers start lazily (at the first split kernel): started here, so that every GEMM of the
+    // run is split over them
+    await backend.startThreads?.();
     const model = new lib.Model({
       inputs,
       layers: [{ units: 384, activation: 'relu' }, { units: 384, activation: 'relu' }, { units: classes, activation: 'softmax' }],
@@ -33,6 +36,7 @@ export async function runThreads(lib) {
     const p = model.predict({ data: x, shape: [rows, inputs] });
     runs.push({
       threads: backend.threads,
+      workersStarted: backend.workersStarted ?? false,
       threadsReason: backend.threadsReason ?? null,
       loss: h.epochs.map((e) => e.loss),
       params: fingerprint(model.params.data),

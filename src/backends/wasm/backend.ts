@@ -107,8 +107,7 @@ export class WasmBackend implements Backend {
   readonly name = 'wasm' as const;
   readonly isa: string;
   readonly memory: WebAssembly.Memory;
-  /** Why the kernels run on one thread (unset when they run on a pool). */
-  threadsReason?: string;
+  private reason?: string;
   private k: Exports;
   private readonly raw: Exports;
   private readonly arena: Arena;
@@ -123,24 +122,51 @@ export class WasmBackend implements Backend {
     this.arena = new Arena(memory, base ?? this.k.heapBase(), maxBytes);
   }
 
-  /** Runs the kernels on `pool` (loadWasmBackend, threads build): its size is the thread count. */
+  /**
+   * Runs the kernels on `pool` (loadWasmBackend, threads build): its size is the thread count.
+   * Its workers start with the first kernel that splits its work (or startThreads()).
+   */
   attachPool(pool: WasmPool): void {
     this.pool = pool;
     this.k = checkedExports(this.raw, pool);
     this.nThreads = pool.size;
-    this.threadsReason = undefined;
+    this.reason = undefined;
     const raw = this.raw;
+    // (not a closure over the backend: the pool is held by the finalization registry below)
+    pool.onStartFailed = () => raw.poolSetActive(1);
     pools?.register(this, { pool, quit: () => raw.poolQuit() }, this);
   }
 
-  /** Threads the kernels run on. */
+  /**
+   * Starts the worker threads now rather than at the first kernel that splits its work; resolves
+   * when they take part (or could not start: `threads` is then 1 and `threadsReason` says why).
+   */
+  startThreads(): Promise<void> {
+    return this.pool?.start() ?? Promise.resolve();
+  }
+
+  /** Whether worker threads are running for this backend (they start lazily). */
+  get workersStarted(): boolean {
+    return this.pool?.started ?? false;
+  }
+
+  /** Threads the kernels run on (once its workers start, for a pool: see startThreads). */
   get threads(): number {
-    return this.nThreads;
+    return this.pool?.startFailed ? 1 : this.nThreads;
+  }
+
+  /** Why the kernels run on one thread (unset when they run on a pool). */
+  get threadsReason(): string | undefined {
+    return this.pool?.startFailed ? `the worker threads did not start: ${this.pool.startFailed}` : this.reason;
+  }
+
+  set threadsReason(why: string | undefined) {
+    this.reason = why;
   }
 
   /** Threads for the kernels from now on: at most the pool's size (1 without a pool). */
   setThreads(n: number): void {
-    if (this.pool) this.nThreads = this.raw.poolSetActive(Number.isFinite(n) ? Math.floor(n) : 1);
+    if (this.pool && !this.pool.startFailed) this.nThreads = this.raw.poolSetActive(Number.isFinite(n) ? Math.floor(n) : 1);
   }
 
   /**

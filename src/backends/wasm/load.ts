@@ -29,10 +29,10 @@ export interface WasmBackendOptions {
   /** Upper bound on the module's memory in MB (default 2048, at most 4096). */
   maxMemoryMB?: number;
   /**
-   * Threads for the kernels (default: DELTAPROP_THREADS, else 1; `hardwareThreads()` has every
-   * core's count). More than 1
-   * needs shared memory and workers (Node, Bun, Deno, cross-origin isolated pages); elsewhere the
-   * backend runs on one thread and its `threadsReason` says why.
+   * Threads for the kernels (default: DELTAPROP_THREADS, else every hardware thread,
+   * `hardwareThreads()`, at most MAX_WASM_THREADS). More than 1 needs shared memory and workers
+   * (Node, Bun, Deno, cross-origin isolated pages); elsewhere the backend runs on one thread and
+   * its `threadsReason` says why. The workers start with the first kernel that splits its work.
    */
   threads?: number;
 }
@@ -217,20 +217,19 @@ function isSources(s: unknown): s is WasmSources {
 }
 
 /**
- * The thread count asked for: the option, else DELTAPROP_THREADS, else 1. Not every core by
- * default: each wasm backend has a memory of its own and so a pool of its own, whose workers cost
- * tens of milliseconds to start and megabytes each, and a program that creates a model (and a
- * backend) after another would start and hold a pool for every one of them.
+ * The thread count asked for: the option, else DELTAPROP_THREADS, else every hardware thread (as
+ * native). A backend of several threads starts no worker before a kernel splits its work (pool.ts),
+ * so tiny models, and programs making backend after backend, pay nothing for the default.
  */
 function threadsAsked(opts: WasmBackendOptions): { threads: number; why: string } {
   const te = env('DELTAPROP_THREADS');
-  const threads = opts.threads ?? (te === undefined || te === '' ? 1 : Number(te));
+  const threads = opts.threads ?? (te === undefined || te === '' ? Math.min(hardwareThreads(), MAX_WASM_THREADS) : Number(te));
   if (!(Number.isInteger(threads) && threads >= 1)) {
     throw new RangeError(`wasm backend: threads must be a positive integer, got ${String(opts.threads ?? te)}${opts.threads === undefined ? ' (from DELTAPROP_THREADS)' : ''}`);
   }
   const why = opts.threads !== undefined ? `threads: ${threads} was asked`
     : te !== undefined && te !== '' ? `DELTAPROP_THREADS=${te}`
-      : `one thread by default (threads: ${hardwareThreads()} or DELTAPROP_THREADS starts a pool of workers for the backend)`;
+      : 'one hardware thread (the default is every hardware thread)';
   return { threads, why };
 }
 
@@ -242,9 +241,10 @@ export const MAX_WASM_THREADS = 64;
  * `{ simd, relaxed, simdThreads, relaxedThreads }`; without it the package's own `wasm/` files are
  * read (Node, Bun, Deno) or fetched next to the bundle (browsers). With both builds available,
  * relaxed SIMD is used where the engine validates it, unless `opts.relaxed` says otherwise. With
- * more than one thread (`opts.threads` or DELTAPROP_THREADS; default 1) and a runtime with shared
- * memory and workers, the threads build runs on a pool of workers; otherwise the backend runs on
- * one thread and its `threadsReason` says why.
+ * more than one thread (`opts.threads`, DELTAPROP_THREADS, default every hardware thread) and a
+ * runtime with shared memory and workers, the threads build runs on a pool of workers, started
+ * with the first kernel that splits its work; otherwise the backend runs on one thread and its
+ * `threadsReason` says why.
  */
 export async function loadWasmBackend(source?: WasmSource | WasmSources,
   opts: WasmBackendOptions = {}): Promise<Backend> {
@@ -329,18 +329,26 @@ interface PoolExports {
   heapBaseFor(threads: number): number;
 }
 
-// The threads build on a shared memory, and `threads − 1` workers on it (pool.ts).
+// Pages a threads build needs below its arena, by module and thread count (known after one load).
+const scratchPages = new WeakMap<WebAssembly.Module, Map<number, number>>();
+
+// The threads build on a shared memory, with a pool of `threads − 1` workers that start when a
+// kernel first splits its work (pool.ts).
 async function loadThreaded(src: WasmSource | PackagedUrl, threads: number, maxPages: number): Promise<Backend> {
   const { module, bytes } = await compileSourceKeeping(src);
-  const memory = new WebAssembly.Memory({ initial: Math.min(40, maxPages), maximum: maxPages, shared: true });
+  // sized for the scratch of every thread at once: growing a shared memory after costs more than
+  // the rest of the load (0.4 ms), and a program may load backend after backend
+  const known = scratchPages.get(module)?.get(threads) ?? 40;
+  const memory = new WebAssembly.Memory({ initial: Math.min(known, maxPages), maximum: maxPages, shared: true });
   const instance = await instantiate(module, memory);
   const k = instance.exports as unknown as PoolExports;
   if (typeof k.poolInit !== 'function') throw new Error('not a deltaprop threads build (no poolInit export)');
   k.poolInit(threads, mayBlock() ? 1 : 0);
   const base = k.heapBaseFor(threads);
+  if (!scratchPages.has(module)) scratchPages.set(module, new Map());
+  scratchPages.get(module)!.set(threads, Math.ceil(base / PAGE) + 1);
   // the arena (and so the memory) first: the workers' scratch lies below its base
   const backend = new WasmBackend(instance, memory, maxPages * PAGE, base);
-  const pool = await WasmPool.start(threads, module, bytes, memory, k.poolControl());
-  backend.attachPool(pool);
+  backend.attachPool(new WasmPool(threads, module, bytes, memory, k.poolControl()));
   return backend;
 }

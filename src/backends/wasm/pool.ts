@@ -1,4 +1,5 @@
 /// <reference lib="dom" />
+import { watchChannel, watchWorker, type WatchdogThreads } from './watchdog.js';
 // The wasm backend's threads: workers that each instantiate the threads build of the module on the
 // same shared WebAssembly.Memory and block in its workerLoop (assembly/threads.ts), woken through
 // a futex word when the main thread's kernel publishes a task. Nothing crosses between threads per
@@ -10,7 +11,7 @@
 // worker scripts are strings, started from a blob: URL or with worker_threads' eval.
 
 /** Byte offsets of the control words pool.ts touches (assembly/threads.ts lays them out). */
-const CONTROL = { pending: 4, failed: 16, message: 192, messageBytes: 64 } as const;
+const CONTROL = { pending: 4, failed: 16, started: 56, wanted: 60, message: 192, messageBytes: 64 } as const;
 
 // What a worker runs. `seen` is the generation the pool was at when the worker started (0: no task
 // is published before every worker has said it is ready). On an error inside the loop the worker
@@ -58,17 +59,21 @@ self.onmessage = (e) => { self.onmessage = null; start(e.data, (m) => self.postM
 // computed: this string is in the browser and workerd bundles too, which import no Node module.
 const NODE_WORKER = `${WORKER_BODY}
 const threadsModule = ['node', 'worker_threads'].join(':');
-import(threadsModule).then(({ parentPort, workerData }) => start(workerData, (m) => parentPort.postMessage(m)));
+import(threadsModule).then(({ parentPort, workerData }) => {
+  globalThis.deltapropWatch = workerData.watch; // the watchdog's channel (watchdog.ts): open while this thread lives
+  start(workerData, (m) => parentPort.postMessage(m));
+});
 `;
 
 interface NodeWorker {
+  postMessage(m: unknown, transfer: unknown[]): void;
   on(event: 'message', fn: (m: WorkerReply) => void): void;
   on(event: 'error', fn: (e: Error) => void): void;
   on(event: 'exit', fn: (code: number) => void): void;
   unref(): void;
   terminate(): Promise<number>;
 }
-type NodeWorkerCtor = new (code: string, opts: { eval: true; workerData: unknown }) => NodeWorker;
+type NodeWorkerCtor = new (code: string, opts: { eval: true; workerData?: unknown; transferList?: unknown[] }) => NodeWorker;
 interface NodeOs {
   availableParallelism?(): number;
   cpus(): unknown[];
@@ -81,23 +86,24 @@ interface WorkerReply {
 
 // worker_threads and os of Node, registered by the Node entries (they import them statically: every
 // Node >= 20.0, where process.getBuiltinModule arrives in 20.16).
-let registered: { Worker: NodeWorkerCtor; os: NodeOs } | null = null;
+type NodeThreads = { Worker: NodeWorkerCtor; MessageChannel?: WatchdogThreads['MessageChannel']; os: NodeOs };
+let registered: NodeThreads | null = null;
 
 /** Gives the pool Node's worker_threads and os (called once by the Node entries). */
-export function registerNodeThreads(workerThreads: { Worker: unknown }, os: NodeOs): void {
-  registered = { Worker: workerThreads.Worker as NodeWorkerCtor, os };
+export function registerNodeThreads(workerThreads: { Worker: unknown; MessageChannel?: unknown }, os: NodeOs): void {
+  registered = { Worker: workerThreads.Worker as NodeWorkerCtor, MessageChannel: workerThreads.MessageChannel as NodeThreads['MessageChannel'], os };
 }
 
 type Proc = { versions?: { node?: string; bun?: string }; getBuiltinModule?: (id: string) => unknown };
 const proc = (): Proc | undefined => (globalThis as { process?: Proc }).process;
 
-function nodeModules(): { Worker: NodeWorkerCtor; os: NodeOs } | null {
+function nodeModules(): NodeThreads | null {
   if (registered) return registered;
   const p = proc();
   if (!p?.getBuiltinModule) return null;
-  const wt = p.getBuiltinModule('node:worker_threads') as { Worker?: NodeWorkerCtor } | undefined;
+  const wt = p.getBuiltinModule('node:worker_threads') as { Worker?: NodeWorkerCtor; MessageChannel?: NodeThreads['MessageChannel'] } | undefined;
   const os = p.getBuiltinModule('node:os') as NodeOs | undefined;
-  return wt?.Worker && os ? { Worker: wt.Worker, os } : null;
+  return wt?.Worker && os ? { Worker: wt.Worker, MessageChannel: wt.MessageChannel, os } : null;
 }
 
 /** A web Worker where the runtime has one (browsers, Bun; Deno's has no unref: see above); Node has none. */
@@ -160,35 +166,86 @@ export class WasmPoolError extends Error {
 }
 
 /**
- * The workers of one backend (threads − 1 of them: the main thread is thread 0). `broken` is set
- * when a worker stops (an error, an exit): every later call into the module is refused with it.
+ * The workers of one backend (threads − 1 of them: the main thread is thread 0), started lazily:
+ * a backend is created with none, and its kernels run on the calling thread (a split task is then
+ * the caller's alone, with the same bits: assembly/threads.ts publishTask) until the first task
+ * that would be split asks for them (the WANTED word, seen by check() after the call) or start()
+ * is called. The workers join between two calls, once every one of them is in its loop, so a tiny
+ * model, whose kernels never split, never starts a worker, and a program that creates backend
+ * after backend pays for workers only in those that need them.
+ *
+ * `broken` is set when a running worker stops (an error, an exit): every later call into the
+ * module is refused with it. A worker that cannot start leaves the backend on one thread
+ * (`startFailed` says why).
  */
 export class WasmPool {
   broken: string | null = null;
+  /** Why the workers did not start (the kernels stay on the calling thread), or null. */
+  startFailed: string | null = null;
+  /** Called once when the workers cannot start (the backend goes back to one thread). */
+  onStartFailed: (why: string) => void = () => {};
   private disposed = false;
+  private running = false;
+  private starting: Promise<void> | null = null;
+  private workers: PoolWorker[] = [];
+  /** Handed to the watchdog once the pool runs (Node: watchdog.ts). */
+  private watches: (() => void)[] = [];
+  private cached: Int32Array | null = null;
 
-  private constructor(readonly size: number, private readonly workers: PoolWorker[], private readonly words: () => Int32Array,
-    private readonly control: number) {}
+  /** A pool of `threads` (main included) on `memory`, whose control block poolInit has set up; no worker yet. */
+  constructor(readonly size: number, private readonly module: WebAssembly.Module, private readonly bytes: Uint8Array | null,
+    private readonly memory: WebAssembly.Memory, private readonly control: number) {}
+
+  private words(): Int32Array {
+    if (!this.cached || this.cached.buffer !== this.memory.buffer) this.cached = new Int32Array(this.memory.buffer, this.control, 64);
+    return this.cached;
+  }
+
+  /** Whether the workers run (take part in the tasks). */
+  get started(): boolean {
+    return this.running;
+  }
 
   /**
-   * Starts `threads − 1` workers on `memory` (poolInit already called by the main instance) and
-   * resolves when every one of them is in its loop; rejects, having stopped those started, when one
-   * cannot start.
+   * Starts the workers (once): resolves when they take part in the tasks, or when they could not
+   * start (`startFailed` then says why; never rejects).
    */
-  static async start(threads: number, module: WebAssembly.Module, bytes: Uint8Array | null, memory: WebAssembly.Memory,
-    control: number): Promise<WasmPool> {
-    const workers: PoolWorker[] = [];
-    let pool: WasmPool | null = null;
+  start(): Promise<void> {
+    this.starting ??= this.launch().then(() => {
+      if (this.disposed) return;
+      for (const w of this.workers) w.unref(); // the pool must not keep a process alive
+      for (const watch of this.watches) watch();
+      this.watches = [];
+      Atomics.store(this.words(), CONTROL.started / 4, 1);
+      this.running = true;
+    }, (e: unknown) => {
+      for (const w of this.workers) w.terminate();
+      this.workers = [];
+      this.watches = [];
+      if (this.disposed) return;
+      this.startFailed = (e as Error).message;
+      this.onStartFailed(this.startFailed);
+    });
+    return this.starting;
+  }
+
+  // Starts `size − 1` workers and resolves when every one is in its loop; rejects when one cannot
+  // start or stops before the pool runs. The workers stay referenced until then: a start awaited
+  // with nothing else pending must keep the process up.
+  private async launch(): Promise<void> {
+    let lost: string | null = null;
     const fail = (tid: number, why: string): void => {
-      if (pool && !pool.broken && !pool.disposed) pool.broken = `wasm backend: worker thread ${tid} stopped: ${why}`;
+      if (!this.running) lost ??= `wasm backend: worker thread ${tid} stopped before the pool ran: ${why}`;
+      else if (!this.broken && !this.disposed) this.broken = `wasm backend: worker thread ${tid} stopped: ${why}`;
     };
+    const { module, bytes, memory, control } = this;
     const starts: Promise<void>[] = [];
     const Web = webWorkerCtor();
     const node = Web ? null : nodeModules();
     let url: string | null = null;
     if (Web) url = URL.createObjectURL(new Blob([WEB_WORKER], { type: 'text/javascript' }));
     try {
-      for (let tid = 1; tid < threads; tid++) {
+      for (let tid = 1; tid < this.size && !this.disposed; tid++) {
         const data = { module, bytes: null as Uint8Array | null, memory, tid, control };
         starts.push(new Promise<void>((resolve, reject) => {
           let ready = false;
@@ -213,7 +270,7 @@ export class WasmPool {
               onError(e.message || 'the worker script failed');
             };
             // Bun's Worker has unref (browsers need none)
-            workers.push({ terminate: () => w.terminate(), unref: () => (w as { unref?: () => void }).unref?.() });
+            this.workers.push({ terminate: () => w.terminate(), unref: () => (w as { unref?: () => void }).unref?.() });
             try {
               w.postMessage(data);
             } catch {
@@ -222,39 +279,34 @@ export class WasmPool {
               w.postMessage({ ...data, module: null, bytes });
             }
           } else {
-            const w = new node!.Worker(NODE_WORKER, { eval: true, workerData: data });
+            const channel = watchChannel(node!);
+            const w = channel
+              ? new node!.Worker(NODE_WORKER, { eval: true, workerData: { ...data, watch: channel.port2 }, transferList: [channel.port2] })
+              : new node!.Worker(NODE_WORKER, { eval: true, workerData: data });
+            if (channel) this.watches.push(() => watchWorker(node!, channel, memory, control, tid));
             w.on('message', onReply);
             w.on('error', (e) => onError(e.message));
             w.on('exit', (code) => onError(`exited with code ${code}`));
-            // unref once started (a start awaited with nothing else pending must keep the process
-            // up), and after the listeners, which ref the port again
-            workers.push({ terminate: () => void w.terminate(), unref: () => w.unref() });
+            this.workers.push({ terminate: () => void w.terminate(), unref: () => w.unref() });
           }
         }));
       }
       await Promise.all(starts);
-      // the pool must not keep a process alive
-      for (const w of workers) w.unref();
-    } catch (e) {
-      for (const w of workers) w.terminate();
-      throw e;
+      if (lost) throw new WasmPoolError(lost);
     } finally {
       if (url) URL.revokeObjectURL(url);
     }
-    let cached: Int32Array | null = null;
-    const words = (): Int32Array => {
-      if (!cached || cached.buffer !== memory.buffer) cached = new Int32Array(memory.buffer, control, 64);
-      return cached;
-    };
-    pool = new WasmPool(threads, workers, words, control);
-    return pool;
   }
 
-  /** Throws why the pool is unusable: a worker stopped now or earlier. */
+  /**
+   * Throws why the pool is unusable: a worker stopped now or earlier. Starts the workers when a
+   * task asked for them (called before and after every call into the module).
+   */
   check(): void {
     if (this.disposed) throw new WasmPoolError('wasm backend: the backend was disposed');
     if (this.broken) throw new WasmPoolError(this.broken);
     const w = this.words();
+    if (this.starting === null && Atomics.load(w, CONTROL.wanted / 4) !== 0) void this.start();
     const tid = Atomics.load(w, CONTROL.failed / 4);
     if (tid !== 0) {
       const bytes = new Uint8Array(w.buffer, this.control + CONTROL.message, CONTROL.messageBytes).slice();
