@@ -63,11 +63,13 @@ describe.each(BUILDS)('wasm threads, $name build: elementwise ops on the pool', 
   if (usable) {
     for (const threads of THREADS) {
       const b = await loadWasmBackend(undefined, { threads, relaxed });
+      await (b as WasmBackend).startThreads(); // every split op of the run is split from its first call
       expect(b.threads, `${threads} threads: ${String(b.threadsReason)}`).toBe(threads);
       backends.push(b);
     }
     // the threads build on one thread of a pool of 3: the kernels' own one-thread path
     const one = await loadWasmBackend(undefined, { threads: 3, relaxed });
+    await (one as WasmBackend).startThreads();
     (one as WasmBackend).setThreads(1);
     backends.push(one);
   }
@@ -198,6 +200,7 @@ describe('wasm threads: large elementwise ops run on the workers', () => {
 
   it.each(cases)('%s: a worker takes part (its trap names worker thread 1)', async (_name, call) => {
     const b = await loadWasmBackend(undefined, { threads: 2 });
+    await (b as WasmBackend).startThreads(); // else the first call runs every block on the calling thread
     expect(b.threads).toBe(2);
     const raw = (b as unknown as { raw: Raw }).raw;
     const ok = (b.alloc(m * out) as unknown as { ptr: number }).ptr;

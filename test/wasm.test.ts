@@ -420,7 +420,8 @@ describe('wasm memory', () => {
   });
 
   it('recycles the memory of buffers nobody references, zeroed, and never a live view\'s', async () => {
-    const w = (await loadWasmBackend(undefined, { maxMemoryMB: 24 })) as WasmBackend;
+    // one thread: a pool's per-thread scratch (4 MB more on 2 threads) would leave room for too few 4 MB buffers
+    const w = (await loadWasmBackend(undefined, { maxMemoryMB: 24, threads: 1 })) as WasmBackend;
     const collect = async (): Promise<void> => {
       for (let i = 0; i < 3; i++) {
         gc();
