@@ -121,6 +121,21 @@ describe.each(BACKENDS.map((b) => [b.name, b] as const))('data given to %s', (_n
     await badFit(X, [[1, 0, 0], [0, NaN, 1]], /targets: NaN at row 1, column 1/);
     expect(() => model.predict([[1, -Infinity, 3]])).toThrow(/-Infinity at row 0, column 1/);
   });
+  it('fit refuses a NaN or ±Infinity anywhere in its inputs before the first step (the backend\'s reduction, then the scan that names it)', async () => {
+    const rows = 5000, data = new Float32Array(rows * 3).map((_, i) => (i % 11) - 5);
+    const y = Array.from({ length: rows }, (_, i) => i % 3);
+    const before = model.getParams();
+    for (const [row, col, v] of [[0, 0, NaN], [4321, 2, Infinity], [4999, 1, -Infinity]] as const) {
+      const x = { data: data.slice(), shape: [rows, 3] as [number, number] };
+      x.data[row * 3 + col] = v;
+      for (const offThread of [false, true]) {
+        await badFit(x, y, new RegExp(`^inputs: ${v} at row ${row}, column ${col}; values must be finite`), { epochs: 2, offThread });
+      }
+      await badFit({ data: data.subarray(0, 30), shape: [10, 3] }, y.slice(0, 10), new RegExp(`validation inputs: ${v} at row ${row}, column ${col}`),
+        { validationData: [x, y] });
+    }
+    expect(model.getParams()).toEqual(before); // no step ran
+  });
   it('predict names a NaN or ±Infinity by its row in the whole input, in any batch, for Model and Predictor', () => {
     // predict checks each batch once it is staged (a reduction in backend memory), not before
     const rows = 700, data = new Float32Array(rows * 3).map((_, i) => (i % 7) - 3);

@@ -219,6 +219,13 @@ export interface Backend extends Partial<StepCompiler>, Partial<WeightPacker> {
    * faster than a JavaScript loop can (the data set is far larger than the caches).
    */
   gatherRows?(dst: Buf, src: Float32Array, order: Uint32Array | null, start: number, count: number, cols: number): void;
+
+  /**
+   * Optional: Σ src[i]² (in double) of an array outside backend memory. A NaN or ±Infinity makes
+   * it non-finite; fit checks its rows with it before the first step, where a SIMD pass reads the
+   * data several times faster than a JavaScript scan.
+   */
+  sumSquaresOf?(src: Float32Array): number;
 }
 
 /**

@@ -420,6 +420,11 @@ export class NativeBackend implements Backend {
     return true;
   }
 
+  sumSquaresOf(src: Float32Array): number {
+    if (!(src instanceof Float32Array)) throw new TypeError(`sumSquaresOf: src must be a Float32Array, got ${describe(src)}`);
+    return this.kernels.sumSquares(src, src.length);
+  }
+
   gatherRows(dst: Buf, src: Float32Array, order: Uint32Array | null, start: number, count: number, cols: number): void {
     if (!isBufLike(dst)) throw new TypeError(`gatherRows: dst must be a buffer of this backend, got ${describe(dst)}`);
     this.kernels.gatherRows(dst.data, src, order, start, count, cols);

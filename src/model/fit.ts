@@ -55,7 +55,8 @@ options: FitOptions, saver: CheckpointSaver | null = null): Promise<History> {
   const { batchSize } = checkCounts(options);
   const split = options.validationSplit ?? 0;
   if (!(split >= 0 && split < 1)) throw new InputError(`validationSplit: must be in [0, 1), got ${String(split)}`);
-  let X = toMatrix(x, 'inputs', net.inputs);
+  let X = toMatrix(x, 'inputs', net.inputs, 'staged');
+  net.checkRowsFinite(X, 'inputs');
   let Y = net.targets(y, X.shape[0]);
   let sw = checkSampleWeight(options.sampleWeight, X.shape[0]);
   let val: [Matrix, Matrix] | null = null, valW: Float32Array | null = null;
@@ -63,7 +64,8 @@ options: FitOptions, saver: CheckpointSaver | null = null): Promise<History> {
   const valSource: BatchSource | null = isBatchSource(options.validationData) ? options.validationData : null;
   const valArrays = valSource ? undefined : options.validationData as [MatrixInput, TargetInput, ArrayLike<number>?] | undefined;
   if (valArrays) {
-    const vx = toMatrix(valArrays[0], 'validation inputs', net.inputs);
+    const vx = toMatrix(valArrays[0], 'validation inputs', net.inputs, 'staged');
+    net.checkRowsFinite(vx, 'validation inputs');
     val = [vx, net.targets(valArrays[1], vx.shape[0])];
     valW = checkSampleWeight(valArrays[2], vx.shape[0], 'validationData[2] (the validation sample weights)');
   } else if (!valSource && split > 0) {

@@ -8,7 +8,7 @@
 import { LOSS, OPT, type Backend, type Buf, type CompiledProgram, type CompiledStep, type LossCode, type StepDesc, type StepHyper } from '../backends/backend.js';
 import { interpret } from '../backends/interpreter.js';
 import { forwardProgram, gradientProgram, trainProgram, type Op, type Program } from '../backends/program.js';
-import { checkStagedFinite, InputError, toTargets, type Matrix, type TargetInput } from '../data.js';
+import { checkFinite, checkStagedFinite, InputError, toTargets, type Matrix, type TargetInput } from '../data.js';
 import { Random } from '../random.js';
 import { checkBatchSize, checkSpec, isClassificationLoss, isDense, MAX_BUFFER_FLOATS, type DenseSpec, type ModelSpec, type Normalization } from '../spec.js';
 import { arenaSizes, layoutLayers } from './layout.js';
@@ -458,6 +458,17 @@ export class Network {
    */
   canTrainOffThread(): boolean {
     return this.fusedSteps && !!this.backend.asyncPrograms && !!this.backend.compileProgram && !this.stack;
+  }
+
+  /**
+   * Refuses X when it holds a NaN or ±Infinity, naming the first (row and column), before any
+   * step runs. The backend's reduction over host arrays, where it has one, reads it in place (12 ms
+   * for 24 M values on native, against 52 ms for the scan); the scan names the value.
+   */
+  checkRowsFinite(X: Matrix, what: string): void {
+    const b = this.backend;
+    if (b.sumSquaresOf) checkStagedFinite(b.sumSquaresOf(X.data), X, 0, X.shape[0], what);
+    else checkFinite(X.data, X.shape[1], what);
   }
 
   /** residentRows (resident-rows.ts) of this network's backend and normalization. */
