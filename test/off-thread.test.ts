@@ -11,7 +11,7 @@ import { loadNativeBackend } from '../src/backends/native.js';
 import { fitNormalization } from '../src/data.js';
 import { Model } from '../src/model/model.js';
 import { Network } from '../src/model/network.js';
-import type { FitOptions } from '../src/model/fit.js';
+import { OFF_THREAD_FROM, type FitOptions } from '../src/model/fit.js';
 import { Random } from '../src/random.js';
 import type { ModelSpec } from '../src/spec.js';
 
@@ -29,10 +29,21 @@ const FIT: FitOptions = { epochs: 1, batchSize: 256, offThread: true };
 const bytes = (m: Model): Buffer => Buffer.from(m.params.data.slice().buffer);
 
 describe('fit off the event loop on native', () => {
-  it('runs the batches off the thread when asked, and says so in the history; on the thread by default', async () => {
+  it('runs the batches off the thread by default from 2^26 multiply-adds a step, and as asked; says so in the history', async () => {
     const m = new Model(wide, backend);
     expect((await m.fit(X, Y, FIT)).offThread).toBe(true);
-    expect((await m.fit(X, Y, { epochs: 1, batchSize: 256 })).offThread).toBe(false);
+    expect((await m.fit(X, Y, { ...FIT, offThread: false })).offThread).toBe(false);
+    // 784·512·2 + (512·512 + 512·10)·3 = 1,604,608 multiply-adds a row
+    const rows = (b: number): { data: Float32Array; shape: [number, number] } => ({ data: X.data.subarray(0, b * 784), shape: [b, 784] });
+    expect(new Network(wide, backend).stepMultiplyAdds(1)).toBe(1_604_608);
+    expect(OFF_THREAD_FROM).toBe(2 ** 26);
+    expect((await m.fit(X, Y, { epochs: 1, batchSize: 256 })).offThread).toBe(true); // 4.1e8
+    expect((await m.fit(rows(42), Y.subarray(0, 42), { epochs: 1, batchSize: 42 })).offThread).toBe(true); // 6.74e7
+    expect((await m.fit(rows(41), Y.subarray(0, 41), { epochs: 1, batchSize: 41 })).offThread).toBe(false); // 6.58e7
+    expect((await m.fit(rows(41), Y.subarray(0, 41), { epochs: 1, batchSize: 41, offThread: true })).offThread).toBe(true);
+    // mnist-mlp's step (784-128-10, batch 64: 1.3e7) stays on the thread
+    const small = new Model({ ...wide, layers: [{ units: 128, activation: 'relu' }, { units: 10, activation: 'softmax' }] }, backend);
+    expect((await small.fit(rows(256), Y.subarray(0, 256), { epochs: 1, batchSize: 64 })).offThread).toBe(false);
   });
 
   it('stays on the thread, as asked, where the backend cannot leave it', async () => {

@@ -97,9 +97,12 @@ export interface FitOptions {
    * (inputs + outputs, + 1 with weights) floats, freed when the fit ends) and each step gathers its
    * batch there, so the event loop only writes the batches' row numbers; without `onBatchEnd`, up
    * to 64 batches go per hand-off (one wake-up of the event loop for them), and `stopTraining`
-   * ends them after the batch in progress. Off by default: the hand-off between the event loop
-   * and the addon's threads has cost throughput (bench/off-thread.ts). The weights come out the
-   * same, bit for bit. `History.offThread` says which way a fit ran.
+   * ends them after the batch in progress. The default: on for steps of at least 2^26
+   * multiply-adds (OFF_THREAD_FROM: about a millisecond on one core, such as 784-512-512-10 at
+   * batch 256), where the hand-off costs no measurable throughput and a step on the thread would
+   * hold the event loop as long; off for smaller steps, where the hand-off's wake-ups cost 5-15%
+   * (bench/off-thread.ts). The weights come out the same, bit for bit. `History.offThread` says
+   * which way a fit ran.
    */
   offThread?: boolean;
 }

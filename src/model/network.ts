@@ -460,6 +460,11 @@ export class Network {
     return this.fusedSteps && !!this.backend.asyncPrograms && !!this.backend.compileProgram && !this.stack;
   }
 
+  /** Multiply-adds of a training step on m rows: the forward GEMMs, dW's, and dX's but the first layer's. */
+  stepMultiplyAdds(m: number): number {
+    return this.layers.reduce((sum, l, i) => sum + m * l.inp * l.out * (i === 0 ? 2 : 3), 0);
+  }
+
   /**
    * Refuses X when it holds a NaN or ±Infinity, naming the first (row and column), before any
    * step runs. The backend's reduction over host arrays, where it has one, reads it in place (12 ms
