@@ -9,7 +9,7 @@
 //   EPI_MUL_DERIV     c = (alpha·acc + beta·c) ⊙ g'(aux[i, j])        (dense backward, dx)
 // When beta is 0, c is not read: it may hold NaN.
 import { madd, vactivate, vderivative } from './simd';
-import { claim, CONTROL_BYTES, control, joinTask, publishTask, TASK_GEMM, TASK_PARAMS, threadsActive } from './threads';
+import { claim, CONTROL_BYTES, control, joinTask, publishTask, TASK_GEMM, TASK_GEMV, TASK_PARAMS, threadsActive } from './threads';
 
 export const EPI_NONE: i32 = 0;
 export const EPI_BIAS_ACT: i32 = 1;
@@ -379,11 +379,13 @@ const GEMV_ROWS: i32 = 4;
 // each load of b. One row: 32 columns a block (8 independent accumulator chains hide the madd
 // latency), then 8; more rows: 8 columns for up to 4 rows (8 accumulators). Each element is summed over p
 // in order, as in gemmSmall; the columns past the last whole block go through smallSegment.
-function gemvRows(m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, bias: usize, aux: usize): void {
+// Columns [j0, j1) of c; j0 a multiple of GEMV_BLOCK and j1 too unless it is n, so that a column
+// takes the same path (32-, 8- or 4-column code) whichever split of the columns it lies in.
+function gemvRows(m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, bias: usize, aux: usize, j0: i32 = 0, j1: i32 = n): void {
   const ldb = <usize>n << 2, lda = <usize>k << 2;
-  let j = 0;
+  let j = j0;
   if (m == 1) {
-    for (; j + 32 <= n; j += 32) {
+    for (; j + 32 <= j1; j += 32) {
       let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
       let c4 = f32x4.splat(0), c5 = f32x4.splat(0), c6 = f32x4.splat(0), c7 = f32x4.splat(0);
       let pa = a, pb = b + (<usize>j << 2);
@@ -410,7 +412,7 @@ function gemvRows(m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, bias: us
       finishOut(c6, c + o + 96, bias + o + 96, aux + o + 96);
       finishOut(c7, c + o + 112, bias + o + 112, aux + o + 112);
     }
-    for (; j + 8 <= n; j += 8) {
+    for (; j + 8 <= j1; j += 8) {
       let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
       let pa = a, pb = b + (<usize>j << 2);
       for (let p = 0; p < k; p++) {
@@ -427,7 +429,7 @@ function gemvRows(m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, bias: us
   } else {
     // rows past m repeat the last row (their sums are computed and dropped): one loop for 2..4 rows
     const a0 = a, a1 = a + lda, a2 = a + lda * <usize>min(2, m - 1), a3 = a + lda * <usize>min(3, m - 1);
-    for (; j + 8 <= n; j += 8) {
+    for (; j + 8 <= j1; j += 8) {
       let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
       let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
       let pb = b + (<usize>j << 2), pa: usize = 0;
@@ -464,7 +466,59 @@ function gemvRows(m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, bias: us
   }
   for (let i = 0; i < m; i++) {
     const crow = c + <usize>i * ldb, auxrow = aux + <usize>i * ldb, arow = a + <usize>i * lda;
-    for (let jj = j; jj < n; jj += 4) gemvSegment(arow, b, ldb, n, k, jj, crow, bias, auxrow);
+    for (let jj = j; jj < j1; jj += 4) gemvSegment(arow, b, ldb, n, k, jj, crow, bias, auxrow);
+  }
+}
+
+// Threads build: a GEMV of at least this many multiply-adds splits its columns over the pool.
+// It reads each weight once, so it runs at the speed of memory: two threads read their halves of
+// b at once (784-512-512-10 at batch 1: 784·512 and 512·512).
+const PARALLEL_GEMV_MACS: i64 = 1 << 17;
+// Columns per block of a split GEMV (the m = 1 path's widest block).
+const GEMV_BLOCK: i32 = 32;
+
+// gemvRows split over the pool in column ranges of whole GEMV_BLOCKs, two per thread, claimed
+// from the counter; the task's parameters use the split GEMM's slots (G_*).
+function gemvParallel(threads: i32, m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, bias: usize, aux: usize): void {
+  const blocks = (n + GEMV_BLOCK - 1) / GEMV_BLOCK;
+  const p = control + TASK_PARAMS;
+  store<i32>(p + G_M, m);
+  store<i32>(p + G_N, n);
+  store<i32>(p + G_K, k);
+  store<f32>(p + G_ALPHA, gAlpha);
+  store<u32>(p + G_A, <u32>a);
+  store<u32>(p + G_B, <u32>b);
+  store<f32>(p + G_BETA, gBeta);
+  store<u32>(p + G_C, <u32>c);
+  store<i32>(p + G_MODE, gMode);
+  store<u32>(p + G_BIAS, <u32>bias);
+  store<i32>(p + G_ACT, gAct);
+  store<f32>(p + G_SLOPE, gSlope);
+  store<u32>(p + G_AUX, <u32>aux);
+  store<i32>(p + G_TN, min(blocks, 2 * threads));
+  publishTask(TASK_GEMV);
+  runGemvBlocks();
+  joinTask();
+}
+
+/** Claims and computes column ranges of the published GEMV until none is left (every thread, main included). */
+export function runGemvBlocks(): void {
+  const p = control + TASK_PARAMS;
+  const m = load<i32>(p + G_M), n = load<i32>(p + G_N), k = load<i32>(p + G_K);
+  const a = <usize>load<u32>(p + G_A), b = <usize>load<u32>(p + G_B), c = <usize>load<u32>(p + G_C);
+  const bias = <usize>load<u32>(p + G_BIAS), aux = <usize>load<u32>(p + G_AUX);
+  const tasks = load<i32>(p + G_TN);
+  gAlpha = load<f32>(p + G_ALPHA);
+  gBeta = load<f32>(p + G_BETA);
+  gMode = load<i32>(p + G_MODE);
+  gAct = load<i32>(p + G_ACT);
+  gSlope = load<f32>(p + G_SLOPE);
+  gFirst = true;
+  gLast = true;
+  const blocks = (n + GEMV_BLOCK - 1) / GEMV_BLOCK;
+  for (let t = claim(); t < tasks; t = claim()) {
+    const j0 = <i32>(<i64>blocks * t / tasks) * GEMV_BLOCK, j1 = min(n, <i32>(<i64>blocks * (t + 1) / tasks) * GEMV_BLOCK);
+    if (j0 < j1) gemvRows(m, n, k, a, b, c, bias, aux, j0, j1);
   }
 }
 
@@ -540,6 +594,13 @@ export function gemmEx(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha
   if (m <= GEMV_ROWS && !transA && !transB) {
     gFirst = true;
     gLast = true;
+    if (ASC_FEATURE_THREADS) {
+      const threads = threadsActive();
+      if (threads > 1 && <i64>m * <i64>n * <i64>k >= PARALLEL_GEMV_MACS && n >= 2 * GEMV_BLOCK) {
+        gemvParallel(threads, m, n, k, a, b, c, bias, aux);
+        return;
+      }
+    }
     gemvRows(m, n, k, a, b, c, bias, aux);
     return;
   }

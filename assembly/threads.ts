@@ -37,13 +37,16 @@ export const TASK_OPTIM: i32 = 2; // an optimizer update over element blocks (op
 export const TASK_BIAS_GRAD: i32 = 3; // bias-gradient column blocks (dense.ts)
 export const TASK_SOFTMAX: i32 = 4; // softmax row blocks (dense.ts)
 export const TASK_DROPOUT: i32 = 5; // dropout element blocks (dropout.ts)
+export const TASK_GEMV: i32 = 6; // GEMV column ranges (gemm.ts gemvParallel)
 
 /** Threads build: below this much work (in elements) an elementwise op runs on the calling thread. */
 export const PARALLEL_ELEMENTS: i32 = 1 << 16;
 
-// A few microseconds of polling before a futex wait: the kernels of a step follow each other by
-// less than a wake-up takes, and a short spin costs a loaded machine little.
-const SPIN: i32 = 4000;
+// Tens of microseconds of polling before a futex wait (native/threadpool.cc spins as long): the
+// kernels of a step, and the calls of a batch-1 predict, follow each other by less than a wake-up
+// takes. With 4,000 polls (a few µs) each split GEMV paid a futex wake: a 1×512×784 GEMV took
+// 68 µs on 2 threads against 56 µs on one; with 50,000, 35 µs.
+const SPIN: i32 = 50000;
 
 /** The control block's address (pool.ts reads a worker's failure there). */
 export function poolControl(): usize {

@@ -3,10 +3,10 @@
 // only when the pool quits. Workers never allocate: their scratch is thread tid's region.
 import { runBiasGradBlocks, runSoftmaxBlocks } from './dense';
 import { runDropoutBlocks } from './dropout';
-import { runGemmBlocks, useScratch } from './gemm';
+import { runGemmBlocks, runGemvBlocks, useScratch } from './gemm';
 import { runOptimBlocks } from './optim';
 import {
-  awaitTask, leaveTask, TASK_BIAS_GRAD, TASK_DROPOUT, TASK_GEMM, TASK_OPTIM, TASK_SOFTMAX, taskKind, taskTakesPart,
+  awaitTask, leaveTask, TASK_BIAS_GRAD, TASK_DROPOUT, TASK_GEMM, TASK_GEMV, TASK_OPTIM, TASK_SOFTMAX, taskKind, taskTakesPart,
 } from './threads';
 
 /** Binds this instance to thread `tid`'s scratch. */
@@ -24,6 +24,7 @@ export function workerLoop(tid: i32, seen: i32): void {
     if (taskTakesPart(tid)) {
       const kind = taskKind();
       if (kind == TASK_GEMM) runGemmBlocks();
+      else if (kind == TASK_GEMV) runGemvBlocks();
       else if (kind == TASK_OPTIM) runOptimBlocks();
       else if (kind == TASK_BIAS_GRAD) runBiasGradBlocks();
       else if (kind == TASK_SOFTMAX) runSoftmaxBlocks();

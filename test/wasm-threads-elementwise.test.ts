@@ -196,6 +196,8 @@ describe('wasm threads: large elementwise ops run on the workers', () => {
     ['dropoutBackward', (raw) => raw.dropoutBackward(BAD, BAD, BAD, n, 0.3, 1, 2, 3, ACT.relu, 0)],
     // dw (1 × 512, valid) first, on the calling thread; then the bias gradient into db
     ['denseBackward (the bias gradient)', (raw, ok) => raw.denseBackward(ok, BAD, 0, ok, ok, ok, m, 1, out, 1, ACT.linear, 0)],
+    // batch 1 of a 784 → 512 layer: the GEMV's column ranges
+    ['gemm of one row (the GEMV path)', (raw) => raw.gemm(0, 0, 1, 512, 784, 1, BAD, BAD, 0, BAD)],
   ];
 
   it.each(cases)('%s: a worker takes part (its trap names worker thread 1)', async (_name, call) => {

@@ -51,6 +51,10 @@ describe('wasm threads: kernels', async () => {
     // a thread's later blocks read op(a) packed by its first (gemm.ts A_CACHE_BYTES): four k blocks,
     // transposed; and an op(a) of more than the cache's 1 MB, packed by every block
     [64, 3000, 1024, true, false], [600, 512, 500, false, false], [601, 300, 437, true, true],
+    // 1 to 4 rows: the GEMV path, split in column ranges of 32 from 2^17 multiply-adds; ragged
+    // last ranges (513, 100, 1000 columns), two ranges only (64), and just under the split
+    [1, 512, 784, false, false], [1, 513, 300, false, false], [2, 100, 700, false, false], [3, 1000, 400, false, false],
+    [4, 64, 600, false, false], [1, 96, 1366, false, false], [1, 96, 1365, false, false],
   ];
   it.each(cases)('gemm %i×%i×%i (transA %s, transB %s): the same bits on 1, 2 and 3 threads', (m, n, k, ta, tb) => {
     const outs = backends.map((b) => {
