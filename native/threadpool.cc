@@ -1,5 +1,7 @@
 #include "threadpool.h"
 
+#include "flush_subnormals.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 static inline void cpu_relax() { _mm_pause(); }
@@ -33,7 +35,10 @@ void ThreadPool::ensure_workers(int n) {
     // The generation before the run that needs this worker: the worker treats the next one as new
     // even if it starts only after run() has bumped gen_.
     uint32_t start = gen_.load(std::memory_order_acquire);
-    workers_.emplace_back([this, id, start] { worker_loop(id, start); });
+    workers_.emplace_back([this, id, start] {
+      flush_subnormals_on_this_thread();  // workers run only kernels (flush_subnormals.h)
+      worker_loop(id, start);
+    });
     workers_.back().detach();
   }
 }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "../abi.h"
+#include "../flush_subnormals.h"
 #include "../gemm.h"
 
 namespace deltaprop {
@@ -219,6 +220,9 @@ class ArgErrors {
   static constexpr int kMaxBufs = 8;
   Used used_[kMaxBufs];
   int nbuf_ = 0;
+  // every entry reads its arguments through one of these: the kernel it then runs, on this thread
+  // and the pool's, sees subnormals as zero until the entry returns (flush_subnormals.h)
+  FlushSubnormals flush_;
 };
 
 // Reads JS arguments (the addon's own functions, called with Float32Arrays).

@@ -203,6 +203,7 @@ void run_elementwise(const Ctx& ctx, const OpRec* ops, size_t from, size_t to, c
 // Ops [from, to) of the program (the whole of it unless a step of runStepsAsync). H is the argument
 // block: the hyper-parameters, and the loss slot a lossDelta fills.
 void run_program(const ProgramPlan& P, double* H, size_t from, size_t to) {
+  FlushSubnormals flush;  // also on the libuv thread of runAsync (flush_subnormals.h)
   const Ctx& ctx = P.box->ctx;
   const KernelTable& T = *ctx.k;
   const OpRec* ops = P.ops.data();
