@@ -482,19 +482,7 @@ const GEMV_BLOCK: i32 = 32;
 function gemvParallel(threads: i32, m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, bias: usize, aux: usize): void {
   const blocks = (n + GEMV_BLOCK - 1) / GEMV_BLOCK;
   const p = control + TASK_PARAMS;
-  store<i32>(p + G_M, m);
-  store<i32>(p + G_N, n);
-  store<i32>(p + G_K, k);
-  store<f32>(p + G_ALPHA, gAlpha);
-  store<u32>(p + G_A, <u32>a);
-  store<u32>(p + G_B, <u32>b);
-  store<f32>(p + G_BETA, gBeta);
-  store<u32>(p + G_C, <u32>c);
-  store<i32>(p + G_MODE, gMode);
-  store<u32>(p + G_BIAS, <u32>bias);
-  store<i32>(p + G_ACT, gAct);
-  store<f32>(p + G_SLOPE, gSlope);
-  store<u32>(p + G_AUX, <u32>aux);
+  storeTaskOperands(p, m, n, k, a, b, c, bias, aux);
   store<i32>(p + G_TN, min(blocks, 2 * threads));
   publishTask(TASK_GEMV);
   runGemvBlocks();
@@ -508,11 +496,7 @@ export function runGemvBlocks(): void {
   const a = <usize>load<u32>(p + G_A), b = <usize>load<u32>(p + G_B), c = <usize>load<u32>(p + G_C);
   const bias = <usize>load<u32>(p + G_BIAS), aux = <usize>load<u32>(p + G_AUX);
   const tasks = load<i32>(p + G_TN);
-  gAlpha = load<f32>(p + G_ALPHA);
-  gBeta = load<f32>(p + G_BETA);
-  gMode = load<i32>(p + G_MODE);
-  gAct = load<i32>(p + G_ACT);
-  gSlope = load<f32>(p + G_SLOPE);
+  loadTaskEpilogue(p);
   gFirst = true;
   gLast = true;
   const blocks = (n + GEMV_BLOCK - 1) / GEMV_BLOCK;
@@ -687,6 +671,33 @@ const G_PACKED: usize = 56;
 const G_TM: usize = 60;
 const G_TN: usize = 64;
 
+// A split GEMM's or GEMV's operands and epilogue (this thread's gAlpha … gSlope) into the task
+// slots at p, for every thread to read.
+function storeTaskOperands(p: usize, m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, bias: usize, aux: usize): void {
+  store<i32>(p + G_M, m);
+  store<i32>(p + G_N, n);
+  store<i32>(p + G_K, k);
+  store<f32>(p + G_ALPHA, gAlpha);
+  store<u32>(p + G_A, <u32>a);
+  store<u32>(p + G_B, <u32>b);
+  store<f32>(p + G_BETA, gBeta);
+  store<u32>(p + G_C, <u32>c);
+  store<i32>(p + G_MODE, gMode);
+  store<u32>(p + G_BIAS, <u32>bias);
+  store<i32>(p + G_ACT, gAct);
+  store<f32>(p + G_SLOPE, gSlope);
+  store<u32>(p + G_AUX, <u32>aux);
+}
+
+// The published task's epilogue into this thread's globals.
+function loadTaskEpilogue(p: usize): void {
+  gAlpha = load<f32>(p + G_ALPHA);
+  gBeta = load<f32>(p + G_BETA);
+  gMode = load<i32>(p + G_MODE);
+  gAct = load<i32>(p + G_ACT);
+  gSlope = load<f32>(p + G_SLOPE);
+}
+
 // The blocked path split over the pool as native/gemm.cc splits it: a grid tm × tn of MR/NR-
 // aligned blocks of c minimizing the largest block (ties split n, so that each block packs all of
 // a, cheap, and its own part of b), four blocks per thread when there are tiles enough (else two)
@@ -712,19 +723,7 @@ function gemmParallel(threads: i32, transA: bool, transB: bool, m: i32, n: i32, 
   }
   const p = control + TASK_PARAMS;
   store<i32>(p + G_FLAGS, (transA ? 1 : 0) | (transB ? 2 : 0));
-  store<i32>(p + G_M, m);
-  store<i32>(p + G_N, n);
-  store<i32>(p + G_K, k);
-  store<f32>(p + G_ALPHA, gAlpha);
-  store<u32>(p + G_A, <u32>a);
-  store<u32>(p + G_B, <u32>b);
-  store<f32>(p + G_BETA, gBeta);
-  store<u32>(p + G_C, <u32>c);
-  store<i32>(p + G_MODE, gMode);
-  store<u32>(p + G_BIAS, <u32>bias);
-  store<i32>(p + G_ACT, gAct);
-  store<f32>(p + G_SLOPE, gSlope);
-  store<u32>(p + G_AUX, <u32>aux);
+  storeTaskOperands(p, m, n, k, a, b, c, bias, aux);
   store<u32>(p + G_PACKED, <u32>gPacked);
   store<i32>(p + G_TM, tm);
   store<i32>(p + G_TN, tn);
@@ -742,11 +741,7 @@ export function runGemmBlocks(): void {
   const a = <usize>load<u32>(p + G_A), b = <usize>load<u32>(p + G_B), c = <usize>load<u32>(p + G_C);
   const bias = <usize>load<u32>(p + G_BIAS), aux = <usize>load<u32>(p + G_AUX);
   const tm = load<i32>(p + G_TM), tn = load<i32>(p + G_TN);
-  gAlpha = load<f32>(p + G_ALPHA);
-  gBeta = load<f32>(p + G_BETA);
-  gMode = load<i32>(p + G_MODE);
-  gAct = load<i32>(p + G_ACT);
-  gSlope = load<f32>(p + G_SLOPE);
+  loadTaskEpilogue(p);
   const packed = gPacked;
   gPacked = <usize>load<u32>(p + G_PACKED);
   const mt = (m + MR - 1) / MR, nt = (n + NR - 1) / NR;
