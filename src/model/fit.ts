@@ -46,11 +46,6 @@ export interface BatchRun {
 }
 
 /**
- * Trains `net` on (x, y) in mini-batches. Yields to the event loop between batches so that a long
- * fit never blocks it for more than `yieldEveryMs`; ends after the current batch once
- * `control.stopTraining` is set (by a callback).
- */
-/**
  * Multiply-adds of a step from which fit runs off the thread by default (a millisecond or more of
  * GEMM on one core): there the hand-off costs nothing measurable (wide-mlp, 4.1e8 a step: 0.998×
  * the on-thread throughput), and a step on the thread would hold the event loop for as long;
@@ -59,6 +54,11 @@ export interface BatchRun {
  */
 export const OFF_THREAD_FROM = 2 ** 26;
 
+/**
+ * Trains `net` on (x, y) in mini-batches. Yields to the event loop between batches so that a long
+ * fit never blocks it for more than `yieldEveryMs`; ends after the current batch once
+ * `control.stopTraining` is set (by a callback).
+ */
 export async function fit(net: Network, control: FitControl, clock: FitClock, x: MatrixInput, y: TargetInput,
 options: FitOptions, saver: CheckpointSaver | null = null): Promise<History> {
   const { batchSize } = checkCounts(options);
