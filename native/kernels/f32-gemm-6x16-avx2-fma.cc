@@ -1,6 +1,6 @@
 // AVX2+FMA kernels. Micro-kernel shape: c (6,16) = alpha·a (6,kc)·b (kc,16) + beta·c, a packed
 // 6 per k step, b packed 16 per k step (two ymm): 12 ymm accumulators, 2 for b, 1 broadcast.
-// Edges in n use maskload/maskstore. Compiled with -mavx2 -mfma (binding.gyp).
+// Only the edges in n use maskload/maskstore. Compiled with -mavx2 -mfma (binding.gyp).
 #include "kernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -41,8 +41,24 @@ void f32_gemm_ukernel_6x16__avx2_fma(idx kc, const float* a, const float* b, flo
     a += MR;
     b += NR;
   }
-  const __m256i m0 = lane_mask(nr), m1 = lane_mask(nr - 8);
   const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  if (nr == NR) {
+    // full width: plain loads and stores; AMD's masked store is microcoded, a dozen cycles each
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) {
+      if (i >= mr) break;
+      float* r = c + i * ldc;
+      __m256 x0 = _mm256_mul_ps(va, acc[i][0]), x1 = _mm256_mul_ps(va, acc[i][1]);
+      if (beta != 0.f) {
+        x0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(r), x0);
+        x1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(r + 8), x1);
+      }
+      _mm256_storeu_ps(r, x0);
+      _mm256_storeu_ps(r + 8, x1);
+    }
+    return;
+  }
+  const __m256i m0 = lane_mask(nr), m1 = lane_mask(nr - 8);
 #pragma GCC unroll 6
   for (int i = 0; i < MR; i++) {
     if (i >= mr) break;
