@@ -65,8 +65,10 @@ describe('native lifetimes (child processes)', () => {
     const { cycles, start, peak, round1, round3 } = r.out!;
     expect(cycles).toBe(9000);
     const mb = (v: number) => v.toFixed(1);
-    // a model's buffers kept would add 6,000 × 40 KB = 240 MB from round 1 to round 3
-    expect(round3 - round1, `RSS after collection: ${mb(round1)} MB after 3,000 models, ${mb(round3)} MB after 9,000`).toBeLessThan(80);
+    // a model's buffers kept would add 6,000 × 40 KB = 240 MB from round 1 to round 3; the heap's
+    // own settling varies by tens of MB from run to run (5.6 and 40.5 MB in two quiet runs, 80.4
+    // under the full suite's load), so the bound is half of what a leak would add
+    expect(round3 - round1, `RSS after collection: ${mb(round1)} MB after 3,000 models, ${mb(round3)} MB after 9,000`).toBeLessThan(120);
     expect(peak - start, `RSS ${mb(start)} -> peak ${mb(peak)} MB`).toBeLessThan(300);
   }, 180_000);
 });

@@ -15,9 +15,15 @@ const rssMB = (): number => process.memoryUsage().rss / 1048576;
 const gc = (globalThis as { gc?: () => void }).gc;
 
 async function settle(): Promise<void> {
-  for (let i = 0; i < 3; i++) {
+  // finalizers of native objects run after the collection, and a collection may free more once
+  // they have run: collect until RSS stops falling (at most 10 rounds)
+  let last = Infinity;
+  for (let i = 0; i < 10; i++) {
     gc?.();
-    await new Promise((r) => setTimeout(r, 20)); // finalizers of native objects run after the collection
+    await new Promise((r) => setTimeout(r, 20));
+    const now = process.memoryUsage().rss;
+    if (i >= 2 && now >= last) break;
+    last = now;
   }
 }
 
